@@ -1,0 +1,1 @@
+int jetrecv_core_placeholder = 0;
