@@ -1,0 +1,145 @@
+// daemon.ts — composition root of `jetrecv serve`: state, keys, authorized senders, the
+// receiver (data path) and the API server, with an orderly shutdown.
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { loadOrCreateServerKeys } from './state/server-keys.js';
+import { AuthorizedClients } from './recv/authorized-clients.js';
+import { Receiver } from './recv/receiver.js';
+import { encodeKey, parsePublicKey } from './keys/key-encoding.js';
+import type { CipherName } from './engine/endpoint.js';
+
+export interface DaemonConfig {
+  persistentStateDir?: string;
+  sandboxDir: string;
+  recvHost: string;
+  recvPort: number;
+  apiHost: string;
+  apiPort: number;
+  apiAllowRemoteControl: boolean;
+  apiTlsCert?: string;
+  apiTlsKey?: string;
+  /** false: run the data path only (no API listener). */
+  apiEnabled: boolean;
+  superusers: string[];
+  rxThreads: number;
+  socketBufferBytes: number;
+  minCipher: CipherName;
+  serverName: string;
+  sessionTimeoutMs: number;
+}
+
+export interface Daemon {
+  receiver: Receiver;
+  publicKey: string;
+  recvPort: number;
+  apiPort: number | null;
+  serverId: string;
+  close(): Promise<void>;
+}
+
+/** Starts every part; throws (with nothing left running) when a part cannot start. */
+export async function startDaemon(config: DaemonConfig, logger: Logger): Promise<Daemon> {
+  const log = logger.child({ component: 'daemon' });
+  const serverId = randomBytes(16).toString('hex');
+  const serverKeys = await loadOrCreateServerKeys(config.persistentStateDir);
+  if (serverKeys.warning) log.warn({ path: serverKeys.path }, serverKeys.warning);
+  if (serverKeys.created && serverKeys.path) log.info({ path: serverKeys.path }, 'created a new server key pair');
+  if (!config.persistentStateDir) log.warn('no --persistent-state-dir: the server key is new for this launch, and authorized clients are kept in memory only');
+  const authorized = await AuthorizedClients.open(config.persistentStateDir);
+
+  const receiver = new Receiver({
+    sandboxDir: path.resolve(config.sandboxDir),
+    recvHost: config.recvHost,
+    recvPort: config.recvPort,
+    rxThreads: config.rxThreads,
+    rcvbufBytes: config.socketBufferBytes,
+    serverKeys: serverKeys.keys,
+    authorization: authorized,
+    minCipher: config.minCipher,
+    logger,
+    sessionTimeoutMs: config.sessionTimeoutMs,
+  });
+  const granted = receiver.endpoint.native.kernelBuffers();
+  if (granted.rcvbuf < config.socketBufferBytes) {
+    log.warn(
+      { requested: config.socketBufferBytes, granted: granted.rcvbuf },
+      'the kernel granted a smaller UDP receive buffer than configured; raise net.core.rmem_max (see systemd/99-jetrecv.conf) or run with CAP_NET_ADMIN',
+    );
+  }
+
+  let api: { port: number; close(): Promise<void> } | null = null;
+  if (config.apiEnabled) {
+    const { startApiServer } = await import('./api/server.js');
+    const { UserStore } = await import('./state/users.js');
+    const users = await UserStore.open(config.persistentStateDir);
+    try {
+      api = await startApiServer({
+        host: config.apiHost,
+        port: config.apiPort,
+        tls: config.apiTlsCert && config.apiTlsKey ? { cert: config.apiTlsCert, key: config.apiTlsKey } : undefined,
+        allowRemoteControl: config.apiAllowRemoteControl,
+        backend: {
+          getSources: () => receiver.getSources(),
+          getTransfers: () => receiver.getTransfers(),
+          authorizedClients: authorized,
+          onAuthorizationChanged: () => receiver.enforceAuthorization((k) => authorized.isAllowed(k), (k) => parsePublicKey(k)),
+        },
+        users,
+        superusers: config.superusers,
+        logger,
+        serverInfo: () => ({
+          version: process.env.npm_package_version ?? '0.1.0',
+          hostName: hostname(),
+          serverName: config.serverName,
+          serverId,
+          publicKey: receiver.publicKey,
+          minCipher: config.minCipher,
+          recvPorts: [receiver.port],
+          encryptionAvailable: true,
+          serverExternalAddress: null,
+          sandboxDir: receiver.sandboxRoot,
+          configuration: {
+            persistentStateDir: config.persistentStateDir ?? null,
+            sandboxDir: receiver.sandboxRoot,
+            recvHost: config.recvHost,
+            recvPort: receiver.port,
+            apiHost: config.apiHost,
+            apiPort: config.apiPort,
+            rxThreads: config.rxThreads,
+            socketBufferBytes: config.socketBufferBytes,
+            grantedSocketBufferBytes: granted.rcvbuf,
+            superusers: config.superusers,
+            sessionTimeoutMs: config.sessionTimeoutMs,
+          },
+        }),
+      });
+    } catch (err) {
+      receiver.close();
+      throw err;
+    }
+  }
+
+  log.info(
+    { publicKey: receiver.publicKey, recvPort: receiver.port, apiPort: api?.port ?? null, sandboxDir: receiver.sandboxRoot, serverId },
+    'jetrecv receiver ready',
+  );
+
+  let closing: Promise<void> | null = null;
+  return {
+    receiver,
+    publicKey: encodeKey(serverKeys.keys.publicKey),
+    recvPort: receiver.port,
+    apiPort: api?.port ?? null,
+    serverId,
+    close() {
+      closing ??= (async () => {
+        receiver.close();
+        await api?.close();
+        log.info('jetrecv receiver stopped');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,77 @@
+// endpoint.ts — typed facade over the native Endpoint. It owns the doorbell: when the
+// addon rings, queued events are drained in batches and dispatched to one handler, so
+// nothing crosses the JS/C++ boundary per packet. Counters are pulled on demand.
+import { addon, type EndpointOptions, type NativeEndpoint, type NativeEvent } from '../native/binding.js';
+
+export type { NativeEvent, SessionSpec, ReceiveTransferSpec, SendTransferSpec, CipherName } from '../native/binding.js';
+
+/** Options of an endpoint; defaults are filled in by {@link openEndpoint}. */
+export type EndpointConfig = Omit<EndpointOptions, 'onEvents'>;
+
+/** Largest number of events handled per drain call before yielding to the event loop. */
+const kDrainBatch = 1024;
+
+export class Endpoint {
+  readonly native: NativeEndpoint;
+  private closed = false;
+  private draining = false;
+  private readonly counterBuf: Float64Array;
+
+  constructor(config: EndpointConfig, private readonly onEvent: (ev: NativeEvent) => void) {
+    this.counterBuf = new Float64Array(addon.counterNames.length);
+    this.native = new addon.Endpoint({ ...config, onEvents: () => this.drain() });
+  }
+
+  /** Drains every queued event, in batches, dispatching each to the handler. */
+  drain(): void {
+    if (this.closed || this.draining) return;
+    this.draining = true;
+    try {
+      for (;;) {
+        const batch = this.native.drainEvents(kDrainBatch);
+        for (const ev of batch) {
+          try {
+            this.onEvent(ev);
+          } catch (err) {
+            // A handler bug must not stop the drain loop; surface it loudly.
+            process.emitWarning(`jetrecv: event handler failed for ${ev.type}: ${(err as Error).stack ?? err}`);
+          }
+        }
+        if (batch.length < kDrainBatch || this.closed) break;
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Current counter totals, by name (summed across the addon's threads). */
+  counters(): Record<string, number> {
+    this.native.readCounters(this.counterBuf);
+    const out: Record<string, number> = {};
+    addon.counterNames.forEach((name, i) => {
+      out[name] = this.counterBuf[i] ?? 0;
+    });
+    return out;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Stops the addon's threads and closes sockets and files; idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.native.close();
+  }
+}
+
+/** Names of the addon's counters, in the order readCounters() fills them. */
+export function counterNames(): readonly string[] {
+  return addon.counterNames;
+}
+
+/** Sends a state line to systemd's $NOTIFY_SOCKET; false when not run under systemd. */
+export function sdNotify(message: string): boolean {
+  return addon.sdNotify(message);
+}

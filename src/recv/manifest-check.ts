@@ -1,0 +1,63 @@
+// manifest-check.ts — validates a sender's TransferRequest before anything touches the
+// disk: paths (relative, no '..', no duplicates), sizes, modes, block size. The native
+// layer re-checks paths and resolves them beneath the sandbox (symlink escapes).
+import { ErrorCodes, JetrecvError } from '../errors.js';
+import { joinDestination, normalizeDestinationPath, validateRelativePath } from './paths.js';
+
+/** Block sizes the receiver accepts (bytes of file data per datagram). */
+export const kMinBlockSize = 256;
+export const kMaxBlockSize = 65507 - 56;
+export const kMaxFilesPerTransfer = 1_000_000;
+
+export interface ManifestRequest {
+  destinationPath: string;
+  blockSize: number;
+  files: { path: string; size: number; mode: number; mtimeMs: number }[];
+  emptyDirs: string[];
+}
+
+export interface ValidatedManifest {
+  destinationPath: string;
+  totalSize: number;
+  files: { relPath: string; size: number; mode: number; mtimeMs: number }[];
+  emptyDirs: string[];
+}
+
+/**
+ * Checks a manifest and maps every path to a path relative to the sandbox root.
+ * Modes keep only the permission bits: set-uid, set-gid and sticky bits from a remote
+ * sender are never applied. Throws JetrecvError naming the offending entry.
+ */
+export function validateManifest(req: ManifestRequest): ValidatedManifest {
+  const bad = (msg: string, code: string = ErrorCodes.PATH_INVALID) => new JetrecvError(code, msg);
+  if (!Number.isInteger(req.blockSize) || req.blockSize < kMinBlockSize || req.blockSize > kMaxBlockSize) {
+    throw bad(`block size ${req.blockSize} is outside ${kMinBlockSize}..${kMaxBlockSize}`, ErrorCodes.PROTOCOL);
+  }
+  if (req.files.length > kMaxFilesPerTransfer) {
+    throw bad(`too many files in one transfer: ${req.files.length} (max ${kMaxFilesPerTransfer})`, ErrorCodes.PROTOCOL);
+  }
+  const dest = normalizeDestinationPath(req.destinationPath);
+  const seen = new Set<string>();
+  const files = req.files.map((f, i) => {
+    const rel = validateRelativePath(f.path, `file ${i} path`);
+    if (!Number.isSafeInteger(f.size) || f.size < 0) throw bad(`file '${f.path}': size ${f.size} is not a valid byte count`, ErrorCodes.PROTOCOL);
+    if (!Number.isFinite(f.mtimeMs)) throw bad(`file '${f.path}': bad modification time`, ErrorCodes.PROTOCOL);
+    const relPath = joinDestination(dest, rel);
+    if (seen.has(relPath)) throw bad(`file '${f.path}' appears twice in the manifest`);
+    seen.add(relPath);
+    return { relPath, size: f.size, mode: (f.mode & 0o777) || 0o644, mtimeMs: f.mtimeMs };
+  });
+  const emptyDirs = req.emptyDirs.map((d, i) => {
+    const relPath = joinDestination(dest, validateRelativePath(d, `empty directory ${i}`));
+    if (seen.has(relPath)) throw bad(`'${d}' is listed both as a file and as a directory`);
+    return relPath;
+  });
+  // A file may not also be a parent directory of another entry.
+  for (const p of [...seen, ...emptyDirs]) {
+    for (let i = p.indexOf('/'); i > 0; i = p.indexOf('/', i + 1)) {
+      if (seen.has(p.slice(0, i))) throw bad(`'${p.slice(0, i)}' is a file in the manifest but also a directory of '${p}'`);
+    }
+  }
+  const totalSize = files.reduce((a, f) => a + f.size, 0);
+  return { destinationPath: dest, totalSize, files, emptyDirs };
+}

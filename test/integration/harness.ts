@@ -1,0 +1,167 @@
+// harness.ts — shared helpers of the integration tests: a real receiver daemon (in this
+// process, so counters are readable), the real `jetrecv` CLI as a child process, and
+// file-tree utilities (random files, sha256 of every file).
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, mkdir, open, readdir, rm, lstat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { startDaemon, type Daemon, type DaemonConfig } from '../../src/daemon.js';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const cliPath = path.join(repoRoot, 'bin', 'jetrecv.js');
+
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), `jetrecv-${prefix}-`));
+}
+
+export interface TestReceiver {
+  daemon: Daemon;
+  sandbox: string;
+  stateDir: string | undefined;
+  root: string;
+  close(): Promise<void>;
+}
+
+/** Starts a real receiver on 127.0.0.1 with an ephemeral data port and no API. */
+export async function startTestReceiver(overrides: Partial<DaemonConfig> = {}, opts: { persistent?: boolean } = {}): Promise<TestReceiver> {
+  const root = await tempDir('recv');
+  const sandbox = path.join(root, 'sandbox');
+  await mkdir(sandbox);
+  const stateDir = opts.persistent ? path.join(root, 'state') : undefined;
+  const logger = pino({ level: process.env.JETRECV_TEST_LOG ?? 'silent' });
+  const daemon = await startDaemon(
+    {
+      sandboxDir: sandbox,
+      persistentStateDir: stateDir,
+      recvHost: '127.0.0.1',
+      recvPort: 0,
+      apiHost: '127.0.0.1',
+      apiPort: 0,
+      apiAllowRemoteControl: false,
+      apiEnabled: false,
+      superusers: [],
+      rxThreads: 1,
+      socketBufferBytes: 32 << 20,
+      minCipher: 'chacha20-poly1305',
+      serverName: 'test',
+      sessionTimeoutMs: 30_000,
+      ...overrides,
+    },
+    logger,
+  );
+  return {
+    daemon,
+    sandbox,
+    stateDir,
+    root,
+    async close() {
+      await daemon.close();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `jetrecv ARGS...` (the built CLI) and collects its output. */
+export function runCli(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** `jetrecv send` to a test receiver. */
+export function sendTo(rx: TestReceiver, paths: string[], extra: string[] = []): Promise<CliResult> {
+  return runCli(['send', '--to', `127.0.0.1:${rx.daemon.recvPort}`, '--server-key', rx.daemon.publicKey, '--handshake-timeout', '5s', ...extra, ...paths]);
+}
+
+/** Writes `size` random bytes to `file` in 4 MiB chunks. */
+export async function writeRandomFile(file: string, size: number): Promise<void> {
+  const fh = await open(file, 'w');
+  try {
+    const chunk = 4 << 20;
+    for (let off = 0; off < size; off += chunk) {
+      await fh.write(randomBytes(Math.min(chunk, size - off)));
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+export function sha256File(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(file)
+      .on('data', (d) => h.update(d))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('hex')));
+  });
+}
+
+export interface TreeListing {
+  files: Map<string, string>; // relative path -> sha256
+  dirs: Set<string>; // every directory, relative
+  other: string[]; // anything that is neither (symlinks, partial files are listed here too if hidden)
+}
+
+/** sha256 of every regular file beneath `dir`, plus the set of directories. */
+export async function listTree(dir: string): Promise<TreeListing> {
+  const out: TreeListing = { files: new Map(), dirs: new Set(), other: [] };
+  async function walk(rel: string): Promise<void> {
+    for (const ent of await readdir(path.join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${ent.name}` : ent.name;
+      if (ent.isDirectory()) {
+        out.dirs.add(r);
+        await walk(r);
+      } else if (ent.isFile()) {
+        out.files.set(r, await sha256File(path.join(dir, r)));
+      } else {
+        out.other.push(r);
+      }
+    }
+  }
+  await walk('');
+  return out;
+}
+
+/** Fails with a readable diff when two trees differ in files, contents or directories. */
+export function diffTrees(expected: TreeListing, actual: TreeListing): string[] {
+  const problems: string[] = [];
+  for (const [p, h] of expected.files) {
+    const got = actual.files.get(p);
+    if (got === undefined) problems.push(`missing file ${p}`);
+    else if (got !== h) problems.push(`content differs: ${p}`);
+  }
+  for (const p of actual.files.keys()) if (!expected.files.has(p)) problems.push(`unexpected file ${p}`);
+  for (const d of expected.dirs) if (!actual.dirs.has(d)) problems.push(`missing directory ${d}`);
+  for (const d of actual.dirs) if (!expected.dirs.has(d)) problems.push(`unexpected directory ${d}`);
+  for (const o of actual.other) problems.push(`unexpected non-file ${o}`);
+  return problems;
+}
+
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,67 @@
+// raw-sender.ts — a sender built from the real modules (addon endpoint, handshake,
+// reliable channel, protobuf) that lets a test send a hand-made TransferRequest, such
+// as one whose paths try to leave the sandbox. `jetrecv send` cannot produce those.
+import { Endpoint } from '../../src/engine/endpoint.js';
+import { HandshakeInitiator } from '../../src/handshake/index.js';
+import { generateKeyPair, type KeyPair } from '../../src/keys/key-encoding.js';
+import { ReliableChannel } from '../../src/control/reliable-channel.js';
+import { decodeControl, encodeControl, type ControlMessage } from '../../src/proto/control.js';
+
+export interface RawSender {
+  /** Sends a control message and resolves with the first reply about `transferId`. */
+  request(msg: ControlMessage, transferId: number, timeoutMs?: number): Promise<ControlMessage>;
+  close(): void;
+}
+
+export async function connectRawSender(port: number, serverKey: Uint8Array, keys: KeyPair = generateKeyPair(), timeoutMs = 5000): Promise<RawSender> {
+  const inbox: ControlMessage[] = [];
+  const waiters: (() => void)[] = [];
+  let channel: ReliableChannel | null = null;
+  let connected: (() => void) | null = null;
+  const initiator = new HandshakeInitiator({ staticKeys: keys, responderPublicKey: serverKey, localIndex: 7, cipher: 'aes-256-gcm', lanes: 1 });
+  const endpoint = new Endpoint(
+    { role: 'sender', bindAddress: '127.0.0.1', port: 0, sockets: 1, rcvbufBytes: 1 << 20, sndbufBytes: 1 << 20, maxDatagram: 1472, feedbackIntervalMs: 10 },
+    (ev) => {
+      if (ev.type === 'handshake' && !channel) {
+        const res = initiator.consumeResponse(ev.packet);
+        if (!res) return;
+        endpoint.native.addSession({ localIndex: 7, remoteIndex: res.remoteIndex, cipher: res.cipher, sendKey: res.keys.sendKey, recvKey: res.keys.recvKey, peerAddress: '127.0.0.1', peerPort: port });
+        channel = new ReliableChannel({
+          send: (p) => endpoint.native.sendControl(7, p),
+          onMessage: (b) => {
+            inbox.push(decodeControl(b));
+            waiters.splice(0).forEach((w) => w());
+          },
+          onDead: () => undefined,
+        });
+        connected?.();
+      } else if (ev.type === 'control') {
+        channel?.receive(ev.payload);
+      }
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    connected = resolve;
+    endpoint.native.sendRaw('127.0.0.1', port, initiator.createInitiation());
+    setTimeout(() => reject(new Error('raw sender: no handshake response')), timeoutMs);
+  });
+  return {
+    async request(msg, transferId, waitMs = 5000) {
+      channel!.sendMessage(encodeControl(msg));
+      const deadline = Date.now() + waitMs;
+      for (;;) {
+        const idx = inbox.findIndex((m) => 'transferId' in m && m.transferId === transferId);
+        if (idx >= 0) return inbox.splice(idx, 1)[0]!;
+        if (Date.now() > deadline) throw new Error(`raw sender: no reply about transfer ${transferId}`);
+        await new Promise<void>((r) => {
+          waiters.push(r);
+          setTimeout(r, 50);
+        });
+      }
+    },
+    close() {
+      channel?.close();
+      endpoint.close();
+    },
+  };
+}
