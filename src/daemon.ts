@@ -3,12 +3,16 @@
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { packageRoot } from './native/paths.js';
+import { renderPrometheus, parseCounterHelp } from './ops/metrics.js';
 import type { Logger } from 'pino';
 import { loadOrCreateServerKeys } from './state/server-keys.js';
 import { AuthorizedClients } from './recv/authorized-clients.js';
 import { Receiver } from './recv/receiver.js';
 import { encodeKey, parsePublicKey } from './keys/key-encoding.js';
 import type { CipherName } from './engine/endpoint.js';
+import type { LogLevel } from './log.js';
 
 export interface DaemonConfig {
   persistentStateDir?: string;
@@ -36,7 +40,26 @@ export interface Daemon {
   recvPort: number;
   apiPort: number | null;
   serverId: string;
+  /** One-line state for systemd's STATUS=. */
+  status(): { sessions: number; receiving: number; recvRateBps: number };
+  /** Applies the settings that may change at runtime (SIGHUP). */
+  reload(settings: { logLevel: LogLevel; superusers: string[]; sessionTimeoutMs: number }): void;
   close(): Promise<void>;
+}
+
+let cachedVersion: string | null = null;
+function packageVersion(): string {
+  cachedVersion ??= (JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  return cachedVersion;
+}
+
+/** One-line help per counter, from the list the addon is built from. */
+function loadCounterHelp(): Record<string, string> {
+  try {
+    return parseCounterHelp(readFileSync(path.join(packageRoot, 'native', 'src', 'core', 'counters.def'), 'utf8'));
+  } catch {
+    return {};
+  }
 }
 
 /** Starts every part; throws (with nothing left running) when a part cannot start. */
@@ -69,6 +92,9 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     );
   }
 
+  const counterHelp = loadCounterHelp();
+  /** Live set: SIGHUP may change who the superusers are. */
+  const superusers = new Set(config.superusers);
   let api: { port: number; close(): Promise<void> } | null = null;
   if (config.apiEnabled) {
     const { startApiServer } = await import('./api/server.js');
@@ -87,10 +113,23 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
           onAuthorizationChanged: () => receiver.enforceAuthorization((k) => authorized.isAllowed(k), (k) => parsePublicKey(k)),
         },
         users,
-        superusers: config.superusers,
+        superusers,
+        metrics: () => {
+          const counters = receiver.counters();
+          const st = receiver.status();
+          return renderPrometheus({
+            counters,
+            counterHelp,
+            sessions: st.sessions,
+            transfers: receiver.transferCounts(),
+            bytesReceived: counters['bytes_written'] ?? 0,
+            recvRateBps: st.recvRateBps,
+            info: { version: packageVersion(), serverId },
+          });
+        },
         logger,
         serverInfo: () => ({
-          version: process.env.npm_package_version ?? '0.1.0',
+          version: packageVersion(),
           hostName: hostname(),
           serverName: config.serverName,
           serverId,
@@ -133,6 +172,13 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     recvPort: receiver.port,
     apiPort: api?.port ?? null,
     serverId,
+    status: () => receiver.status(),
+    reload(settings) {
+      logger.level = settings.logLevel;
+      superusers.clear();
+      for (const u of settings.superusers) superusers.add(u);
+      receiver.setSessionTimeout(settings.sessionTimeoutMs);
+    },
     close() {
       closing ??= (async () => {
         receiver.close();

@@ -1,40 +1,13 @@
 // serve-command.ts — `jetrecv serve`: run the receiver daemon until SIGTERM/SIGINT.
 import path from 'node:path';
-import { hostname } from 'node:os';
-import { formatHelp, parseArgs, type CommandSpec } from './args.js';
+import { formatHelp } from './args.js';
+import { serveSpec } from './serve-spec.js';
 import { UsageError } from '../errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log.js';
 import { startDaemon, type DaemonConfig } from '../daemon.js';
-import type { CipherName } from '../engine/endpoint.js';
-
-export const serveSpec: CommandSpec = {
-  name: 'serve',
-  summary: 'run the receiver daemon',
-  usage: 'jetrecv serve --sandbox-dir DIR [options]',
-  description:
-    'Receives files from authenticated senders over UDP and writes them beneath the sandbox ' +
-    'directory, at <sandbox-dir>/<destinationPath>/<path>. Logs are JSON lines on stdout.',
-  flags: [
-    { name: 'sandbox-dir', type: 'path', valueName: 'DIR', help: 'directory received files are written beneath (created if missing); required unless --dev' },
-    { name: 'persistent-state-dir', type: 'path', valueName: 'DIR', help: 'keeps the server key pair, authorized clients, users and checkpoints across restarts; without it they live in memory and the key is new each launch' },
-    { name: 'recv-port', type: 'port', default: 8886, allowZero: true, help: 'UDP port for data (0 = any free port)' },
-    { name: 'recv-host', type: 'string', default: '0.0.0.0', valueName: 'ADDR', help: 'address the data port binds to' },
-    { name: 'api-port', type: 'port', default: 8886, allowZero: true, help: 'TCP port of the HTTP API (0 = any free port)' },
-    { name: 'api-host', type: 'string', default: '0.0.0.0', valueName: 'ADDR', help: 'address the API binds to when --api-allow-remote-control is given (otherwise 127.0.0.1)' },
-    { name: 'api-allow-remote-control', type: 'bool', help: 'accept API connections from other hosts' },
-    { name: 'api-tls-cert', type: 'path', valueName: 'FILE', help: 'PEM certificate: serve the API over HTTPS (with --api-tls-key)' },
-    { name: 'api-tls-key', type: 'path', valueName: 'FILE', help: 'PEM private key for --api-tls-cert' },
-    { name: 'no-api', type: 'bool', help: 'do not start the API server (data path only)' },
-    { name: 'superuser', type: 'string', repeatable: true, valueName: 'NAME', help: 'API user allowed to elevate with server.superuser() (repeatable)' },
-    { name: 'rx-threads', type: 'int', default: 1, min: 1, max: 16, help: 'receive threads (one SO_REUSEPORT socket each)' },
-    { name: 'socket-buffer', type: 'int', default: 64 << 20, min: 65536, max: 2 ** 31 - 1, valueName: 'BYTES', help: 'UDP receive buffer per socket (the kernel may grant less: see net.core.rmem_max)' },
-    { name: 'min-cipher', type: 'string', default: 'chacha20-poly1305', valueName: 'CIPHER', help: "weakest data cipher accepted: 'chacha20-poly1305' (both) or 'aes-256-gcm' (AES only)" },
-    { name: 'server-name', type: 'string', default: hostname(), valueName: 'NAME', help: 'friendly name reported by getServerInfo' },
-    { name: 'session-timeout', type: 'duration', default: '30s', help: 'close a session when its sender is silent this long' },
-    { name: 'log-level', type: 'string', default: 'info', valueName: 'LEVEL', help: `one of ${LOG_LEVELS.join(', ')}` },
-    { name: 'dev', type: 'bool', help: 'first-try defaults: state and sandbox under ./.jetrecv, API on 127.0.0.1' },
-  ],
-};
+import { loadServeFlags, reloadServeFlags, applyReloadable } from '../config/config-file.js';
+import { SystemdNotifier, formatStatus } from '../ops/systemd-notify.js';
+import { sdNotify, type CipherName } from '../engine/endpoint.js';
 
 /** Turns parsed flags into a daemon configuration; throws UsageError naming a bad flag. */
 export function serveConfigFromFlags(flags: Record<string, unknown>): { config: DaemonConfig; logLevel: LogLevel; dev: boolean } {
@@ -85,14 +58,21 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
 }
 
 export async function runServeCommand(argv: string[]): Promise<number> {
-  const parsed = parseArgs(serveSpec, argv);
-  if (parsed.help) {
+  let current = loadServeFlags(argv);
+  if (current.help) {
     console.log(formatHelp(serveSpec));
     return 0;
   }
-  const { config, logLevel, dev } = serveConfigFromFlags(parsed.flags);
+  const { config, logLevel, dev } = serveConfigFromFlags(current.flags);
   const logger = createLogger(logLevel);
+  const log = logger.child({ component: 'serve' });
   const daemon = await startDaemon(config, logger);
+  const notifier = new SystemdNotifier({ sdNotify, onError: (err) => log.warn({ err: String(err) }, 'sd_notify failed') });
+  const statusLine = () => formatStatus(daemon.status());
+  notifier.ready(statusLine());
+  notifier.startWatchdog();
+  const statusTimer = setInterval(() => notifier.status(statusLine()), 5000);
+  statusTimer.unref();
   if (dev || process.stderr.isTTY) {
     process.stderr.write(
       `\njetrecv is receiving on UDP port ${daemon.recvPort}${daemon.apiPort ? `, API on http://127.0.0.1:${daemon.apiPort}` : ''}\n` +
@@ -102,19 +82,42 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         `  jetrecv send --to 127.0.0.1:${daemon.recvPort} --server-key ${daemon.publicKey} FILE...\n\n`,
     );
   }
+
+  // SIGHUP: re-read the config file; apply what can change at runtime, keep the rest.
+  process.on('SIGHUP', () => {
+    notifier.reloading();
+    try {
+      const { next, diff } = reloadServeFlags(current);
+      const nextConfig = serveConfigFromFlags(next.flags);
+      daemon.reload({ logLevel: nextConfig.logLevel, superusers: nextConfig.config.superusers, sessionTimeoutMs: nextConfig.config.sessionTimeoutMs });
+      for (const c of diff.restartRequired) log.warn({ setting: c.name, from: c.from, to: c.to }, 'setting changed in the config file but needs a restart');
+      current = applyReloadable(current, diff);
+      log.info({ changed: diff.reloadable.map((c) => c.name) }, 'configuration reloaded');
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'configuration reload refused; the previous configuration stays in force');
+    }
+    notifier.ready(statusLine());
+  });
+
   return await new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) {
-        logger.warn({ signal }, 'second signal: exiting at once');
+        log.warn({ signal }, 'second signal: exiting at once');
         process.exit(1);
       }
       stopping = true;
-      logger.info({ signal }, 'shutting down');
+      clearInterval(statusTimer);
+      notifier.stopping();
+      log.info({ signal }, 'shutting down');
       daemon.close().then(
-        () => resolve(0),
+        () => {
+          notifier.close();
+          resolve(0);
+        },
         (err: Error) => {
-          logger.error({ err: err.message }, 'shutdown failed');
+          log.error({ err: err.message }, 'shutdown failed');
+          notifier.close();
           resolve(1);
         },
       );

@@ -8,7 +8,7 @@ import { Endpoint, type NativeEvent, type CipherName } from '../engine/endpoint.
 import { HandshakeResponder } from '../handshake/index.js';
 import { encodeKey, type KeyPair } from '../keys/key-encoding.js';
 import { ReliableChannel } from '../control/reliable-channel.js';
-import { decodeControl, encodeControl, type ControlMessage } from '../proto/control.js';
+import { decodeControl, encodeControl, type ControlMessage, type ControlMessageInput } from '../proto/control.js';
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { RateLimitedLog } from '../log.js';
 import { validateManifest, type ValidatedManifest } from './manifest-check.js';
@@ -239,7 +239,7 @@ export class Receiver {
 
   // ---- control messages -----------------------------------------------------
 
-  private send(session: ReceiveSession, msg: ControlMessage): void {
+  private send(session: ReceiveSession, msg: ControlMessageInput): void {
     if (session.closed) return;
     session.channel.sendMessage(encodeControl(msg));
   }
@@ -309,7 +309,7 @@ export class Receiver {
       refuse(e.code ?? ErrorCodes.DISK, e.message);
       return;
     }
-    const record = new TransferRecord(session.localIndex, req.transferId, session.peerKey, session.address, session.port, manifest.destinationPath, manifest.totalSize, manifest.files.length);
+    const record = new TransferRecord(session.localIndex, req.transferId, session.peerKey, session.address, session.port, `/${manifest.destinationPath}`, manifest.totalSize, manifest.files.length);
     session.transfers.set(req.transferId, record);
     this.rememberTransfer(record);
     this.sources.get(session.peerKey)?.transfers.push(record);
@@ -492,6 +492,31 @@ export class Receiver {
       });
     }
     return out;
+  }
+
+  /** Sessions, receiving transfers and the current receive rate (bits/s), for STATUS= lines. */
+  status(): { sessions: number; receiving: number; recvRateBps: number } {
+    let receiving = 0;
+    let rate = 0;
+    for (const s of this.sessions.values()) {
+      for (const t of s.transfers.values()) {
+        if (t.status !== 'receiving') continue;
+        receiving++;
+        rate += t.rate.windowBitsPerSecond();
+      }
+    }
+    return { sessions: this.sessions.size, receiving, recvRateBps: rate };
+  }
+
+  /** Transfers known to the API, by status. */
+  transferCounts(): { receiving: number; complete: number; error: number } {
+    const out = { receiving: 0, complete: 0, error: 0 };
+    for (const t of this.transferLog) out[t.status]++;
+    return out;
+  }
+
+  setSessionTimeout(ms: number): void {
+    this.opts.sessionTimeoutMs = ms;
   }
 
   get activeTransferCount(): number {

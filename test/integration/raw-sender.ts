@@ -5,11 +5,11 @@ import { Endpoint } from '../../src/engine/endpoint.js';
 import { HandshakeInitiator } from '../../src/handshake/index.js';
 import { generateKeyPair, type KeyPair } from '../../src/keys/key-encoding.js';
 import { ReliableChannel } from '../../src/control/reliable-channel.js';
-import { decodeControl, encodeControl, type ControlMessage } from '../../src/proto/control.js';
+import { decodeControl, encodeControl, type ControlMessage, type ControlMessageInput } from '../../src/proto/control.js';
 
 export interface RawSender {
   /** Sends a control message and resolves with the first reply about `transferId`. */
-  request(msg: ControlMessage, transferId: number, timeoutMs?: number): Promise<ControlMessage>;
+  request(msg: ControlMessageInput, transferId: number, timeoutMs?: number): Promise<ControlMessage>;
   close(): void;
 }
 

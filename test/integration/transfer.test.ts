@@ -90,7 +90,7 @@ describe('transfers over loopback', () => {
     expect(await sha256File(path.join(rx.sandbox, 'two', 'b.bin'))).toBe(await sha256File(b));
     const transfers = rx.daemon.receiver.getTransfers();
     const byDest = new Map(transfers.map((t) => [t.destinationPath, t]));
-    expect(byDest.get('one')?.status).toBe('complete');
-    expect(byDest.get('two')?.status).toBe('complete');
+    expect(byDest.get('/one')?.status).toBe('complete');
+    expect(byDest.get('/two')?.status).toBe('complete');
   });
 });

@@ -1,0 +1,20 @@
+// recv-backend.ts — what the API server needs from the receiver. The daemon implements it
+// with the real sessions and transfers; tests use fixed samples.
+import type { AuthorizedClients } from '../recv/authorized-clients.js';
+import type { ReceiveTransferStructure, SourceStructure } from './structures.js';
+
+/** The receiver as the RecvInterface methods see it. */
+export interface RecvBackend {
+  /** Current sources (sending servers seen by this receiver). May be async. */
+  getSources(): SourceStructure[] | Promise<SourceStructure[]>;
+  /** Current receive transfer records. May be async. */
+  getTransfers(): ReceiveTransferStructure[] | Promise<ReceiveTransferStructure[]>;
+  /** The authorized-clients list the API methods change. */
+  authorizedClients: AuthorizedClients;
+  /**
+   * Called after the list or the allow-only flag changed (and was persisted). The daemon ends
+   * the sessions of senders that are no longer allowed. Errors thrown here are logged, they do
+   * not fail the request (the change itself succeeded).
+   */
+  onAuthorizationChanged(): void;
+}

@@ -1,0 +1,35 @@
+// serve-spec.ts — the flags of `jetrecv serve`, shared by the command, the config file
+// loader (same names, types and bounds) and the generated docs/OPERATIONS.md reference.
+import { hostname } from 'node:os';
+import type { CommandSpec } from './args.js';
+import { LOG_LEVELS } from '../log.js';
+
+export const serveSpec: CommandSpec = {
+  name: 'serve',
+  summary: 'run the receiver daemon',
+  usage: 'jetrecv serve --sandbox-dir DIR [options]',
+  description:
+    'Receives files from authenticated senders over UDP and writes them beneath the sandbox ' +
+    'directory, at <sandbox-dir>/<destinationPath>/<path>. Logs are JSON lines on stdout.',
+  flags: [
+    { name: 'config', type: 'path', valueName: 'FILE', help: 'JSON config file with the same settings as these flags (flags win); re-read on SIGHUP' },
+    { name: 'sandbox-dir', type: 'path', valueName: 'DIR', help: 'directory received files are written beneath (created if missing); required unless --dev' },
+    { name: 'persistent-state-dir', type: 'path', valueName: 'DIR', help: 'keeps the server key pair, authorized clients, users and checkpoints across restarts; without it they live in memory and the key is new each launch' },
+    { name: 'recv-port', type: 'port', default: 8886, allowZero: true, help: 'UDP port for data (0 = any free port)' },
+    { name: 'recv-host', type: 'string', default: '0.0.0.0', valueName: 'ADDR', help: 'address the data port binds to' },
+    { name: 'api-port', type: 'port', default: 8886, allowZero: true, help: 'TCP port of the HTTP API (0 = any free port)' },
+    { name: 'api-host', type: 'string', default: '0.0.0.0', valueName: 'ADDR', help: 'address the API binds to when --api-allow-remote-control is given (otherwise 127.0.0.1)' },
+    { name: 'api-allow-remote-control', type: 'bool', help: 'accept API connections from other hosts' },
+    { name: 'api-tls-cert', type: 'path', valueName: 'FILE', help: 'PEM certificate: serve the API over HTTPS (with --api-tls-key)' },
+    { name: 'api-tls-key', type: 'path', valueName: 'FILE', help: 'PEM private key for --api-tls-cert' },
+    { name: 'no-api', type: 'bool', help: 'do not start the API server (data path only)' },
+    { name: 'superuser', type: 'string', repeatable: true, valueName: 'NAME', help: 'API user allowed to elevate with server.superuser() (repeatable)' },
+    { name: 'rx-threads', type: 'int', default: 1, min: 1, max: 16, help: 'receive threads (one SO_REUSEPORT socket each)' },
+    { name: 'socket-buffer', type: 'int', default: 64 << 20, min: 65536, max: 2 ** 31 - 1, valueName: 'BYTES', help: 'UDP receive buffer per socket (the kernel may grant less: see net.core.rmem_max)' },
+    { name: 'min-cipher', type: 'string', default: 'chacha20-poly1305', valueName: 'CIPHER', help: "weakest data cipher accepted: 'chacha20-poly1305' (both) or 'aes-256-gcm' (AES only)" },
+    { name: 'server-name', type: 'string', default: hostname(), valueName: 'NAME', help: 'friendly name reported by getServerInfo' },
+    { name: 'session-timeout', type: 'duration', default: '30s', help: 'close a session when its sender is silent this long' },
+    { name: 'log-level', type: 'string', default: 'info', valueName: 'LEVEL', help: `one of ${LOG_LEVELS.join(', ')}` },
+    { name: 'dev', type: 'bool', help: 'first-try defaults: state and sandbox under ./.jetrecv, API on 127.0.0.1' },
+  ],
+};

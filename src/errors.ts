@@ -1,0 +1,65 @@
+// errors.ts — the one catalogue of jetrecv error codes and the error class that carries them.
+// Codes are stable strings (JETRECV_ERR_*) that API clients and logs may match on; messages
+// are for humans and may change. Add new codes here, each with a one-line comment.
+
+/** Stable error codes. Never rename or reuse a code; add new ones at the end. */
+export const ErrorCodes = {
+  /** Bad command line: unknown flag, missing or malformed value, missing argument. */
+  USAGE: 'JETRECV_ERR_USAGE',
+  /** A public or private key that is not 32 bytes of standard base64 (44 characters). */
+  BAD_KEY: 'JETRECV_ERR_BAD_KEY',
+  /** A path that is malformed: empty, absolute, '..', control characters, too long. */
+  PATH_INVALID: 'JETRECV_ERR_PATH_INVALID',
+  /** A path that would resolve outside the sandbox (symlink, '..' after joining). */
+  PATH_ESCAPE: 'JETRECV_ERR_PATH_ESCAPE',
+  /** A file-system failure: missing file, permission denied, disk full, vanished directory. */
+  DISK: 'JETRECV_ERR_DISK',
+  /** Persistent state that cannot be read, parsed or written. */
+  STATE: 'JETRECV_ERR_STATE',
+  /** A peer broke the wire or control protocol: undecodable or out-of-limit message. */
+  PROTOCOL: 'JETRECV_ERR_PROTOCOL',
+  /** The peer refused the request (unauthorized key, transfer refused). */
+  REFUSED: 'JETRECV_ERR_REFUSED',
+  /** A peer or an operation did not answer in time. */
+  TIMEOUT: 'JETRECV_ERR_TIMEOUT',
+  /** The operation was cancelled by the user or the peer. */
+  CANCELLED: 'JETRECV_ERR_CANCELLED',
+  /** A configuration value that is invalid or inconsistent with another. */
+  CONFIG: 'JETRECV_ERR_CONFIG',
+} as const;
+
+/** One of the values of {@link ErrorCodes}. */
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/**
+ * An error with a stable `code` (see {@link ErrorCodes}) and optional structured `details`
+ * (e.g. `{ path }`, `{ flag }`) for logs and API error results.
+ */
+export class JetrecvError extends Error {
+  /** Stable machine-readable code, `JETRECV_ERR_*`. */
+  readonly code: string;
+  /** Structured context; values must be JSON-serialisable. */
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: string, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'JetrecvError';
+    this.code = code;
+    if (details !== undefined) this.details = details;
+  }
+}
+
+/** A bad command line. The message names the flag or argument and the expected form. */
+export class UsageError extends JetrecvError {
+  declare readonly code: typeof ErrorCodes.USAGE;
+
+  constructor(message: string, details?: Record<string, unknown>) {
+    super(ErrorCodes.USAGE, message, details);
+    this.name = 'UsageError';
+  }
+}
+
+/** True if `err` is a {@link JetrecvError} with the given code (or any code if omitted). */
+export function isJetrecvError(err: unknown, code?: string): err is JetrecvError {
+  return err instanceof JetrecvError && (code === undefined || err.code === code);
+}
