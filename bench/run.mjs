@@ -1,0 +1,1156 @@
+#!/usr/bin/env node
+// run.mjs — `npm run bench`: jetrecv against its peers on this machine, in one run, over
+// 127.0.0.1 only. Prints a table and saves everything as JSON under bench/results/.
+// Plain Node ESM (no build step for the harness itself); jetrecv is run as its CLI
+// (bin/jetrecv.js, which needs `npm run build`). Missing peers are reported as skipped.
+// Method and how to read the output: bench/README.md.
+import { spawn, spawnSync } from 'node:child_process';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync, writeFileSync, statSync, mkdirSync } from 'node:fs';
+import { mkdir, open, readdir, rm, writeFile, stat } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const jetrecvBin = path.join(repoRoot, 'bin', 'jetrecv.js');
+const relayCli = path.join(repoRoot, 'test', 'tools', 'impair-relay-cli.mjs');
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const kSections = ['jetrecv', 'peers', 'files', 'concurrent', 'loss'];
+
+// ---------------------------------------------------------------- options
+
+const usage = `usage: npm run bench -- [options]
+  --quick              small sizes, 1 run each: a smoke check of the whole harness
+  --only LIST          comma-separated sections: ${kSections.join(', ')} (default: all)
+  --size SIZE          test file size, e.g. 4G, 512M (default 4G; --quick: 64M)
+  --runs N             runs per configuration (default 3; --quick: 1)
+  --datagram-sizes L   jetrecv/iperf3 datagram sizes (default 1472,8972)
+  --tmpfs-dir DIR      tmpfs for sources and the tmpfs destination (default /dev/shm)
+  --disk-dir DIR       a directory on a real disk for the disk destination (default /var/tmp)
+  --no-disk            skip every disk destination
+  --files N            files in the many-small-files run (default 20000; --quick: 2000)
+  --senders N          concurrent senders (default 8)
+  --install-peers      apt-get install iperf3 uftp socat first (needs root and apt)
+  --tune-sysctl        raise net.core.rmem_max/wmem_max to 100 MB for the run (restored after)
+  --no-drop-caches     do not drop the page cache before disk runs (default: drop when root)
+  --out FILE           JSON output (default bench/results/<timestamp>.json)
+  --keep               keep the work directories (for debugging)`;
+
+function die(message) {
+  console.error(`bench: ${message}\n\n${usage}`);
+  process.exit(2);
+}
+
+/** '4G', '512M', '64K', '1000' -> bytes (binary units). */
+export function parseSize(text) {
+  const m = /^(\d+(?:\.\d+)?)([KMGT]i?B?)?$/i.exec(String(text).trim());
+  if (!m) throw new Error(`expected a size like 4G, 512M or 65536, got '${text}'`);
+  const mult = { K: 1024, M: MiB, G: GiB, T: 1024 * GiB }[(m[2] ?? '').charAt(0).toUpperCase()] ?? 1;
+  const v = Math.round(Number(m[1]) * mult);
+  if (v <= 0) throw new Error(`size must be > 0, got '${text}'`);
+  return v;
+}
+
+function parseOptions(argv) {
+  const o = {
+    quick: false, only: [...kSections], size: undefined, runs: undefined, datagramSizes: [1472, 8972],
+    tmpfsDir: '/dev/shm', diskDir: '/var/tmp', disk: true, files: undefined, senders: 8,
+    installPeers: false, tuneSysctl: false, dropCaches: true, out: undefined, keep: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) die(`${flag} needs a value`);
+      return v;
+    };
+    const int = (v, min) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min) die(`${flag}: expected an integer >= ${min}, got '${v}'`);
+      return n;
+    };
+    switch (flag) {
+      case '--help': case '-h': console.log(usage); process.exit(0); break;
+      case '--quick': o.quick = true; break;
+      case '--only': {
+        o.only = value().split(',').map((s) => s.trim()).filter(Boolean);
+        for (const s of o.only) if (!kSections.includes(s)) die(`--only: unknown section '${s}' (expected ${kSections.join(', ')})`);
+        break;
+      }
+      case '--size': try { o.size = parseSize(value()); } catch (e) { die(`--size: ${e.message}`); } break;
+      case '--runs': o.runs = int(value(), 1); break;
+      case '--datagram-sizes': {
+        o.datagramSizes = value().split(',').map((v) => int(v, 312));
+        if (o.datagramSizes.some((n) => n > 65507)) die('--datagram-sizes: at most 65507');
+        break;
+      }
+      case '--tmpfs-dir': o.tmpfsDir = value(); break;
+      case '--disk-dir': o.diskDir = value(); break;
+      case '--no-disk': o.disk = false; break;
+      case '--files': o.files = int(value(), 1); break;
+      case '--senders': o.senders = int(value(), 1); break;
+      case '--install-peers': o.installPeers = true; break;
+      case '--tune-sysctl': o.tuneSysctl = true; break;
+      case '--no-drop-caches': o.dropCaches = false; break;
+      case '--out': o.out = value(); break;
+      case '--keep': o.keep = true; break;
+      default: die(`unknown option '${flag}'`);
+    }
+  }
+  o.size ??= o.quick ? 64 * MiB : 4 * GiB;
+  o.runs ??= o.quick ? 1 : 3;
+  o.files ??= o.quick ? 2000 : 20000;
+  o.iperfSeconds = o.quick ? 2 : 5;
+  o.lossSize = Math.min(o.size, o.quick ? 32 * MiB : 512 * MiB);
+  o.concurrentEach = Math.max(MiB, Math.floor(o.size / o.senders / MiB) * MiB);
+  return o;
+}
+
+// ---------------------------------------------------------------- processes
+
+const live = new Set(); // children still running, killed on exit
+const cleanups = []; // async cleanup steps, run once at the end or on a signal
+
+/**
+ * Spawns argv; `done` resolves {code, signal, stdout, stderr, seconds} when it exits. It is
+ * killed after timeoutMs (0 = never) or when the `killOn` promise settles first.
+ */
+function start(argv, { onLine, env, timeoutMs = 0, killOn } = {}) {
+  const t0 = performance.now();
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  live.add(child);
+  let stdout = '';
+  let stderr = '';
+  if (onLine) createInterface({ input: child.stdout }).on('line', onLine);
+  child.stdout.on('data', (d) => { if (stdout.length < 4 * MiB) stdout += d; });
+  child.stderr.on('data', (d) => { if (stderr.length < 4 * MiB) stderr += d; });
+  let timer;
+  const done = new Promise((resolve) => {
+    child.on('error', (err) => { stderr += `\n${err.message}`; });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      live.delete(child);
+      resolve({ code, signal, stdout, stderr, seconds: (performance.now() - t0) / 1000 });
+    });
+  });
+  if (timeoutMs > 0) timer = setTimeout(() => { stderr += `\n[bench: killed after ${timeoutMs} ms]`; child.kill('SIGKILL'); }, timeoutMs);
+  killOn?.then((why) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    stderr += `\n[bench: killed: ${why}]`;
+    child.kill('SIGKILL');
+  });
+  return { child, pid: child.pid, done };
+}
+
+/** Runs argv to completion, measured by GNU time when present: adds {cpu: {user, sys, maxRssKiB}}. */
+async function timed(argv, opts = {}) {
+  const timeFile = path.join(os.tmpdir(), `jetrecv-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const useGnuTime = existsSync('/usr/bin/time');
+  const before = selfChildrenCpu();
+  const r = await start(useGnuTime ? ['/usr/bin/time', '-f', '%U %S %M', '-o', timeFile, ...argv] : argv, opts).done;
+  let cpu = null;
+  if (useGnuTime) {
+    try {
+      const last = readFileSync(timeFile, 'utf8').trim().split('\n').pop();
+      const [u, s, m] = last.split(/\s+/).map(Number);
+      if ([u, s, m].every(Number.isFinite)) cpu = { user: u, sys: s, maxRssKiB: m };
+    } catch { /* no time output: the command did not start */ }
+    await rm(timeFile, { force: true });
+  } else {
+    const after = selfChildrenCpu();
+    cpu = { user: after.user - before.user, sys: after.sys - before.sys, maxRssKiB: null };
+  }
+  return { ...r, cpu };
+}
+
+const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+
+/** utime/stime of a live process in seconds, from /proc/<pid>/stat; null when it is gone. */
+function procCpu(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(f[11]) / clockTicks, sys: Number(f[12]) / clockTicks };
+  } catch {
+    return null;
+  }
+}
+
+/** CPU of this process's waited-for children (cutime/cstime). */
+function selfChildrenCpu() {
+  const text = readFileSync('/proc/self/stat', 'utf8');
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[13]) / clockTicks, sys: Number(f[14]) / clockTicks };
+}
+
+/** Peak resident set (VmHWM) of a live process in MiB; null when unreadable. */
+function peakRssMiB(pid) {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+async function stopChild(handle, signal = 'SIGTERM', graceMs = 10_000) {
+  if (handle.child.exitCode !== null || handle.child.signalCode !== null) return handle.done;
+  handle.child.kill(signal);
+  const timer = setTimeout(() => handle.child.kill('SIGKILL'), graceMs);
+  const r = await handle.done;
+  clearTimeout(timer);
+  return r;
+}
+
+function which(cmd) {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Like sleep, but does not keep the process alive (for timeouts raced against events). */
+const deadline = (ms) => new Promise((r) => setTimeout(r, ms).unref());
+
+/** Waits until something listens on TCP 127.0.0.1:port (read from /proc/net/tcp). */
+async function waitTcpListen(port, timeoutMs = 10_000) {
+  const hex = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const text = readFileSync('/proc/net/tcp', 'utf8');
+    if (text.split('\n').some((l) => { const c = l.trim().split(/\s+/); return c[1] === hex && c[3] === '0A'; })) return;
+    await sleep(20);
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+}
+
+/** Waits until something has UDP 127.0.0.1:port bound (in this namespace). */
+async function waitUdpBound(port, timeoutMs = 10_000) {
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const text = readFileSync('/proc/net/udp', 'utf8');
+    if (text.split('\n').some((l) => (l.trim().split(/\s+/)[1] ?? '').endsWith(hexPort))) return;
+    await sleep(20);
+  }
+  throw new Error(`nothing bound UDP port ${port} after ${timeoutMs} ms`);
+}
+
+// ---------------------------------------------------------------- files and numbers
+
+/** Writes `size` pseudo-random bytes (AES-256-CTR keystream of a random key) to `file`. */
+async function writeRandomFile(file, size) {
+  const cipher = createCipheriv('aes-256-ctr', randomBytes(32), randomBytes(16));
+  const zeros = Buffer.alloc(16 * MiB);
+  const fh = await open(file, 'w');
+  try {
+    for (let off = 0; off < size; off += zeros.length) {
+      const n = Math.min(zeros.length, size - off);
+      await fh.write(cipher.update(n === zeros.length ? zeros : zeros.subarray(0, n)));
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+function sha256File(file) {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(file, { highWaterMark: 4 * MiB }).on('data', (d) => h.update(d)).on('error', reject).on('end', () => resolve(h.digest('hex')));
+  });
+}
+
+/** One hash over every regular file beneath dir (sorted relative paths and contents). */
+async function sha256Tree(dir) {
+  const files = [];
+  const walk = async (rel) => {
+    for (const e of await readdir(path.join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(r);
+      else if (e.isFile()) files.push(r);
+    }
+  };
+  await walk('');
+  files.sort();
+  const h = createHash('sha256');
+  for (const f of files) {
+    h.update(`${f}\0`);
+    h.update(readFileSync(path.join(dir, f)));
+  }
+  return { hash: h.digest('hex'), count: files.length };
+}
+
+function summarize(values) {
+  const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const mid = Math.floor(v.length / 2);
+  const median = v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+  return { median, min: v[0], max: v[v.length - 1], n: v.length };
+}
+
+const round = (x, d = 2) => (typeof x === 'number' && Number.isFinite(x) ? Number(x.toFixed(d)) : null);
+const gbit = (bytes, seconds) => (seconds > 0 ? (bytes * 8) / seconds / 1e9 : null);
+const perGB = (cpu, bytes) => (cpu ? { user: round(cpu.user / (bytes / 1e9), 3), sys: round(cpu.sys / (bytes / 1e9), 3) } : null);
+const tail = (text, n = 600) => (text.length > n ? `…${text.slice(-n)}` : text).trim();
+
+async function dropCaches(opts) {
+  if (!opts.dropCaches || process.getuid?.() !== 0) return false;
+  spawnSync('sync');
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '3');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** fsync of a file; seconds it took (the page cache written back for a disk destination). */
+async function fsyncSeconds(file) {
+  const t0 = performance.now();
+  const fh = await open(file, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return (performance.now() - t0) / 1000;
+}
+
+function fsType(dir) {
+  const r = spawnSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : 'unknown';
+}
+
+// ---------------------------------------------------------------- machine
+
+function machineInfo(opts) {
+  const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+  const sysctl = (name) => {
+    try {
+      return Number(readFileSync(`/proc/sys/${name.replace(/\./g, '/')}`, 'utf8').trim());
+    } catch {
+      return null;
+    }
+  };
+  const debVersion = (pkg) => {
+    const r = spawnSync('dpkg-query', ['-W', '-f', '${Version}', pkg], { encoding: 'utf8' });
+    return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : null;
+  };
+  const osRelease = existsSync('/etc/os-release') ? /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? null : null;
+  return {
+    cpuModel: /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? null,
+    cores: os.cpus().length,
+    memoryGiB: round(os.totalmem() / GiB, 1),
+    kernel: os.release(),
+    os: osRelease,
+    node: process.version,
+    rmemMax: sysctl('net.core.rmem_max'),
+    wmemMax: sysctl('net.core.wmem_max'),
+    rmemDefault: sysctl('net.core.rmem_default'),
+    netdevMaxBacklog: sysctl('net.core.netdev_max_backlog'),
+    tmpfsDir: opts.tmpfsDir,
+    tmpfsType: fsType(opts.tmpfsDir),
+    diskDir: opts.disk ? opts.diskDir : null,
+    diskType: opts.disk ? fsType(opts.diskDir) : null,
+    loadAverageAtStart: os.loadavg().map((x) => round(x, 2)),
+    peers: Object.fromEntries(['iperf3', 'uftp', 'socat'].map((pkg) => [pkg, which(pkg) ? debVersion(pkg) ?? 'installed' : null])),
+  };
+}
+
+// ---------------------------------------------------------------- jetrecv
+
+function jetrecvAvailable() {
+  if (!existsSync(path.join(repoRoot, 'dist', 'cli', 'main.js'))) return 'jetrecv is not built (run npm run build)';
+  for (const cmd of ['serve', 'send']) {
+    const r = spawnSync(process.execPath, [jetrecvBin, cmd, '--help'], { encoding: 'utf8', timeout: 30_000 });
+    if (r.status !== 0) return `\`jetrecv ${cmd} --help\` failed: ${tail(`${r.stdout}${r.stderr}`, 300)}`;
+  }
+  return null;
+}
+
+/**
+ * Starts `jetrecv serve` on 127.0.0.1 (data port 0, API on 127.0.0.1 port 0 for /metrics)
+ * and waits for its "jetrecv receiver ready" log line. `wrap` runs it inside a namespace.
+ */
+async function startReceiver(sandbox, { wrap = (a) => a } = {}) {
+  await mkdir(sandbox, { recursive: true });
+  let resolveReady;
+  const ready = new Promise((r) => (resolveReady = r));
+  const logs = [];
+  const handle = start(wrap([process.execPath, jetrecvBin, 'serve', '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--sandbox-dir', sandbox, '--log-level', 'info']), {
+    onLine: (line) => {
+      let rec;
+      try { rec = JSON.parse(line); } catch { return; }
+      logs.push(rec);
+      if (rec.msg === 'jetrecv receiver ready') resolveReady(rec);
+    },
+  });
+  const first = await Promise.race([ready, handle.done.then((r) => ({ exited: r })), deadline(30_000).then(() => ({ timeout: true }))]);
+  if (first.exited || first.timeout) {
+    await stopChild(handle, 'SIGKILL');
+    const r = await handle.done;
+    throw new Error(`jetrecv serve did not become ready${first.timeout ? ' in 30 s' : ` (exit ${r.code})`}: ${tail(r.stderr || r.stdout)}`);
+  }
+  return { handle, pid: handle.pid, recvPort: first.recvPort, publicKey: first.publicKey, apiPort: first.apiPort ?? null, logs };
+}
+
+/** Settles when the receiver exits: a sender still running then is killed, not left to time out. */
+function receiverExit(rx) {
+  return rx.handle.done.then((r) => `the receiver exited (${r.code ?? r.signal}): ${tail(r.stderr, 300)}`);
+}
+
+/** Scrapes /metrics of a receiver; returns {dropsByReason, counters} or null when there is none. */
+async function scrapeMetrics(apiPort) {
+  if (!apiPort) return null;
+  try {
+    const res = await fetch(`http://127.0.0.1:${apiPort}/metrics`, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) return null;
+    const text = await res.text();
+    const dropsByReason = {};
+    const counters = {};
+    for (const line of text.split('\n')) {
+      let m = /^jetrecv_packets_dropped_total\{reason="([^"]+)"\}\s+(\S+)/.exec(line);
+      if (m) { dropsByReason[m[1]] = Number(m[2]); continue; }
+      m = /^jetrecv_([a-z0-9_]+)_total\s+(\S+)/.exec(line);
+      if (m) counters[m[1]] = Number(m[2]);
+    }
+    return { dropsByReason, counters };
+  } catch {
+    return null;
+  }
+}
+
+function diffCounters(after, before) {
+  if (!after) return null;
+  const d = (a = {}, b = {}) => Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]).filter(([, v]) => v !== 0));
+  return { dropsByReason: d(after.dropsByReason, before?.dropsByReason), counters: d(after.counters, before?.counters) };
+}
+
+/** Parses the `jetrecv send --json` summary line. */
+function parseSendJson(stdout) {
+  const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  if (!line) return null;
+  try { return JSON.parse(line); } catch { return null; }
+}
+
+function sendArgv(target, publicKey, datagramSize, paths, extra = []) {
+  return [process.execPath, jetrecvBin, 'send', '--json', '--quiet', '--to', target, '--server-key', publicKey, '--datagram-size', String(datagramSize), ...extra, ...paths];
+}
+
+/**
+ * One jetrecv transfer of `srcFile` into a fresh sandbox beneath `destRoot`: receiver CPU
+ * (from /proc, ready to done), sender CPU (GNU time), receiver peak RSS, drops by reason,
+ * retransmissions, and the sha256 of the received file.
+ */
+async function jetrecvOnce({ srcFile, srcSha, destRoot, datagramSize, disk, opts, sendTo, extraSend = [], wrap, label }) {
+  const sandbox = path.join(destRoot, `jetrecv-sandbox-${process.pid}-${Date.now()}`);
+  const size = statSync(srcFile).size;
+  const rx = await startReceiver(sandbox, { wrap });
+  // A receiver inside a namespace has its API there too, out of this process's reach.
+  const apiPort = wrap ? null : rx.apiPort;
+  let target = null;
+  let finished = false;
+  try {
+    if (disk) await dropCaches(opts);
+    const metrics0 = await scrapeMetrics(apiPort);
+    const cpu0 = procCpu(rx.pid);
+    target = sendTo ? await sendTo(rx) : { address: `127.0.0.1:${rx.recvPort}` };
+    const timeoutMs = Math.max(180_000, (size / (20 * MiB)) * 1000);
+    const sent = await timed((wrap ?? ((a) => a))(sendArgv(target.address, rx.publicKey, datagramSize, [srcFile], extraSend)), { timeoutMs, killOn: receiverExit(rx) });
+    const cpu1 = procCpu(rx.pid);
+    const rss = peakRssMiB(rx.pid);
+    const metrics = diffCounters(await scrapeMetrics(apiPort), metrics0);
+    finished = true;
+    const relayStats = target.finish ? await target.finish() : null;
+    const summary = parseSendJson(sent.stdout);
+    if (sent.code !== 0 || !summary) throw new Error(`${label}: jetrecv send failed (exit ${sent.code}): ${tail(sent.stderr || sent.stdout)}`);
+    const received = path.join(sandbox, path.basename(srcFile));
+    const syncS = disk ? await fsyncSeconds(received) : 0;
+    const sha = existsSync(received) ? await sha256File(received) : null;
+    const rcvCpu = cpu0 && cpu1 ? { user: cpu1.user - cpu0.user, sys: cpu1.sys - cpu0.sys } : null;
+    return {
+      gbitPerSecond: summary.gbitPerSecond,
+      seconds: summary.seconds,
+      wallSeconds: round(sent.seconds, 3),
+      gbitPerSecondWithSync: disk ? round(gbit(size, summary.seconds + syncS), 3) : undefined,
+      syncSeconds: disk ? round(syncS, 3) : undefined,
+      bytes: summary.bytes,
+      blocksSent: summary.blocksSent,
+      blocksRetransmitted: summary.blocksRetransmitted,
+      retransmitPercent: summary.blocksSent > 0 ? round((100 * summary.blocksRetransmitted) / summary.blocksSent, 3) : null,
+      receiverCpu: rcvCpu && { user: round(rcvCpu.user, 2), sys: round(rcvCpu.sys, 2) },
+      receiverCpuPerGB: perGB(rcvCpu, size),
+      senderCpu: sent.cpu && { user: sent.cpu.user, sys: sent.cpu.sys },
+      senderCpuPerGB: perGB(sent.cpu, size),
+      receiverPeakRssMiB: round(rss, 1),
+      senderPeakRssMiB: sent.cpu?.maxRssKiB ? round(sent.cpu.maxRssKiB / 1024, 1) : null,
+      receiverMetrics: metrics,
+      receiverDropsTotal: metrics ? Object.values(metrics.dropsByReason).reduce((a, b) => a + b, 0) : null,
+      relay: relayStats ?? undefined,
+      sendCounters: summary.counters ?? undefined,
+      sha256Ok: sha === srcSha,
+    };
+  } finally {
+    if (target?.finish && !finished) await target.finish().catch(() => null);
+    const r = await stopChild(rx.handle);
+    if (r.code !== 0 && r.signal !== 'SIGTERM') console.error(`bench: jetrecv serve exited with ${r.code ?? r.signal}: ${tail(r.stderr)}`);
+    if (!opts.keep) await rm(sandbox, { recursive: true, force: true });
+  }
+}
+
+/** Runs `fn` opts.runs times; records failures per run instead of aborting the section. */
+async function repeat(opts, label, fn) {
+  const runs = [];
+  for (let i = 0; i < opts.runs; i++) {
+    process.stderr.write(`  ${label} run ${i + 1}/${opts.runs} … `);
+    try {
+      const r = await fn(i);
+      runs.push(r);
+      process.stderr.write(`${r.gbitPerSecond !== undefined && r.gbitPerSecond !== null ? `${round(r.gbitPerSecond, 2)} Gbit/s` : 'ok'}${r.sha256Ok === false ? ' SHA MISMATCH' : ''}\n`);
+    } catch (err) {
+      runs.push({ error: err.message });
+      process.stderr.write(`failed: ${err.message.split('\n')[0]}\n`);
+    }
+  }
+  return runs;
+}
+
+function summarizeRuns(runs, fields) {
+  const ok = runs.filter((r) => !r.error);
+  const out = { runs: runs.length, failed: runs.length - ok.length };
+  for (const f of fields) {
+    const get = typeof f === 'string' ? (r) => r[f] : f.get;
+    const name = typeof f === 'string' ? f : f.name;
+    out[name] = summarize(ok.map(get));
+  }
+  if (ok.some((r) => r.sha256Ok !== undefined)) out.sha256AllOk = ok.length > 0 && ok.every((r) => r.sha256Ok === true);
+  return out;
+}
+
+const jetrecvFields = [
+  'gbitPerSecond', 'gbitPerSecondWithSync', 'retransmitPercent', 'receiverPeakRssMiB', 'receiverDropsTotal',
+  { name: 'receiverCpuUserPerGB', get: (r) => r.receiverCpuPerGB?.user },
+  { name: 'receiverCpuSysPerGB', get: (r) => r.receiverCpuPerGB?.sys },
+  { name: 'senderCpuUserPerGB', get: (r) => r.senderCpuPerGB?.user },
+  { name: 'senderCpuSysPerGB', get: (r) => r.senderCpuPerGB?.sys },
+];
+
+async function sectionJetrecv(ctx) {
+  const { opts, results } = ctx;
+  for (const dest of ctx.destinations) {
+    for (const dg of opts.datagramSizes) {
+      const name = `jetrecv ${dg} → ${dest.name}`;
+      console.error(`• ${name}`);
+      const runs = await repeat(opts, name, () => jetrecvOnce({ srcFile: ctx.src, srcSha: ctx.srcSha, destRoot: dest.dir, datagramSize: dg, disk: dest.disk, opts, label: name }));
+      results.push({ section: 'jetrecv', name, tool: 'jetrecv', datagramSize: dg, dest: dest.name, bytes: opts.size, runsDetail: runs, summary: summarizeRuns(runs, jetrecvFields) });
+    }
+  }
+}
+
+// ---------------------------------------------------------------- peers
+
+async function sectionPeers(ctx) {
+  const { opts, results } = ctx;
+  // dd: the disk's own write ceiling (O_DIRECT), the reference for jetrecv's disk figure.
+  for (const dest of ctx.destinations.filter((d) => d.disk)) {
+    const name = `dd oflag=direct → ${dest.name}`;
+    console.error(`• ${name}`);
+    const runs = await repeat(opts, name, async () => {
+      const out = path.join(dest.dir, `jetrecv-bench-dd-${process.pid}.bin`);
+      try {
+        await dropCaches(opts);
+        const r = await timed(['dd', `if=${ctx.src}`, `of=${out}`, 'bs=4M', 'oflag=direct', 'status=none']);
+        if (r.code !== 0) throw new Error(`dd failed: ${tail(r.stderr)}`);
+        return { gbitPerSecond: round(gbit(opts.size, r.seconds), 3), megabytesPerSecond: round(opts.size / r.seconds / 1e6, 0), seconds: round(r.seconds, 3) };
+      } finally {
+        await rm(out, { force: true });
+      }
+    });
+    results.push({ section: 'peers', name, tool: 'dd', dest: dest.name, bytes: opts.size, runsDetail: runs, summary: summarizeRuns(runs, ['gbitPerSecond', 'megabytesPerSecond']) });
+  }
+
+  // iperf3 UDP: the host's raw UDP ceiling (no encryption, no disk).
+  if (!which('iperf3')) {
+    results.push({ section: 'peers', name: 'iperf3 UDP', tool: 'iperf3', skipped: 'not installed (apt-get install iperf3)' });
+  } else {
+    for (const dg of opts.datagramSizes) {
+      const name = `iperf3 -u -b 0 -l ${dg}`;
+      console.error(`• ${name}`);
+      const runs = await repeat(opts, name, async () => {
+        const port = await freePort();
+        const server = start(['iperf3', '-s', '-B', '127.0.0.1', '-p', String(port), '-1']);
+        try {
+          await waitTcpListen(port);
+          const r = await start(['iperf3', '-c', '127.0.0.1', '-B', '127.0.0.1', '-p', String(port), '-u', '-b', '0', '-l', String(dg), '-t', String(opts.iperfSeconds), '--json'], { timeoutMs: (opts.iperfSeconds + 30) * 1000 }).done;
+          const j = JSON.parse(r.stdout);
+          if (j.error) throw new Error(`iperf3: ${j.error}`);
+          const recv = j.end.sum_received ?? j.end.sum;
+          const sent = j.end.sum_sent ?? j.end.sum;
+          return {
+            gbitPerSecond: round(recv.bits_per_second / 1e9, 3),
+            sendGbitPerSecond: round(sent.bits_per_second / 1e9, 3),
+            lostPercent: round(recv.lost_percent, 2),
+            cpuPercent: j.end.cpu_utilization_percent ?? null,
+          };
+        } finally {
+          await stopChild(server, 'SIGTERM', 3000);
+        }
+      });
+      results.push({ section: 'peers', name, tool: 'iperf3', datagramSize: dg, dest: null, runsDetail: runs, summary: summarizeRuns(runs, ['gbitPerSecond', 'sendGbitPerSecond', 'lostPercent']) });
+    }
+  }
+
+  // uftp -> uftpd, unicast, in a namespace that has only lo.
+  if (!which('uftp') || !which('uftpd')) {
+    results.push({ section: 'peers', name: 'uftp', tool: 'uftp', skipped: 'not installed (apt-get install uftp)' });
+  } else if (!ctx.loNamespace) {
+    results.push({ section: 'peers', name: 'uftp', tool: 'uftp', skipped: `no lo-only network namespace: ${ctx.loNamespaceReason}` });
+  } else {
+    const keys = await uftpKeys(ctx);
+    const modes = [{ name: 'plain', enc: false }, ...(keys ? [{ name: 'aes256-gcm', enc: true }] : [])];
+    if (!keys) results.push({ section: 'peers', name: 'uftp -Y aes256-gcm', tool: 'uftp', skipped: 'uftp_keymgt failed; encrypted run skipped' });
+    for (const mode of modes) {
+      for (const dest of ctx.destinations) {
+        const name = `uftp ${mode.name} -R -1 -b 8800 → ${dest.name}`;
+        console.error(`• ${name}`);
+        const runs = await repeat(opts, name, () => uftpOnce(ctx, { enc: mode.enc, keys, dest }));
+        results.push({
+          section: 'peers', name, tool: 'uftp', mode: mode.name, dest: dest.name, bytes: opts.size, runsDetail: runs,
+          summary: summarizeRuns(runs, ['gbitPerSecond', 'wallGbitPerSecond', 'passes', 'receiverPeakRssMiB',
+            { name: 'receiverCpuUserPerGB', get: (r) => r.receiverCpuPerGB?.user }, { name: 'receiverCpuSysPerGB', get: (r) => r.receiverCpuPerGB?.sys },
+            { name: 'senderCpuUserPerGB', get: (r) => r.senderCpuPerGB?.user }, { name: 'senderCpuSysPerGB', get: (r) => r.senderCpuPerGB?.sys }]),
+        });
+      }
+    }
+  }
+
+  // TCP file copy with socat (1 MiB buffers).
+  if (!which('socat')) {
+    results.push({ section: 'peers', name: 'socat TCP', tool: 'socat', skipped: 'not installed (apt-get install socat)' });
+  } else {
+    for (const dest of ctx.destinations) {
+      const name = `socat -b 1048576 TCP → ${dest.name}`;
+      console.error(`• ${name}`);
+      const runs = await repeat(opts, name, async () => {
+        const out = path.join(dest.dir, `jetrecv-bench-socat-${process.pid}.bin`);
+        try {
+          if (dest.disk) await dropCaches(opts);
+          const port = await freePort();
+          const rxP = timed(['socat', '-u', '-b', '1048576', `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`, `CREATE:${out}`], { timeoutMs: 600_000 });
+          await waitTcpListen(port);
+          const t0 = performance.now();
+          const tx = await timed(['socat', '-u', '-b', '1048576', `OPEN:${ctx.src},rdonly`, `TCP:127.0.0.1:${port}`], { timeoutMs: 600_000 });
+          const rx = await rxP;
+          const seconds = (performance.now() - t0) / 1000;
+          if (tx.code !== 0 || rx.code !== 0) throw new Error(`socat failed: ${tail(tx.stderr + rx.stderr)}`);
+          const syncS = dest.disk ? await fsyncSeconds(out) : 0;
+          return {
+            gbitPerSecond: round(gbit(opts.size, seconds), 3),
+            gbitPerSecondWithSync: dest.disk ? round(gbit(opts.size, seconds + syncS), 3) : undefined,
+            receiverCpuPerGB: perGB(rx.cpu, opts.size),
+            senderCpuPerGB: perGB(tx.cpu, opts.size),
+            receiverPeakRssMiB: rx.cpu?.maxRssKiB ? round(rx.cpu.maxRssKiB / 1024, 1) : null,
+            sha256Ok: (await sha256File(out)) === ctx.srcSha,
+          };
+        } finally {
+          await rm(out, { force: true });
+        }
+      });
+      results.push({ section: 'peers', name, tool: 'socat', dest: dest.name, bytes: opts.size, runsDetail: runs,
+        summary: summarizeRuns(runs, ['gbitPerSecond', 'gbitPerSecondWithSync', 'receiverPeakRssMiB',
+          { name: 'receiverCpuUserPerGB', get: (r) => r.receiverCpuPerGB?.user }, { name: 'receiverCpuSysPerGB', get: (r) => r.receiverCpuPerGB?.sys },
+          { name: 'senderCpuUserPerGB', get: (r) => r.senderCpuPerGB?.user }, { name: 'senderCpuSysPerGB', get: (r) => r.senderCpuPerGB?.sys }]) });
+    }
+  }
+}
+
+/** Key pairs and the server list for encrypted uftp (made once per bench). */
+async function uftpKeys(ctx) {
+  if (!which('uftp_keymgt')) return null;
+  const dir = path.join(ctx.work, 'uftp-keys');
+  await mkdir(dir, { recursive: true });
+  const server = path.join(dir, 'server.pem');
+  const client = path.join(dir, 'client.pem');
+  const gen = (file) => spawnSync('uftp_keymgt', ['-g', 'ec:prime256v1', file], { encoding: 'utf8' });
+  const s = gen(server);
+  if (gen(client).status !== 0 || s.status !== 0) return null;
+  const fp = /fingerprint:\s*([0-9A-F:]+)/i.exec(`${s.stdout}${s.stderr}`)?.[1];
+  if (!fp) return null;
+  const servers = path.join(dir, 'servers.txt');
+  await writeFile(servers, `0x7F000001|127.0.0.1|${fp}\n`);
+  return { server, client, servers };
+}
+
+async function uftpOnce(ctx, { enc, keys, dest }) {
+  const { opts } = ctx;
+  const ns = ctx.loNamespace;
+  const outDir = path.join(dest.dir, `jetrecv-bench-uftp-${process.pid}-${Date.now()}`);
+  await mkdir(outDir, { recursive: true });
+  const port = 20000 + Math.floor(Math.random() * 20000); // inside the private namespace
+  const rxArgs = ['uftpd', '-d', '-I', '127.0.0.1', '-U', '0x7F000002', '-p', String(port), '-D', outDir, '-q', '-B', '33554432', '-c', '20971520'];
+  if (enc) rxArgs.push('-E', '-k', keys.client, '-S', keys.servers, '-M', '232.4.4.1');
+  const txArgs = ['uftp', '-M', '127.0.0.1', '-I', '127.0.0.1', '-U', '0x7F000001', '-p', String(port), '-R', '-1', '-b', '8800', '-B', '33554432'];
+  if (enc) txArgs.push('-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_ecdsa', '-k', keys.server, '-c');
+  txArgs.push(ctx.src);
+  if (dest.disk) await dropCaches(opts);
+  const rx = start(ns.wrap(rxArgs));
+  try {
+    await sleep(300); // uftpd has no readiness signal; it binds at once
+    if (rx.child.exitCode !== null) throw new Error(`uftpd exited: ${tail((await rx.done).stderr)}`);
+    const cpu0 = procCpu(rx.pid);
+    const tx = await timed(ns.wrap(txArgs), { timeoutMs: Math.max(300_000, (opts.size / (10 * MiB)) * 1000) });
+    const cpu1 = procCpu(rx.pid);
+    const rss = peakRssMiB(rx.pid);
+    const log = `${tx.stdout}\n${tx.stderr}`;
+    const dataTime = Number(/Status: Completed\s+time:\s+([\d.]+) seconds/.exec(log)?.[1]);
+    if (tx.code !== 0 || !Number.isFinite(dataTime)) throw new Error(`uftp failed (exit ${tx.code}): ${tail(log)}`);
+    const passes = Math.max(1, ...[...log.matchAll(/Starting pass (\d+)/g)].map((m) => Number(m[1])));
+    const out = path.join(outDir, path.basename(ctx.src));
+    const syncS = dest.disk && existsSync(out) ? await fsyncSeconds(out) : 0;
+    const rcvCpu = cpu0 && cpu1 ? { user: cpu1.user - cpu0.user, sys: cpu1.sys - cpu0.sys } : null;
+    return {
+      gbitPerSecond: round(gbit(opts.size, dataTime), 3),
+      wallGbitPerSecond: round(gbit(opts.size, tx.seconds), 3),
+      gbitPerSecondWithSync: dest.disk ? round(gbit(opts.size, dataTime + syncS), 3) : undefined,
+      dataSeconds: dataTime,
+      passes,
+      receiverCpuPerGB: perGB(rcvCpu, opts.size),
+      senderCpuPerGB: perGB(tx.cpu, opts.size),
+      receiverPeakRssMiB: round(rss, 1),
+      sha256Ok: existsSync(out) && (await sha256File(out)) === ctx.srcSha,
+    };
+  } finally {
+    await stopChild(rx, 'SIGTERM', 3000);
+    await rm(outDir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------- many small files
+
+async function sectionFiles(ctx) {
+  const { opts, results } = ctx;
+  const count = opts.files;
+  const name = `jetrecv ${count} × 4 KiB files → tmpfs`;
+  console.error(`• ${name}`);
+  const srcDir = path.join(ctx.work, 'small-files');
+  await mkdir(srcDir, { recursive: true });
+  const perDir = 1000; // files spread over subdirectories, as real trees are
+  const block = randomBytes(4096 * 64);
+  for (let i = 0; i < count; i++) {
+    const sub = path.join(srcDir, `d${String(Math.floor(i / perDir)).padStart(3, '0')}`);
+    if (i % perDir === 0) await mkdir(sub, { recursive: true });
+    const off = (i % 64) * 4096;
+    const data = Buffer.from(block.subarray(off, off + 4096));
+    data.writeUInt32LE(i, 0); // every file distinct
+    await writeFile(path.join(sub, `f${i}.bin`), data);
+  }
+  const srcTree = await sha256Tree(srcDir);
+  const runs = await repeat(opts, name, async () => {
+    const sandbox = path.join(ctx.tmpfs.dir, `jetrecv-files-${process.pid}-${Date.now()}`);
+    const rx = await startReceiver(sandbox);
+    try {
+      const cpu0 = procCpu(rx.pid);
+      const sent = await timed(sendArgv(`127.0.0.1:${rx.recvPort}`, rx.publicKey, 8972, [srcDir]), { timeoutMs: 600_000, killOn: receiverExit(rx) });
+      const cpu1 = procCpu(rx.pid);
+      const summary = parseSendJson(sent.stdout);
+      if (sent.code !== 0 || !summary) throw new Error(`jetrecv send failed (exit ${sent.code}): ${tail(sent.stderr || sent.stdout)}`);
+      const got = await sha256Tree(path.join(sandbox, path.basename(srcDir))).catch(() => ({ hash: null, count: 0 }));
+      return {
+        filesPerSecond: round(summary.files / summary.seconds, 0),
+        gbitPerSecond: summary.gbitPerSecond,
+        seconds: summary.seconds,
+        files: summary.files,
+        receiverCpu: cpu0 && cpu1 ? { user: round(cpu1.user - cpu0.user, 2), sys: round(cpu1.sys - cpu0.sys, 2) } : null,
+        senderCpu: sent.cpu && { user: sent.cpu.user, sys: sent.cpu.sys },
+        receiverPeakRssMiB: round(peakRssMiB(rx.pid), 1),
+        filesReceived: got.count,
+        sha256Ok: got.hash === srcTree.hash && got.count === count,
+      };
+    } finally {
+      await stopChild(rx.handle);
+      if (!opts.keep) await rm(sandbox, { recursive: true, force: true });
+    }
+  });
+  results.push({ section: 'files', name, tool: 'jetrecv', files: count, fileSize: 4096, runsDetail: runs, summary: summarizeRuns(runs, ['filesPerSecond', 'receiverPeakRssMiB']) });
+  if (!opts.keep) await rm(srcDir, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------- concurrent senders
+
+async function sectionConcurrent(ctx) {
+  const { opts, results } = ctx;
+  const n = opts.senders;
+  const each = opts.concurrentEach;
+  const name = `jetrecv ${n} concurrent senders × ${fmtSize(each)} → tmpfs`;
+  console.error(`• ${name}`);
+  const files = [];
+  for (let i = 0; i < n; i++) {
+    const f = path.join(ctx.work, `concurrent-${i}.bin`);
+    await writeRandomFile(f, each);
+    files.push({ file: f, sha: await sha256File(f) });
+  }
+  const runs = await repeat(opts, name, async () => {
+    const sandbox = path.join(ctx.tmpfs.dir, `jetrecv-conc-${process.pid}-${Date.now()}`);
+    const rx = await startReceiver(sandbox);
+    try {
+      const cpu0 = procCpu(rx.pid);
+      const children0 = selfChildrenCpu();
+      const t0 = performance.now();
+      const senders = files.map((f) => start(sendArgv(`127.0.0.1:${rx.recvPort}`, rx.publicKey, 8972, [f.file]), { timeoutMs: 900_000, killOn: receiverExit(rx) }).done);
+      const done = await Promise.all(senders);
+      const wall = (performance.now() - t0) / 1000;
+      const cpu1 = procCpu(rx.pid);
+      const children1 = selfChildrenCpu();
+      const per = done.map((r) => parseSendJson(r.stdout));
+      const failed = done.map((r, i) => (r.code !== 0 || !per[i] ? `sender ${i}: exit ${r.code}: ${tail(r.stderr, 200)}` : null)).filter(Boolean);
+      if (failed.length) throw new Error(failed.join('; '));
+      const rates = per.map((p) => p.gbitPerSecond);
+      let shaOk = true;
+      for (const f of files) shaOk &&= (await sha256File(path.join(sandbox, path.basename(f.file))).catch(() => null)) === f.sha;
+      const total = each * n;
+      return {
+        gbitPerSecond: round(gbit(total, wall), 3),
+        perSenderGbitPerSecond: rates.map((r) => round(r, 3)),
+        fairnessMinOverMax: round(Math.min(...rates) / Math.max(...rates), 3),
+        blocksRetransmitted: per.reduce((s, p) => s + p.blocksRetransmitted, 0),
+        receiverCpuPerGB: cpu0 && cpu1 ? perGB({ user: cpu1.user - cpu0.user, sys: cpu1.sys - cpu0.sys }, total) : null,
+        sendersCpuPerGB: perGB({ user: children1.user - children0.user, sys: children1.sys - children0.sys }, total),
+        receiverPeakRssMiB: round(peakRssMiB(rx.pid), 1),
+        sha256Ok: shaOk,
+      };
+    } finally {
+      await stopChild(rx.handle);
+      if (!opts.keep) await rm(sandbox, { recursive: true, force: true });
+    }
+  });
+  results.push({ section: 'concurrent', name, tool: 'jetrecv', senders: n, bytesPerSender: each, runsDetail: runs,
+    summary: summarizeRuns(runs, ['gbitPerSecond', 'fairnessMinOverMax', 'receiverPeakRssMiB',
+      { name: 'receiverCpuUserPerGB', get: (r) => r.receiverCpuPerGB?.user }, { name: 'receiverCpuSysPerGB', get: (r) => r.receiverCpuPerGB?.sys },
+      { name: 'senderCpuUserPerGB', get: (r) => r.sendersCpuPerGB?.user }, { name: 'senderCpuSysPerGB', get: (r) => r.sendersCpuPerGB?.sys }]) });
+  if (!opts.keep) for (const f of files) await rm(f.file, { force: true });
+}
+
+// ---------------------------------------------------------------- loss
+
+/** Starts the impairment relay CLI in front of a receiver; finish() returns its final stats. */
+async function startRelay(recvPort, dropRate) {
+  let resolveReady;
+  let resolveFinal;
+  const ready = new Promise((r) => (resolveReady = r));
+  const final = new Promise((r) => (resolveFinal = r));
+  const h = start([process.execPath, relayCli, '--target', `127.0.0.1:${recvPort}`, '--dir', 'toServer', '--drop', String(dropRate), '--seed', '1'], {
+    onLine: (line) => {
+      let ev;
+      try { ev = JSON.parse(line); } catch { return; }
+      if (ev.event === 'ready') resolveReady(ev);
+      if (ev.event === 'final') resolveFinal(ev);
+    },
+  });
+  const first = await Promise.race([ready, h.done.then((r) => ({ exited: r })), deadline(60_000).then(() => ({ timeout: true }))]);
+  if (first.exited || first.timeout) throw new Error(`impairment relay did not start: ${tail(first.exited?.stderr ?? 'timeout')}`);
+  return {
+    address: `127.0.0.1:${first.port}`,
+    async finish() {
+      h.child.kill('SIGTERM');
+      const f = await Promise.race([final, deadline(5000).then(() => null)]);
+      await stopChild(h, 'SIGKILL', 1000);
+      return f && { dropped: f.toServer.dropped, forwarded: f.toServer.forwarded, socketDrops: f.socketDrops };
+    },
+  };
+}
+
+async function sectionLoss(ctx) {
+  const { opts, results } = ctx;
+  const size = opts.lossSize;
+  const src = path.join(ctx.work, 'loss.bin');
+  await writeRandomFile(src, size);
+  const sha = await sha256File(src);
+  const dg = 8972;
+  const rates = [0, 1, 5];
+
+  // Kernel-level loss: sender and receiver share a namespace whose lo drops N % of the UDP
+  // datagrams to the receiver's data port (nft numgen); full speed, nothing in between.
+  if (!ctx.lossNamespace) {
+    results.push({ section: 'loss', name: 'jetrecv kernel loss (nft on lo)', skipped: ctx.lossNamespaceReason });
+  } else {
+    const ns = ctx.lossNamespace;
+    for (const pct of rates) {
+      const name = `jetrecv ${dg}, ${pct} % kernel loss (nft) → tmpfs`;
+      console.error(`• ${name}`);
+      const runs = await repeat(opts, name, async () => {
+        let before = 0;
+        const r = await jetrecvOnce({
+          srcFile: src, srcSha: sha, destRoot: ctx.tmpfs.dir, datagramSize: dg, disk: false, opts, label: name,
+          wrap: (argv) => ns.wrap(argv),
+          sendTo: async (rx) => {
+            await ns.setUdpLossPercent(pct, rx.recvPort);
+            before = await ns.droppedDatagrams();
+            return { address: `127.0.0.1:${rx.recvPort}`, finish: async () => ({ dropped: (await ns.droppedDatagrams()) - before }) };
+          },
+        });
+        await ns.setUdpLossPercent(0);
+        const lost = r.relay?.dropped ?? null;
+        return { ...r, lossPercent: pct, datagramsLost: lost, retransmittedOverLost: lost ? round(r.blocksRetransmitted / lost, 3) : null };
+      });
+      results.push({ section: 'loss', name, tool: 'jetrecv', method: 'nft', lossPercent: pct, datagramSize: dg, bytes: size, runsDetail: runs,
+        summary: summarizeRuns(runs, [...jetrecvFields, 'retransmittedOverLost']) });
+    }
+  }
+
+  // The impairment relay (a JS process, so capped in rate: --rate-max keeps it from being
+  // the bottleneck). Same seed every run.
+  const relayCap = '400M';
+  for (const pct of rates) {
+    const name = `jetrecv ${dg} via relay, ${pct} % loss, --rate-max ${relayCap} → tmpfs`;
+    console.error(`• ${name}`);
+    const runs = await repeat(opts, name, async () => {
+      const r = await jetrecvOnce({
+        srcFile: src, srcSha: sha, destRoot: ctx.tmpfs.dir, datagramSize: dg, disk: false, opts, label: name,
+        extraSend: ['--rate-max', relayCap], sendTo: (rx) => startRelay(rx.recvPort, pct / 100),
+      });
+      const lost = r.relay ? r.relay.dropped + (r.relay.socketDrops ?? 0) : null;
+      return { ...r, lossPercent: pct, datagramsLost: lost, retransmittedOverLost: lost ? round(r.blocksRetransmitted / lost, 3) : null };
+    });
+    results.push({ section: 'loss', name, tool: 'jetrecv', method: 'relay', lossPercent: pct, datagramSize: dg, bytes: size, runsDetail: runs,
+      summary: summarizeRuns(runs, [...jetrecvFields, 'retransmittedOverLost']) });
+  }
+  if (!opts.keep) await rm(src, { force: true });
+}
+
+// ---------------------------------------------------------------- report
+
+function fmtSize(bytes) {
+  if (bytes >= GiB && bytes % GiB === 0) return `${bytes / GiB} GiB`;
+  if (bytes >= MiB) return `${round(bytes / MiB, 1)} MiB`;
+  return `${bytes} B`;
+}
+
+function fmtStat(s, d = 2) {
+  if (!s) return '–';
+  if (s.n === 1 || s.min === s.max) return `${round(s.median, d)}`;
+  return `${round(s.median, d)} [${round(s.min, d)}..${round(s.max, d)}]`;
+}
+
+function medianOf(results, pred, field = 'gbitPerSecond') {
+  const r = results.find((x) => !x.skipped && pred(x));
+  return r?.summary?.[field]?.median ?? null;
+}
+
+/** jetrecv against the peers, all from this run. */
+function computeRatios(results, opts) {
+  const ratios = [];
+  const add = (name, num, den, target) => ratios.push({ name, value: num && den ? round(num / den, 3) : null, numerator: round(num, 3), denominator: round(den, 3), target: target ?? null });
+  const jet = (dg, dest) => medianOf(results, (r) => r.section === 'jetrecv' && r.datagramSize === dg && r.dest === dest);
+  const uftpBest = Math.max(0, ...results.filter((r) => r.tool === 'uftp' && r.dest === 'tmpfs' && r.summary).map((r) => r.summary.gbitPerSecond?.median ?? 0)) || null;
+  const jumbo = Math.max(...opts.datagramSizes);
+  add(`jetrecv ${jumbo} tmpfs / uftp best tmpfs`, jet(jumbo, 'tmpfs'), uftpBest, '>= 2.5');
+  for (const dg of opts.datagramSizes) {
+    add(`jetrecv ${dg} tmpfs / iperf3 -l ${dg}`, jet(dg, 'tmpfs'), medianOf(results, (r) => r.tool === 'iperf3' && r.datagramSize === dg), dg <= 1472 ? '>= 1.0' : null);
+  }
+  const jetBestTmpfs = Math.max(0, ...opts.datagramSizes.map((dg) => jet(dg, 'tmpfs') ?? 0)) || null;
+  add('jetrecv best tmpfs / socat TCP tmpfs', jetBestTmpfs, medianOf(results, (r) => r.tool === 'socat' && r.dest === 'tmpfs'));
+  const jetBestDisk = Math.max(0, ...opts.datagramSizes.map((dg) => jet(dg, 'disk') ?? 0)) || null;
+  add('jetrecv best disk / socat TCP disk', jetBestDisk, medianOf(results, (r) => r.tool === 'socat' && r.dest === 'disk'));
+  add('jetrecv best disk / dd oflag=direct', jetBestDisk, medianOf(results, (r) => r.tool === 'dd'), '>= 0.9');
+  const cpu = (pred) => {
+    const r = results.find((x) => !x.skipped && pred(x));
+    const u = r?.summary?.receiverCpuUserPerGB?.median;
+    const s = r?.summary?.receiverCpuSysPerGB?.median;
+    return u !== undefined && u !== null && s !== undefined && s !== null ? u + s : null;
+  };
+  add(`receiver CPU s/GB: jetrecv ${jumbo} tmpfs / uftpd aes256-gcm tmpfs`, cpu((r) => r.section === 'jetrecv' && r.datagramSize === jumbo && r.dest === 'tmpfs'), cpu((r) => r.tool === 'uftp' && r.mode === 'aes256-gcm' && r.dest === 'tmpfs'), '<= 0.25');
+  const loss = (method, pct) => medianOf(results, (r) => r.section === 'loss' && r.method === method && r.lossPercent === pct);
+  for (const method of ['nft', 'relay']) {
+    for (const pct of [1, 5]) add(`goodput at ${pct} % loss / no loss (${method})`, loss(method, pct), loss(method, 0));
+  }
+  return ratios;
+}
+
+function printTable(results, ratios) {
+  const rows = [['test', 'Gbit/s median [min..max]', 'rcv CPU s/GB usr/sys', 'snd CPU s/GB usr/sys', 'rcv RSS MiB', 'retx %', 'notes']];
+  for (const r of results) {
+    if (r.skipped) {
+      rows.push([r.name, 'skipped', '', '', '', '', r.skipped]);
+      continue;
+    }
+    const s = r.summary;
+    const notes = [];
+    if (s.failed) notes.push(`${s.failed}/${s.runs} runs failed: ${r.runsDetail.find((x) => x.error)?.error.split('\n')[0].slice(0, 80)}`);
+    if (s.sha256AllOk === false) notes.push('SHA256 MISMATCH');
+    if (s.sha256AllOk === true) notes.push('sha256 ok');
+    if (s.filesPerSecond) notes.push(`${fmtStat(s.filesPerSecond, 0)} files/s`);
+    if (s.fairnessMinOverMax) notes.push(`fairness min/max ${fmtStat(s.fairnessMinOverMax)}`);
+    if (s.passes) notes.push(`${fmtStat(s.passes, 0)} passes`);
+    if (s.wallGbitPerSecond) notes.push(`wall ${fmtStat(s.wallGbitPerSecond)} Gbit/s`);
+    if (s.gbitPerSecondWithSync) notes.push(`+fsync ${fmtStat(s.gbitPerSecondWithSync)} Gbit/s`);
+    if (s.lostPercent) notes.push(`loss ${fmtStat(s.lostPercent)} %`);
+    if (s.megabytesPerSecond) notes.push(`${fmtStat(s.megabytesPerSecond, 0)} MB/s`);
+    if (s.receiverDropsTotal) notes.push(`rcv drops ${fmtStat(s.receiverDropsTotal, 0)}`);
+    if (s.retransmittedOverLost) notes.push(`retx/lost ${fmtStat(s.retransmittedOverLost)}`);
+    const cpu = (u, sy) => (u || sy ? `${fmtStat(u)} / ${fmtStat(sy)}` : '');
+    rows.push([r.name, fmtStat(s.gbitPerSecond), cpu(s.receiverCpuUserPerGB, s.receiverCpuSysPerGB), cpu(s.senderCpuUserPerGB, s.senderCpuSysPerGB), fmtStat(s.receiverPeakRssMiB, 0), s.retransmitPercent ? fmtStat(s.retransmitPercent) : '', notes.join('; ')]);
+  }
+  const widths = rows[0].map((_, c) => Math.min(60, Math.max(...rows.map((r) => String(r[c]).length))));
+  const line = (r) => r.map((cell, c) => String(cell).padEnd(widths[c])).join(' | ').trimEnd();
+  console.log(line(rows[0]));
+  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
+  for (const r of rows.slice(1)) console.log(line(r));
+  console.log('\nratios from this run:');
+  const known = ratios.filter((q) => q.value !== null);
+  for (const q of known) console.log(`  ${q.name}: ${q.value}${q.target ? `  (target ${q.target})` : ''}`);
+  if (known.length < ratios.length) console.log(`  (${ratios.length - known.length} not available: their sections did not run or failed; see the JSON)`);
+}
+
+// ---------------------------------------------------------------- main
+
+async function tuneSysctl(opts) {
+  if (!opts.tuneSysctl) return;
+  if (process.getuid?.() !== 0) throw new Error('--tune-sysctl needs root');
+  const names = ['net/core/rmem_max', 'net/core/wmem_max'];
+  const saved = names.map((n) => [n, readFileSync(`/proc/sys/${n}`, 'utf8').trim()]);
+  for (const n of names) writeFileSync(`/proc/sys/${n}`, '104857600');
+  cleanups.push(async () => {
+    for (const [n, v] of saved) writeFileSync(`/proc/sys/${n}`, v);
+  });
+}
+
+async function installPeers() {
+  if (process.getuid?.() !== 0) throw new Error('--install-peers needs root (it runs apt-get)');
+  for (const argv of [['apt-get', 'update'], ['apt-get', 'install', '-y', 'iperf3', 'uftp', 'socat', 'time']]) {
+    console.error(`$ ${argv.join(' ')}`);
+    const r = spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    if (r.status !== 0) throw new Error(`${argv.join(' ')} failed with exit ${r.status}`);
+  }
+}
+
+async function runCleanups() {
+  for (const c of live) c.kill('SIGKILL');
+  for (const c of cleanups.splice(0).reverse()) {
+    try { await c(); } catch (err) { console.error(`bench: cleanup: ${err.message}`); }
+  }
+}
+
+async function main() {
+  const opts = parseOptions(process.argv.slice(2));
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, () => {
+      console.error(`\nbench: ${sig}: cleaning up`);
+      runCleanups().finally(() => process.exit(130));
+    });
+  }
+  if (opts.installPeers) await installPeers();
+  await tuneSysctl(opts);
+  const startedAt = new Date();
+  const machine = machineInfo(opts);
+  console.error(`jetrecv bench: ${machine.cpuModel}, ${machine.cores} cores, kernel ${machine.kernel}, rmem_max ${machine.rmemMax}`);
+  console.error(`size ${fmtSize(opts.size)}, ${opts.runs} run(s) each, sections: ${opts.only.join(', ')}${opts.quick ? ' (quick)' : ''}`);
+  if (machine.tmpfsType !== 'tmpfs') console.error(`bench: warning: ${opts.tmpfsDir} is ${machine.tmpfsType}, not tmpfs`);
+  if (opts.disk && machine.diskType === 'tmpfs') console.error(`bench: warning: --disk-dir ${opts.diskDir} is on tmpfs, not a disk`);
+
+  const work = path.join(opts.tmpfsDir, `jetrecv-bench-${process.pid}`);
+  await mkdir(work, { recursive: true });
+  cleanups.push(() => (opts.keep ? undefined : rm(work, { recursive: true, force: true })));
+  const diskWork = opts.disk ? path.join(opts.diskDir, `jetrecv-bench-${process.pid}`) : null;
+  if (diskWork) {
+    await mkdir(diskWork, { recursive: true });
+    cleanups.push(() => (opts.keep ? undefined : rm(diskWork, { recursive: true, force: true })));
+  }
+  const tmpfs = { name: 'tmpfs', dir: work, disk: false };
+  const destinations = [tmpfs, ...(diskWork ? [{ name: 'disk', dir: diskWork, disk: true }] : [])];
+  const ctx = { opts, results: [], work, tmpfs, destinations, src: null, srcSha: null, loNamespace: null, loNamespaceReason: null, lossNamespace: null, lossNamespaceReason: null };
+
+  const needsBigFile = opts.only.some((s) => s === 'jetrecv' || s === 'peers');
+  if (needsBigFile) {
+    ctx.src = path.join(work, 'source.bin');
+    console.error(`writing a ${fmtSize(opts.size)} random source file on ${opts.tmpfsDir} …`);
+    await writeRandomFile(ctx.src, opts.size);
+    ctx.srcSha = await sha256File(ctx.src);
+  }
+
+  // Namespaces (root only): lo-only for uftp, lo-only with nft loss for the loss section.
+  let tools = null;
+  try {
+    tools = await import('../test/tools/load-tools.mjs').then((m) => m.loadTestTools());
+  } catch (err) {
+    ctx.loNamespaceReason = ctx.lossNamespaceReason = `test tools unavailable: ${err.message.split('\n')[0]}`;
+  }
+  if (tools && opts.only.includes('peers')) {
+    const ns = await tools.netns.createLoopbackNamespace('jetrecv-bench-uftp');
+    if (ns.value) cleanups.push(() => ns.value.close());
+    ctx.loNamespace = ns.value;
+    ctx.loNamespaceReason = ns.skipReason;
+  }
+  if (tools && opts.only.includes('loss')) {
+    const check = tools.netns.checkKernelImpairment();
+    if (!check.ok) ctx.lossNamespaceReason = check.skipReason;
+    else {
+      const ns = await tools.netns.createLoopbackNamespace('jetrecv-bench-loss');
+      if (ns.value) cleanups.push(() => ns.value.close());
+      ctx.lossNamespace = ns.value;
+      ctx.lossNamespaceReason = ns.skipReason;
+    }
+  }
+
+  const jetrecvProblem = opts.only.some((s) => s !== 'peers') ? jetrecvAvailable() : null;
+  const sections = { jetrecv: sectionJetrecv, peers: sectionPeers, files: sectionFiles, concurrent: sectionConcurrent, loss: sectionLoss };
+  try {
+    for (const s of opts.only) {
+      if (s !== 'peers' && jetrecvProblem) {
+        ctx.results.push({ section: s, name: `jetrecv (${s})`, skipped: jetrecvProblem });
+        continue;
+      }
+      try {
+        await sections[s](ctx);
+      } catch (err) {
+        console.error(`bench: section ${s} failed: ${err.stack ?? err.message}`);
+        ctx.results.push({ section: s, name: `${s} section`, skipped: `failed: ${err.message.split('\n')[0]}` });
+      }
+    }
+  } finally {
+    await runCleanups();
+  }
+
+  const ratios = computeRatios(ctx.results, opts);
+  const report = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    machine: { ...machine, loadAverageAtEnd: os.loadavg().map((x) => round(x, 2)) },
+    options: { ...opts, sizeHuman: fmtSize(opts.size) },
+    sourceSha256: ctx.srcSha,
+    results: ctx.results,
+    ratios,
+  };
+  const outFile = opts.out ?? path.join(repoRoot, 'bench', 'results', `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  mkdirSync(path.dirname(outFile), { recursive: true });
+  writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
+  console.log('');
+  printTable(ctx.results, ratios);
+  console.log(`\nsaved ${path.relative(process.cwd(), outFile)}`);
+  const mismatch = ctx.results.some((r) => r.summary?.sha256AllOk === false);
+  if (mismatch) {
+    console.error('bench: a received file did not match its source (see the JSON)');
+    process.exitCode = 1;
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch(async (err) => {
+    console.error(`bench: ${err.stack ?? err.message}`);
+    await runCleanups();
+    process.exit(1);
+  });
+}
