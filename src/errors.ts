@@ -26,6 +26,10 @@ export const ErrorCodes = {
   CANCELLED: 'JETRECV_ERR_CANCELLED',
   /** A configuration value that is invalid or inconsistent with another. */
   CONFIG: 'JETRECV_ERR_CONFIG',
+  /** An I/O failure in the native layer that is not a plain file error (socket, syscall). */
+  IO: 'JETRECV_ERR_IO',
+  /** An argument the native layer refused (bad block size, duplicate transfer id). */
+  INVALID_ARGUMENT: 'JETRECV_ERR_INVALID_ARGUMENT',
 } as const;
 
 /** One of the values of {@link ErrorCodes}. */

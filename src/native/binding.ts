@@ -1,35 +1,56 @@
-// binding.ts — the one door to the native addon. Only this file loads the `.node`;
-// everything else imports the typed facade in src/engine/. The types below mirror
-// native/src/binding exactly (see docs/CONTRACTS-dev.md "Native addon JS API").
+// binding.ts — the one door to the native addon. Only this file loads the `.node`
+// (build/Release/jetrecv_native.node, resolved from the package root); everything else
+// imports the typed facade in src/engine/. The types below mirror native/src/binding
+// exactly (docs/CONTRACTS-dev.md, "Native addon JS API"). The addon re-checks argument
+// types and ranges with fixed messages; friendly validation belongs to the TS callers.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from './paths.js';
 
+/** AEAD used for a session's DATA packets. */
 export type CipherName = 'aes-256-gcm' | 'chacha20-poly1305';
 
+/** Options of `new Endpoint()`; every field is required (no defaults in C++). */
 export interface EndpointOptions {
+  /** 'receiver' binds the data port; 'sender' opens `sockets` lanes on ephemeral ports. */
   role: 'receiver' | 'sender';
+  /** Numeric address to bind: '0.0.0.0', '127.0.0.1', '::'. */
   bindAddress: string;
+  /** Receiver: data port (0 = any free port). Sender: 0. */
   port: number;
+  /** Receiver: RX threads / SO_REUSEPORT sockets (1..64). Sender: lanes (1..16). */
   sockets: number;
+  /** Requested socket buffer sizes in bytes (0 = kernel default); see kernelBuffers(). */
   rcvbufBytes: number;
   sndbufBytes: number;
+  /** Sender: largest UDP payload per datagram (57..65507), e.g. 1472 or 8972. */
   maxDatagram: number;
+  /** Receiver: FEEDBACK period per open transfer, 1..10000 ms. */
   feedbackIntervalMs: number;
+  /**
+   * Doorbell, called on the JS thread when events are waiting (at most one call is
+   * pending at a time). It should call drainEvents() until it returns fewer than asked.
+   */
   onEvents: () => void;
 }
 
+/** A session's keys and peer, handed to the addon once after the handshake. */
 export interface SessionSpec {
+  /** u32 index peers write in our packets' receiver_index; unique per endpoint. */
   localIndex: number;
+  /** u32 index we write in packets to the peer. */
   remoteIndex: number;
   cipher: CipherName;
+  /** 32-byte base keys of each direction (the addon derives per-epoch keys). */
   sendKey: Uint8Array;
   recvKey: Uint8Array;
+  /** Where this session's packets go (numeric address). */
   peerAddress: string;
   peerPort: number;
 }
 
+/** Per-session packet statistics; times are Unix microseconds, 0 = never. */
 export interface SessionStats {
   packetsRecv: number;
   bytesRecv: number;
@@ -39,10 +60,14 @@ export interface SessionStats {
   lastSendUs: number;
 }
 
+/** What a receive transfer writes, beneath `root`. */
 export interface ReceiveTransferSpec {
+  /** Absolute sandbox directory; nothing is created outside it. */
   root: string;
   blockSize: number;
+  /** Index = file index on the wire. `path` is relative to root. */
   files: { path: string; size: number; mode: number; mtimeMs: number }[];
+  /** Relative to root. */
   emptyDirs: string[];
 }
 
@@ -51,15 +76,20 @@ export interface ReceiveTransferStats {
   blocksReceived: number;
   totalBlocks: number;
   filesDone: number;
+  /** Bits/s of block data over the last feedback interval. */
   recvRateBps: number;
   lastRecvUs: number;
   failed: boolean;
 }
 
+/** What a send transfer reads. */
 export interface SendTransferSpec {
   blockSize: number;
+  /** Local absolute paths; index = file index on the wire. */
   files: { path: string; size: number }[];
+  /** Bits/s cap (0 = no cap). */
   rateMaxBps: number;
+  /** Initial rate in bits/s (0 = the addon's default). */
   rateStartBps: number;
 }
 
@@ -74,6 +104,7 @@ export interface SendTransferStats {
   receiverComplete: boolean;
 }
 
+/** One event drained from the addon's queue. */
 export type NativeEvent =
   | { type: 'handshake'; address: string; port: number; packet: Uint8Array }
   | { type: 'control'; session: number; payload: Uint8Array }
@@ -82,43 +113,67 @@ export type NativeEvent =
   | { type: 'receiverComplete'; session: number; transfer: number }
   | { type: 'overflow'; dropped: number };
 
+/**
+ * The native Endpoint. Methods throw `Error`s with a string `code` (`JETRECV_ERR_*`;
+ * OS failures also carry `errno`, path failures `path`); misuse throws TypeError or
+ * RangeError with code `JETRECV_ERR_INVALID_ARGUMENT`. After close(), commands throw
+ * `JETRECV_ERR_CLOSED` and the stats methods return null. An open endpoint keeps the
+ * process alive (like a bound socket) until close().
+ */
 export interface NativeEndpoint {
+  /** Receiver: the bound data port; sender: lane 0's port. */
   localPort(): number;
+  /** Socket buffer sizes the kernel granted (as getsockopt reports them). */
   kernelBuffers(): { rcvbuf: number; sndbuf: number };
+  /** Stops and joins the threads, closes transfers (partials kept) and sockets. Idempotent. */
   close(): void;
+  /** Writes every counter (summed over threads) into out, in counterNames order. */
   readCounters(out: Float64Array): void;
+  /** Takes up to `max` (default 4096) queued events; an 'overflow' entry comes first if any were lost. */
   drainEvents(max?: number): NativeEvent[];
+  /** Sends one raw datagram (handshake packets) from socket 0 / lane 0. */
   sendRaw(address: string, port: number, packet: Uint8Array): void;
   addSession(s: SessionSpec): void;
+  /** Also closes the session's receive transfers (partials kept) and stops its sends. */
   removeSession(localIndex: number): void;
+  /** Encrypted CONTROL frame (payload <= 1200 bytes) on lane 0 to the session's peer. */
   sendControl(localIndex: number, payload: Uint8Array): void;
   sessionStats(localIndex: number): SessionStats | null;
+  /** Receiver role. Throws Error{code, path} (JETRECV_ERR_PATH_ESCAPE, _PATH_INVALID, _IO with errno). */
   openReceiveTransfer(localIndex: number, transferId: number, spec: ReceiveTransferSpec): void;
   receiveTransferStats(localIndex: number, transferId: number): ReceiveTransferStats | null;
   closeReceiveTransfer(localIndex: number, transferId: number, removePartials: boolean): void;
+  /** Sender role. */
   startSendTransfer(localIndex: number, transferId: number, spec: SendTransferSpec): void;
   sendTransferStats(localIndex: number, transferId: number): SendTransferStats | null;
   stopSendTransfer(localIndex: number, transferId: number): void;
 }
 
+/** The addon's exports. */
 export interface NativeAddon {
+  /** Counter names, in the order readCounters() fills them. */
   counterNames: string[];
+  /** Sends one datagram to $NOTIFY_SOCKET; false if it is unset. Throws on send failure. */
   sdNotify(message: string): boolean;
   Endpoint: new (opts: EndpointOptions) => NativeEndpoint;
 }
 
+/** Where the build puts the addon (cmake-js: build/Release, or build/Debug with JETRECV_DEBUG). */
+export const addonCandidates: readonly string[] = [
+  path.join(packageRoot, 'build', 'Release', 'jetrecv_native.node'),
+  path.join(packageRoot, 'build', 'Debug', 'jetrecv_native.node'),
+];
+
 function loadAddon(): NativeAddon {
-  const candidates = [
-    path.join(packageRoot, 'build', 'Release', 'jetrecv_native.node'),
-    path.join(packageRoot, 'build', 'Debug', 'jetrecv_native.node'),
-  ];
-  const found = candidates.find((p) => existsSync(p));
+  const found = addonCandidates.find((p) => existsSync(p));
   if (!found) {
-    throw new Error(`jetrecv native addon not built (looked for ${candidates.join(', ')}); run 'npm install' or 'npm run build:native'`);
+    throw new Error(
+      `jetrecv native addon not built (looked for ${addonCandidates.join(', ')}); run 'npm install' or 'npm run build:native'`,
+    );
   }
   const require = createRequire(import.meta.url);
   return require(found) as NativeAddon;
 }
 
-/** The loaded addon (loaded on first import). */
+/** The loaded addon (loaded on first import of this module). */
 export const addon: NativeAddon = loadAddon();

@@ -1,13 +1,61 @@
-#include <napi.h>
-#include <openssl/evp.h>
-static Napi::Value Probe(const Napi::CallbackInfo& info) {
-  EVP_CIPHER_CTX* c = EVP_CIPHER_CTX_new();
-  bool ok = EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1;
-  EVP_CIPHER_CTX_free(c);
-  return Napi::Boolean::New(info.Env(), ok);
+// addon.cc — module entry point: Napi::Addon instance data and its exports.
+#include "binding/addon.h"
+
+#include <vector>
+
+#include "binding/args.h"
+#include "binding/endpoint_wrap.h"
+#include "binding/errors.h"
+#include "core/counters.h"
+#include "core/sd_notify.h"
+
+namespace jetrecv::binding {
+
+void LiveEndpoints::Add(EndpointWrap* endpoint) {
+  std::lock_guard<std::mutex> lock(mu_);
+  endpoints_.insert(endpoint);
 }
-static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("probe", Napi::Function::New(env, Probe));
-  return exports;
+
+void LiveEndpoints::Remove(EndpointWrap* endpoint) {
+  std::lock_guard<std::mutex> lock(mu_);
+  endpoints_.erase(endpoint);
 }
-NODE_API_MODULE(jetrecv_native, Init)
+
+void LiveEndpoints::CloseAll() {
+  std::vector<EndpointWrap*> endpoints;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    endpoints.assign(endpoints_.begin(), endpoints_.end());
+  }
+  for (EndpointWrap* endpoint : endpoints) endpoint->CloseNative();  // each Removes itself
+}
+
+Addon::Addon(Napi::Env env, Napi::Object exports) {
+  Napi::Array names = Napi::Array::New(env, core::kCounterCount);
+  for (size_t i = 0; i < core::kCounterCount; ++i) {
+    names.Set(static_cast<uint32_t>(i), core::CounterName(static_cast<core::CounterId>(i)));
+  }
+  Napi::Function endpoint_class = EndpointWrap::Init(env, this);
+  endpoint_constructor_ = Napi::Persistent(endpoint_class);
+  DefineAddon(exports, {
+                           InstanceValue("counterNames", names, napi_enumerable),
+                           InstanceMethod("sdNotify", &Addon::SdNotify, napi_enumerable),
+                           InstanceValue("Endpoint", endpoint_class, napi_enumerable),
+                       });
+  // Close endpoints the program forgot, before the environment goes away.
+  std::shared_ptr<LiveEndpoints> live = live_;
+  env.AddCleanupHook([live] { live->CloseAll(); });
+}
+
+Napi::Value Addon::SdNotify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string message = StringArg(info[0], "message");
+  bool sent = false;
+  CheckStatus(env, core::SdNotify(message, &sent));
+  return Napi::Boolean::New(env, sent);
+}
+
+}  // namespace jetrecv::binding
+
+using JetrecvAddon = jetrecv::binding::Addon;  // NODE_API_ADDON needs an unqualified name
+NODE_API_ADDON(JetrecvAddon)

@@ -1,0 +1,200 @@
+// endpoint.h — one jetrecv UDP endpoint: its sockets, RX threads, sessions
+// table, receive transfers (receiver role) or TX engine (sender role), counters
+// and the event queue for JS. Glue only, no JS types; the binding wraps it.
+//
+// Threads: `sockets` RX threads (receiver: one per SO_REUSEPORT socket; sender:
+// one thread polling every lane socket), plus the TX engine's thread (sender).
+// RX thread 0 also runs the receiver's feedback timer between receive batches.
+// Every public method may be called from any thread (in practice the JS thread).
+#pragma once
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/counters.h"
+#include "core/event_queue.h"
+#include "core/receive_transfer.h"
+#include "core/send_transfer.h"
+#include "core/session.h"
+#include "core/status.h"
+#include "core/tx_engine.h"
+#include "core/udp_socket.h"
+#include "core/wire_format.h"
+
+namespace jetrecv::core {
+
+// ---- Frame codec (plaintext frames inside DATA packets) ---------------------
+// Packets are read and written with memcpy into aligned structs, never by
+// casting packet pointers (see wire_format.h).
+template <class T>
+T LoadWire(const uint8_t* p) {
+  T value;
+  std::memcpy(&value, p, sizeof(T));
+  return value;
+}
+template <class T>
+void StoreWire(uint8_t* p, const T& value) {
+  std::memcpy(p, &value, sizeof(T));
+}
+
+// CONTROL: writes the 4-byte header and payload into frame; returns the frame
+// length, or 0 if payload_len > kMaxControlPayload or cap is too small.
+size_t EncodeControlFrame(const uint8_t* payload, size_t payload_len, uint8_t* frame, size_t cap);
+// BLOCK: header + data; returns the frame length or 0 if cap is too small.
+size_t EncodeBlockFrame(const BlockFrameHeader& header, const uint8_t* data, size_t len,
+                        uint8_t* frame, size_t cap);
+// FEEDBACK: header (range_count set from n) + ranges; 0 if it does not fit.
+size_t EncodeFeedbackFrame(const FeedbackFrameHeader& header, const NackRange* ranges, size_t n,
+                           uint8_t* frame, size_t cap);
+
+// Decoders return false for a malformed frame (wrong type byte, wrong length,
+// non-zero reserved header bytes where the format requires them).
+bool DecodeControlFrame(const uint8_t* frame, size_t len, const uint8_t** payload,
+                        size_t* payload_len);
+// A BLOCK frame carries at least one data byte.
+bool DecodeBlockFrame(const uint8_t* frame, size_t len, BlockFrameHeader* header,
+                      const uint8_t** data, size_t* data_len);
+// Ranges are appended to *ranges (cleared first); len must be exactly
+// kFeedbackFrameHeaderLen + range_count * kNackRangeLen.
+bool DecodeFeedbackFrame(const uint8_t* frame, size_t len, FeedbackFrameHeader* header,
+                         std::vector<NackRange>* ranges);
+bool DecodePositionFrame(const uint8_t* frame, size_t len, PositionFrame* position);
+
+// ---- Endpoint ----------------------------------------------------------------
+enum class EndpointRole : uint8_t { kReceiver, kSender };
+
+struct EndpointOptions {
+  EndpointRole role = EndpointRole::kReceiver;
+  std::string bind_address = "0.0.0.0";
+  uint16_t port = 0;            // receiver: data port (0 = any); sender: ignored (ephemeral)
+  int sockets = 1;              // receiver: 1..kMaxReceiverSockets; sender: lanes 1..kMaxSenderLanes
+  int rcvbuf_bytes = 0;         // 0 = kernel default
+  int sndbuf_bytes = 0;
+  size_t max_datagram = 1472;   // sender: UDP payload cap per datagram
+  uint32_t feedback_interval_ms = 20;  // receiver: FEEDBACK period per transfer
+  std::function<void()> doorbell;      // see EventQueue::SetDoorbell
+};
+
+// Codes the endpoint puts in Status::code (the binding passes them to JS).
+inline constexpr const char* kErrClosed = "JETRECV_ERR_CLOSED";
+inline constexpr const char* kErrInvalidArgument = "JETRECV_ERR_INVALID_ARGUMENT";
+inline constexpr const char* kErrWrongRole = "JETRECV_ERR_WRONG_ROLE";
+inline constexpr const char* kErrUnknownSession = "JETRECV_ERR_UNKNOWN_SESSION";
+inline constexpr const char* kErrDuplicateSession = "JETRECV_ERR_DUPLICATE_SESSION";
+inline constexpr const char* kErrUnknownTransfer = "JETRECV_ERR_UNKNOWN_TRANSFER";
+inline constexpr const char* kErrDuplicateTransfer = "JETRECV_ERR_DUPLICATE_TRANSFER";
+inline constexpr const char* kErrSocket = "JETRECV_ERR_SOCKET";
+inline constexpr const char* kErrWouldBlock = "JETRECV_ERR_WOULD_BLOCK";
+
+// Native cap on handshake events (all sources together); JS rate-limits per source.
+constexpr uint32_t kMaxHandshakeEventsPerSecond = 4096;
+
+class Endpoint {
+ public:
+  // Opens the sockets and starts the threads. On failure returns nullptr and
+  // sets *status (EINVAL for bad options, errno of socket/bind).
+  static std::unique_ptr<Endpoint> Open(const EndpointOptions& options, Status* status);
+  ~Endpoint();  // Close()
+  Endpoint(const Endpoint&) = delete;
+  Endpoint& operator=(const Endpoint&) = delete;
+
+  EndpointRole role() const { return options_.role; }
+  // Receiver: the bound data port; sender: lane 0's port.
+  uint16_t local_port() const { return local_port_; }
+  // What the kernel granted on socket 0 (getsockopt values).
+  int granted_rcvbuf() const { return granted_rcvbuf_; }
+  int granted_sndbuf() const { return granted_sndbuf_; }
+
+  // Stops and joins every thread, closes transfers (partials kept), sessions and
+  // sockets. Idempotent; after it, every command returns kErrClosed.
+  void Close();
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
+
+  // Sums every thread's counters into out[0..min(n, kCounterCount)).
+  void ReadCounters(uint64_t* out, size_t n) const { counters_.Sum(out, n); }
+  CounterSet& counters() { return counters_; }
+  // Moves up to max queued events into *out; see EventQueue::Drain.
+  size_t DrainEvents(std::vector<Event>* out, size_t max) { return events_.Drain(out, max); }
+  // Events lost to a full queue since the previous call.
+  uint64_t TakeDroppedEvents() { return events_.TakeDropped(); }
+
+  // Sends a raw datagram (handshake packets) from socket 0.
+  Status SendRaw(const sockaddr_storage& dst, socklen_t dst_len, const uint8_t* data, size_t len);
+
+  // Adds a session; config.local_index must be unused (kErrDuplicateSession).
+  Status AddSession(const SessionConfig& config);
+  // Removes a session: closes its receive transfers (partials kept, they matter
+  // for resume) and stops its send transfers. kErrUnknownSession if absent.
+  Status RemoveSession(uint32_t local_index);
+  // Seals payload (<= kMaxControlPayload) in a CONTROL frame on lane 0 and sends
+  // it to the session's peer from socket 0.
+  Status SendControl(uint32_t local_index, const uint8_t* payload, size_t len);
+  std::optional<SessionStats> GetSessionStats(uint32_t local_index) const;
+
+  // Receiver role.
+  Status OpenReceiveTransfer(uint32_t local_index, uint32_t transfer_id, const ReceiveSpec& spec);
+  std::optional<ReceiveStats> GetReceiveTransferStats(uint32_t local_index,
+                                                      uint32_t transfer_id) const;
+  Status CloseReceiveTransfer(uint32_t local_index, uint32_t transfer_id, bool remove_partials);
+
+  // Sender role.
+  Status StartSendTransfer(uint32_t local_index, uint32_t transfer_id, const SendSpec& spec);
+  std::optional<SendStats> GetSendTransferStats(uint32_t local_index, uint32_t transfer_id) const;
+  Status StopSendTransfer(uint32_t local_index, uint32_t transfer_id);
+
+ private:
+  using TransferKey = std::pair<uint32_t, uint32_t>;  // (session local index, transfer id)
+  struct RxThreadState;
+
+  explicit Endpoint(const EndpointOptions& options);
+  Status Start();
+  Status CheckOpen() const;
+  Status CheckRole(EndpointRole role, const char* what) const;
+  std::shared_ptr<Session> FindSession(uint32_t local_index) const;
+  std::shared_ptr<ReceiveTransfer> FindReceiveTransfer(uint32_t local_index,
+                                                       uint32_t transfer_id) const;
+
+  void RxLoop(size_t thread_index);
+  void HandleBatch(RxThreadState& rx, std::vector<RecvDatagram>& datagrams);
+  void HandleFrame(RxThreadState& rx, Session& session, uint8_t* frame, size_t frame_len);
+  void FlushBlocks(RxThreadState& rx);
+  void RunFeedback(RxThreadState& rx, uint64_t now_us);
+
+  const EndpointOptions options_;
+  CounterSet counters_;
+  EventQueue events_;
+  std::vector<UdpSocket> sockets_;  // fixed after Open; closed by Close
+  std::vector<std::thread> rx_threads_;
+  int wake_fd_ = -1;  // eventfd written by Close to wake RX threads
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> closed_{false};
+  std::mutex close_mu_;
+  uint16_t local_port_ = 0;
+  int granted_rcvbuf_ = 0;
+  int granted_sndbuf_ = 0;
+  std::unique_ptr<TxEngine> tx_engine_;  // sender role only
+  // Socket overflow drops not yet reported in a FEEDBACK (all RX threads add).
+  std::atomic<uint64_t> unreported_socket_drops_{0};
+
+  mutable std::shared_mutex sessions_mu_;
+  std::unordered_map<uint32_t, std::shared_ptr<Session>> sessions_;  // guarded by sessions_mu_
+
+  mutable std::shared_mutex transfers_mu_;
+  std::map<TransferKey, std::shared_ptr<ReceiveTransfer>> receive_transfers_;  // transfers_mu_
+};
+
+}  // namespace jetrecv::core

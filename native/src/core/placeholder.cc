@@ -1,1 +1,0 @@
-int jetrecv_core_placeholder = 0;

@@ -1,0 +1,485 @@
+// receive_transfer.cc — see receive_transfer.h.
+#include "core/receive_transfer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "core/sandbox_fs.h"
+
+namespace jetrecv::core {
+namespace {
+
+// Blocks written by one pwritev at most (well under IOV_MAX).
+constexpr size_t kMaxRunBlocks = 64;
+constexpr uint64_t kPageMask = ~uint64_t{4095};
+// Feedback snapshots of the POSITION kept for the reorder delay.
+constexpr size_t kMaxPositionHistory = 256;
+
+uint64_t UnixMicros() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+// Every ancestor directory of rel ("a/b/c" -> "a", "a/b").
+void AddAncestors(const std::string& rel, std::set<std::string>* dirs) {
+  for (size_t slash = rel.find('/'); slash != std::string::npos; slash = rel.find('/', slash + 1)) {
+    dirs->insert(rel.substr(0, slash));
+  }
+}
+
+Status InvalidSpec(const std::string& message, const std::string& path) {
+  return Status::Error(EINVAL, message, "JETRECV_ERR_PATH_INVALID", path);
+}
+
+}  // namespace
+
+struct ReceiveTransfer::FileState {
+  FileState(const ReceiveFileSpec& spec, uint32_t block_size)
+      : path(spec.path),
+        size(spec.size),
+        mode(spec.mode & 0777),
+        mtime_ms(spec.mtime_ms),
+        blocks(BlockCount(spec.size, block_size)),
+        bitmap(blocks) {}
+
+  const std::string path;
+  const uint64_t size;
+  const uint32_t mode;
+  const int64_t mtime_ms;
+  const uint64_t blocks;
+  std::string partial;
+  BlockBitmap bitmap;
+
+  // Writers hold fd_mu shared while they use fd; finalize and Close take it
+  // exclusively to close fd (-1 afterwards), so a write never hits a reused fd.
+  std::shared_mutex fd_mu;
+  int fd = -1;                      // guarded by fd_mu
+  std::atomic<bool> finalizing{false};
+  std::atomic<bool> finalized{false};
+
+  // Write-behind state.
+  std::atomic<uint64_t> high_water{0};       // highest end offset written
+  std::atomic<uint64_t> unflushed_bytes{0};  // written since the last writeback kick
+  std::mutex wb_mu;
+  uint64_t flushed_end = 0;  // writeback started for [0, flushed_end); guarded by wb_mu
+  uint64_t dropped_end = 0;  // DONTNEED given for [0, dropped_end); guarded by wb_mu
+};
+
+ReceiveTransfer::ReceiveTransfer(uint32_t session, uint32_t transfer_id, EventSink* events)
+    : session_(session), transfer_id_(transfer_id), events_(events) {}
+
+ReceiveTransfer::~ReceiveTransfer() { Close(false); }
+
+std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, uint32_t session,
+                                                       uint32_t transfer_id, EventSink* events,
+                                                       Status* status) {
+  *status = Status::Ok();
+  if (spec.block_size == 0 || spec.block_size > kMaxBlockSize) {
+    *status = Status::Error(EINVAL,
+                            "block size " + std::to_string(spec.block_size) + " is out of range 1.." +
+                                std::to_string(kMaxBlockSize),
+                            "JETRECV_ERR_INVALID_ARGUMENT");
+    return nullptr;
+  }
+  if (spec.files.size() > UINT32_MAX) {
+    *status = Status::Error(EINVAL, "too many files in one transfer", "JETRECV_ERR_INVALID_ARGUMENT");
+    return nullptr;
+  }
+
+  // Lexical checks and conflicts, before anything touches the disk.
+  std::set<std::string> file_paths, dir_paths, partial_paths;
+  for (const ReceiveFileSpec& f : spec.files) {
+    const std::string reason = RelPathError(f.path);
+    if (!reason.empty()) {
+      *status = InvalidSpec("file path " + reason + ": '" + f.path + "'", f.path);
+      return nullptr;
+    }
+    if (!file_paths.insert(f.path).second) {
+      *status = InvalidSpec("file path appears twice in the transfer: " + f.path, f.path);
+      return nullptr;
+    }
+    AddAncestors(f.path, &dir_paths);
+    partial_paths.insert(PartialPathFor(f.path));
+  }
+  for (const std::string& d : spec.empty_dirs) {
+    const std::string reason = RelPathError(d);
+    if (!reason.empty()) {
+      *status = InvalidSpec("directory path " + reason + ": '" + d + "'", d);
+      return nullptr;
+    }
+    dir_paths.insert(d);
+    AddAncestors(d, &dir_paths);
+  }
+  for (const std::string& p : file_paths) {
+    if (dir_paths.count(p) != 0) {
+      *status = InvalidSpec("path is both a file and a directory in the transfer: " + p, p);
+      return nullptr;
+    }
+    if (partial_paths.count(p) != 0) {
+      *status = InvalidSpec("file path collides with another file's partial name: " + p, p);
+      return nullptr;
+    }
+  }
+
+  std::unique_ptr<ReceiveTransfer> t(new ReceiveTransfer(session, transfer_id, events));
+  t->block_size_ = spec.block_size;
+  t->sync_on_finalize_ = spec.sync_on_finalize;
+  Status st = OpenRoot(spec.root, &t->root_fd_);
+  if (!st.ok()) {
+    *status = st;
+    t->closed_ = true;
+    return nullptr;
+  }
+  for (const std::string& d : spec.empty_dirs) {
+    st = MakeDirsBeneath(t->root_fd_, d, 0755);
+    if (!st.ok()) {
+      *status = st;
+      t->Close(true);
+      return nullptr;
+    }
+  }
+  t->files_.reserve(spec.files.size());
+  for (const ReceiveFileSpec& f : spec.files) {
+    auto file = std::make_unique<FileState>(f, spec.block_size);
+    st = OpenPartialBeneath(t->root_fd_, f.path, f.size, &file->fd, &file->partial);
+    if (!st.ok()) {
+      *status = st;
+      t->Close(true);  // removes the partials created so far
+      return nullptr;
+    }
+    t->total_blocks_ += file->blocks;
+    t->files_.push_back(std::move(file));
+  }
+  for (const auto& f : t->files_) t->bitmaps_.push_back(&f->bitmap);
+
+  // Empty files are complete already. (Open has no counter block of its own,
+  // so files_completed does not count them.)
+  CounterBlock unused;
+  for (uint32_t i = 0; i < t->files_.size(); ++i) {
+    FileState& f = *t->files_[i];
+    if (f.blocks != 0) continue;
+    f.finalizing.store(true);
+    st = t->FinalizeFile(i, f, unused);
+    if (!st.ok()) {
+      *status = st;
+      t->Close(true);
+      return nullptr;
+    }
+  }
+  return t;
+}
+
+void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& counters) {
+  std::shared_lock lifecycle(lifecycle_mu_);
+  if (closed_ || failed_.load(std::memory_order_acquire)) {
+    counters.Add(CounterId::kdrop_transfer_failed, n);
+    return;
+  }
+  // Index of the block a BLOCK frame names, or ~0 if the frame is invalid.
+  auto block_index = [this](const BlockRef& b) -> uint64_t {
+    const BlockFrameHeader& h = *b.header;
+    if (h.transfer_id != transfer_id_ || h.file_index >= files_.size()) return ~0ull;
+    if (h.offset % block_size_ != 0) return ~0ull;
+    const FileState& f = *files_[h.file_index];
+    const uint64_t block = h.offset / block_size_;
+    if (block >= f.blocks || b.len != BlockLength(f.size, block_size_, block)) return ~0ull;
+    return block;
+  };
+
+  uint64_t accepted_blocks = 0, accepted_bytes = 0;
+  size_t i = 0;
+  while (i < n) {
+    const uint64_t block = block_index(blocks[i]);
+    if (block == ~0ull) {
+      counters.Add(CounterId::kdrop_bad_block);
+      ++i;
+      continue;
+    }
+    const uint32_t file_index = blocks[i].header->file_index;
+    FileState& file = *files_[file_index];
+    if (file.bitmap.Test(block)) {
+      counters.Add(CounterId::kdrop_duplicate_block);
+      ++i;
+      continue;
+    }
+    // Extend a run of contiguous, valid, new blocks of the same file.
+    size_t count = 1;
+    while (i + count < n && count < kMaxRunBlocks) {
+      const BlockRef& next = blocks[i + count];
+      if (next.header->file_index != file_index) break;
+      const uint64_t next_block = block_index(next);
+      if (next_block != block + count || file.bitmap.Test(next_block)) break;
+      ++count;
+    }
+
+    bool complete = false;
+    {
+      std::shared_lock fd_lock(file.fd_mu);
+      if (file.fd < 0) {  // finalized meanwhile: everything here is a duplicate
+        counters.Add(CounterId::kdrop_duplicate_block, count);
+        i += count;
+        continue;
+      }
+      const int err = WriteRun(file, blocks + i, count);
+      if (err != 0) {
+        fd_lock.unlock();
+        counters.Add(CounterId::kwrite_errors);
+        counters.Add(CounterId::kdrop_transfer_failed, n - i);
+        Fail(file_index, err, "cannot write " + file.path + ": " + std::strerror(err));
+        break;
+      }
+      uint64_t run_bytes = 0, run_new = 0;
+      for (size_t k = 0; k < count; ++k) {
+        if (file.bitmap.TrySet(block + k)) {
+          ++run_new;
+          run_bytes += blocks[i + k].len;
+        } else {
+          counters.Add(CounterId::kdrop_duplicate_block);  // another thread won the race
+        }
+      }
+      accepted_blocks += run_new;
+      accepted_bytes += run_bytes;
+      const uint64_t end = blocks[i + count - 1].header->offset + blocks[i + count - 1].len;
+      WriteBehind(file, end, run_bytes);
+      complete = run_new != 0 && file.bitmap.Complete();
+    }
+    if (complete && !file.finalizing.exchange(true)) {
+      Status st = FinalizeFile(file_index, file, counters);
+      if (!st.ok()) {
+        counters.Add(CounterId::kwrite_errors);
+        Fail(file_index, st.err, st.message);
+      }
+    }
+    i += count;
+  }
+  if (accepted_blocks != 0) {
+    counters.Add(CounterId::kblocks_written, accepted_blocks);
+    counters.Add(CounterId::kbytes_written, accepted_bytes);
+    blocks_received_.fetch_add(accepted_blocks, std::memory_order_relaxed);
+    bytes_received_.fetch_add(accepted_bytes, std::memory_order_relaxed);
+    last_recv_us_.store(UnixMicros(), std::memory_order_relaxed);
+  }
+}
+
+int ReceiveTransfer::WriteRun(FileState& file, const BlockRef* blocks, size_t count) {
+  iovec iov[kMaxRunBlocks];
+  for (size_t k = 0; k < count; ++k) {
+    iov[k].iov_base = const_cast<uint8_t*>(blocks[k].data);
+    iov[k].iov_len = blocks[k].len;
+  }
+  off_t offset = static_cast<off_t>(blocks[0].header->offset);
+  iovec* cur = iov;
+  int left = static_cast<int>(count);
+  while (left > 0) {
+    const ssize_t w = pwritev(file.fd, cur, left, offset);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (w == 0) return EIO;
+    offset += w;
+    // Advance past what was written (a short write happens e.g. at ENOSPC).
+    size_t done = static_cast<size_t>(w);
+    while (left > 0 && done >= cur->iov_len) {
+      done -= cur->iov_len;
+      ++cur;
+      --left;
+    }
+    if (left > 0) {
+      cur->iov_base = static_cast<uint8_t*>(cur->iov_base) + done;
+      cur->iov_len -= done;
+    }
+  }
+  return 0;
+}
+
+void ReceiveTransfer::WriteBehind(FileState& file, uint64_t end_offset, uint64_t len) {
+  uint64_t hw = file.high_water.load(std::memory_order_relaxed);
+  while (end_offset > hw &&
+         !file.high_water.compare_exchange_weak(hw, end_offset, std::memory_order_relaxed)) {
+  }
+  if (file.unflushed_bytes.fetch_add(len, std::memory_order_relaxed) + len < kWriteBehindChunk) {
+    return;
+  }
+  std::unique_lock lock(file.wb_mu, std::try_to_lock);
+  if (!lock.owns_lock()) return;  // another thread is doing it
+  file.unflushed_bytes.store(0, std::memory_order_relaxed);
+  const uint64_t target = file.high_water.load(std::memory_order_relaxed) & kPageMask;
+  if (target <= file.flushed_end) return;
+  // Start writeback of the new range (does not wait), and drop the range whose
+  // writeback started one round ago (pages still under writeback are kept).
+  // Best effort: errors here resurface on pwritev or fdatasync.
+  sync_file_range(file.fd, static_cast<off_t>(file.flushed_end),
+                  static_cast<off_t>(target - file.flushed_end), SYNC_FILE_RANGE_WRITE);
+  if (file.flushed_end > file.dropped_end) {
+    posix_fadvise(file.fd, static_cast<off_t>(file.dropped_end),
+                  static_cast<off_t>(file.flushed_end - file.dropped_end), POSIX_FADV_DONTNEED);
+  }
+  file.dropped_end = file.flushed_end;
+  file.flushed_end = target;
+}
+
+Status ReceiveTransfer::FinalizeFile(uint32_t index, FileState& file, CounterBlock& counters) {
+  std::unique_lock fd_lock(file.fd_mu);
+  if (file.fd < 0) return Status::Ok();  // closed meanwhile
+  if (sync_on_finalize_ && fdatasync(file.fd) != 0) {
+    const int err = errno;
+    return Status::Error(err, "cannot sync " + file.path + ": " + std::strerror(err), kErrDisk,
+                         file.path);
+  }
+  Status st = FinalizeBeneath(root_fd_, file.fd, file.partial, file.path, file.mode, file.mtime_ms);
+  if (!st.ok()) return st;
+  close(file.fd);
+  file.fd = -1;
+  file.finalized.store(true, std::memory_order_release);
+  fd_lock.unlock();
+  files_done_.fetch_add(1, std::memory_order_acq_rel);
+  counters.Add(CounterId::kfiles_completed);
+  if (events_ != nullptr) {
+    Event e;
+    e.type = EventType::kFileDone;
+    e.session = session_;
+    e.transfer = transfer_id_;
+    e.file = index;
+    events_->Push(std::move(e));
+  }
+  return Status::Ok();
+}
+
+void ReceiveTransfer::Fail(uint32_t file_index, int err, const std::string& message) {
+  if (failed_.exchange(true, std::memory_order_acq_rel)) return;  // first error wins
+  if (events_ == nullptr) return;
+  Event e;
+  e.type = EventType::kTransferError;
+  e.session = session_;
+  e.transfer = transfer_id_;
+  e.file = file_index;
+  e.err = err;
+  e.code = kErrDisk;
+  e.message = message;
+  events_->Push(std::move(e));
+}
+
+void ReceiveTransfer::OnPosition(const PositionFrame& position) {
+  if (position.transfer_id != transfer_id_) return;
+  SendPosition p;
+  p.file_index = position.file_index;
+  p.next_block = position.next_block;
+  p.first_pass_done = (position.flags & kPositionFlagFirstPassDone) != 0;
+  std::lock_guard lock(feedback_mu_);
+  if (PositionAfter(p, position_)) position_ = p;
+}
+
+size_t ReceiveTransfer::BuildFeedback(uint64_t now_us, uint32_t socket_drops, uint8_t* frame,
+                                      size_t cap) {
+  if (cap < kFeedbackFrameHeaderLen || failed_.load(std::memory_order_acquire)) return 0;
+  {
+    std::shared_lock lifecycle(lifecycle_mu_);
+    if (closed_) return 0;
+  }
+  std::lock_guard lock(feedback_mu_);
+  const uint64_t interval_us =
+      last_feedback_us_ != 0 && now_us > last_feedback_us_ ? now_us - last_feedback_us_ : 0;
+  const uint64_t bytes = bytes_received_.load(std::memory_order_relaxed);
+  if (interval_us != 0) {
+    recv_rate_Bps_ = static_cast<double>(bytes - bytes_at_last_feedback_) * 1e6 /
+                     static_cast<double>(interval_us);
+  }
+  bytes_at_last_feedback_ = bytes;
+  last_feedback_us_ = now_us;
+
+  // NACK only below a POSITION known for at least the reorder delay (one
+  // feedback interval, or the smoothed NACK-to-repair time if longer): blocks
+  // sent just before a POSITION may still wait in another socket's queue.
+  const uint64_t reorder_delay_us =
+      std::min(kMaxNackHoldoffUs, std::max<uint64_t>({interval_us, nacks_.srtt_us(), 1}));
+  while (!position_history_.empty() &&
+         position_history_.front().first + reorder_delay_us <= now_us) {
+    if (PositionAfter(position_history_.front().second, nack_limit_)) {
+      nack_limit_ = position_history_.front().second;
+    }
+    position_history_.pop_front();
+  }
+  position_history_.emplace_back(now_us, position_);
+  while (position_history_.size() > kMaxPositionHistory) {
+    if (PositionAfter(position_history_.front().second, nack_limit_)) {
+      nack_limit_ = position_history_.front().second;
+    }
+    position_history_.pop_front();
+  }
+  const SendPosition limit = nack_limit_;
+
+  const bool complete = Complete();
+  size_t range_count = 0;
+  if (!complete) {
+    const size_t max_ranges =
+        std::min<size_t>((cap - kFeedbackFrameHeaderLen) / kNackRangeLen, UINT16_MAX);
+    nack_scratch_.resize(max_ranges);
+    const double per_block_us =
+        recv_rate_Bps_ > 0 ? static_cast<double>(block_size_) * 1e6 / recv_rate_Bps_ : 0;
+    range_count = nacks_.Build(bitmaps_, limit, now_us, interval_us, per_block_us,
+                               nack_scratch_.data(), max_ranges);
+  }
+
+  FeedbackFrameHeader h{};
+  h.type = static_cast<uint8_t>(FrameType::kFeedback);
+  h.flags = complete ? kFeedbackFlagComplete : 0;
+  h.range_count = static_cast<uint16_t>(range_count);
+  h.transfer_id = transfer_id_;
+  h.feedback_seq = ++feedback_seq_;
+  h.recv_rate = static_cast<uint64_t>(recv_rate_Bps_);
+  h.blocks_received = blocks_received_.load(std::memory_order_relaxed);
+  h.socket_drops = socket_drops;
+  std::memcpy(frame, &h, kFeedbackFrameHeaderLen);
+  if (range_count != 0) {
+    std::memcpy(frame + kFeedbackFrameHeaderLen, nack_scratch_.data(), range_count * kNackRangeLen);
+  }
+  return kFeedbackFrameHeaderLen + range_count * kNackRangeLen;
+}
+
+ReceiveStats ReceiveTransfer::Stats() const {
+  ReceiveStats s;
+  s.bytes_received = bytes_received_.load(std::memory_order_relaxed);
+  s.blocks_received = blocks_received_.load(std::memory_order_relaxed);
+  s.total_blocks = total_blocks_;
+  s.files_done = files_done_.load(std::memory_order_acquire);
+  s.last_recv_us = last_recv_us_.load(std::memory_order_relaxed);
+  s.failed = failed_.load(std::memory_order_acquire);
+  std::lock_guard lock(feedback_mu_);
+  s.recv_rate_bps = recv_rate_Bps_ * 8;
+  return s;
+}
+
+bool ReceiveTransfer::Complete() const {
+  return files_done_.load(std::memory_order_acquire) == files_.size();
+}
+
+void ReceiveTransfer::Close(bool remove_partials) {
+  std::unique_lock lifecycle(lifecycle_mu_);
+  if (closed_) return;
+  closed_ = true;
+  for (auto& f : files_) {
+    std::unique_lock fd_lock(f->fd_mu);
+    if (f->fd >= 0) {
+      close(f->fd);
+      f->fd = -1;
+    }
+    if (remove_partials && !f->finalized.load() && root_fd_ >= 0 && !f->partial.empty()) {
+      UnlinkBeneath(root_fd_, f->partial);  // best effort: it may already be gone
+    }
+  }
+  if (root_fd_ >= 0) {
+    close(root_fd_);
+    root_fd_ = -1;
+  }
+}
+
+}  // namespace jetrecv::core

@@ -1,0 +1,161 @@
+// receive_transfer.h — one incoming transfer: its files beneath the sandbox
+// root, the bitmaps of received blocks, writes to disk, finalization, and the
+// FEEDBACK frames (rate report + NACK ranges) the receiver sends back.
+// Threads: OnBlocks may run on several RX threads at once; OnPosition,
+// BuildFeedback, Stats and Close may run on any thread. Close waits for
+// in-flight OnBlocks calls (shared/exclusive lock) and makes later calls drop.
+#pragma once
+#include <atomic>
+#include <deque>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/block_bitmap.h"
+#include "core/counters.h"
+#include "core/event_queue.h"
+#include "core/nack_builder.h"
+#include "core/status.h"
+#include "core/wire_format.h"
+
+namespace jetrecv::core {
+
+struct ReceiveFileSpec {
+  std::string path;      // relative to root (already joined with destinationPath)
+  uint64_t size = 0;
+  uint32_t mode = 0644;  // applied at finalize, masked with 0777 (no setuid/setgid/sticky)
+  int64_t mtime_ms = 0;  // Unix ms, applied at finalize
+};
+
+struct ReceiveSpec {
+  std::string root;  // absolute sandbox directory; nothing is created outside it
+  uint32_t block_size = 0;
+  std::vector<ReceiveFileSpec> files;   // index = file_index on the wire = send order
+  std::vector<std::string> empty_dirs;  // relative to root
+  // fdatasync each file before renaming it into place (durable across power
+  // loss, slower for many small files). Off: durability comes from checkpoints.
+  bool sync_on_finalize = false;
+};
+
+// One verified BLOCK frame: header fields are already copied out of the packet
+// (aligned); data points into the packet buffer and must stay valid for the call.
+struct BlockRef {
+  const BlockFrameHeader* header;
+  const uint8_t* data;
+  size_t len;
+};
+
+struct ReceiveStats {
+  uint64_t bytes_received = 0;   // distinct block bytes written
+  uint64_t blocks_received = 0;  // distinct blocks written
+  uint64_t total_blocks = 0;
+  uint64_t files_done = 0;       // finalized (renamed into place)
+  double recv_rate_bps = 0;      // bits/s of block data over the last feedback interval
+  uint64_t last_recv_us = 0;     // Unix µs of the last accepted block, 0 = none yet
+  bool failed = false;
+};
+
+// Error code pushed with kTransferError when a write/finalize fails.
+inline constexpr const char* kErrDisk = "JETRECV_ERR_DISK";
+
+// Largest block size a transfer may use.
+constexpr uint32_t kMaxBlockSize = static_cast<uint32_t>(kMaxDatagram - kBlockPacketOverhead);
+// Write-behind: start writeback every kWriteBehindChunk of new data per file and
+// drop already-flushed pages from the page cache one chunk later.
+constexpr uint64_t kWriteBehindChunk = 8ull << 20;
+
+class ReceiveTransfer {
+ public:
+  // Validates spec (block size 1..kMaxBlockSize, paths, no duplicate or
+  // conflicting paths) and creates the empty dirs and every partial file;
+  // size-0 files are finalized at once and get their kFileDone event. On failure
+  // removes the partials it created, sets *status (err = errno or EINVAL; code
+  // JETRECV_ERR_PATH_ESCAPE for EXDEV, JETRECV_ERR_PATH_INVALID for lexical
+  // errors, JETRECV_ERR_IO otherwise; path = the offending relative path) and
+  // returns nullptr. events must outlive the transfer.
+  static std::unique_ptr<ReceiveTransfer> Open(const ReceiveSpec& spec, uint32_t session,
+                                               uint32_t transfer_id, EventSink* events,
+                                               Status* status);
+  ~ReceiveTransfer();  // Close(false)
+  ReceiveTransfer(const ReceiveTransfer&) = delete;
+  ReceiveTransfer& operator=(const ReceiveTransfer&) = delete;
+
+  uint32_t session() const { return session_; }
+  uint32_t transfer_id() const { return transfer_id_; }
+
+  // Verified BLOCK frames of this transfer (RX threads, concurrently). Bad ones
+  // count drop_bad_block, known ones drop_duplicate_block, after failure or
+  // close drop_transfer_failed. Runs of contiguous blocks are written with one
+  // pwritev straight from the packet buffers; bits are set after the write.
+  void OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& counters);
+
+  // The sender's POSITION frame; positions only move forward.
+  void OnPosition(const PositionFrame& position);
+
+  // Writes one FEEDBACK frame (header + NACK ranges) into frame[0..cap) and
+  // returns its length (0 if cap < kFeedbackFrameHeaderLen or the transfer has
+  // failed or closed). now_us: monotonic µs. Call about every feedback interval.
+  size_t BuildFeedback(uint64_t now_us, uint32_t socket_drops, uint8_t* frame, size_t cap);
+
+  ReceiveStats Stats() const;
+  // True when every file is finalized.
+  bool Complete() const;
+
+  // Closes every fd; with remove_partials also unlinks the partials of files
+  // not yet finalized. Idempotent; later OnBlocks calls drop.
+  void Close(bool remove_partials);
+
+ private:
+  struct FileState;
+  ReceiveTransfer(uint32_t session, uint32_t transfer_id, EventSink* events);
+
+  // Writes blocks[first..first+count) (contiguous, same file); returns errno or 0.
+  int WriteRun(FileState& file, const BlockRef* blocks, size_t count);
+  void WriteBehind(FileState& file, uint64_t end_offset, uint64_t len);
+  // Syncs (if asked), applies mode/mtime, renames into place, closes the fd,
+  // queues kFileDone. On error returns it (the caller fails the transfer).
+  Status FinalizeFile(uint32_t index, FileState& file, CounterBlock& counters);
+  // Marks the transfer failed; the first failure queues kTransferError.
+  void Fail(uint32_t file_index, int err, const std::string& message);
+
+  const uint32_t session_;
+  const uint32_t transfer_id_;
+  EventSink* const events_;
+  uint32_t block_size_ = 0;
+  bool sync_on_finalize_ = false;
+  int root_fd_ = -1;
+  std::vector<std::unique_ptr<FileState>> files_;
+  std::vector<const BlockBitmap*> bitmaps_;  // files_[i]->bitmap, for NackBuilder
+  uint64_t total_blocks_ = 0;
+
+  // Shared by OnBlocks, exclusive for Close: fds stay valid during a write.
+  mutable std::shared_mutex lifecycle_mu_;
+  bool closed_ = false;  // guarded by lifecycle_mu_
+
+  std::atomic<bool> failed_{false};
+  std::atomic<uint64_t> bytes_received_{0};
+  std::atomic<uint64_t> blocks_received_{0};
+  std::atomic<uint64_t> files_done_{0};
+  std::atomic<uint64_t> last_recv_us_{0};
+
+  // Feedback state, guarded by feedback_mu_.
+  mutable std::mutex feedback_mu_;
+  SendPosition position_;        // latest POSITION
+  // (time of a feedback, POSITION then): NACKs use the newest POSITION that is
+  // older than the reorder delay, so blocks still queued are not NACKed.
+  std::deque<std::pair<uint64_t, SendPosition>> position_history_;
+  SendPosition nack_limit_;
+  NackBuilder nacks_;
+  std::vector<NackRange> nack_scratch_;
+  uint64_t feedback_seq_ = 0;
+  uint64_t last_feedback_us_ = 0;
+  uint64_t bytes_at_last_feedback_ = 0;
+  double recv_rate_Bps_ = 0;     // block bytes/s over the last interval
+};
+
+}  // namespace jetrecv::core

@@ -1,0 +1,383 @@
+// sandbox_fs.cc — see sandbox_fs.h.
+#include "core/sandbox_fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+namespace jetrecv::core {
+namespace {
+
+std::atomic<bool> g_force_no_openat2{false};
+std::atomic<bool> g_openat2_missing{false};  // learned from a first ENOSYS
+
+constexpr const char* kCodePathEscape = "JETRECV_ERR_PATH_ESCAPE";
+constexpr const char* kCodePathInvalid = "JETRECV_ERR_PATH_INVALID";
+constexpr const char* kCodeIo = "JETRECV_ERR_IO";
+
+std::string ErrnoText(int err) { return std::strerror(err); }
+
+// Error for errno `err` while doing `what` on `path` (relative to the sandbox).
+Status PathError(int err, const std::string& what, const std::string& path) {
+  if (err == EXDEV) {
+    return Status::Error(err, "path escapes the sandbox through a symlink: " + path,
+                         kCodePathEscape, path);
+  }
+  return Status::Error(err, what + " " + path + ": " + ErrnoText(err), kCodeIo, path);
+}
+
+std::vector<std::string> SplitComponents(const std::string& rel) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= rel.size()) {
+    const size_t slash = rel.find('/', start);
+    const size_t end = slash == std::string::npos ? rel.size() : slash;
+    parts.push_back(rel.substr(start, end - start));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return parts;
+}
+
+void SplitParent(const std::string& rel, std::string* dir, std::string* name) {
+  const size_t slash = rel.rfind('/');
+  if (slash == std::string::npos) {
+    dir->clear();
+    *name = rel;
+  } else {
+    *dir = rel.substr(0, slash);
+    *name = rel.substr(slash + 1);
+  }
+}
+
+// openat2 beneath dirfd; -errno on failure, ENOSYS when the kernel lacks it.
+int Openat2(int dirfd, const std::string& path, uint64_t flags, uint64_t mode) {
+  if (g_force_no_openat2.load(std::memory_order_relaxed) ||
+      g_openat2_missing.load(std::memory_order_relaxed)) {
+    return -ENOSYS;
+  }
+  open_how how{};
+  how.flags = flags;
+  how.mode = mode;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const long fd = syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof(how));
+    if (fd >= 0) return static_cast<int>(fd);
+    // EAGAIN: a concurrent rename/mount raced the resolution; retry a few times.
+    if (errno == EINTR || errno == EAGAIN) continue;
+    if (errno == ENOSYS) g_openat2_missing.store(true, std::memory_order_relaxed);
+    return -errno;
+  }
+  return -EAGAIN;
+}
+
+// Fallback without openat2: opens each component with O_NOFOLLOW from root_fd.
+// Every symlink is refused (EXDEV), because it cannot be resolved safely here.
+int WalkOpen(int root_fd, const std::string& rel, int final_flags, mode_t mode) {
+  const std::vector<std::string> parts = SplitComponents(rel);
+  int cur = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
+  if (cur < 0) return -errno;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const bool last = i + 1 == parts.size();
+    const int flags = last ? (final_flags | O_NOFOLLOW) : (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int next = openat(cur, parts[i].c_str(), flags, mode);
+    int err = errno;
+    if (next < 0 && (err == ELOOP || err == ENOTDIR)) {
+      // O_NOFOLLOW on a symlink: ELOOP (or ENOTDIR with O_DIRECTORY). Tell them apart.
+      struct stat st {};
+      if (fstatat(cur, parts[i].c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+        err = EXDEV;
+      }
+    }
+    close(cur);
+    if (next < 0) return -err;
+    cur = next;
+  }
+  return cur;
+}
+
+// Opens rel (already validated) beneath root_fd with flags; -errno on failure.
+int OpenBeneath(int root_fd, const std::string& rel, int flags, mode_t mode) {
+  const int fd = Openat2(root_fd, rel, static_cast<uint64_t>(flags | O_CLOEXEC),
+                         (flags & O_CREAT) ? mode : 0);
+  if (fd != -ENOSYS) return fd;
+  return WalkOpen(root_fd, rel, flags | O_CLOEXEC, mode);
+}
+
+Status LexicalCheck(const std::string& rel, const char* what) {
+  const std::string reason = RelPathError(rel);
+  if (reason.empty()) return Status::Ok();
+  return Status::Error(EINVAL, std::string(what) + " " + reason + ": '" + rel + "'",
+                       kCodePathInvalid, rel);
+}
+
+// 64-bit FNV-1a: stable across builds and runs (partial names must be).
+uint64_t Fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+}  // namespace
+
+std::string RelPathError(const std::string& rel) {
+  if (rel.empty()) return "is empty";
+  if (rel.find('\0') != std::string::npos) return "contains a NUL byte";
+  if (rel.size() >= PATH_MAX) return "is longer than PATH_MAX";
+  if (rel[0] == '/') return "is absolute";
+  for (const std::string& part : SplitComponents(rel)) {
+    if (part.empty()) return "has an empty component";
+    if (part == ".") return "has a '.' component";
+    if (part == "..") return "has a '..' component";
+    if (part.size() > NAME_MAX) return "has a component longer than NAME_MAX";
+  }
+  return {};
+}
+
+std::string PartialPathFor(const std::string& final_rel) {
+  std::string dir, name;
+  SplitParent(final_rel, &dir, &name);
+  std::string partial(1, '.');
+  partial.append(name).append(kPartialSuffix);
+  if (partial.size() > NAME_MAX) {
+    char tag[24];
+    std::snprintf(tag, sizeof(tag), "~%016llx", static_cast<unsigned long long>(Fnv1a(name)));
+    const size_t keep = NAME_MAX - 1 - std::strlen(tag) - std::strlen(kPartialSuffix);
+    partial.resize(1);  // keep the leading '.'
+    partial.append(name, 0, keep).append(tag).append(kPartialSuffix);
+  }
+  return dir.empty() ? partial : dir + "/" + partial;
+}
+
+void ForceNoOpenat2ForTesting(bool force) { g_force_no_openat2.store(force); }
+
+Status OpenRoot(const std::string& abs_path, int* root_fd) {
+  *root_fd = -1;
+  if (abs_path.empty() || abs_path[0] != '/' || abs_path.find('\0') != std::string::npos) {
+    return Status::Error(EINVAL, "sandbox root must be an absolute path: '" + abs_path + "'",
+                         kCodePathInvalid, abs_path);
+  }
+  const int fd = open(abs_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    return Status::Error(err, "cannot open sandbox root " + abs_path + ": " + ErrnoText(err),
+                         kCodeIo, abs_path);
+  }
+  *root_fd = fd;
+  return Status::Ok();
+}
+
+Status OpenDirBeneath(int root_fd, const std::string& rel_dir, bool create, mode_t mode,
+                      int* dir_fd) {
+  *dir_fd = -1;
+  if (rel_dir.empty()) {
+    const int fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return PathError(errno, "cannot open directory", ".");
+    *dir_fd = fd;
+    return Status::Ok();
+  }
+  Status lexical = LexicalCheck(rel_dir, "directory path");
+  if (!lexical.ok()) return lexical;
+
+  // Fast path: the whole directory already exists.
+  int fd = OpenBeneath(root_fd, rel_dir, O_PATH | O_DIRECTORY, 0);
+  if (fd >= 0) {
+    *dir_fd = fd;
+    return Status::Ok();
+  }
+  if (fd != -ENOENT || !create) return PathError(-fd, "cannot open directory", rel_dir);
+
+  // Walk prefixes from the root; each is resolved beneath the root, so an
+  // in-sandbox symlink in the middle is followed and an escaping one refused.
+  int parent = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
+  if (parent < 0) return PathError(errno, "cannot open directory", ".");
+  std::string prefix;
+  for (const std::string& part : SplitComponents(rel_dir)) {
+    prefix = prefix.empty() ? part : prefix + "/" + part;
+    int next = OpenBeneath(root_fd, prefix, O_PATH | O_DIRECTORY, 0);
+    if (next == -ENOENT) {
+      // mkdirat of one name in a verified parent never follows a symlink.
+      if (mkdirat(parent, part.c_str(), mode) != 0 && errno != EEXIST) {
+        const int err = errno;
+        close(parent);
+        return PathError(err, "cannot create directory", prefix);
+      }
+      next = OpenBeneath(root_fd, prefix, O_PATH | O_DIRECTORY, 0);
+    }
+    close(parent);
+    if (next < 0) return PathError(-next, "cannot open directory", prefix);
+    parent = next;
+  }
+  *dir_fd = parent;
+  return Status::Ok();
+}
+
+Status MakeDirsBeneath(int root_fd, const std::string& rel_dir, mode_t mode) {
+  int fd = -1;
+  Status st = OpenDirBeneath(root_fd, rel_dir, /*create=*/true, mode, &fd);
+  if (fd >= 0) close(fd);
+  return st;
+}
+
+Status OpenPartialBeneath(int root_fd, const std::string& rel_path, uint64_t size, int* fd,
+                          std::string* partial_rel_path) {
+  *fd = -1;
+  Status lexical = LexicalCheck(rel_path, "file path");
+  if (!lexical.ok()) return lexical;
+  const std::string partial_rel = PartialPathFor(rel_path);
+  std::string dir, name, partial_dir, partial_name;
+  SplitParent(rel_path, &dir, &name);
+  SplitParent(partial_rel, &partial_dir, &partial_name);
+
+  int dir_fd = -1;
+  Status st = OpenDirBeneath(root_fd, dir, /*create=*/true, 0755, &dir_fd);
+  if (!st.ok()) {
+    // Report the file the caller asked for, not just its directory.
+    if (st.err == EXDEV) return PathError(EXDEV, "", rel_path);
+    st.path = rel_path;
+    return st;
+  }
+
+  struct stat final_st {};
+  if (fstatat(dir_fd, name.c_str(), &final_st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISDIR(final_st.st_mode)) {
+    close(dir_fd);
+    return Status::Error(EISDIR, "cannot receive file " + rel_path + ": a directory has that name",
+                         kCodeIo, rel_path);
+  }
+
+  // One name inside a verified directory, opened with O_NOFOLLOW.
+  const int open_flags = O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW;
+  int file_fd = openat(dir_fd, partial_name.c_str(), open_flags, 0600);
+  int err = errno;
+  struct stat pst {};
+  bool replace = false;
+  if (file_fd < 0) {
+    // ELOOP: a symlink sits at the partial name. Remove it and start fresh.
+    replace = err == ELOOP;
+  } else if (fstat(file_fd, &pst) != 0 || !S_ISREG(pst.st_mode) || pst.st_nlink != 1) {
+    // Not ours to reuse (special file, or hard-linked elsewhere): replace it.
+    close(file_fd);
+    file_fd = -1;
+    replace = true;
+    err = EEXIST;
+  }
+  if (replace) {
+    if (unlinkat(dir_fd, partial_name.c_str(), 0) != 0 && errno != ENOENT) {
+      err = errno;
+      close(dir_fd);
+      return PathError(err, "cannot replace stale partial file", partial_rel);
+    }
+    file_fd = openat(dir_fd, partial_name.c_str(), open_flags | O_EXCL, 0600);
+    err = errno;
+  }
+  close(dir_fd);
+  if (file_fd < 0) return PathError(err, "cannot create partial file", partial_rel);
+
+  // Exact length, preallocated: shrink a longer stale partial, then reserve.
+  if (fstat(file_fd, &pst) == 0 && static_cast<uint64_t>(pst.st_size) > size &&
+      ftruncate(file_fd, static_cast<off_t>(size)) != 0) {
+    err = errno;
+    close(file_fd);
+    return PathError(err, "cannot truncate partial file", partial_rel);
+  }
+  if (size > 0 && fallocate(file_fd, 0, 0, static_cast<off_t>(size)) != 0) {
+    err = errno;
+    if (err == EOPNOTSUPP || err == ENOSYS || err == EINVAL) {
+      if (ftruncate(file_fd, static_cast<off_t>(size)) != 0) {
+        err = errno;
+        close(file_fd);
+        return PathError(err, "cannot size partial file", partial_rel);
+      }
+    } else {
+      close(file_fd);
+      return PathError(err, "cannot preallocate partial file", partial_rel);
+    }
+  }
+  *fd = file_fd;
+  *partial_rel_path = partial_rel;
+  return Status::Ok();
+}
+
+Status FinalizeBeneath(int root_fd, int fd, const std::string& partial_rel,
+                       const std::string& final_rel, mode_t mode, int64_t mtime_ms) {
+  Status lexical = LexicalCheck(final_rel, "file path");
+  if (!lexical.ok()) return lexical;
+  lexical = LexicalCheck(partial_rel, "partial path");
+  if (!lexical.ok()) return lexical;
+
+  if (fchmod(fd, mode) != 0) return PathError(errno, "cannot set mode of", final_rel);
+  timespec times[2];
+  times[0].tv_sec = 0;
+  times[0].tv_nsec = UTIME_OMIT;
+  // Floor division, so times before 1970 get a valid (non-negative) tv_nsec.
+  int64_t sec = mtime_ms / 1000;
+  int64_t ms = mtime_ms % 1000;
+  if (ms < 0) {
+    ms += 1000;
+    sec -= 1;
+  }
+  times[1].tv_sec = static_cast<time_t>(sec);
+  times[1].tv_nsec = static_cast<long>(ms * 1'000'000);
+  if (futimens(fd, times) != 0) return PathError(errno, "cannot set mtime of", final_rel);
+
+  std::string final_dir, final_name, partial_dir, partial_name;
+  SplitParent(final_rel, &final_dir, &final_name);
+  SplitParent(partial_rel, &partial_dir, &partial_name);
+  int fdir = -1;
+  Status st = OpenDirBeneath(root_fd, final_dir, /*create=*/false, 0, &fdir);
+  if (!st.ok()) return st;
+  int pdir = fdir;
+  if (partial_dir != final_dir) {
+    st = OpenDirBeneath(root_fd, partial_dir, /*create=*/false, 0, &pdir);
+    if (!st.ok()) {
+      close(fdir);
+      return st;
+    }
+  }
+  struct stat final_st {};
+  int err = 0;
+  if (fstatat(fdir, final_name.c_str(), &final_st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISDIR(final_st.st_mode)) {
+    err = EISDIR;
+  } else if (renameat(pdir, partial_name.c_str(), fdir, final_name.c_str()) != 0) {
+    err = errno;
+  }
+  if (pdir != fdir) close(pdir);
+  close(fdir);
+  if (err == EISDIR) {
+    return Status::Error(EISDIR, "cannot finalize " + final_rel + ": a directory has that name",
+                         kCodeIo, final_rel);
+  }
+  if (err != 0) return PathError(err, "cannot rename partial file into place as", final_rel);
+  return Status::Ok();
+}
+
+Status UnlinkBeneath(int root_fd, const std::string& rel_path) {
+  Status lexical = LexicalCheck(rel_path, "file path");
+  if (!lexical.ok()) return lexical;
+  std::string dir, name;
+  SplitParent(rel_path, &dir, &name);
+  int dir_fd = -1;
+  Status st = OpenDirBeneath(root_fd, dir, /*create=*/false, 0, &dir_fd);
+  if (!st.ok()) return st;
+  const int rc = unlinkat(dir_fd, name.c_str(), 0);
+  const int err = errno;
+  close(dir_fd);
+  if (rc != 0) return PathError(err, "cannot remove", rel_path);
+  return Status::Ok();
+}
+
+}  // namespace jetrecv::core

@@ -1,0 +1,69 @@
+// sandbox_fs.h — file-system operations confined beneath a root directory fd.
+// Every relative path is first checked lexically (RelPathError), then resolved
+// with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) from the root fd, so a
+// symlink may be followed only while it stays inside the root. On kernels
+// without openat2 (ENOSYS) each component is opened with O_NOFOLLOW instead,
+// which refuses every symlink. Failures return Status{err = errno, message
+// naming the path and the reason, path = the relative path}; EXDEV means the
+// path escapes the sandbox (through a symlink). No function throws.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+
+namespace jetrecv::core {
+
+// Suffix of partial files: "<dir>/.<name>.jrpart".
+inline constexpr const char* kPartialSuffix = ".jrpart";
+
+// Empty if rel_path is an acceptable relative path; otherwise the reason
+// ("is empty", "is absolute", "has a '..' component", ...). Refused: empty,
+// absolute, NUL bytes, empty components ("a//b", trailing '/'), "." or ".."
+// components, a component longer than NAME_MAX, a path longer than PATH_MAX.
+std::string RelPathError(const std::string& rel_path);
+
+// Partial name of a final path: "a/b.txt" -> "a/.b.txt.jrpart". A name too long
+// for the prefix and suffix is shortened and tagged with a stable 64-bit hash,
+// so the same final path always maps to the same partial path.
+std::string PartialPathFor(const std::string& final_rel);
+
+// Opens an absolute directory as the sandbox root (O_PATH | O_DIRECTORY |
+// O_CLOEXEC). Symlinks in abs_path itself are followed (the root is trusted).
+Status OpenRoot(const std::string& abs_path, int* root_fd);
+
+// Creates rel_dir and its missing ancestors beneath root_fd (mkdirat with mode,
+// subject to umask). Existing directories (and in-sandbox symlinks to them) are fine.
+Status MakeDirsBeneath(int root_fd, const std::string& rel_dir, mode_t mode);
+
+// Opens a directory beneath root_fd (O_PATH | O_DIRECTORY); "" means the root
+// itself (a dup). With create, missing components are made with `mode`.
+Status OpenDirBeneath(int root_fd, const std::string& rel_dir, bool create, mode_t mode,
+                      int* dir_fd);
+
+// Creates the parent dirs (mode 0755 before umask), refuses a final name that is
+// a directory (EISDIR), and opens the partial file PartialPathFor(rel_path)
+// (O_CREAT|O_RDWR|O_CLOEXEC|O_NOFOLLOW, mode 0600 until finalize). An existing
+// partial is reused (resume) if it is a regular file with one link, else
+// replaced. Its length becomes exactly `size`, preallocated with fallocate
+// (ftruncate when the file system does not support fallocate).
+Status OpenPartialBeneath(int root_fd, const std::string& rel_path, uint64_t size, int* fd,
+                          std::string* partial_rel_path);
+
+// Applies mode (fchmod) and mtime (futimens; atime left alone) to fd, then
+// renames partial_rel to final_rel (renameat, both beneath root_fd). A symlink
+// at the final name is replaced, never followed; an existing regular file is
+// replaced; a directory at the final name is refused with EISDIR.
+Status FinalizeBeneath(int root_fd, int fd, const std::string& partial_rel,
+                       const std::string& final_rel, mode_t mode, int64_t mtime_ms);
+
+// Removes the file rel_path beneath root_fd (unlinkat; a symlink is removed,
+// not followed). ENOENT is reported like any other error.
+Status UnlinkBeneath(int root_fd, const std::string& rel_path);
+
+// Test hook: when true, behave as if the kernel had no openat2 (ENOSYS).
+void ForceNoOpenat2ForTesting(bool force);
+
+}  // namespace jetrecv::core

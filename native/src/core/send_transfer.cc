@@ -1,0 +1,269 @@
+// send_transfer.cc — see send_transfer.h.
+#include "core/send_transfer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/block_bitmap.h"
+
+namespace jetrecv::core {
+
+SendTransfer::SendTransfer(std::shared_ptr<Session> session, uint32_t transfer_id,
+                           uint32_t block_size, const RateConfig& rate, uint64_t now_ns)
+    : session_(std::move(session)),
+      transfer_id_(transfer_id),
+      block_size_(block_size),
+      rate_(rate),
+      pacer_(rate_.rate_bps(), 64 * 1024, now_ns) {}
+
+SendTransfer::~SendTransfer() {
+  for (SourceFile& f : files_) {
+    if (f.fd >= 0) close(f.fd);
+  }
+}
+
+std::unique_ptr<SendTransfer> SendTransfer::Open(std::shared_ptr<Session> session,
+                                                 uint32_t transfer_id, const SendSpec& spec,
+                                                 uint64_t now_ns, Status* status) {
+  *status = Status::Ok();
+  RateConfig rate;
+  rate.max_bps = spec.rate_max_bps;
+  rate.start_bps = spec.rate_start_bps;
+  std::unique_ptr<SendTransfer> t(
+      new SendTransfer(std::move(session), transfer_id, spec.block_size, rate, now_ns));
+  t->files_.reserve(spec.files.size());
+  for (const SendFileSpec& f : spec.files) {
+    SourceFile src;
+    src.path = f.path;
+    src.size = f.size;
+    src.blocks = BlockCount(f.size, spec.block_size);
+    src.fd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (src.fd < 0) {
+      const int err = errno;
+      *status = Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err),
+                              "JETRECV_ERR_IO", f.path);
+      return nullptr;
+    }
+    struct stat st {};
+    const int rc = fstat(src.fd, &st);
+    const int err = errno;
+    t->files_.push_back(src);  // owned now: closed by the destructor
+    if (rc != 0) {
+      *status = Status::Error(err, "cannot stat " + f.path + ": " + std::strerror(err),
+                              "JETRECV_ERR_IO", f.path);
+      return nullptr;
+    }
+    if (!S_ISREG(st.st_mode)) {
+      *status = Status::Error(EINVAL, "not a regular file: " + f.path, "JETRECV_ERR_IO", f.path);
+      return nullptr;
+    }
+    if (static_cast<uint64_t>(st.st_size) != f.size) {
+      *status = Status::Error(EINVAL,
+                              "size of " + f.path + " changed: expected " + std::to_string(f.size) +
+                                  " bytes, found " + std::to_string(st.st_size),
+                              "JETRECV_ERR_IO", f.path);
+      return nullptr;
+    }
+    t->total_blocks_ += src.blocks;
+    posix_fadvise(src.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  }
+  t->stats_.total_blocks = t->total_blocks_;
+  std::lock_guard lock(t->mu_);
+  t->AdvanceCursorPastEmptyFiles();
+  return t;
+}
+
+void SendTransfer::AdvanceCursorPastEmptyFiles() {
+  while (cursor_file_ < files_.size() && cursor_block_ >= files_[cursor_file_].blocks) {
+    ++cursor_file_;
+    cursor_block_ = 0;
+  }
+  if (cursor_file_ >= files_.size()) {
+    first_pass_done_ = true;
+    stats_.first_pass_done = true;
+  }
+}
+
+bool SendTransfer::Sent(uint32_t file, uint64_t block) const {
+  if (first_pass_done_ || file < cursor_file_) return true;
+  return file == cursor_file_ && block < cursor_block_;
+}
+
+void SendTransfer::AddPending(uint32_t file, uint64_t first, uint64_t end) {
+  auto it = pending_.lower_bound(RangeKey{file, first});
+  if (it != pending_.begin()) {
+    auto prev = std::prev(it);
+    if (prev->first.first == file && prev->second >= first) {
+      first = prev->first.second;
+      end = std::max(end, prev->second);
+      it = pending_.erase(prev);
+    }
+  }
+  while (it != pending_.end() && it->first.first == file && it->first.second <= end) {
+    end = std::max(end, it->second);
+    it = pending_.erase(it);
+  }
+  pending_.emplace(RangeKey{file, first}, end);
+}
+
+void SendTransfer::RemovePending(uint32_t file, uint64_t first, uint64_t end) {
+  auto it = pending_.lower_bound(RangeKey{file, first});
+  if (it != pending_.begin()) {
+    auto prev = std::prev(it);
+    if (prev->first.first == file && prev->second > first) it = prev;
+  }
+  while (it != pending_.end() && it->first.first == file && it->first.second < end) {
+    const uint64_t s = it->first.second;
+    const uint64_t e = it->second;
+    it = pending_.erase(it);
+    if (s < first) pending_.emplace(RangeKey{file, s}, first);
+    if (e > end) {
+      pending_.emplace(RangeKey{file, end}, e);
+      break;
+    }
+  }
+}
+
+bool SendTransfer::PlanBatch(size_t max_blocks, BlockBatch* batch) {
+  std::lock_guard lock(mu_);
+  if (stats_.receiver_complete || max_blocks == 0) return false;
+  if (!pending_.empty()) {
+    const auto& [key, end] = *pending_.begin();
+    batch->file = key.first;
+    batch->first_block = key.second;
+    batch->count = static_cast<uint32_t>(std::min<uint64_t>(end - key.second, max_blocks));
+    batch->retransmit = true;
+    return true;
+  }
+  if (first_pass_done_) return false;
+  const SourceFile& f = files_[cursor_file_];
+  batch->file = cursor_file_;
+  batch->first_block = cursor_block_;
+  batch->count = static_cast<uint32_t>(std::min<uint64_t>(f.blocks - cursor_block_, max_blocks));
+  batch->retransmit = false;
+  return true;
+}
+
+void SendTransfer::CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t datagram_bytes) {
+  std::lock_guard lock(mu_);
+  if (sent == 0) return;
+  const SourceFile& f = files_[batch.file];
+  uint64_t data_bytes = 0;
+  for (uint32_t k = 0; k < sent; ++k) data_bytes += BlockLength(f.size, block_size_, batch.first_block + k);
+  if (batch.retransmit) {
+    RemovePending(batch.file, batch.first_block, batch.first_block + sent);
+    stats_.blocks_retransmitted += sent;
+  } else if (batch.file == cursor_file_ && batch.first_block == cursor_block_) {
+    cursor_block_ += sent;
+    AdvanceCursorPastEmptyFiles();
+  }
+  stats_.blocks_sent += sent;
+  stats_.bytes_sent += data_bytes;
+  sent_blocks_since_feedback_ += sent;
+  sent_bytes_since_feedback_ += datagram_bytes;
+}
+
+PositionFrame SendTransfer::Position() const {
+  std::lock_guard lock(mu_);
+  PositionFrame p{};
+  p.type = static_cast<uint8_t>(FrameType::kPosition);
+  p.flags = first_pass_done_ ? kPositionFlagFirstPassDone : 0;
+  p.transfer_id = transfer_id_;
+  p.file_index = first_pass_done_ ? static_cast<uint32_t>(files_.size()) : cursor_file_;
+  p.next_block = first_pass_done_ ? 0 : cursor_block_;
+  return p;
+}
+
+bool SendTransfer::OnFeedback(const FeedbackFrameHeader& header, const NackRange* ranges,
+                              size_t n, uint64_t now_ns) {
+  std::lock_guard lock(mu_);
+  if (have_feedback_ && header.feedback_seq <= last_feedback_seq_) return false;  // stale
+  const uint64_t interval_us =
+      have_feedback_ && now_ns > last_feedback_ns_ ? (now_ns - last_feedback_ns_) / 1000 : 0;
+  have_feedback_ = true;
+  last_feedback_seq_ = header.feedback_seq;
+  last_feedback_ns_ = now_ns;
+  stats_.blocks_acked = header.blocks_received;
+
+  if (header.flags & kFeedbackFlagComplete) {
+    pending_.clear();
+    if (stats_.receiver_complete) return false;
+    stats_.receiver_complete = true;
+    return true;
+  }
+
+  uint64_t nacked = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const NackRange& r = ranges[i];
+    if (r.file_index >= files_.size() || r.block_count == 0 ||
+        r.first_block >= files_[r.file_index].blocks ||
+        r.block_count > files_[r.file_index].blocks - r.first_block) {
+      ++ignored_ranges_;
+      continue;
+    }
+    uint64_t end = r.first_block + r.block_count;
+    // A NACK for blocks the first pass has not sent yet is premature: they
+    // will go out anyway. Keep only the part already sent.
+    if (!Sent(r.file_index, r.first_block)) {
+      ++ignored_ranges_;
+      continue;
+    }
+    if (!first_pass_done_ && r.file_index == cursor_file_) end = std::min(end, cursor_block_);
+    AddPending(r.file_index, r.first_block, end);
+    nacked += end - r.first_block;
+  }
+
+  RateSample sample;
+  sample.recv_rate_Bps = header.recv_rate;
+  sample.nacked_blocks = nacked;
+  sample.sent_blocks = sent_blocks_since_feedback_;
+  sample.sent_bytes = sent_bytes_since_feedback_;
+  sample.interval_us = interval_us;
+  sample.socket_drops = header.socket_drops;
+  sample.wire_per_data =
+      static_cast<double>(block_size_ + kBlockPacketOverhead) / static_cast<double>(block_size_);
+  rate_.OnFeedback(sample);
+  sent_blocks_since_feedback_ = 0;
+  sent_bytes_since_feedback_ = 0;
+  return false;
+}
+
+uint64_t SendTransfer::rate_bps() const {
+  std::lock_guard lock(mu_);
+  return rate_.rate_bps();
+}
+
+SendStats SendTransfer::Stats() const {
+  std::lock_guard lock(mu_);
+  SendStats s = stats_;
+  s.rate_bps = static_cast<double>(rate_.rate_bps());
+  s.first_pass_done = first_pass_done_;
+  return s;
+}
+
+bool SendTransfer::receiver_complete() const {
+  std::lock_guard lock(mu_);
+  return stats_.receiver_complete;
+}
+
+bool SendTransfer::first_pass_done() const {
+  std::lock_guard lock(mu_);
+  return first_pass_done_;
+}
+
+bool SendTransfer::has_pending_work() const {
+  std::lock_guard lock(mu_);
+  return !stats_.receiver_complete && (!pending_.empty() || !first_pass_done_);
+}
+
+uint64_t SendTransfer::ignored_ranges() const {
+  std::lock_guard lock(mu_);
+  return ignored_ranges_;
+}
+
+}  // namespace jetrecv::core

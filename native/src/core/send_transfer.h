@@ -1,0 +1,143 @@
+// send_transfer.h — one outgoing transfer's state for the TX engine: the open
+// source files, the first-pass cursor, the set of NACKed block ranges waiting
+// for retransmission, the rate controller and pacer, and the statistics.
+// Threads: OnFeedback runs on an RX thread; everything else on the TX thread
+// (Stats on any). A per-transfer mutex guards the shared parts.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/rate_control.h"
+#include "core/session.h"
+#include "core/status.h"
+#include "core/wire_format.h"
+
+namespace jetrecv::core {
+
+struct SendFileSpec {
+  std::string path;  // local absolute path; index = file_index on the wire
+  uint64_t size = 0; // expected size; the file must still have it when opened
+};
+
+struct SendSpec {
+  uint32_t block_size = 0;
+  std::vector<SendFileSpec> files;
+  uint64_t rate_max_bps = 0;    // bits/s of UDP payload, 0 = no cap
+  uint64_t rate_start_bps = 0;  // 0 = default (rate_control.h)
+};
+
+struct SendStats {
+  uint64_t bytes_sent = 0;             // block data bytes sent, retransmissions included
+  uint64_t blocks_sent = 0;            // retransmissions included
+  uint64_t blocks_retransmitted = 0;
+  uint64_t blocks_acked = 0;           // receiver's blocks_received from the latest FEEDBACK
+  uint64_t total_blocks = 0;
+  double rate_bps = 0;                 // current paced rate, bits/s of UDP payload
+  bool first_pass_done = false;
+  bool receiver_complete = false;
+};
+
+// A run of blocks of one file to send as one batch.
+struct BlockBatch {
+  uint32_t file = 0;
+  uint64_t first_block = 0;
+  uint32_t count = 0;
+  bool retransmit = false;
+};
+
+class SendTransfer {
+ public:
+  // Opens every file O_RDONLY and checks its size. Errors name the file.
+  static std::unique_ptr<SendTransfer> Open(std::shared_ptr<Session> session,
+                                            uint32_t transfer_id, const SendSpec& spec,
+                                            uint64_t now_ns, Status* status);
+  ~SendTransfer();
+  SendTransfer(const SendTransfer&) = delete;
+  SendTransfer& operator=(const SendTransfer&) = delete;
+
+  const std::shared_ptr<Session>& session() const { return session_; }
+  uint32_t session_index() const { return session_->local_index(); }
+  uint32_t transfer_id() const { return transfer_id_; }
+  uint32_t block_size() const { return block_size_; }
+  size_t file_count() const { return files_.size(); }
+  int file_fd(uint32_t file) const { return files_[file].fd; }
+  uint64_t file_size(uint32_t file) const { return files_[file].size; }
+  const std::string& file_path(uint32_t file) const { return files_[file].path; }
+
+  // The next batch: the oldest NACKed range first, else the next first-pass
+  // blocks. At most max_blocks blocks, all full-size except possibly the last
+  // (so the batch can go out as one GSO send). False if nothing to send.
+  bool PlanBatch(size_t max_blocks, BlockBatch* batch);
+  // The first `sent` blocks of a planned batch went out (sent <= batch.count);
+  // the rest will be planned again. datagram_bytes is their UDP payload total.
+  void CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t datagram_bytes);
+
+  // Current first-pass position (for a POSITION frame).
+  PositionFrame Position() const;
+
+  // Applies one FEEDBACK (RX thread). Ranges naming unknown files or blocks the
+  // first pass has not reached are ignored (counted in ignored_ranges()).
+  // Returns true the first time the receiver reports complete.
+  bool OnFeedback(const FeedbackFrameHeader& header, const NackRange* ranges, size_t n,
+                  uint64_t now_ns);
+
+  // Pacing: the TX thread consumes tokens before each batch.
+  Pacer& pacer() { return pacer_; }
+  uint64_t rate_bps() const;
+  SendStats Stats() const;
+  bool receiver_complete() const;
+  bool first_pass_done() const;
+  bool has_pending_work() const;
+  uint64_t ignored_ranges() const;
+
+  // TX-thread bookkeeping for POSITION frames and failure.
+  uint64_t next_position_ns = 0;
+  bool position_done_sent = false;  // a POSITION with the done flag went out
+  bool failed = false;              // a read error stopped this transfer
+
+ private:
+  struct SourceFile {
+    std::string path;
+    int fd = -1;
+    uint64_t size = 0;
+    uint64_t blocks = 0;
+  };
+  using RangeKey = std::pair<uint32_t, uint64_t>;  // (file, first_block)
+
+  SendTransfer(std::shared_ptr<Session> session, uint32_t transfer_id, uint32_t block_size,
+               const RateConfig& rate, uint64_t now_ns);
+  void AdvanceCursorPastEmptyFiles();  // requires mu_
+  bool Sent(uint32_t file, uint64_t block) const;  // first pass has passed it; requires mu_
+  void AddPending(uint32_t file, uint64_t first, uint64_t end);     // requires mu_
+  void RemovePending(uint32_t file, uint64_t first, uint64_t end);  // requires mu_
+
+  const std::shared_ptr<Session> session_;
+  const uint32_t transfer_id_;
+  const uint32_t block_size_;
+  std::vector<SourceFile> files_;
+  uint64_t total_blocks_ = 0;
+
+  mutable std::mutex mu_;
+  // First-pass cursor: next block to send for the first time. Guarded by mu_.
+  uint32_t cursor_file_ = 0;
+  uint64_t cursor_block_ = 0;
+  bool first_pass_done_ = false;
+  std::map<RangeKey, uint64_t> pending_;  // NACKed ranges -> end block; guarded by mu_
+  RateController rate_;                    // guarded by mu_
+  Pacer pacer_;                            // TX thread only (rate set under mu_ by TX thread)
+  uint64_t last_feedback_seq_ = 0;
+  bool have_feedback_ = false;
+  uint64_t last_feedback_ns_ = 0;
+  uint64_t sent_blocks_since_feedback_ = 0;
+  uint64_t sent_bytes_since_feedback_ = 0;
+  uint64_t ignored_ranges_ = 0;
+  SendStats stats_;
+};
+
+}  // namespace jetrecv::core

@@ -1,0 +1,107 @@
+// session.h — one authenticated peer: the per-lane AEAD state of both directions
+// and the replay windows. Shared (std::shared_ptr) between the sessions table,
+// RX threads and the TX engine; every method is thread-safe.
+#pragma once
+#include <sys/socket.h>
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "core/aead.h"
+#include "core/replay_window.h"
+#include "core/status.h"
+#include "core/wire_format.h"
+
+namespace jetrecv::core {
+
+struct SessionConfig {
+  uint32_t local_index = 0;   // receiver_index of packets we receive
+  uint32_t remote_index = 0;  // receiver_index we write on packets we send
+  Cipher cipher = Cipher::kAes256Gcm;
+  std::array<uint8_t, kAeadKeyLen> send_key{};  // base key, our -> peer
+  std::array<uint8_t, kAeadKeyLen> recv_key{};  // base key, peer -> us
+  sockaddr_storage peer{};                      // where our packets go
+  socklen_t peer_len = 0;
+};
+
+enum class OpenResult : uint8_t {
+  kOk,
+  kBadTag,  // tag did not verify (or the header is malformed)
+  kReplay,  // counter seen before, or older than the replay window / previous epoch
+};
+
+struct SessionStats {
+  uint64_t packets_recv = 0;
+  uint64_t bytes_recv = 0;
+  uint64_t packets_sent = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t last_recv_us = 0;  // CLOCK_REALTIME µs of the last verified packet, 0 = never
+  uint64_t last_send_us = 0;
+};
+
+// Microseconds since the Unix epoch (CLOCK_REALTIME).
+uint64_t WallClockMicros();
+
+class Session {
+ public:
+  // Creates the cipher contexts for every lane. Status EINVAL/EIO on failure.
+  static std::shared_ptr<Session> Create(const SessionConfig& config, Status* status);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  uint32_t local_index() const { return config_.local_index; }
+  uint32_t remote_index() const { return config_.remote_index; }
+  Cipher cipher() const { return config_.cipher; }
+  const sockaddr_storage& peer() const { return config_.peer; }
+  socklen_t peer_len() const { return config_.peer_len; }
+
+  // The plaintext frame is at packet + kDataHeaderLen (frame_len bytes). Writes the
+  // DataHeader (next send counter of lane) at packet, encrypts the frame in place
+  // and appends the tag. Returns kDataHeaderLen + frame_len + kAeadTagLen, or 0 if
+  // lane >= kMaxLanes or OpenSSL failed. Caller guarantees the capacity.
+  size_t SealInPlace(uint8_t lane, uint8_t* packet, size_t frame_len);
+
+  // packet is a whole DATA datagram of len bytes addressed to this session.
+  // Verifies the tag, then the lane's replay window. On kOk the plaintext frame
+  // is at packet + kDataHeaderLen, len - kDataHeaderLen - kAeadTagLen bytes.
+  OpenResult Open(uint8_t* packet, size_t len);
+
+  SessionStats Stats() const;
+
+  // Test hook: the next SealInPlace on lane uses counter (to cross epochs).
+  void SetNextSendCounterForTesting(uint8_t lane, uint64_t counter);
+
+ private:
+  explicit Session(const SessionConfig& config);
+  bool InitContexts();
+
+  struct SendLane {
+    std::mutex mu;
+    uint64_t next_counter = 0;    // guarded by mu
+    uint64_t epoch = ~0ull;       // epoch ctx is keyed for; guarded by mu
+    AeadContext ctx;              // guarded by mu
+  };
+  struct RecvLane {
+    std::mutex mu;
+    // current and previous epoch contexts, so reordering across an epoch
+    // boundary still decrypts; scratch tries a newer epoch without disturbing them.
+    uint64_t current_epoch = ~0ull;  // ~0 = not keyed yet
+    uint64_t previous_epoch = ~0ull;
+    std::unique_ptr<AeadContext> current, previous, scratch;
+    ReplayWindow window;
+  };
+
+  SessionConfig config_;  // keys wiped in the destructor
+  std::array<SendLane, kMaxLanes> send_;
+  std::array<RecvLane, kMaxLanes> recv_;
+
+  std::atomic<uint64_t> packets_recv_{0}, bytes_recv_{0}, packets_sent_{0}, bytes_sent_{0};
+  std::atomic<uint64_t> last_recv_us_{0}, last_send_us_{0};
+};
+
+}  // namespace jetrecv::core

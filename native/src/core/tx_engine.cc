@@ -1,0 +1,300 @@
+// tx_engine.cc — see tx_engine.h.
+#include "core/tx_engine.h"
+
+#include <errno.h>
+#include <sys/prctl.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/block_bitmap.h"
+#include "core/limits.h"
+
+namespace jetrecv::core {
+namespace {
+
+uint64_t MonoNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void SleepNs(uint64_t ns) {
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000ull);
+  ts.tv_nsec = static_cast<long>(ns % 1'000'000'000ull);
+  clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+}
+
+// Pause after a send made no progress (socket buffer full or a send error).
+constexpr uint64_t kTxBackoffNs = 100'000;
+
+}  // namespace
+
+TxEngine::TxEngine(std::vector<UdpSocket*> lanes, size_t max_datagram, CounterBlock* counters,
+                   EventSink* events)
+    : lanes_(std::move(lanes)),
+      max_datagram_(std::min(max_datagram, kMaxDatagram)),
+      counters_(counters),
+      events_(events) {
+  if (lanes_.size() > kMaxLanes) lanes_.resize(kMaxLanes);
+  batch_buf_.resize(kMaxGsoSegments * std::max<size_t>(max_datagram_, 1));
+  thread_ = std::thread([this] { Run(); });
+}
+
+TxEngine::~TxEngine() { Shutdown(); }
+
+Status TxEngine::Start(std::shared_ptr<Session> session, uint32_t transfer_id,
+                       const SendSpec& spec) {
+  if (!session) return Status::Error(EINVAL, "startSendTransfer: no session", "JETRECV_ERR_INVALID_ARGUMENT");
+  if (lanes_.empty()) return Status::Error(EINVAL, "startSendTransfer: no lanes", "JETRECV_ERR_INVALID_ARGUMENT");
+  if (spec.block_size == 0 || spec.block_size + kBlockPacketOverhead > max_datagram_) {
+    return Status::Error(EINVAL,
+                         "block size " + std::to_string(spec.block_size) +
+                             " does not fit a datagram of " + std::to_string(max_datagram_) +
+                             " bytes (block size + " + std::to_string(kBlockPacketOverhead) +
+                             " must not exceed it)",
+                         "JETRECV_ERR_INVALID_ARGUMENT");
+  }
+  const Key key{session->local_index(), transfer_id};
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return Status::Error(ESHUTDOWN, "startSendTransfer: engine is shut down");
+    if (transfers_.count(key) != 0) {
+      return Status::Error(EEXIST, "send transfer " + std::to_string(transfer_id) +
+                                       " is already running on session " +
+                                       std::to_string(key.first),
+                           "JETRECV_ERR_INVALID_ARGUMENT");
+    }
+  }
+  Status st;
+  std::unique_ptr<SendTransfer> t = SendTransfer::Open(std::move(session), transfer_id, spec, MonoNs(), &st);
+  if (!t) return st;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return Status::Error(ESHUTDOWN, "startSendTransfer: engine is shut down");
+    if (!transfers_.emplace(key, std::shared_ptr<SendTransfer>(std::move(t))).second) {
+      return Status::Error(EEXIST, "send transfer " + std::to_string(transfer_id) +
+                                       " is already running on session " +
+                                       std::to_string(key.first),
+                           "JETRECV_ERR_INVALID_ARGUMENT");
+    }
+  }
+  wake_.notify_all();
+  return Status::Ok();
+}
+
+bool TxEngine::OnFeedback(uint32_t session, const FeedbackFrameHeader& header,
+                          const NackRange* ranges, size_t n) {
+  std::shared_ptr<SendTransfer> t;
+  {
+    std::lock_guard lock(mu_);
+    auto it = transfers_.find(Key{session, header.transfer_id});
+    if (it == transfers_.end()) return false;
+    t = it->second;
+  }
+  if (t->OnFeedback(header, ranges, n, MonoNs()) && events_ != nullptr) {
+    Event e;
+    e.type = EventType::kReceiverComplete;
+    e.session = session;
+    e.transfer = header.transfer_id;
+    events_->Push(std::move(e));
+  }
+  return true;
+}
+
+std::optional<SendStats> TxEngine::Stats(uint32_t session, uint32_t transfer_id) const {
+  std::shared_ptr<SendTransfer> t;
+  {
+    std::lock_guard lock(mu_);
+    auto it = transfers_.find(Key{session, transfer_id});
+    if (it == transfers_.end()) return std::nullopt;
+    t = it->second;
+  }
+  return t->Stats();
+}
+
+void TxEngine::Stop(uint32_t session, uint32_t transfer_id) {
+  std::lock_guard lock(mu_);
+  transfers_.erase(Key{session, transfer_id});  // the TX thread may hold a ref a little longer
+}
+
+void TxEngine::StopSession(uint32_t session) {
+  std::lock_guard lock(mu_);
+  for (auto it = transfers_.begin(); it != transfers_.end();) {
+    it = it->first.first == session ? transfers_.erase(it) : std::next(it);
+  }
+}
+
+void TxEngine::Shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mu_);
+  transfers_.clear();
+}
+
+void TxEngine::Run() {
+  // Pacing sleeps are short; the default 50 µs timer slack would stretch them.
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+  std::vector<std::shared_ptr<SendTransfer>> active;
+  for (;;) {
+    active.clear();
+    {
+      std::unique_lock lock(mu_);
+      wake_.wait(lock, [this] { return stopping_ || !transfers_.empty(); });
+      if (stopping_) return;
+      for (auto& [key, t] : transfers_) active.push_back(t);
+    }
+    const uint64_t now = MonoNs();
+    uint64_t wait = kTxMaxSleepNs;
+    bool progressed = false;
+    // Round-robin: a different transfer goes first each round.
+    const size_t first = next_transfer_++ % active.size();
+    for (size_t k = 0; k < active.size(); ++k) {
+      const uint64_t w = ServiceTransfer(*active[(first + k) % active.size()], now);
+      if (w == 0) {
+        progressed = true;
+      } else {
+        wait = std::min(wait, w);
+      }
+    }
+    if (!progressed) SleepNs(wait);
+  }
+}
+
+uint64_t TxEngine::ServiceTransfer(SendTransfer& t, uint64_t now_ns) {
+  if (t.failed || t.receiver_complete()) return kTxMaxSleepNs;
+
+  // POSITION: on schedule, and at once when the first pass has just finished.
+  const bool done = t.first_pass_done();
+  if (now_ns >= t.next_position_ns || (done && !t.position_done_sent)) {
+    SendPosition(t, now_ns);
+    t.next_position_ns = now_ns + (done ? kDonePositionIntervalNs : kPositionIntervalNs);
+  }
+  const uint64_t position_wait = t.next_position_ns > now_ns ? t.next_position_ns - now_ns : 1;
+  if (!t.has_pending_work()) return position_wait;
+
+  // Batch size: at most one GSO send, and about kTxBatchDurationNs at the current rate.
+  const size_t segment = t.block_size() + kBlockPacketOverhead;
+  const uint64_t rate = t.rate_bps();
+  Pacer& pacer = t.pacer();
+  if (pacer.rate_bps() != rate) pacer.SetRate(rate, now_ns);
+  size_t max_blocks = std::min({kMaxGsoSegments, kMaxGsoBytes / segment, batch_buf_.size() / segment});
+  const uint64_t rate_bytes = rate / 8 * kTxBatchDurationNs / 1'000'000'000ull;
+  max_blocks = std::clamp<size_t>(rate_bytes / segment, 1, std::max<size_t>(max_blocks, 1));
+  pacer.SetBurst(std::max<uint64_t>(2 * rate_bytes, max_blocks * segment));
+
+  BlockBatch batch;
+  if (!t.PlanBatch(max_blocks, &batch)) return position_wait;
+  const uint64_t planned_bytes = static_cast<uint64_t>(batch.count) * segment;
+  const uint64_t pace_wait = pacer.WaitNs(planned_bytes, now_ns);
+  if (pace_wait != 0) return std::min(pace_wait, position_wait);
+  return SendBatch(t, batch) ? 0 : std::min(kTxBackoffNs, position_wait);
+}
+
+bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
+  const uint32_t block_size = t.block_size();
+  const size_t segment = block_size + kBlockPacketOverhead;
+  const uint64_t file_size = t.file_size(batch.file);
+  uint8_t* buf = batch_buf_.data();
+
+  // One preadv straight into the packets' data areas.
+  iovec iov[kMaxGsoSegments];
+  uint64_t data_total = 0;
+  for (uint32_t k = 0; k < batch.count; ++k) {
+    const uint64_t len = BlockLength(file_size, block_size, batch.first_block + k);
+    iov[k].iov_base = buf + k * segment + kDataHeaderLen + kBlockFrameHeaderLen;
+    iov[k].iov_len = len;
+    data_total += len;
+  }
+  uint64_t got = 0;
+  const off_t offset = static_cast<off_t>(batch.first_block * block_size);
+  iovec* cur = iov;
+  int left = static_cast<int>(batch.count);
+  int read_err = 0;
+  while (left > 0) {
+    const ssize_t r = preadv(t.file_fd(batch.file), cur, left, offset + static_cast<off_t>(got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      read_err = r < 0 ? errno : 0;
+      break;
+    }
+    got += static_cast<uint64_t>(r);
+    size_t done = static_cast<size_t>(r);
+    while (left > 0 && done >= cur->iov_len) {
+      done -= cur->iov_len;
+      ++cur;
+      --left;
+    }
+    if (left > 0) {
+      cur->iov_base = static_cast<uint8_t*>(cur->iov_base) + done;
+      cur->iov_len -= done;
+    }
+  }
+  if (got != data_total) {
+    t.failed = true;
+    if (events_ != nullptr) {
+      Event e;
+      e.type = EventType::kTransferError;
+      e.session = t.session_index();
+      e.transfer = t.transfer_id();
+      e.file = batch.file;
+      e.err = read_err != 0 ? read_err : EIO;
+      e.code = kErrSourceIo;
+      e.message = read_err != 0
+                      ? "cannot read " + t.file_path(batch.file) + ": " + std::strerror(read_err)
+                      : "source file " + t.file_path(batch.file) + " shrank while it was being sent";
+      events_->Push(std::move(e));
+    }
+    return false;
+  }
+
+  // Frame headers, then seal every packet on the lane this batch goes out on.
+  const size_t lane = next_lane_++ % lanes_.size();
+  Session& session = *t.session();
+  size_t last_len = 0;
+  for (uint32_t k = 0; k < batch.count; ++k) {
+    uint8_t* packet = buf + k * segment;
+    BlockFrameHeader h{};
+    h.type = static_cast<uint8_t>(FrameType::kBlock);
+    h.transfer_id = t.transfer_id();
+    h.file_index = batch.file;
+    h.offset = (batch.first_block + k) * block_size;
+    std::memcpy(packet + kDataHeaderLen, &h, kBlockFrameHeaderLen);
+    last_len = session.SealInPlace(static_cast<uint8_t>(lane), packet,
+                                   kBlockFrameHeaderLen + iov[k].iov_len);
+    if (last_len == 0) return false;  // cipher failure: nothing sent, retried later
+  }
+  const size_t total = (batch.count - 1) * segment + last_len;
+  const int sent = lanes_[lane]->SendSegments(session.peer(), session.peer_len(), buf, total,
+                                              segment, counters_);
+  if (sent <= 0) return false;  // socket buffer full or a transient error (counted by the socket)
+  const uint32_t sent_blocks = static_cast<uint32_t>(std::min<int>(sent, static_cast<int>(batch.count)));
+  const uint64_t sent_bytes = sent_blocks == batch.count
+                                  ? total
+                                  : static_cast<uint64_t>(sent_blocks) * segment;
+  t.pacer().TryConsume(sent_bytes, MonoNs());
+  t.CommitBatch(batch, sent_blocks, sent_bytes);
+  if (batch.retransmit && counters_ != nullptr) {
+    counters_->Add(CounterId::kblocks_retransmitted, sent_blocks);
+  }
+  return true;
+}
+
+void TxEngine::SendPosition(SendTransfer& t, uint64_t now_ns) {
+  const PositionFrame p = t.Position();
+  std::memcpy(position_buf_ + kDataHeaderLen, &p, kPositionFrameLen);
+  const size_t len = t.session()->SealInPlace(0, position_buf_, kPositionFrameLen);
+  if (len == 0) return;
+  const int rc = lanes_[0]->SendTo(t.session()->peer(), t.session()->peer_len(), position_buf_,
+                                   len, counters_);
+  if (rc > 0 && (p.flags & kPositionFlagFirstPassDone)) t.position_done_sent = true;
+}
+
+}  // namespace jetrecv::core
