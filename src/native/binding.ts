@@ -158,8 +158,11 @@ export interface NativeAddon {
   Endpoint: new (opts: EndpointOptions) => NativeEndpoint;
 }
 
-/** Where the build puts the addon (cmake-js: build/Release, or build/Debug with JETRECV_DEBUG). */
-export const addonCandidates: readonly string[] = [
+/**
+ * Where the build puts the addon (cmake-js: build/Release, or build/Debug with JETRECV_DEBUG).
+ * JETRECV_NATIVE_ADDON names another build (e.g. a sanitizer build) and then is the only choice.
+ */
+export const addonCandidates: readonly string[] = process.env.JETRECV_NATIVE_ADDON ? [path.resolve(process.env.JETRECV_NATIVE_ADDON)] : [
   path.join(packageRoot, 'build', 'Release', 'jetrecv_native.node'),
   path.join(packageRoot, 'build', 'Debug', 'jetrecv_native.node'),
 ];
