@@ -45,9 +45,11 @@ export class TransferRecord {
     this.endTime = this.lastErrorTime;
   }
 
+  /** Every file is finalized: every byte is in, whatever the last stats sample said. */
   complete(): void {
     if (this.status !== 'receiving') return;
     this.status = 'complete';
+    this.bytesReceived = this.totalSize;
     this.endTime = nowUs();
   }
 

@@ -165,3 +165,74 @@ export async function exists(p: string): Promise<boolean> {
     return false;
   }
 }
+
+export interface ServeProcess {
+  pid: number;
+  recvPort: number;
+  apiPort: number | null;
+  publicKey: string;
+  /** Every line the daemon printed on stdout (JSON log lines). */
+  logs: string[];
+  stderr: () => string;
+  /** Sends `signal` and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Starts `jetrecv serve ARGS` as a child process and resolves once it logs
+ * 'jetrecv receiver ready' (its ports are bound), or rejects with its output if it exits.
+ */
+export function spawnServe(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<ServeProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, 'serve', ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const logs: string[] = [];
+    let stderr = '';
+    let buf = '';
+    let ready = false;
+    const exited = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`jetrecv serve did not become ready; stderr: ${stderr}\nlogs: ${logs.join('\n')}`));
+    }, opts.timeoutMs ?? 20_000);
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        logs.push(line);
+        if (ready) continue;
+        try {
+          const rec = JSON.parse(line) as { msg?: string; recvPort?: number; apiPort?: number | null; publicKey?: string };
+          if (rec.msg === 'jetrecv receiver ready') {
+            ready = true;
+            clearTimeout(timer);
+            resolve({
+              pid: child.pid!,
+              recvPort: rec.recvPort!,
+              apiPort: rec.apiPort ?? null,
+              publicKey: rec.publicKey!,
+              logs,
+              stderr: () => stderr,
+              exited,
+              stop(signal = 'SIGTERM') {
+                child.kill(signal);
+                return exited;
+              },
+            });
+          }
+        } catch {
+          // not JSON: keep it in logs
+        }
+      }
+    });
+    void exited.then((code) => {
+      if (!ready) {
+        clearTimeout(timer);
+        reject(Object.assign(new Error(`jetrecv serve exited with ${code} before it was ready: ${stderr}`), { code, stderr, logs }));
+      }
+    });
+  });
+}
