@@ -8,6 +8,7 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { ErrorCodes, JetrecvError } from '../errors.js';
+import { openStateDocument } from '../state/state-document.js';
 import { encodeKey, parsePublicKey } from '../keys/key-encoding.js';
 import { writeFileAtomic } from '../state/atomic-file.js';
 
@@ -198,23 +199,12 @@ function canonicalKey(text: string): string {
 
 /** Parses and validates the state file; throws JETRECV_ERR_STATE naming the problem. */
 function parseStateFile(text: string, filePath: string): State {
-  const corrupt = (problem: string): JetrecvError =>
-    new JetrecvError(
-      ErrorCodes.STATE,
-      `${filePath} is corrupt: ${problem}. Fix the file, or move it away to start with an empty list (allow-only off)`,
-      { path: filePath },
-    );
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw corrupt(`not valid JSON (${(err as Error).message})`);
-  }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw corrupt('expected a JSON object');
-  const obj = data as Record<string, unknown>;
-  if (obj.version !== AUTHORIZED_CLIENTS_FILE_VERSION) {
-    throw corrupt(`unsupported version ${JSON.stringify(obj.version)} (this jetrecv reads version ${AUTHORIZED_CLIENTS_FILE_VERSION})`);
-  }
+  const { obj, corrupt } = openStateDocument(
+    text,
+    filePath,
+    AUTHORIZED_CLIENTS_FILE_VERSION,
+    'Fix the file, or move it away to start with an empty list (allow-only off)',
+  );
   for (const key of Object.keys(obj)) {
     if (!['version', 'allowOnlyAuthorizedClients', 'clients'].includes(key)) throw corrupt(`unknown field '${key}'`);
   }

@@ -11,6 +11,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { ErrorCodes, JetrecvError } from '../errors.js';
+import { openStateDocument } from './state-document.js';
 import { writeFileAtomic } from './atomic-file.js';
 
 /** File name inside the state directory. */
@@ -301,21 +302,7 @@ function isPowerOfTwo(n: number): boolean {
 
 /** Validates users.json; throws JETRECV_ERR_STATE naming the file and the problem. */
 function parseUsersFile(text: string, filePath: string): Map<string, StoredUser> {
-  const corrupt = (problem: string): JetrecvError =>
-    new JetrecvError(ErrorCodes.STATE, `${filePath} is corrupt: ${problem}. Fix the file or recreate the users with 'jetrecv user add'`, {
-      path: filePath,
-    });
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw corrupt(`not valid JSON (${(err as Error).message})`);
-  }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw corrupt('expected a JSON object');
-  const obj = data as Record<string, unknown>;
-  if (obj.version !== USERS_FILE_VERSION) {
-    throw corrupt(`unsupported version ${JSON.stringify(obj.version)} (this jetrecv reads version ${USERS_FILE_VERSION})`);
-  }
+  const { obj, corrupt } = openStateDocument(text, filePath, USERS_FILE_VERSION, "Fix the file or recreate the users with 'jetrecv user add'");
   if (!Array.isArray(obj.users)) throw corrupt("'users' must be an array");
   const users = new Map<string, StoredUser>();
   obj.users.forEach((entry: unknown, i: number) => {
