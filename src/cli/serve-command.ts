@@ -1,5 +1,6 @@
 // serve-command.ts — `jetrecv serve`: run the receiver daemon until SIGTERM/SIGINT.
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { formatHelp } from './args.js';
 import { serveSpec } from './serve-spec.js';
 import { UsageError } from '../errors.js';
@@ -8,6 +9,31 @@ import { startDaemon, type DaemonConfig } from '../daemon.js';
 import { loadServeFlags, reloadServeFlags, applyReloadable } from '../config/config-file.js';
 import { SystemdNotifier, formatStatus } from '../ops/systemd-notify.js';
 import { sdNotify, type CipherName } from '../engine/endpoint.js';
+import { UserStore } from '../state/users.js';
+
+/** The API user `--dev` names a superuser (and creates when the user store is empty). */
+export const DEV_ADMIN_USER = 'admin';
+
+/** How often the STATUS= line is recomputed; it is sent only when its text changed. */
+export const STATUS_POLL_MS = 1000;
+
+/**
+ * --dev only: if the user store in `stateDir` holds no users, creates `admin` with a random
+ * password and returns that password (the caller prints it once, on the terminal, never in
+ * the log). Returns null when users already exist. Never called without --dev.
+ */
+export async function ensureDevAdmin(stateDir: string): Promise<string | null> {
+  const users = await UserStore.open(stateDir);
+  if ((await users.count()) > 0) return null;
+  const password = randomBytes(12).toString('base64url');
+  await users.add(DEV_ADMIN_USER, password);
+  return password;
+}
+
+/** The superusers a daemon runs with: the configured ones, plus `admin` in --dev mode. */
+function effectiveSuperusers(configured: string[], dev: boolean): string[] {
+  return dev && !configured.includes(DEV_ADMIN_USER) ? [...configured, DEV_ADMIN_USER] : configured;
+}
 
 /** Turns parsed flags into a daemon configuration; throws UsageError naming a bad flag. */
 export function serveConfigFromFlags(flags: Record<string, unknown>): { config: DaemonConfig; logLevel: LogLevel; dev: boolean } {
@@ -66,20 +92,36 @@ export async function runServeCommand(argv: string[]): Promise<number> {
   const { config, logLevel, dev } = serveConfigFromFlags(current.flags);
   const logger = createLogger(logLevel);
   const log = logger.child({ component: 'serve' });
-  const daemon = await startDaemon(config, logger);
+  // --dev: a first-try API user. Created before the daemon starts, so the API sees it.
+  const devAdminPassword = dev && config.apiEnabled && config.persistentStateDir ? await ensureDevAdmin(config.persistentStateDir) : null;
+  const daemon = await startDaemon({ ...config, superusers: effectiveSuperusers(config.superusers, dev) }, logger);
   const notifier = new SystemdNotifier({ sdNotify, onError: (err) => log.warn({ err: String(err) }, 'sd_notify failed') });
-  const statusLine = () => formatStatus(daemon.status());
-  notifier.ready(statusLine());
+  // READY=1 only now: startDaemon has bound the UDP and API ports and loaded the state.
+  let lastStatus = formatStatus(daemon.status());
+  notifier.ready(lastStatus);
   notifier.startWatchdog();
-  const statusTimer = setInterval(() => notifier.status(statusLine()), 5000);
+  const statusTimer = setInterval(() => {
+    const line = formatStatus(daemon.status());
+    if (line !== lastStatus) notifier.status(line);
+    lastStatus = line;
+  }, STATUS_POLL_MS);
   statusTimer.unref();
   if (dev || process.stderr.isTTY) {
+    // Run by npm (`npm start`): the command is reachable as `npx jetrecv` in the checkout.
+    const cmd = process.env['npm_lifecycle_event'] !== undefined ? 'npx jetrecv' : 'jetrecv';
+    const apiPort = daemon.apiPort;
+    const apiHostShown = config.apiHost === '0.0.0.0' || config.apiHost === '::' ? '127.0.0.1' : config.apiHost;
     process.stderr.write(
-      `\njetrecv is receiving on UDP port ${daemon.recvPort}${daemon.apiPort ? `, API on http://127.0.0.1:${daemon.apiPort}` : ''}\n` +
+      `\njetrecv is receiving on UDP port ${daemon.recvPort}${apiPort ? `, API on http://${apiHostShown}:${apiPort}` : ''}\n` +
         `  files land beneath: ${daemon.receiver.sandboxRoot}\n` +
         `  server public key:  ${daemon.publicKey}\n\n` +
         `send to it from another terminal with:\n` +
-        `  jetrecv send --to 127.0.0.1:${daemon.recvPort} --server-key ${daemon.publicKey} FILE...\n\n`,
+        `  ${cmd} send --to 127.0.0.1:${daemon.recvPort} --server-key ${daemon.publicKey} FILE...\n\n` +
+        (devAdminPassword !== null && apiPort !== null
+          ? `API user created for this state directory (the password is shown only this once):\n` +
+            `  user: ${DEV_ADMIN_USER}   password: ${devAdminPassword}   (a superuser in --dev mode)\n` +
+            `  try: JETRECV_API_PASSWORD='${devAdminPassword}' ${cmd} api --api-control-port ${apiPort} --user ${DEV_ADMIN_USER} --superuser getServerInfo\n\n`
+          : ''),
     );
   }
 
@@ -89,19 +131,26 @@ export async function runServeCommand(argv: string[]): Promise<number> {
     try {
       const { next, diff } = reloadServeFlags(current);
       const nextConfig = serveConfigFromFlags(next.flags);
-      daemon.reload({ logLevel: nextConfig.logLevel, superusers: nextConfig.config.superusers, sessionTimeoutMs: nextConfig.config.sessionTimeoutMs });
+      daemon.reload({
+        logLevel: nextConfig.logLevel,
+        superusers: effectiveSuperusers(nextConfig.config.superusers, dev),
+        sessionTimeoutMs: nextConfig.config.sessionTimeoutMs,
+      });
       for (const c of diff.restartRequired) log.warn({ setting: c.name, from: c.from, to: c.to }, 'setting changed in the config file but needs a restart');
       current = applyReloadable(current, diff);
       log.info({ changed: diff.reloadable.map((c) => c.name) }, 'configuration reloaded');
     } catch (err) {
       log.error({ err: (err as Error).message }, 'configuration reload refused; the previous configuration stays in force');
     }
-    notifier.ready(statusLine());
+    lastStatus = formatStatus(daemon.status());
+    notifier.ready(lastStatus);
   });
 
   return await new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
+      // A second SIGTERM/SIGINT while stopping: exit at once with status 1, skipping the rest
+      // of the orderly shutdown (transfers then resume from their last checkpoint).
       if (stopping) {
         log.warn({ signal }, 'second signal: exiting at once');
         process.exit(1);

@@ -30,6 +30,6 @@ export const serveSpec: CommandSpec = {
     { name: 'server-name', type: 'string', default: hostname(), valueName: 'NAME', help: 'friendly name reported by getServerInfo' },
     { name: 'session-timeout', type: 'duration', default: '30s', help: 'close a session when its sender is silent this long' },
     { name: 'log-level', type: 'string', default: 'info', valueName: 'LEVEL', help: `one of ${LOG_LEVELS.join(', ')}` },
-    { name: 'dev', type: 'bool', help: 'first-try defaults: state and sandbox under ./.jetrecv, API on 127.0.0.1' },
+    { name: 'dev', type: 'bool', help: "first-try defaults: state and sandbox under ./.jetrecv, API on 127.0.0.1, API user 'admin' a superuser (created with a random password, printed once, when there are no users yet)" },
   ],
 };

@@ -309,7 +309,9 @@ export function loadConfigFile(file: string, spec: CommandSpec = serveSpec): Rec
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw configError(file, `cannot read the config file: ${e.code ?? ''} ${e.message}`.replace(/\s+/g, ' '), { errno: e.code ?? null });
+    // Node's message already starts with the code ("ENOENT: no such file or directory, open ...").
+    const reason = e.code !== undefined && !e.message.startsWith(e.code) ? `${e.code}: ${e.message}` : e.message;
+    throw configError(file, `cannot read the config file: ${reason}`.replace(/\s+/g, ' '), { errno: e.code ?? null });
   }
   return parseConfigText(text, file, { baseDir: path.dirname(path.resolve(file)), spec });
 }
