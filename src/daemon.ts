@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { loadOrCreateServerKeys } from './state/server-keys.js';
 import { AuthorizedClients } from './recv/authorized-clients.js';
 import { Receiver } from './recv/receiver.js';
+import { TransferStore } from './recv/transfer-store.js';
 import { encodeKey, parsePublicKey } from './keys/key-encoding.js';
 import type { CipherName } from './engine/endpoint.js';
 import type { LogLevel } from './log.js';
@@ -71,6 +72,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   if (serverKeys.created && serverKeys.path) log.info({ path: serverKeys.path }, 'created a new server key pair');
   if (!config.persistentStateDir) log.warn('no --persistent-state-dir: the server key is new for this launch, and authorized clients are kept in memory only');
   const authorized = await AuthorizedClients.open(config.persistentStateDir);
+  // Transfer records and checkpoints (resume after a restart); corrupt files are logged and ignored.
+  const { store: transferStore, records: restoredTransfers } = await TransferStore.open(config.persistentStateDir, logger);
 
   const receiver = new Receiver({
     sandboxDir: path.resolve(config.sandboxDir),
@@ -83,6 +86,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     minCipher: config.minCipher,
     logger,
     sessionTimeoutMs: config.sessionTimeoutMs,
+    transferStore,
+    restoredTransfers,
   });
   const granted = receiver.endpoint.native.kernelBuffers();
   if (granted.rcvbuf < config.socketBufferBytes) {
@@ -181,7 +186,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     },
     close() {
       closing ??= (async () => {
-        receiver.close();
+        // New sessions are refused at once; live transfers get a final checkpoint.
+        await receiver.shutdown();
         await api?.close();
         log.info('jetrecv receiver stopped');
       })();

@@ -6,6 +6,7 @@ import { createLogger, LOG_LEVELS, type LogLevel } from '../log.js';
 import { generateKeyPair, parsePublicKey, type KeyPair } from '../keys/key-encoding.js';
 import { readKeyFile } from '../keys/key-file.js';
 import { sendFiles, kDefaultDatagramSize, kBlockPacketOverhead, type SendProgress } from '../send/sender.js';
+import { defaultResumeDir } from '../send/resume-state.js';
 import type { CipherName } from '../engine/endpoint.js';
 
 export const sendSpec: CommandSpec = {
@@ -27,6 +28,10 @@ export const sendSpec: CommandSpec = {
     { name: 'datagram-size', type: 'int', default: kDefaultDatagramSize, min: 256 + kBlockPacketOverhead, max: 65507, valueName: 'BYTES', help: 'largest UDP payload per datagram: 1472 for a 1500-byte MTU, 8972 for jumbo frames' },
     { name: 'cipher', type: 'string', default: 'aes-256-gcm', valueName: 'CIPHER', help: "'aes-256-gcm' or 'chacha20-poly1305'" },
     { name: 'handshake-timeout', type: 'duration', default: '10s', help: 'give up when the receiver does not answer the handshake in this time' },
+    { name: 'checkpoint-interval', type: 'int', default: 2, min: 0, max: 3600, valueName: 'SECONDS', help: 'ask the receiver to checkpoint this often, so an interrupted transfer resumes (0 = no checkpoints, no resume)' },
+    { name: 'resume', type: 'bool', default: true, help: 'resume an unfinished identical send (same --key, receiver, --dest and files) instead of starting over; --no-resume starts afresh' },
+    { name: 'resume-dir', type: 'path', valueName: 'DIR', help: 'where unfinished sends are remembered (default $XDG_CACHE_HOME/jetrecv/send or ~/.cache/jetrecv/send)' },
+    { name: 'reconnect-timeout', type: 'duration', default: '60s', help: 'after losing the receiver (restart, shutdown), keep reconnecting this long to resume (0 = fail at once)' },
     { name: 'quiet', type: 'bool', short: 'q', help: 'no progress bar' },
     { name: 'json', type: 'bool', help: 'print the summary as JSON' },
     { name: 'log-level', type: 'string', default: 'warn', valueName: 'LEVEL', help: `diagnostics on stderr: one of ${LOG_LEVELS.join(', ')}` },
@@ -113,6 +118,10 @@ export async function runSendCommand(argv: string[]): Promise<number> {
       datagramSize: f['datagram-size'] as number,
       cipher: cipher as CipherName,
       handshakeTimeoutMs: f['handshake-timeout'] as number,
+      checkpointSeconds: f['checkpoint-interval'] as number,
+      // Resume across runs needs a stable identity: without --key each run is a new sender.
+      resumeDir: f['resume'] === false || f['key'] === undefined ? null : ((f['resume-dir'] as string | undefined) ?? defaultResumeDir()),
+      reconnectTimeoutMs: f['reconnect-timeout'] as number,
       logger: createLogger(logLevel as LogLevel, 'stderr'),
       onWarning: (w) => console.error(`jetrecv send: warning: ${w}`),
       onProgress: showBar ? (p) => process.stderr.write(`\r${renderProgress(p)}\x1b[K`) : undefined,
@@ -120,7 +129,22 @@ export async function runSendCommand(argv: string[]): Promise<number> {
     });
     if (showBar) process.stderr.write('\r\x1b[K');
     if (f['json'] === true) {
-      console.log(JSON.stringify({ bytes: result.bytes, files: result.files, seconds: result.seconds, gbitPerSecond: result.gbitPerSecond, blocksSent: result.blocksSent, blocksRetransmitted: result.blocksRetransmitted }));
+      console.log(
+        JSON.stringify({
+          bytes: result.bytes,
+          files: result.files,
+          seconds: result.seconds,
+          gbitPerSecond: result.gbitPerSecond,
+          blocksSent: result.blocksSent,
+          blocksRetransmitted: result.blocksRetransmitted,
+          bytesSent: result.bytesSent,
+          totalBlocks: result.totalBlocks,
+          blocksResumed: result.blocksResumed,
+          blocksResumedAtStart: result.blocksResumedAtStart,
+          reconnects: result.reconnects,
+          resumedEarlierRun: result.resumedEarlierRun,
+        }),
+      );
     } else {
       console.log(
         `sent ${result.bytes} bytes (${human(result.bytes)}) in ${result.files} files in ${result.seconds.toFixed(2)} s: ` +

@@ -69,6 +69,26 @@ export interface ReceiveTransferSpec {
   files: { path: string; size: number; mode: number; mtimeMs: number }[];
   /** Relative to root. */
   emptyDirs: string[];
+  /**
+   * Resume from an earlier {@link ReceiveCheckpoint}. Applied only where the disk still
+   * matches: a done file whose final name holds a regular file of the manifest size and
+   * mtime counts as finalized (a fileDone event is queued at open); a file's ranges are
+   * preset only if its partial still exists with exactly the manifest size. Every other
+   * file starts from zero (a stale partial is truncated first, never trusted).
+   */
+  resume?: { doneFiles: number[]; ranges: number[] };
+}
+
+/**
+ * What checkpointReceiveTransfer() made durable: `doneFiles` are finalized (renamed and
+ * synced); `ranges` holds (fileIndex, firstBlock, blockCount) triples of blocks synced
+ * in the partials of the other files.
+ */
+export interface ReceiveCheckpoint {
+  doneFiles: number[];
+  ranges: number[];
+  blocksHeld: number;
+  bytesHeld: number;
 }
 
 export interface ReceiveTransferStats {
@@ -80,6 +100,8 @@ export interface ReceiveTransferStats {
   recvRateBps: number;
   lastRecvUs: number;
   failed: boolean;
+  /** Blocks restored from a checkpoint at open (included in blocksReceived). */
+  blocksResumed: number;
 }
 
 /** What a send transfer reads. */
@@ -91,6 +113,8 @@ export interface SendTransferSpec {
   rateMaxBps: number;
   /** Initial rate in bits/s (0 = the addon's default). */
   rateStartBps: number;
+  /** Resume: blocks the receiver already holds (TransferAccept.have); the first pass skips them. */
+  have?: { fileIndex: number; firstBlock: number; blockCount: number }[];
 }
 
 export interface SendTransferStats {
@@ -102,6 +126,8 @@ export interface SendTransferStats {
   rateBps: number;
   firstPassDone: boolean;
   receiverComplete: boolean;
+  /** Blocks skipped because the receiver held them (spec.have). */
+  blocksResumed: number;
 }
 
 /** One event drained from the addon's queue. */
@@ -143,6 +169,15 @@ export interface NativeEndpoint {
   openReceiveTransfer(localIndex: number, transferId: number, spec: ReceiveTransferSpec): void;
   receiveTransferStats(localIndex: number, transferId: number): ReceiveTransferStats | null;
   closeReceiveTransfer(localIndex: number, transferId: number, removePartials: boolean): void;
+  /**
+   * Checkpoint on a worker thread: snapshots the bitmaps, fdatasyncs what they cover
+   * (and newly finalized files and their directories), resolves with the result. Throws
+   * JETRECV_ERR_UNKNOWN_TRANSFER at once if the transfer is not open; the promise rejects
+   * with JETRECV_ERR_DISK when a sync fails (which also fails the transfer). Taken just
+   * before closeReceiveTransfer/removeSession it still completes: it covers everything
+   * written before the close (the partials are re-opened).
+   */
+  checkpointReceiveTransfer(localIndex: number, transferId: number): Promise<ReceiveCheckpoint>;
   /** Sender role. */
   startSendTransfer(localIndex: number, transferId: number, spec: SendTransferSpec): void;
   sendTransferStats(localIndex: number, transferId: number): SendTransferStats | null;

@@ -2,6 +2,7 @@
 // is shown through the API (Receive Transfer Structure: timestamps in Unix µs or null).
 import { randomBytes } from 'node:crypto';
 import { RateWindow } from './rate-window.js';
+import type { StoredCheckpoint, StoredTransfer } from './transfer-store.js';
 import type { ReceiveTransferStatus, ReceiveTransferStructure } from '../api/structures.js';
 
 export type TransferStatus = ReceiveTransferStatus;
@@ -26,16 +27,91 @@ export class TransferRecord {
   endTime: number | null = null;
   readonly rate = new RateWindow();
 
+  // ---- checkpoint / resume (src/recv/receiver.ts) ----
+  /** Hex of the sender's transfer_uid ('' = not resumable). */
+  transferUid = '';
+  manifestHash = '';
+  /** Checkpoint period in ms (0 = no checkpoints). */
+  checkpointMs = 0;
+  /** Partials are kept and `checkpoint` describes them: the sender may resume. */
+  resumable = false;
+  checkpoint: StoredCheckpoint | null = null;
+  /** Bumped at each (re)open: checkpoint results of an older open are ignored. */
+  epoch = 0;
+  /** Epoch of the open that produced `checkpoint`. */
+  checkpointEpoch = -1;
+  lastCheckpointMs = 0;
+  checkpointing: Promise<void> | null = null;
+
+  /** Session and wire id change when a sender resumes the transfer in a new session. */
   constructor(
-    readonly sessionIndex: number,
-    readonly wireTransferId: number,
+    public sessionIndex: number,
+    public wireTransferId: number,
     readonly clientPublicKey: string,
-    readonly sourceIP: string,
-    readonly sourcePort: number,
+    public sourceIP: string,
+    public sourcePort: number,
     readonly destinationPath: string,
     readonly totalSize: number,
     readonly filesTotal: number,
   ) {}
+
+  /** A record loaded from the state directory (no session). */
+  static restore(s: StoredTransfer): TransferRecord {
+    const r = new TransferRecord(0, 0, s.clientPublicKey, s.sourceIP, s.sourcePort, s.destinationPath, s.totalSize, s.filesTotal);
+    const w = r as unknown as { transferId: string; startTime: number };
+    w.transferId = s.transferId;
+    w.startTime = s.startTime;
+    Object.assign(r, {
+      status: s.status,
+      errorMessage: s.errorMessage,
+      filesDone: s.filesDone,
+      bytesReceived: s.bytesReceived,
+      endTime: s.endTime,
+      lastErrorTime: s.lastErrorTime,
+      lastRecvTime: s.lastRecvTime,
+      lastSendTime: s.lastSendTime,
+      transferUid: s.transferUid,
+      manifestHash: s.manifestHash,
+      resumable: s.resumable,
+      checkpoint: s.checkpoint,
+    });
+    return r;
+  }
+
+  /** What the state directory keeps about this transfer. */
+  toStored(): StoredTransfer {
+    return {
+      transferId: this.transferId,
+      transferUid: this.transferUid,
+      clientPublicKey: this.clientPublicKey,
+      manifestHash: this.manifestHash,
+      destinationPath: this.destinationPath,
+      sourceIP: this.sourceIP,
+      sourcePort: this.sourcePort,
+      status: this.status,
+      errorMessage: this.errorMessage,
+      totalSize: this.totalSize,
+      filesTotal: this.filesTotal,
+      filesDone: this.filesDone,
+      bytesReceived: this.bytesReceived,
+      startTime: this.startTime,
+      endTime: this.endTime,
+      lastErrorTime: this.lastErrorTime,
+      lastRecvTime: this.lastRecvTime,
+      lastSendTime: this.lastSendTime,
+      resumable: this.resumable,
+      checkpoint: this.resumable ? this.checkpoint : null,
+    };
+  }
+
+  /** A resumed transfer is receiving again: error state cleared. */
+  reopen(): void {
+    this.status = 'receiving';
+    this.errorMessage = '';
+    this.endTime = null;
+    this.filesDone = 0; // recounted from the fileDone events of the new open
+    this.epoch++;
+  }
 
   fail(message: string): void {
     if (this.status !== 'receiving') return;

@@ -2,6 +2,13 @@
 // manifest over the reliable control channel, then let the addon's TX engine stream the
 // blocks (pacing, retransmission of NACKed ranges) until the receiver confirms that every
 // file is finalized. Returns a summary of what was moved.
+//
+// Resume: every transfer carries a random 16-byte transfer uid (kept in a resume file, see
+// resume-state.ts, so a new run of the same send reuses it) and asks the receiver to
+// checkpoint every `checkpointSeconds`. When the receiver goes silent or says goodbye
+// (restart, SIGTERM), the sender re-handshakes every second for up to `reconnectTimeoutMs`
+// and offers the same transfer again; the receiver answers with the blocks it holds
+// (TransferAccept.have) and the TX engine sends only the rest.
 import { lookup } from 'node:dns/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -12,6 +19,7 @@ import { ReliableChannel } from '../control/reliable-channel.js';
 import { decodeControl, encodeControl, type ControlMessage } from '../proto/control.js';
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { buildManifest } from './manifest.js';
+import { ResumeState } from './resume-state.js';
 
 /** Bytes a BLOCK datagram adds around its data (header, frame header, AEAD tag). */
 export const kBlockPacketOverhead = 56;
@@ -32,8 +40,16 @@ export interface SendOptions {
   datagramSize: number;
   cipher: CipherName;
   handshakeTimeoutMs?: number;
-  /** The transfer fails when nothing arrives from the receiver for this long. */
+  /** The transfer fails when nothing arrives from the receiver for this long (no reconnect). */
   peerTimeoutMs?: number;
+  /** Checkpoint period asked of the receiver, in seconds (0 = no checkpoints, no resume). Default 2. */
+  checkpointSeconds?: number;
+  /** Directory of resume files (null = resume only within this run). Default: none (this run only). */
+  resumeDir?: string | null;
+  /** After losing the receiver, keep trying to reconnect and resume this long (0 = fail at once). Default 60 s. */
+  reconnectTimeoutMs?: number;
+  /** Silence from the receiver (while connected) after which the sender reconnects. Default 3 s. */
+  silenceMs?: number;
   logger: Logger;
   onProgress?: (p: SendProgress) => void;
   onWarning?: (msg: string) => void;
@@ -56,8 +72,20 @@ export interface SendResult {
   files: number;
   seconds: number;
   gbitPerSecond: number;
+  /** Over every session of this run (retransmissions included). */
   blocksSent: number;
   blocksRetransmitted: number;
+  /** Block data bytes sent over every session (retransmissions included). */
+  bytesSent: number;
+  totalBlocks: number;
+  /** Blocks not sent because the receiver already held them, summed over sessions. */
+  blocksResumed: number;
+  /** Blocks the receiver held at the first accept of this run (from an earlier run). */
+  blocksResumedAtStart: number;
+  /** Times the sender lost the receiver and connected again. */
+  reconnects: number;
+  /** The transfer uid came from an earlier, unfinished run. */
+  resumedEarlierRun: boolean;
   counters: Record<string, number>;
 }
 
@@ -75,14 +103,34 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
   const { address } = await lookup(opts.host, { family: 4 }).catch((err: Error) => {
     throw new JetrecvError(ErrorCodes.USAGE, `cannot resolve '${opts.host}': ${err.message}`);
   });
+  const checkpointSeconds = opts.checkpointSeconds ?? 2;
+  const resumeState = await ResumeState.open(checkpointSeconds > 0 ? (opts.resumeDir ?? null) : null, {
+    senderPublicKey: opts.keys.publicKey,
+    serverPublicKey: opts.serverKey,
+    destinationPath: opts.destinationPath,
+    blockSize,
+    manifest,
+  });
+  if (resumeState.fromEarlierRun) log.info({ file: resumeState.file }, 'offering to resume an unfinished transfer');
+  const reconnectTimeoutMs = checkpointSeconds > 0 ? (opts.reconnectTimeoutMs ?? 60_000) : 0;
+  const silenceMs = opts.silenceMs ?? 3000;
+  const totalBlocks = manifest.files.reduce((a, f) => a + Math.ceil(f.size / blockSize), 0);
 
   return await new Promise<SendResult>((resolve, reject) => {
     const started = Date.now();
-    let connectedAt = 0;
+    let connectedAt = 0; // of the current session; 0 while (re)connecting
+    let firstConnectedAt = 0;
     let finished = false;
     let filesDone = 0;
     let accepted = false;
     let channel: ReliableChannel | null = null;
+    let lostAt = 0; // when the receiver was lost (0 = never)
+    let lostReason = '';
+    let reconnects = 0;
+    let firstAcceptDone = false;
+    let blocksResumedAtStart = 0;
+    // Stats of earlier sessions of this run.
+    const past = { blocksSent: 0, blocksRetransmitted: 0, bytesSent: 0, blocksResumed: 0 };
     const timers: NodeJS.Timeout[] = [];
 
     const endpoint = new Endpoint(
@@ -98,17 +146,21 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
       },
       (ev) => onEvent(ev),
     );
-    const initiator = new HandshakeInitiator({
-      staticKeys: opts.keys,
-      responderPublicKey: opts.serverKey,
-      localIndex: kLocalIndex,
-      cipher: opts.cipher,
-      lanes: opts.lanes,
-    });
+    const newInitiator = () =>
+      new HandshakeInitiator({
+        staticKeys: opts.keys,
+        responderPublicKey: opts.serverKey,
+        localIndex: kLocalIndex,
+        cipher: opts.cipher,
+        lanes: opts.lanes,
+      });
+    let initiator = newInitiator();
 
     const finish = (err: Error | null, result?: SendResult) => {
       if (finished) return;
       finished = true;
+      // Never accepted: the receiver holds nothing of this run worth resuming.
+      if (err && !firstAcceptDone && !resumeState.fromEarlierRun) void resumeState.forget().catch(() => {});
       for (const t of timers) clearInterval(t);
       opts.signal?.removeEventListener('abort', onAbort);
       const done = () => {
@@ -120,9 +172,15 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
       // Give the last control messages (goodbye, cancel) a moment to leave.
       setTimeout(done, channel ? 50 : 0);
     };
+    /** A failure after which resuming is pointless: forget the resume file. */
+    const finishForGood = (err: Error) => {
+      void resumeState.forget().catch(() => {});
+      finish(err);
+    };
     const onAbort = () => {
       if (channel && accepted) {
         channel.sendMessage(encodeControl({ kind: 'cancel', transferId: kTransferId, reason: 'sender interrupted' }));
+        void resumeState.forget().catch(() => {}); // the receiver drops the partials on cancel
       }
       finish(new JetrecvError(ErrorCodes.CANCELLED, 'transfer cancelled'));
     };
@@ -134,13 +192,51 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
     timers.push(
       setInterval(() => {
         if (connectedAt) return;
-        if (Date.now() >= handshakeDeadline) {
+        const now = Date.now();
+        if (lostAt === 0 && now >= handshakeDeadline) {
           finish(new JetrecvError(ErrorCodes.TIMEOUT, `no answer from ${opts.host}:${opts.port} within ${Math.round((opts.handshakeTimeoutMs ?? 10_000) / 1000)} s: the receiver is not running there, --server-key is not its public key, or this sender's key is not authorized`));
+          return;
+        }
+        if (lostAt !== 0 && now - lostAt >= reconnectTimeoutMs) {
+          finish(new JetrecvError(ErrorCodes.TIMEOUT, `lost the receiver (${lostReason}) and could not reconnect within ${Math.round(reconnectTimeoutMs / 1000)} s; run the same send again to resume`));
           return;
         }
         sendInit();
       }, 1000),
     );
+
+    /** The session is gone (receiver restarted, stopped or silent): reconnect and resume, or fail. */
+    function lose(reason: string): void {
+      if (finished || !connectedAt) return;
+      if (reconnectTimeoutMs <= 0) {
+        finish(new JetrecvError(ErrorCodes.TIMEOUT, reason));
+        return;
+      }
+      const st = endpoint.native.sendTransferStats(kLocalIndex, kTransferId);
+      if (st) {
+        past.blocksSent += st.blocksSent;
+        past.blocksRetransmitted += st.blocksRetransmitted;
+        past.bytesSent += st.bytesSent;
+        past.blocksResumed += st.blocksResumed;
+      }
+      channel?.close();
+      channel = null;
+      try {
+        endpoint.native.removeSession(kLocalIndex); // also stops the send transfer
+      } catch {
+        /* already gone */
+      }
+      connectedAt = 0;
+      accepted = false;
+      filesDone = 0;
+      lostAt = Date.now();
+      lostReason = reason;
+      reconnects++;
+      log.warn({ reason, reconnectTimeoutMs }, 'lost the receiver; reconnecting to resume the transfer');
+      opts.onWarning?.(`lost the receiver (${reason}); reconnecting to resume`);
+      initiator = newInitiator();
+      sendInit();
+    }
 
     function onEvent(ev: NativeEvent): void {
       if (finished) return;
@@ -149,6 +245,8 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         const res = initiator.consumeResponse(ev.packet);
         if (!res) return;
         connectedAt = Date.now();
+        firstConnectedAt ||= connectedAt;
+        lostAt = 0;
         endpoint.native.addSession({
           localIndex: kLocalIndex,
           remoteIndex: res.remoteIndex,
@@ -158,12 +256,17 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
           peerAddress: address,
           peerPort: opts.port,
         });
-        log.debug({ cipher: res.cipher, lanes: res.lanes }, 'session established');
-        channel = new ReliableChannel({
+        log.debug({ cipher: res.cipher, lanes: res.lanes, reconnects }, 'session established');
+        const ch: ReliableChannel = new ReliableChannel({
           send: (payload) => endpoint.native.sendControl(kLocalIndex, payload),
-          onMessage: (bytes) => onControl(bytes),
-          onDead: (reason) => finish(new JetrecvError(ErrorCodes.TIMEOUT, `receiver stopped answering control messages: ${reason}`)),
+          onMessage: (bytes) => {
+            if (channel === ch) onControl(bytes);
+          },
+          onDead: (reason) => {
+            if (channel === ch) lose(`receiver stopped answering control messages: ${reason}`);
+          },
         });
+        channel = ch;
         channel.sendMessage(
           encodeControl({
             kind: 'transferRequest',
@@ -172,8 +275,8 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
             blockSize,
             files: manifest.files.map((f) => ({ path: f.path, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs })),
             emptyDirs: manifest.emptyDirs,
-            checkpointFrequencySeconds: 0,
-            transferUid: new Uint8Array(0),
+            checkpointFrequencySeconds: checkpointSeconds,
+            transferUid: checkpointSeconds > 0 ? resumeState.uid : new Uint8Array(0),
             senderName: hostname(),
           }),
         );
@@ -193,28 +296,36 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         return;
       }
       switch (msg.kind) {
-        case 'transferAccept':
+        case 'transferAccept': {
           if (accepted) return;
           accepted = true;
+          const have = msg.have.filter((r) => r.fileIndex < manifest.files.length);
           try {
             endpoint.native.startSendTransfer(kLocalIndex, kTransferId, {
               blockSize,
               files: manifest.files.map((f) => ({ path: f.localPath, size: f.size })),
               rateMaxBps: opts.rateMaxBps,
               rateStartBps: opts.rateStartBps ?? Math.min(opts.rateMaxBps || 1e9, 1e9),
+              have,
             });
           } catch (err) {
             channel?.sendMessage(encodeControl({ kind: 'cancel', transferId: kTransferId, reason: (err as Error).message }));
-            finish(err as Error);
+            finishForGood(err as Error);
             return;
           }
-          timers.push(setInterval(progress, 200));
+          const resumed = endpoint.native.sendTransferStats(kLocalIndex, kTransferId)?.blocksResumed ?? 0;
+          if (!firstAcceptDone) {
+            firstAcceptDone = true;
+            blocksResumedAtStart = resumed;
+          }
+          if (resumed > 0) log.info({ blocksResumed: resumed, totalBlocks }, 'receiver holds part of the transfer: sending only the rest');
           break;
+        }
         case 'transferRefuse':
-          finish(new JetrecvError(msg.code || ErrorCodes.REFUSED, `receiver refused the transfer: ${msg.reason}`));
+          finishForGood(new JetrecvError(msg.code || ErrorCodes.REFUSED, `receiver refused the transfer: ${msg.reason}`));
           break;
         case 'transferError':
-          finish(new JetrecvError(msg.code || ErrorCodes.DISK, `receiver failed the transfer: ${msg.message}`));
+          finishForGood(new JetrecvError(msg.code || ErrorCodes.DISK, `receiver failed the transfer: ${msg.message}`));
           break;
         case 'filesDone':
           filesDone += msg.fileIndex.length;
@@ -223,17 +334,26 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
           complete();
           break;
         case 'goodbye':
-          finish(new JetrecvError(ErrorCodes.REFUSED, `receiver closed the session: ${msg.reason}`));
+          if (reconnectTimeoutMs > 0) lose(`receiver closed the session: ${msg.reason}`);
+          else finish(new JetrecvError(ErrorCodes.REFUSED, `receiver closed the session: ${msg.reason}`));
           break;
         default:
           break;
       }
     }
 
+    timers.push(setInterval(progress, 200));
     function progress(): void {
+      if (!connectedAt) return;
       const st = endpoint.native.sendTransferStats(kLocalIndex, kTransferId);
       const ss = endpoint.native.sessionStats(kLocalIndex);
-      if (ss && ss.lastRecvUs > 0 && Date.now() * 1000 - ss.lastRecvUs > (opts.peerTimeoutMs ?? 30_000) * 1000) {
+      const lastHeardUs = Math.max(ss?.lastRecvUs ?? 0, connectedAt * 1000);
+      const silentMs = Date.now() - lastHeardUs / 1000;
+      if (reconnectTimeoutMs > 0 && silentMs > silenceMs) {
+        lose(`no packet from the receiver for ${(silentMs / 1000).toFixed(1)} s`);
+        return;
+      }
+      if (silentMs > (opts.peerTimeoutMs ?? 30_000)) {
         finish(new JetrecvError(ErrorCodes.TIMEOUT, `nothing heard from the receiver for ${Math.round((opts.peerTimeoutMs ?? 30_000) / 1000)} s`));
         return;
       }
@@ -241,27 +361,34 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
       opts.onProgress({
         bytesTotal: manifest.totalBytes,
         bytesAcked: Math.min(manifest.totalBytes, st.blocksAcked * blockSize),
-        bytesSent: st.bytesSent,
+        bytesSent: past.bytesSent + st.bytesSent,
         filesTotal: manifest.files.length,
         filesDone,
         rateBps: st.rateBps,
-        blocksRetransmitted: st.blocksRetransmitted,
-        elapsedMs: Date.now() - (connectedAt || started),
+        blocksRetransmitted: past.blocksRetransmitted + st.blocksRetransmitted,
+        elapsedMs: Date.now() - (firstConnectedAt || started),
       });
     }
 
     function complete(): void {
       const st = endpoint.native.sendTransferStats(kLocalIndex, kTransferId);
       endpoint.native.stopSendTransfer(kLocalIndex, kTransferId);
-      const seconds = Math.max(1e-6, (Date.now() - (connectedAt || started)) / 1000);
+      const seconds = Math.max(1e-6, (Date.now() - (firstConnectedAt || started)) / 1000);
       channel?.sendMessage(encodeControl({ kind: 'goodbye', reason: 'transfer complete' }));
+      void resumeState.forget().catch(() => {});
       finish(null, {
         bytes: manifest.totalBytes,
         files: manifest.files.length,
         seconds,
         gbitPerSecond: (manifest.totalBytes * 8) / seconds / 1e9,
-        blocksSent: st?.blocksSent ?? 0,
-        blocksRetransmitted: st?.blocksRetransmitted ?? 0,
+        blocksSent: past.blocksSent + (st?.blocksSent ?? 0),
+        blocksRetransmitted: past.blocksRetransmitted + (st?.blocksRetransmitted ?? 0),
+        bytesSent: past.bytesSent + (st?.bytesSent ?? 0),
+        totalBlocks,
+        blocksResumed: past.blocksResumed + (st?.blocksResumed ?? 0),
+        blocksResumedAtStart,
+        reconnects,
+        resumedEarlierRun: resumeState.fromEarlierRun,
         counters: endpoint.counters(),
       });
     }

@@ -98,8 +98,78 @@ core::ReceiveSpec ReceiveSpecArg(const Napi::Value& value) {
   for (uint32_t i = 0; i < dirs.Length(); ++i) {
     out.empty_dirs.push_back(StringArg(dirs.Get(i), "spec.emptyDirs[i]"));
   }
+  // Optional resume: { doneFiles: number[], ranges: number[] (file, first, count triples) }.
+  Napi::Value resume_value = spec.Get("resume");
+  if (!resume_value.IsUndefined() && !resume_value.IsNull()) {
+    Napi::Object resume = ObjectArg(resume_value, "spec.resume");
+    Napi::Array done = ArrayArg(resume.Get("doneFiles"), "spec.resume.doneFiles");
+    for (uint32_t i = 0; i < done.Length(); ++i) {
+      out.resume_done.push_back(Uint32Arg(done.Get(i), "spec.resume.doneFiles[i]"));
+    }
+    Napi::Array ranges = ArrayArg(resume.Get("ranges"), "spec.resume.ranges");
+    if (ranges.Length() % 3 != 0) {
+      ThrowRangeError(value.Env(), "spec.resume.ranges must hold (file, firstBlock, blockCount) triples");
+    }
+    for (uint32_t i = 0; i + 2 < ranges.Length(); i += 3) {
+      core::ResumeRange r;
+      r.file_index = Uint32Arg(ranges.Get(i), "spec.resume.ranges[i]");
+      r.first_block = Uint53Arg(ranges.Get(i + 1), "spec.resume.ranges[i]");
+      r.block_count = Uint53Arg(ranges.Get(i + 2), "spec.resume.ranges[i]");
+      out.resume_ranges.push_back(r);
+    }
+  }
   return out;
 }
+
+// A JS Error for a failed Status, without throwing (for promise rejection).
+Napi::Value StatusError(Napi::Env env, const core::Status& status) {
+  Napi::Error error = Napi::Error::New(env, status.message.empty() ? "jetrecv native error" : status.message);
+  error.Set("code", Napi::String::New(env, status.code.empty() ? "JETRECV_ERR_IO" : status.code));
+  if (status.err != 0) error.Set("errno", Napi::Number::New(env, status.err));
+  if (!status.path.empty()) error.Set("path", Napi::String::New(env, status.path));
+  return error.Value();
+}
+
+// Runs ReceiveTransfer::Checkpoint (fdatasync) on a libuv worker thread and
+// settles a promise with its result. Holds the transfer alive meanwhile.
+class CheckpointWorker : public Napi::AsyncWorker {
+ public:
+  CheckpointWorker(Napi::Env env, std::shared_ptr<core::ReceiveTransfer> transfer)
+      : Napi::AsyncWorker(env, "jetrecv-checkpoint"),
+        transfer_(std::move(transfer)),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override { status_ = transfer_->Checkpoint(&result_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!status_.ok()) {
+      deferred_.Reject(StatusError(env, status_));
+      return;
+    }
+    Napi::Object out = Napi::Object::New(env);
+    Napi::Array done = Napi::Array::New(env, result_.done_files.size());
+    for (uint32_t i = 0; i < result_.done_files.size(); ++i) done.Set(i, result_.done_files[i]);
+    Napi::Array ranges = Napi::Array::New(env, result_.ranges.size() * 3);
+    for (uint32_t i = 0; i < result_.ranges.size(); ++i) {
+      ranges.Set(3 * i, result_.ranges[i].file_index);
+      ranges.Set(3 * i + 1, static_cast<double>(result_.ranges[i].first_block));
+      ranges.Set(3 * i + 2, static_cast<double>(result_.ranges[i].block_count));
+    }
+    out.Set("doneFiles", done);
+    out.Set("ranges", ranges);
+    out.Set("blocksHeld", static_cast<double>(result_.blocks_held));
+    out.Set("bytesHeld", static_cast<double>(result_.bytes_held));
+    deferred_.Resolve(out);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  std::shared_ptr<core::ReceiveTransfer> transfer_;
+  Napi::Promise::Deferred deferred_;
+  core::Status status_;
+  core::ReceiveCheckpoint result_;
+};
 
 core::SendSpec SendSpecArg(const Napi::Value& value) {
   Napi::Object spec = ObjectArg(value, "spec");
@@ -116,6 +186,20 @@ core::SendSpec SendSpecArg(const Napi::Value& value) {
   }
   out.rate_max_bps = Uint53Arg(spec.Get("rateMaxBps"), "spec.rateMaxBps");
   out.rate_start_bps = Uint53Arg(spec.Get("rateStartBps"), "spec.rateStartBps");
+  // Optional resume: blocks the receiver already holds (TransferAccept.have).
+  Napi::Value have_value = spec.Get("have");
+  if (!have_value.IsUndefined() && !have_value.IsNull()) {
+    Napi::Array have = ArrayArg(have_value, "spec.have");
+    out.have.reserve(have.Length());
+    for (uint32_t i = 0; i < have.Length(); ++i) {
+      Napi::Object r = ObjectArg(have.Get(i), "spec.have[i]");
+      core::HeldRange h;
+      h.file_index = Uint32Arg(r.Get("fileIndex"), "spec.have[i].fileIndex");
+      h.first_block = Uint53Arg(r.Get("firstBlock"), "spec.have[i].firstBlock");
+      h.block_count = Uint53Arg(r.Get("blockCount"), "spec.have[i].blockCount");
+      out.have.push_back(h);
+    }
+  }
   return out;
 }
 
@@ -138,6 +222,7 @@ Napi::Function EndpointWrap::Init(Napi::Env env, Addon* addon) {
           InstanceMethod("openReceiveTransfer", &EndpointWrap::GuardVoid<&EndpointWrap::OpenReceiveTransfer>),
           InstanceMethod("receiveTransferStats", &EndpointWrap::Guard<&EndpointWrap::ReceiveTransferStats>),
           InstanceMethod("closeReceiveTransfer", &EndpointWrap::GuardVoid<&EndpointWrap::CloseReceiveTransfer>),
+          InstanceMethod("checkpointReceiveTransfer", &EndpointWrap::Guard<&EndpointWrap::CheckpointReceiveTransfer>),
           InstanceMethod("startSendTransfer", &EndpointWrap::GuardVoid<&EndpointWrap::StartSendTransfer>),
           InstanceMethod("sendTransferStats", &EndpointWrap::Guard<&EndpointWrap::SendTransferStats>),
           InstanceMethod("stopSendTransfer", &EndpointWrap::GuardVoid<&EndpointWrap::StopSendTransfer>),
@@ -358,6 +443,7 @@ Napi::Value EndpointWrap::ReceiveTransferStats(const Napi::CallbackInfo& info) {
   out.Set("recvRateBps", stats->recv_rate_bps);
   out.Set("lastRecvUs", static_cast<double>(stats->last_recv_us));
   out.Set("failed", stats->failed);
+  out.Set("blocksResumed", static_cast<double>(stats->blocks_resumed));
   return out;
 }
 
@@ -367,6 +453,18 @@ void EndpointWrap::CloseReceiveTransfer(const Napi::CallbackInfo& info) {
   uint32_t transfer_id = Uint32Arg(info[1], "transferId");
   bool remove_partials = BoolArg(info[2], "removePartials");
   CheckStatus(env, endpoint().CloseReceiveTransfer(local_index, transfer_id, remove_partials));
+}
+
+Napi::Value EndpointWrap::CheckpointReceiveTransfer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t local_index = Uint32Arg(info[0], "localIndex");
+  uint32_t transfer_id = Uint32Arg(info[1], "transferId");
+  std::shared_ptr<core::ReceiveTransfer> transfer;
+  CheckStatus(env, endpoint().ReceiveTransferRef(local_index, transfer_id, &transfer));
+  auto* worker = new CheckpointWorker(env, std::move(transfer));  // deletes itself when done
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
 }
 
 void EndpointWrap::StartSendTransfer(const Napi::CallbackInfo& info) {
@@ -391,6 +489,7 @@ Napi::Value EndpointWrap::SendTransferStats(const Napi::CallbackInfo& info) {
   out.Set("rateBps", stats->rate_bps);
   out.Set("firstPassDone", stats->first_pass_done);
   out.Set("receiverComplete", stats->receiver_complete);
+  out.Set("blocksResumed", static_cast<double>(stats->blocks_resumed));
   return out;
 }
 

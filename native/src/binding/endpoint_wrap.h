@@ -67,6 +67,8 @@ class EndpointWrap : public Napi::ObjectWrap<EndpointWrap> {
   void OpenReceiveTransfer(const Napi::CallbackInfo& info);
   Napi::Value ReceiveTransferStats(const Napi::CallbackInfo& info);
   void CloseReceiveTransfer(const Napi::CallbackInfo& info);
+  // Promise of the transfer's checkpoint (see ReceiveTransfer::Checkpoint).
+  Napi::Value CheckpointReceiveTransfer(const Napi::CallbackInfo& info);
   void StartSendTransfer(const Napi::CallbackInfo& info);
   Napi::Value SendTransferStats(const Napi::CallbackInfo& info);
   void StopSendTransfer(const Napi::CallbackInfo& info);

@@ -169,6 +169,21 @@ Endpoint::Endpoint(const EndpointOptions& options)
 
 Endpoint::~Endpoint() { Close(); }
 
+void Endpoint::InjectDatagramsForTesting(std::vector<RecvDatagram>& datagrams) {
+  if (closed() || datagrams.empty()) return;
+  std::lock_guard<std::mutex> lock(test_rx_mu_);
+  if (!test_rx_) {
+    test_rx_ = std::make_unique<RxThreadState>();
+    test_rx_->index = ~size_t{0};  // not an RX thread: never runs the feedback timer
+    test_rx_->counters = &counters_.NewBlock();
+    test_rx_->handshake_rate = double(kMaxHandshakeEventsPerSecond);
+    test_rx_->handshake_tokens = test_rx_->handshake_rate;
+    test_rx_->handshake_refill_us = MonotonicMicros();
+  }
+  test_rx_->buffers.gro_batches = 0;
+  HandleBatch(*test_rx_, datagrams);
+}
+
 std::unique_ptr<Endpoint> Endpoint::Open(const EndpointOptions& options, Status* status) {
   const bool receiver = options.role == EndpointRole::kReceiver;
   const int max_sockets = receiver ? kMaxReceiverSockets : kMaxSenderLanes;
@@ -417,6 +432,15 @@ Status Endpoint::CloseReceiveTransfer(uint32_t local_index, uint32_t transfer_id
     receive_transfers_.erase(it);
   }
   transfer->Close(remove_partials);  // waits for in-flight OnBlocks calls
+  return Status::Ok();
+}
+
+Status Endpoint::ReceiveTransferRef(uint32_t local_index, uint32_t transfer_id,
+                                    std::shared_ptr<ReceiveTransfer>* out) const {
+  Status st = CheckRole(EndpointRole::kReceiver, "checkpointReceiveTransfer");
+  if (!st.ok()) return st;
+  *out = FindReceiveTransfer(local_index, transfer_id);
+  if (!*out) return UnknownTransfer(local_index, transfer_id);
   return Status::Ok();
 }
 
@@ -691,8 +715,15 @@ void Endpoint::HandleFrame(RxThreadState& rx, Session& session, uint8_t* frame, 
 void Endpoint::FlushBlocks(RxThreadState& rx) {
   if (rx.pending_blocks.empty()) return;
   // Group by transfer (stable: keeps arrival order, so contiguous runs stay together).
-  std::stable_sort(rx.pending_blocks.begin(), rx.pending_blocks.end(),
-                   [](const auto& a, const auto& b) { return a.transfer < b.transfer; });
+  // A batch almost always holds one transfer: skip the sort (and its buffer allocation).
+  const ReceiveTransfer* first_transfer = rx.pending_blocks.front().transfer;
+  const bool one_transfer =
+      std::all_of(rx.pending_blocks.begin(), rx.pending_blocks.end(),
+                  [first_transfer](const auto& p) { return p.transfer == first_transfer; });
+  if (!one_transfer) {
+    std::stable_sort(rx.pending_blocks.begin(), rx.pending_blocks.end(),
+                     [](const auto& a, const auto& b) { return a.transfer < b.transfer; });
+  }
   size_t start = 0;
   while (start < rx.pending_blocks.size()) {
     ReceiveTransfer* transfer = rx.pending_blocks[start].transfer;
@@ -721,6 +752,9 @@ void Endpoint::RunFeedback(RxThreadState& rx, uint64_t now_us) {
   // endpoint since the previous round (the sockets are shared by all transfers).
   const uint64_t drops = unreported_socket_drops_.exchange(0, std::memory_order_relaxed);
   const uint32_t socket_drops = static_cast<uint32_t>(std::min<uint64_t>(drops, UINT32_MAX));
+  // ... and how full the fullest receive queue is (the sender drains it; PROTOCOL-transfer §5).
+  uint32_t queue_permille = 0;
+  for (const UdpSocket& sock : sockets_) queue_permille = std::max(queue_permille, sock.QueueFillPermille());
   uint8_t* packet = rx.feedback_packet.data();
   const size_t frame_cap = rx.feedback_packet.size() - kDataHeaderLen - kAeadTagLen;
   std::shared_ptr<Session> session;
@@ -729,6 +763,9 @@ void Endpoint::RunFeedback(RxThreadState& rx, uint64_t now_us) {
     if (!session) continue;
     size_t frame_len = transfer->BuildFeedback(now_us, socket_drops, packet + kDataHeaderLen, frame_cap);
     if (frame_len == 0) continue;
+    FeedbackFrameHeader fh = LoadWire<FeedbackFrameHeader>(packet + kDataHeaderLen);
+    fh.rx_queue_permille = queue_permille;
+    StoreWire(packet + kDataHeaderLen, fh);
     size_t packet_len = session->SealInPlace(0, packet, frame_len);
     if (packet_len == 0) continue;
     if (sockets_[0].SendTo(session->peer(), session->peer_len(), packet, packet_len, rx.counters) > 0) {

@@ -150,11 +150,24 @@ class Endpoint {
   std::optional<ReceiveStats> GetReceiveTransferStats(uint32_t local_index,
                                                       uint32_t transfer_id) const;
   Status CloseReceiveTransfer(uint32_t local_index, uint32_t transfer_id, bool remove_partials);
+  // Checkpoint/resume: a reference to an open receive transfer, for a
+  // ReceiveTransfer::Checkpoint() that runs off the JS thread (the reference
+  // keeps the transfer alive even if it is closed or its session removed
+  // meanwhile; the checkpoint then covers what was written before the close).
+  // Sets *out, or returns kErrUnknownTransfer / kErrWrongRole / kErrClosed.
+  Status ReceiveTransferRef(uint32_t local_index, uint32_t transfer_id,
+                            std::shared_ptr<ReceiveTransfer>* out) const;
 
   // Sender role.
   Status StartSendTransfer(uint32_t local_index, uint32_t transfer_id, const SendSpec& spec);
   std::optional<SendStats> GetSendTransferStats(uint32_t local_index, uint32_t transfer_id) const;
   Status StopSendTransfer(uint32_t local_index, uint32_t transfer_id);
+
+  // Fuzzing/test hook (native/fuzz): runs `datagrams` through the RX path exactly
+  // as if one recvmmsg had returned them (demux, AEAD open, replay check, frame
+  // dispatch, block writes), on the calling thread. Packets are decrypted in
+  // place. Serialized by its own mutex; safe alongside the real RX threads.
+  void InjectDatagramsForTesting(std::vector<RecvDatagram>& datagrams);
 
  private:
   using TransferKey = std::pair<uint32_t, uint32_t>;  // (session local index, transfer id)
@@ -195,6 +208,9 @@ class Endpoint {
 
   mutable std::shared_mutex transfers_mu_;
   std::map<TransferKey, std::shared_ptr<ReceiveTransfer>> receive_transfers_;  // transfers_mu_
+
+  std::mutex test_rx_mu_;
+  std::unique_ptr<RxThreadState> test_rx_;  // InjectDatagramsForTesting only; test_rx_mu_
 };
 
 }  // namespace jetrecv::core

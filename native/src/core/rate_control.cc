@@ -20,40 +20,113 @@ uint64_t RateController::Clamp(double bps) const {
   return static_cast<uint64_t>(bps);
 }
 
-bool RateController::OnFeedback(const RateSample& s) {
-  const double rate = static_cast<double>(rate_bps_);
-  const double recv_wire_bps =
-      static_cast<double>(s.recv_rate_Bps) * 8.0 * std::max(1.0, s.wire_per_data);
+void RateController::AddSample(double bps) {
+  ++sample_seq_;
+  const size_t slot = sample_seq_ % kBwWindowRounds;
+  samples_[slot] = bps;
+  sample_round_[slot] = sample_seq_;
+}
 
-  bool loss = false;
-  if (hold_ > 0) {
-    --hold_;  // these reports describe packets sent before the last back-off
-  } else if (s.socket_drops > 0) {
-    loss = true;
-  } else if (s.sent_blocks > 0 && s.nacked_blocks > 0) {
-    loss = static_cast<double>(s.nacked_blocks) >
-           kLossTolerance * static_cast<double>(s.sent_blocks);
+void RateController::ResetFilter(double bps) {
+  samples_.fill(0);
+  sample_round_.fill(0);
+  AddSample(bps);
+}
+
+double RateController::FilterMax() const {
+  double m = 0;
+  for (size_t i = 0; i < kBwWindowRounds; ++i) {
+    // Sequence numbers start at 1, so a slot with 0 was never written.
+    if (sample_round_[i] != 0 && sample_round_[i] + kBwWindowRounds > sample_seq_) {
+      m = std::max(m, samples_[i]);
+    }
   }
+  return m;
+}
 
-  if (loss) {
-    double target = rate * kLossBackoff;
-    if (recv_wire_bps > 0) target = std::min(target, recv_wire_bps * 0.95);
-    target = std::max(target, rate * 0.5);
-    rate_bps_ = Clamp(target);
-    startup_ = false;
+bool RateController::OnFeedback(const RateSample& s) {
+  ++round_;
+  const double rate = static_cast<double>(rate_bps_);
+  const double delivered =
+      static_cast<double>(s.recv_rate_Bps) * 8.0 * std::max(1.0, s.wire_per_data);
+  const double used_bps =
+      s.interval_us == 0
+          ? 0.0
+          : static_cast<double>(s.sent_bytes) * 8.0 * 1e6 / static_cast<double>(s.interval_us);
+  const bool app_limited = s.interval_us == 0 || used_bps < rate * kAppLimitedFraction;
+
+  // Congestion at the receiver: its socket overflowed, so it absorbs at most
+  // what it reported. Start again from there, a little below.
+  if (hold_ > 0) {
+    --hold_;  // these reports describe packets sent before the last cut
+  } else if (s.socket_drops > 0) {
+    const double absorbed = delivered > 0 ? std::min(delivered, rate) : rate * 0.5;
+    ResetFilter(absorbed);
+    btl_bps_ = absorbed;
+    rate_bps_ = Clamp(std::max(absorbed * kCongestionBackoff, rate * 0.5));
+    mode_ = Mode::kCycle;
+    phase_ = 3;  // one drain round empties the receiver's queue, then cruise
     hold_ = kLossHoldFeedbacks;
     ++loss_events_;
     return true;
   }
 
-  if (s.interval_us == 0) return false;  // first report: nothing to measure against
-  const double used_bps =
-      static_cast<double>(s.sent_bytes) * 8.0 * 1e6 / static_cast<double>(s.interval_us);
-  if (used_bps < rate * 0.5) return false;  // application-limited: no evidence for more
-  double next = rate * (startup_ ? kStartupGrowth : kSteadyGrowth);
-  // Never run far ahead of what the receiver shows it absorbs.
-  if (recv_wire_bps > 0) next = std::min(next, std::max(rate, recv_wire_bps * 2.0));
-  rate_bps_ = Clamp(next);
+  // Bottleneck estimate: max of recent samples. A round in which the sender
+  // did not use its rate says only that the path carries at least that much.
+  const double current_max = FilterMax();
+  if (delivered > 0 && (!app_limited || delivered > std::max(current_max, btl_bps_))) {
+    AddSample(delivered);
+  }
+  const double m = FilterMax();
+  if (m > 0) btl_bps_ = m;
+  if (btl_bps_ <= 0) return false;  // nothing measured yet: keep the start rate
+
+  // A standing queue at the receiver: pace below the bottleneck until it drains.
+  if (s.rx_queue_permille > kQueueHighPermille) {
+    if (mode_ == Mode::kStartup) {
+      mode_ = Mode::kDrain;
+      phase_ = 0;
+    }
+    if (mode_ == Mode::kDrain) {
+      rate_bps_ = Clamp(btl_bps_ * kStartupDrainGain);
+    } else {
+      rate_bps_ = Clamp(btl_bps_ * kDrainGain);
+      if (phase_ < 2) phase_ = 2;  // abandon the probe
+    }
+    return false;
+  }
+
+  switch (mode_) {
+    case Mode::kStartup:
+      if (btl_bps_ >= full_bw_ * kStartupFullBwGrowth) {
+        full_bw_ = btl_bps_;
+        full_bw_rounds_ = 0;
+      } else if (!app_limited) {
+        ++full_bw_rounds_;
+      }
+      if (full_bw_rounds_ >= kStartupFullBwRounds) {
+        mode_ = Mode::kDrain;
+        phase_ = 1;
+        rate_bps_ = Clamp(btl_bps_ * kStartupDrainGain);
+      } else {
+        rate_bps_ = Clamp(std::max(rate, btl_bps_ * kStartupGain));
+      }
+      return false;
+    case Mode::kDrain:
+      rate_bps_ = Clamp(btl_bps_ * kStartupDrainGain);
+      if (++phase_ >= 2) {
+        mode_ = Mode::kCycle;
+        phase_ = 4;  // cruise before the next probe
+      }
+      return false;
+    case Mode::kCycle: {
+      static constexpr double kGains[kCycleRounds] = {kProbeGain, kProbeGain, kDrainGain, kDrainGain,
+                                                      1.0,        1.0,        1.0,        1.0};
+      rate_bps_ = Clamp(btl_bps_ * kGains[phase_ % kCycleRounds]);
+      phase_ = (phase_ + 1) % kCycleRounds;
+      return false;
+    }
+  }
   return false;
 }
 

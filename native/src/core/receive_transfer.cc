@@ -3,11 +3,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <set>
 
@@ -71,12 +74,19 @@ struct ReceiveTransfer::FileState {
   std::mutex wb_mu;
   uint64_t flushed_end = 0;  // writeback started for [0, flushed_end); guarded by wb_mu
   uint64_t dropped_end = 0;  // DONTNEED given for [0, dropped_end); guarded by wb_mu
+
+  // Checkpoint state, guarded by ReceiveTransfer::checkpoint_mu_: the final file
+  // was synced by a checkpoint (or was already final at a resumed Open).
+  bool done_synced = false;
 };
 
 ReceiveTransfer::ReceiveTransfer(uint32_t session, uint32_t transfer_id, EventSink* events)
     : session_(session), transfer_id_(transfer_id), events_(events) {}
 
-ReceiveTransfer::~ReceiveTransfer() { Close(false); }
+ReceiveTransfer::~ReceiveTransfer() {
+  Close(false);
+  if (root_fd_ >= 0) close(root_fd_);  // kept after Close for Checkpoint
+}
 
 std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, uint32_t session,
                                                        uint32_t transfer_id, EventSink* events,
@@ -146,26 +156,70 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
       return nullptr;
     }
   }
+  // Resume input, by file (ranges naming unknown files are ignored).
+  std::set<uint32_t> resume_done(spec.resume_done.begin(), spec.resume_done.end());
+  std::vector<std::vector<ResumeRange>> resume_ranges(spec.files.size());
+  for (const ResumeRange& r : spec.resume_ranges) {
+    if (r.file_index < spec.files.size() && r.block_count != 0) resume_ranges[r.file_index].push_back(r);
+  }
   t->files_.reserve(spec.files.size());
-  for (const ReceiveFileSpec& f : spec.files) {
+  for (uint32_t i = 0; i < spec.files.size(); ++i) {
+    const ReceiveFileSpec& f = spec.files[i];
     auto file = std::make_unique<FileState>(f, spec.block_size);
-    st = OpenPartialBeneath(t->root_fd_, f.path, f.size, &file->fd, &file->partial);
+    t->total_blocks_ += file->blocks;
+    if (resume_done.count(i) != 0 && file->blocks != 0 && t->ResumeFinalizedFile(i, *file)) {
+      t->files_.push_back(std::move(file));
+      continue;
+    }
+    PartialOpenInfo info;
+    st = OpenPartialBeneath(t->root_fd_, f.path, f.size, &file->fd, &file->partial, &info);
     if (!st.ok()) {
       *status = st;
       t->Close(true);  // removes the partials created so far
       return nullptr;
     }
-    t->total_blocks_ += file->blocks;
+    const bool trusted = info.reused && info.prior_size == f.size;
+    if (trusted && !resume_ranges[i].empty()) {
+      t->blocks_resumed_ += t->ApplyResumeRanges(*file, resume_ranges[i]);
+    } else if (info.reused && info.prior_size != 0) {
+      // A stale partial nobody vouches for: start it from zero, never trust it.
+      int err = 0;
+      if (ftruncate(file->fd, 0) != 0 || ftruncate(file->fd, static_cast<off_t>(f.size)) != 0) err = errno;
+      if (err == 0 && f.size > 0 && fallocate(file->fd, 0, 0, static_cast<off_t>(f.size)) != 0 &&
+          errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL) {
+        err = errno;
+      }
+      if (err != 0) {
+        *status = Status::Error(err, "cannot reset stale partial of " + f.path + ": " + std::strerror(err),
+                                "JETRECV_ERR_IO", f.path);
+        t->files_.push_back(std::move(file));
+        t->Close(true);
+        return nullptr;
+      }
+    }
     t->files_.push_back(std::move(file));
   }
   for (const auto& f : t->files_) t->bitmaps_.push_back(&f->bitmap);
+  {
+    uint64_t bytes = 0;
+    for (const auto& f : t->files_) {
+      if (f->bitmap.CountSet() == 0) continue;
+      for (uint64_t b = 0; b < f->blocks; ++b) {
+        if (f->bitmap.Test(b)) bytes += BlockLength(f->size, t->block_size_, b);
+      }
+    }
+    t->blocks_received_.store(t->blocks_resumed_, std::memory_order_relaxed);
+    t->bytes_received_.store(bytes, std::memory_order_relaxed);
+  }
 
   // Empty files are complete already. (Open has no counter block of its own,
   // so files_completed does not count them.)
+  // Resumed files whose every block is held were written but not renamed
+  // before the crash: finalize them now as well.
   CounterBlock unused;
   for (uint32_t i = 0; i < t->files_.size(); ++i) {
     FileState& f = *t->files_[i];
-    if (f.blocks != 0) continue;
+    if (f.finalized.load() || !f.bitmap.Complete()) continue;
     f.finalizing.store(true);
     st = t->FinalizeFile(i, f, unused);
     if (!st.ok()) {
@@ -175,6 +229,44 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
     }
   }
   return t;
+}
+
+bool ReceiveTransfer::ResumeFinalizedFile(uint32_t index, FileState& file) {
+  int fd = -1;
+  if (!OpenFileBeneath(root_fd_, file.path, O_RDONLY, &fd).ok()) return false;
+  struct stat st {};
+  const bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                  static_cast<uint64_t>(st.st_size) == file.size &&
+                  static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000 ==
+                      file.mtime_ms;
+  close(fd);
+  if (!ok) return false;
+  for (uint64_t b = 0; b < file.blocks; ++b) file.bitmap.TrySet(b);
+  file.partial = PartialPathFor(file.path);
+  file.finalizing.store(true);
+  file.finalized.store(true);
+  file.done_synced = true;  // synced by the checkpoint that reported it done
+  blocks_resumed_ += file.blocks;
+  files_done_.fetch_add(1, std::memory_order_acq_rel);
+  if (events_ != nullptr) {
+    Event e;
+    e.type = EventType::kFileDone;
+    e.session = session_;
+    e.transfer = transfer_id_;
+    e.file = index;
+    events_->Push(std::move(e));
+  }
+  return true;
+}
+
+uint64_t ReceiveTransfer::ApplyResumeRanges(FileState& file, const std::vector<ResumeRange>& ranges) {
+  uint64_t set = 0;
+  for (const ResumeRange& r : ranges) {
+    if (r.first_block >= file.blocks) continue;
+    const uint64_t end = r.first_block + std::min(r.block_count, file.blocks - r.first_block);
+    for (uint64_t b = r.first_block; b < end; ++b) set += file.bitmap.TrySet(b) ? 1 : 0;
+  }
+  return set;
 }
 
 void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& counters) {
@@ -453,6 +545,7 @@ ReceiveStats ReceiveTransfer::Stats() const {
   s.files_done = files_done_.load(std::memory_order_acquire);
   s.last_recv_us = last_recv_us_.load(std::memory_order_relaxed);
   s.failed = failed_.load(std::memory_order_acquire);
+  s.blocks_resumed = blocks_resumed_;
   std::lock_guard lock(feedback_mu_);
   s.recv_rate_bps = recv_rate_Bps_ * 8;
   return s;
@@ -476,10 +569,94 @@ void ReceiveTransfer::Close(bool remove_partials) {
       UnlinkBeneath(root_fd_, f->partial);  // best effort: it may already be gone
     }
   }
-  if (root_fd_ >= 0) {
-    close(root_fd_);
-    root_fd_ = -1;
+  // root_fd_ stays open until the destructor: a Checkpoint after Close re-opens
+  // the partials beneath it.
+}
+
+Status ReceiveTransfer::Checkpoint(ReceiveCheckpoint* out) {
+  *out = ReceiveCheckpoint{};
+  std::lock_guard cp_lock(checkpoint_mu_);
+  std::shared_lock lifecycle(lifecycle_mu_);  // Close waits for us; fds stay valid
+  if (root_fd_ < 0) return Status::Error(EBADF, "transfer has no sandbox root", "JETRECV_ERR_IO");
+  auto disk_error = [&](uint32_t index, int err, const std::string& what, const std::string& path) {
+    const std::string message = "cannot " + what + " " + path + ": " + std::strerror(err);
+    if (!closed_) Fail(index, err, message);
+    return Status::Error(err, message, kErrDisk, path);
+  };
+  std::set<std::string> dirs_to_sync;
+  std::vector<std::pair<uint64_t, uint64_t>> missing;
+  for (uint32_t i = 0; i < files_.size(); ++i) {
+    FileState& f = *files_[i];
+    if (f.blocks == 0) continue;  // nothing to hold; Open finalizes empty files at once
+    bool done = f.finalized.load(std::memory_order_acquire);
+    std::vector<ResumeRange> held;
+    uint64_t held_blocks = 0;
+    if (!done) {
+      // Snapshot first: a bit is set only after its pwritev returned, so the
+      // sync below covers every block of the snapshot.
+      missing.clear();
+      f.bitmap.MissingRanges(f.blocks, &missing, SIZE_MAX);
+      uint64_t next = 0;
+      for (const auto& [first, count] : missing) {
+        if (first > next) held.push_back({i, next, first - next});
+        next = first + count;
+      }
+      if (next < f.blocks) held.push_back({i, next, f.blocks - next});
+      for (const ResumeRange& r : held) held_blocks += r.block_count;
+      if (held.empty()) continue;
+      bool synced = false;
+      {
+        std::shared_lock fd_lock(f.fd_mu);
+        if (f.fd >= 0) {
+          if (fdatasync(f.fd) != 0) return disk_error(i, errno, "sync", f.path);
+          synced = true;
+        }
+      }
+      if (!synced) {
+        if (f.finalized.load(std::memory_order_acquire)) {
+          done = true;  // finalized meanwhile: report it done below
+        } else {
+          int fd = -1;
+          Status st = OpenFileBeneath(root_fd_, f.partial, O_RDONLY, &fd);
+          if (!st.ok()) continue;  // removed (Close with remove_partials): nothing held
+          const int rc = fdatasync(fd);
+          const int err = errno;
+          close(fd);
+          if (rc != 0) return disk_error(i, err, "sync", f.path);
+        }
+      }
+    }
+    if (done) {
+      if (!f.done_synced) {
+        int fd = -1;
+        if (OpenFileBeneath(root_fd_, f.path, O_RDONLY, &fd).ok()) {
+          const int rc = fdatasync(fd);
+          const int err = errno;
+          close(fd);
+          if (rc != 0) return disk_error(i, err, "sync", f.path);
+        }
+        const size_t slash = f.path.rfind('/');
+        dirs_to_sync.insert(slash == std::string::npos ? std::string() : f.path.substr(0, slash));
+        f.done_synced = true;
+      }
+      out->done_files.push_back(i);
+      out->blocks_held += f.blocks;
+      out->bytes_held += f.size;
+      continue;
+    }
+    for (const ResumeRange& r : held) {
+      out->ranges.push_back(r);
+      out->bytes_held += r.block_count * block_size_;
+      if (r.first_block + r.block_count == f.blocks) {  // the last block may be short
+        out->bytes_held -= block_size_ - BlockLength(f.size, block_size_, f.blocks - 1);
+      }
+    }
+    out->blocks_held += held_blocks;
   }
+  // The renames of newly finalized files (best effort: a directory removed
+  // since then has nothing left to make durable).
+  for (const std::string& dir : dirs_to_sync) SyncDirBeneath(root_fd_, dir);
+  return Status::Ok();
 }
 
 }  // namespace jetrecv::core

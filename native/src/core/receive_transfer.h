@@ -32,6 +32,13 @@ struct ReceiveFileSpec {
   int64_t mtime_ms = 0;  // Unix ms, applied at finalize
 };
 
+// Blocks [first_block, first_block + block_count) of file file_index.
+struct ResumeRange {
+  uint32_t file_index = 0;
+  uint64_t first_block = 0;
+  uint64_t block_count = 0;
+};
+
 struct ReceiveSpec {
   std::string root;  // absolute sandbox directory; nothing is created outside it
   uint32_t block_size = 0;
@@ -40,6 +47,21 @@ struct ReceiveSpec {
   // fdatasync each file before renaming it into place (durable across power
   // loss, slower for many small files). Off: durability comes from checkpoints.
   bool sync_on_finalize = false;
+  // Resume from an earlier run's Checkpoint(). Applied at Open only where it is
+  // safe: a file in resume_done counts as finalized if its final name holds a
+  // regular file of the manifest size and mtime; resume_ranges of a file are set
+  // in its bitmap only if its partial was reused with exactly the manifest size.
+  // Every other file starts from zero: an existing partial is truncated first.
+  std::vector<uint32_t> resume_done;
+  std::vector<ResumeRange> resume_ranges;
+};
+
+// What Checkpoint() made durable: apply it with ReceiveSpec::resume_* later.
+struct ReceiveCheckpoint {
+  std::vector<uint32_t> done_files;   // finalized (renamed into place and synced)
+  std::vector<ResumeRange> ranges;    // held blocks of the other files, synced
+  uint64_t blocks_held = 0;           // blocks covered by done_files and ranges
+  uint64_t bytes_held = 0;
 };
 
 // One verified BLOCK frame: header fields are already copied out of the packet
@@ -58,6 +80,7 @@ struct ReceiveStats {
   double recv_rate_bps = 0;      // bits/s of block data over the last feedback interval
   uint64_t last_recv_us = 0;     // Unix µs of the last accepted block, 0 = none yet
   bool failed = false;
+  uint64_t blocks_resumed = 0;   // blocks restored from a checkpoint at Open (in blocks_received)
 };
 
 // Error code pushed with kTransferError when a write/finalize fails.
@@ -110,6 +133,15 @@ class ReceiveTransfer {
   // not yet finalized. Idempotent; later OnBlocks calls drop.
   void Close(bool remove_partials);
 
+  // Checkpoint: snapshots the bitmaps, then makes what they cover durable
+  // (fdatasync of each partial with held blocks; for files finalized since the
+  // previous checkpoint, fdatasync of the final file and fsync of its
+  // directory) and returns it. Blocking (run it off the JS thread). Works on an
+  // open or a closed transfer (closed: partials are re-opened beneath the root;
+  // a removed partial contributes nothing). One checkpoint runs at a time. A
+  // failed fdatasync returns JETRECV_ERR_DISK and fails an open transfer.
+  Status Checkpoint(ReceiveCheckpoint* out);
+
  private:
   struct FileState;
   ReceiveTransfer(uint32_t session, uint32_t transfer_id, EventSink* events);
@@ -122,6 +154,10 @@ class ReceiveTransfer {
   Status FinalizeFile(uint32_t index, FileState& file, CounterBlock& counters);
   // Marks the transfer failed; the first failure queues kTransferError.
   void Fail(uint32_t file_index, int err, const std::string& message);
+  // Open-time resume of file `index` (see ReceiveSpec::resume_*).
+  bool ResumeFinalizedFile(uint32_t index, FileState& file);
+  // Sets the blocks of ranges in file's bitmap; returns the number set.
+  uint64_t ApplyResumeRanges(FileState& file, const std::vector<ResumeRange>& ranges);
 
   const uint32_t session_;
   const uint32_t transfer_id_;
@@ -142,6 +178,8 @@ class ReceiveTransfer {
   std::atomic<uint64_t> blocks_received_{0};
   std::atomic<uint64_t> files_done_{0};
   std::atomic<uint64_t> last_recv_us_{0};
+  uint64_t blocks_resumed_ = 0;  // set at Open
+  std::mutex checkpoint_mu_;     // one Checkpoint at a time
 
   // Feedback state, guarded by feedback_mu_.
   mutable std::mutex feedback_mu_;

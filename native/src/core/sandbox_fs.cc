@@ -232,8 +232,9 @@ Status MakeDirsBeneath(int root_fd, const std::string& rel_dir, mode_t mode) {
 }
 
 Status OpenPartialBeneath(int root_fd, const std::string& rel_path, uint64_t size, int* fd,
-                          std::string* partial_rel_path) {
+                          std::string* partial_rel_path, PartialOpenInfo* info) {
   *fd = -1;
+  if (info != nullptr) *info = PartialOpenInfo{};
   Status lexical = LexicalCheck(rel_path, "file path");
   if (!lexical.ok()) return lexical;
   const std::string partial_rel = PartialPathFor(rel_path);
@@ -257,6 +258,11 @@ Status OpenPartialBeneath(int root_fd, const std::string& rel_path, uint64_t siz
     return Status::Error(EISDIR, "cannot receive file " + rel_path + ": a directory has that name",
                          kCodeIo, rel_path);
   }
+
+  // Was there a regular file at the partial name before? (For PartialOpenInfo.)
+  struct stat pre_st {};
+  const bool existed = fstatat(dir_fd, partial_name.c_str(), &pre_st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                       S_ISREG(pre_st.st_mode);
 
   // One name inside a verified directory, opened with O_NOFOLLOW.
   const int open_flags = O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW;
@@ -283,29 +289,41 @@ Status OpenPartialBeneath(int root_fd, const std::string& rel_path, uint64_t siz
     file_fd = openat(dir_fd, partial_name.c_str(), open_flags | O_EXCL, 0600);
     err = errno;
   }
-  close(dir_fd);
-  if (file_fd < 0) return PathError(err, "cannot create partial file", partial_rel);
+  if (file_fd < 0) {
+    close(dir_fd);
+    return PathError(err, "cannot create partial file", partial_rel);
+  }
+  // A partial this call created is removed again when it cannot be sized (e.g. ENOSPC
+  // from fallocate), so a full disk gets back what the attempt took; a reused one
+  // (resume data) is left as it was found.
+  const bool created = !existed || replace;
+  auto fail = [&](int e, const char* what) {
+    close(file_fd);
+    if (created) unlinkat(dir_fd, partial_name.c_str(), 0);
+    close(dir_fd);
+    return PathError(e, what, partial_rel);
+  };
 
+  if (info != nullptr && existed && !replace && fstat(file_fd, &pst) == 0) {
+    info->reused = true;
+    info->prior_size = static_cast<uint64_t>(pst.st_size);
+  }
   // Exact length, preallocated: shrink a longer stale partial, then reserve.
   if (fstat(file_fd, &pst) == 0 && static_cast<uint64_t>(pst.st_size) > size &&
       ftruncate(file_fd, static_cast<off_t>(size)) != 0) {
-    err = errno;
-    close(file_fd);
-    return PathError(err, "cannot truncate partial file", partial_rel);
+    return fail(errno, "cannot truncate partial file");
   }
   if (size > 0 && fallocate(file_fd, 0, 0, static_cast<off_t>(size)) != 0) {
     err = errno;
     if (err == EOPNOTSUPP || err == ENOSYS || err == EINVAL) {
       if (ftruncate(file_fd, static_cast<off_t>(size)) != 0) {
-        err = errno;
-        close(file_fd);
-        return PathError(err, "cannot size partial file", partial_rel);
+        return fail(errno, "cannot size partial file");
       }
     } else {
-      close(file_fd);
-      return PathError(err, "cannot preallocate partial file", partial_rel);
+      return fail(err, "cannot preallocate partial file");
     }
   }
+  close(dir_fd);
   *fd = file_fd;
   *partial_rel_path = partial_rel;
   return Status::Ok();
@@ -362,6 +380,32 @@ Status FinalizeBeneath(int root_fd, int fd, const std::string& partial_rel,
                          kCodeIo, final_rel);
   }
   if (err != 0) return PathError(err, "cannot rename partial file into place as", final_rel);
+  return Status::Ok();
+}
+
+Status OpenFileBeneath(int root_fd, const std::string& rel_path, int flags, int* fd) {
+  *fd = -1;
+  Status lexical = LexicalCheck(rel_path, "file path");
+  if (!lexical.ok()) return lexical;
+  const int f = OpenBeneath(root_fd, rel_path, (flags & ~O_CREAT) | O_NOFOLLOW, 0);
+  if (f < 0) return PathError(-f, "cannot open", rel_path);
+  *fd = f;
+  return Status::Ok();
+}
+
+Status SyncDirBeneath(int root_fd, const std::string& rel_dir) {
+  int fd = -1;
+  if (rel_dir.empty()) {
+    fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return PathError(errno, "cannot open directory", ".");
+  } else {
+    Status st = OpenFileBeneath(root_fd, rel_dir, O_RDONLY | O_DIRECTORY, &fd);
+    if (!st.ok()) return st;
+  }
+  const int rc = fsync(fd);
+  const int err = errno;
+  close(fd);
+  if (rc != 0) return PathError(err, "cannot sync directory", rel_dir.empty() ? "." : rel_dir);
   return Status::Ok();
 }
 

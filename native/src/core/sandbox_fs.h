@@ -49,8 +49,22 @@ Status OpenDirBeneath(int root_fd, const std::string& rel_dir, bool create, mode
 // partial is reused (resume) if it is a regular file with one link, else
 // replaced. Its length becomes exactly `size`, preallocated with fallocate
 // (ftruncate when the file system does not support fallocate).
+// What OpenPartialBeneath found at the partial name (for resume checks).
+struct PartialOpenInfo {
+  bool reused = false;      // an existing partial (regular file, one link) was kept
+  uint64_t prior_size = 0;  // its length before it was resized (0 when created)
+};
 Status OpenPartialBeneath(int root_fd, const std::string& rel_path, uint64_t size, int* fd,
-                          std::string* partial_rel_path);
+                          std::string* partial_rel_path, PartialOpenInfo* info = nullptr);
+
+// Opens the existing file rel_path beneath root_fd with `flags` (O_NOFOLLOW and
+// O_CLOEXEC are added; no O_CREAT). Used to re-open partial and final files for
+// fdatasync and to check a final file at resume.
+Status OpenFileBeneath(int root_fd, const std::string& rel_path, int flags, int* fd);
+
+// fsync of the directory rel_dir beneath root_fd ("" = the root), so renames and
+// creations inside it survive a crash.
+Status SyncDirBeneath(int root_fd, const std::string& rel_dir);
 
 // Applies mode (fchmod) and mtime (futimens; atime left alone) to fd, then
 // renames partial_rel to final_rel (renameat, both beneath root_fd). A symlink

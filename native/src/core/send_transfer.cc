@@ -74,19 +74,59 @@ std::unique_ptr<SendTransfer> SendTransfer::Open(std::shared_ptr<Session> sessio
   }
   t->stats_.total_blocks = t->total_blocks_;
   std::lock_guard lock(t->mu_);
+  for (const HeldRange& h : spec.have) {  // resume: merge the receiver's held ranges
+    if (h.file_index >= t->files_.size() || h.block_count == 0) continue;
+    const uint64_t blocks = t->files_[h.file_index].blocks;
+    if (h.first_block >= blocks) continue;
+    uint64_t first = h.first_block;
+    uint64_t end = first + std::min(h.block_count, blocks - first);
+    auto it = t->held_.lower_bound(RangeKey{h.file_index, first});
+    if (it != t->held_.begin()) {
+      auto prev = std::prev(it);
+      if (prev->first.first == h.file_index && prev->second >= first) {
+        first = prev->first.second;
+        end = std::max(end, prev->second);
+        it = t->held_.erase(prev);
+      }
+    }
+    while (it != t->held_.end() && it->first.first == h.file_index && it->first.second <= end) {
+      end = std::max(end, it->second);
+      it = t->held_.erase(it);
+    }
+    t->held_.emplace(RangeKey{h.file_index, first}, end);
+  }
+  for (const auto& [key, end] : t->held_) t->stats_.blocks_resumed += end - key.second;
   t->AdvanceCursorPastEmptyFiles();
   return t;
 }
 
 void SendTransfer::AdvanceCursorPastEmptyFiles() {
-  while (cursor_file_ < files_.size() && cursor_block_ >= files_[cursor_file_].blocks) {
-    ++cursor_file_;
-    cursor_block_ = 0;
+  for (;;) {
+    while (cursor_file_ < files_.size() && cursor_block_ >= files_[cursor_file_].blocks) {
+      ++cursor_file_;
+      cursor_block_ = 0;
+    }
+    if (cursor_file_ >= files_.size() || held_.empty()) break;
+    const uint64_t held_end = HeldEnd(cursor_file_, cursor_block_);  // resume: skip held blocks
+    if (held_end == cursor_block_) break;
+    cursor_block_ = held_end;
   }
   if (cursor_file_ >= files_.size()) {
     first_pass_done_ = true;
     stats_.first_pass_done = true;
   }
+}
+
+uint64_t SendTransfer::HeldEnd(uint32_t file, uint64_t block) const {
+  auto it = held_.upper_bound(RangeKey{file, block});
+  if (it == held_.begin()) return block;
+  --it;
+  return it->first.first == file && it->second > block ? it->second : block;
+}
+
+uint64_t SendTransfer::NextHeldStart(uint32_t file, uint64_t block) const {
+  auto it = held_.lower_bound(RangeKey{file, block});
+  return it != held_.end() && it->first.first == file ? it->first.second : UINT64_MAX;
 }
 
 bool SendTransfer::Sent(uint32_t file, uint64_t block) const {
@@ -144,7 +184,8 @@ bool SendTransfer::PlanBatch(size_t max_blocks, BlockBatch* batch) {
   const SourceFile& f = files_[cursor_file_];
   batch->file = cursor_file_;
   batch->first_block = cursor_block_;
-  batch->count = static_cast<uint32_t>(std::min<uint64_t>(f.blocks - cursor_block_, max_blocks));
+  const uint64_t stop = std::min(f.blocks, NextHeldStart(cursor_file_, cursor_block_));
+  batch->count = static_cast<uint32_t>(std::min<uint64_t>(stop - cursor_block_, max_blocks));
   batch->retransmit = false;
   return true;
 }
@@ -225,6 +266,7 @@ bool SendTransfer::OnFeedback(const FeedbackFrameHeader& header, const NackRange
   sample.sent_bytes = sent_bytes_since_feedback_;
   sample.interval_us = interval_us;
   sample.socket_drops = header.socket_drops;
+  sample.rx_queue_permille = header.rx_queue_permille;
   sample.wire_per_data =
       static_cast<double>(block_size_ + kBlockPacketOverhead) / static_cast<double>(block_size_);
   rate_.OnFeedback(sample);

@@ -25,11 +25,20 @@ struct SendFileSpec {
   uint64_t size = 0; // expected size; the file must still have it when opened
 };
 
+// Resume: blocks [first_block, first_block + block_count) of file_index that
+// the receiver already holds (its TransferAccept.have); the first pass skips them.
+struct HeldRange {
+  uint32_t file_index = 0;
+  uint64_t first_block = 0;
+  uint64_t block_count = 0;
+};
+
 struct SendSpec {
   uint32_t block_size = 0;
   std::vector<SendFileSpec> files;
   uint64_t rate_max_bps = 0;    // bits/s of UDP payload, 0 = no cap
   uint64_t rate_start_bps = 0;  // 0 = default (rate_control.h)
+  std::vector<HeldRange> have;  // resume; out-of-range parts are ignored
 };
 
 struct SendStats {
@@ -41,6 +50,7 @@ struct SendStats {
   double rate_bps = 0;                 // current paced rate, bits/s of UDP payload
   bool first_pass_done = false;
   bool receiver_complete = false;
+  uint64_t blocks_resumed = 0;         // blocks skipped because the receiver held them (SendSpec::have)
 };
 
 // A run of blocks of one file to send as one batch.
@@ -116,6 +126,10 @@ class SendTransfer {
   bool Sent(uint32_t file, uint64_t block) const;  // first pass has passed it; requires mu_
   void AddPending(uint32_t file, uint64_t first, uint64_t end);     // requires mu_
   void RemovePending(uint32_t file, uint64_t first, uint64_t end);  // requires mu_
+  // End of the held range containing (file, block), or block if none. Requires mu_.
+  uint64_t HeldEnd(uint32_t file, uint64_t block) const;
+  // Start of the first held range of `file` at or after block, or UINT64_MAX.
+  uint64_t NextHeldStart(uint32_t file, uint64_t block) const;
 
   const std::shared_ptr<Session> session_;
   const uint32_t transfer_id_;
@@ -129,6 +143,7 @@ class SendTransfer {
   uint64_t cursor_block_ = 0;
   bool first_pass_done_ = false;
   std::map<RangeKey, uint64_t> pending_;  // NACKed ranges -> end block; guarded by mu_
+  std::map<RangeKey, uint64_t> held_;     // resume: held ranges -> end block (merged); set at Open
   RateController rate_;                    // guarded by mu_
   Pacer pacer_;                            // TX thread only (rate set under mu_ by TX thread)
   uint64_t last_feedback_seq_ = 0;

@@ -17,6 +17,15 @@ uint64_t WallClockMicros() {
 
 namespace {
 
+// Activity timestamps (last_send_us / last_recv_us) are taken per packet, so
+// they use the coarse clock (a few ms of resolution, no vDSO time read): the
+// per-packet CLOCK_REALTIME read cost ~1.5 % of the data path at 1472 bytes.
+uint64_t CoarseWallClockMicros() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+}
+
 // Keys ctx for (base_key, lane, epoch); the derived key is wiped after use.
 bool KeyForEpoch(AeadContext& ctx, const std::array<uint8_t, kAeadKeyLen>& base_key, uint8_t lane,
                  uint64_t epoch) {
@@ -92,7 +101,7 @@ size_t Session::SealInPlace(uint8_t lane, uint8_t* packet, size_t frame_len) {
   size_t total = kDataHeaderLen + frame_len + kAeadTagLen;
   packets_sent_.fetch_add(1, std::memory_order_relaxed);
   bytes_sent_.fetch_add(total, std::memory_order_relaxed);
-  last_send_us_.store(WallClockMicros(), std::memory_order_relaxed);
+  last_send_us_.store(CoarseWallClockMicros(), std::memory_order_relaxed);
   return total;
 }
 
@@ -138,7 +147,7 @@ OpenResult Session::Open(uint8_t* packet, size_t len) {
 
   packets_recv_.fetch_add(1, std::memory_order_relaxed);
   bytes_recv_.fetch_add(len, std::memory_order_relaxed);
-  last_recv_us_.store(WallClockMicros(), std::memory_order_relaxed);
+  last_recv_us_.store(CoarseWallClockMicros(), std::memory_order_relaxed);
   return OpenResult::kOk;
 }
 

@@ -39,7 +39,7 @@ struct SessionStats {
   uint64_t bytes_recv = 0;
   uint64_t packets_sent = 0;
   uint64_t bytes_sent = 0;
-  uint64_t last_recv_us = 0;  // CLOCK_REALTIME µs of the last verified packet, 0 = never
+  uint64_t last_recv_us = 0;  // CLOCK_REALTIME(_COARSE, ms resolution) µs of the last verified packet, 0 = never
   uint64_t last_send_us = 0;
 };
 

@@ -18,6 +18,9 @@
 #ifndef UDP_GRO
 #define UDP_GRO 104
 #endif
+#ifndef SO_MEMINFO
+#define SO_MEMINFO 55
+#endif
 #ifndef SOL_UDP
 #define SOL_UDP 17
 #endif
@@ -289,6 +292,17 @@ int UdpSocket::SendMmsg(const sockaddr_storage& dst, socklen_t dlen, const uint8
     if (static_cast<unsigned>(n) < count) return sent;  // buffer filled mid-batch
   }
   return sent;
+}
+
+uint32_t UdpSocket::QueueFillPermille() const {
+  // SK_MEMINFO_RMEM_ALLOC = 0, SK_MEMINFO_RCVBUF = 1 (linux/sock_diag.h).
+  uint32_t info[16] = {};
+  socklen_t len = sizeof(info);
+  if (fd_ < 0 || getsockopt(fd_, SOL_SOCKET, SO_MEMINFO, info, &len) != 0 || len < 2 * sizeof(uint32_t) ||
+      info[1] == 0) {
+    return 0;
+  }
+  return static_cast<uint32_t>(std::min<uint64_t>(1000, uint64_t{info[0]} * 1000 / info[1]));
 }
 
 int UdpSocket::RecvBatch(RecvBatchBuffers& buffers, int timeout_ms, int wake_fd) {

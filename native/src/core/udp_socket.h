@@ -99,6 +99,11 @@ class UdpSocket {
   // timeout or wake, or -errno.
   int RecvBatch(RecvBatchBuffers& buffers, int timeout_ms, int wake_fd = -1);
 
+  // How full the receive queue is, in 1/1000 of the receive buffer (0..1000),
+  // from SO_MEMINFO (memory the queued datagrams hold against SO_RCVBUF).
+  // 0 where the kernel does not report it. Any thread.
+  uint32_t QueueFillPermille() const;
+
  private:
   int SendMmsg(const sockaddr_storage& dst, socklen_t dlen, const uint8_t* buf, size_t total_len,
                size_t segment_len, CounterBlock* counters);

@@ -82,7 +82,8 @@ constexpr size_t kMaxControlPayload = 1200;  // fits a 1472-byte datagram with h
 // 16 u64 recv_rate     bytes of block data per second over the last interval
 // 24 u64 blocks_received (distinct blocks held by the receiver, whole transfer)
 // 32 u32 socket_drops  (receiver-socket overflow drops since the previous feedback)
-// 36 u32 reserved
+// 36 u32 rx_queue_permille  fullest receive socket's queue, in 1/1000 of its buffer
+//                           (0 from receivers that do not measure it)
 struct FeedbackFrameHeader {
   uint8_t type;
   uint8_t flags;
@@ -92,7 +93,7 @@ struct FeedbackFrameHeader {
   uint64_t recv_rate;
   uint64_t blocks_received;
   uint32_t socket_drops;
-  uint32_t reserved;
+  uint32_t rx_queue_permille;
 };
 constexpr size_t kFeedbackFrameHeaderLen = 40;
 constexpr uint8_t kFeedbackFlagComplete = 0x01;
