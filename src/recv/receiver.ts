@@ -359,6 +359,12 @@ export class Receiver {
         } catch (err) {
           session.transfers.delete(req.transferId);
           const e = err as Error & { code?: string; path?: string };
+          if (!resumeFrom) {
+            // Keep a record of the failure (disk full, path escape...) for getTransfersAsync.
+            placeholder.fail(e.message);
+            this.rememberTransfer(placeholder);
+            this.sources.get(session.peerKey)?.transfers.push(placeholder);
+          }
           refuse(e.code ?? ErrorCodes.DISK, e.message);
           return;
         }

@@ -97,6 +97,10 @@ describe.skipIf(noMount !== null)('host faults: full, vanished and read-only des
     expect(full.code).not.toBe(0);
     expect(full.stderr).toMatch(/No space left on device/);
     expect(full.stderr).toMatch(/too-big\.bin/);
+    // The receiver keeps a record of the failed transfer, with the reason.
+    const failed = transferTo('small');
+    expect(failed?.status).toBe('error');
+    expect(failed?.errorMessage).toMatch(/No space left on device/);
     // Space is reserved when the transfer opens (fallocate), so a disk that cannot hold it
     // fails it before any data is sent, and the partial files it made are removed.
     expect(await filesBeneath(small)).toEqual([]);
