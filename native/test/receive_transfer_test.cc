@@ -23,45 +23,18 @@
 #include <thread>
 #include <vector>
 
+#include "fs_test_util.h"
 #include "test_util.h"
 
 using namespace jetrecv::core;
+using jetrecv::test::Exists;
+using jetrecv::test::FakeSink;
+using jetrecv::test::ReadAll;
 
 namespace {
 
-class FakeSink : public EventSink {
- public:
-  bool Push(Event&& e) override {
-    std::lock_guard lock(mu);
-    events.push_back(std::move(e));
-    return true;
-  }
-  std::vector<Event> Take() {
-    std::lock_guard lock(mu);
-    std::vector<Event> out;
-    out.swap(events);
-    return out;
-  }
-  std::mutex mu;
-  std::vector<Event> events;
-};
-
 std::string g_base;
 
-bool Exists(const std::string& p) {
-  struct stat st {};
-  return lstat(p.c_str(), &st) == 0;
-}
-std::string ReadAll(const std::string& p) {
-  std::string out;
-  const int fd = open(p.c_str(), O_RDONLY);
-  if (fd < 0) return "<missing>";
-  char buf[65536];
-  ssize_t r;
-  while ((r = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(r));
-  close(fd);
-  return out;
-}
 std::string MakeRoot(const std::string& name) {
   const std::string root = g_base + "/" + name;
   REQUIRE(mkdir(root.c_str(), 0755) == 0);

@@ -1,0 +1,54 @@
+// fs_test_util.h — file and event helpers shared by the ctest executables that
+// exercise the disk side (receive transfers, resume): a thread-safe collecting
+// EventSink and whole-file read/exists checks.
+#pragma once
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/event_queue.h"
+
+namespace jetrecv::test {
+
+// Collects every event pushed to it; Take() hands them over and empties the list.
+class FakeSink : public core::EventSink {
+ public:
+  bool Push(core::Event&& e) override {
+    std::lock_guard lock(mu);
+    events.push_back(std::move(e));
+    return true;
+  }
+  std::vector<core::Event> Take() {
+    std::lock_guard lock(mu);
+    std::vector<core::Event> out;
+    out.swap(events);
+    return out;
+  }
+  std::mutex mu;
+  std::vector<core::Event> events;
+};
+
+// True if something (of any type, symlinks not followed) exists at p.
+inline bool Exists(const std::string& p) {
+  struct stat st {};
+  return lstat(p.c_str(), &st) == 0;
+}
+
+// The whole file, or "<missing>" when it cannot be opened.
+inline std::string ReadAll(const std::string& p) {
+  std::string out;
+  const int fd = open(p.c_str(), O_RDONLY);
+  if (fd < 0) return "<missing>";
+  char buf[65536];
+  ssize_t r;
+  while ((r = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(r));
+  close(fd);
+  return out;
+}
+
+}  // namespace jetrecv::test
