@@ -740,7 +740,13 @@ export class Receiver {
 
   /** Stops accepting, ends every session, closes the endpoint. Idempotent. */
   close(reason = 'receiver shutting down'): void {
-    if (this.closed) return;
+    if (!this.beginStop(reason)) return;
+    this.endpoint.close();
+  }
+
+  /** Stops the timers and ends every session with a goodbye; false if already stopping. */
+  private beginStop(reason: string): boolean {
+    if (this.closed) return false;
     this.closed = true;
     clearInterval(this.tick);
     clearInterval(this.checkpointTimer);
@@ -748,7 +754,7 @@ export class Receiver {
       this.send(s, { kind: 'goodbye', reason });
       this.endSession(s, reason);
     }
-    this.endpoint.close();
+    return true;
   }
 
   /**
@@ -759,14 +765,7 @@ export class Receiver {
    */
   shutdown(reason = 'receiver shutting down', timeoutMs = 20_000): Promise<void> {
     this.shutdownPromise ??= (async () => {
-      if (this.closed) return;
-      this.closed = true;
-      clearInterval(this.tick);
-      clearInterval(this.checkpointTimer);
-      for (const s of [...this.sessions.values()]) {
-        this.send(s, { kind: 'goodbye', reason });
-        this.endSession(s, reason);
-      }
+      if (!this.beginStop(reason)) return;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
       const settled = (async () => {
