@@ -182,6 +182,25 @@ void TestNackBuilder() {
   CHECK_EQ(nb3.Build(w, SendPosition{0, 0, true}, now + 60'000, 10'000, 1000.0, out, 16), 0u);
   CHECK_EQ(nb3.Build(w, SendPosition{0, 0, true}, now + 75'000, 10'000, 1000.0, out, 16), 1u);
   CHECK_EQ(out[0].block_count, 50u);
+
+  // Back-off: the base hold-off doubles only in rounds where NACKs expire and
+  // nothing was repaired (a silent sender), and resets once something is.
+  BlockBitmap lossy(100);
+  for (uint64_t i = 0; i < 100; ++i) {
+    if (i != 10 && i != 20 && i != 30) lossy.TrySet(i);
+  }
+  std::vector<const BlockBitmap*> l{&lossy};
+  NackBuilder nb4;
+  CHECK_EQ(nb4.Build(l, SendPosition{0, 0, true}, now, 10'000, 0, out, 16), 3u);
+  CHECK_EQ(nb4.base_holdoff_us(), 20'000u);
+  // 30 ms later all three expired unanswered: silent sender, the base doubles.
+  CHECK_EQ(nb4.Build(l, SendPosition{0, 0, true}, now + 30'000, 10'000, 0, out, 16), 3u);
+  CHECK_EQ(nb4.base_holdoff_us(), 40'000u);
+  // The sender answers block 10 but block 20's resend was lost: no further doubling,
+  // the base returns to normal.
+  lossy.TrySet(10);
+  nb4.Build(l, SendPosition{0, 0, true}, now + 80'000, 10'000, 0, out, 16);
+  CHECK_EQ(nb4.base_holdoff_us(), 20'000u);
 }
 
 }  // namespace

@@ -192,6 +192,22 @@ void TestQueueSignal() {
   CHECK(!rc.in_startup());
   CHECK_EQ(rc.rate_bps(), static_cast<uint64_t>(1'000'000'000 * kStartupDrainGain));
   CHECK_EQ(rc.loss_events(), 0u);
+  // A receiver that stalls (disk writeback) absorbs almost nothing while its
+  // queue fills: the rate follows what it absorbs, not the estimate, and
+  // returns to the estimate once the queue has drained.
+  RateController st(RateConfig{0, 1'000'000'000, kMinRateBps});
+  for (int i = 0; i < 30; ++i) st.OnFeedback(Report(st.rate_bps(), std::min<uint64_t>(st.rate_bps(), 2'000'000'000)));
+  CHECK_EQ(st.btl_bps(), 2'000'000'000u);
+  RateSample stall = Report(st.rate_bps(), 100'000'000);
+  stall.rx_queue_permille = 600;
+  st.OnFeedback(stall);
+  CHECK(st.rate_bps() <= 100'000'000u);
+  CHECK_EQ(st.btl_bps(), 2'000'000'000u);
+  RateSample drained = Report(st.rate_bps(), 2'000'000'000);  // the backlog is written
+  drained.rx_queue_permille = 10;
+  st.OnFeedback(drained);
+  CHECK(st.rate_bps() >= 1'400'000'000u);
+  CHECK_EQ(st.loss_events(), 0u);
   // Without the queue report (an older receiver) a buffer that overflows now
   // and then still settles, at the cost of some overflow.
   const LoopResult r = RunLoop(2'000'000'000, 0, 3, 2000, /*report_queue=*/false);

@@ -103,10 +103,12 @@ size_t NackBuilder::Build(const std::vector<const BlockBitmap*>& files, const Se
   // 1. Retire tracked ranges that were repaired; learn the repair time from
   //    first NACKs (Karn: a re-NACKed range gives an ambiguous sample).
   bool unanswered = false;
+  bool repaired = false;
   for (auto it = tracked_.begin(); it != tracked_.end();) {
     const auto [file, first] = it->first;
     Tracked& t = it->second;
     if (file >= files.size() || files[file]->AllSet(first, t.end)) {
+      repaired = repaired || file < files.size();
       if (file < files.size() && t.first) {
         const uint64_t sample = now_us > t.nacked_at_us ? now_us - t.nacked_at_us : 0;
         srtt_us_ = srtt_us_ == 0 ? sample : (srtt_us_ * 7 + sample) / 8;
@@ -123,7 +125,14 @@ size_t NackBuilder::Build(const std::vector<const BlockBitmap*>& files, const Se
     }
     ++it;
   }
-  if (unanswered && backoff_shift_ < kMaxBackoffShift) ++backoff_shift_;
+  // Back off only while the sender answers nothing at all. A repair in this round
+  // shows it is answering: an expired NACK then means its resend was lost (random
+  // loss), and doubling every hold-off would only stretch the tail of a lossy transfer.
+  if (repaired) {
+    backoff_shift_ = 0;
+  } else if (unanswered && backoff_shift_ < kMaxBackoffShift) {
+    ++backoff_shift_;
+  }
 
   // 2. Hold-off for ranges NACKed now: two feedback intervals, or the repair
   //    time plus one interval, scaled up while NACKs go unanswered.

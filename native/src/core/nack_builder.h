@@ -5,6 +5,8 @@
 // until its hold-off has expired: the hold-off starts at max(2 feedback
 // intervals, smoothed repair time + 1 interval) and doubles for a range whose
 // earlier NACK went unanswered (RTO-style back-off, Karn's rule for samples).
+// The base for new ranges doubles only in rounds where NACKs expire and
+// nothing at all was repaired (a silent sender), and resets on any repair.
 #pragma once
 #include <cstddef>
 #include <cstdint>

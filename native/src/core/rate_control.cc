@@ -81,16 +81,19 @@ bool RateController::OnFeedback(const RateSample& s) {
   if (m > 0) btl_bps_ = m;
   if (btl_bps_ <= 0) return false;  // nothing measured yet: keep the start rate
 
-  // A standing queue at the receiver: pace below the bottleneck until it drains.
+  // A standing queue at the receiver: pace below what it absorbs right now
+  // (which is far below btl while its threads stall, e.g. in disk writeback)
+  // until the queue drains; the queue itself keeps the receiver busy meanwhile.
   if (s.rx_queue_permille > kQueueHighPermille) {
     if (mode_ == Mode::kStartup) {
       mode_ = Mode::kDrain;
       phase_ = 0;
     }
+    const double absorbing = std::min(btl_bps_, delivered);
     if (mode_ == Mode::kDrain) {
-      rate_bps_ = Clamp(btl_bps_ * kStartupDrainGain);
+      rate_bps_ = Clamp(absorbing * kStartupDrainGain);
     } else {
-      rate_bps_ = Clamp(btl_bps_ * kDrainGain);
+      rate_bps_ = Clamp(absorbing * kDrainGain);
       if (phase_ < 2) phase_ = 2;  // abandon the probe
     }
     return false;

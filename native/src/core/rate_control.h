@@ -17,7 +17,9 @@
 //  - a receive queue above kQueueHighPermille of the receiver's socket buffer
 //    (FEEDBACK rx_queue_permille) means the rate is above what it absorbs:
 //    startup ends, a probe is abandoned, and the round is paced at the drain
-//    gain until the queue is low again;
+//    gain times what the receiver absorbed in its last interval (not btl: a
+//    receiver stalled in disk writeback absorbs far less) until the queue is
+//    low again;
 //  - congestion at the receiver (socket_drops > 0: its socket overflowed) resets
 //    btl to what it absorbed and paces at kCongestionBackoff x that, then ignores
 //    drops for kLossHoldFeedbacks rounds (they describe the old rate);
