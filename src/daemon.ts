@@ -144,6 +144,12 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
           encryptionAvailable: true,
           serverExternalAddress: null,
           sandboxDir: receiver.sandboxRoot,
+          receiver: {
+            recvPorts: [receiver.port],
+            recvHost: config.recvHost,
+            sandboxDir: receiver.sandboxRoot,
+            persistentState: config.persistentStateDir !== undefined,
+          },
           configuration: {
             persistentStateDir: config.persistentStateDir ?? null,
             sandboxDir: receiver.sandboxRoot,
@@ -154,7 +160,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
             rxThreads: config.rxThreads,
             socketBufferBytes: config.socketBufferBytes,
             grantedSocketBufferBytes: granted.rcvbuf,
-            superusers: config.superusers,
+            superusers: [...superusers],
             sessionTimeoutMs: config.sessionTimeoutMs,
           },
         }),

@@ -157,6 +157,9 @@ describe('state across restarts', () => {
     const info = await alice.server.getServerInfo();
     expect(info.receiver.onlyAuthorizedClientsAllowed).toBe(true);
     expect(info.receiver.authorizedClients).toEqual([senderPub]);
+    expect(info.receiver).toMatchObject({ recvPorts: [serve.recvPort], persistentState: true });
+    expect(info).toMatchObject({ publicKey: key, authRequired: true, encryptionAvailable: true, apiControlPort: serve.apiPort, allowRemoteControl: false });
+    expect(info.configuration).toMatchObject({ persistentStateDir: stateDir, superusers: ['alice'] });
     // and the listed sender still gets in, while an unlisted one does not
     const file = path.join(root, 'after-restart.bin');
     await writeFile(file, 'still trusted');
