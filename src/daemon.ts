@@ -143,7 +143,6 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
           recvPorts: [receiver.port],
           encryptionAvailable: true,
           serverExternalAddress: null,
-          sandboxDir: receiver.sandboxRoot,
           receiver: {
             recvPorts: [receiver.port],
             recvHost: config.recvHost,
