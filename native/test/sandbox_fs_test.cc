@@ -2,13 +2,17 @@
 // lexical refusals, symlinks escaping (refused with EXDEV, nothing created
 // outside) and staying inside (followed), partial files (preallocated, reused),
 // finalize (mode, mtime, rename, symlink at the final name replaced not
-// followed, directory refused), and the no-openat2 fallback.
+// followed, directory refused), the no-openat2 fallback, and preallocation
+// (tmpfs: free space checked, file left sparse; ext4/xfs: fallocate reserves).
 #include "core/sandbox_fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -299,6 +303,52 @@ void TestFallbackWithoutOpenat2(int root) {
 
 }  // namespace
 
+// Preallocation in a directory of its own on `dir`: on tmpfs a file larger than
+// the free space fails at open with ENOSPC (and leaves no partial), and one that
+// fits is sized without allocating its pages (no double write of every page);
+// on ext4/xfs the blocks are reserved by fallocate.
+void TestPreallocation(const std::string& dir) {
+  struct statfs sfs {};
+  if (statfs(dir.c_str(), &sfs) != 0) return;
+  const bool tmpfs = static_cast<unsigned long>(sfs.f_type) == TMPFS_MAGIC;
+  const bool reserves = static_cast<unsigned long>(sfs.f_type) == EXT4_SUPER_MAGIC ||
+                        static_cast<unsigned long>(sfs.f_type) == XFS_SUPER_MAGIC;
+  if (!tmpfs && !reserves) {
+    std::printf("preallocation on %s skipped: neither tmpfs nor ext4/xfs\n", dir.c_str());
+    return;
+  }
+  std::string base = dir + "/jetrecv-prealloc-XXXXXX";
+  REQUIRE(mkdtemp(base.data()) != nullptr);
+  int root = -1;
+  REQUIRE(OpenRoot(base, &root).ok());
+  struct statvfs vfs {};
+  REQUIRE(statvfs(base.c_str(), &vfs) == 0);
+  const uint64_t avail = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+  int fd = -1;
+  std::string partial;
+  if (vfs.f_blocks != 0) {
+    Status st = OpenPartialBeneath(root, "big.bin", avail + (1ull << 30), &fd, &partial);
+    CHECK(!st.ok());
+    CHECK(st.err == ENOSPC);
+    CHECK(st.message.find("big.bin") != std::string::npos);
+    CHECK(!Exists(base + "/.big.bin.jrpart"));
+  }
+  const uint64_t size = 16ull << 20;
+  if (avail > 4 * size) {
+    Status st = OpenPartialBeneath(root, "fits.bin", size, &fd, &partial);
+    CHECK(st.ok());
+    struct stat fst {};
+    REQUIRE(fstat(fd, &fst) == 0);
+    CHECK(static_cast<uint64_t>(fst.st_size) == size);
+    const uint64_t allocated = static_cast<uint64_t>(fst.st_blocks) * 512;
+    if (tmpfs) CHECK(allocated < (1u << 20));  // sparse: the writes allocate the pages
+    if (reserves) CHECK(allocated >= size);     // extents reserved up front
+    close(fd);
+  }
+  close(root);
+  std::system(("rm -rf '" + base + "'").c_str());
+}
+
 int main() {
   char tmpl[] = "/tmp/jetrecv-sandbox-XXXXXX";
   REQUIRE(mkdtemp(tmpl) != nullptr);
@@ -323,6 +373,8 @@ int main() {
   TestUnlink(root);
   TestFallbackWithoutOpenat2(root);
   close(root);
+  TestPreallocation("/dev/shm");
+  TestPreallocation("/var/tmp");
 
   const int rc = jetrecv::test::TestExitCode();
   if (rc == 0) std::system(("rm -rf '" + g_base + "'").c_str());

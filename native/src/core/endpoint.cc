@@ -3,6 +3,7 @@
 // tables, and the receiver's feedback timer (run on RX thread 0 between batches).
 #include "core/endpoint.h"
 
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -249,7 +250,13 @@ Status Endpoint::Start() {
                                             &counters_.NewBlock(), &events_);
   }
   const size_t threads = receiver ? sockets_.size() : 1;
-  for (size_t i = 0; i < threads; ++i) rx_threads_.emplace_back([this, i] { RxLoop(i); });
+  // OPENSSL_thread_stop frees this thread's OpenSSL state (error queue) at exit.
+  for (size_t i = 0; i < threads; ++i) {
+    rx_threads_.emplace_back([this, i] {
+      RxLoop(i);
+      OPENSSL_thread_stop();
+    });
+  }
   return Status::Ok();
 }
 

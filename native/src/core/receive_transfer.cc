@@ -14,6 +14,7 @@
 #include <cstring>
 #include <set>
 
+#include "core/fd_cache.h"
 #include "core/sandbox_fs.h"
 
 namespace jetrecv::core {
@@ -63,8 +64,14 @@ struct ReceiveTransfer::FileState {
 
   // Writers hold fd_mu shared while they use fd; finalize and Close take it
   // exclusively to close fd (-1 afterwards), so a write never hits a reused fd.
+  // fd is -1 before the first use, after eviction from the cache (re-opened
+  // on demand) and after finalize (finalized == true).
   std::shared_mutex fd_mu;
   int fd = -1;                      // guarded by fd_mu
+  dev_t dev = 0;                    // the partial's inode, set at Open: a re-open
+  ino_t ino = 0;                    //   must find the same file
+  bool cached = false;              // counted in open_files_ / FdBudget; guarded by cache_mu_
+  std::atomic<uint64_t> last_use{0};
   std::atomic<bool> finalizing{false};
   std::atomic<bool> finalized{false};
 
@@ -197,6 +204,18 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
         return nullptr;
       }
     }
+    struct stat pst {};
+    if (fstat(file->fd, &pst) == 0) {
+      file->dev = pst.st_dev;
+      file->ino = pst.st_ino;
+    }
+    {  // keep it open while the cache has room (files arrive in order), else close
+      std::lock_guard cache_lock(t->cache_mu_);
+      if (!t->TryCache(i, *file)) {
+        close(file->fd);
+        file->fd = -1;
+      }
+    }
     t->files_.push_back(std::move(file));
   }
   for (const auto& f : t->files_) t->bitmaps_.push_back(&f->bitmap);
@@ -229,6 +248,94 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
     }
   }
   return t;
+}
+
+bool ReceiveTransfer::TryCache(uint32_t index, FileState& file) {
+  if (open_files_.size() >= kMaxCachedFdsPerTransfer || !FdBudgetAcquire(false)) return false;
+  AddToCache(index, file);
+  return true;
+}
+
+void ReceiveTransfer::AddToCache(uint32_t index, FileState& file) {
+  open_files_.push_back(index);
+  file.cached = true;
+  file.last_use.store(use_tick_.fetch_add(1, std::memory_order_relaxed) + 1,
+                      std::memory_order_relaxed);
+}
+
+void ReceiveTransfer::Uncache(uint32_t index, FileState& file) {
+  if (!file.cached) return;
+  file.cached = false;
+  auto it = std::find(open_files_.begin(), open_files_.end(), index);
+  if (it != open_files_.end()) {
+    *it = open_files_.back();
+    open_files_.pop_back();
+  }
+  FdBudgetRelease();
+}
+
+void ReceiveTransfer::EvictOne() {
+  if (open_files_.empty()) return;
+  uint32_t victim = open_files_[0];
+  for (uint32_t idx : open_files_) {
+    if (files_[idx]->last_use.load(std::memory_order_relaxed) <
+        files_[victim]->last_use.load(std::memory_order_relaxed)) {
+      victim = idx;
+    }
+  }
+  FileState& f = *files_[victim];
+  {
+    std::unique_lock fd_lock(f.fd_mu);  // waits for writes in progress on it
+    if (f.fd >= 0) {
+      close(f.fd);  // no fdatasync: Checkpoint re-opens and syncs closed partials
+      f.fd = -1;
+    }
+  }
+  Uncache(victim, f);
+}
+
+int ReceiveTransfer::EnsureOpen(uint32_t index, FileState& file) {
+  std::lock_guard cache_lock(cache_mu_);
+  {
+    std::shared_lock fd_lock(file.fd_mu);
+    if (file.fd >= 0 || file.finalized.load(std::memory_order_acquire)) return 0;
+  }
+  if (open_files_.size() >= kMaxCachedFdsPerTransfer) EvictOne();
+  bool slot = FdBudgetAcquire(false);
+  while (!slot && !open_files_.empty()) {  // process budget spent: give back our own LRU fd
+    EvictOne();
+    slot = FdBudgetAcquire(false);
+  }
+  if (!slot) FdBudgetAcquire(/*force=*/true);  // we hold none: a transfer may always have one
+  // Beneath the root, never through a symlink; O_NONBLOCK so a FIFO swapped in
+  // cannot block the RX thread (it is refused below).
+  int fd = -1;
+  Status st = OpenFileBeneath(root_fd_, file.partial, O_RDWR | O_NONBLOCK, &fd);
+  if (!st.ok()) {
+    FdBudgetRelease();
+    return st.err != 0 ? st.err : EIO;
+  }
+  struct stat pst {};
+  if (fstat(fd, &pst) != 0 || !S_ISREG(pst.st_mode) || pst.st_dev != file.dev ||
+      pst.st_ino != file.ino) {
+    close(fd);
+    FdBudgetRelease();
+    return EIO;  // the partial was replaced: never write into another file
+  }
+  std::unique_lock fd_lock(file.fd_mu);
+  if (file.fd >= 0 || file.finalized.load(std::memory_order_acquire)) {
+    close(fd);
+    FdBudgetRelease();
+    return 0;
+  }
+  file.fd = fd;
+  AddToCache(index, file);
+  return 0;
+}
+
+size_t ReceiveTransfer::open_fd_count() const {
+  std::lock_guard cache_lock(cache_mu_);
+  return open_files_.size();
 }
 
 bool ReceiveTransfer::ResumeFinalizedFile(uint32_t index, FileState& file) {
@@ -315,11 +422,24 @@ void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& c
     bool complete = false;
     {
       std::shared_lock fd_lock(file.fd_mu);
-      if (file.fd < 0) {  // finalized meanwhile: everything here is a duplicate
-        counters.Add(CounterId::kdrop_duplicate_block, count);
-        i += count;
+      if (file.fd < 0) {
+        if (file.finalized.load(std::memory_order_acquire)) {
+          counters.Add(CounterId::kdrop_duplicate_block, count);  // all duplicates
+          i += count;
+          continue;
+        }
+        fd_lock.unlock();  // not cached: re-open the partial, then retry this run
+        const int err = EnsureOpen(file_index, file);
+        if (err != 0) {
+          counters.Add(CounterId::kwrite_errors);
+          counters.Add(CounterId::kdrop_transfer_failed, n - i);
+          Fail(file_index, err, "cannot reopen partial file of " + file.path + ": " + std::strerror(err));
+          break;
+        }
         continue;
       }
+      file.last_use.store(use_tick_.fetch_add(1, std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
       const int err = WriteRun(file, blocks + i, count);
       if (err != 0) {
         fd_lock.unlock();
@@ -421,7 +541,19 @@ void ReceiveTransfer::WriteBehind(FileState& file, uint64_t end_offset, uint64_t
 
 Status ReceiveTransfer::FinalizeFile(uint32_t index, FileState& file, CounterBlock& counters) {
   std::unique_lock fd_lock(file.fd_mu);
-  if (file.fd < 0) return Status::Ok();  // closed meanwhile
+  if (file.finalized.load(std::memory_order_acquire)) return Status::Ok();
+  if (file.fd < 0) {  // not cached: a temporary fd, beneath the root, same inode
+    int fd = -1;
+    Status st = OpenFileBeneath(root_fd_, file.partial, O_RDWR | O_NONBLOCK, &fd);
+    if (!st.ok()) return st;
+    struct stat pst {};
+    if (fstat(fd, &pst) != 0 || pst.st_dev != file.dev || pst.st_ino != file.ino) {
+      close(fd);
+      return Status::Error(EIO, "cannot finalize " + file.path + ": its partial file was replaced",
+                           kErrDisk, file.path);
+    }
+    file.fd = fd;  // closed below or by Close()
+  }
   if (sync_on_finalize_ && fdatasync(file.fd) != 0) {
     const int err = errno;
     return Status::Error(err, "cannot sync " + file.path + ": " + std::strerror(err), kErrDisk,
@@ -433,6 +565,10 @@ Status ReceiveTransfer::FinalizeFile(uint32_t index, FileState& file, CounterBlo
   file.fd = -1;
   file.finalized.store(true, std::memory_order_release);
   fd_lock.unlock();
+  {
+    std::lock_guard cache_lock(cache_mu_);
+    Uncache(index, file);
+  }
   files_done_.fetch_add(1, std::memory_order_acq_rel);
   counters.Add(CounterId::kfiles_completed);
   if (events_ != nullptr) {
@@ -559,7 +695,11 @@ void ReceiveTransfer::Close(bool remove_partials) {
   std::unique_lock lifecycle(lifecycle_mu_);
   if (closed_) return;
   closed_ = true;
+  std::lock_guard cache_lock(cache_mu_);
+  FdBudgetRelease(open_files_.size());
+  open_files_.clear();
   for (auto& f : files_) {
+    f->cached = false;
     std::unique_lock fd_lock(f->fd_mu);
     if (f->fd >= 0) {
       close(f->fd);

@@ -1,6 +1,10 @@
 // receive_transfer.h — one incoming transfer: its files beneath the sandbox
 // root, the bitmaps of received blocks, writes to disk, finalization, and the
 // FEEDBACK frames (rate report + NACK ranges) the receiver sends back.
+// Partial files are created (and preallocated) at Open but kept open only in a
+// bounded LRU cache (kMaxCachedFdsPerTransfer and the process budget of
+// fd_cache.h); a block for a closed partial re-opens it beneath the root
+// (RESOLVE_BENEATH, O_NOFOLLOW) and checks it is still the same inode.
 // Threads: OnBlocks may run on several RX threads at once; OnPosition,
 // BuildFeedback, Stats and Close may run on any thread. Close waits for
 // in-flight OnBlocks calls (shared/exclusive lock) and makes later calls drop.
@@ -95,7 +99,8 @@ constexpr uint64_t kWriteBehindChunk = 8ull << 20;
 class ReceiveTransfer {
  public:
   // Validates spec (block size 1..kMaxBlockSize, paths, no duplicate or
-  // conflicting paths) and creates the empty dirs and every partial file;
+  // conflicting paths) and creates the empty dirs and every partial file
+  // (preallocated now, so ENOSPC shows at Open; only the first ones stay open);
   // size-0 files are finalized at once and get their kFileDone event. On failure
   // removes the partials it created, sets *status (err = errno or EINVAL; code
   // JETRECV_ERR_PATH_ESCAPE for EXDEV, JETRECV_ERR_PATH_INVALID for lexical
@@ -129,6 +134,9 @@ class ReceiveTransfer {
   // True when every file is finalized.
   bool Complete() const;
 
+  // Number of partial files currently open (tests).
+  size_t open_fd_count() const;
+
   // Closes every fd; with remove_partials also unlinks the partials of files
   // not yet finalized. Idempotent; later OnBlocks calls drop.
   void Close(bool remove_partials);
@@ -154,6 +162,19 @@ class ReceiveTransfer {
   Status FinalizeFile(uint32_t index, FileState& file, CounterBlock& counters);
   // Marks the transfer failed; the first failure queues kTransferError.
   void Fail(uint32_t file_index, int err, const std::string& message);
+  // Makes file.fd valid (re-opens the partial, closing the least recently used
+  // cached fd first if at the cap); 0 or errno. Caller holds lifecycle_mu_ shared
+  // and no fd_mu. A finalized file is left closed (returns 0).
+  int EnsureOpen(uint32_t index, FileState& file);
+  // Requires cache_mu_: closes the least recently used cached fd.
+  void EvictOne();
+  // Requires cache_mu_: drops file from the cache bookkeeping (fd already closed).
+  void Uncache(uint32_t index, FileState& file);
+  // Requires cache_mu_ and file.fd >= 0: counts it in the cache if there is
+  // room (returns true), else the caller closes it.
+  bool TryCache(uint32_t index, FileState& file);
+  // Requires cache_mu_ and one FdBudget slot taken for file.fd.
+  void AddToCache(uint32_t index, FileState& file);
   // Open-time resume of file `index` (see ReceiveSpec::resume_*).
   bool ResumeFinalizedFile(uint32_t index, FileState& file);
   // Sets the blocks of ranges in file's bitmap; returns the number set.
@@ -180,6 +201,11 @@ class ReceiveTransfer {
   std::atomic<uint64_t> last_recv_us_{0};
   uint64_t blocks_resumed_ = 0;  // set at Open
   std::mutex checkpoint_mu_;     // one Checkpoint at a time
+
+  // fd cache. Lock order: lifecycle_mu_, cache_mu_, then a FileState::fd_mu.
+  mutable std::mutex cache_mu_;
+  std::vector<uint32_t> open_files_;  // indices of files holding a cached fd; guarded by cache_mu_
+  std::atomic<uint64_t> use_tick_{0};
 
   // Feedback state, guarded by feedback_mu_.
   mutable std::mutex feedback_mu_;

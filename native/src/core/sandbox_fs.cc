@@ -4,7 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -33,6 +36,40 @@ Status PathError(int err, const std::string& what, const std::string& path) {
                          kCodePathEscape, path);
   }
   return Status::Error(err, what + " " + path + ": " + ErrnoText(err), kCodeIo, path);
+}
+
+// Gives fd (a regular file) length `size` with its space reserved; 0 or an errno
+// (ENOSPC when it cannot fit). On ext4/xfs/btrfs fallocate reserves extents
+// without writing data, so it is cheap and guarantees the space. On tmpfs
+// fallocate allocates (and the kernel clears) every page up front, which the
+// data then overwrites: about 0.4 CPU-s per GB received, for a "reservation"
+// tmpfs does not need for layout. There the free space is checked with
+// fstatvfs instead (so a file that cannot fit still fails here, at open) and
+// the file is sized with ftruncate (sparse; pages are allocated by the writes).
+// The tmpfs check is per file, not a reservation: files that each fit but not
+// together, or another writer filling the tmpfs, fail later with ENOSPC on the
+// write (a disk error of the transfer, as on any file system that runs full).
+int PreallocateFile(int fd, uint64_t size) {
+  if (size == 0) return 0;
+  struct statfs sfs {};
+  if (fstatfs(fd, &sfs) == 0 && static_cast<unsigned long>(sfs.f_type) == TMPFS_MAGIC) {
+    struct statvfs vfs {};
+    struct stat st {};
+    if (fstatvfs(fd, &vfs) == 0 && fstat(fd, &st) == 0 && vfs.f_blocks != 0) {
+      // f_blocks == 0: a tmpfs without a size limit (size=0), nothing to check.
+      const uint64_t have = static_cast<uint64_t>(st.st_blocks) * 512;  // already allocated
+      const uint64_t need = size > have ? size - have : 0;
+      const uint64_t avail = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+      if (need > avail) return ENOSPC;
+    }
+    return ftruncate(fd, static_cast<off_t>(size)) == 0 ? 0 : errno;
+  }
+  if (fallocate(fd, 0, 0, static_cast<off_t>(size)) == 0) return 0;
+  const int err = errno;
+  if (err == EOPNOTSUPP || err == ENOSYS || err == EINVAL) {
+    return ftruncate(fd, static_cast<off_t>(size)) == 0 ? 0 : errno;
+  }
+  return err;
 }
 
 std::vector<std::string> SplitComponents(const std::string& rel) {
@@ -313,15 +350,10 @@ Status OpenPartialBeneath(int root_fd, const std::string& rel_path, uint64_t siz
       ftruncate(file_fd, static_cast<off_t>(size)) != 0) {
     return fail(errno, "cannot truncate partial file");
   }
-  if (size > 0 && fallocate(file_fd, 0, 0, static_cast<off_t>(size)) != 0) {
-    err = errno;
-    if (err == EOPNOTSUPP || err == ENOSYS || err == EINVAL) {
-      if (ftruncate(file_fd, static_cast<off_t>(size)) != 0) {
-        return fail(errno, "cannot size partial file");
-      }
-    } else {
-      return fail(err, "cannot preallocate partial file");
-    }
+  err = PreallocateFile(file_fd, size);
+  if (err != 0) {
+    return fail(err, err == ENOSPC ? "no space to preallocate partial file"
+                                   : "cannot preallocate partial file");
   }
   close(dir_fd);
   *fd = file_fd;

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/block_bitmap.h"
+#include "core/fd_cache.h"
 
 namespace jetrecv::core {
 
@@ -25,6 +26,61 @@ SendTransfer::~SendTransfer() {
   for (SourceFile& f : files_) {
     if (f.fd >= 0) close(f.fd);
   }
+  FdBudgetRelease(open_count_);
+}
+
+void SendTransfer::CloseLeastRecentlyUsed() {
+  SourceFile* victim = nullptr;
+  for (SourceFile& f : files_) {  // open_count_ <= kMaxCachedFdsPerTransfer, files may be many
+    if (f.fd >= 0 && (victim == nullptr || f.last_use < victim->last_use)) victim = &f;
+  }
+  if (victim == nullptr) return;
+  close(victim->fd);
+  victim->fd = -1;
+  --open_count_;
+  FdBudgetRelease();
+}
+
+Status SendTransfer::AcquireFd(uint32_t file, int* fd) {
+  SourceFile& f = files_[file];
+  f.last_use = ++use_tick_;
+  if (f.fd >= 0) {
+    *fd = f.fd;
+    return Status::Ok();
+  }
+  *fd = -1;
+  if (open_count_ >= kMaxCachedFdsPerTransfer) CloseLeastRecentlyUsed();
+  while (!FdBudgetAcquire(/*force=*/open_count_ == 0)) CloseLeastRecentlyUsed();
+  const int nfd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (nfd < 0) {
+    const int err = errno;
+    FdBudgetRelease();
+    return Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err), "JETRECV_ERR_IO",
+                         f.path);
+  }
+  struct stat st {};
+  if (fstat(nfd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != f.size) {
+    const int err = errno;
+    const bool stat_failed = st.st_mode == 0;
+    close(nfd);
+    FdBudgetRelease();
+    if (stat_failed) {
+      return Status::Error(err, "cannot stat " + f.path + ": " + std::strerror(err), "JETRECV_ERR_IO",
+                           f.path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return Status::Error(EINVAL, "not a regular file: " + f.path, "JETRECV_ERR_IO", f.path);
+    }
+    return Status::Error(EINVAL,
+                         "size of " + f.path + " changed: expected " + std::to_string(f.size) +
+                             " bytes, found " + std::to_string(st.st_size),
+                         "JETRECV_ERR_IO", f.path);
+  }
+  posix_fadvise(nfd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  f.fd = nfd;
+  ++open_count_;
+  *fd = nfd;
+  return Status::Ok();
 }
 
 std::unique_ptr<SendTransfer> SendTransfer::Open(std::shared_ptr<Session> session,
@@ -42,19 +98,10 @@ std::unique_ptr<SendTransfer> SendTransfer::Open(std::shared_ptr<Session> sessio
     src.path = f.path;
     src.size = f.size;
     src.blocks = BlockCount(f.size, spec.block_size);
-    src.fd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (src.fd < 0) {
+    struct stat st {};
+    if (stat(f.path.c_str(), &st) != 0) {
       const int err = errno;
       *status = Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err),
-                              "JETRECV_ERR_IO", f.path);
-      return nullptr;
-    }
-    struct stat st {};
-    const int rc = fstat(src.fd, &st);
-    const int err = errno;
-    t->files_.push_back(src);  // owned now: closed by the destructor
-    if (rc != 0) {
-      *status = Status::Error(err, "cannot stat " + f.path + ": " + std::strerror(err),
                               "JETRECV_ERR_IO", f.path);
       return nullptr;
     }
@@ -69,8 +116,14 @@ std::unique_ptr<SendTransfer> SendTransfer::Open(std::shared_ptr<Session> sessio
                               "JETRECV_ERR_IO", f.path);
       return nullptr;
     }
+    if (access(f.path.c_str(), R_OK) != 0) {  // unreadable: fail now, not mid-transfer
+      const int err = errno;
+      *status = Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err),
+                              "JETRECV_ERR_IO", f.path);
+      return nullptr;
+    }
+    t->files_.push_back(src);  // not opened until first use (AcquireFd)
     t->total_blocks_ += src.blocks;
-    posix_fadvise(src.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   }
   t->stats_.total_blocks = t->total_blocks_;
   std::lock_guard lock(t->mu_);

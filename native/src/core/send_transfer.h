@@ -1,5 +1,6 @@
-// send_transfer.h — one outgoing transfer's state for the TX engine: the open
-// source files, the first-pass cursor, the set of NACKed block ranges waiting
+// send_transfer.h — one outgoing transfer's state for the TX engine: the source
+// files (opened lazily, at most kMaxCachedFdsPerTransfer at once, see
+// fd_cache.h), the first-pass cursor, the set of NACKed block ranges waiting
 // for retransmission, the rate controller and pacer, and the statistics.
 // Threads: OnFeedback runs on an RX thread; everything else on the TX thread
 // (Stats on any). A per-transfer mutex guards the shared parts.
@@ -63,7 +64,8 @@ struct BlockBatch {
 
 class SendTransfer {
  public:
-  // Opens every file O_RDONLY and checks its size. Errors name the file.
+  // Checks every file (stat: a regular file of the expected size) without
+  // keeping it open; files are opened on first use (AcquireFd). Errors name the file.
   static std::unique_ptr<SendTransfer> Open(std::shared_ptr<Session> session,
                                             uint32_t transfer_id, const SendSpec& spec,
                                             uint64_t now_ns, Status* status);
@@ -76,7 +78,12 @@ class SendTransfer {
   uint32_t transfer_id() const { return transfer_id_; }
   uint32_t block_size() const { return block_size_; }
   size_t file_count() const { return files_.size(); }
-  int file_fd(uint32_t file) const { return files_[file].fd; }
+  // TX thread only: an fd of `file` open O_RDONLY, valid until the next
+  // AcquireFd call. Opens the file if it is not cached (closing the least
+  // recently used one at the cap or when the process budget is spent) and then
+  // re-checks that it is a regular file of the expected size. Errors name the file.
+  Status AcquireFd(uint32_t file, int* fd);
+  size_t open_fd_count() const { return open_count_; }  // TX thread (tests)
   uint64_t file_size(uint32_t file) const { return files_[file].size; }
   const std::string& file_path(uint32_t file) const { return files_[file].path; }
 
@@ -114,7 +121,8 @@ class SendTransfer {
  private:
   struct SourceFile {
     std::string path;
-    int fd = -1;
+    int fd = -1;             // -1 = not open; TX thread only
+    uint64_t last_use = 0;   // LRU tick of the last AcquireFd
     uint64_t size = 0;
     uint64_t blocks = 0;
   };
@@ -136,6 +144,9 @@ class SendTransfer {
   const uint32_t block_size_;
   std::vector<SourceFile> files_;
   uint64_t total_blocks_ = 0;
+  size_t open_count_ = 0;   // files_ with fd >= 0 (each holds one FdBudget slot); TX thread
+  uint64_t use_tick_ = 0;   // TX thread
+  void CloseLeastRecentlyUsed();  // TX thread
 
   mutable std::mutex mu_;
   // First-pass cursor: next block to send for the first time. Guarded by mu_.

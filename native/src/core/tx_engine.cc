@@ -6,6 +6,8 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -41,7 +43,10 @@ TxEngine::TxEngine(std::vector<UdpSocket*> lanes, size_t max_datagram, CounterBl
       events_(events) {
   if (lanes_.size() > kMaxLanes) lanes_.resize(kMaxLanes);
   batch_buf_.resize(kMaxGsoSegments * std::max<size_t>(max_datagram_, 1));
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    Run();
+    OPENSSL_thread_stop();  // frees this thread's OpenSSL state (error queue)
+  });
 }
 
 TxEngine::~TxEngine() { Shutdown(); }
@@ -218,8 +223,25 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
   iovec* cur = iov;
   int left = static_cast<int>(batch.count);
   int read_err = 0;
+  int fd = -1;  // opened lazily (bounded fd cache, see send_transfer.h)
+  const Status open_st = t.AcquireFd(batch.file, &fd);
+  if (!open_st.ok()) {
+    t.failed = true;
+    if (events_ != nullptr) {
+      Event e;
+      e.type = EventType::kTransferError;
+      e.session = t.session_index();
+      e.transfer = t.transfer_id();
+      e.file = batch.file;
+      e.err = open_st.err != 0 ? open_st.err : EIO;
+      e.code = kErrSourceIo;
+      e.message = open_st.message;
+      events_->Push(std::move(e));
+    }
+    return false;
+  }
   while (left > 0) {
-    const ssize_t r = preadv(t.file_fd(batch.file), cur, left, offset + static_cast<off_t>(got));
+    const ssize_t r = preadv(fd, cur, left, offset + static_cast<off_t>(got));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
       read_err = r < 0 ? errno : 0;
