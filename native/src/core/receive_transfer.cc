@@ -15,6 +15,7 @@
 #include <set>
 
 #include "core/fd_cache.h"
+#include "core/iovec_util.h"
 #include "core/sandbox_fs.h"
 
 namespace jetrecv::core {
@@ -499,16 +500,7 @@ int ReceiveTransfer::WriteRun(FileState& file, const BlockRef* blocks, size_t co
     if (w == 0) return EIO;
     offset += w;
     // Advance past what was written (a short write happens e.g. at ENOSPC).
-    size_t done = static_cast<size_t>(w);
-    while (left > 0 && done >= cur->iov_len) {
-      done -= cur->iov_len;
-      ++cur;
-      --left;
-    }
-    if (left > 0) {
-      cur->iov_base = static_cast<uint8_t*>(cur->iov_base) + done;
-      cur->iov_len -= done;
-    }
+    AdvanceIovecs(&cur, &left, static_cast<size_t>(w));
   }
   return 0;
 }

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "core/block_bitmap.h"
+#include "core/iovec_util.h"
 #include "core/limits.h"
 
 namespace jetrecv::core {
@@ -248,16 +249,7 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
       break;
     }
     got += static_cast<uint64_t>(r);
-    size_t done = static_cast<size_t>(r);
-    while (left > 0 && done >= cur->iov_len) {
-      done -= cur->iov_len;
-      ++cur;
-      --left;
-    }
-    if (left > 0) {
-      cur->iov_base = static_cast<uint8_t*>(cur->iov_base) + done;
-      cur->iov_len -= done;
-    }
+    AdvanceIovecs(&cur, &left, static_cast<size_t>(r));
   }
   if (got != data_total) {
     t.failed = true;
