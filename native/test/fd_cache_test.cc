@@ -30,6 +30,7 @@
 #include "test_util.h"
 
 using namespace jetrecv::core;
+using jetrecv::test::Content;
 using jetrecv::test::FakeSink;
 using jetrecv::test::ReadAll;
 
@@ -51,12 +52,6 @@ size_t OpenFdCount() {
   return n - 1;  // the DIR's own fd
 }
 
-std::string Content(size_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(size, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
 std::string MakeRoot(const std::string& name) {
   const std::string root = g_base + "/" + name;

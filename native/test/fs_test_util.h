@@ -1,17 +1,20 @@
 // fs_test_util.h — file and event helpers shared by the ctest executables that
-// exercise the disk side (receive transfers, resume): a thread-safe collecting
-// EventSink and whole-file read/exists checks.
+// exercise the disk side (receive transfers, resume, fd cache): a thread-safe
+// collecting EventSink, whole-file read/exists checks, test content and packets.
 #pragma once
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <mutex>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/event_queue.h"
+#include "core/wire_format.h"
 
 namespace jetrecv::test {
 
@@ -50,5 +53,20 @@ inline std::string ReadAll(const std::string& p) {
   close(fd);
   return out;
 }
+
+// `size` deterministic pseudo-random bytes (the same seed gives the same bytes).
+inline std::string Content(uint64_t size, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(size, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+// A BLOCK frame as the RX path hands it over: header copied out, data in place.
+struct Packet {
+  core::BlockFrameHeader header;
+  const uint8_t* data;
+  size_t len;
+};
 
 }  // namespace jetrecv::test

@@ -27,6 +27,8 @@
 #include "test_util.h"
 
 using namespace jetrecv::core;
+using jetrecv::test::Content;
+using jetrecv::test::Packet;
 using jetrecv::test::Exists;
 using jetrecv::test::FakeSink;
 using jetrecv::test::ReadAll;
@@ -40,19 +42,7 @@ std::string MakeRoot(const std::string& name) {
   REQUIRE(mkdir(root.c_str(), 0755) == 0);
   return root;
 }
-std::string Content(uint64_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(size, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
-// A BLOCK frame as the RX path hands it over: header copied out, data in place.
-struct Packet {
-  BlockFrameHeader header;
-  const uint8_t* data;
-  size_t len;
-};
 
 std::vector<Packet> PacketsFor(uint32_t transfer, uint32_t file, const std::string& content,
                                uint32_t block_size) {

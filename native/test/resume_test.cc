@@ -23,6 +23,8 @@
 #include "test_util.h"
 
 using namespace jetrecv::core;
+using jetrecv::test::Content;
+using jetrecv::test::Packet;
 using jetrecv::test::Exists;
 using jetrecv::test::FakeSink;
 using jetrecv::test::ReadAll;
@@ -42,18 +44,7 @@ std::string MakeRoot(const std::string& name) {
   REQUIRE(mkdir(root.c_str(), 0755) == 0);
   return root;
 }
-std::string Content(uint64_t size, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(size, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
-struct Packet {
-  BlockFrameHeader header;
-  const uint8_t* data;
-  size_t len;
-};
 
 // Blocks [first, end) of one file's content.
 std::vector<Packet> Blocks(uint32_t transfer, uint32_t file, const std::string& content,

@@ -24,21 +24,26 @@ export async function writeFileAtomic(
   mode = 0o600,
 ): Promise<void> {
   const tmp = tempPathFor(target);
-  let handle: fsp.FileHandle | undefined;
   try {
-    handle = await fsp.open(tmp, 'wx', mode);
-    await handle.chmod(mode); // open()'s mode is filtered by the umask; chmod is not
-    await handle.writeFile(data);
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
+    await writeSyncedTemp(tmp, data, mode);
     await fsp.rename(tmp, target);
   } catch (err) {
-    if (handle) await handle.close().catch(() => {});
     await fsp.rm(tmp, { force: true }).catch(() => {});
     throw err;
   }
   await fsyncDirectory(path.dirname(target));
+}
+
+/** Creates `tmp` (exclusively) with exactly `mode`, writes `data` and fsyncs it. */
+async function writeSyncedTemp(tmp: string, data: string | Uint8Array, mode: number): Promise<void> {
+  const handle = await fsp.open(tmp, 'wx', mode);
+  try {
+    await handle.chmod(mode); // open()'s mode is filtered by the umask; chmod is not
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Synchronous form of {@link writeFileAtomic}, same guarantees. */
@@ -83,17 +88,10 @@ export async function createFileExclusive(
   mode = 0o600,
 ): Promise<void> {
   const tmp = tempPathFor(target);
-  let handle: fsp.FileHandle | undefined;
   try {
-    handle = await fsp.open(tmp, 'wx', mode);
-    await handle.chmod(mode);
-    await handle.writeFile(data);
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
+    await writeSyncedTemp(tmp, data, mode);
     await fsp.link(tmp, target); // link(2) never replaces: EEXIST if target exists
   } finally {
-    if (handle) await handle.close().catch(() => {});
     await fsp.rm(tmp, { force: true }).catch(() => {});
   }
   await fsyncDirectory(path.dirname(target));
