@@ -86,6 +86,8 @@ export interface TransferErrorMsg {
 export interface GoodbyeMsg {
   kind: 'goodbye';
   reason: string;
+  /** Receiver → sender: the session will not be taken back; do not reconnect. */
+  final?: boolean;
 }
 
 /** One control message, discriminated on `kind` (the name of the oneof member). */
@@ -299,8 +301,10 @@ function checkBody(kind: ControlMessage['kind'], b: Record<string, unknown>): Co
         code: text(b.code ?? '', 'transferError.code', MAX_TEXT_BYTES),
         message: text(b.message ?? '', 'transferError.message', MAX_TEXT_BYTES),
       };
-    case 'goodbye':
-      return { kind, reason: text(b.reason ?? '', 'goodbye.reason', MAX_TEXT_BYTES) };
+    case 'goodbye': {
+      if (b.final !== undefined && b.final !== null && typeof b.final !== 'boolean') throw protocolError('goodbye.final must be a boolean');
+      return { kind, reason: text(b.reason ?? '', 'goodbye.reason', MAX_TEXT_BYTES), final: b.final === true };
+    }
   }
 }
 

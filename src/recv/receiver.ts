@@ -667,7 +667,7 @@ export class Receiver {
   enforceAuthorization(isAllowed: (key: Uint8Array) => boolean, decode: (key: string) => Uint8Array): void {
     for (const s of [...this.sessions.values()]) {
       if (!isAllowed(decode(s.peerKey))) {
-        this.send(s, { kind: 'goodbye', reason: 'sender key is no longer authorized' });
+        this.send(s, { kind: 'goodbye', reason: 'sender key is no longer authorized', final: true });
         this.endSession(s, 'sender key is no longer authorized');
       }
     }

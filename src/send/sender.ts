@@ -334,7 +334,8 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
           complete();
           break;
         case 'goodbye':
-          if (reconnectTimeoutMs > 0) lose(`receiver closed the session: ${msg.reason}`);
+          if (msg.final) finishForGood(new JetrecvError(ErrorCodes.REFUSED, `receiver ended the session for good: ${msg.reason}`));
+          else if (reconnectTimeoutMs > 0) lose(`receiver closed the session: ${msg.reason}`);
           else finish(new JetrecvError(ErrorCodes.REFUSED, `receiver closed the session: ${msg.reason}`));
           break;
         default:

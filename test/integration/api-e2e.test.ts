@@ -100,6 +100,31 @@ describe('authorized clients on real handshakes', () => {
     // leave the sender listed, allow-only on, for the restart test
     await alice.wait(await alice.recv.addAuthorizedClientAsync(senderPub));
   });
+
+  it('removing a key ends that sender\'s live session and fails its transfer at once', async () => {
+    const alice = await login('alice', true);
+    const file = path.join(root, 'cut.bin');
+    await writeRandomFile(file, 24 << 20);
+    const sending = send(file, 'cut', ['--rate-max', '20M']); // ~10 s at 20 Mbit/s
+    const deadline = Date.now() + 20_000;
+    let live = false;
+    while (!live && Date.now() < deadline) {
+      const transfers = await alice.wait(await alice.recv.getTransfersAsync());
+      live = transfers.some((t) => t.destinationPath === '/cut' && t.status === 'receiving' && t.bytesReceived > 0);
+      if (!live) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(live, 'the transfer was receiving').toBe(true);
+    await alice.wait(await alice.recv.removeAuthorizedClientAsync(senderPub));
+    const res = await sending;
+    // told for good (no reconnect attempts until --reconnect-timeout)
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/ended the session for good: sender key is no longer authorized/);
+    const cut = (await alice.wait(await alice.recv.getTransfersAsync())).find((t) => t.destinationPath === '/cut');
+    expect(cut?.status).toBe('error');
+    expect(cut?.errorMessage).toMatch(/no longer authorized/);
+    expect(await exists(path.join(sandbox, 'cut', 'cut.bin'))).toBe(false);
+    await alice.wait(await alice.recv.addAuthorizedClientAsync(senderPub));
+  });
 });
 
 describe('sources and transfers from real sessions', () => {

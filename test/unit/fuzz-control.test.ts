@@ -35,7 +35,8 @@ function validControls(): Uint8Array[] {
     { kind: 'transferDone', transferId: 5, bytes: 2 ** 40, files: 7 },
     { kind: 'cancel', transferId: 6, reason: 'sender interrupted' },
     { kind: 'transferError', transferId: 7, code: 'JETRECV_ERR_DISK', message: 'cannot write x: No space left on device' },
-    { kind: 'goodbye', reason: 'bye' },
+    { kind: 'goodbye', reason: 'bye', final: false },
+    { kind: 'goodbye', reason: 'bye', final: true },
   ];
   return msgs.map((m) => encodeControl(m));
 }

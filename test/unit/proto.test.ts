@@ -57,8 +57,9 @@ const samples: ControlMessage[] = [
   { kind: 'transferDone', transferId: 7, bytes: 2 ** 50, files: 3 },
   { kind: 'cancel', transferId: 7, reason: 'user' },
   { kind: 'transferError', transferId: 7, code: ErrorCodes.DISK, message: 'ENOSPC' },
-  { kind: 'goodbye', reason: 'shutdown' },
-  { kind: 'goodbye', reason: '' },
+  { kind: 'goodbye', reason: 'shutdown', final: false },
+  { kind: 'goodbye', reason: '', final: false },
+  { kind: 'goodbye', reason: 'sender key is no longer authorized', final: true },
 ];
 
 describe('control messages', () => {
@@ -107,7 +108,7 @@ describe('control messages', () => {
   it('skips unknown fields (forward compatibility)', () => {
     const known = encodeControl({ kind: 'goodbye', reason: 'bye' });
     const unknownField = new Uint8Array([0xf8, 0x07, 0x05]); // field 127, varint 5
-    expect(decodeControl(new Uint8Array([...unknownField, ...known]))).toEqual({ kind: 'goodbye', reason: 'bye' });
+    expect(decodeControl(new Uint8Array([...unknownField, ...known]))).toEqual({ kind: 'goodbye', reason: 'bye', final: false });
   });
 
   it('refuses uint64 values above 2^53 naming the field', () => {
