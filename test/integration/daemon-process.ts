@@ -1,6 +1,7 @@
 // daemon-process.ts — helpers of the resume and shutdown tests: `jetrecv serve` and
 // `jetrecv send` as real child processes (so they can be killed with SIGKILL or stopped
 // with SIGTERM), and a reader of the receiver's checkpoint files.
+import type { SendResult } from '../../src/send/sender.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -73,19 +74,11 @@ export function startSend(args: string[]): SendProcess {
   return { child, done };
 }
 
-/** The summary `jetrecv send --json` prints. */
-export interface SendSummary {
-  bytes: number;
-  files: number;
-  blocksSent: number;
-  blocksRetransmitted: number;
-  bytesSent: number;
-  totalBlocks: number;
-  blocksResumed: number;
-  blocksResumedAtStart: number;
-  reconnects: number;
-  resumedEarlierRun: boolean;
-}
+/** The summary `jetrecv send --json` prints: the sender's result without its timing extras. */
+export type SendSummary = Pick<
+  SendResult,
+  'bytes' | 'files' | 'blocksSent' | 'blocksRetransmitted' | 'bytesSent' | 'totalBlocks' | 'blocksResumed' | 'blocksResumedAtStart' | 'reconnects' | 'resumedEarlierRun'
+>;
 
 export function parseSummary(stdout: string): SendSummary {
   const line = stdout.trim().split('\n').pop() ?? '';
