@@ -270,11 +270,13 @@ describe('impair relay: settings and lifecycle', () => {
 
   it('close releases the listening and upstream ports, and is idempotent', async () => {
     const server = await udpSocket((msg, rinfo, sock) => sock.send(msg, rinfo.port, rinfo.address));
-    const relay = await startImpairRelay({ target: { host: '127.0.0.1', port: server.port }, delayMs: 500 });
+    const relay = await startImpairRelay({ target: { host: '127.0.0.1', port: server.port } });
     const client = await udpSocket();
     client.sock.send(packet(1), relay.port, '127.0.0.1');
     await waitFor(() => server.got.length === 1, 'the first datagram');
     const upstreamPort = server.got[0]!.port;
+    // Held for 2 s: long enough that a slow machine still closes the relay before it is due.
+    relay.setImpairment({ delayMs: 2000 });
     client.sock.send(packet(2), relay.port, '127.0.0.1'); // still held when the relay closes
     await waitFor(() => relay.stats().queued === 1, 'a held datagram');
     await Promise.all([relay.close(), relay.close()]);
@@ -287,7 +289,7 @@ describe('impair relay: settings and lifecycle', () => {
       });
       await new Promise<void>((resolve) => probe.close(() => resolve()));
     }
-    await new Promise((r) => setTimeout(r, 600)); // past the held datagram's due time
+    await new Promise((r) => setTimeout(r, 2200)); // past the held datagram's due time
     expect(server.got.length).toBe(1); // it was discarded, not sent after close
   });
 });
