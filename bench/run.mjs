@@ -19,7 +19,7 @@ const jetrecvBin = path.join(repoRoot, 'bin', 'jetrecv.js');
 const relayCli = path.join(repoRoot, 'test', 'tools', 'impair-relay-cli.mjs');
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
-const kSections = ['jetrecv', 'peers', 'files', 'concurrent', 'loss'];
+const kSections = ['ceiling', 'jetrecv', 'peers', 'files', 'concurrent', 'loss'];
 
 // ---------------------------------------------------------------- options
 
@@ -561,6 +561,44 @@ async function sectionJetrecv(ctx) {
   }
 }
 
+// ---------------------------------------------------------------- ceiling
+
+const kBlockPacketOverhead = 56; // datagram bytes that are not file data (docs/PROTOCOL.md)
+
+/**
+ * CPU seconds per GB (10^9 bytes) of AES-256-GCM on one core of this machine, one call per
+ * block of file data (datagram − 56 bytes) with a fresh IV and a tag each time, as the data
+ * path does: `openssl speed -evp aes-256-gcm -bytes N` (and `-decrypt`). That is the least
+ * a sealing or an opening end spends per GB before any copy or packet work. `openssl speed`
+ * counts calls in a wall-clock window, so a loaded machine makes the floor look higher.
+ */
+function aesGcmFloor(payloadBytes, seconds) {
+  const rate = (extra) => {
+    const r = spawnSync('openssl', ['speed', '-seconds', String(seconds), ...extra, '-evp', 'aes-256-gcm', '-bytes', String(payloadBytes)], { encoding: 'utf8' });
+    const m = /^AES-256-GCM\s+([\d.]+)k\s*$/m.exec(r.stdout ?? '');
+    if (r.status !== 0 || !m) throw new Error(`openssl speed failed: ${tail(`${r.stdout ?? ''}${r.stderr ?? ''}`, 200)}`);
+    return Number(m[1]) * 1000; // bytes per second
+  };
+  return { sealSecondsPerGB: round(1e9 / rate([]), 3), openSecondsPerGB: round(1e9 / rate(['-decrypt']), 3) };
+}
+
+async function sectionCeiling(ctx) {
+  const { opts, results } = ctx;
+  if (!which('openssl')) {
+    results.push({ section: 'ceiling', name: 'AES-256-GCM floor', skipped: 'openssl CLI not installed (apt-get install openssl)' });
+    return;
+  }
+  const version = spawnSync('openssl', ['version'], { encoding: 'utf8' }).stdout?.trim() ?? '?';
+  for (const dg of opts.datagramSizes) {
+    const payload = dg - kBlockPacketOverhead;
+    console.error(`• AES-256-GCM floor, ${payload}-byte blocks (${version}; Node has ${process.versions.openssl})`);
+    results.push({
+      section: 'ceiling', name: `AES-256-GCM alone, ${payload}-byte blocks, 1 core`, tool: 'openssl', cipher: 'aes-256-gcm', datagramSize: dg,
+      opensslVersion: version, nodeOpensslVersion: process.versions.openssl, aead: aesGcmFloor(payload, opts.quick ? 1 : 3),
+    });
+  }
+}
+
 // ---------------------------------------------------------------- peers
 
 async function sectionPeers(ctx) {
@@ -963,6 +1001,34 @@ function medianOf(results, pred, field = 'gbitPerSecond') {
   return r?.summary?.[field]?.median ?? null;
 }
 
+/**
+ * A model of the fastest encrypted loopback transfer this machine allows, from this run's
+ * figures: each end must at least run AES-256-GCM (the ceiling section's floor) and move the
+ * bytes the way a plain TCP copy into a file does (socat's receiver and sender CPU per GB to
+ * tmpfs). With both ends on the same cores, and one RX and one TX thread (jetrecv's
+ * defaults), the rate is at most min(cores / (both floors), 1 / each floor) GB/s. Null when
+ * the ceiling or the socat row is missing. One row per datagram size.
+ */
+function computeCpuBounds(results, cores) {
+  const socat = results.find((r) => r.tool === 'socat' && r.dest === 'tmpfs' && r.summary)?.summary;
+  const med = (x) => x?.median ?? 0;
+  const socatRcv = med(socat?.receiverCpuUserPerGB) + med(socat?.receiverCpuSysPerGB);
+  const socatSnd = med(socat?.senderCpuUserPerGB) + med(socat?.senderCpuSysPerGB);
+  if (!(socatRcv > 0) || !(socatSnd > 0)) return [];
+  return results.filter((r) => r.section === 'ceiling' && r.aead).map(({ aead, datagramSize }) => {
+    const rcv = aead.openSecondsPerGB + socatRcv;
+    const snd = aead.sealSecondsPerGB + socatSnd;
+    const gbPerSecond = Math.min(cores / (rcv + snd), 1 / rcv, 1 / snd);
+    return {
+      section: 'ceiling', name: `model: CPU bound, ${datagramSize}-byte datagrams → tmpfs`, tool: 'model', datagramSize,
+      bound: {
+        gbitPerSecond: round(gbPerSecond * 8, 2), receiverFloor: round(rcv, 3), senderFloor: round(snd, 3), cores,
+        note: `AES-256-GCM floor + socat's copy cost per end; ${cores} cores for both ends`,
+      },
+    };
+  });
+}
+
 /** jetrecv against the peers, all from this run. */
 function computeRatios(results, opts) {
   const ratios = [];
@@ -979,6 +1045,11 @@ function computeRatios(results, opts) {
   const jetBestDisk = Math.max(0, ...opts.datagramSizes.map((dg) => jet(dg, 'disk') ?? 0)) || null;
   add('jetrecv best disk / socat TCP disk', jetBestDisk, medianOf(results, (r) => r.tool === 'socat' && r.dest === 'disk'));
   add('jetrecv best disk / dd oflag=direct', jetBestDisk, medianOf(results, (r) => r.tool === 'dd'), '>= 0.9');
+  const bound = (dg) => results.find((r) => r.bound && r.datagramSize === dg)?.bound.gbitPerSecond ?? null;
+  for (const dg of opts.datagramSizes) add(`jetrecv ${dg} tmpfs / model CPU bound ${dg}`, jet(dg, 'tmpfs'), bound(dg));
+  add(`model CPU bound ${jumbo} / (2.5 × uftp best): is the jumbo target reachable here? (>= 1 needed)`, bound(jumbo), uftpBest ? 2.5 * uftpBest : null);
+  const std = Math.min(...opts.datagramSizes);
+  add(`model CPU bound ${std} / iperf3 -l ${std}: is the standard-MTU target reachable here? (>= 1 needed)`, bound(std), medianOf(results, (r) => r.tool === 'iperf3' && r.datagramSize === std));
   const cpu = (pred) => {
     const r = results.find((x) => !x.skipped && pred(x));
     const u = r?.summary?.receiverCpuUserPerGB?.median;
@@ -986,6 +1057,11 @@ function computeRatios(results, opts) {
     return u !== undefined && u !== null && s !== undefined && s !== null ? u + s : null;
   };
   add(`receiver CPU s/GB: jetrecv ${jumbo} tmpfs / uftpd aes256-gcm tmpfs`, cpu((r) => r.section === 'jetrecv' && r.datagramSize === jumbo && r.dest === 'tmpfs'), cpu((r) => r.tool === 'uftp' && r.mode === 'aes256-gcm' && r.dest === 'tmpfs'), '<= 0.25');
+  const uftpdCpu = cpu((r) => r.tool === 'uftp' && r.mode === 'aes256-gcm' && r.dest === 'tmpfs');
+  const aesOpen = results.find((r) => r.section === 'ceiling' && r.aead && r.datagramSize === jumbo)?.aead?.openSecondsPerGB ?? null;
+  const rcvFloor = results.find((r) => r.bound && r.datagramSize === jumbo)?.bound.receiverFloor ?? null;
+  add(`AES-256-GCM open alone ${jumbo} / (0.25 × uftpd aes256-gcm CPU)`, aesOpen, uftpdCpu ? 0.25 * uftpdCpu : null);
+  add(`model receiver floor ${jumbo} / (0.25 × uftpd aes256-gcm CPU): is the CPU target reachable here? (<= 1 needed)`, rcvFloor, uftpdCpu ? 0.25 * uftpdCpu : null);
   const loss = (method, pct) => medianOf(results, (r) => r.section === 'loss' && r.method === method && r.lossPercent === pct);
   for (const method of ['nft', 'relay']) {
     for (const pct of [1, 5]) add(`goodput at ${pct} % loss / no loss (${method})`, loss(method, pct), loss(method, 0));
@@ -998,6 +1074,14 @@ function printTable(results, ratios) {
   for (const r of results) {
     if (r.skipped) {
       rows.push([r.name, 'skipped', '', '', '', '', r.skipped]);
+      continue;
+    }
+    if (r.aead) {
+      rows.push([r.name, '', '', '', '', '', `CPU-s/GB: seal ${r.aead.sealSecondsPerGB}, open ${r.aead.openSecondsPerGB}`]);
+      continue;
+    }
+    if (r.bound) {
+      rows.push([r.name, String(r.bound.gbitPerSecond), `${r.bound.receiverFloor} (floor)`, `${r.bound.senderFloor} (floor)`, '', '', r.bound.note]);
       continue;
     }
     const s = r.summary;
@@ -1118,11 +1202,11 @@ async function main() {
     }
   }
 
-  const jetrecvProblem = opts.only.some((s) => s !== 'peers') ? jetrecvAvailable() : null;
-  const sections = { jetrecv: sectionJetrecv, peers: sectionPeers, files: sectionFiles, concurrent: sectionConcurrent, loss: sectionLoss };
+  const jetrecvProblem = opts.only.some((s) => s !== 'peers' && s !== 'ceiling') ? jetrecvAvailable() : null;
+  const sections = { ceiling: sectionCeiling, jetrecv: sectionJetrecv, peers: sectionPeers, files: sectionFiles, concurrent: sectionConcurrent, loss: sectionLoss };
   try {
     for (const s of opts.only) {
-      if (s !== 'peers' && jetrecvProblem) {
+      if (s !== 'peers' && s !== 'ceiling' && jetrecvProblem) {
         ctx.results.push({ section: s, name: `jetrecv (${s})`, skipped: jetrecvProblem });
         continue;
       }
@@ -1137,6 +1221,7 @@ async function main() {
     await runCleanups();
   }
 
+  ctx.results.push(...computeCpuBounds(ctx.results, machine.cores));
   const ratios = computeRatios(ctx.results, opts);
   const report = {
     startedAt: startedAt.toISOString(),
