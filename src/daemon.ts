@@ -33,6 +33,11 @@ export interface DaemonConfig {
   minCipher: CipherName;
   serverName: string;
   sessionTimeoutMs: number;
+  /**
+   * INITs per second given the DH work before the handshake requires cookies (default 50).
+   * Not a CLI flag; tests set it low to exercise cookies (docs/TESTING.md).
+   */
+  handshakeLoadThreshold?: number;
 }
 
 export interface Daemon {
@@ -88,6 +93,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     sessionTimeoutMs: config.sessionTimeoutMs,
     transferStore,
     restoredTransfers,
+    handshakeLoadThreshold: config.handshakeLoadThreshold,
   });
   const granted = receiver.endpoint.native.kernelBuffers();
   if (granted.rcvbuf < config.socketBufferBytes) {
@@ -125,6 +131,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
           return renderPrometheus({
             counters,
             counterHelp,
+            handshakes: receiver.handshakeCounts(),
             sessions: st.sessions,
             transfers: receiver.transferCounts(),
             bytesReceived: counters['bytes_written'] ?? 0,

@@ -295,7 +295,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const Event& e : events) {
     switch (e.type) {
       case EventType::kHandshake:
-        FUZZ_CHECK(e.bytes.size() == kHandshakeInitLen || e.bytes.size() == kHandshakeRespLen);
+        FUZZ_CHECK(!e.bytes.empty() && e.bytes.size() == HandshakePacketLen(e.bytes[0]));
         break;
       case EventType::kControl:
         FUZZ_CHECK(e.session == kLocalIndex && e.bytes.size() <= kMaxControlPayload);

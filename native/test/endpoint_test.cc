@@ -123,10 +123,22 @@ void HandshakeBecomesEvent() {
   // And back: a response-sized packet reaches the sender as an event too.
   std::vector<uint8_t> resp(kHandshakeRespLen, 0xBB);
   resp[0] = static_cast<uint8_t>(PacketType::kHandshakeResp);
-  CHECK(rx->SendRaw(events[0].addr, events[0].addr_len, resp.data(), resp.size()).ok());
+  const Event from_tx = events[0];
+  CHECK(rx->SendRaw(from_tx.addr, from_tx.addr_len, resp.data(), resp.size()).ok());
   events.clear();
   CHECK(WaitFor([&] { tx->DrainEvents(&events, 100); return !events.empty(); }));
   CHECK(events.size() == 1 && events[0].bytes == resp);
+  // A COOKIE REPLY (responder under load) too; one byte longer is a bad length.
+  std::vector<uint8_t> cookie(kHandshakeCookieLen, 0xCC);
+  cookie[0] = static_cast<uint8_t>(PacketType::kHandshakeCookie);
+  std::vector<uint8_t> long_cookie(kHandshakeCookieLen + 1, 0xCC);
+  long_cookie[0] = static_cast<uint8_t>(PacketType::kHandshakeCookie);
+  CHECK(rx->SendRaw(from_tx.addr, from_tx.addr_len, long_cookie.data(), long_cookie.size()).ok());
+  CHECK(rx->SendRaw(from_tx.addr, from_tx.addr_len, cookie.data(), cookie.size()).ok());
+  events.clear();
+  CHECK(WaitFor([&] { tx->DrainEvents(&events, 100); return !events.empty(); }));
+  CHECK(events.size() == 1 && events[0].bytes == cookie);
+  CHECK_EQ(Counter(*tx, CounterId::kdrop_bad_length), 1u);
   rx->Close();
   rx->Close();  // idempotent
   CHECK(rx->SendRaw(dst, len, init.data(), init.size()).code == std::string(kErrClosed));

@@ -8,6 +8,10 @@ export {
 } from './responder.js';
 export type { SessionKeys } from './session-keys.js';
 export {
+  COOKIE_LIFETIME_MS,
+  COOKIE_SECRET_LIFETIME_MS,
+  HANDSHAKE_COOKIE_LENGTH,
+  HANDSHAKE_COOKIE_TYPE,
   HANDSHAKE_INIT_LENGTH,
   HANDSHAKE_INIT_TYPE,
   HANDSHAKE_PROLOGUE,
@@ -17,3 +21,4 @@ export {
   type CipherName,
 } from './packets.js';
 export { DEFAULT_HANDSHAKE_RATE_LIMIT, type RateLimit } from './source-rate-limiter.js';
+export { DEFAULT_HANDSHAKE_LOAD_THRESHOLD } from './load-meter.js';

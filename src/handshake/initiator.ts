@@ -1,18 +1,23 @@
 // initiator.ts — the sender's side of the handshake: builds INIT packets and consumes the
-// RESP that answers the latest one. One instance per session attempt; not thread-shared.
-// Only the most recent INIT is remembered: a RESP to an earlier, retried INIT is ignored.
+// RESP that answers the latest one, or the COOKIE REPLY a responder under load sends
+// instead (the cookie then keys the mac2 of INITs for COOKIE_LIFETIME_MS). One instance per
+// session attempt; not thread-shared. Only the most recent INIT is remembered: a RESP or
+// COOKIE REPLY to an earlier, retried INIT is ignored.
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import type { KeyPair } from '../keys/key-encoding.js';
 import { dh } from './noise-crypto.js';
 import { ikReadMessage2, ikWriteMessage1, type IkInitiatorPending } from './noise-ik.js';
 import {
   CIPHER_CODES,
+  COOKIE_LIFETIME_MS,
+  COOKIE_RECEIVER_INDEX_OFFSET,
   HANDSHAKE_INIT_LENGTH,
   HANDSHAKE_INIT_TYPE,
   HANDSHAKE_PROLOGUE,
   HANDSHAKE_RESP_LENGTH,
   HANDSHAKE_RESP_TYPE,
   INIT_MAC1_OFFSET,
+  INIT_MAC2_OFFSET,
   INIT_NOISE_OFFSET,
   INIT_SENDER_INDEX_OFFSET,
   MAX_LANES,
@@ -21,6 +26,9 @@ import {
   RESP_RECEIVER_INDEX_OFFSET,
   RESP_SENDER_INDEX_OFFSET,
   computeMac1,
+  computeMac2,
+  cookieReplyKey,
+  decodeCookieReply,
   decodeRespPayload,
   encodeInitPayload,
   encodeTai64n,
@@ -65,8 +73,13 @@ export class HandshakeInitiator {
   private readonly options: HandshakeInitiatorOptions;
   private readonly responderMac1Key: Uint8Array;
   private readonly ownMac1Key: Uint8Array;
+  private readonly cookieKey: Uint8Array;
   private pending: IkInitiatorPending | null = null;
   private lastTimestampNs = -1n;
+  /** mac1 of the latest INIT while a COOKIE REPLY to it may still be accepted. */
+  private lastMac1: Uint8Array | null = null;
+  private cookie: Uint8Array | null = null;
+  private cookieReceivedMs = 0;
 
   /** Throws JetrecvError (JETRECV_ERR_CONFIG / _BAD_KEY) naming the bad option. */
   constructor(options: HandshakeInitiatorOptions) {
@@ -85,12 +98,15 @@ export class HandshakeInitiator {
     this.options = { ...options };
     this.responderMac1Key = mac1Key(options.responderPublicKey);
     this.ownMac1Key = mac1Key(options.staticKeys.publicKey);
+    this.cookieKey = cookieReplyKey(options.responderPublicKey);
   }
 
   /**
-   * Build a 136-byte INIT. Calling it again (a retry) makes a fresh ephemeral key and a
+   * Build a 152-byte INIT. Calling it again (a retry) makes a fresh ephemeral key and a
    * strictly later timestamp, and forgets the previous INIT. `now` sets the timestamp
-   * (tests); it is bumped by 1 ns if not later than the previous one.
+   * (tests); it is bumped by 1 ns if not later than the previous one. mac2 is keyed by the
+   * cookie of the last accepted COOKIE REPLY if that came less than COOKIE_LIFETIME_MS
+   * before `now`; otherwise mac2 is all zero.
    */
   createInitiation(now: Date = new Date()): Uint8Array {
     let timestampNs = BigInt(now.getTime()) * 1_000_000n;
@@ -115,8 +131,34 @@ export class HandshakeInitiator {
     packet[0] = HANDSHAKE_INIT_TYPE;
     writeU32(packet, INIT_SENDER_INDEX_OFFSET, this.options.localIndex);
     packet.set(written.message, INIT_NOISE_OFFSET);
-    packet.set(computeMac1(this.responderMac1Key, packet.subarray(0, INIT_MAC1_OFFSET)), INIT_MAC1_OFFSET);
+    const mac1 = computeMac1(this.responderMac1Key, packet.subarray(0, INIT_MAC1_OFFSET));
+    packet.set(mac1, INIT_MAC1_OFFSET);
+    this.lastMac1 = mac1;
+    const cookieAge = now.getTime() - this.cookieReceivedMs;
+    if (this.cookie !== null && cookieAge >= 0 && cookieAge < COOKIE_LIFETIME_MS) {
+      packet.set(computeMac2(this.cookie, packet.subarray(0, INIT_MAC2_OFFSET)), INIT_MAC2_OFFSET);
+    }
     return packet;
+  }
+
+  /**
+   * Consume a COOKIE REPLY. True if it answers the latest INIT (64 bytes, type 0x04,
+   * reserved bytes zero, receiver_index = localIndex, and the cookie decrypts with that
+   * INIT's mac1 as AD): the cookie is stored (received at `nowMs`, default Date.now()) and
+   * the caller should send a fresh INIT at once, which then carries mac2. Only one reply
+   * per INIT is accepted. False for anything else. Never throws for packet content.
+   */
+  consumeCookieReply(packet: Uint8Array, nowMs: number = Date.now()): boolean {
+    const initMac1 = this.lastMac1;
+    if (initMac1 === null || this.pending === null) return false;
+    if (!(packet instanceof Uint8Array) || packet.length < COOKIE_RECEIVER_INDEX_OFFSET + 4) return false;
+    if (readU32(packet, COOKIE_RECEIVER_INDEX_OFFSET) !== this.options.localIndex) return false;
+    const cookie = decodeCookieReply(this.cookieKey, packet, initMac1);
+    if (cookie === undefined) return false;
+    this.cookie = cookie;
+    this.cookieReceivedMs = nowMs;
+    this.lastMac1 = null;
+    return true;
   }
 
   /**
@@ -139,6 +181,7 @@ export class HandshakeInitiator {
     if (payload === undefined || payload.lanes > this.options.lanes) return null;
 
     this.pending = null;
+    this.lastMac1 = null;
     return {
       keys: { sendKey: read.result.k1, recvKey: read.result.k2 },
       remoteIndex: readU32(packet, RESP_SENDER_INDEX_OFFSET),

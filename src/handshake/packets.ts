@@ -1,32 +1,49 @@
-// packets.ts — byte layouts of the two handshake packets, their mac1, and the payloads
-// carried inside the Noise messages. See docs/PROTOCOL-handshake.md. All integers are
-// little-endian except the TAI64N timestamp, which is big-endian by definition.
+// packets.ts — byte layouts of the three handshake packets, their mac1/mac2, the cookie
+// reply crypto, and the payloads carried inside the Noise messages. See
+// docs/PROTOCOL-handshake.md. All integers are little-endian except the TAI64N timestamp,
+// which is big-endian by definition.
 //
-// INIT (136 bytes), initiator -> responder:
+// INIT (152 bytes), initiator -> responder:
 //   0 u8 type=0x01 | 1..3 zero | 4 u32 sender_index | 8 ephemeral (32)
-//   40 encrypted static (32+16) | 88 encrypted payload (16+16) | 120 mac1 (16)
+//   40 encrypted static (32+16) | 88 encrypted payload (16+16) | 120 mac1 (16) | 136 mac2 (16)
 // RESP (80 bytes), responder -> initiator:
 //   0 u8 type=0x02 | 1..3 zero | 4 u32 sender_index | 8 u32 receiver_index
 //   12 ephemeral (32) | 44 encrypted payload (4+16) | 64 mac1 (16)
+// COOKIE REPLY (64 bytes), responder under load -> initiator:
+//   0 u8 type=0x04 | 1..3 zero | 4 u32 receiver_index | 8 nonce (24) | 32 encrypted cookie (16+16)
 import { sodium } from '../keys/sodium.js';
 import { concatBytes } from './noise-crypto.js';
 
 export const HANDSHAKE_INIT_TYPE = 0x01;
 export const HANDSHAKE_RESP_TYPE = 0x02;
-export const HANDSHAKE_INIT_LENGTH = 136;
+export const HANDSHAKE_COOKIE_TYPE = 0x04;
+export const HANDSHAKE_INIT_LENGTH = 152;
 export const HANDSHAKE_RESP_LENGTH = 80;
+export const HANDSHAKE_COOKIE_LENGTH = 64;
 
 /** Offsets inside INIT. */
 export const INIT_SENDER_INDEX_OFFSET = 4;
 export const INIT_NOISE_OFFSET = 8; // Noise message 1 (e, enc s, enc payload): 112 bytes
 export const INIT_MAC1_OFFSET = 120;
+export const INIT_MAC2_OFFSET = 136;
 /** Offsets inside RESP. */
 export const RESP_SENDER_INDEX_OFFSET = 4;
 export const RESP_RECEIVER_INDEX_OFFSET = 8;
 export const RESP_NOISE_OFFSET = 12; // Noise message 2 (e, enc payload): 52 bytes
 export const RESP_MAC1_OFFSET = 64;
+/** Offsets inside COOKIE REPLY. */
+export const COOKIE_RECEIVER_INDEX_OFFSET = 4;
+export const COOKIE_NONCE_OFFSET = 8;
+export const COOKIE_ENCRYPTED_OFFSET = 32; // cookie (16) + Poly1305 tag (16)
 
 export const MAC1_LENGTH = 16;
+export const MAC2_LENGTH = 16;
+export const COOKIE_LENGTH = 16;
+export const COOKIE_NONCE_LENGTH = 24;
+/** Cookie secret Rm: rotated by the responder every 2 minutes. */
+export const COOKIE_SECRET_LIFETIME_MS = 120_000;
+/** A cookie the initiator received is used (as mac2 key) for this long. */
+export const COOKIE_LIFETIME_MS = 120_000;
 export const INIT_PAYLOAD_LENGTH = 16;
 export const RESP_PAYLOAD_LENGTH = 4;
 export const TAI64N_LENGTH = 12;
@@ -63,6 +80,67 @@ export function computeMac1(key: Uint8Array, covered: Uint8Array): Uint8Array {
 export function verifyMac1(key: Uint8Array, packet: Uint8Array, mac1Offset: number): boolean {
   const expected = computeMac1(key, packet.subarray(0, mac1Offset));
   return sodium.memcmp(expected, packet.subarray(mac1Offset, mac1Offset + MAC1_LENGTH));
+}
+
+const COOKIE_LABEL = new TextEncoder().encode('cookie--');
+
+/** mac2 over `covered` (every byte of the INIT before mac2, mac1 included): BLAKE2b-128 keyed by the cookie. */
+export function computeMac2(cookie: Uint8Array, covered: Uint8Array): Uint8Array {
+  return sodium.crypto_generichash(MAC2_LENGTH, covered, cookie);
+}
+
+/** Key of the COOKIE REPLY's XChaCha20-Poly1305: BLAKE2b-256("cookie--" || responder static public key). */
+export function cookieReplyKey(responderPublicKey: Uint8Array): Uint8Array {
+  return sodium.crypto_generichash(32, concatBytes(COOKIE_LABEL, responderPublicKey), null);
+}
+
+/**
+ * The cookie of a source: BLAKE2b-128 keyed by the secret Rm (32 bytes) over the UTF-8
+ * address text as the receiving socket reports it, then the port as u16 big-endian.
+ * Only the responder computes it, so the encoding need only be deterministic.
+ */
+export function computeCookie(secret: Uint8Array, address: string, port: number): Uint8Array {
+  const addr = new TextEncoder().encode(address);
+  const msg = new Uint8Array(addr.length + 2);
+  msg.set(addr, 0);
+  msg[addr.length] = (port >>> 8) & 0xff;
+  msg[addr.length + 1] = port & 0xff;
+  return sodium.crypto_generichash(COOKIE_LENGTH, msg, secret);
+}
+
+/**
+ * Build a COOKIE REPLY: `cookie` sealed with XChaCha20-Poly1305 under `key`
+ * ({@link cookieReplyKey}) and a random 24-byte nonce, with the INIT's mac1 as AD.
+ */
+export function encodeCookieReply(key: Uint8Array, receiverIndex: number, cookie: Uint8Array, initMac1: Uint8Array): Uint8Array {
+  const out = new Uint8Array(HANDSHAKE_COOKIE_LENGTH);
+  out[0] = HANDSHAKE_COOKIE_TYPE;
+  writeU32(out, COOKIE_RECEIVER_INDEX_OFFSET, receiverIndex);
+  const nonce = sodium.randombytes_buf(COOKIE_NONCE_LENGTH);
+  out.set(nonce, COOKIE_NONCE_OFFSET);
+  out.set(sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(cookie, initMac1, null, nonce, key), COOKIE_ENCRYPTED_OFFSET);
+  return out;
+}
+
+/**
+ * Open a COOKIE REPLY's cookie with `key` and AD `initMac1`; undefined if the packet is
+ * not a well-formed COOKIE REPLY or the tag does not verify. Never throws for content.
+ */
+export function decodeCookieReply(key: Uint8Array, packet: Uint8Array, initMac1: Uint8Array): Uint8Array | undefined {
+  if (!(packet instanceof Uint8Array) || packet.length !== HANDSHAKE_COOKIE_LENGTH) return undefined;
+  if (packet[0] !== HANDSHAKE_COOKIE_TYPE || !reservedBytesZero(packet)) return undefined;
+  try {
+    const cookie = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+      null,
+      packet.subarray(COOKIE_ENCRYPTED_OFFSET),
+      initMac1,
+      packet.subarray(COOKIE_NONCE_OFFSET, COOKIE_ENCRYPTED_OFFSET),
+      key,
+    );
+    return cookie.length === COOKIE_LENGTH ? cookie : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** True if bytes 1..3 (reserved) of a handshake packet are zero. */

@@ -1,26 +1,37 @@
 // responder.ts — the receiver's side of the handshake: consumes INIT packets and, when
-// everything checks out, returns the RESP to send and the session keys. Stateless per
-// handshake (nothing is kept for an INIT that fails); keeps two bounded tables: per-source
-// token buckets and per-initiator-key latest timestamps. Single-threaded (JS event loop).
+// everything checks out, returns the RESP to send and the session keys; under load, an INIT
+// without a valid mac2 gets a COOKIE REPLY instead (no DH work). Stateless per handshake
+// (nothing is kept for an INIT that fails); keeps two bounded tables (per-source token
+// buckets, per-initiator-key latest timestamps), a load meter and the cookie secret.
+// Single-threaded (JS event loop).
 import type { KeyPair } from '../keys/key-encoding.js';
+import { sodium } from '../keys/sodium.js';
+import { DEFAULT_HANDSHAKE_LOAD_THRESHOLD, HandshakeLoadMeter } from './load-meter.js';
 import { ikReadMessage1Payload, ikReadMessage1Static, ikWriteMessage2 } from './noise-ik.js';
 import {
   CIPHER_CODES,
+  COOKIE_SECRET_LIFETIME_MS,
   HANDSHAKE_INIT_LENGTH,
   HANDSHAKE_INIT_TYPE,
   HANDSHAKE_PROLOGUE,
   HANDSHAKE_RESP_LENGTH,
   HANDSHAKE_RESP_TYPE,
   INIT_MAC1_OFFSET,
+  INIT_MAC2_OFFSET,
   INIT_NOISE_OFFSET,
   INIT_SENDER_INDEX_OFFSET,
+  MAC2_LENGTH,
   MAX_LANES,
   RESP_MAC1_OFFSET,
   RESP_NOISE_OFFSET,
   RESP_RECEIVER_INDEX_OFFSET,
   RESP_SENDER_INDEX_OFFSET,
+  computeCookie,
   computeMac1,
+  computeMac2,
+  cookieReplyKey,
   decodeInitPayload,
+  encodeCookieReply,
   encodeRespPayload,
   mac1Key,
   readU32,
@@ -57,6 +68,11 @@ export interface HandshakeResponderOptions {
   maxRateLimitedSources?: number;
   /** Cap on initiator keys whose latest timestamp is remembered. Default 65536. */
   maxReplayKeys?: number;
+  /**
+   * Under load (cookies required) once this many INITs per second got the DH work, or more
+   * than 4× this many with a valid mac1 arrived. Integer 1..1e6; default 50.
+   */
+  loadThreshold?: number;
 }
 
 /** Why an INIT was dropped. The caller sends nothing in every case. */
@@ -67,7 +83,9 @@ export type ResponderFailureReason =
   | 'decrypt' // Noise decryption or DH failed
   | 'unauthorized' // static key decrypted but isAuthorized said no
   | 'replay' // timestamp not newer than the latest accepted for that key
-  | 'cipher'; // requested cipher below minCipher
+  | 'cipher' // requested cipher below minCipher
+  | 'cookie-sent' // under load, no mac2 (all zero): answered with a COOKIE REPLY (no DH done)
+  | 'bad-mac2'; // under load, mac2 does not verify (stale, other address, forged): COOKIE REPLY (no DH done)
 
 /** Outcome of {@link HandshakeResponder.consumeInitiation}. */
 export type ResponderResult =
@@ -90,6 +108,11 @@ export type ResponderResult =
       reason: ResponderFailureReason;
       /** Set once the sender's static key has been decrypted (for logging refusals). */
       peerPublicKey?: Uint8Array;
+      /**
+       * The 64-byte COOKIE REPLY to send back to the INIT's source; set exactly when the
+       * reason is 'cookie-sent' or 'bad-mac2'. For every other reason nothing is sent.
+       */
+      cookieReply?: Uint8Array;
     };
 
 /** Responder (receiver) side of Noise IK as framed by jetrecv. */
@@ -102,6 +125,11 @@ export class HandshakeResponder {
   private readonly ownMac1Key: Uint8Array;
   private readonly rateLimiter: SourceRateLimiter;
   private readonly replayGuard: ReplayGuard;
+  private readonly loadMeter: HandshakeLoadMeter;
+  private readonly cookieKey: Uint8Array;
+  /** Rm: the secret cookies are keyed with; made lazily, replaced when COOKIE_SECRET_LIFETIME_MS old. */
+  private cookieSecret: Uint8Array | null = null;
+  private cookieSecretBornMs = 0;
 
   /** Throws JetrecvError (JETRECV_ERR_CONFIG / _BAD_KEY) or RangeError naming the bad option. */
   constructor(options: HandshakeResponderOptions) {
@@ -126,15 +154,22 @@ export class HandshakeResponder {
       options.maxRateLimitedSources ?? DEFAULT_MAX_RATE_LIMITED_SOURCES,
     );
     this.replayGuard = new ReplayGuard(options.maxReplayKeys ?? DEFAULT_MAX_REPLAY_KEYS);
+    try {
+      this.loadMeter = new HandshakeLoadMeter(options.loadThreshold ?? DEFAULT_HANDSHAKE_LOAD_THRESHOLD);
+    } catch (err) {
+      throw configError((err as Error).message);
+    }
+    this.cookieKey = cookieReplyKey(this.staticKeys.publicKey);
   }
 
   /**
    * Check an INIT and answer it. Checks run cheapest first, and nothing is allocated before
-   * the sender is known to be authorized: length/type → mac1 → per-source rate limit →
-   * DH + decrypt static → isAuthorized → decrypt payload → timestamp replay → cipher →
-   * allocateIndex + RESP. Never throws for packet content (only if isAuthorized or
-   * allocateIndex throw). `nowMs` (milliseconds, any monotonic-enough clock; default
-   * Date.now()) drives the rate limiter.
+   * the sender is known to be authorized: length/type → mac1 → (under load: mac2, else a
+   * COOKIE REPLY) → per-source rate limit → DH + decrypt static → isAuthorized → decrypt
+   * payload → timestamp replay → cipher → allocateIndex + RESP. Never throws for packet
+   * content (only if isAuthorized or allocateIndex throw). `nowMs` (milliseconds, any
+   * monotonic-enough clock; default Date.now()) drives the rate limiter, the load meter
+   * and the cookie secret's rotation.
    */
   consumeInitiation(
     packet: Uint8Array,
@@ -144,7 +179,23 @@ export class HandshakeResponder {
     if (!(packet instanceof Uint8Array) || packet.length !== HANDSHAKE_INIT_LENGTH) return fail('malformed');
     if (packet[0] !== HANDSHAKE_INIT_TYPE || !reservedBytesZero(packet)) return fail('malformed');
     if (!verifyMac1(this.ownMac1Key, packet, INIT_MAC1_OFFSET)) return fail('mac1');
+    if (this.loadMeter.arrive(nowMs)) {
+      // Under load only an INIT proving its source address (mac2 keyed by our cookie for
+      // that address) gets further; the rate limit below is then keyed on a verified address.
+      const cookie = computeCookie(this.currentCookieSecret(nowMs), source.address, source.port);
+      const mac2 = packet.subarray(INIT_MAC2_OFFSET, INIT_MAC2_OFFSET + MAC2_LENGTH);
+      if (!sodium.memcmp(computeMac2(cookie, packet.subarray(0, INIT_MAC2_OFFSET)), mac2)) {
+        const cookieReply = encodeCookieReply(
+          this.cookieKey,
+          readU32(packet, INIT_SENDER_INDEX_OFFSET),
+          cookie,
+          packet.subarray(INIT_MAC1_OFFSET, INIT_MAC2_OFFSET),
+        );
+        return { ok: false, reason: mac2.every((b) => b === 0) ? 'cookie-sent' : 'bad-mac2', cookieReply };
+      }
+    }
     if (!this.rateLimiter.allow(source.address, nowMs)) return fail('rate-limited');
+    this.loadMeter.dhStarted(nowMs);
 
     const partial = ikReadMessage1Static({
       prologue: HANDSHAKE_PROLOGUE,
@@ -194,6 +245,16 @@ export class HandshakeResponder {
       lanes,
       handshakeHash: written.result.handshakeHash,
     };
+  }
+
+  /** Rm, replaced with fresh random bytes once COOKIE_SECRET_LIFETIME_MS old (or if the clock went back). */
+  private currentCookieSecret(nowMs: number): Uint8Array {
+    const age = nowMs - this.cookieSecretBornMs;
+    if (this.cookieSecret === null || age >= COOKIE_SECRET_LIFETIME_MS || age < 0) {
+      this.cookieSecret = sodium.randombytes_buf(32);
+      this.cookieSecretBornMs = nowMs;
+    }
+    return this.cookieSecret;
   }
 }
 

@@ -19,6 +19,8 @@ export interface MetricsInput {
   counters: Record<string, number>;
   /** Optional one-line help per counter name (e.g. from counters.def). */
   counterHelp?: Record<string, string>;
+  /** Handshake packets handled by the responder, by outcome (Receiver.handshakeCounts()); omitted: no family. */
+  handshakes?: Record<string, number>;
   /** Live sessions (connected senders). */
   sessions: number;
   /** Receive transfers by state. */
@@ -91,7 +93,8 @@ export function counterMetricName(counter: string): string {
 /**
  * Renders the snapshot in the Prometheus text format 0.0.4. Families, in order: the addon
  * counters (input order, with the `drop_*` ones replaced by one `jetrecv_packets_dropped_total`
- * family at the position of the first), then `jetrecv_sessions`, `jetrecv_transfers{state}`,
+ * family at the position of the first), then `jetrecv_handshakes_total{outcome}` (if given),
+ * `jetrecv_sessions`, `jetrecv_transfers{state}`,
  * `jetrecv_received_bytes_total`, `jetrecv_receive_rate_bits_per_second` and `jetrecv_info`.
  */
 export function renderPrometheus(input: MetricsInput): string {
@@ -120,6 +123,14 @@ export function renderPrometheus(input: MetricsInput): string {
     out.family(counterMetricName(name), 'counter', help[name] ?? `addon counter ${name}`, [
       { value: input.counters[name] as number },
     ]);
+  }
+  if (input.handshakes !== undefined) {
+    out.family(
+      `${METRIC_PREFIX}handshakes_total`,
+      'counter',
+      'Handshake packets handled by the responder, by outcome (accepted, or why not; cookie-sent and bad-mac2 were answered with a cookie under load).',
+      Object.entries(input.handshakes).map(([outcome, value]) => ({ labels: { outcome }, value })),
+    );
   }
   out.family(`${METRIC_PREFIX}sessions`, 'gauge', 'Live sessions (connected senders).', [{ value: input.sessions }]);
   out.family(`${METRIC_PREFIX}transfers`, 'gauge', 'Receive transfers known to the server, by state.', [

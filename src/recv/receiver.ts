@@ -6,7 +6,7 @@ import { realpathSync, mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Endpoint, type NativeEvent, type CipherName } from '../engine/endpoint.js';
-import { HandshakeResponder } from '../handshake/index.js';
+import { HandshakeResponder, type ResponderFailureReason } from '../handshake/index.js';
 import { encodeKey, type KeyPair } from '../keys/key-encoding.js';
 import { ReliableChannel } from '../control/reliable-channel.js';
 import { decodeControl, encodeControl, type ControlMessage, type ControlMessageInput } from '../proto/control.js';
@@ -47,7 +47,15 @@ export interface ReceiverOptions {
   restoredTransfers?: StoredTransfer[];
   /** Shortest checkpoint period honoured, whatever the sender asks (default 1 s). */
   minCheckpointSeconds?: number;
+  /** INITs per second given the DH work before cookies are required (HandshakeResponderOptions.loadThreshold; default 50). */
+  handshakeLoadThreshold?: number;
 }
+
+/** Outcome of one handshake packet that reached the responder: a responder reason, or one of these. */
+export type HandshakeOutcome = ResponderFailureReason | 'accepted' | 'max-sessions';
+const kHandshakeOutcomes: readonly HandshakeOutcome[] = [
+  'accepted', 'malformed', 'mac1', 'cookie-sent', 'bad-mac2', 'rate-limited', 'decrypt', 'unauthorized', 'replay', 'cipher', 'max-sessions',
+];
 
 /** sha256 of what identifies a manifest for resume: a resumed request must match it. */
 export function manifestHash(m: ValidatedManifest, blockSize: number): string {
@@ -98,13 +106,14 @@ export class Receiver {
   private readonly tick: NodeJS.Timeout;
   private nextIndex = 1;
   private closed = false;
-  private readonly opts: Required<Omit<ReceiverOptions, 'logger' | 'authorization' | 'serverKeys' | 'transferStore' | 'restoredTransfers'>> & ReceiverOptions;
+  private readonly opts: Required<Omit<ReceiverOptions, 'logger' | 'authorization' | 'serverKeys' | 'transferStore' | 'restoredTransfers' | 'handshakeLoadThreshold'>> & ReceiverOptions;
   /** Resumable transfers by `${clientPublicKey}:${transferUid}`. */
   private readonly resumable = new Map<string, TransferRecord>();
   /** Checkpoints and record writes in flight (awaited by shutdown). */
   private readonly inFlight = new Set<Promise<void>>();
   private readonly checkpointTimer: NodeJS.Timeout;
   private shutdownPromise: Promise<void> | null = null;
+  private readonly handshakeOutcomes = new Map<HandshakeOutcome, number>(kHandshakeOutcomes.map((o) => [o, 0]));
 
   constructor(options: ReceiverOptions) {
     this.opts = {
@@ -125,6 +134,7 @@ export class Receiver {
       minCipher: options.minCipher,
       isAuthorized: (key) => options.authorization.isAllowed(key),
       allocateIndex: () => this.allocateIndex(),
+      loadThreshold: options.handshakeLoadThreshold,
     });
     this.endpoint = new Endpoint(
       {
@@ -157,6 +167,15 @@ export class Receiver {
 
   counters(): Record<string, number> {
     return this.endpoint.counters();
+  }
+
+  /** Handshake packets handled by the responder since start, by outcome (every outcome listed, 0 included). */
+  handshakeCounts(): Record<HandshakeOutcome, number> {
+    return Object.fromEntries(this.handshakeOutcomes) as Record<HandshakeOutcome, number>;
+  }
+
+  private countHandshake(outcome: HandshakeOutcome): void {
+    this.handshakeOutcomes.set(outcome, (this.handshakeOutcomes.get(outcome) ?? 0) + 1);
   }
 
   // ---- events from the addon ------------------------------------------------
@@ -200,6 +219,18 @@ export class Receiver {
     if (this.closed) return;
     const result = this.responder.consumeInitiation(packet, { address, port });
     if (!result.ok) {
+      this.countHandshake(result.reason);
+      if (result.cookieReply) {
+        // Under load: cheap answer, no DH. Counted; logged once per 10 s whatever the source.
+        try {
+          this.endpoint.native.sendRaw(address, port, result.cookieReply);
+        } catch (err) {
+          // Socket buffer full: the reply is lost like any datagram; the initiator retries.
+          if ((err as { code?: string }).code !== 'JETRECV_ERR_WOULD_BLOCK') throw err;
+        }
+        this.limited.warn('hs:under-load', { sourceIP: address, sourcePort: port, reason: result.reason }, 'handshake load: answering INITs without a valid mac2 with a cookie');
+        return;
+      }
       const who = result.peerPublicKey ? encodeKey(result.peerPublicKey) : undefined;
       if (result.reason === 'unauthorized') {
         this.limited.warn(`unauth:${who}`, { sourceIP: address, sourcePort: port, clientPublicKey: who }, 'handshake refused: sender key is not authorized');
@@ -209,9 +240,11 @@ export class Receiver {
       return;
     }
     if (this.sessions.size >= this.opts.maxSessions) {
+      this.countHandshake('max-sessions');
       this.limited.warn('max-sessions', { max: this.opts.maxSessions }, 'handshake dropped: too many sessions');
       return;
     }
+    this.countHandshake('accepted');
     const peerKey = encodeKey(result.peerPublicKey);
     // A sender that handshakes again from the same address and port replaces its session.
     for (const old of this.sessions.values()) {

@@ -242,6 +242,12 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
       if (finished) return;
       if (ev.type === 'handshake') {
         if (connectedAt) return;
+        // The receiver is under load and wants proof of our address: retry at once with mac2.
+        if (initiator.consumeCookieReply(ev.packet)) {
+          log.debug('handshake cookie received; resending the INIT with mac2');
+          sendInit();
+          return;
+        }
         const res = initiator.consumeResponse(ev.packet);
         if (!res) return;
         connectedAt = Date.now();

@@ -83,16 +83,16 @@ for (let i = 0; i < Number(total); i++) {
   const r = i % 50;
   const len = 64 + (rnd() % 1300);
   let pkt;
-  if (r < 15) {                       // unknown packet type byte
-    pkt = Buffer.from(body.subarray(0, len)); pkt[0] = 4 + (rnd() % 250);
+  if (r < 15) {                       // unknown packet type byte (0x05..0xfe; 0x04 is the COOKIE REPLY)
+    pkt = Buffer.from(body.subarray(0, len)); pkt[0] = 5 + (rnd() % 250);
     sent.badType++;
   } else if (r < 20) {                // handshake or DATA type with an impossible length
     const t = r % 3;
-    pkt = Buffer.from(body.subarray(0, t === 2 ? 1 + (rnd() % 32) : (t === 0 ? 137 + (rnd() % 500) : 81 + (rnd() % 500))));
+    pkt = Buffer.from(body.subarray(0, t === 2 ? 1 + (rnd() % 32) : (t === 0 ? 153 + (rnd() % 500) : 81 + (rnd() % 500))));
     pkt[0] = t + 1;
     sent.badLength++;
   } else if (r < 21) {                // INIT-shaped noise: reaches the handshake code, mac1 fails there
-    pkt = Buffer.from(body.subarray(0, 136)); pkt[0] = 1; pkt[1] = pkt[2] = pkt[3] = 0; pkt.writeUInt32LE(rnd(), 4);
+    pkt = Buffer.from(body.subarray(0, 152)); pkt[0] = 1; pkt[1] = pkt[2] = pkt[3] = 0; pkt.writeUInt32LE(rnd(), 4);
     sent.handshakeNoise++;
   } else if (r < 31) {                // valid DATA header, no such session
     pkt = Buffer.from(body.subarray(0, len)); pkt[0] = 3; pkt[1] = 0; pkt[2] = pkt[3] = 0;

@@ -23,6 +23,10 @@ export async function connectRawSender(port: number, serverKey: Uint8Array, keys
     { role: 'sender', bindAddress: '127.0.0.1', port: 0, sockets: 1, rcvbufBytes: 1 << 20, sndbufBytes: 1 << 20, maxDatagram: 1472, feedbackIntervalMs: 10 },
     (ev) => {
       if (ev.type === 'handshake' && !channel) {
+        if (initiator.consumeCookieReply(ev.packet)) {
+          endpoint.native.sendRaw('127.0.0.1', port, initiator.createInitiation()); // receiver under load: retry with mac2
+          return;
+        }
         const res = initiator.consumeResponse(ev.packet);
         if (!res) return;
         endpoint.native.addSession({ localIndex: 7, remoteIndex: res.remoteIndex, cipher: res.cipher, sendKey: res.keys.sendKey, recvKey: res.keys.recvKey, peerAddress: '127.0.0.1', peerPort: port });

@@ -7,8 +7,9 @@ import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { addon, type EndpointOptions, type NativeEndpoint, type NativeEvent } from '../../src/native/binding.js';
 
-const kHandshakeInitLen = 136;
+const kHandshakeInitLen = 152;
 const kHandshakeRespLen = 80;
+const kHandshakeCookieLen = 64;
 const kDataHeaderLen = 16;
 const kTagLen = 16;
 const kEpochShift = 22n;
@@ -152,6 +153,13 @@ describe('Endpoint', () => {
     rx.endpoint.sendRaw('127.0.0.1', tx.endpoint.localPort(), resp);
     await waitFor(() => tx.events.length > 0, 'handshake response event');
     expect(tx.events[0]).toMatchObject({ type: 'handshake', port: rx.endpoint.localPort() });
+
+    const cookie = new Uint8Array(kHandshakeCookieLen).fill(9);
+    cookie[0] = 4;
+    rx.endpoint.sendRaw('127.0.0.1', tx.endpoint.localPort(), cookie);
+    await waitFor(() => tx.events.length > 1, 'cookie reply event');
+    const cev = tx.events[1];
+    expect(cev?.type === 'handshake' && Buffer.from(cev.packet).equals(Buffer.from(cookie))).toBe(true);
   });
 
   it('carries CONTROL frames both ways once both sides have the session', async () => {

@@ -1,22 +1,30 @@
 // fuzz-handshake.test.ts — bounded fuzz runs over the handshake decoders
-// (HandshakeResponder.consumeInitiation, HandshakeInitiator.consumeResponse and
-// the payload decoders), with random packets and mutations of valid ones. To get
-// past mac1 (which any mutation breaks) half the mutated packets get a freshly
-// computed mac1, so the Noise decryption and payload checks are fuzzed too.
-// Contracts: never throw for packet content; only an unmodified Noise message
-// can succeed; nothing allocated for a failure (allocateIndex is called only on
-// success). Seed: JETRECV_FUZZ_SEED; longer runs: JETRECV_FUZZ_SCALE.
+// (HandshakeResponder.consumeInitiation, not under load and under load,
+// HandshakeInitiator.consumeResponse and .consumeCookieReply, and the payload
+// decoders), with random packets and mutations of valid ones. To get past mac1
+// (which any mutation breaks) half the mutated packets get a freshly computed mac1
+// (and under load, most also a valid mac2), so the Noise decryption and payload
+// checks are fuzzed too. Contracts: never throw for packet content; only an
+// unmodified Noise message can succeed; nothing allocated for a failure
+// (allocateIndex is called only on success); under load, an INIT without a valid
+// mac2 only ever gets a COOKIE REPLY that opens with its mac1; only an unaltered
+// COOKIE REPLY is accepted. Seed: JETRECV_FUZZ_SEED; longer runs: JETRECV_FUZZ_SCALE.
 import { describe, expect, it } from 'vitest';
 import { generateKeyPair, keysEqual } from '../../src/keys/key-encoding.js';
 import { HandshakeInitiator, HandshakeResponder, type ResponderResult } from '../../src/handshake/index.js';
 import {
+  HANDSHAKE_COOKIE_LENGTH,
   HANDSHAKE_INIT_LENGTH,
   HANDSHAKE_RESP_LENGTH,
   INIT_MAC1_OFFSET,
+  INIT_MAC2_OFFSET,
   INIT_NOISE_OFFSET,
   RESP_MAC1_OFFSET,
   RESP_NOISE_OFFSET,
   computeMac1,
+  computeMac2,
+  cookieReplyKey,
+  decodeCookieReply,
   decodeInitPayload,
   decodeRespPayload,
   mac1Key,
@@ -56,6 +64,7 @@ describe('fuzz: handshake', () => {
       isAuthorized: (k) => keysEqual(k, client.publicKey),
       allocateIndex: () => ++allocated,
       rateLimit: { perSecond: 1e9, burst: 1e9 },
+      loadThreshold: 1_000_000, // never under load: the Noise layer is reached without mac2
     });
     const initiator = new HandshakeInitiator({ staticKeys: client, responderPublicKey: server.publicKey, localIndex: 5, cipher: 'chacha20-poly1305', lanes: 4 });
     const valid: Uint8Array[] = [];
@@ -94,6 +103,120 @@ describe('fuzz: handshake', () => {
     expect(ok).toBeLessThanOrEqual(valid.length);
   });
 
+  it('under load, consumeInitiation answers every INIT without a valid mac2 with a cookie for its mac1, and never throws', () => {
+    const rng = new Rng(fuzzSeed + 13);
+    let allocated = 0;
+    const responder = new HandshakeResponder({
+      staticKeys: server,
+      minCipher: 'chacha20-poly1305',
+      isAuthorized: (k) => keysEqual(k, client.publicKey),
+      allocateIndex: () => ++allocated,
+      rateLimit: { perSecond: 1e9, burst: 1e9 },
+      loadThreshold: 1,
+    });
+    const initiator = new HandshakeInitiator({ staticKeys: client, responderPublicKey: server.publicKey, localIndex: 5, cipher: 'chacha20-poly1305', lanes: 4 });
+    const t = 1_000_000;
+    // One processed INIT puts the responder under load (threshold 1); the next gets a cookie.
+    expect(responder.consumeInitiation(initiator.createInitiation(new Date(t)), SOURCE, t).ok).toBe(true);
+    const first = initiator.createInitiation(new Date(t + 1));
+    const reply = responder.consumeInitiation(first, SOURCE, t + 1);
+    if (reply.ok || !reply.cookieReply) throw new Error('expected a cookie reply under load');
+    const key = cookieReplyKey(server.publicKey);
+    const cookie = decodeCookieReply(key, reply.cookieReply, first.subarray(INIT_MAC1_OFFSET, INIT_MAC2_OFFSET))!;
+    expect(cookie).toHaveLength(16);
+    expect(initiator.consumeCookieReply(reply.cookieReply, t + 1)).toBe(true);
+    const valid: Uint8Array[] = [];
+    for (let i = 0; i < 8; i++) valid.push(initiator.createInitiation(new Date(t + 2 + i)));
+    const allocatedBefore = allocated;
+    const reasons = new Map<string, number>();
+    let ok = 0;
+    for (let i = 0; i < iterations(3000); i++) {
+      let packet: Uint8Array;
+      const r = rng.below(10);
+      if (r === 0) packet = rng.bytes(rng.below(300));
+      else if (r < 3) packet = withMac1(mutatePacket(rng, rng.pick(valid), HANDSHAKE_INIT_LENGTH), INIT_MAC1_OFFSET, server.publicKey);
+      else {
+        packet = withMac1(mutatePacket(rng, rng.pick(valid), HANDSHAKE_INIT_LENGTH), INIT_MAC1_OFFSET, server.publicKey);
+        if (packet.length === HANDSHAKE_INIT_LENGTH) packet.set(computeMac2(cookie, packet.subarray(0, INIT_MAC2_OFFSET)), INIT_MAC2_OFFSET);
+      }
+      let res: ResponderResult;
+      try {
+        res = responder.consumeInitiation(packet, SOURCE, t + 20); // one instant: the load never ends
+      } catch (err) {
+        throw new Error(`consumeInitiation threw ${(err as Error).message} for ${Buffer.from(packet).toString('hex')}`);
+      }
+      if (res.ok) {
+        ok++;
+        const noise = packet.subarray(INIT_NOISE_OFFSET, INIT_MAC1_OFFSET);
+        expect(valid.some((v) => sameBytes(v.subarray(INIT_NOISE_OFFSET, INIT_MAC1_OFFSET), noise))).toBe(true);
+        continue;
+      }
+      reasons.set(res.reason, (reasons.get(res.reason) ?? 0) + 1);
+      const expectsCookie = res.reason === 'cookie-sent' || res.reason === 'bad-mac2';
+      expect(res.cookieReply !== undefined, res.reason).toBe(expectsCookie);
+      if (res.cookieReply) {
+        expect(res.cookieReply).toHaveLength(HANDSHAKE_COOKIE_LENGTH);
+        // Sealed for this very INIT: it opens with the INIT's mac1 as AD, to the same cookie (same source, same Rm).
+        expect(decodeCookieReply(key, res.cookieReply, packet.subarray(INIT_MAC1_OFFSET, INIT_MAC2_OFFSET))).toEqual(cookie);
+      }
+    }
+    expect(allocated - allocatedBefore).toBe(ok);
+    expect(ok).toBeLessThanOrEqual(valid.length);
+    // The run reached the cookie answers and, with a valid mac2, the Noise layer.
+    expect(reasons.get('bad-mac2') ?? 0).toBeGreaterThan(0);
+    expect(reasons.get('decrypt') ?? 0).toBeGreaterThan(0);
+  });
+
+  it('consumeCookieReply never throws and accepts only the unaltered reply to the latest INIT', () => {
+    const rng = new Rng(fuzzSeed + 14);
+    const responder = new HandshakeResponder({
+      staticKeys: server,
+      minCipher: 'chacha20-poly1305',
+      isAuthorized: () => true,
+      allocateIndex: () => 77,
+      rateLimit: { perSecond: 1e9, burst: 1e9 },
+      loadThreshold: 1,
+    });
+    const initiator = new HandshakeInitiator({ staticKeys: client, responderPublicKey: server.publicKey, localIndex: 5, cipher: 'aes-256-gcm', lanes: 2 });
+    const t = 5_000_000;
+    expect(responder.consumeInitiation(initiator.createInitiation(new Date(t)), SOURCE, t).ok).toBe(true);
+    let step = 1;
+    const fresh = (): Uint8Array => {
+      step++;
+      const init = initiator.createInitiation(new Date(t + step));
+      init.fill(0, INIT_MAC2_OFFSET); // drop the cookie already held, so a new one comes back
+      const res = responder.consumeInitiation(init, SOURCE, t + 1);
+      if (res.ok || !res.cookieReply) throw new Error('expected a cookie reply under load');
+      return res.cookieReply;
+    };
+    let reply = fresh();
+    let accepted = 0;
+    for (let i = 0; i < iterations(4000); i++) {
+      let packet: Uint8Array;
+      const r = rng.below(10);
+      if (r === 0) packet = rng.bytes(rng.below(200));
+      else if (r === 1) packet = rng.bytes(HANDSHAKE_COOKIE_LENGTH);
+      else if (r === 2) packet = reply.slice(); // the genuine reply: must be accepted
+      else packet = mutatePacket(rng, reply, HANDSHAKE_COOKIE_LENGTH);
+      let out: boolean;
+      try {
+        out = initiator.consumeCookieReply(packet, t + 1);
+      } catch (err) {
+        throw new Error(`consumeCookieReply threw ${(err as Error).message} for ${Buffer.from(packet).toString('hex')}`);
+      }
+      if (!out) {
+        expect(sameBytes(packet, reply)).toBe(false);
+        continue;
+      }
+      accepted++;
+      expect(sameBytes(packet, reply)).toBe(true);
+      expect(initiator.consumeCookieReply(reply, t + 1)).toBe(false); // one reply per INIT
+      reply = fresh();
+    }
+    expect(initiator.consumeCookieReply(reply, t + 1)).toBe(true);
+    expect(accepted).toBeGreaterThan(0);
+  });
+
   it('consumeResponse never throws and accepts only an unaltered Noise message', () => {
     const rng = new Rng(fuzzSeed + 11);
     const responder = new HandshakeResponder({
@@ -102,6 +225,7 @@ describe('fuzz: handshake', () => {
       isAuthorized: () => true,
       allocateIndex: () => 77,
       rateLimit: { perSecond: 1e9, burst: 1e9 },
+      loadThreshold: 1_000_000,
     });
     const initiator = new HandshakeInitiator({ staticKeys: client, responderPublicKey: server.publicKey, localIndex: 5, cipher: 'aes-256-gcm', lanes: 2 });
     const fresh = (): Uint8Array => {

@@ -168,6 +168,19 @@ describe('renderPrometheus', () => {
     ]);
   });
 
+  it('reports handshake outcomes as one family with an outcome label, placed before jetrecv_sessions', () => {
+    const families = parseExposition(renderPrometheus(sampleInput({ handshakes: { accepted: 3, 'cookie-sent': 120, 'bad-mac2': 1 } })));
+    expect(families.get('jetrecv_handshakes_total')?.type).toBe('counter');
+    expect(families.get('jetrecv_handshakes_total')?.samples.map((s) => [s.labels['outcome'], s.value])).toEqual([
+      ['accepted', 3],
+      ['cookie-sent', 120],
+      ['bad-mac2', 1],
+    ]);
+    const names = [...families.keys()];
+    expect(names.indexOf('jetrecv_handshakes_total')).toBe(names.indexOf('jetrecv_sessions') - 1);
+    expect(parseExposition(renderPrometheus(sampleInput())).has('jetrecv_handshakes_total')).toBe(false);
+  });
+
   it('renders the real addon counter list, and with no drop counters no drop family', () => {
     const def = readFileSync(path.join(repoRoot, 'native', 'src', 'core', 'counters.def'), 'utf8');
     const help = parseCounterHelp(def);

@@ -583,11 +583,9 @@ void Endpoint::HandleBatch(RxThreadState& rx, std::vector<RecvDatagram>& datagra
     }
     switch (static_cast<PacketType>(d.data[0])) {
       case PacketType::kHandshakeInit:
-      case PacketType::kHandshakeResp: {
-        size_t expected = d.data[0] == static_cast<uint8_t>(PacketType::kHandshakeInit)
-                              ? kHandshakeInitLen
-                              : kHandshakeRespLen;
-        if (d.len != expected) {
+      case PacketType::kHandshakeResp:
+      case PacketType::kHandshakeCookie: {
+        if (d.len != HandshakePacketLen(d.data[0])) {
           counters.Add(CounterId::kdrop_bad_length);
           break;
         }

@@ -19,10 +19,24 @@ enum class PacketType : uint8_t {
   kHandshakeInit = 0x01,  // initiator -> responder, exactly kHandshakeInitLen bytes, to JS
   kHandshakeResp = 0x02,  // responder -> initiator, exactly kHandshakeRespLen bytes, to JS
   kData = 0x03,           // DataHeader + AEAD ciphertext of one Frame + 16-byte tag
+  kHandshakeCookie = 0x04,  // responder under load -> initiator, exactly kHandshakeCookieLen bytes, to JS
 };
 
-constexpr size_t kHandshakeInitLen = 136;  // layout in docs/PROTOCOL.md (built in TS)
+// Handshake packets are built and checked in TS (docs/PROTOCOL-handshake.md); the addon
+// forwards a handshake type to JS only at exactly its length.
+constexpr size_t kHandshakeInitLen = 152;
 constexpr size_t kHandshakeRespLen = 80;
+constexpr size_t kHandshakeCookieLen = 64;
+
+// The length of handshake packet type `type`, or 0 if `type` is not a handshake type.
+constexpr size_t HandshakePacketLen(uint8_t type) {
+  switch (static_cast<PacketType>(type)) {
+    case PacketType::kHandshakeInit: return kHandshakeInitLen;
+    case PacketType::kHandshakeResp: return kHandshakeRespLen;
+    case PacketType::kHandshakeCookie: return kHandshakeCookieLen;
+    default: return 0;
+  }
+}
 constexpr size_t kAeadTagLen = 16;
 constexpr size_t kAeadKeyLen = 32;
 constexpr size_t kAeadNonceLen = 12;
