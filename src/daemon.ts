@@ -38,6 +38,8 @@ export interface DaemonConfig {
    * Not a CLI flag; tests set it low to exercise cookies (docs/TESTING.md).
    */
   handshakeLoadThreshold?: number;
+  /** Resumable transfers idle this long are dropped with their partials (0 = never; default 7 d). */
+  resumeRetentionMs?: number;
 }
 
 export interface Daemon {
@@ -49,7 +51,7 @@ export interface Daemon {
   /** One-line state for systemd's STATUS=. */
   status(): { sessions: number; receiving: number; recvRateBps: number };
   /** Applies the settings that may change at runtime (SIGHUP). */
-  reload(settings: { logLevel: LogLevel; superusers: string[]; sessionTimeoutMs: number }): void;
+  reload(settings: { logLevel: LogLevel; superusers: string[]; sessionTimeoutMs: number; resumeRetentionMs?: number }): void;
   close(): Promise<void>;
 }
 
@@ -91,6 +93,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     minCipher: config.minCipher,
     logger,
     sessionTimeoutMs: config.sessionTimeoutMs,
+    resumeRetentionMs: config.resumeRetentionMs,
     transferStore,
     restoredTransfers,
     handshakeLoadThreshold: config.handshakeLoadThreshold,
@@ -168,6 +171,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
             grantedSocketBufferBytes: granted.rcvbuf,
             superusers: [...superusers],
             sessionTimeoutMs: config.sessionTimeoutMs,
+            resumeRetentionMs: config.resumeRetentionMs ?? null,
           },
         }),
       });
@@ -195,6 +199,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
       superusers.clear();
       for (const u of settings.superusers) superusers.add(u);
       receiver.setSessionTimeout(settings.sessionTimeoutMs);
+      if (settings.resumeRetentionMs !== undefined) receiver.setResumeRetention(settings.resumeRetentionMs);
     },
     close() {
       closing ??= (async () => {

@@ -16,6 +16,7 @@ export interface FlagSpec {
   /** Long name without dashes, e.g. 'persistent-state-dir'; also the key in `flags`. */
   name: string;
   type: FlagType;
+  /** What the flag does; formatHelp appends ' (repeatable)' and ' (default: X)' itself. */
   help: string;
   /** Shown in help, e.g. 'DIR'. Defaults to the type in capitals ('PORT', 'RATE', ...). */
   valueName?: string;
@@ -58,9 +59,9 @@ const RATE_UNITS: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1
 const RATE_RE = /^(\d+(?:\.\d+)?|\.\d+)\s*([kmgt]?)(bits?\/s|bits?|bps|b\/s)?$/i;
 const RATE_FORM = "a rate in bits/s like '10G', '500M', '1.5Gbit', '800000k' or '123'";
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const DURATION_RE = /^(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h)$/;
-const DURATION_FORM = "a duration like '500ms', '2s', '1m' or '1h'";
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DURATION_RE = /^(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h|d)$/;
+const DURATION_FORM = "a duration like '500ms', '2s', '1m', '1h' or '7d'";
 
 /**
  * Parses a bit rate. Decimal (SI) multipliers: k = 10^3, M = 10^6, G = 10^9, T = 10^12, case
@@ -81,7 +82,7 @@ export function parseRate(text: string, opts: { allowZero?: boolean } = {}): num
 }
 
 /**
- * Parses a duration with a unit ('500ms', '2s', '1.5m', '1h'; a bare '0' is allowed) and returns
+ * Parses a duration with a unit ('500ms', '2s', '1.5m', '1h', '7d'; a bare '0' is allowed) and returns
  * whole milliseconds. Throws UsageError for anything else.
  */
 export function parseDuration(text: string): number {

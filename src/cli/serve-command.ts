@@ -79,6 +79,7 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
       minCipher: minCipher as CipherName,
       serverName: flags['server-name'] as string,
       sessionTimeoutMs: flags['session-timeout'] as number,
+      resumeRetentionMs: flags['resume-retention'] as number,
     },
   };
 }
@@ -135,6 +136,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         logLevel: nextConfig.logLevel,
         superusers: effectiveSuperusers(nextConfig.config.superusers, dev),
         sessionTimeoutMs: nextConfig.config.sessionTimeoutMs,
+        resumeRetentionMs: nextConfig.config.resumeRetentionMs,
       });
       for (const c of diff.restartRequired) log.warn({ setting: c.name, from: c.from, to: c.to }, 'setting changed in the config file but needs a restart');
       current = applyReloadable(current, diff);

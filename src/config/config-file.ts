@@ -23,8 +23,9 @@ export const DEFAULT_CONFIG_PATH = '/etc/jetrecv/jetrecv.conf';
  * - `log-level`: the root logger's level (child loggers follow).
  * - `superuser`: the API's superuser list (takes effect at each user's next server.superuser()).
  * - `session-timeout`: the idle limit applied to sessions from then on.
+ * - `resume-retention`: the resume retention; a sweep runs at once with the new value.
  */
-export const RELOADABLE_SETTINGS: readonly string[] = Object.freeze(['log-level', 'superuser', 'session-timeout']);
+export const RELOADABLE_SETTINGS: readonly string[] = Object.freeze(['log-level', 'superuser', 'session-timeout', 'resume-retention']);
 
 /**
  * Settings whose string value must be one of a fixed list. The CLI checks these later, in
@@ -44,7 +45,7 @@ const JSON_FORM: Record<FlagSpec['type'], string> = {
   port: 'a JSON number',
   bool: 'true or false',
   rate: "a JSON number of bits/s or a string like '10G'",
-  duration: "a JSON string like '30s', '500ms' or '1m'",
+  duration: "a JSON string like '30s', '500ms', '1m' or '7d'",
 };
 
 /** Settings that a running daemon cannot change: every serve flag not in RELOADABLE_SETTINGS. */

@@ -75,3 +75,8 @@ export function counterNames(): readonly string[] {
 export function sdNotify(message: string): boolean {
   return addon.sdNotify(message);
 }
+
+/** See NativeAddon.removeStalePartial: removes an abandoned partial file beneath the sandbox root. */
+export function removeStalePartial(root: string, path: string, size: number): 'removed' | 'missing' | 'replaced' {
+  return addon.removeStalePartial(root, path, size);
+}

@@ -190,6 +190,13 @@ export interface NativeAddon {
   counterNames: string[];
   /** Sends one datagram to $NOTIFY_SOCKET; false if it is unset. Throws on send failure. */
   sdNotify(message: string): boolean;
+  /**
+   * Removes the partial file of `path` (relative to the sandbox `root`) if it is still the
+   * regular, single-link file of exactly `size` bytes a transfer left; anything else at that
+   * name is left alone ('replaced'). Opened beneath the root, never through a symlink.
+   * Throws (code, errno) on other errors.
+   */
+  removeStalePartial(root: string, path: string, size: number): 'removed' | 'missing' | 'replaced';
   Endpoint: new (opts: EndpointOptions) => NativeEndpoint;
 }
 

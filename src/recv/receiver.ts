@@ -5,7 +5,7 @@
 import { realpathSync, mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { Endpoint, type NativeEvent, type CipherName } from '../engine/endpoint.js';
+import { Endpoint, removeStalePartial, type NativeEvent, type CipherName } from '../engine/endpoint.js';
 import { HandshakeResponder, type ResponderFailureReason } from '../handshake/index.js';
 import { encodeKey, type KeyPair } from '../keys/key-encoding.js';
 import { ReliableChannel } from '../control/reliable-channel.js';
@@ -13,10 +13,10 @@ import { decodeControl, encodeControl, type ControlMessage, type ControlMessageI
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { RateLimitedLog } from '../log.js';
 import { validateManifest, type ValidatedManifest } from './manifest-check.js';
-import { TransferRecord, nowUs, type ReceiveTransferStructure } from './transfer-record.js';
+import { TransferRecord, nowUs, resumeExpired, type ReceiveTransferStructure } from './transfer-record.js';
 import { RateWindow } from './rate-window.js';
 import type { SourceStructure } from '../api/structures.js';
-import type { TransferStore, StoredTransfer } from './transfer-store.js';
+import type { TransferStore, StoredFile, StoredTransfer } from './transfer-store.js';
 import type { BlockRange } from '../proto/control.js';
 
 /** The slice of the authorized-clients store the handshake needs. */
@@ -49,6 +49,11 @@ export interface ReceiverOptions {
   minCheckpointSeconds?: number;
   /** INITs per second given the DH work before cookies are required (HandshakeResponderOptions.loadThreshold; default 50). */
   handshakeLoadThreshold?: number;
+  /**
+   * A resumable transfer not running and idle this long is dropped with its partial files
+   * (default 7 days; 0 = keep forever). Checked at start, then every min(1 h, retention).
+   */
+  resumeRetentionMs?: number;
 }
 
 /** Outcome of one handshake packet that reached the responder: a responder reason, or one of these. */
@@ -91,6 +96,9 @@ interface SourceRecord {
 }
 
 const kFilesDoneBatch = 512;
+/** Resume retention sweeps run at most this far apart (and at least 1 s apart). */
+const kMaxRetentionSweepMs = 3_600_000;
+export const kDefaultResumeRetentionMs = 7 * 86_400_000;
 /** Most TransferAccept.have ranges announced (keeps the accept message small). */
 const kMaxHaveRanges = 100_000;
 
@@ -112,6 +120,8 @@ export class Receiver {
   /** Checkpoints and record writes in flight (awaited by shutdown). */
   private readonly inFlight = new Set<Promise<void>>();
   private readonly checkpointTimer: NodeJS.Timeout;
+  private retentionTimer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<void> | null = null;
   private shutdownPromise: Promise<void> | null = null;
   private readonly handshakeOutcomes = new Map<HandshakeOutcome, number>(kHandshakeOutcomes.map((o) => [o, 0]));
 
@@ -123,6 +133,7 @@ export class Receiver {
       maxSessions: 4096,
       maxTransfersPerSession: 64,
       minCheckpointSeconds: 1,
+      resumeRetentionMs: kDefaultResumeRetentionMs,
       ...options,
     };
     this.log = options.logger.child({ component: 'receiver' });
@@ -154,6 +165,7 @@ export class Receiver {
     this.checkpointTimer = setInterval(() => this.checkpointDue(), 200);
     this.checkpointTimer.unref();
     for (const stored of options.restoredTransfers ?? []) this.restoreTransfer(stored);
+    this.setResumeRetention(options.resumeRetentionMs ?? kDefaultResumeRetentionMs);
   }
 
   /** The UDP data port actually bound. */
@@ -432,6 +444,9 @@ export class Receiver {
         record.checkpointMs = checkpointMs;
         record.resumable = checkpointMs > 0;
         record.lastCheckpointMs = Date.now();
+        record.files = manifest.files.map((f): StoredFile => ({ path: f.relPath, size: f.size }));
+        // Resumable: its partials outlive the session; the file list lets retention remove them.
+        if (record.resumable && this.opts.transferStore) void this.track(this.opts.transferStore.saveFiles(record.transferId, record.files));
         session.transfers.set(req.transferId, record);
         const src = this.sources.get(session.peerKey);
         if (src && !src.transfers.includes(record)) src.transfers.push(record);
@@ -623,6 +638,8 @@ export class Receiver {
   private forgetResume(t: TransferRecord): void {
     t.resumable = false;
     t.checkpoint = null;
+    t.files = null;
+    void this.opts.transferStore?.dropFiles(t.transferId).catch(() => {});
     const key = `${t.clientPublicKey}:${t.transferUid}`;
     if (this.resumable.get(key) === t) this.resumable.delete(key);
     void this.persist(t);
@@ -765,6 +782,78 @@ export class Receiver {
     this.opts.sessionTimeoutMs = ms;
   }
 
+  /** Sets the resume retention (0 = keep forever), sweeps now and then periodically. */
+  setResumeRetention(ms: number): void {
+    this.opts.resumeRetentionMs = ms;
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    this.retentionTimer = null;
+    if (this.closed || ms <= 0) return;
+    this.retentionTimer = setInterval(() => void this.expireResumable(), Math.max(1000, Math.min(kMaxRetentionSweepMs, ms)));
+    this.retentionTimer.unref();
+    void this.expireResumable();
+  }
+
+  /**
+   * Resume retention: drops every resumable transfer that is not running and was idle longer
+   * than the retention (see resumeExpired). Its record leaves the API and the state directory,
+   * and the partial files it names are removed beneath the sandbox, except those a running
+   * transfer uses and anything no longer looking like our partial (left alone, logged).
+   * Resolves when the sweep is done (one sweep at a time).
+   */
+  expireResumable(): Promise<void> {
+    this.sweeping ??= this.track(
+      (async () => {
+        const now = nowUs();
+        const expired = [...new Set(this.resumable.values())].filter((t) => resumeExpired(t, now, this.opts.resumeRetentionMs));
+        for (const t of expired) {
+          // Gone from the resume table first: a sender coming back now starts a new transfer.
+          const key = `${t.clientPublicKey}:${t.transferUid}`;
+          if (this.resumable.get(key) !== t) continue;
+          this.resumable.delete(key);
+          t.resumable = false;
+          const files = t.files ?? (await this.opts.transferStore?.loadFiles(t.transferId)) ?? null;
+          this.forgetRecord(t);
+          await this.opts.transferStore?.remove(t.transferId);
+          if (this.closed) return;
+          // Synchronous from here: no transfer can open between the in-use check and the unlinks.
+          const inUse = new Set<string>();
+          for (const s of this.sessions.values()) for (const r of s.transfers.values()) if (r.status === 'receiving') for (const f of r.files ?? []) inUse.add(f.path);
+          const done = new Set(t.checkpoint?.doneFiles ?? []);
+          let removed = 0;
+          const leftAlone: string[] = [];
+          (files ?? []).forEach((f, i) => {
+            if (done.has(i) || inUse.has(f.path)) return;
+            try {
+              const r = removeStalePartial(this.sandboxRoot, f.path, f.size);
+              if (r === 'removed') removed++;
+              else if (r === 'replaced') leftAlone.push(f.path);
+            } catch (err) {
+              leftAlone.push(f.path);
+              this.log.warn({ transferId: t.transferId, path: f.path, err: (err as Error).message }, 'expired transfer: partial file not removed');
+            }
+          });
+          this.log.info(
+            { transferId: t.transferId, clientPublicKey: t.clientPublicKey, destinationPath: t.destinationPath, partialsRemoved: removed, leftAlone: leftAlone.slice(0, 20), leftAloneCount: leftAlone.length, fileListKnown: files !== null, retentionMs: this.opts.resumeRetentionMs },
+            'resumable transfer expired: record dropped, partial files removed',
+          );
+        }
+      })().finally(() => {
+        this.sweeping = null;
+      }),
+    );
+    return this.sweeping;
+  }
+
+  /** Removes a record from the API views (transfer log and its source). */
+  private forgetRecord(t: TransferRecord): void {
+    const i = this.transferLog.indexOf(t);
+    if (i >= 0) this.transferLog.splice(i, 1);
+    for (const src of this.sources.values()) {
+      const j = src.transfers.indexOf(t);
+      if (j >= 0) src.transfers.splice(j, 1);
+    }
+  }
+
   get activeTransferCount(): number {
     let n = 0;
     for (const s of this.sessions.values()) for (const t of s.transfers.values()) if (t.status === 'receiving') n++;
@@ -783,6 +872,7 @@ export class Receiver {
     this.closed = true;
     clearInterval(this.tick);
     clearInterval(this.checkpointTimer);
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
     for (const s of [...this.sessions.values()]) {
       this.send(s, { kind: 'goodbye', reason });
       this.endSession(s, reason);

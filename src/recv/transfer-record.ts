@@ -2,7 +2,7 @@
 // is shown through the API (Receive Transfer Structure: timestamps in Unix µs or null).
 import { randomBytes } from 'node:crypto';
 import { RateWindow } from './rate-window.js';
-import type { StoredCheckpoint, StoredTransfer } from './transfer-store.js';
+import type { StoredCheckpoint, StoredFile, StoredTransfer } from './transfer-store.js';
 import type { ReceiveTransferStatus, ReceiveTransferStructure } from '../api/structures.js';
 
 export type TransferStatus = ReceiveTransferStatus;
@@ -11,6 +11,25 @@ export type { ReceiveTransferStructure };
 /** Microseconds since the Unix epoch. */
 export function nowUs(): number {
   return Date.now() * 1000;
+}
+
+/** Latest activity of a transfer (Unix µs): start, last block, last message, error, end or checkpoint. */
+export function lastActivityTime(t: Pick<StoredTransfer, 'startTime' | 'endTime' | 'lastRecvTime' | 'lastSendTime' | 'lastErrorTime' | 'checkpoint'>): number {
+  return Math.max(t.startTime, t.endTime ?? 0, t.lastRecvTime ?? 0, t.lastSendTime ?? 0, t.lastErrorTime ?? 0, t.checkpoint?.time ?? 0);
+}
+
+/**
+ * Resume retention: true when a resumable transfer that is not running has had no activity
+ * for longer than `retentionMs` (0 = keep forever). Receiving or non-resumable records never
+ * expire this way (finished ones are bounded by the record count instead).
+ */
+export function resumeExpired(
+  t: Pick<StoredTransfer, 'status' | 'resumable' | 'startTime' | 'endTime' | 'lastRecvTime' | 'lastSendTime' | 'lastErrorTime' | 'checkpoint'>,
+  nowMicros: number,
+  retentionMs: number,
+): boolean {
+  if (retentionMs <= 0 || !t.resumable || t.status === 'receiving') return false;
+  return nowMicros - lastActivityTime(t) > retentionMs * 1000;
 }
 
 export class TransferRecord {
@@ -42,6 +61,8 @@ export class TransferRecord {
   checkpointEpoch = -1;
   lastCheckpointMs = 0;
   checkpointing: Promise<void> | null = null;
+  /** Files of the open (paths beneath the sandbox root), while it may leave partials; null = unknown here. */
+  files: StoredFile[] | null = null;
 
   /** Session and wire id change when a sender resumes the transfer in a new session. */
   constructor(

@@ -14,6 +14,14 @@ import type { TransferStatus } from './transfer-record.js';
 
 /** First line of a record file; the checksum follows `sha256=`. */
 const kHeader = 'jetrecv-transfer v1 sha256=';
+/** First line of a `<transferId>.files` sidecar (the files a resumable transfer's partials belong to). */
+const kFilesHeader = 'jetrecv-transfer-files v1 sha256=';
+
+/** A file of a transfer: its path beneath the sandbox root (as opened) and manifest size. */
+export interface StoredFile {
+  path: string;
+  size: number;
+}
 const kIdPattern = /^[0-9a-f]{32}$/;
 
 /** A checkpoint as stored: what the addon made durable (see ReceiveCheckpoint). */
@@ -114,7 +122,7 @@ export class TransferStore {
         await rm(file, { force: true }); // a write interrupted by a crash: the old file is intact
         continue;
       }
-      if (!name.endsWith('.json')) continue;
+      if (!name.endsWith('.json')) continue; // `.files` sidecars are read on demand (loadFiles)
       try {
         const t = decodeStoredTransfer(await readFile(file, 'utf8'));
         if (`${t.transferId}.json` !== name) throw new Error(`names transfer ${t.transferId}`);
@@ -177,9 +185,49 @@ export class TransferStore {
     });
   }
 
-  /** Removes a record file (retention). */
-  remove(transferId: string): Promise<void> {
-    return this.save(transferId, () => null);
+  /** Removes a record file and its `.files` sidecar (retention). */
+  async remove(transferId: string): Promise<void> {
+    await this.save(transferId, () => null);
+    await this.dropFiles(transferId);
+  }
+
+  /** Removes the `.files` sidecar only (the transfer is no longer resumable). */
+  async dropFiles(transferId: string): Promise<void> {
+    if (this.dir !== null) await rm(path.join(this.dir, `${transferId}.files`), { force: true });
+  }
+
+  /**
+   * Writes `<transferId>.files`: the files of a resumable transfer, so that its partials can be
+   * found and removed when the transfer expires after a restart. Written once, when the
+   * transfer is accepted (records themselves stay small: they are rewritten at each checkpoint).
+   */
+  async saveFiles(transferId: string, files: StoredFile[]): Promise<void> {
+    if (this.dir === null) return;
+    const body = JSON.stringify(files);
+    const text = `${kFilesHeader}${createHash('sha256').update(body).digest('hex')}\n${body}\n`;
+    await writeFileAtomic(path.join(this.dir, `${transferId}.files`), text, 0o600);
+  }
+
+  /** The files saved by saveFiles, or null when the sidecar is missing or corrupt (logged). */
+  async loadFiles(transferId: string): Promise<StoredFile[] | null> {
+    if (this.dir === null) return null;
+    const file = path.join(this.dir, `${transferId}.files`);
+    try {
+      const text = await readFile(file, 'utf8');
+      const nl = text.indexOf('\n');
+      const body = text.slice(nl + 1).replace(/\n$/, '');
+      if (nl < 0 || !text.startsWith(kFilesHeader) || createHash('sha256').update(body).digest('hex') !== text.slice(kFilesHeader.length, nl)) {
+        throw new Error('checksum mismatch or malformed header');
+      }
+      const files = JSON.parse(body) as StoredFile[];
+      if (!Array.isArray(files) || !files.every((f) => typeof f?.path === 'string' && Number.isSafeInteger(f.size) && f.size >= 0)) {
+        throw new Error('malformed file list');
+      }
+      return files;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ file, err: (err as Error).message }, 'transfer file list unreadable: its partial files are left in place');
+      return null;
+    }
   }
 
   /** Resolves when every write requested so far has finished (failures are logged). */

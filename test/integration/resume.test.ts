@@ -4,7 +4,7 @@
 // killed and run again (it resumes); a corrupted checkpoint file (detected, ignored, the
 // transfer restarts from zero and still ends intact). Bytes are asserted, never times.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { listTree, runCli, sha256File, tempDir, writeRandomFile } from './harness.js';
 import { freeUdpPort, parseSummary, readRecords, startSend, startServe, waitFor, type ServeProcess } from './daemon-process.js';
@@ -47,8 +47,8 @@ async function setup(name: string) {
   const resumeDir = path.join(dir, 'resume');
   await mkdir(sandbox, { recursive: true });
   const port = await freeUdpPort();
-  const serve = async () => {
-    const p = await startServe({ sandbox, stateDir, port });
+  const serve = async (extra: string[] = []) => {
+    const p = await startServe({ sandbox, stateDir, port, extra });
     running.push(p);
     return p;
   };
@@ -182,6 +182,46 @@ describe('checkpoints and resume', () => {
     expect(sum.blocksResumedAtStart).toBe(0); // ...but the receiver trusted nothing
     expect(sum.bytesSent).toBeGreaterThanOrEqual(kTotal);
     await expectIntact(sandbox);
+    rx2.child.kill('SIGTERM');
+    expect(await rx2.exited).toBe(0);
+  }, 90_000);
+
+  it('drops a resumable transfer idle longer than --resume-retention and removes only its own partials', async () => {
+    const { sandbox, stateDir, serve, sendArgs } = await setup('retention');
+    const rx1 = await serve();
+    const send1 = startSend(sendArgs(rx1.publicKey));
+    const cp = await checkpointAtLeast(stateDir, 0.2);
+    send1.child.kill('SIGKILL');
+    await send1.done;
+    rx1.child.kill('SIGTERM');
+    expect(await rx1.exited).toBe(0);
+    const dir = path.join(sandbox, 'd', 'set');
+    const partials = (await readdir(dir)).filter((n) => n.endsWith('.jrpart')).sort();
+    expect(partials).toEqual(['.part0.bin.jrpart', '.part1.bin.jrpart', '.part2.bin.jrpart'].filter((n) => partials.includes(n)));
+    expect(partials.length).toBeGreaterThanOrEqual(2);
+    // One partial is replaced by a symlink to a file outside the sandbox, of the very size the
+    // partial had: it must be left alone (and never followed). An unrelated file stays too.
+    const outside = path.join(path.dirname(sandbox), 'outside.bin');
+    await writeRandomFile(outside, kFileSize);
+    const outsideHash = await sha256File(outside);
+    const swapped = path.join(dir, partials[partials.length - 1]!);
+    await rm(swapped);
+    await symlink(outside, swapped);
+    await writeFile(path.join(dir, 'unrelated.txt'), 'keep me');
+    expect((await readdir(path.join(stateDir, 'transfers'))).sort()).toEqual([`${cp.transferId}.files`, `${cp.transferId}.json`]);
+
+    await new Promise((r) => setTimeout(r, 1500)); // older than the 1 s retention
+    const rx2 = await serve(['--resume-retention', '1s']);
+    await waitFor('the expiry log line', async () => rx2.lines.find((l) => l.includes('resumable transfer expired')));
+    const line = JSON.parse(rx2.lines.find((l) => l.includes('resumable transfer expired'))!) as Record<string, unknown>;
+    expect(line).toMatchObject({ transferId: cp.transferId, partialsRemoved: partials.length - 1, leftAloneCount: 1, fileListKnown: true });
+    // The record and its file list are gone; so are its real partials.
+    expect(await readdir(path.join(stateDir, 'transfers'))).toEqual([]);
+    const left = (await readdir(dir)).sort();
+    expect(left).toEqual([path.basename(swapped), 'unrelated.txt'].sort());
+    expect((await lstat(swapped)).isSymbolicLink()).toBe(true);
+    expect(await readlink(swapped)).toBe(outside);
+    expect(await sha256File(outside)).toBe(outsideHash);
     rx2.child.kill('SIGTERM');
     expect(await rx2.exited).toBe(0);
   }, 90_000);

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { formatHelp, parseArgs, parseDuration, parseRate, UsageError, type CommandSpec } from '../../src/cli/args.js';
 import { ErrorCodes, JetrecvError } from '../../src/errors.js';
+import { serveSpec } from '../../src/cli/serve-spec.js';
+import { sendSpec } from '../../src/cli/send-command.js';
+import { apiSpec } from '../../src/cli/api-command.js';
+import { userSpec } from '../../src/cli/user-command.js';
+import { keygenSpec } from '../../src/cli/keygen-command.js';
 
 const serve: CommandSpec = {
   name: 'serve',
@@ -201,13 +206,14 @@ describe('parseDuration', () => {
     ['2s', 2000],
     ['1m', 60_000],
     ['1h', 3_600_000],
+    ['7d', 604_800_000],
     ['1.5s', 1500],
     ['0', 0],
   ])('%s -> %d ms', (text, ms) => {
     expect(parseDuration(text)).toBe(ms);
   });
 
-  it.each(['5', '-1s', '1d', 's', '', '2 s'])('rejects %j', (text) => {
+  it.each(['5', '-1s', '1w', 's', '', '2 s'])('rejects %j', (text) => {
     expect(() => parseDuration(text)).toThrow(UsageError);
   });
 });
@@ -231,6 +237,25 @@ describe('formatHelp', () => {
     const optionLines = lines.slice(lines.indexOf('Options:') + 1).filter((l) => l.trim() !== '');
     const columns = new Set(optionLines.map((l) => l.search(/(?<=\S {2,})\S/)));
     expect(columns.size).toBe(1);
+  });
+
+  it.each([
+    ['serve', serveSpec],
+    ['send', sendSpec],
+    ['api', apiSpec],
+    ['user', userSpec],
+    ['keygen', keygenSpec],
+  ])('the real %s command: each annotation appears once (the formatter adds them, not the help text)', (_name, spec) => {
+    const text = formatHelp(spec);
+    expect(text).not.toMatch(/\(repeatable\)\s*\(repeatable\)/);
+    for (const flag of spec.flags) {
+      expect(flag.help, `--${flag.name}`).not.toMatch(/\((repeatable|default:)/);
+      // The flag's row: from its name to the next flag's row.
+      const rows = text.slice(text.indexOf('Options:')).split(/\n {2}(?= {4}--|-\w, --)/);
+      const block = rows.find((r) => new RegExp(`^(-\\w, )?--(\\[no-\\])?${flag.name}(\\s|$)`).test(r.trimStart()));
+      expect(block, `--${flag.name}`).toBeDefined();
+      expect(block!.match(/\(repeatable\)/g)?.length ?? 0, `--${flag.name}`).toBe(flag.repeatable === true ? 1 : 0);
+    }
   });
 
   it('lists positional arguments', () => {

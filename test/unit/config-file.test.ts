@@ -242,7 +242,7 @@ describe('reloadable settings', () => {
   it('names real serve flags and partitions them', () => {
     const names = serveSpec.flags.map((f) => f.name);
     for (const name of RELOADABLE_SETTINGS) expect(names).toContain(name);
-    expect(RELOADABLE_SETTINGS).toEqual(['log-level', 'superuser', 'session-timeout']);
+    expect(RELOADABLE_SETTINGS).toEqual(['log-level', 'superuser', 'session-timeout', 'resume-retention']);
     const restartOnly = restartOnlySettings();
     expect([...restartOnly, ...RELOADABLE_SETTINGS].sort()).toEqual(names.filter((n) => n !== 'config').sort());
     expect(restartOnly).toContain('recv-port');

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { TransferStore, decodeStoredTransfer, encodeStoredTransfer, type StoredTransfer } from '../../src/recv/transfer-store.js';
+import { lastActivityTime, resumeExpired } from '../../src/recv/transfer-record.js';
 
 const logger = pino({ level: 'silent' });
 const dirs: string[] = [];
@@ -94,5 +95,43 @@ describe('transfer records on disk', () => {
     expect(decodeStoredTransfer(await readFile(file, 'utf8')).bytesReceived).toBe(20);
     await store.remove(id);
     expect(await readdir(path.join(dir, 'transfers'))).toEqual([]);
+  });
+});
+
+describe('resume retention', () => {
+  const day = 86_400_000;
+  const idle = (over: Partial<StoredTransfer>) => record('c'.repeat(32), { status: 'error', startTime: 1_000_000, checkpoint: null, ...over });
+
+  it('expires a resumable, not running transfer only when its latest activity is older than the retention', () => {
+    const t = idle({ lastRecvTime: 5_000_000, endTime: 6_000_000 });
+    expect(lastActivityTime(t)).toBe(6_000_000);
+    expect(resumeExpired(t, 6_000_000 + day * 1000, day)).toBe(false); // exactly the retention
+    expect(resumeExpired(t, 6_000_001 + day * 1000, day)).toBe(true);
+    // A later checkpoint counts as activity.
+    expect(resumeExpired(idle({ endTime: 6_000_000, checkpoint: { time: 9_000_000, doneFiles: [], ranges: [], blocksHeld: 0, bytesHeld: 0 } }), 6_000_001 + day * 1000, day)).toBe(false);
+  });
+
+  it('never expires a running or non-resumable transfer, nor anything with retention 0', () => {
+    const far = 1e18;
+    expect(resumeExpired(idle({ status: 'receiving' }), far, day)).toBe(false);
+    expect(resumeExpired(idle({ resumable: false }), far, day)).toBe(false);
+    expect(resumeExpired(idle({ status: 'complete', resumable: false }), far, day)).toBe(false);
+    expect(resumeExpired(idle({}), far, 0)).toBe(false);
+  });
+
+  it('keeps the file list of a resumable transfer beside its record; a corrupt list is not trusted', async () => {
+    const dir = await stateDir();
+    const { store } = await TransferStore.open(dir, logger);
+    const id = 'd'.repeat(32);
+    const files = [{ path: 'd/a.bin', size: 10 }, { path: 'd/sub/b.bin', size: 0 }];
+    await store.save(id, () => record(id));
+    await store.saveFiles(id, files);
+    expect(await store.loadFiles(id)).toEqual(files);
+    const file = path.join(dir, 'transfers', `${id}.files`);
+    await writeFile(file, (await readFile(file, 'utf8')).replace('a.bin', 'x.bin'));
+    expect(await store.loadFiles(id)).toBeNull();
+    await store.remove(id);
+    expect(await readdir(path.join(dir, 'transfers'))).toEqual([]);
+    expect(await store.loadFiles(id)).toBeNull();
   });
 });

@@ -7,6 +7,7 @@
 #include "binding/endpoint_wrap.h"
 #include "binding/errors.h"
 #include "core/counters.h"
+#include "core/sandbox_fs.h"
 #include "core/sd_notify.h"
 
 namespace jetrecv::binding {
@@ -40,6 +41,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   DefineAddon(exports, {
                            InstanceValue("counterNames", names, napi_enumerable),
                            InstanceMethod("sdNotify", &Addon::SdNotify, napi_enumerable),
+                           InstanceMethod("removeStalePartial", &Addon::RemoveStalePartial, napi_enumerable),
                            InstanceValue("Endpoint", endpoint_class, napi_enumerable),
                        });
   // Close endpoints the program forgot, before the environment goes away.
@@ -53,6 +55,26 @@ Napi::Value Addon::SdNotify(const Napi::CallbackInfo& info) {
   bool sent = false;
   CheckStatus(env, core::SdNotify(message, &sent));
   return Napi::Boolean::New(env, sent);
+}
+
+// removeStalePartial(root, path, size) -> 'removed' | 'missing' | 'replaced' (see
+// core::RemoveStalePartial); throws on other errors. Blocking, a few syscalls.
+Napi::Value Addon::RemoveStalePartial(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string root = StringArg(info[0], "root");
+  std::string path = StringArg(info[1], "path");
+  uint64_t size = Uint53Arg(info[2], "size");
+  core::StalePartial result = core::StalePartial::kMissing;
+  CheckStatus(env, core::RemoveStalePartial(root, path, size, &result));
+  switch (result) {
+    case core::StalePartial::kRemoved:
+      return Napi::String::New(env, "removed");
+    case core::StalePartial::kReplaced:
+      return Napi::String::New(env, "replaced");
+    case core::StalePartial::kMissing:
+      break;
+  }
+  return Napi::String::New(env, "missing");
 }
 
 }  // namespace jetrecv::binding

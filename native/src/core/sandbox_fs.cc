@@ -456,4 +456,48 @@ Status UnlinkBeneath(int root_fd, const std::string& rel_path) {
   return Status::Ok();
 }
 
+Status RemoveStalePartial(const std::string& abs_root, const std::string& final_rel, uint64_t size,
+                          StalePartial* result) {
+  *result = StalePartial::kMissing;
+  Status lexical = LexicalCheck(final_rel, "file path");
+  if (!lexical.ok()) return lexical;
+  int root_fd = -1;
+  Status st = OpenRoot(abs_root, &root_fd);
+  if (!st.ok()) return st;
+  std::string dir, name;
+  SplitParent(PartialPathFor(final_rel), &dir, &name);
+  int dir_fd = -1;
+  st = OpenDirBeneath(root_fd, dir, /*create=*/false, 0, &dir_fd);
+  close(root_fd);
+  if (!st.ok()) {
+    if (st.err == ENOENT) return Status::Ok();      // directory gone: nothing to remove
+    if (st.err == ENOTDIR) {                        // a component is no longer a directory
+      *result = StalePartial::kReplaced;
+      return Status::Ok();
+    }
+    return st;
+  }
+  struct stat pst {};
+  if (fstatat(dir_fd, name.c_str(), &pst, AT_SYMLINK_NOFOLLOW) != 0) {
+    const int err = errno;
+    close(dir_fd);
+    if (err == ENOENT) return Status::Ok();
+    return PathError(err, "cannot inspect partial of", final_rel);
+  }
+  if (!S_ISREG(pst.st_mode) || pst.st_nlink != 1 || static_cast<uint64_t>(pst.st_size) != size) {
+    close(dir_fd);
+    *result = StalePartial::kReplaced;
+    return Status::Ok();
+  }
+  const int rc = unlinkat(dir_fd, name.c_str(), 0);
+  const int err = errno;
+  close(dir_fd);
+  if (rc != 0) {
+    if (err == ENOENT) return Status::Ok();
+    return PathError(err, "cannot remove partial of", final_rel);
+  }
+  *result = StalePartial::kRemoved;
+  return Status::Ok();
+}
+
 }  // namespace jetrecv::core

@@ -77,6 +77,19 @@ Status FinalizeBeneath(int root_fd, int fd, const std::string& partial_rel,
 // not followed). ENOENT is reported like any other error.
 Status UnlinkBeneath(int root_fd, const std::string& rel_path);
 
+// What RemoveStalePartial found at the partial name.
+enum class StalePartial { kRemoved, kMissing, kReplaced };
+
+// Retention of abandoned resumable transfers: removes PartialPathFor(final_rel)
+// beneath the sandbox root abs_root only if it still looks like the partial
+// jetrecv made: a regular file with one link and exactly `size` bytes (partials
+// are sized to the manifest at Open). Its directory is opened beneath the root
+// (no symlink is followed); a symlink, directory, hard-linked or differently
+// sized file at that name is left alone (kReplaced); no such name or directory
+// is kMissing. Other errors (e.g. EXDEV for an escape) are returned.
+Status RemoveStalePartial(const std::string& abs_root, const std::string& final_rel, uint64_t size,
+                          StalePartial* result);
+
 // Test hook: when true, behave as if the kernel had no openat2 (ENOSYS).
 void ForceNoOpenat2ForTesting(bool force);
 
