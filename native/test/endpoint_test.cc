@@ -371,6 +371,28 @@ void SenderDeliversFile() {
   std::system(("rm -rf '" + src_dir + "' '" + dst_dir + "'").c_str());
 }
 
+// Handshake/control events stop at 3/4 of the capacity; the last quarter stays
+// free for the transfer events that complete or fail a transfer.
+void EventQueueKeepsRoomForTransferEvents() {
+  CounterSet counters;
+  EventQueue queue(&counters, 8);
+  auto event = [](EventType type) {
+    Event e;
+    e.type = type;
+    return e;
+  };
+  for (int i = 0; i < 6; ++i) CHECK(queue.Push(event(EventType::kHandshake)));
+  CHECK(!queue.Push(event(EventType::kHandshake)));  // flood stops at 6 of 8
+  CHECK(!queue.Push(event(EventType::kControl)));
+  CHECK(queue.Push(event(EventType::kFileDone)));
+  CHECK(queue.Push(event(EventType::kTransferError)));
+  CHECK(!queue.Push(event(EventType::kReceiverComplete)));  // now truly full
+  CHECK_EQ(counters.Get(CounterId::kdrop_event_queue_full), 3u);
+  std::vector<Event> out;
+  CHECK_EQ(queue.Drain(&out, 100), 8u);
+  CHECK(out[6].type == EventType::kFileDone && out[7].type == EventType::kTransferError);
+}
+
 void EventQueueBoundAndDoorbell() {
   CounterSet counters;
   EventQueue queue(&counters, 3);
@@ -518,6 +540,7 @@ int main() {
   SenderDeliversFile();
   OpenRejectsBadOptions();
   EventQueueBoundAndDoorbell();
+  EventQueueKeepsRoomForTransferEvents();
   CountersSumAcrossBlocks();
   SegmentsArriveAsDatagrams();
   HandshakeRateLimit();

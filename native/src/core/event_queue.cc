@@ -9,13 +9,18 @@ namespace jetrecv::core {
 EventQueue::EventQueue(CounterSet* counters, size_t capacity)
     : counters_(counters), capacity_(capacity) {}
 
+size_t EventQueue::LimitFor(EventType type) const {
+  const bool packet_driven = type == EventType::kHandshake || type == EventType::kControl;
+  return packet_driven ? capacity_ - capacity_ / 4 : capacity_;
+}
+
 void EventQueue::SetDoorbell(std::function<void()> doorbell) { doorbell_ = std::move(doorbell); }
 
 bool EventQueue::Push(Event&& event) {
   bool was_empty;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (events_.size() >= capacity_) {
+    if (events_.size() >= LimitFor(event.type)) {
       ++dropped_;
       if (counters_ != nullptr) counters_->Add(CounterId::kdrop_event_queue_full);
       return false;

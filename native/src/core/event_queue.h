@@ -1,6 +1,10 @@
 // event_queue.h — the bounded queue of events for JS, and its doorbell.
 // Producers (RX threads, transfer code) Push; a full queue drops the event and
-// counts drop_event_queue_full, it never blocks on JS. The consumer (JS thread,
+// counts drop_event_queue_full, it never blocks on JS. Packet-driven events
+// (kHandshake, kControl: anyone can send handshake packets) may fill only three
+// quarters of the capacity; the last quarter is kept for transfer-state events
+// (kFileDone, kTransferError, kReceiverComplete), so a flood cannot make a
+// transfer lose the events that complete or fail it. The consumer (JS thread,
 // via the binding) is woken by the doorbell and drains in batches.
 #pragma once
 #include <sys/socket.h>
@@ -56,6 +60,7 @@ class EventQueue : public EventSink {
   // leaves events behind. The doorbell must be cheap and must not call back in.
   void SetDoorbell(std::function<void()> doorbell);
 
+  // False (dropped, counted) when the queue holds LimitFor(event.type) events.
   bool Push(Event&& event) override;
 
   // Moves up to max events to the end of *out, oldest first; returns how many.
@@ -65,6 +70,8 @@ class EventQueue : public EventSink {
   size_t size() const;
 
  private:
+  size_t LimitFor(EventType type) const;
+
   CounterSet* counters_;
   const size_t capacity_;
   std::function<void()> doorbell_;
