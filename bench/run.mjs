@@ -37,6 +37,8 @@ const usage = `usage: npm run bench -- [options]
   --install-peers      apt-get install iperf3 uftp socat first (needs root and apt)
   --tune-sysctl        raise net.core.rmem_max/wmem_max to 100 MB for the run (restored after)
   --no-drop-caches     do not drop the page cache before disk runs (default: drop when root)
+  --serve-arg ARG      extra argument for every \`jetrecv serve\` (repeatable), e.g.
+                       --serve-arg=--direct-io=off for an A/B run
   --out FILE           JSON output (default bench/results/<timestamp>.json)
   --keep               keep the work directories (for debugging)`;
 
@@ -59,10 +61,15 @@ function parseOptions(argv) {
   const o = {
     quick: false, only: [...kSections], size: undefined, runs: undefined, datagramSizes: [1472, 8972],
     tmpfsDir: '/dev/shm', diskDir: '/var/tmp', disk: true, files: undefined, senders: 8,
-    installPeers: false, tuneSysctl: false, dropCaches: true, out: undefined, keep: false,
+    installPeers: false, tuneSysctl: false, dropCaches: true, out: undefined, keep: false, serveArgs: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
+    const eq = /^(--serve-arg)=(.*)$/s.exec(flag);
+    if (eq) {
+      o.serveArgs.push(eq[2]);
+      continue;
+    }
     const value = () => {
       const v = argv[++i];
       if (v === undefined) die(`${flag} needs a value`);
@@ -98,6 +105,7 @@ function parseOptions(argv) {
       case '--no-drop-caches': o.dropCaches = false; break;
       case '--out': o.out = value(); break;
       case '--keep': o.keep = true; break;
+      case '--serve-arg': o.serveArgs.push(value()); break;
       default: die(`unknown option '${flag}'`);
     }
   }
@@ -386,12 +394,14 @@ function jetrecvAvailable() {
  * Starts `jetrecv serve` on 127.0.0.1 (data port 0, API on 127.0.0.1 port 0 for /metrics)
  * and waits for its "jetrecv receiver ready" log line. `wrap` runs it inside a namespace.
  */
+let extraServeArgs = []; // --serve-arg, set once by main()
+
 async function startReceiver(sandbox, { wrap = (a) => a } = {}) {
   await mkdir(sandbox, { recursive: true });
   let resolveReady;
   const ready = new Promise((r) => (resolveReady = r));
   const logs = [];
-  const handle = start(wrap([process.execPath, jetrecvBin, 'serve', '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--sandbox-dir', sandbox, '--log-level', 'info']), {
+  const handle = start(wrap([process.execPath, jetrecvBin, 'serve', '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--sandbox-dir', sandbox, '--log-level', 'info', ...extraServeArgs]), {
     onLine: (line) => {
       let rec;
       try { rec = JSON.parse(line); } catch { return; }
@@ -1143,6 +1153,7 @@ async function runCleanups() {
 
 async function main() {
   const opts = parseOptions(process.argv.slice(2));
+  extraServeArgs = opts.serveArgs;
   for (const sig of ['SIGINT', 'SIGTERM']) {
     process.on(sig, () => {
       console.error(`\nbench: ${sig}: cleaning up`);
