@@ -114,6 +114,8 @@ export class Receiver {
   private readonly tick: NodeJS.Timeout;
   private nextIndex = 1;
   private closed = false;
+  /** Set once the native event queue overflowed: onTick then reconciles transfers with the addon. */
+  private nativeEventsLost = false;
   private readonly opts: Required<Omit<ReceiverOptions, 'logger' | 'authorization' | 'serverKeys' | 'transferStore' | 'restoredTransfers' | 'handshakeLoadThreshold'>> & ReceiverOptions;
   /** Resumable transfers by `${clientPublicKey}:${transferUid}`. */
   private readonly resumable = new Map<string, TransferRecord>();
@@ -213,6 +215,7 @@ export class Receiver {
         break;
       case 'overflow':
         this.log.error({ dropped: ev.dropped }, 'native event queue overflowed; events were lost');
+        this.nativeEventsLost = true;
         break;
       case 'receiverComplete':
         break; // sender-side event
@@ -653,6 +656,25 @@ export class Receiver {
     }
   }
 
+  /**
+   * Backstop once the native event queue has overflowed (file-done or error events may be
+   * gone): the addon's own figures decide. A transfer whose files the addon has all
+   * finalized completes; one the addon marked failed fails.
+   */
+  private recoverLostEvents(session: ReceiveSession, t: TransferRecord): void {
+    const st = this.endpoint.native.receiveTransferStats(session.localIndex, t.wireTransferId);
+    if (!st || t.status !== 'receiving') return;
+    if (st.failed) {
+      this.log.warn({ transferId: t.transferId }, 'transfer failed in the data path and its error event was lost');
+      this.onTransferError(session.localIndex, t.wireTransferId, 'the transfer failed in the data path (its error event was lost when the native event queue overflowed)', ErrorCodes.DISK);
+    } else if (st.filesDone >= t.filesTotal && t.filesDone < t.filesTotal) {
+      this.log.warn({ transferId: t.transferId, filesDone: t.filesDone, filesTotal: t.filesTotal }, 'every file is final but file-done events were lost: completing the transfer');
+      this.flushFilesDone(session);
+      t.filesDone = t.filesTotal;
+      this.completeTransfer(session, t);
+    }
+  }
+
   private refreshStats(session: ReceiveSession, t: TransferRecord): void {
     const st = this.endpoint.native.receiveTransferStats(session.localIndex, t.wireTransferId);
     if (!st) return;
@@ -670,6 +692,7 @@ export class Receiver {
         if (t.status !== 'receiving') continue;
         this.refreshStats(session, t);
         t.rate.sample(t.bytesReceived, now);
+        if (this.nativeEventsLost) this.recoverLostEvents(session, t);
       }
       if (now * 1000 - session.lastRecvUs > this.opts.sessionTimeoutMs * 1000) {
         this.endSession(session, `no packet from the sender for ${Math.round(this.opts.sessionTimeoutMs / 1000)} s`);
