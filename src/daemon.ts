@@ -30,6 +30,8 @@ export interface DaemonConfig {
   superusers: string[];
   rxThreads: number;
   socketBufferBytes: number;
+  /** O_DIRECT writes of large files ('auto', the default) or page cache only ('off'). */
+  directIo?: 'auto' | 'off';
   minCipher: CipherName;
   serverName: string;
   sessionTimeoutMs: number;
@@ -88,6 +90,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     recvPort: config.recvPort,
     rxThreads: config.rxThreads,
     rcvbufBytes: config.socketBufferBytes,
+    directIo: config.directIo ?? 'auto',
     serverKeys: serverKeys.keys,
     authorization: authorized,
     minCipher: config.minCipher,

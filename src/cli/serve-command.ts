@@ -46,6 +46,10 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
   if (minCipher !== 'aes-256-gcm' && minCipher !== 'chacha20-poly1305') {
     throw new UsageError(`--min-cipher: expected 'aes-256-gcm' or 'chacha20-poly1305', got '${minCipher}'`, { flag: 'min-cipher' });
   }
+  const directIo = flags['direct-io'] as string;
+  if (directIo !== 'auto' && directIo !== 'off') {
+    throw new UsageError(`--direct-io: expected 'auto' or 'off', got '${directIo}'`, { flag: 'direct-io' });
+  }
   let sandboxDir = flags['sandbox-dir'] as string | undefined;
   let stateDir = flags['persistent-state-dir'] as string | undefined;
   if (dev) {
@@ -76,6 +80,7 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
       superusers: flags['superuser'] as string[],
       rxThreads: flags['rx-threads'] as number,
       socketBufferBytes: flags['socket-buffer'] as number,
+      directIo,
       minCipher: minCipher as CipherName,
       serverName: flags['server-name'] as string,
       sessionTimeoutMs: flags['session-timeout'] as number,

@@ -26,6 +26,7 @@ export const serveSpec: CommandSpec = {
     { name: 'superuser', type: 'string', repeatable: true, valueName: 'NAME', help: 'API user allowed to elevate with server.superuser()' },
     { name: 'rx-threads', type: 'int', default: 1, min: 1, max: 16, help: 'receive threads (one SO_REUSEPORT socket each)' },
     { name: 'socket-buffer', type: 'int', default: 64 << 20, min: 65536, max: 2 ** 31 - 1, valueName: 'BYTES', help: 'UDP receive buffer per socket (the kernel may grant less: see net.core.rmem_max)' },
+    { name: 'direct-io', type: 'string', default: 'auto', valueName: 'MODE', help: "'auto': write files of 8 MiB or more with O_DIRECT where the file system allows it (not tmpfs), through a 64 MiB staging pool and 2 writer threads; 'off': every write goes through the page cache" },
     { name: 'min-cipher', type: 'string', default: 'chacha20-poly1305', valueName: 'CIPHER', help: "weakest data cipher accepted: 'chacha20-poly1305' (both) or 'aes-256-gcm' (AES only)" },
     { name: 'server-name', type: 'string', default: hostname(), valueName: 'NAME', help: 'friendly name reported by getServerInfo' },
     { name: 'session-timeout', type: 'duration', default: '30s', help: 'close a session when its sender is silent this long' },

@@ -35,6 +35,7 @@ export const RELOADABLE_SETTINGS: readonly string[] = Object.freeze(['log-level'
 const SETTING_CHOICES: Readonly<Record<string, readonly string[]>> = {
   'log-level': LOG_LEVELS,
   'min-cipher': ['chacha20-poly1305', 'aes-256-gcm'],
+  'direct-io': ['auto', 'off'],
 };
 
 /** What a JSON value for each flag type looks like, for error messages. */

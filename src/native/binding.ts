@@ -29,6 +29,12 @@ export interface EndpointOptions {
   /** Receiver: FEEDBACK period per open transfer, 1..10000 ms. */
   feedbackIntervalMs: number;
   /**
+   * Receiver: 'auto' writes files of 8 MiB or more with O_DIRECT (1 MiB chunks staged in a
+   * 64 MiB pool, written by 2 writer threads) where the file system supports it and is not
+   * tmpfs; 'off' writes everything through the page cache. Sender: ignored.
+   */
+  directIo: 'auto' | 'off';
+  /**
    * Doorbell, called on the JS thread when events are waiting (at most one call is
    * pending at a time). It should call drainEvents() until it returns fewer than asked.
    */

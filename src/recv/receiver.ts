@@ -30,6 +30,8 @@ export interface ReceiverOptions {
   recvPort: number;
   rxThreads: number;
   rcvbufBytes: number;
+  /** O_DIRECT writes of large files on disk file systems (default 'auto'); see EndpointOptions.directIo. */
+  directIo?: 'auto' | 'off';
   serverKeys: KeyPair;
   authorization: SenderAuthorization;
   minCipher: CipherName;
@@ -136,6 +138,7 @@ export class Receiver {
       maxTransfersPerSession: 64,
       minCheckpointSeconds: 1,
       resumeRetentionMs: kDefaultResumeRetentionMs,
+      directIo: 'auto',
       ...options,
     };
     this.log = options.logger.child({ component: 'receiver' });
@@ -159,6 +162,7 @@ export class Receiver {
         sndbufBytes: 4 << 20,
         maxDatagram: 65507,
         feedbackIntervalMs: this.opts.feedbackIntervalMs,
+        directIo: this.opts.directIo,
       },
       (ev) => this.onEvent(ev),
     );

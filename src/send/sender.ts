@@ -143,6 +143,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         sndbufBytes: 4 << 20,
         maxDatagram: opts.datagramSize,
         feedbackIntervalMs: 10,
+        directIo: 'off',
       },
       (ev) => onEvent(ev),
     );

@@ -31,6 +31,7 @@ describe('usage errors name the flag or value', () => {
     ['serve: bad duration', ['serve', '--sandbox-dir', '/tmp/x', '--session-timeout', 'soon'], /--session-timeout: expected a duration .* got 'soon'/],
     ['serve: bad log level', ['serve', '--sandbox-dir', '/tmp/x', '--log-level', 'loud'], /--log-level: expected one of fatal, .* got 'loud'/],
     ['serve: bad cipher', ['serve', '--sandbox-dir', '/tmp/x', '--min-cipher', 'rot13'], /--min-cipher: .* got 'rot13'/],
+    ['serve: bad direct-io', ['serve', '--sandbox-dir', '/tmp/x', '--direct-io', 'on'], /--direct-io: expected 'auto' or 'off', got 'on'/],
     ['serve: missing value', ['serve', '--sandbox-dir'], /--sandbox-dir/],
     ['serve: no sandbox', ['serve'], /--sandbox-dir is required/],
     ['serve: half a TLS pair', ['serve', '--sandbox-dir', '/tmp/x', '--api-tls-cert', '/tmp/c.pem'], /--api-tls-cert and --api-tls-key must be given together/],

@@ -39,6 +39,7 @@ function makeEndpoint(role: 'receiver' | 'sender', overrides: Partial<EndpointOp
     sndbufBytes: 1 << 20,
     maxDatagram: 1472,
     feedbackIntervalMs: 20,
+    directIo: 'off',
     onEvents: () => {
       h.doorbells++;
       for (;;) {
@@ -290,6 +291,7 @@ describe('Endpoint', () => {
 
   it('rejects bad options and arguments with coded errors', () => {
     expect(() => makeEndpoint('receiver', { role: 'both' as 'receiver' })).toThrow(RangeError);
+    expect(() => makeEndpoint('receiver', { directIo: 'on' as 'auto' })).toThrow(/opts\.directIo must be 'auto' or 'off'/);
     expect(() => makeEndpoint('receiver', { bindAddress: 'localhost' })).toThrow(
       expect.objectContaining({ code: 'JETRECV_ERR_INVALID_ARGUMENT', errno: 22 }),
     );

@@ -112,6 +112,7 @@ describe('parseConfigText', () => {
     [{ 'session-timeout': '30 seconds' }, "key 'session-timeout': expected a duration like"],
     [{ 'log-level': 'loud' }, "key 'log-level': expected one of 'fatal', 'error', 'warn', 'info'"],
     [{ 'min-cipher': 'rot13' }, "key 'min-cipher': expected one of 'chacha20-poly1305', 'aes-256-gcm', got \"rot13\""],
+    [{ 'direct-io': 'always' }, "key 'direct-io': expected one of 'auto', 'off', got \"always\""],
     [{ 'sandbox-dir': '' }, "key 'sandbox-dir': expected a non-empty path, got \"\""],
     [{ 'sandbox-dir': null }, "key 'sandbox-dir': expected a JSON string (a path"],
     [{ config: '/etc/other.conf' }, "key 'config' is not allowed in a config file"],

@@ -263,6 +263,12 @@ void EndpointWrap::Construct(const Napi::CallbackInfo& info) {
   options.max_datagram = static_cast<size_t>(IntegerArg(opts.Get("maxDatagram"), "opts.maxDatagram", 0, 65507));
   options.feedback_interval_ms =
       static_cast<uint32_t>(IntegerArg(opts.Get("feedbackIntervalMs"), "opts.feedbackIntervalMs", 0, 1e9));
+  const std::string direct_io = StringArg(opts.Get("directIo"), "opts.directIo");
+  if (direct_io == "auto") {
+    options.direct_io = true;
+  } else if (direct_io != "off") {
+    ThrowRangeError(env, "opts.directIo must be 'auto' or 'off'");
+  }
   Napi::Value on_events = opts.Get("onEvents");
   if (!on_events.IsFunction()) ThrowTypeError(env, "opts.onEvents must be a function");
 

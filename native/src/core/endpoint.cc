@@ -243,6 +243,10 @@ Status Endpoint::Start() {
   local_port_ = sockets_[0].local_port();
   granted_rcvbuf_ = sockets_[0].granted_rcvbuf();
   granted_sndbuf_ = sockets_[0].granted_sndbuf();
+  if (receiver && options_.direct_io) {
+    direct_writer_ = std::make_shared<DirectWriter>(options_.direct_io_threads,
+                                                    options_.direct_io_chunks, &counters_);
+  }
   if (!receiver) {
     std::vector<UdpSocket*> lanes;
     for (auto& sock : sockets_) lanes.push_back(&sock);
@@ -280,6 +284,7 @@ void Endpoint::Close() {
     transfers.swap(receive_transfers_);
   }
   for (auto& [key, transfer] : transfers) transfer->Close(/*remove_partials=*/false);
+  if (direct_writer_) direct_writer_->Stop();  // idle by now: every transfer waited for its writes
   {
     std::unique_lock<std::shared_mutex> sl(sessions_mu_);
     sessions_.clear();
@@ -412,7 +417,7 @@ Status Endpoint::OpenReceiveTransfer(uint32_t local_index, uint32_t transfer_id,
                          kErrDuplicateTransfer);
   }
   std::unique_ptr<ReceiveTransfer> transfer =
-      ReceiveTransfer::Open(spec, local_index, transfer_id, &events_, &st);
+      ReceiveTransfer::Open(spec, local_index, transfer_id, &events_, &st, direct_writer_);
   if (!transfer) return st;
   std::unique_lock<std::shared_mutex> lock(transfers_mu_);
   receive_transfers_[{local_index, transfer_id}] = std::move(transfer);

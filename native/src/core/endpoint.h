@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/counters.h"
+#include "core/direct_writer.h"
 #include "core/event_queue.h"
 #include "core/receive_transfer.h"
 #include "core/send_transfer.h"
@@ -86,6 +87,12 @@ struct EndpointOptions {
   int sndbuf_bytes = 0;
   size_t max_datagram = 1472;   // sender: UDP payload cap per datagram
   uint32_t feedback_interval_ms = 20;  // receiver: FEEDBACK period per transfer
+  // Receiver: O_DIRECT writes for large files on disk file systems (a
+  // DirectWriter with these threads and 1 MiB staging chunks, shared by every
+  // transfer of the endpoint). false: every write goes through the page cache.
+  bool direct_io = false;
+  size_t direct_io_threads = kDefaultDirectThreads;
+  size_t direct_io_chunks = kDefaultDirectChunks;
   std::function<void()> doorbell;      // see EventQueue::SetDoorbell
 };
 
@@ -200,6 +207,8 @@ class Endpoint {
   int granted_rcvbuf_ = 0;
   int granted_sndbuf_ = 0;
   std::unique_ptr<TxEngine> tx_engine_;  // sender role only
+  // Receiver with direct_io; stopped by Close after the transfers closed.
+  std::shared_ptr<DirectWriter> direct_writer_;
   // Socket overflow drops not yet reported in a FEEDBACK (all RX threads add).
   std::atomic<uint64_t> unreported_socket_drops_{0};
 

@@ -3,16 +3,20 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <climits>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <set>
+#include <unordered_map>
 
 #include "core/fd_cache.h"
 #include "core/iovec_util.h"
@@ -44,7 +48,48 @@ Status InvalidSpec(const std::string& message, const std::string& path) {
   return Status::Error(EINVAL, message, "JETRECV_ERR_PATH_INVALID", path);
 }
 
+// pwrite of all len bytes (retries EINTR and short writes); errno or 0.
+int PwriteAll(int fd, const uint8_t* data, size_t len, uint64_t offset) {
+  while (len > 0) {
+    const ssize_t w = pwrite(fd, data, len, static_cast<off_t>(offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (w == 0) return EIO;
+    data += w;
+    len -= static_cast<size_t>(w);
+    offset += static_cast<uint64_t>(w);
+  }
+  return 0;
+}
+
 }  // namespace
+
+// Direct-I/O state of one file (see receive_transfer.h). Lock order: the
+// file's fd_mu before mu.
+struct ReceiveTransfer::DirectState {
+  enum : uint8_t { kNone = 0, kStaging, kDirect, kBuffered };
+  struct Staging {
+    uint8_t* buf = nullptr;  // a DirectWriter chunk
+    uint64_t filled = 0;     // bytes of set blocks copied in
+  };
+  explicit DirectState(uint64_t size) : chunks((size + kDirectChunkBytes - 1) / kDirectChunkBytes, kNone) {
+    chunks.back() = kBuffered;  // the EOF chunk: every direct write is a full chunk
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;  // an in-flight write completed
+  std::vector<uint8_t> chunks;                      // state per chunk; guarded by mu
+  std::unordered_map<uint64_t, Staging> staging;    // by chunk index; guarded by mu
+  int fd = -1;               // O_DIRECT fd, opened on demand, closed when idle; guarded by mu
+  bool fd_direct = true;     // fd still has O_DIRECT; guarded by mu
+  bool enabled = true;       // false: chunks leaving `none` go buffered; guarded by mu
+  bool wrote_direct = false; // a direct write of this file succeeded; guarded by mu
+  bool finalize_pending = false;  // complete: the last write to finish finalizes; guarded by mu
+  uint64_t next_seq = 0;     // sequence number of the last queued chunk; guarded by mu
+  std::set<uint64_t> inflight;  // queued or running writes; guarded by mu
+};
 
 struct ReceiveTransfer::FileState {
   FileState(const ReceiveFileSpec& spec, uint32_t block_size)
@@ -86,6 +131,9 @@ struct ReceiveTransfer::FileState {
   // Checkpoint state, guarded by ReceiveTransfer::checkpoint_mu_: the final file
   // was synced by a checkpoint (or was already final at a resumed Open).
   bool done_synced = false;
+
+  // Set at Open for a file written with direct I/O; null otherwise.
+  std::unique_ptr<DirectState> direct;
 };
 
 ReceiveTransfer::ReceiveTransfer(uint32_t session, uint32_t transfer_id, EventSink* events)
@@ -98,7 +146,8 @@ ReceiveTransfer::~ReceiveTransfer() {
 
 std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, uint32_t session,
                                                        uint32_t transfer_id, EventSink* events,
-                                                       Status* status) {
+                                                       Status* status,
+                                                       std::shared_ptr<DirectWriter> direct) {
   *status = Status::Ok();
   if (spec.block_size == 0 || spec.block_size > kMaxBlockSize) {
     *status = Status::Error(EINVAL,
@@ -150,6 +199,7 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
   std::unique_ptr<ReceiveTransfer> t(new ReceiveTransfer(session, transfer_id, events));
   t->block_size_ = spec.block_size;
   t->sync_on_finalize_ = spec.sync_on_finalize;
+  t->direct_ = std::move(direct);
   Status st = OpenRoot(spec.root, &t->root_fd_);
   if (!st.ok()) {
     *status = st;
@@ -209,6 +259,23 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
     if (fstat(file->fd, &pst) == 0) {
       file->dev = pst.st_dev;
       file->ino = pst.st_ino;
+    }
+    // Direct I/O: large files, not on tmpfs (it is the page cache), where an
+    // O_DIRECT open of the partial works (EINVAL: the file system has none).
+    struct statfs sfs {};
+    int probe = -1;
+    if (t->direct_ && f.size >= kMinDirectFileBytes && fstatfs(file->fd, &sfs) == 0 &&
+        sfs.f_type != TMPFS_MAGIC && t->OpenPartialForWrite(*file, O_WRONLY | O_DIRECT, &probe) == 0) {
+      close(probe);
+      file->direct = std::make_unique<DirectState>(f.size);
+      // Chunks with blocks restored from a checkpoint can never fill by staging.
+      for (uint64_t b = 0; file->bitmap.CountSet() != 0 && b < file->blocks; ++b) {
+        if (!file->bitmap.Test(b)) continue;
+        const uint64_t first = b * spec.block_size / kDirectChunkBytes;
+        const uint64_t last = (b * spec.block_size + BlockLength(f.size, spec.block_size, b) - 1) /
+                              kDirectChunkBytes;
+        for (uint64_t c = first; c <= last; ++c) file->direct->chunks[c] = DirectState::kBuffered;
+      }
     }
     {  // keep it open while the cache has room (files arrive in order), else close
       std::lock_guard cache_lock(t->cache_mu_);
@@ -441,30 +508,44 @@ void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& c
       }
       file.last_use.store(use_tick_.fetch_add(1, std::memory_order_relaxed) + 1,
                           std::memory_order_relaxed);
-      const int err = WriteRun(file, blocks + i, count);
-      if (err != 0) {
-        fd_lock.unlock();
-        counters.Add(CounterId::kwrite_errors);
-        counters.Add(CounterId::kdrop_transfer_failed, n - i);
-        Fail(file_index, err, "cannot write " + file.path + ": " + std::strerror(err));
-        break;
-      }
       uint64_t run_bytes = 0, run_new = 0;
-      for (size_t k = 0; k < count; ++k) {
-        if (file.bitmap.TrySet(block + k)) {
-          ++run_new;
-          run_bytes += blocks[i + k].len;
-        } else {
-          counters.Add(CounterId::kdrop_duplicate_block);  // another thread won the race
+      if (file.direct != nullptr) {
+        const int err = WriteRunDirect(file_index, file, blocks + i, count, counters, &run_new, &run_bytes);
+        accepted_blocks += run_new;
+        accepted_bytes += run_bytes;
+        if (err != 0) {
+          fd_lock.unlock();
+          counters.Add(CounterId::kwrite_errors);
+          counters.Add(CounterId::kdrop_transfer_failed, n - i);
+          Fail(file_index, err, "cannot write " + file.path + ": " + std::strerror(err));
+          break;
         }
+        complete = run_new != 0 && file.bitmap.Complete();
+      } else {
+        const int err = WriteRun(file, blocks + i, count);
+        if (err != 0) {
+          fd_lock.unlock();
+          counters.Add(CounterId::kwrite_errors);
+          counters.Add(CounterId::kdrop_transfer_failed, n - i);
+          Fail(file_index, err, "cannot write " + file.path + ": " + std::strerror(err));
+          break;
+        }
+        for (size_t k = 0; k < count; ++k) {
+          if (file.bitmap.TrySet(block + k)) {
+            ++run_new;
+            run_bytes += blocks[i + k].len;
+          } else {
+            counters.Add(CounterId::kdrop_duplicate_block);  // another thread won the race
+          }
+        }
+        accepted_blocks += run_new;
+        accepted_bytes += run_bytes;
+        const uint64_t end = blocks[i + count - 1].header->offset + blocks[i + count - 1].len;
+        WriteBehind(file, end, run_bytes);
+        complete = run_new != 0 && file.bitmap.Complete();
       }
-      accepted_blocks += run_new;
-      accepted_bytes += run_bytes;
-      const uint64_t end = blocks[i + count - 1].header->offset + blocks[i + count - 1].len;
-      WriteBehind(file, end, run_bytes);
-      complete = run_new != 0 && file.bitmap.Complete();
     }
-    if (complete && !file.finalizing.exchange(true)) {
+    if (complete && !file.finalizing.exchange(true) && !DeferFinalize(file)) {
       Status st = FinalizeFile(file_index, file, counters);
       if (!st.ok()) {
         counters.Add(CounterId::kwrite_errors);
@@ -531,6 +612,285 @@ void ReceiveTransfer::WriteBehind(FileState& file, uint64_t end_offset, uint64_t
   file.flushed_end = target;
 }
 
+int ReceiveTransfer::WriteRunDirect(uint32_t index, FileState& file, const BlockRef* blocks,
+                                    size_t count, CounterBlock& counters, uint64_t* new_blocks,
+                                    uint64_t* new_bytes) {
+  DirectState& d = *file.direct;
+  // Sub-runs {start, n} of blocks[] with no staging chunk: written buffered below.
+  std::pair<size_t, size_t> buffered[kMaxRunBlocks];
+  size_t n_buffered = 0;
+  {
+    std::lock_guard lock(d.mu);
+    for (size_t k = 0; k < count; ++k) {
+      const BlockRef& b = blocks[k];
+      const uint64_t off = b.header->offset;
+      const uint64_t end = off + b.len;
+      const uint64_t block = off / block_size_;
+      if (file.bitmap.Test(block)) {  // staged by another thread meanwhile
+        counters.Add(CounterId::kdrop_duplicate_block);
+        continue;
+      }
+      const uint64_t c0 = off / kDirectChunkBytes, c1 = (end - 1) / kDirectChunkBytes;
+      bool staged = false;
+      for (uint64_t c = c0; c <= c1; ++c) {
+        PrepareChunk(file, c, counters);
+        staged = staged || d.chunks[c] == DirectState::kStaging;
+      }
+      if (!staged) {
+        if (n_buffered != 0 && buffered[n_buffered - 1].first + buffered[n_buffered - 1].second == k) {
+          ++buffered[n_buffered - 1].second;
+        } else {
+          buffered[n_buffered++] = {k, 1};
+        }
+        continue;
+      }
+      // Copy each piece into its staging chunk; a piece in a buffered chunk (a
+      // block straddling two chunks) is written now, before the bit is set.
+      for (uint64_t c = c0; c <= c1; ++c) {
+        const uint64_t lo = std::max(off, c * kDirectChunkBytes);
+        const uint64_t hi = std::min(end, (c + 1) * kDirectChunkBytes);
+        if (d.chunks[c] == DirectState::kStaging) {
+          std::memcpy(d.staging[c].buf + (lo - c * kDirectChunkBytes), b.data + (lo - off), hi - lo);
+        } else if (const int err = PwriteAll(file.fd, b.data + (lo - off), hi - lo, lo); err != 0) {
+          return err;
+        }
+      }
+      // Staged blocks are set only here, under mu, so this always succeeds.
+      if (!file.bitmap.TrySet(block)) {
+        counters.Add(CounterId::kdrop_duplicate_block);
+        continue;
+      }
+      ++*new_blocks;
+      *new_bytes += b.len;
+      for (uint64_t c = c0; c <= c1; ++c) {
+        if (d.chunks[c] != DirectState::kStaging) continue;
+        DirectState::Staging& st = d.staging[c];
+        st.filled += std::min(end, (c + 1) * kDirectChunkBytes) - std::max(off, c * kDirectChunkBytes);
+        if (st.filled == kDirectChunkBytes) {
+          if (const int err = SubmitChunk(index, file, c); err != 0) return err;
+        }
+      }
+    }
+  }
+  // Chunks that are buffered or direct (late retransmits): pwritev as without direct I/O.
+  for (size_t r = 0; r < n_buffered; ++r) {
+    const auto [start, n] = buffered[r];
+    const int err = WriteRun(file, blocks + start, n);
+    if (err != 0) return err;
+    uint64_t run_bytes = 0;
+    for (size_t k = start; k < start + n; ++k) {
+      if (file.bitmap.TrySet(blocks[k].header->offset / block_size_)) {
+        ++*new_blocks;
+        run_bytes += blocks[k].len;
+      } else {
+        counters.Add(CounterId::kdrop_duplicate_block);
+      }
+    }
+    *new_bytes += run_bytes;
+    WriteBehind(file, blocks[start + n - 1].header->offset + blocks[start + n - 1].len, run_bytes);
+  }
+  return 0;
+}
+
+void ReceiveTransfer::PrepareChunk(FileState& file, uint64_t chunk, CounterBlock& counters) {
+  DirectState& d = *file.direct;
+  uint8_t& state = d.chunks[chunk];
+  if (state != DirectState::kNone) return;
+  if (!d.enabled) {
+    state = DirectState::kBuffered;
+    return;
+  }
+  uint8_t* buf = direct_->TryAcquireChunk();  // never waits: a full pool means buffered
+  if (buf == nullptr) {
+    state = DirectState::kBuffered;
+    counters.Add(CounterId::kdirect_pool_exhausted);
+    return;
+  }
+  if (d.fd < 0) {
+    int fd = -1;
+    int err = EMFILE;  // process fd budget spent: this chunk goes buffered
+    if (FdBudgetAcquire(false)) {
+      err = OpenPartialForWrite(file, O_WRONLY | O_DIRECT, &fd);
+      if (err != 0) FdBudgetRelease();
+    }
+    if (err != 0) {
+      direct_->ReleaseChunk(buf);
+      state = DirectState::kBuffered;
+      if (err == EINVAL) {  // O_DIRECT refused after all: the whole file goes buffered
+        d.enabled = false;
+        counters.Add(CounterId::kdirect_files_disabled);
+      }
+      return;
+    }
+    d.fd = fd;
+  }
+  state = DirectState::kStaging;
+  d.staging[chunk] = DirectState::Staging{buf, 0};
+}
+
+int ReceiveTransfer::SubmitChunk(uint32_t index, FileState& file, uint64_t chunk) {
+  DirectState& d = *file.direct;
+  auto it = d.staging.find(chunk);
+  uint8_t* buf = it->second.buf;
+  d.staging.erase(it);
+  d.chunks[chunk] = DirectState::kDirect;
+  const uint64_t seq = ++d.next_seq;
+  d.inflight.insert(seq);
+  const int fd = d.fd;  // stays open while seq is in flight
+  if (direct_->Submit(this, [this, index, chunk, buf, fd, seq](bool cancelled, CounterBlock& counters) {
+        RunChunkWrite(index, chunk, buf, fd, seq, cancelled, counters);
+      })) {
+    return 0;
+  }
+  // The writer has stopped (endpoint closing): write the chunk here, buffered.
+  d.inflight.erase(seq);
+  d.chunks[chunk] = DirectState::kBuffered;
+  const int err = PwriteAll(file.fd, buf, kDirectChunkBytes, chunk * kDirectChunkBytes);
+  direct_->ReleaseChunk(buf);
+  CloseDirectFdIfIdle(file);
+  return err;
+}
+
+void ReceiveTransfer::RunChunkWrite(uint32_t index, uint64_t chunk, uint8_t* buf, int fd, uint64_t seq,
+                                    bool cancelled, CounterBlock& counters) {
+  FileState& file = *files_[index];
+  DirectState& d = *file.direct;
+  const uint64_t offset = chunk * kDirectChunkBytes;
+  int err = 0;
+  bool direct = false;
+  if (!cancelled) {
+    bool fd_direct;
+    {
+      std::lock_guard lock(d.mu);
+      fd_direct = d.fd_direct;
+    }
+    err = PwriteAll(fd, buf, kDirectChunkBytes, offset);
+    direct = err == 0 && fd_direct;
+    bool first = false;
+    if (err == EINVAL) {
+      std::lock_guard lock(d.mu);
+      first = !d.wrote_direct;
+    }
+    if (first) {
+      // EINVAL before any direct write of this file worked: O_DIRECT is not
+      // usable here after all. Clear it on the fd, write this chunk buffered,
+      // and send the file's later chunks the buffered way.
+      const int flags = fcntl(fd, F_GETFL);
+      if (flags >= 0 && fcntl(fd, F_SETFL, flags & ~O_DIRECT) == 0) {
+        err = PwriteAll(fd, buf, kDirectChunkBytes, offset);
+      }
+      std::lock_guard lock(d.mu);
+      if (d.fd_direct) {
+        d.fd_direct = false;
+        d.enabled = false;
+        counters.Add(CounterId::kdirect_files_disabled);
+      }
+    }
+  }
+  if (cancelled) {
+    direct_lost_.store(true, std::memory_order_release);
+  } else if (err != 0) {
+    // Like a failed pwritev, but the blocks' bits are already set: from now on
+    // Checkpoint refuses and the file is never finalized.
+    direct_lost_.store(true, std::memory_order_release);
+    counters.Add(CounterId::kwrite_errors);
+    Fail(index, err, "cannot write " + file.path + ": " + std::strerror(err));
+  } else if (direct) {
+    counters.Add(CounterId::kbytes_written_direct, kDirectChunkBytes);
+  }
+  direct_->ReleaseChunk(buf);
+  // Held (shared) across the completion when it can be had: then the transfer
+  // outlives a finalize run below. Not had: Close is running and takes over.
+  // (Cancelled tasks run inside Close, which holds it exclusively.)
+  std::shared_lock<std::shared_mutex> lifecycle;
+  if (!cancelled) lifecycle = std::shared_lock(lifecycle_mu_, std::try_to_lock);
+  const bool may_finalize = lifecycle.owns_lock() && !closed_;
+  bool finalize = false;
+  {
+    std::lock_guard lock(d.mu);
+    if (direct) d.wrote_direct = true;
+    d.inflight.erase(seq);
+    if (may_finalize && d.finalize_pending && d.inflight.empty()) {
+      d.finalize_pending = false;
+      finalize = true;
+    }
+    CloseDirectFdIfIdle(file);
+    d.cv.notify_all();  // without the lifecycle lock, the last touch of the transfer
+  }
+  if (finalize && !failed_.load(std::memory_order_acquire)) {
+    Status st = FinalizeFile(index, file, counters);
+    if (!st.ok()) {
+      counters.Add(CounterId::kwrite_errors);
+      Fail(index, st.err, st.message);
+    }
+  }
+}
+
+bool ReceiveTransfer::DeferFinalize(FileState& file) {
+  if (file.direct == nullptr) return false;
+  DirectState& d = *file.direct;
+  std::lock_guard lock(d.mu);
+  if (d.inflight.empty()) return false;
+  d.finalize_pending = true;  // the writer finishing the last queued chunk finalizes
+  return true;
+}
+
+int ReceiveTransfer::FlushStaging(FileState& file, int buffered_fd) {
+  DirectState& d = *file.direct;
+  for (auto it = d.staging.begin(); it != d.staging.end();) {
+    const uint64_t c = it->first;
+    const uint64_t lo = c * kDirectChunkBytes, hi = lo + kDirectChunkBytes;  // never the EOF chunk
+    // Runs of set blocks, clipped to the chunk: exactly the bytes copied in.
+    uint64_t b = lo / block_size_;
+    const uint64_t last = (hi - 1) / block_size_;
+    while (b <= last) {
+      if (!file.bitmap.Test(b)) {
+        ++b;
+        continue;
+      }
+      uint64_t e = b;
+      while (e + 1 <= last && file.bitmap.Test(e + 1)) ++e;
+      const uint64_t from = std::max(lo, b * block_size_);
+      const uint64_t to = std::min(hi, (e + 1) * block_size_);
+      if (const int err = PwriteAll(buffered_fd, it->second.buf + (from - lo), to - from, from); err != 0) {
+        return err;  // this chunk stays staging; Close releases it
+      }
+      b = e + 1;
+    }
+    d.chunks[c] = DirectState::kBuffered;
+    direct_->ReleaseChunk(it->second.buf);
+    it = d.staging.erase(it);
+  }
+  return 0;
+}
+
+void ReceiveTransfer::WaitDirect(FileState& file, std::unique_lock<std::mutex>& lock, uint64_t seq) {
+  DirectState& d = *file.direct;
+  d.cv.wait(lock, [&] { return d.inflight.empty() || *d.inflight.begin() > seq; });
+}
+
+void ReceiveTransfer::CloseDirectFdIfIdle(FileState& file) {
+  DirectState& d = *file.direct;
+  if (d.fd < 0 || !d.staging.empty() || !d.inflight.empty()) return;
+  close(d.fd);
+  d.fd = -1;
+  FdBudgetRelease();
+}
+
+int ReceiveTransfer::OpenPartialForWrite(const FileState& file, int flags, int* fd) const {
+  *fd = -1;
+  int f = -1;
+  Status st = OpenFileBeneath(root_fd_, file.partial, flags | O_NONBLOCK, &f);
+  if (!st.ok()) return st.err != 0 ? st.err : EIO;
+  struct stat pst {};
+  if (fstat(f, &pst) != 0 || !S_ISREG(pst.st_mode) || pst.st_dev != file.dev || pst.st_ino != file.ino) {
+    close(f);
+    return EIO;  // the partial was replaced: never write into another file
+  }
+  *fd = f;
+  return 0;
+}
+
 Status ReceiveTransfer::FinalizeFile(uint32_t index, FileState& file, CounterBlock& counters) {
   std::unique_lock fd_lock(file.fd_mu);
   if (file.finalized.load(std::memory_order_acquire)) return Status::Ok();
@@ -545,6 +905,19 @@ Status ReceiveTransfer::FinalizeFile(uint32_t index, FileState& file, CounterBlo
                            kErrDisk, file.path);
     }
     file.fd = fd;  // closed below or by Close()
+  }
+  if (file.direct != nullptr) {  // every byte in the file before the rename
+    std::unique_lock lock(file.direct->mu);
+    const int err = FlushStaging(file, file.fd);  // nothing staged normally: full chunks were queued
+    WaitDirect(file, lock, UINT64_MAX);
+    CloseDirectFdIfIdle(file);
+    if (err != 0) {
+      return Status::Error(err, "cannot write " + file.path + ": " + std::strerror(err), kErrDisk, file.path);
+    }
+    if (direct_lost_.load(std::memory_order_acquire)) {
+      return Status::Error(EIO, "cannot finalize " + file.path + ": a direct write of the transfer failed",
+                           kErrDisk, file.path);
+    }
   }
   if (sync_on_finalize_ && fdatasync(file.fd) != 0) {
     const int err = errno;
@@ -687,12 +1060,34 @@ void ReceiveTransfer::Close(bool remove_partials) {
   std::unique_lock lifecycle(lifecycle_mu_);
   if (closed_) return;
   closed_ = true;
+  // The partials are about to go: queued direct writes are dropped unrun.
+  if (direct_ && remove_partials) direct_->Cancel(this);
   std::lock_guard cache_lock(cache_mu_);
   FdBudgetRelease(open_files_.size());
   open_files_.clear();
   for (auto& f : files_) {
     f->cached = false;
     std::unique_lock fd_lock(f->fd_mu);
+    if (f->direct != nullptr) {
+      DirectState& d = *f->direct;
+      std::unique_lock lock(d.mu);
+      if (!d.staging.empty()) {
+        // Keeping the partial: write what is staged (a later Checkpoint reports it).
+        int err = EIO;
+        if (!remove_partials && !f->finalized.load()) {
+          int tmp = -1;
+          if (f->fd >= 0 || OpenPartialForWrite(*f, O_WRONLY, &tmp) == 0) {
+            err = FlushStaging(*f, f->fd >= 0 ? f->fd : tmp);
+          }
+          if (tmp >= 0) close(tmp);
+        }
+        if (err != 0) direct_lost_.store(true, std::memory_order_release);  // bits without bytes
+        for (auto& [chunk, st] : d.staging) direct_->ReleaseChunk(st.buf);
+        d.staging.clear();
+      }
+      WaitDirect(*f, lock, UINT64_MAX);  // running (or, keeping partials, queued) writes
+      CloseDirectFdIfIdle(*f);
+    }
     if (f->fd >= 0) {
       close(f->fd);
       f->fd = -1;
@@ -710,6 +1105,11 @@ Status ReceiveTransfer::Checkpoint(ReceiveCheckpoint* out) {
   std::lock_guard cp_lock(checkpoint_mu_);
   std::shared_lock lifecycle(lifecycle_mu_);  // Close waits for us; fds stay valid
   if (root_fd_ < 0) return Status::Error(EBADF, "transfer has no sandbox root", "JETRECV_ERR_IO");
+  auto direct_lost = [] {
+    return Status::Error(EIO, "a direct write of this transfer failed: its received ranges are not checkpointed",
+                         kErrDisk);
+  };
+  if (direct_lost_.load(std::memory_order_acquire)) return direct_lost();
   auto disk_error = [&](uint32_t index, int err, const std::string& what, const std::string& path) {
     const std::string message = "cannot " + what + " " + path + ": " + std::strerror(err);
     if (!closed_) Fail(index, err, message);
@@ -736,6 +1136,30 @@ Status ReceiveTransfer::Checkpoint(ReceiveCheckpoint* out) {
       if (next < f.blocks) held.push_back({i, next, f.blocks - next});
       for (const ResumeRange& r : held) held_blocks += r.block_count;
       if (held.empty()) continue;
+      if (f.direct != nullptr) {
+        // Staged bytes go to the file (buffered), then the direct writes queued
+        // so far complete: the snapshot's bits all name bytes in the file.
+        DirectState& d = *f.direct;
+        uint64_t target = 0;
+        int err = 0;
+        {
+          std::shared_lock fd_lock(f.fd_mu);
+          std::lock_guard lock(d.mu);
+          if (!d.staging.empty()) {
+            int tmp = -1;
+            if (f.fd >= 0 || (err = OpenPartialForWrite(f, O_WRONLY, &tmp)) == 0) {
+              err = FlushStaging(f, f.fd >= 0 ? f.fd : tmp);
+            }
+            if (tmp >= 0) close(tmp);
+          }
+          target = d.next_seq;
+        }
+        std::unique_lock lock(d.mu);
+        WaitDirect(f, lock, target);
+        CloseDirectFdIfIdle(f);
+        lock.unlock();
+        if (err != 0) return disk_error(i, err, "write", f.path);
+      }
       bool synced = false;
       {
         std::shared_lock fd_lock(f.fd_mu);
@@ -788,6 +1212,7 @@ Status ReceiveTransfer::Checkpoint(ReceiveCheckpoint* out) {
   // The renames of newly finalized files (best effort: a directory removed
   // since then has nothing left to make durable).
   for (const std::string& dir : dirs_to_sync) SyncDirBeneath(root_fd_, dir);
+  if (direct_lost_.load(std::memory_order_acquire)) return direct_lost();
   return Status::Ok();
 }
 

@@ -8,6 +8,18 @@
 // Threads: OnBlocks may run on several RX threads at once; OnPosition,
 // BuildFeedback, Stats and Close may run on any thread. Close waits for
 // in-flight OnBlocks calls (shared/exclusive lock) and makes later calls drop.
+//
+// Direct I/O (Open with a DirectWriter): a file of >= kMinDirectFileBytes on a
+// file system that is not tmpfs and accepts O_DIRECT is cut into 1 MiB chunks
+// at offsets k * kDirectChunkBytes. A chunk is none, staging (holds a pool
+// buffer; block bytes are copied into it), direct (full: queued or written by a
+// writer thread with one aligned pwrite on an O_DIRECT fd) or buffered (written
+// with pwritev: the chunk holding EOF, chunks started when the pool was empty,
+// chunks with blocks restored at resume, staging chunks a Checkpoint flushed,
+// and every chunk of a file switched off direct I/O). States only move forward.
+// A staged block's bit is set after its copy into staging; Checkpoint, finalize
+// and Close write or wait for staged and queued bytes first, so "bit set =>
+// bytes in the file" holds wherever it is observed.
 #pragma once
 #include <atomic>
 #include <deque>
@@ -22,6 +34,7 @@
 
 #include "core/block_bitmap.h"
 #include "core/counters.h"
+#include "core/direct_writer.h"
 #include "core/event_queue.h"
 #include "core/nack_builder.h"
 #include "core/status.h"
@@ -105,10 +118,12 @@ class ReceiveTransfer {
   // removes the partials it created, sets *status (err = errno or EINVAL; code
   // JETRECV_ERR_PATH_ESCAPE for EXDEV, JETRECV_ERR_PATH_INVALID for lexical
   // errors, JETRECV_ERR_IO otherwise; path = the offending relative path) and
-  // returns nullptr. events must outlive the transfer.
+  // returns nullptr. events must outlive the transfer. direct: the endpoint's
+  // O_DIRECT writer (nullptr = every write buffered).
   static std::unique_ptr<ReceiveTransfer> Open(const ReceiveSpec& spec, uint32_t session,
                                                uint32_t transfer_id, EventSink* events,
-                                               Status* status);
+                                               Status* status,
+                                               std::shared_ptr<DirectWriter> direct = nullptr);
   ~ReceiveTransfer();  // Close(false)
   ReceiveTransfer(const ReceiveTransfer&) = delete;
   ReceiveTransfer& operator=(const ReceiveTransfer&) = delete;
@@ -120,6 +135,8 @@ class ReceiveTransfer {
   // count drop_bad_block, known ones drop_duplicate_block, after failure or
   // close drop_transfer_failed. Runs of contiguous blocks are written with one
   // pwritev straight from the packet buffers; bits are set after the write.
+  // Blocks of staging chunks (direct I/O) are copied instead; their bits are
+  // set after the copy, and the full chunk is queued to the DirectWriter.
   void OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& counters);
 
   // The sender's POSITION frame; positions only move forward.
@@ -138,7 +155,10 @@ class ReceiveTransfer {
   size_t open_fd_count() const;
 
   // Closes every fd; with remove_partials also unlinks the partials of files
-  // not yet finalized. Idempotent; later OnBlocks calls drop.
+  // not yet finalized. Idempotent; later OnBlocks calls drop. Direct I/O:
+  // without remove_partials, staged bytes are written (buffered) and queued
+  // direct writes waited for; with it, queued ones are cancelled and running
+  // ones waited for. No writer thread touches the files after Close returns.
   void Close(bool remove_partials);
 
   // Checkpoint: snapshots the bitmaps, then makes what they cover durable
@@ -148,14 +168,46 @@ class ReceiveTransfer {
   // open or a closed transfer (closed: partials are re-opened beneath the root;
   // a removed partial contributes nothing). One checkpoint runs at a time. A
   // failed fdatasync returns JETRECV_ERR_DISK and fails an open transfer.
+  // Direct I/O: after the snapshot, staged bytes are written buffered (their
+  // chunks become buffered) and the direct writes queued so far are waited
+  // for, then the fdatasync runs. Once a direct write has failed, every later
+  // Checkpoint returns JETRECV_ERR_DISK (its bits no longer mean "on disk").
   Status Checkpoint(ReceiveCheckpoint* out);
 
  private:
   struct FileState;
+  struct DirectState;
   ReceiveTransfer(uint32_t session, uint32_t transfer_id, EventSink* events);
 
   // Writes blocks[first..first+count) (contiguous, same file); returns errno or 0.
   int WriteRun(FileState& file, const BlockRef* blocks, size_t count);
+  // Direct-I/O file: stages or writes blocks[0..count) (new blocks of one run)
+  // and sets their bits; adds what it accepted to *new_blocks / *new_bytes.
+  // Caller holds file.fd_mu shared with file.fd >= 0. Returns errno or 0.
+  int WriteRunDirect(uint32_t index, FileState& file, const BlockRef* blocks, size_t count,
+                     CounterBlock& counters, uint64_t* new_blocks, uint64_t* new_bytes);
+  // Requires file.direct->mu: decides the state of a chunk still in `none`.
+  void PrepareChunk(FileState& file, uint64_t chunk, CounterBlock& counters);
+  // Requires file.direct->mu: queues staging chunk `chunk` (full) for a writer thread.
+  int SubmitChunk(uint32_t index, FileState& file, uint64_t chunk);
+  // Writer thread: one queued chunk write and its completion.
+  void RunChunkWrite(uint32_t index, uint64_t chunk, uint8_t* buf, int fd, uint64_t seq,
+                     bool cancelled, CounterBlock& counters);
+  // Requires file.direct->mu: writes the present bytes of every staging chunk
+  // through buffered_fd and marks them buffered. Returns errno or 0.
+  int FlushStaging(FileState& file, int buffered_fd);
+  // Requires file.direct->mu (in lock): waits until every direct write queued
+  // up to sequence number seq has completed.
+  void WaitDirect(FileState& file, std::unique_lock<std::mutex>& lock, uint64_t seq);
+  // The file just became complete: true if direct writes of it are still in
+  // flight, so the writer thread finishing the last one finalizes it (RX
+  // threads never wait for the disk); false = the caller finalizes now.
+  bool DeferFinalize(FileState& file);
+  // Requires file.direct->mu: closes the O_DIRECT fd if nothing is staged or queued.
+  void CloseDirectFdIfIdle(FileState& file);
+  // Opens the partial for buffered writes beneath the root (same inode as at
+  // Open); *fd must be closed by the caller. Returns errno or 0.
+  int OpenPartialForWrite(const FileState& file, int flags, int* fd) const;
   void WriteBehind(FileState& file, uint64_t end_offset, uint64_t len);
   // Syncs (if asked), applies mode/mtime, renames into place, closes the fd,
   // queues kFileDone. On error returns it (the caller fails the transfer).
@@ -183,6 +235,9 @@ class ReceiveTransfer {
   const uint32_t session_;
   const uint32_t transfer_id_;
   EventSink* const events_;
+  std::shared_ptr<DirectWriter> direct_;  // null: no direct I/O
+  // A direct write failed or was cancelled: bits no longer imply data on disk.
+  std::atomic<bool> direct_lost_{false};
   uint32_t block_size_ = 0;
   bool sync_on_finalize_ = false;
   int root_fd_ = -1;
