@@ -40,6 +40,8 @@ export interface DaemonConfig {
    * Not a CLI flag; tests set it low to exercise cookies (docs/TESTING.md).
    */
   handshakeLoadThreshold?: number;
+  /** Bound of the native event queue (default 65536). Not a CLI flag; tests set it low (docs/TESTING.md). */
+  eventQueueCapacity?: number;
   /** Resumable transfers idle this long are dropped with their partials (0 = never; default 7 d). */
   resumeRetentionMs?: number;
 }
@@ -100,6 +102,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     transferStore,
     restoredTransfers,
     handshakeLoadThreshold: config.handshakeLoadThreshold,
+    ...(config.eventQueueCapacity !== undefined ? { eventQueueCapacity: config.eventQueueCapacity } : {}),
   });
   const granted = receiver.endpoint.native.kernelBuffers();
   if (granted.rcvbuf < config.socketBufferBytes) {

@@ -3,6 +3,8 @@
 // nothing crosses the JS/C++ boundary per packet. Counters are pulled on demand.
 import { addon, type EndpointOptions, type NativeEndpoint, type NativeEvent } from '../native/binding.js';
 
+export { DEFAULT_EVENT_QUEUE_CAPACITY } from '../native/binding.js';
+
 export type { NativeEvent, SessionSpec, ReceiveTransferSpec, SendTransferSpec, CipherName } from '../native/binding.js';
 
 /** Options of an endpoint; defaults are filled in by {@link openEndpoint}. */

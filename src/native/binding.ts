@@ -11,6 +11,9 @@ import { packageRoot } from './paths.js';
 /** AEAD used for a session's DATA packets. */
 export type CipherName = 'aes-256-gcm' | 'chacha20-poly1305';
 
+/** The event queue bound the daemon and `jetrecv send` use (native/src/core/limits.h kMaxQueuedEvents). */
+export const DEFAULT_EVENT_QUEUE_CAPACITY = 65536;
+
 /** Options of `new Endpoint()`; every field is required (no defaults in C++). */
 export interface EndpointOptions {
   /** 'receiver' binds the data port; 'sender' opens `sockets` lanes on ephemeral ports. */
@@ -34,6 +37,8 @@ export interface EndpointOptions {
    * tmpfs; 'off' writes everything through the page cache. Sender: ignored.
    */
   directIo: 'auto' | 'off';
+  /** Bound of the native event queue, 16..1048576 (DEFAULT_EVENT_QUEUE_CAPACITY; tests go lower). */
+  eventQueueCapacity: number;
   /**
    * Doorbell, called on the JS thread when events are waiting (at most one call is
    * pending at a time). It should call drainEvents() until it returns fewer than asked.

@@ -51,6 +51,8 @@ export interface ReceiverOptions {
   minCheckpointSeconds?: number;
   /** INITs per second given the DH work before cookies are required (HandshakeResponderOptions.loadThreshold; default 50). */
   handshakeLoadThreshold?: number;
+  /** Bound of the native event queue (default DEFAULT_EVENT_QUEUE_CAPACITY); tests set it low to force overflows. */
+  eventQueueCapacity?: number;
   /**
    * A resumable transfer not running and idle this long is dropped with its partial files
    * (default 7 days; 0 = keep forever). Checked at start, then every min(1 h, retention).
@@ -139,6 +141,7 @@ export class Receiver {
       minCheckpointSeconds: 1,
       resumeRetentionMs: kDefaultResumeRetentionMs,
       directIo: 'auto',
+      eventQueueCapacity: DEFAULT_EVENT_QUEUE_CAPACITY,
       ...options,
     };
     this.log = options.logger.child({ component: 'receiver' });
@@ -163,6 +166,7 @@ export class Receiver {
         maxDatagram: 65507,
         feedbackIntervalMs: this.opts.feedbackIntervalMs,
         directIo: this.opts.directIo,
+        eventQueueCapacity: this.opts.eventQueueCapacity,
       },
       (ev) => this.onEvent(ev),
     );

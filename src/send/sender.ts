@@ -12,7 +12,7 @@
 import { lookup } from 'node:dns/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { Endpoint, type NativeEvent, type CipherName } from '../engine/endpoint.js';
+import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, type NativeEvent, type CipherName } from '../engine/endpoint.js';
 import { HandshakeInitiator } from '../handshake/index.js';
 import type { KeyPair } from '../keys/key-encoding.js';
 import { ReliableChannel } from '../control/reliable-channel.js';
@@ -144,6 +144,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         maxDatagram: opts.datagramSize,
         feedbackIntervalMs: 10,
         directIo: 'off',
+        eventQueueCapacity: DEFAULT_EVENT_QUEUE_CAPACITY,
       },
       (ev) => onEvent(ev),
     );

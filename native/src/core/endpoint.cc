@@ -164,7 +164,7 @@ struct Endpoint::RxThreadState {
 };
 
 Endpoint::Endpoint(const EndpointOptions& options)
-    : options_(options), events_(&counters_, kMaxQueuedEvents) {
+    : options_(options), events_(&counters_, options.event_queue_capacity) {
   events_.SetDoorbell(options.doorbell);
 }
 

@@ -93,6 +93,8 @@ struct EndpointOptions {
   bool direct_io = false;
   size_t direct_io_threads = kDefaultDirectThreads;
   size_t direct_io_chunks = kDefaultDirectChunks;
+  // Bound of the JS event queue (EventQueue); tests make it small to force overflows.
+  size_t event_queue_capacity = kMaxQueuedEvents;
   std::function<void()> doorbell;      // see EventQueue::SetDoorbell
 };
 
