@@ -5,7 +5,7 @@
 import { realpathSync, mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { Endpoint, removeStalePartial, type NativeEvent, type CipherName } from '../engine/endpoint.js';
+import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, removeStalePartial, type NativeEvent, type CipherName } from '../engine/endpoint.js';
 import { HandshakeResponder, type ResponderFailureReason } from '../handshake/index.js';
 import { encodeKey, type KeyPair } from '../keys/key-encoding.js';
 import { ReliableChannel } from '../control/reliable-channel.js';
