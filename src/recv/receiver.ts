@@ -368,7 +368,7 @@ export class Receiver {
       // A retransmitted request for a transfer we already accepted: answer again.
       // (While a resume is being prepared, the answer comes when it is ready.)
       if (existing.status === 'receiving' && existing.wireTransferId === req.transferId && existing.sessionIndex === session.localIndex && existing.manifestHash) {
-        this.send(session, { kind: 'transferAccept', transferId: req.transferId });
+        this.send(session, { kind: 'transferAccept', transferId: req.transferId, have: existing.acceptedHave });
       } else if (existing.status === 'receiving') return;
       else refuse(ErrorCodes.PROTOCOL, `transfer id ${req.transferId} was already used in this session`);
       return;
@@ -465,6 +465,7 @@ export class Receiver {
         if (!resumeFrom) {
           this.log.info({ transferId: record.transferId, session: session.localIndex, destinationPath: manifest.destinationPath, files: manifest.files.length, totalSize: manifest.totalSize, checkpointSeconds: checkpointMs / 1000 }, 'transfer accepted');
         }
+        record.acceptedHave = have;
         this.send(session, { kind: 'transferAccept', transferId: req.transferId, have });
         record.lastSendTime = nowUs();
         // The first checkpoint records what this open restored (or that it starts from zero).

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { RateWindow } from './rate-window.js';
 import type { StoredCheckpoint, StoredFile, StoredTransfer } from './transfer-store.js';
 import type { ReceiveTransferStatus, ReceiveTransferStructure } from '../api/structures.js';
+import type { BlockRange } from '../proto/control.js';
 
 export type TransferStatus = ReceiveTransferStatus;
 export type { ReceiveTransferStructure };
@@ -50,6 +51,8 @@ export class TransferRecord {
   /** Hex of the sender's transfer_uid ('' = not resumable). */
   transferUid = '';
   manifestHash = '';
+  /** The `have` ranges of the TransferAccept sent for this open (a repeated request gets the same answer). */
+  acceptedHave: BlockRange[] = [];
   /** Checkpoint period in ms (0 = no checkpoints). */
   checkpointMs = 0;
   /** Partials are kept and `checkpoint` describes them: the sender may resume. */
