@@ -32,6 +32,8 @@ export interface DaemonConfig {
   socketBufferBytes: number;
   /** O_DIRECT writes of large files ('auto', the default) or page cache only ('off'). */
   directIo?: 'auto' | 'off';
+  /** O_DIRECT writer threads (default 2). */
+  directIoThreads?: number;
   minCipher: CipherName;
   serverName: string;
   sessionTimeoutMs: number;
@@ -93,6 +95,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     rxThreads: config.rxThreads,
     rcvbufBytes: config.socketBufferBytes,
     directIo: config.directIo ?? 'auto',
+    directIoThreads: config.directIoThreads ?? 2,
     serverKeys: serverKeys.keys,
     authorization: authorized,
     minCipher: config.minCipher,

@@ -81,6 +81,7 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
       rxThreads: flags['rx-threads'] as number,
       socketBufferBytes: flags['socket-buffer'] as number,
       directIo,
+      directIoThreads: flags['direct-io-threads'] as number,
       minCipher: minCipher as CipherName,
       serverName: flags['server-name'] as string,
       sessionTimeoutMs: flags['session-timeout'] as number,

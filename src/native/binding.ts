@@ -37,6 +37,8 @@ export interface EndpointOptions {
    * tmpfs; 'off' writes everything through the page cache. Sender: ignored.
    */
   directIo: 'auto' | 'off';
+  /** Receiver: O_DIRECT writer threads, 1..16 (each keeps one 1 MiB write in flight). Sender: ignored. */
+  directIoThreads: number;
   /** Bound of the native event queue, 16..1048576 (DEFAULT_EVENT_QUEUE_CAPACITY; tests go lower). */
   eventQueueCapacity: number;
   /**

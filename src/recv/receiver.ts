@@ -32,6 +32,8 @@ export interface ReceiverOptions {
   rcvbufBytes: number;
   /** O_DIRECT writes of large files on disk file systems (default 'auto'); see EndpointOptions.directIo. */
   directIo?: 'auto' | 'off';
+  /** O_DIRECT writer threads, 1..16 (default 2); see EndpointOptions.directIoThreads. */
+  directIoThreads?: number;
   serverKeys: KeyPair;
   authorization: SenderAuthorization;
   minCipher: CipherName;
@@ -141,6 +143,7 @@ export class Receiver {
       minCheckpointSeconds: 1,
       resumeRetentionMs: kDefaultResumeRetentionMs,
       directIo: 'auto',
+      directIoThreads: 2,
       eventQueueCapacity: DEFAULT_EVENT_QUEUE_CAPACITY,
       ...options,
     };
@@ -166,6 +169,7 @@ export class Receiver {
         maxDatagram: 65507,
         feedbackIntervalMs: this.opts.feedbackIntervalMs,
         directIo: this.opts.directIo,
+        directIoThreads: this.opts.directIoThreads,
         eventQueueCapacity: this.opts.eventQueueCapacity,
       },
       (ev) => this.onEvent(ev),

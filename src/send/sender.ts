@@ -144,6 +144,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         maxDatagram: opts.datagramSize,
         feedbackIntervalMs: 10,
         directIo: 'off',
+        directIoThreads: 1,
         eventQueueCapacity: DEFAULT_EVENT_QUEUE_CAPACITY,
       },
       (ev) => onEvent(ev),

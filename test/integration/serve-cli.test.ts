@@ -32,6 +32,7 @@ describe('usage errors name the flag or value', () => {
     ['serve: bad log level', ['serve', '--sandbox-dir', '/tmp/x', '--log-level', 'loud'], /--log-level: expected one of fatal, .* got 'loud'/],
     ['serve: bad cipher', ['serve', '--sandbox-dir', '/tmp/x', '--min-cipher', 'rot13'], /--min-cipher: .* got 'rot13'/],
     ['serve: bad direct-io', ['serve', '--sandbox-dir', '/tmp/x', '--direct-io', 'on'], /--direct-io: expected 'auto' or 'off', got 'on'/],
+    ['serve: direct-io-threads out of range', ['serve', '--sandbox-dir', '/tmp/x', '--direct-io-threads', '0'], /--direct-io-threads: expected an integer 1-16, got '0'/],
     ['serve: missing value', ['serve', '--sandbox-dir'], /--sandbox-dir/],
     ['serve: no sandbox', ['serve'], /--sandbox-dir is required/],
     ['serve: half a TLS pair', ['serve', '--sandbox-dir', '/tmp/x', '--api-tls-cert', '/tmp/c.pem'], /--api-tls-cert and --api-tls-key must be given together/],

@@ -100,7 +100,8 @@ describe('transfers over loopback', () => {
 const TMPFS_MAGIC = 0x01021994;
 
 describe('direct I/O into a disk file system', () => {
-  // A real `jetrecv serve` per mode, its sandbox under /var/tmp (ext4 here, unlike /dev/shm).
+  // A real `jetrecv serve` per mode, its sandbox under /var/tmp (ext4 here, unlike /dev/shm);
+  // auto runs with 3 writer threads (other tests with files >= 8 MiB on /tmp use the default 2).
   for (const mode of ['auto', 'off'] as const) {
     it(`--direct-io ${mode}: a 24 MiB file arrives intact; /metrics shows ${mode === 'auto' ? 'direct bytes' : 'no direct bytes'}`, async (ctx) => {
       if ((await statfs('/var/tmp')).type === TMPFS_MAGIC) {
@@ -108,7 +109,7 @@ describe('direct I/O into a disk file system', () => {
         ctx.skip();
       }
       const root = await mkdtemp('/var/tmp/jetrecv-direct-');
-      const serve = spawnJetrecv(['serve', '--sandbox-dir', path.join(root, 'sandbox'), '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--direct-io', mode]);
+      const serve = spawnJetrecv(['serve', '--sandbox-dir', path.join(root, 'sandbox'), '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--direct-io', mode, ...(mode === 'auto' ? ['--direct-io-threads', '3'] : [])]);
       try {
         const info = await serve.ready();
         const file = path.join(root, 'big.bin');

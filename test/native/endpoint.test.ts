@@ -40,6 +40,7 @@ function makeEndpoint(role: 'receiver' | 'sender', overrides: Partial<EndpointOp
     maxDatagram: 1472,
     feedbackIntervalMs: 20,
     directIo: 'off',
+    directIoThreads: 2,
     eventQueueCapacity: 65536,
     onEvents: () => {
       h.doorbells++;
@@ -294,6 +295,7 @@ describe('Endpoint', () => {
     expect(() => makeEndpoint('receiver', { role: 'both' as 'receiver' })).toThrow(RangeError);
     expect(() => makeEndpoint('receiver', { directIo: 'on' as 'auto' })).toThrow(/opts\.directIo must be 'auto' or 'off'/);
     expect(() => makeEndpoint('receiver', { eventQueueCapacity: 8 })).toThrow(/opts\.eventQueueCapacity/);
+    expect(() => makeEndpoint('receiver', { directIoThreads: 0 })).toThrow(/opts\.directIoThreads/);
     expect(() => makeEndpoint('receiver', { bindAddress: 'localhost' })).toThrow(
       expect.objectContaining({ code: 'JETRECV_ERR_INVALID_ARGUMENT', errno: 22 }),
     );

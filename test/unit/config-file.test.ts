@@ -104,6 +104,7 @@ describe('parseConfigText', () => {
     [{ 'recv-port': 70000 }, "key 'recv-port': expected a port 0-65535, got 70000"],
     [{ 'recv-port': 8886.5 }, "key 'recv-port': expected a port 0-65535, got 8886.5"],
     [{ 'rx-threads': 17 }, "key 'rx-threads': expected an integer 1-16, got 17"],
+    [{ 'direct-io-threads': 17 }, "key 'direct-io-threads': expected an integer 1-16, got 17"],
     [{ 'socket-buffer': 1024 }, "key 'socket-buffer': expected an integer 65536-2147483647, got 1024"],
     [{ 'api-allow-remote-control': 'yes' }, "key 'api-allow-remote-control': expected true or false, got \"yes\""],
     [{ superuser: 'alice' }, "key 'superuser': expected a JSON array (each item a JSON string), like [\"a\", \"b\"], got \"alice\""],

@@ -269,6 +269,8 @@ void EndpointWrap::Construct(const Napi::CallbackInfo& info) {
   } else if (direct_io != "off") {
     ThrowRangeError(env, "opts.directIo must be 'auto' or 'off'");
   }
+  options.direct_io_threads =
+      static_cast<size_t>(IntegerArg(opts.Get("directIoThreads"), "opts.directIoThreads", 1, 16));
   options.event_queue_capacity = static_cast<size_t>(
       IntegerArg(opts.Get("eventQueueCapacity"), "opts.eventQueueCapacity", 16, 1 << 20));
   Napi::Value on_events = opts.Get("onEvents");
