@@ -1,8 +1,9 @@
 // initiator.ts — the sender's side of the handshake: builds INIT packets and consumes the
 // RESP that answers the latest one, or the COOKIE REPLY a responder under load sends
-// instead (the cookie then keys the mac2 of INITs for COOKIE_LIFETIME_MS). One instance per
-// session attempt; not thread-shared. Only the most recent INIT is remembered: a RESP or
-// COOKIE REPLY to an earlier, retried INIT is ignored.
+// instead (the cookie then keys the mac2 of INITs for COOKIE_LIFETIME_MS). One instance can
+// serve several session attempts (a sender's reconnects): every INIT gets a fresh ephemeral
+// key and a later timestamp, and the cookie carries over. Not thread-shared. Only the most
+// recent INIT is remembered: a RESP or COOKIE REPLY to an earlier, retried INIT is ignored.
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import type { KeyPair } from '../keys/key-encoding.js';
 import { dh } from './noise-crypto.js';

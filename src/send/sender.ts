@@ -149,15 +149,14 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
       },
       (ev) => onEvent(ev),
     );
-    const newInitiator = () =>
-      new HandshakeInitiator({
-        staticKeys: opts.keys,
-        responderPublicKey: opts.serverKey,
-        localIndex: kLocalIndex,
-        cipher: opts.cipher,
-        lanes: opts.lanes,
-      });
-    let initiator = newInitiator();
+    // One initiator for the whole run: reconnects keep a live cookie and increasing timestamps.
+    const initiator = new HandshakeInitiator({
+      staticKeys: opts.keys,
+      responderPublicKey: opts.serverKey,
+      localIndex: kLocalIndex,
+      cipher: opts.cipher,
+      lanes: opts.lanes,
+    });
 
     const finish = (err: Error | null, result?: SendResult) => {
       if (finished) return;
@@ -237,7 +236,6 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
       reconnects++;
       log.warn({ reason, reconnectTimeoutMs }, 'lost the receiver; reconnecting to resume the transfer');
       opts.onWarning?.(`lost the receiver (${reason}); reconnecting to resume`);
-      initiator = newInitiator();
       sendInit();
     }
 

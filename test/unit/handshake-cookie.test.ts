@@ -247,6 +247,26 @@ describe('responder under load', () => {
 });
 
 describe('initiator cookie lifetime', () => {
+  it('a session attempt after a completed handshake (a reconnect) still carries the cookie and is accepted under load', () => {
+    const { responder } = makeResponder();
+    loadUp(responder, T0);
+    const initiator = makeInitiator();
+    const reply = expectCookie(responder.consumeInitiation(initiator.createInitiation(new Date(T0)), SOURCE, T0), 'cookie-sent');
+    expect(initiator.consumeCookieReply(reply, T0)).toBe(true);
+    const first = responder.consumeInitiation(initiator.createInitiation(new Date(T0 + 1)), SOURCE, T0 + 1);
+    expect(first.ok).toBe(true);
+    if (!first.ok) return;
+    expect(initiator.consumeResponse(first.response)).not.toBeNull();
+    // The session is lost; the same initiator starts over 30 s later, still under load.
+    loadUp(responder, T0 + 30_000);
+    const again = initiator.createInitiation(new Date(T0 + 30_000));
+    expect(isZero(mac2Of(again))).toBe(false);
+    const second = responder.consumeInitiation(again, SOURCE, T0 + 30_000);
+    expect(second.ok).toBe(true); // no cookie round trip, and not a replay
+    if (!second.ok) return;
+    expect(initiator.consumeResponse(second.response)).not.toBeNull();
+  });
+
   it('puts mac2 on INITs for 120 s after the cookie, then sends a zero mac2 again', () => {
     const { responder } = makeResponder();
     loadUp(responder, T0);
