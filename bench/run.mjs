@@ -942,6 +942,9 @@ async function sectionLoss(ctx) {
   const sha = await sha256File(src);
   const dg = 8972;
   const rates = [0, 1, 5];
+  // Into the disk directory when there is one: fresh tmpfs pages cost this kind of VM an
+  // erratic amount of CPU (bench/README.md), which would drown the effect of the loss.
+  const dest = ctx.destinations.find((d) => d.disk) ?? ctx.tmpfs;
 
   // Kernel-level loss: sender and receiver share a namespace whose lo drops N % of the UDP
   // datagrams to the receiver's data port (nft numgen); full speed, nothing in between.
@@ -950,12 +953,12 @@ async function sectionLoss(ctx) {
   } else {
     const ns = ctx.lossNamespace;
     for (const pct of rates) {
-      const name = `jetrecv ${dg}, ${pct} % kernel loss (nft) → tmpfs`;
+      const name = `jetrecv ${dg}, ${pct} % kernel loss (nft) → ${dest.name}`;
       console.error(`• ${name}`);
       const runs = await repeat(opts, name, async () => {
         let before = 0;
         const r = await jetrecvOnce({
-          srcFile: src, srcSha: sha, destRoot: ctx.tmpfs.dir, datagramSize: dg, disk: false, opts, label: name,
+          srcFile: src, srcSha: sha, destRoot: dest.dir, datagramSize: dg, disk: dest.disk, opts, label: name,
           wrap: (argv) => ns.wrap(argv),
           sendTo: async (rx) => {
             await ns.setUdpLossPercent(pct, rx.recvPort);
@@ -976,11 +979,11 @@ async function sectionLoss(ctx) {
   // the bottleneck). Same seed every run.
   const relayCap = '400M';
   for (const pct of rates) {
-    const name = `jetrecv ${dg} via relay, ${pct} % loss, --rate-max ${relayCap} → tmpfs`;
+    const name = `jetrecv ${dg} via relay, ${pct} % loss, --rate-max ${relayCap} → ${dest.name}`;
     console.error(`• ${name}`);
     const runs = await repeat(opts, name, async () => {
       const r = await jetrecvOnce({
-        srcFile: src, srcSha: sha, destRoot: ctx.tmpfs.dir, datagramSize: dg, disk: false, opts, label: name,
+        srcFile: src, srcSha: sha, destRoot: dest.dir, datagramSize: dg, disk: dest.disk, opts, label: name,
         extraSend: ['--rate-max', relayCap], sendTo: (rx) => startRelay(rx.recvPort, pct / 100),
       });
       const lost = r.relay ? r.relay.dropped + (r.relay.socketDrops ?? 0) : null;
