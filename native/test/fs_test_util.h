@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <mutex>
 #include <random>
@@ -68,5 +69,23 @@ struct Packet {
   const uint8_t* data;
   size_t len;
 };
+
+// The BLOCK frames of `content` as file `file` of transfer `transfer`, one per
+// block_size bytes (the last may be short); data points into content.
+inline std::vector<Packet> PacketsFor(uint32_t transfer, uint32_t file, const std::string& content,
+                                      uint32_t block_size) {
+  std::vector<Packet> out;
+  for (uint64_t off = 0; off < content.size(); off += block_size) {
+    Packet p{};
+    p.header.type = static_cast<uint8_t>(core::FrameType::kBlock);
+    p.header.transfer_id = transfer;
+    p.header.file_index = file;
+    p.header.offset = off;
+    p.data = reinterpret_cast<const uint8_t*>(content.data()) + off;
+    p.len = std::min<uint64_t>(block_size, content.size() - off);
+    out.push_back(p);
+  }
+  return out;
+}
 
 }  // namespace jetrecv::test

@@ -29,6 +29,7 @@
 using namespace jetrecv::core;
 using jetrecv::test::Content;
 using jetrecv::test::Packet;
+using jetrecv::test::PacketsFor;
 using jetrecv::test::Exists;
 using jetrecv::test::FakeSink;
 using jetrecv::test::ReadAll;
@@ -43,22 +44,6 @@ std::string MakeRoot(const std::string& name) {
   return root;
 }
 
-
-std::vector<Packet> PacketsFor(uint32_t transfer, uint32_t file, const std::string& content,
-                               uint32_t block_size) {
-  std::vector<Packet> out;
-  for (uint64_t off = 0; off < content.size(); off += block_size) {
-    Packet p{};
-    p.header.type = static_cast<uint8_t>(FrameType::kBlock);
-    p.header.transfer_id = transfer;
-    p.header.file_index = file;
-    p.header.offset = off;
-    p.data = reinterpret_cast<const uint8_t*>(content.data()) + off;
-    p.len = std::min<uint64_t>(block_size, content.size() - off);
-    out.push_back(p);
-  }
-  return out;
-}
 
 void Feed(ReceiveTransfer& t, const std::vector<Packet>& packets, size_t chunk,
           CounterBlock& counters) {
