@@ -428,41 +428,20 @@ void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& c
       file.last_use.store(use_tick_.fetch_add(1, std::memory_order_relaxed) + 1,
                           std::memory_order_relaxed);
       uint64_t run_bytes = 0, run_new = 0;
-      if (file.direct != nullptr) {
-        const int err = WriteRunDirect(file_index, file, blocks + i, count, counters, &run_new, &run_bytes);
-        accepted_blocks += run_new;
-        accepted_bytes += run_bytes;
-        if (err != 0) {
-          fd_lock.unlock();
-          counters.Add(CounterId::kwrite_errors);
-          counters.Add(CounterId::kdrop_transfer_failed, n - i);
-          Fail(file_index, err, "cannot write " + file.path + ": " + std::strerror(err));
-          break;
-        }
-        complete = run_new != 0 && file.bitmap.Complete();
-      } else {
-        const int err = WriteRun(file, blocks + i, count);
-        if (err != 0) {
-          fd_lock.unlock();
-          counters.Add(CounterId::kwrite_errors);
-          counters.Add(CounterId::kdrop_transfer_failed, n - i);
-          Fail(file_index, err, "cannot write " + file.path + ": " + std::strerror(err));
-          break;
-        }
-        for (size_t k = 0; k < count; ++k) {
-          if (file.bitmap.TrySet(block + k)) {
-            ++run_new;
-            run_bytes += blocks[i + k].len;
-          } else {
-            counters.Add(CounterId::kdrop_duplicate_block);  // another thread won the race
-          }
-        }
-        accepted_blocks += run_new;
-        accepted_bytes += run_bytes;
-        const uint64_t end = blocks[i + count - 1].header->offset + blocks[i + count - 1].len;
-        WriteBehind(file, end, run_bytes);
-        complete = run_new != 0 && file.bitmap.Complete();
+      const int err =
+          file.direct != nullptr
+              ? WriteRunDirect(file_index, file, blocks + i, count, counters, &run_new, &run_bytes)
+              : WriteRunBuffered(file, blocks + i, count, counters, &run_new, &run_bytes);
+      accepted_blocks += run_new;
+      accepted_bytes += run_bytes;
+      if (err != 0) {
+        fd_lock.unlock();
+        counters.Add(CounterId::kwrite_errors);
+        counters.Add(CounterId::kdrop_transfer_failed, n - i);
+        Fail(file_index, err, "cannot write " + file.path + ": " + std::strerror(err));
+        break;
       }
+      complete = run_new != 0 && file.bitmap.Complete();
     }
     if (complete && !file.finalizing.exchange(true) && !DeferFinalize(file)) {
       Status st = FinalizeFile(file_index, file, counters);
@@ -480,6 +459,25 @@ void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& c
     bytes_received_.fetch_add(accepted_bytes, std::memory_order_relaxed);
     last_recv_us_.store(UnixMicros(), std::memory_order_relaxed);
   }
+}
+
+int ReceiveTransfer::WriteRunBuffered(FileState& file, const BlockRef* blocks, size_t count,
+                                      CounterBlock& counters, uint64_t* new_blocks,
+                                      uint64_t* new_bytes) {
+  const int err = WriteRun(file, blocks, count);
+  if (err != 0) return err;
+  uint64_t run_bytes = 0;
+  for (size_t k = 0; k < count; ++k) {
+    if (file.bitmap.TrySet(blocks[k].header->offset / block_size_)) {
+      ++*new_blocks;
+      run_bytes += blocks[k].len;
+    } else {
+      counters.Add(CounterId::kdrop_duplicate_block);  // another thread won the race
+    }
+  }
+  *new_bytes += run_bytes;
+  WriteBehind(file, blocks[count - 1].header->offset + blocks[count - 1].len, run_bytes);
+  return 0;
 }
 
 int ReceiveTransfer::WriteRun(FileState& file, const BlockRef* blocks, size_t count) {

@@ -181,6 +181,10 @@ class ReceiveTransfer {
 
   // Writes blocks[first..first+count) (contiguous, same file); returns errno or 0.
   int WriteRun(FileState& file, const BlockRef* blocks, size_t count);
+  // WriteRun, then sets the blocks' bits (duplicates counted) and kicks write-behind;
+  // adds the new ones to *new_blocks / *new_bytes. Returns errno or 0.
+  int WriteRunBuffered(FileState& file, const BlockRef* blocks, size_t count, CounterBlock& counters,
+                       uint64_t* new_blocks, uint64_t* new_bytes);
   // Direct-I/O file: stages or writes blocks[0..count) (new blocks of one run)
   // and sets their bits; adds what it accepted to *new_blocks / *new_bytes.
   // Caller holds file.fd_mu shared with file.fd >= 0. Returns errno or 0.

@@ -84,19 +84,9 @@ int ReceiveTransfer::WriteRunDirect(uint32_t index, FileState& file, const Block
   // Chunks that are buffered or direct (late retransmits): pwritev as without direct I/O.
   for (size_t r = 0; r < n_buffered; ++r) {
     const auto [start, n] = buffered[r];
-    const int err = WriteRun(file, blocks + start, n);
-    if (err != 0) return err;
-    uint64_t run_bytes = 0;
-    for (size_t k = start; k < start + n; ++k) {
-      if (file.bitmap.TrySet(blocks[k].header->offset / block_size_)) {
-        ++*new_blocks;
-        run_bytes += blocks[k].len;
-      } else {
-        counters.Add(CounterId::kdrop_duplicate_block);
-      }
+    if (const int err = WriteRunBuffered(file, blocks + start, n, counters, new_blocks, new_bytes); err != 0) {
+      return err;
     }
-    *new_bytes += run_bytes;
-    WriteBehind(file, blocks[start + n - 1].header->offset + blocks[start + n - 1].len, run_bytes);
   }
   return 0;
 }
