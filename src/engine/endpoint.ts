@@ -78,6 +78,11 @@ export function sdNotify(message: string): boolean {
   return addon.sdNotify(message);
 }
 
+/** See NativeAddon.routeMtu: the MTU of the local route towards a numeric address. */
+export function routeMtu(address: string, port: number): number {
+  return addon.routeMtu(address, port);
+}
+
 /** See NativeAddon.removeStalePartial: removes an abandoned partial file beneath the sandbox root. */
 export function removeStalePartial(root: string, path: string, size: number): 'removed' | 'missing' | 'replaced' {
   return addon.removeStalePartial(root, path, size);

@@ -210,6 +210,8 @@ export interface NativeAddon {
    * Throws (code, errno) on other errors.
    */
   removeStalePartial(root: string, path: string, size: number): 'removed' | 'missing' | 'replaced';
+  /** MTU of the local route towards a numeric address (nothing is sent); throws without a route. */
+  routeMtu(address: string, port: number): number;
   Endpoint: new (opts: EndpointOptions) => NativeEndpoint;
 }
 

@@ -12,7 +12,7 @@
 import { lookup } from 'node:dns/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, type NativeEvent, type CipherName } from '../engine/endpoint.js';
+import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, routeMtu, type NativeEvent, type CipherName } from '../engine/endpoint.js';
 import { HandshakeInitiator } from '../handshake/index.js';
 import type { KeyPair } from '../keys/key-encoding.js';
 import { ReliableChannel } from '../control/reliable-channel.js';
@@ -91,18 +91,43 @@ export interface SendResult {
 
 const kLocalIndex = 1;
 const kTransferId = 1;
+const kMinBlockSize = 256;
+const kIpv4UdpHeaders = 28; // IPv4 (20) + UDP (8)
+
+/**
+ * The datagram size to send towards `address`: the one asked for, or, when it does not fit
+ * the MTU of the local route there, the largest that does (with a warning). A jumbo size on
+ * a 1500-byte route would otherwise be refused by GSO and fragmented by IP. Only the local
+ * hop is known; a route that cannot be read leaves the size as asked.
+ */
+export function fitDatagramSize(asked: number, address: string, port: number, warn: (msg: string) => void): number {
+  let mtu: number;
+  try {
+    mtu = routeMtu(address, port);
+  } catch {
+    return asked; // no route yet: the handshake will say so
+  }
+  const fits = mtu - kIpv4UdpHeaders;
+  if (asked <= fits || fits - kBlockPacketOverhead < kMinBlockSize) return asked;
+  warn(`datagram size ${asked} does not fit the ${mtu}-byte MTU of the route to ${address}: sending ${fits}-byte datagrams`);
+  return fits;
+}
 
 export async function sendFiles(opts: SendOptions): Promise<SendResult> {
   const log = opts.logger.child({ component: 'sender' });
-  const blockSize = opts.datagramSize - kBlockPacketOverhead;
-  if (blockSize < 256) {
-    throw new JetrecvError(ErrorCodes.USAGE, `datagram size ${opts.datagramSize} is too small (minimum ${256 + kBlockPacketOverhead})`);
+  if (opts.datagramSize - kBlockPacketOverhead < kMinBlockSize) {
+    throw new JetrecvError(ErrorCodes.USAGE, `datagram size ${opts.datagramSize} is too small (minimum ${kMinBlockSize + kBlockPacketOverhead})`);
   }
   const manifest = await buildManifest(opts.paths);
   for (const w of manifest.warnings) opts.onWarning?.(w);
   const { address } = await lookup(opts.host, { family: 4 }).catch((err: Error) => {
     throw new JetrecvError(ErrorCodes.USAGE, `cannot resolve '${opts.host}': ${err.message}`);
   });
+  const datagramSize = fitDatagramSize(opts.datagramSize, address, opts.port, (w) => {
+    log.warn(w);
+    opts.onWarning?.(w);
+  });
+  const blockSize = datagramSize - kBlockPacketOverhead;
   const checkpointSeconds = opts.checkpointSeconds ?? 2;
   const resumeState = await ResumeState.open(checkpointSeconds > 0 ? (opts.resumeDir ?? null) : null, {
     senderPublicKey: opts.keys.publicKey,
@@ -141,7 +166,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         sockets: opts.lanes,
         rcvbufBytes: 4 << 20,
         sndbufBytes: 4 << 20,
-        maxDatagram: opts.datagramSize,
+        maxDatagram: datagramSize,
         feedbackIntervalMs: 10,
         directIo: 'off',
         directIoThreads: 1,

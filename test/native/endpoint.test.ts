@@ -291,6 +291,11 @@ describe('Endpoint', () => {
     expect(rings).toBe(1);
   });
 
+  it('routeMtu reads the MTU of the local route (loopback: 65535 or 65536) and refuses a non-numeric address', () => {
+    expect([65535, 65536]).toContain(addon.routeMtu('127.0.0.1', 9));
+    expect(() => addon.routeMtu('localhost', 9)).toThrow(expect.objectContaining({ code: 'JETRECV_ERR_INVALID_ARGUMENT' }));
+  });
+
   it('rejects bad options and arguments with coded errors', () => {
     expect(() => makeEndpoint('receiver', { role: 'both' as 'receiver' })).toThrow(RangeError);
     expect(() => makeEndpoint('receiver', { directIo: 'on' as 'auto' })).toThrow(/opts\.directIo must be 'auto' or 'off'/);

@@ -9,6 +9,7 @@
 #include "core/counters.h"
 #include "core/sandbox_fs.h"
 #include "core/sd_notify.h"
+#include "core/udp_socket.h"
 
 namespace jetrecv::binding {
 
@@ -42,6 +43,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceValue("counterNames", names, napi_enumerable),
                            InstanceMethod("sdNotify", &Addon::SdNotify, napi_enumerable),
                            InstanceMethod("removeStalePartial", &Addon::RemoveStalePartial, napi_enumerable),
+                           InstanceMethod("routeMtu", &Addon::RouteMtu, napi_enumerable),
                            InstanceValue("Endpoint", endpoint_class, napi_enumerable),
                        });
   // Close endpoints the program forgot, before the environment goes away.
@@ -75,6 +77,17 @@ Napi::Value Addon::RemoveStalePartial(const Napi::CallbackInfo& info) {
       break;
   }
   return Napi::String::New(env, "missing");
+}
+
+// routeMtu(address, port) -> MTU of the local route towards a numeric address
+// (core::RouteMtu); throws on a bad address or no route.
+Napi::Value Addon::RouteMtu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string address = StringArg(info[0], "address");
+  const auto port = static_cast<uint16_t>(IntegerArg(info[1], "port", 0, 65535));
+  int mtu = 0;
+  CheckStatus(env, core::RouteMtu(address, port, &mtu));
+  return Napi::Number::New(env, mtu);
 }
 
 }  // namespace jetrecv::binding

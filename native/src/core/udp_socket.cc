@@ -199,6 +199,30 @@ int UdpSocket::SendTo(const sockaddr_storage& dst, socklen_t dlen, const uint8_t
   }
 }
 
+Status RouteMtu(const std::string& address, uint16_t port, int* mtu) {
+  *mtu = 0;
+  sockaddr_storage dst{};
+  socklen_t dlen = 0;
+  Status st = ParseSocketAddress(address, port, &dst, &dlen);
+  if (!st.ok()) return st;
+  const int fd = ::socket(dst.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::Error(errno, std::string("socket: ") + std::strerror(errno), "JETRECV_ERR_IO");
+  int value = 0;
+  socklen_t len = sizeof(value);
+  int err = 0;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&dst), dlen) != 0 ||
+      ::getsockopt(fd, dst.ss_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+                   dst.ss_family == AF_INET6 ? IPV6_MTU : IP_MTU, &value, &len) != 0) {
+    err = errno;
+  }
+  ::close(fd);
+  if (err != 0) {
+    return Status::Error(err, "no route MTU towards " + address + ": " + std::strerror(err), "JETRECV_ERR_IO");
+  }
+  *mtu = value;
+  return Status::Ok();
+}
+
 int UdpSocket::SendSegments(const sockaddr_storage& dst, socklen_t dlen, const uint8_t* buf,
                             size_t total_len, size_t segment_len, CounterBlock* counters) {
   if (segment_len == 0 || total_len == 0) return 0;
@@ -238,8 +262,11 @@ int UdpSocket::SendGso(const sockaddr_storage& dst, socklen_t dlen, const uint8_
     if (n < 0) {
       int err = errno;
       if (err == EINTR) continue;
-      if (err == EIO && segments > 1) {
-        // The device cannot segment (no checksum offload): never try GSO again.
+      if ((err == EIO || err == EINVAL || err == EMSGSIZE) && segments > 1) {
+        // EIO: the device cannot segment (no checksum offload). EMSGSIZE (EINVAL
+        // on older kernels): a segment does not fit the route's MTU. Either way:
+        // never try GSO again on this socket; plain datagrams still go
+        // (fragmented by the kernel when too big for the route).
         gso_ok_.store(false, std::memory_order_relaxed);
         CountSendError(counters, err);
         int more = SendMmsg(dst, dlen, buf + offset, total_len - offset, segment_len, counters);

@@ -27,6 +27,10 @@ Status ParseSocketAddress(const std::string& address, uint16_t port, sockaddr_st
 // Numeric host and port of a sockaddr (inverse of ParseSocketAddress).
 std::string AddressToString(const sockaddr_storage& addr);
 uint16_t AddressPort(const sockaddr_storage& addr);
+// MTU of the route this host would use towards a numeric address (IP_MTU /
+// IPV6_MTU of a scratch UDP socket connected there; nothing is sent). Only the
+// local hop is known: a smaller MTU further along the path is not seen.
+Status RouteMtu(const std::string& address, uint16_t port, int* mtu);
 
 // One received datagram inside a RecvBatchBuffers slot.
 struct RecvDatagram {
