@@ -116,7 +116,8 @@ class SendTransfer {
   // TX-thread bookkeeping for POSITION frames and failure.
   uint64_t next_position_ns = 0;
   bool position_done_sent = false;  // a POSITION with the done flag went out
-  bool failed = false;              // a read error stopped this transfer
+  bool failed = false;              // a read or send error stopped this transfer
+  uint64_t send_error_since_ns = 0; // first of an unbroken run of hard send errors (0 = none)
 
  private:
   struct SourceFile {

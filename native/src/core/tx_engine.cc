@@ -227,18 +227,7 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
   int fd = -1;  // opened lazily (bounded fd cache, see send_transfer.h)
   const Status open_st = t.AcquireFd(batch.file, &fd);
   if (!open_st.ok()) {
-    t.failed = true;
-    if (events_ != nullptr) {
-      Event e;
-      e.type = EventType::kTransferError;
-      e.session = t.session_index();
-      e.transfer = t.transfer_id();
-      e.file = batch.file;
-      e.err = open_st.err != 0 ? open_st.err : EIO;
-      e.code = kErrSourceIo;
-      e.message = open_st.message;
-      events_->Push(std::move(e));
-    }
+    FailTransfer(t, batch.file, open_st.err != 0 ? open_st.err : EIO, kErrSourceIo, open_st.message);
     return false;
   }
   while (left > 0) {
@@ -252,20 +241,9 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
     AdvanceIovecs(&cur, &left, static_cast<size_t>(r));
   }
   if (got != data_total) {
-    t.failed = true;
-    if (events_ != nullptr) {
-      Event e;
-      e.type = EventType::kTransferError;
-      e.session = t.session_index();
-      e.transfer = t.transfer_id();
-      e.file = batch.file;
-      e.err = read_err != 0 ? read_err : EIO;
-      e.code = kErrSourceIo;
-      e.message = read_err != 0
-                      ? "cannot read " + t.file_path(batch.file) + ": " + std::strerror(read_err)
-                      : "source file " + t.file_path(batch.file) + " shrank while it was being sent";
-      events_->Push(std::move(e));
-    }
+    FailTransfer(t, batch.file, read_err != 0 ? read_err : EIO, kErrSourceIo,
+                 read_err != 0 ? "cannot read " + t.file_path(batch.file) + ": " + std::strerror(read_err)
+                               : "source file " + t.file_path(batch.file) + " shrank while it was being sent");
     return false;
   }
 
@@ -288,7 +266,19 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
   const size_t total = (batch.count - 1) * segment + last_len;
   const int sent = lanes_[lane]->SendSegments(session.peer(), session.peer_len(), buf, total,
                                               segment, counters_);
-  if (sent <= 0) return false;  // socket buffer full or a transient error (counted by the socket)
+  if (sent < 0) {
+    // A hard error (counted by the socket). Retried, since routes and firewalls change;
+    // an unbroken run of them for kSendErrorGiveUpNs fails the transfer with its errno.
+    const uint64_t now = MonoNs();
+    if (t.send_error_since_ns == 0) t.send_error_since_ns = now;
+    if (now - t.send_error_since_ns >= kSendErrorGiveUpNs) {
+      FailTransfer(t, batch.file, -sent, kErrSourceIo,
+                   "cannot send to the receiver: " + std::string(std::strerror(-sent)));
+    }
+    return false;
+  }
+  t.send_error_since_ns = 0;
+  if (sent == 0) return false;  // socket buffer full
   const uint32_t sent_blocks = static_cast<uint32_t>(std::min<int>(sent, static_cast<int>(batch.count)));
   const uint64_t sent_bytes = sent_blocks == batch.count
                                   ? total
@@ -299,6 +289,22 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
     counters_->Add(CounterId::kblocks_retransmitted, sent_blocks);
   }
   return true;
+}
+
+void TxEngine::FailTransfer(SendTransfer& t, uint32_t file, int err, const char* code,
+                            std::string message) {
+  if (t.failed) return;
+  t.failed = true;
+  if (events_ == nullptr) return;
+  Event e;
+  e.type = EventType::kTransferError;
+  e.session = t.session_index();
+  e.transfer = t.transfer_id();
+  e.file = file;
+  e.err = err;
+  e.code = code;
+  e.message = std::move(message);
+  events_->Push(std::move(e));
 }
 
 void TxEngine::SendPosition(SendTransfer& t, uint64_t now_ns) {

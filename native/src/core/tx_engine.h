@@ -35,6 +35,8 @@ constexpr uint64_t kTxMaxSleepNs = 1'000'000;
 constexpr uint64_t kTxBatchDurationNs = 2'000'000;
 // Error code pushed with kTransferError when a source file cannot be read.
 inline constexpr const char* kErrSourceIo = "JETRECV_ERR_IO";
+// A transfer whose sends keep failing with a hard error (not EAGAIN) this long fails.
+inline constexpr uint64_t kSendErrorGiveUpNs = 5'000'000'000ull;
 
 class TxEngine {
  public:
@@ -72,6 +74,8 @@ class TxEngine {
   uint64_t ServiceTransfer(SendTransfer& t, uint64_t now_ns);
   void SendPosition(SendTransfer& t, uint64_t now_ns);
   bool SendBatch(SendTransfer& t, const BlockBatch& batch);
+  // Marks t failed and queues its kTransferError (once; later calls do nothing).
+  void FailTransfer(SendTransfer& t, uint32_t file, int err, const char* code, std::string message);
 
   std::vector<UdpSocket*> lanes_;
   const size_t max_datagram_;
