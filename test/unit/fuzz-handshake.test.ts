@@ -54,18 +54,28 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
+
+/** A responder without rate limits; loadThreshold 1 = always under load (cookies required). */
+function fuzzResponder(
+  loadThreshold: number,
+  isAuthorized: (key: Uint8Array) => boolean = () => true,
+  allocateIndex: () => number = () => 77,
+): HandshakeResponder {
+  return new HandshakeResponder({
+    staticKeys: server,
+    minCipher: 'chacha20-poly1305',
+    isAuthorized,
+    allocateIndex,
+    rateLimit: { perSecond: 1e9, burst: 1e9 },
+    loadThreshold,
+  });
+}
 describe('fuzz: handshake', () => {
   it('consumeInitiation never throws, refuses every altered Noise message, allocates only on success', () => {
     const rng = new Rng(fuzzSeed + 10);
     let allocated = 0;
-    const responder = new HandshakeResponder({
-      staticKeys: server,
-      minCipher: 'chacha20-poly1305',
-      isAuthorized: (k) => keysEqual(k, client.publicKey),
-      allocateIndex: () => ++allocated,
-      rateLimit: { perSecond: 1e9, burst: 1e9 },
-      loadThreshold: 1_000_000, // never under load: the Noise layer is reached without mac2
-    });
+    // Never under load: the Noise layer is reached without mac2.
+    const responder = fuzzResponder(1_000_000, (k) => keysEqual(k, client.publicKey), () => ++allocated);
     const initiator = new HandshakeInitiator({ staticKeys: client, responderPublicKey: server.publicKey, localIndex: 5, cipher: 'chacha20-poly1305', lanes: 4 });
     const valid: Uint8Array[] = [];
     for (let i = 0; i < 8; i++) valid.push(initiator.createInitiation(new Date(Date.now() + i)));
@@ -106,14 +116,7 @@ describe('fuzz: handshake', () => {
   it('under load, consumeInitiation answers every INIT without a valid mac2 with a cookie for its mac1, and never throws', () => {
     const rng = new Rng(fuzzSeed + 13);
     let allocated = 0;
-    const responder = new HandshakeResponder({
-      staticKeys: server,
-      minCipher: 'chacha20-poly1305',
-      isAuthorized: (k) => keysEqual(k, client.publicKey),
-      allocateIndex: () => ++allocated,
-      rateLimit: { perSecond: 1e9, burst: 1e9 },
-      loadThreshold: 1,
-    });
+    const responder = fuzzResponder(1, (k) => keysEqual(k, client.publicKey), () => ++allocated);
     const initiator = new HandshakeInitiator({ staticKeys: client, responderPublicKey: server.publicKey, localIndex: 5, cipher: 'chacha20-poly1305', lanes: 4 });
     const t = 1_000_000;
     // One processed INIT puts the responder under load (threshold 1); the next gets a cookie.
@@ -169,14 +172,7 @@ describe('fuzz: handshake', () => {
 
   it('consumeCookieReply never throws and accepts only the unaltered reply to the latest INIT', () => {
     const rng = new Rng(fuzzSeed + 14);
-    const responder = new HandshakeResponder({
-      staticKeys: server,
-      minCipher: 'chacha20-poly1305',
-      isAuthorized: () => true,
-      allocateIndex: () => 77,
-      rateLimit: { perSecond: 1e9, burst: 1e9 },
-      loadThreshold: 1,
-    });
+    const responder = fuzzResponder(1);
     const initiator = new HandshakeInitiator({ staticKeys: client, responderPublicKey: server.publicKey, localIndex: 5, cipher: 'aes-256-gcm', lanes: 2 });
     const t = 5_000_000;
     expect(responder.consumeInitiation(initiator.createInitiation(new Date(t)), SOURCE, t).ok).toBe(true);
@@ -219,14 +215,7 @@ describe('fuzz: handshake', () => {
 
   it('consumeResponse never throws and accepts only an unaltered Noise message', () => {
     const rng = new Rng(fuzzSeed + 11);
-    const responder = new HandshakeResponder({
-      staticKeys: server,
-      minCipher: 'chacha20-poly1305',
-      isAuthorized: () => true,
-      allocateIndex: () => 77,
-      rateLimit: { perSecond: 1e9, burst: 1e9 },
-      loadThreshold: 1_000_000,
-    });
+    const responder = fuzzResponder(1_000_000);
     const initiator = new HandshakeInitiator({ staticKeys: client, responderPublicKey: server.publicKey, localIndex: 5, cipher: 'aes-256-gcm', lanes: 2 });
     const fresh = (): Uint8Array => {
       const res = responder.consumeInitiation(initiator.createInitiation(), SOURCE);
