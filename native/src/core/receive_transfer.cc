@@ -342,14 +342,7 @@ bool ReceiveTransfer::ResumeFinalizedFile(uint32_t index, FileState& file) {
   file.done_synced = true;  // synced by the checkpoint that reported it done
   blocks_resumed_ += file.blocks;
   files_done_.fetch_add(1, std::memory_order_acq_rel);
-  if (events_ != nullptr) {
-    Event e;
-    e.type = EventType::kFileDone;
-    e.session = session_;
-    e.transfer = transfer_id_;
-    e.file = index;
-    events_->Push(std::move(e));
-  }
+  PushFileDone(index);
   return true;
 }
 
@@ -543,6 +536,16 @@ int ReceiveTransfer::OpenPartialForWrite(const FileState& file, int flags, int* 
   return 0;
 }
 
+void ReceiveTransfer::PushFileDone(uint32_t index) {
+  if (events_ == nullptr) return;
+  Event e;
+  e.type = EventType::kFileDone;
+  e.session = session_;
+  e.transfer = transfer_id_;
+  e.file = index;
+  events_->Push(std::move(e));
+}
+
 Status ReceiveTransfer::FinalizeFile(uint32_t index, FileState& file, CounterBlock& counters) {
   std::unique_lock fd_lock(file.fd_mu);
   if (file.finalized.load(std::memory_order_acquire)) return Status::Ok();
@@ -588,14 +591,7 @@ Status ReceiveTransfer::FinalizeFile(uint32_t index, FileState& file, CounterBlo
   }
   files_done_.fetch_add(1, std::memory_order_acq_rel);
   counters.Add(CounterId::kfiles_completed);
-  if (events_ != nullptr) {
-    Event e;
-    e.type = EventType::kFileDone;
-    e.session = session_;
-    e.transfer = transfer_id_;
-    e.file = index;
-    events_->Push(std::move(e));
-  }
+  PushFileDone(index);
   return Status::Ok();
 }
 

@@ -216,6 +216,8 @@ class ReceiveTransfer {
   // Syncs (if asked), applies mode/mtime, renames into place, closes the fd,
   // queues kFileDone. On error returns it (the caller fails the transfer).
   Status FinalizeFile(uint32_t index, FileState& file, CounterBlock& counters);
+  // Queues the kFileDone event of file index (if there is an event sink).
+  void PushFileDone(uint32_t index);
   // Marks the transfer failed; the first failure queues kTransferError.
   void Fail(uint32_t file_index, int err, const std::string& message);
   // Makes file.fd valid (re-opens the partial, closing the least recently used
