@@ -34,6 +34,8 @@ export interface DaemonConfig {
   directIo?: 'auto' | 'off';
   /** O_DIRECT writer threads (default 2). */
   directIoThreads?: number;
+  /** Sync each file (data, rename, directory) before it is reported done (default true). */
+  syncOnFinalize?: boolean;
   minCipher: CipherName;
   serverName: string;
   sessionTimeoutMs: number;
@@ -96,6 +98,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     rcvbufBytes: config.socketBufferBytes,
     directIo: config.directIo ?? 'auto',
     directIoThreads: config.directIoThreads ?? 2,
+    syncOnFinalize: config.syncOnFinalize ?? true,
     serverKeys: serverKeys.keys,
     authorization: authorized,
     minCipher: config.minCipher,

@@ -30,6 +30,8 @@ export const ErrorCodes = {
   IO: 'JETRECV_ERR_IO',
   /** An argument the native layer refused (bad block size, duplicate transfer id). */
   INVALID_ARGUMENT: 'JETRECV_ERR_INVALID_ARGUMENT',
+  /** A destination path another live transfer is receiving (the request is refused; retry later). */
+  PATH_BUSY: 'JETRECV_ERR_PATH_BUSY',
 } as const;
 
 /** One of the values of {@link ErrorCodes}. */

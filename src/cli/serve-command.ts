@@ -82,6 +82,7 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
       socketBufferBytes: flags['socket-buffer'] as number,
       directIo,
       directIoThreads: flags['direct-io-threads'] as number,
+      syncOnFinalize: flags['sync-on-finalize'] as boolean,
       minCipher: minCipher as CipherName,
       serverName: flags['server-name'] as string,
       sessionTimeoutMs: flags['session-timeout'] as number,

@@ -28,6 +28,7 @@ export const serveSpec: CommandSpec = {
     { name: 'socket-buffer', type: 'int', default: 64 << 20, min: 65536, max: 2 ** 31 - 1, valueName: 'BYTES', help: 'UDP receive buffer per socket (the kernel may grant less: see net.core.rmem_max)' },
     { name: 'direct-io', type: 'string', default: 'auto', valueName: 'MODE', help: "'auto': write files of 8 MiB or more with O_DIRECT where the file system allows it (not tmpfs), through a 64 MiB staging pool and --direct-io-threads writer threads; 'off': every write goes through the page cache" },
     { name: 'direct-io-threads', type: 'int', default: 2, min: 1, max: 16, valueName: 'N', help: 'O_DIRECT writer threads, each keeping one 1 MiB write in flight: raise it for striped NVMe arrays' },
+    { name: 'sync-on-finalize', type: 'bool', default: true, help: "make each received file durable (data synced, renamed, directory synced) before it gets its final name and the sender is told it is done; --no-sync-on-finalize skips the syncs (scratch space only: a power loss may leave a complete-looking file with missing data)" },
     { name: 'min-cipher', type: 'string', default: 'chacha20-poly1305', valueName: 'CIPHER', help: "weakest data cipher accepted: 'chacha20-poly1305' (both) or 'aes-256-gcm' (AES only)" },
     { name: 'server-name', type: 'string', default: hostname(), valueName: 'NAME', help: 'friendly name reported by getServerInfo' },
     { name: 'session-timeout', type: 'duration', default: '30s', help: 'close a session when its sender is silent this long' },

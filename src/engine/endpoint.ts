@@ -84,6 +84,11 @@ export function routeMtu(address: string, port: number): number {
 }
 
 /** See NativeAddon.removeStalePartial: removes an abandoned partial file beneath the sandbox root. */
-export function removeStalePartial(root: string, path: string, size: number): 'removed' | 'missing' | 'replaced' {
-  return addon.removeStalePartial(root, path, size);
+export function removeStalePartial(root: string, path: string, size: number, tag = ''): 'removed' | 'missing' | 'replaced' {
+  return addon.removeStalePartial(root, path, size, tag);
+}
+
+/** See NativeAddon.sweepPartials: removes tagged partials no kept tag owns, beneath the sandbox root. */
+export function sweepPartials(root: string, keepTags: string[]): { removed: number; bytesRemoved: number; kept: number; leftAlone: number } {
+  return addon.sweepPartials(root, keepTags);
 }

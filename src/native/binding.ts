@@ -90,6 +90,15 @@ export interface ReceiveTransferSpec {
    * file starts from zero (a stale partial is truncated first, never trusted).
    */
   resume?: { doneFiles: number[]; ranges: number[] };
+  /** Owner of the partials (16 lowercase hex digits; '' = legacy untagged names): `.name.<tag>.jrpart`. Default ''. */
+  partialTag?: string;
+  /** false: every close removes the partials of unfinished files (nothing may resume them). Default true. */
+  resumable?: boolean;
+  /**
+   * Default true: each file's data is synced, then it is renamed to its final name, then its directory
+   * is synced, before its fileDone event (on a finalizer thread). false: rename only (scratch space).
+   */
+  syncOnFinalize?: boolean;
 }
 
 /**
@@ -209,7 +218,13 @@ export interface NativeAddon {
    * name is left alone ('replaced'). Opened beneath the root, never through a symlink.
    * Throws (code, errno) on other errors.
    */
-  removeStalePartial(root: string, path: string, size: number): 'removed' | 'missing' | 'replaced';
+  removeStalePartial(root: string, path: string, size: number, tag?: string): 'removed' | 'missing' | 'replaced';
+  /**
+   * Start-up sweep: removes every tagged partial (`.name.<tag>.jrpart`, a regular single-link
+   * file) beneath `root` whose tag is not in `keepTags`; never follows a symlink or leaves the
+   * root's file system; untagged names are never touched. Blocking (walks the tree).
+   */
+  sweepPartials(root: string, keepTags: string[]): { removed: number; bytesRemoved: number; kept: number; leftAlone: number };
   /** MTU of the local route towards a numeric address (nothing is sent); throws without a route. */
   routeMtu(address: string, port: number): number;
   Endpoint: new (opts: EndpointOptions) => NativeEndpoint;

@@ -3,9 +3,9 @@
 // until every file is finalized. Data packets never reach this file: the addon writes
 // blocks to disk and reports file completion and errors as batched events.
 import { realpathSync, mkdirSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, removeStalePartial, type NativeEvent, type CipherName } from '../engine/endpoint.js';
+import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, removeStalePartial, sweepPartials, type NativeEvent, type CipherName } from '../engine/endpoint.js';
 import { HandshakeResponder, type ResponderFailureReason } from '../handshake/index.js';
 import { encodeKey, type KeyPair } from '../keys/key-encoding.js';
 import { ReliableChannel } from '../control/reliable-channel.js';
@@ -60,6 +60,11 @@ export interface ReceiverOptions {
    * (default 7 days; 0 = keep forever). Checked at start, then every min(1 h, retention).
    */
   resumeRetentionMs?: number;
+  /**
+   * Default true: a file is durable (data synced, renamed, directory synced) before it gets its final
+   * name's fileDone and before TransferDone. false: rename only, for scratch space (--no-sync-on-finalize).
+   */
+  syncOnFinalize?: boolean;
 }
 
 /** Outcome of one handshake packet that reached the responder: a responder reason, or one of these. */
@@ -145,6 +150,7 @@ export class Receiver {
       directIo: 'auto',
       directIoThreads: 2,
       eventQueueCapacity: DEFAULT_EVENT_QUEUE_CAPACITY,
+      syncOnFinalize: true,
       ...options,
     };
     this.log = options.logger.child({ component: 'receiver' });
@@ -179,6 +185,7 @@ export class Receiver {
     this.checkpointTimer = setInterval(() => this.checkpointDue(), 200);
     this.checkpointTimer.unref();
     for (const stored of options.restoredTransfers ?? []) this.restoreTransfer(stored);
+    this.sweepOrphanPartials();
     this.setResumeRetention(options.resumeRetentionMs ?? kDefaultResumeRetentionMs);
   }
 
@@ -400,6 +407,8 @@ export class Receiver {
       this.resumable.delete(key);
     }
     const resumeFrom = previous && previous.manifestHash === hash && previous.resumable && checkpointMs > 0 ? previous : undefined;
+    // The partials' owner: a resume keeps its own, a new transfer gets a fresh one.
+    const partialTag = resumeFrom ? resumeFrom.partialTag : randomBytes(8).toString('hex');
     // Placeholder: a retransmitted request during the awaits below is answered as a duplicate.
     const placeholder = new TransferRecord(session.localIndex, req.transferId, session.peerKey, session.address, session.port, `/${manifest.destinationPath}`, manifest.totalSize, manifest.files.length);
     session.transfers.set(req.transferId, placeholder);
@@ -415,6 +424,9 @@ export class Receiver {
             files: manifest.files.map((f) => ({ path: f.relPath, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs })),
             emptyDirs: manifest.emptyDirs,
             resume: resume ? { doneFiles: resume.doneFiles, ranges: resume.ranges } : undefined,
+            partialTag,
+            resumable: checkpointMs > 0,
+            syncOnFinalize: this.opts.syncOnFinalize,
           });
         } catch (err) {
           session.transfers.delete(req.transferId);
@@ -456,6 +468,7 @@ export class Receiver {
         }
         record.transferUid = uid;
         record.manifestHash = hash;
+        record.partialTag = partialTag;
         record.checkpointMs = checkpointMs;
         record.resumable = checkpointMs > 0;
         record.lastCheckpointMs = Date.now();
@@ -583,8 +596,10 @@ export class Receiver {
       if (idx < 0) break;
       const [gone] = this.transferLog.splice(idx, 1);
       if (gone) {
-        if (this.resumable.get(`${gone.clientPublicKey}:${gone.transferUid}`) === gone) this.resumable.delete(`${gone.clientPublicKey}:${gone.transferUid}`);
-        void this.opts.transferStore?.remove(gone.transferId).catch(() => {});
+        const key = `${gone.clientPublicKey}:${gone.transferUid}`;
+        const wasResumable = this.resumable.get(key) === gone;
+        if (wasResumable) this.resumable.delete(key);
+        void this.track(this.evictRecord(gone, wasResumable));
       }
       for (const src of this.sources.values()) {
         const i = gone ? src.transfers.indexOf(gone) : -1;
@@ -851,23 +866,7 @@ export class Receiver {
           this.forgetRecord(t);
           await this.opts.transferStore?.remove(t.transferId);
           if (this.closed) return;
-          // Synchronous from here: no transfer can open between the in-use check and the unlinks.
-          const inUse = new Set<string>();
-          for (const s of this.sessions.values()) for (const r of s.transfers.values()) if (r.status === 'receiving') for (const f of r.files ?? []) inUse.add(f.path);
-          const done = new Set(t.checkpoint?.doneFiles ?? []);
-          let removed = 0;
-          const leftAlone: string[] = [];
-          (files ?? []).forEach((f, i) => {
-            if (done.has(i) || inUse.has(f.path)) return;
-            try {
-              const r = removeStalePartial(this.sandboxRoot, f.path, f.size);
-              if (r === 'removed') removed++;
-              else if (r === 'replaced') leftAlone.push(f.path);
-            } catch (err) {
-              leftAlone.push(f.path);
-              this.log.warn({ transferId: t.transferId, path: f.path, err: (err as Error).message }, 'expired transfer: partial file not removed');
-            }
-          });
+          const { removed, leftAlone } = this.removePartialsOf(t, files);
           this.log.info(
             { transferId: t.transferId, clientPublicKey: t.clientPublicKey, destinationPath: t.destinationPath, partialsRemoved: removed, leftAlone: leftAlone.slice(0, 20), leftAloneCount: leftAlone.length, fileListKnown: files !== null, retentionMs: this.opts.resumeRetentionMs },
             'resumable transfer expired: record dropped, partial files removed',
@@ -878,6 +877,58 @@ export class Receiver {
       }),
     );
     return this.sweeping;
+  }
+
+  /**
+   * Removes the partial files of a transfer that will never resume (expired or evicted): those
+   * `files` names beneath the sandbox with its partial tag, except files it finished, paths a
+   * running transfer uses, and anything no longer looking like its partial (left alone, listed).
+   * Synchronous: no transfer can open between the in-use check and the unlinks.
+   */
+  private removePartialsOf(t: TransferRecord, files: StoredFile[] | null): { removed: number; leftAlone: string[] } {
+    const inUse = new Set<string>();
+    for (const s of this.sessions.values()) for (const r of s.transfers.values()) if (r.status === 'receiving') for (const f of r.files ?? []) inUse.add(f.path);
+    const done = new Set(t.checkpoint?.doneFiles ?? []);
+    let removed = 0;
+    const leftAlone: string[] = [];
+    (files ?? []).forEach((f, i) => {
+      if (done.has(i) || inUse.has(f.path)) return;
+      try {
+        const r = removeStalePartial(this.sandboxRoot, f.path, f.size, t.partialTag);
+        if (r === 'removed') removed++;
+        else if (r === 'replaced') leftAlone.push(f.path);
+      } catch (err) {
+        leftAlone.push(f.path);
+        this.log.warn({ transferId: t.transferId, path: f.path, err: (err as Error).message }, 'partial file not removed');
+      }
+    });
+    return { removed, leftAlone };
+  }
+
+  /**
+   * Start-up sweep, before any transfer can open: removes every tagged partial beneath the
+   * sandbox that no resumable record owns (left by transfers that could not resume when the
+   * receiver was killed, or whose records are gone). Untagged names, symlinks and other file
+   * systems are never touched.
+   */
+  private sweepOrphanPartials(): void {
+    const keep = [...new Set([...this.resumable.values()].map((t) => t.partialTag).filter((tag) => tag !== ''))];
+    try {
+      const r = sweepPartials(this.sandboxRoot, keep);
+      this.log.info({ removed: r.removed, bytesRemoved: r.bytesRemoved, kept: r.kept, leftAlone: r.leftAlone }, 'orphaned partial files swept');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'orphaned partial files not swept');
+    }
+  }
+
+  /** A record evicted by count: gone from the state directory; a resumable one's partials go too. */
+  private async evictRecord(t: TransferRecord, wasResumable: boolean): Promise<void> {
+    t.resumable = false;
+    const files = wasResumable ? (t.files ?? (await this.opts.transferStore?.loadFiles(t.transferId)) ?? null) : null;
+    await this.opts.transferStore?.remove(t.transferId);
+    if (!wasResumable || this.closed) return;
+    const { removed, leftAlone } = this.removePartialsOf(t, files);
+    this.log.info({ transferId: t.transferId, partialsRemoved: removed, leftAloneCount: leftAlone.length, fileListKnown: files !== null }, 'resumable transfer record evicted by count: partial files removed');
   }
 
   /** Removes a record from the API views (transfer log and its source). */

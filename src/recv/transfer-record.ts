@@ -51,6 +51,8 @@ export class TransferRecord {
   /** Hex of the sender's transfer_uid ('' = not resumable). */
   transferUid = '';
   manifestHash = '';
+  /** Owner tag of this transfer's partial files (`.name.<tag>.jrpart`); kept across resumes ('' = legacy untagged). */
+  partialTag = '';
   /** The `have` ranges of the TransferAccept sent for this open (a repeated request gets the same answer). */
   acceptedHave: BlockRange[] = [];
   /** Checkpoint period in ms (0 = no checkpoints). */
@@ -96,6 +98,7 @@ export class TransferRecord {
       lastSendTime: s.lastSendTime,
       transferUid: s.transferUid,
       manifestHash: s.manifestHash,
+      partialTag: s.partialTag ?? '',
       resumable: s.resumable,
       checkpoint: s.checkpoint,
     });
@@ -109,6 +112,7 @@ export class TransferRecord {
       transferUid: this.transferUid,
       clientPublicKey: this.clientPublicKey,
       manifestHash: this.manifestHash,
+      partialTag: this.partialTag,
       destinationPath: this.destinationPath,
       sourceIP: this.sourceIP,
       sourcePort: this.sourcePort,

@@ -43,6 +43,8 @@ export interface StoredTransfer {
   clientPublicKey: string;
   /** sha256 of the validated manifest (destination, block size, files, empty dirs). */
   manifestHash: string;
+  /** Owner tag of the partial files (absent in records from before tags = untagged names). */
+  partialTag?: string;
   destinationPath: string;
   sourceIP: string;
   sourcePort: number;
@@ -81,7 +83,8 @@ export function decodeStoredTransfer(text: string): StoredTransfer {
     typeof t !== 'object' || t === null || typeof t.transferId !== 'string' || !kIdPattern.test(t.transferId) ||
     typeof t.transferUid !== 'string' || typeof t.clientPublicKey !== 'string' || typeof t.manifestHash !== 'string' ||
     typeof t.destinationPath !== 'string' || !['receiving', 'complete', 'error'].includes(t.status) ||
-    !num(t.totalSize) || !num(t.filesTotal) || !num(t.startTime) || typeof t.resumable !== 'boolean'
+    !num(t.totalSize) || !num(t.filesTotal) || !num(t.startTime) || typeof t.resumable !== 'boolean' ||
+    (t.partialTag !== undefined && (typeof t.partialTag !== 'string' || !/^([0-9a-f]{16})?$/.test(t.partialTag)))
   ) {
     throw new Error('record has missing or malformed fields');
   }

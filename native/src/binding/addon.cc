@@ -43,6 +43,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceValue("counterNames", names, napi_enumerable),
                            InstanceMethod("sdNotify", &Addon::SdNotify, napi_enumerable),
                            InstanceMethod("removeStalePartial", &Addon::RemoveStalePartial, napi_enumerable),
+                           InstanceMethod("sweepPartials", &Addon::SweepPartials, napi_enumerable),
                            InstanceMethod("routeMtu", &Addon::RouteMtu, napi_enumerable),
                            InstanceValue("Endpoint", endpoint_class, napi_enumerable),
                        });
@@ -59,15 +60,16 @@ Napi::Value Addon::SdNotify(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, sent);
 }
 
-// removeStalePartial(root, path, size) -> 'removed' | 'missing' | 'replaced' (see
-// core::RemoveStalePartial); throws on other errors. Blocking, a few syscalls.
+// removeStalePartial(root, path, size, tag = '') -> 'removed' | 'missing' | 'replaced'
+// (see core::RemoveStalePartial); throws on other errors. Blocking, a few syscalls.
 Napi::Value Addon::RemoveStalePartial(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string root = StringArg(info[0], "root");
   std::string path = StringArg(info[1], "path");
   uint64_t size = Uint53Arg(info[2], "size");
+  std::string tag = info.Length() > 3 && !info[3].IsUndefined() ? StringArg(info[3], "tag") : std::string();
   core::StalePartial result = core::StalePartial::kMissing;
-  CheckStatus(env, core::RemoveStalePartial(root, path, size, &result));
+  CheckStatus(env, core::RemoveStalePartial(root, path, size, &result, tag));
   switch (result) {
     case core::StalePartial::kRemoved:
       return Napi::String::New(env, "removed");
@@ -77,6 +79,24 @@ Napi::Value Addon::RemoveStalePartial(const Napi::CallbackInfo& info) {
       break;
   }
   return Napi::String::New(env, "missing");
+}
+
+// sweepPartials(root, keepTags) -> { removed, bytesRemoved, kept, leftAlone } (see
+// core::SweepPartials); throws if the root cannot be opened. Blocking: walks the tree.
+Napi::Value Addon::SweepPartials(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string root = StringArg(info[0], "root");
+  Napi::Array tags = ArrayArg(info[1], "keepTags");
+  std::vector<std::string> keep;
+  for (uint32_t i = 0; i < tags.Length(); ++i) keep.push_back(StringArg(tags.Get(i), "keepTags[i]"));
+  core::PartialSweep result;
+  CheckStatus(env, core::SweepPartials(root, keep, &result));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("removed", Napi::Number::New(env, static_cast<double>(result.removed)));
+  out.Set("bytesRemoved", Napi::Number::New(env, static_cast<double>(result.bytes_removed)));
+  out.Set("kept", Napi::Number::New(env, static_cast<double>(result.kept)));
+  out.Set("leftAlone", Napi::Number::New(env, static_cast<double>(result.left_alone)));
+  return out;
 }
 
 // routeMtu(address, port) -> MTU of the local route towards a numeric address

@@ -1,5 +1,5 @@
 // addon.h — the addon's per-environment instance data (Napi::Addon): exports
-// counterNames, sdNotify, removeStalePartial, routeMtu and the Endpoint class, and keeps the registry of live
+// counterNames, sdNotify, removeStalePartial, sweepPartials, routeMtu and the Endpoint class, and keeps the registry of live
 // endpoints that the environment cleanup hook closes (endpoints the program
 // forgot to close must not leave threads running at exit).
 #pragma once
@@ -35,6 +35,7 @@ class Addon : public Napi::Addon<Addon> {
  private:
   Napi::Value SdNotify(const Napi::CallbackInfo& info);
   Napi::Value RemoveStalePartial(const Napi::CallbackInfo& info);
+  Napi::Value SweepPartials(const Napi::CallbackInfo& info);
   Napi::Value RouteMtu(const Napi::CallbackInfo& info);
 
   std::shared_ptr<LiveEndpoints> live_ = std::make_shared<LiveEndpoints>();

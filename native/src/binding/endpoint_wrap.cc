@@ -94,6 +94,12 @@ core::ReceiveSpec ReceiveSpecArg(const Napi::Value& value) {
     f.mtime_ms = static_cast<int64_t>(std::floor(NumberArg(file.Get("mtimeMs"), "spec.files[i].mtimeMs")));
     out.files.push_back(std::move(f));
   }
+  // Optional: partialTag (16 hex digits, "" = untagged), resumable, syncOnFinalize (see core::ReceiveSpec).
+  if (Napi::Value tag = spec.Get("partialTag"); !tag.IsUndefined()) out.partial_tag = StringArg(tag, "spec.partialTag");
+  if (Napi::Value r = spec.Get("resumable"); !r.IsUndefined()) out.resumable = BoolArg(r, "spec.resumable");
+  if (Napi::Value sync = spec.Get("syncOnFinalize"); !sync.IsUndefined()) {
+    out.sync_on_finalize = BoolArg(sync, "spec.syncOnFinalize");
+  }
   Napi::Array dirs = ArrayArg(spec.Get("emptyDirs"), "spec.emptyDirs");
   for (uint32_t i = 0; i < dirs.Length(); ++i) {
     out.empty_dirs.push_back(StringArg(dirs.Get(i), "spec.emptyDirs[i]"));

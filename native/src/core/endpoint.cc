@@ -99,6 +99,9 @@ bool DecodePositionFrame(const uint8_t* frame, size_t len, PositionFrame* positi
 
 namespace {
 
+// Finalizer threads of a receiver: file syncs of different files overlap.
+constexpr size_t kFinalizeThreads = 2;
+
 uint64_t MonotonicMicros() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -247,6 +250,7 @@ Status Endpoint::Start() {
     direct_writer_ = std::make_shared<DirectWriter>(options_.direct_io_threads,
                                                     options_.direct_io_chunks, &counters_);
   }
+  if (receiver) finalizer_ = std::make_shared<WorkQueue>(kFinalizeThreads, &counters_);
   if (!receiver) {
     std::vector<UdpSocket*> lanes;
     for (auto& sock : sockets_) lanes.push_back(&sock);
@@ -285,6 +289,7 @@ void Endpoint::Close() {
   }
   for (auto& [key, transfer] : transfers) transfer->Close(/*remove_partials=*/false);
   if (direct_writer_) direct_writer_->Stop();  // idle by now: every transfer waited for its writes
+  if (finalizer_) finalizer_->Stop();  // idle too: Close dropped or waited for every finalization
   {
     std::unique_lock<std::shared_mutex> sl(sessions_mu_);
     sessions_.clear();
@@ -417,7 +422,7 @@ Status Endpoint::OpenReceiveTransfer(uint32_t local_index, uint32_t transfer_id,
                          kErrDuplicateTransfer);
   }
   std::unique_ptr<ReceiveTransfer> transfer =
-      ReceiveTransfer::Open(spec, local_index, transfer_id, &events_, &st, direct_writer_);
+      ReceiveTransfer::Open(spec, local_index, transfer_id, &events_, &st, direct_writer_, finalizer_);
   if (!transfer) return st;
   std::unique_lock<std::shared_mutex> lock(transfers_mu_);
   receive_transfers_[{local_index, transfer_id}] = std::move(transfer);

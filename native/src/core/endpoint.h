@@ -32,6 +32,7 @@
 #include "core/send_transfer.h"
 #include "core/session.h"
 #include "core/status.h"
+#include "core/work_queue.h"
 #include "core/tx_engine.h"
 #include "core/udp_socket.h"
 #include "core/wire_format.h"
@@ -211,6 +212,9 @@ class Endpoint {
   std::unique_ptr<TxEngine> tx_engine_;  // sender role only
   // Receiver with direct_io; stopped by Close after the transfers closed.
   std::shared_ptr<DirectWriter> direct_writer_;
+  // Receiver: finalizes completed files (sync, rename, directory sync) off the
+  // RX threads; stopped by Close after the transfers closed.
+  std::shared_ptr<WorkQueue> finalizer_;
   // Socket overflow drops not yet reported in a FEEDBACK (all RX threads add).
   std::atomic<uint64_t> unreported_socket_drops_{0};
 

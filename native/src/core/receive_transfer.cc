@@ -18,6 +18,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "core/dest_claims.h"
 #include "core/fd_cache.h"
 #include "core/iovec_util.h"
 #include "core/receive_transfer_state.h"
@@ -51,9 +52,21 @@ Status InvalidSpec(const std::string& message, const std::string& path) {
   return Status::Error(EINVAL, message, "JETRECV_ERR_PATH_INVALID", path);
 }
 
+std::mutex g_trace_mu;
+std::function<void(const char*, const std::string&)> g_finalize_trace;  // guarded by g_trace_mu
+
+void Trace(const char* step, const std::string& path) {
+  std::lock_guard lock(g_trace_mu);
+  if (g_finalize_trace) g_finalize_trace(step, path);
+}
+
 
 }  // namespace
 
+void SetFinalizeTraceForTesting(std::function<void(const char* step, const std::string& path)> trace) {
+  std::lock_guard lock(g_trace_mu);
+  g_finalize_trace = std::move(trace);
+}
 
 ReceiveTransfer::ReceiveTransfer(uint32_t session, uint32_t transfer_id, EventSink* events)
     : session_(session), transfer_id_(transfer_id), events_(events) {}
@@ -66,13 +79,18 @@ ReceiveTransfer::~ReceiveTransfer() {
 std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, uint32_t session,
                                                        uint32_t transfer_id, EventSink* events,
                                                        Status* status,
-                                                       std::shared_ptr<DirectWriter> direct) {
+                                                       std::shared_ptr<DirectWriter> direct,
+                                                       std::shared_ptr<WorkQueue> finalizer) {
   *status = Status::Ok();
   if (spec.block_size == 0 || spec.block_size > kMaxBlockSize) {
     *status = Status::Error(EINVAL,
                             "block size " + std::to_string(spec.block_size) + " is out of range 1.." +
                                 std::to_string(kMaxBlockSize),
                             "JETRECV_ERR_INVALID_ARGUMENT");
+    return nullptr;
+  }
+  if (!PartialTagValid(spec.partial_tag)) {
+    *status = Status::Error(EINVAL, "invalid partial tag '" + spec.partial_tag + "'", "JETRECV_ERR_INVALID_ARGUMENT");
     return nullptr;
   }
   if (spec.files.size() > UINT32_MAX) {
@@ -93,7 +111,7 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
       return nullptr;
     }
     AddAncestors(f.path, &dir_paths);
-    partial_paths.insert(PartialPathFor(f.path));
+    partial_paths.insert(PartialPathFor(f.path, spec.partial_tag));
   }
   for (const std::string& d : spec.empty_dirs) {
     const std::string reason = RelPathError(d);
@@ -118,11 +136,22 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
   std::unique_ptr<ReceiveTransfer> t(new ReceiveTransfer(session, transfer_id, events));
   t->block_size_ = spec.block_size;
   t->sync_on_finalize_ = spec.sync_on_finalize;
+  t->resumable_ = spec.resumable;
+  t->partial_tag_ = spec.partial_tag;
   t->direct_ = std::move(direct);
-  Status st = OpenRoot(spec.root, &t->root_fd_);
+  t->finalizer_ = std::move(finalizer);
+  // Claimed before anything touches the disk: a busy path costs nothing.
+  Status st = ClaimDestinations(spec.root, std::vector<std::string>(file_paths.begin(), file_paths.end()), t.get());
   if (!st.ok()) {
     *status = st;
     t->closed_ = true;
+    return nullptr;  // the destructor releases (nothing claimed)
+  }
+  st = OpenRoot(spec.root, &t->root_fd_);
+  if (!st.ok()) {
+    *status = st;
+    t->closed_ = true;
+    ReleaseDestinations(t.get());
     return nullptr;
   }
   for (const std::string& d : spec.empty_dirs) {
@@ -149,7 +178,7 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
       continue;
     }
     PartialOpenInfo info;
-    st = OpenPartialBeneath(t->root_fd_, f.path, f.size, &file->fd, &file->partial, &info);
+    st = OpenPartialBeneath(t->root_fd_, f.path, f.size, &file->fd, &file->partial, &info, spec.partial_tag);
     if (!st.ok()) {
       *status = st;
       t->Close(true);  // removes the partials created so far
@@ -336,7 +365,7 @@ bool ReceiveTransfer::ResumeFinalizedFile(uint32_t index, FileState& file) {
   close(fd);
   if (!ok) return false;
   for (uint64_t b = 0; b < file.blocks; ++b) file.bitmap.TrySet(b);
-  file.partial = PartialPathFor(file.path);
+  file.partial = PartialPathFor(file.path, partial_tag_);
   file.finalizing.store(true);
   file.finalized.store(true);
   file.done_synced = true;  // synced by the checkpoint that reported it done
@@ -437,11 +466,7 @@ void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& c
       complete = run_new != 0 && file.bitmap.Complete();
     }
     if (complete && !file.finalizing.exchange(true) && !DeferFinalize(file)) {
-      Status st = FinalizeFile(file_index, file, counters);
-      if (!st.ok()) {
-        counters.Add(CounterId::kwrite_errors);
-        Fail(file_index, st.err, st.message);
-      }
+      ScheduleFinalize(file_index, counters);
     }
     i += count;
   }
@@ -574,13 +599,18 @@ Status ReceiveTransfer::FinalizeFile(uint32_t index, FileState& file, CounterBlo
                            kErrDisk, file.path);
     }
   }
-  if (sync_on_finalize_ && fdatasync(file.fd) != 0) {
-    const int err = errno;
-    return Status::Error(err, "cannot sync " + file.path + ": " + std::strerror(err), kErrDisk,
-                         file.path);
+  // Durable before it has its final name: data, then the rename, then the directory entry.
+  if (sync_on_finalize_) {
+    if (fdatasync(file.fd) != 0) {
+      const int err = errno;
+      return Status::Error(err, "cannot sync " + file.path + ": " + std::strerror(err), kErrDisk,
+                           file.path);
+    }
+    Trace("sync", file.path);
   }
   Status st = FinalizeBeneath(root_fd_, file.fd, file.partial, file.path, file.mode, file.mtime_ms);
   if (!st.ok()) return st;
+  Trace("rename", file.path);
   close(file.fd);
   file.fd = -1;
   file.finalized.store(true, std::memory_order_release);
@@ -589,10 +619,56 @@ Status ReceiveTransfer::FinalizeFile(uint32_t index, FileState& file, CounterBlo
     std::lock_guard cache_lock(cache_mu_);
     Uncache(index, file);
   }
+  if (sync_on_finalize_) {
+    const size_t slash = file.path.rfind('/');
+    st = SyncDirBeneath(root_fd_, slash == std::string::npos ? std::string() : file.path.substr(0, slash));
+    if (!st.ok()) return Status::Error(st.err, st.message, kErrDisk, file.path);
+    Trace("syncdir", file.path);
+    counters.Add(CounterId::kfiles_synced_on_finalize);
+  }
   files_done_.fetch_add(1, std::memory_order_acq_rel);
   counters.Add(CounterId::kfiles_completed);
   PushFileDone(index);
   return Status::Ok();
+}
+
+void ReceiveTransfer::FinalizeOrFail(uint32_t index, CounterBlock& counters) {
+  Status st = FinalizeFile(index, *files_[index], counters);
+  if (!st.ok()) {
+    counters.Add(CounterId::kwrite_errors);
+    Fail(index, st.err, st.message);
+  }
+}
+
+void ReceiveTransfer::ScheduleFinalize(uint32_t index, CounterBlock& counters) {
+  if (finalizer_ != nullptr) {
+    {
+      std::lock_guard lock(finalize_mu_);
+      ++finalize_pending_;
+    }
+    if (finalizer_->Submit(this, [this, index](bool cancelled, CounterBlock& c) {
+          RunFinalizeTask(index, cancelled, c);
+        })) {
+      return;
+    }
+    std::lock_guard lock(finalize_mu_);  // stopped (endpoint closing): finalize here
+    --finalize_pending_;
+  }
+  FinalizeOrFail(index, counters);
+}
+
+void ReceiveTransfer::RunFinalizeTask(uint32_t index, bool cancelled, CounterBlock& counters) {
+  if (!cancelled) {
+    // Not had: Close is running; the file stays a partial (kept if resumable, all
+    // its blocks set, so a resume finalizes it at Open).
+    std::shared_lock<std::shared_mutex> lifecycle(lifecycle_mu_, std::try_to_lock);
+    if (lifecycle.owns_lock() && !closed_ && !failed_.load(std::memory_order_acquire)) {
+      FinalizeOrFail(index, counters);
+    }
+  }
+  std::lock_guard lock(finalize_mu_);
+  --finalize_pending_;
+  finalize_cv_.notify_all();  // under the lock: the last touch of the transfer
 }
 
 void ReceiveTransfer::Fail(uint32_t file_index, int err, const std::string& message) {
@@ -708,6 +784,13 @@ void ReceiveTransfer::Close(bool remove_partials) {
   std::unique_lock lifecycle(lifecycle_mu_);
   if (closed_) return;
   closed_ = true;
+  remove_partials = remove_partials || !resumable_;  // nothing may resume it: keep nothing
+  if (finalizer_ != nullptr) {
+    // Running finalizations held lifecycle_mu_ shared (done now) or skip; queued ones are dropped.
+    finalizer_->Cancel(this);
+    std::unique_lock lock(finalize_mu_);
+    finalize_cv_.wait(lock, [this] { return finalize_pending_ == 0; });
+  }
   // The partials are about to go: queued direct writes are dropped unrun.
   if (direct_ && remove_partials) direct_->Cancel(this);
   std::lock_guard cache_lock(cache_mu_);
@@ -744,6 +827,7 @@ void ReceiveTransfer::Close(bool remove_partials) {
       UnlinkBeneath(root_fd_, f->partial);  // best effort: it may already be gone
     }
   }
+  ReleaseDestinations(this);
   // root_fd_ stays open until the destructor: a Checkpoint after Close re-opens
   // the partials beneath it.
 }

@@ -22,7 +22,9 @@
 // bytes in the file" holds wherever it is observed.
 #pragma once
 #include <atomic>
+#include <condition_variable>
 #include <deque>
+#include <functional>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -39,6 +41,7 @@
 #include "core/nack_builder.h"
 #include "core/status.h"
 #include "core/wire_format.h"
+#include "core/work_queue.h"
 
 namespace jetrecv::core {
 
@@ -61,9 +64,18 @@ struct ReceiveSpec {
   uint32_t block_size = 0;
   std::vector<ReceiveFileSpec> files;   // index = file_index on the wire = send order
   std::vector<std::string> empty_dirs;  // relative to root
-  // fdatasync each file before renaming it into place (durable across power
-  // loss, slower for many small files). Off: durability comes from checkpoints.
-  bool sync_on_finalize = false;
+  // Finalize order per file: fdatasync of the partial, rename to the final
+  // name, fsync of its directory, then the kFileDone event (so "done" means
+  // durable across power loss). Runs on the finalizer WorkQueue when Open got
+  // one (RX threads never wait for the disk). false: rename only (scratch
+  // space; a power loss may leave a final name with missing data).
+  bool sync_on_finalize = true;
+  // Owner of the partials: PartialPathFor(path, partial_tag). "" = legacy
+  // untagged names (records from before tags).
+  std::string partial_tag;
+  // The transfer may resume later: Close without remove_partials keeps the
+  // partials. false: every Close removes the partials of unfinished files.
+  bool resumable = true;
   // Resume from an earlier run's Checkpoint(). Applied at Open only where it is
   // safe: a file in resume_done counts as finalized if its final name holds a
   // regular file of the manifest size and mtime; resume_ranges of a file are set
@@ -109,6 +121,10 @@ constexpr uint32_t kMaxBlockSize = static_cast<uint32_t>(kMaxDatagram - kBlockPa
 // drop already-flushed pages from the page cache one chunk later.
 constexpr uint64_t kWriteBehindChunk = 8ull << 20;
 
+// Test hook: called with ("sync" | "rename" | "syncdir", relative final path)
+// as FinalizeFile does each step, on the finalizing thread. nullptr: none.
+void SetFinalizeTraceForTesting(std::function<void(const char* step, const std::string& path)> trace);
+
 class ReceiveTransfer {
  public:
   // Validates spec (block size 1..kMaxBlockSize, paths, no duplicate or
@@ -120,10 +136,15 @@ class ReceiveTransfer {
   // errors, JETRECV_ERR_IO otherwise; path = the offending relative path) and
   // returns nullptr. events must outlive the transfer. direct: the endpoint's
   // O_DIRECT writer (nullptr = every write buffered).
+  // finalizer: where completed files are finalized (nullptr = on the thread
+  // that completed them). Every destination path is claimed for the transfer
+  // until Close (dest_claims.h): a path another open transfer is receiving is
+  // refused with JETRECV_ERR_PATH_BUSY before anything touches the disk.
   static std::unique_ptr<ReceiveTransfer> Open(const ReceiveSpec& spec, uint32_t session,
                                                uint32_t transfer_id, EventSink* events,
                                                Status* status,
-                                               std::shared_ptr<DirectWriter> direct = nullptr);
+                                               std::shared_ptr<DirectWriter> direct = nullptr,
+                                               std::shared_ptr<WorkQueue> finalizer = nullptr);
   ~ReceiveTransfer();  // Close(false)
   ReceiveTransfer(const ReceiveTransfer&) = delete;
   ReceiveTransfer& operator=(const ReceiveTransfer&) = delete;
@@ -154,8 +175,10 @@ class ReceiveTransfer {
   // Number of partial files currently open (tests).
   size_t open_fd_count() const;
 
-  // Closes every fd; with remove_partials also unlinks the partials of files
-  // not yet finalized. Idempotent; later OnBlocks calls drop. Direct I/O:
+  // Closes every fd; with remove_partials (always, for a transfer that is not
+  // resumable) also unlinks the partials of files not yet finalized. Queued
+  // finalizations are dropped, running ones waited for; the destination
+  // claims are released. Idempotent; later OnBlocks calls drop. Direct I/O:
   // without remove_partials, staged bytes are written (buffered) and queued
   // direct writes waited for; with it, queued ones are cancelled and running
   // ones waited for. No writer thread touches the files after Close returns.
@@ -213,9 +236,16 @@ class ReceiveTransfer {
   // Open); *fd must be closed by the caller. Returns errno or 0.
   int OpenPartialForWrite(const FileState& file, int flags, int* fd) const;
   void WriteBehind(FileState& file, uint64_t end_offset, uint64_t len);
-  // Syncs (if asked), applies mode/mtime, renames into place, closes the fd,
-  // queues kFileDone. On error returns it (the caller fails the transfer).
+  // Syncs (if asked), applies mode/mtime, renames into place, syncs the
+  // directory (if asked), closes the fd, queues kFileDone. On error returns it.
   Status FinalizeFile(uint32_t index, FileState& file, CounterBlock& counters);
+  // FinalizeFile; a failure fails the transfer.
+  void FinalizeOrFail(uint32_t index, CounterBlock& counters);
+  // File index just became complete (its finalizing flag taken): finalize it
+  // on the finalizer queue, or here without one.
+  void ScheduleFinalize(uint32_t index, CounterBlock& counters);
+  // Finalizer thread: one queued finalization (skipped once Close runs).
+  void RunFinalizeTask(uint32_t index, bool cancelled, CounterBlock& counters);
   // Queues the kFileDone event of file index (if there is an event sink).
   void PushFileDone(uint32_t index);
   // Marks the transfer failed; the first failure queues kTransferError.
@@ -242,10 +272,16 @@ class ReceiveTransfer {
   const uint32_t transfer_id_;
   EventSink* const events_;
   std::shared_ptr<DirectWriter> direct_;  // null: no direct I/O
+  std::shared_ptr<WorkQueue> finalizer_;  // null: finalize inline
+  std::mutex finalize_mu_;
+  std::condition_variable finalize_cv_;   // a queued finalization ended
+  size_t finalize_pending_ = 0;           // queued or running; guarded by finalize_mu_
   // A direct write failed or was cancelled: bits no longer imply data on disk.
   std::atomic<bool> direct_lost_{false};
   uint32_t block_size_ = 0;
-  bool sync_on_finalize_ = false;
+  bool sync_on_finalize_ = true;
+  bool resumable_ = true;
+  std::string partial_tag_;
   int root_fd_ = -1;
   std::vector<std::unique_ptr<FileState>> files_;
   std::vector<const BlockBitmap*> bitmaps_;  // files_[i]->bitmap, for NackBuilder

@@ -216,13 +216,7 @@ void ReceiveTransfer::RunChunkWrite(uint32_t index, uint64_t chunk, uint8_t* buf
     CloseDirectFdIfIdle(file);
     d.cv.notify_all();  // without the lifecycle lock, the last touch of the transfer
   }
-  if (finalize && !failed_.load(std::memory_order_acquire)) {
-    Status st = FinalizeFile(index, file, counters);
-    if (!st.ok()) {
-      counters.Add(CounterId::kwrite_errors);
-      Fail(index, st.err, st.message);
-    }
-  }
+  if (finalize && !failed_.load(std::memory_order_acquire)) FinalizeOrFail(index, counters);
 }
 
 bool ReceiveTransfer::DeferFinalize(FileState& file) {

@@ -12,9 +12,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <vector>
 
 namespace jetrecv::core {
@@ -183,17 +186,27 @@ std::string RelPathError(const std::string& rel) {
   return {};
 }
 
-std::string PartialPathFor(const std::string& final_rel) {
+bool PartialTagValid(const std::string& tag) {
+  if (tag.empty()) return true;
+  if (tag.size() != kPartialTagLen) return false;
+  for (char c : tag) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::string PartialPathFor(const std::string& final_rel, const std::string& tag) {
   std::string dir, name;
   SplitParent(final_rel, &dir, &name);
+  const std::string suffix = tag.empty() ? std::string(kPartialSuffix) : "." + tag + kPartialSuffix;
   std::string partial(1, '.');
-  partial.append(name).append(kPartialSuffix);
+  partial.append(name).append(suffix);
   if (partial.size() > NAME_MAX) {
-    char tag[24];
-    std::snprintf(tag, sizeof(tag), "~%016llx", static_cast<unsigned long long>(Fnv1a(name)));
-    const size_t keep = NAME_MAX - 1 - std::strlen(tag) - std::strlen(kPartialSuffix);
+    char mark[24];
+    std::snprintf(mark, sizeof(mark), "~%016llx", static_cast<unsigned long long>(Fnv1a(name)));
+    const size_t keep = NAME_MAX - 1 - std::strlen(mark) - suffix.size();
     partial.resize(1);  // keep the leading '.'
-    partial.append(name, 0, keep).append(tag).append(kPartialSuffix);
+    partial.append(name, 0, keep).append(mark).append(suffix);
   }
   return dir.empty() ? partial : dir + "/" + partial;
 }
@@ -269,12 +282,16 @@ Status MakeDirsBeneath(int root_fd, const std::string& rel_dir, mode_t mode) {
 }
 
 Status OpenPartialBeneath(int root_fd, const std::string& rel_path, uint64_t size, int* fd,
-                          std::string* partial_rel_path, PartialOpenInfo* info) {
+                          std::string* partial_rel_path, PartialOpenInfo* info,
+                          const std::string& tag) {
   *fd = -1;
   if (info != nullptr) *info = PartialOpenInfo{};
   Status lexical = LexicalCheck(rel_path, "file path");
   if (!lexical.ok()) return lexical;
-  const std::string partial_rel = PartialPathFor(rel_path);
+  if (!PartialTagValid(tag)) {
+    return Status::Error(EINVAL, "invalid partial tag '" + tag + "'", kCodePathInvalid, rel_path);
+  }
+  const std::string partial_rel = PartialPathFor(rel_path, tag);
   std::string dir, name, partial_dir, partial_name;
   SplitParent(rel_path, &dir, &name);
   SplitParent(partial_rel, &partial_dir, &partial_name);
@@ -457,15 +474,18 @@ Status UnlinkBeneath(int root_fd, const std::string& rel_path) {
 }
 
 Status RemoveStalePartial(const std::string& abs_root, const std::string& final_rel, uint64_t size,
-                          StalePartial* result) {
+                          StalePartial* result, const std::string& tag) {
   *result = StalePartial::kMissing;
   Status lexical = LexicalCheck(final_rel, "file path");
   if (!lexical.ok()) return lexical;
+  if (!PartialTagValid(tag)) {
+    return Status::Error(EINVAL, "invalid partial tag '" + tag + "'", kCodePathInvalid, final_rel);
+  }
   int root_fd = -1;
   Status st = OpenRoot(abs_root, &root_fd);
   if (!st.ok()) return st;
   std::string dir, name;
-  SplitParent(PartialPathFor(final_rel), &dir, &name);
+  SplitParent(PartialPathFor(final_rel, tag), &dir, &name);
   int dir_fd = -1;
   st = OpenDirBeneath(root_fd, dir, /*create=*/false, 0, &dir_fd);
   close(root_fd);
@@ -497,6 +517,75 @@ Status RemoveStalePartial(const std::string& abs_root, const std::string& final_
     return PathError(err, "cannot remove partial of", final_rel);
   }
   *result = StalePartial::kRemoved;
+  return Status::Ok();
+}
+
+namespace {
+
+// The tag of a tagged partial name ("." ... "." tag ".jrpart"), or "" if name is not one.
+std::string TagOfPartialName(const std::string& name) {
+  const size_t suffix = std::strlen(kPartialSuffix);
+  if (name.size() < 2 + 1 + kPartialTagLen + suffix || name[0] != '.' ||
+      name.compare(name.size() - suffix, suffix, kPartialSuffix) != 0) {
+    return {};
+  }
+  const size_t dot = name.size() - suffix - kPartialTagLen - 1;
+  if (name[dot] != '.') return {};
+  std::string tag = name.substr(dot + 1, kPartialTagLen);
+  return PartialTagValid(tag) ? tag : std::string();
+}
+
+}  // namespace
+
+Status SweepPartials(const std::string& abs_root, const std::vector<std::string>& keep_tags,
+                     PartialSweep* result) {
+  *result = PartialSweep{};
+  int root_fd = -1;
+  Status st = OpenRoot(abs_root, &root_fd);
+  if (!st.ok()) return st;
+  struct stat root_st {};
+  if (fstat(root_fd, &root_st) != 0) {
+    const int err = errno;
+    close(root_fd);
+    return PathError(err, "cannot inspect", ".");
+  }
+  const std::set<std::string> keep(keep_tags.begin(), keep_tags.end());
+  std::vector<std::string> pending{""};  // directories to scan, relative to the root
+  while (!pending.empty()) {
+    const std::string rel = std::move(pending.back());
+    pending.pop_back();
+    // Each directory is opened beneath the root, without following a symlink.
+    const int dfd = rel.empty() ? openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                                : OpenBeneath(root_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+    if (dfd < 0) continue;
+    DIR* d = fdopendir(dfd);
+    if (d == nullptr) {
+      close(dfd);
+      continue;
+    }
+    while (dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      struct stat est {};
+      if (fstatat(dfd, name.c_str(), &est, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      if (S_ISDIR(est.st_mode)) {
+        if (est.st_dev == root_st.st_dev) pending.push_back(rel.empty() ? name : rel + "/" + name);
+        continue;
+      }
+      const std::string tag = TagOfPartialName(name);
+      if (tag.empty()) continue;
+      if (keep.count(tag) != 0) {
+        ++result->kept;
+      } else if (!S_ISREG(est.st_mode) || est.st_nlink != 1) {
+        ++result->left_alone;
+      } else if (unlinkat(dfd, name.c_str(), 0) == 0) {
+        ++result->removed;
+        result->bytes_removed += static_cast<uint64_t>(est.st_blocks) * 512;
+      }
+    }
+    closedir(d);
+  }
+  close(root_fd);
   return Status::Ok();
 }
 

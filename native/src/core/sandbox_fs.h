@@ -11,13 +11,21 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
 namespace jetrecv::core {
 
-// Suffix of partial files: "<dir>/.<name>.jrpart".
+// Suffix of partial files: "<dir>/.<name>.<tag>.jrpart" ("<dir>/.<name>.jrpart"
+// for records from before partial tags).
 inline constexpr const char* kPartialSuffix = ".jrpart";
+// A partial tag names the transfer that owns a partial: kPartialTagLen
+// lowercase hex digits, chosen by the receiver per transfer (kept across a
+// resume), so two transfers never share a partial file.
+inline constexpr size_t kPartialTagLen = 16;
+// True for "" (untagged, legacy naming) and for a valid tag.
+bool PartialTagValid(const std::string& tag);
 
 // Empty if rel_path is an acceptable relative path; otherwise the reason
 // ("is empty", "is absolute", "has a '..' component", ...). Refused: empty,
@@ -25,10 +33,11 @@ inline constexpr const char* kPartialSuffix = ".jrpart";
 // components, a component longer than NAME_MAX, a path longer than PATH_MAX.
 std::string RelPathError(const std::string& rel_path);
 
-// Partial name of a final path: "a/b.txt" -> "a/.b.txt.jrpart". A name too long
-// for the prefix and suffix is shortened and tagged with a stable 64-bit hash,
-// so the same final path always maps to the same partial path.
-std::string PartialPathFor(const std::string& final_rel);
+// Partial name of a final path for the transfer with partial tag `tag`:
+// "a/b.txt" -> "a/.b.txt.<tag>.jrpart" ("a/.b.txt.jrpart" for tag ""). A name
+// too long for the prefix and suffix is shortened and marked with a stable
+// 64-bit hash, so the same (path, tag) always maps to the same partial path.
+std::string PartialPathFor(const std::string& final_rel, const std::string& tag = "");
 
 // Opens an absolute directory as the sandbox root (O_PATH | O_DIRECTORY |
 // O_CLOEXEC). Symlinks in abs_path itself are followed (the root is trusted).
@@ -54,8 +63,10 @@ struct PartialOpenInfo {
   bool reused = false;      // an existing partial (regular file, one link) was kept
   uint64_t prior_size = 0;  // its length before it was resized (0 when created)
 };
+// tag: the owning transfer's partial tag (see PartialPathFor).
 Status OpenPartialBeneath(int root_fd, const std::string& rel_path, uint64_t size, int* fd,
-                          std::string* partial_rel_path, PartialOpenInfo* info = nullptr);
+                          std::string* partial_rel_path, PartialOpenInfo* info = nullptr,
+                          const std::string& tag = "");
 
 // Opens the existing file rel_path beneath root_fd with `flags` (O_NOFOLLOW and
 // O_CLOEXEC are added; no O_CREAT). Used to re-open partial and final files for
@@ -80,7 +91,7 @@ Status UnlinkBeneath(int root_fd, const std::string& rel_path);
 // What RemoveStalePartial found at the partial name.
 enum class StalePartial { kRemoved, kMissing, kReplaced };
 
-// Retention of abandoned resumable transfers: removes PartialPathFor(final_rel)
+// Retention of abandoned resumable transfers: removes PartialPathFor(final_rel, tag)
 // beneath the sandbox root abs_root only if it still looks like the partial
 // jetrecv made: a regular file with one link and exactly `size` bytes (partials
 // are sized to the manifest at Open). Its directory is opened beneath the root
@@ -88,7 +99,24 @@ enum class StalePartial { kRemoved, kMissing, kReplaced };
 // sized file at that name is left alone (kReplaced); no such name or directory
 // is kMissing. Other errors (e.g. EXDEV for an escape) are returned.
 Status RemoveStalePartial(const std::string& abs_root, const std::string& final_rel, uint64_t size,
-                          StalePartial* result);
+                          StalePartial* result, const std::string& tag = "");
+
+// What SweepPartials did.
+struct PartialSweep {
+  uint64_t removed = 0;        // tagged partials removed
+  uint64_t bytes_removed = 0;  // their allocated bytes
+  uint64_t kept = 0;           // tagged partials of a tag in keep_tags
+  uint64_t left_alone = 0;     // tagged names that are not a plain file (link, dir, hard-linked)
+};
+
+// Start-up sweep: walks the tree beneath abs_root (never through a symlink,
+// never onto another file system) and removes every tagged partial
+// ("." name "." tag ".jrpart") whose tag is not in keep_tags, with the rules of
+// RemoveStalePartial (a regular file with one link; anything else is left
+// alone). Untagged names are never touched. Blocking: run it before the
+// receiver accepts transfers. Directories it cannot open are skipped.
+Status SweepPartials(const std::string& abs_root, const std::vector<std::string>& keep_tags,
+                     PartialSweep* result);
 
 // Test hook: when true, behave as if the kernel had no openat2 (ENOSYS).
 void ForceNoOpenat2ForTesting(bool force);
