@@ -396,12 +396,12 @@ function jetrecvAvailable() {
  */
 let extraServeArgs = []; // --serve-arg, set once by main()
 
-async function startReceiver(sandbox, { wrap = (a) => a } = {}) {
+async function startReceiver(sandbox, { wrap = (a) => a, serveArgs = [] } = {}) {
   await mkdir(sandbox, { recursive: true });
   let resolveReady;
   const ready = new Promise((r) => (resolveReady = r));
   const logs = [];
-  const handle = start(wrap([process.execPath, jetrecvBin, 'serve', '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--sandbox-dir', sandbox, '--log-level', 'info', ...extraServeArgs]), {
+  const handle = start(wrap([process.execPath, jetrecvBin, 'serve', '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--sandbox-dir', sandbox, '--log-level', 'info', ...extraServeArgs, ...serveArgs]), {
     onLine: (line) => {
       let rec;
       try { rec = JSON.parse(line); } catch { return; }
@@ -466,10 +466,10 @@ function sendArgv(target, publicKey, datagramSize, paths, extra = []) {
  * (from /proc, ready to done), sender CPU (GNU time), receiver peak RSS, drops by reason,
  * retransmissions, and the sha256 of the received file.
  */
-async function jetrecvOnce({ srcFile, srcSha, destRoot, datagramSize, disk, opts, sendTo, extraSend = [], wrap, label }) {
+async function jetrecvOnce({ srcFile, srcSha, destRoot, datagramSize, disk, opts, sendTo, extraSend = [], serveArgs = [], wrap, label }) {
   const sandbox = path.join(destRoot, `jetrecv-sandbox-${process.pid}-${Date.now()}`);
   const size = statSync(srcFile).size;
-  const rx = await startReceiver(sandbox, { wrap });
+  const rx = await startReceiver(sandbox, { wrap, serveArgs });
   // A receiver inside a namespace has its API there too, out of this process's reach.
   const apiPort = wrap ? null : rx.apiPort;
   let target = null;
@@ -567,6 +567,12 @@ async function sectionJetrecv(ctx) {
       console.error(`• ${name}`);
       const runs = await repeat(opts, name, () => jetrecvOnce({ srcFile: ctx.src, srcSha: ctx.srcSha, destRoot: dest.dir, datagramSize: dg, disk: dest.disk, opts, label: name }));
       results.push({ section: 'jetrecv', name, tool: 'jetrecv', datagramSize: dg, dest: dest.name, bytes: opts.size, runsDetail: runs, summary: summarizeRuns(runs, jetrecvFields) });
+      if (!dest.disk) continue;
+      // The cost of durable completion (sync on finalize, the default): the same run without it.
+      const noSync = `${name}, --no-sync-on-finalize`;
+      console.error(`• ${noSync}`);
+      const runsNoSync = await repeat(opts, noSync, () => jetrecvOnce({ srcFile: ctx.src, srcSha: ctx.srcSha, destRoot: dest.dir, datagramSize: dg, disk: dest.disk, opts, serveArgs: ['--no-sync-on-finalize'], label: noSync }));
+      results.push({ section: 'jetrecv', name: noSync, tool: 'jetrecv', datagramSize: dg, dest: 'disk-nosync', syncOnFinalize: false, bytes: opts.size, runsDetail: runsNoSync, summary: summarizeRuns(runsNoSync, jetrecvFields) });
     }
   }
 }
