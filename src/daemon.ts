@@ -4,10 +4,13 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { packageRoot } from './native/paths.js';
 import { renderPrometheus, parseCounterHelp } from './ops/metrics.js';
 import type { Logger } from 'pino';
 import { loadOrCreateServerKeys } from './state/server-keys.js';
+import { lockStateDir, type StateLock } from './state/state-lock.js';
+import { UserStore } from './state/users.js';
 import { AuthorizedClients } from './recv/authorized-clients.js';
 import { Receiver } from './recv/receiver.js';
 import { TransferStore } from './recv/transfer-store.js';
@@ -78,8 +81,30 @@ function loadCounterHelp(): Record<string, string> {
   }
 }
 
-/** Starts every part; throws (with nothing left running) when a part cannot start. */
+/**
+ * Starts every part; throws (with nothing left running) when a part cannot start. With a
+ * persistent state directory, first takes its lock (one daemon per directory) and loads
+ * every state file, so a bad file stops the start before any port is bound.
+ */
 export async function startDaemon(config: DaemonConfig, logger: Logger): Promise<Daemon> {
+  const log = logger.child({ component: 'daemon' });
+  let stateLock: StateLock | null = null;
+  if (config.persistentStateDir !== undefined) {
+    await mkdir(config.persistentStateDir, { recursive: true, mode: 0o700 });
+    stateLock = await lockStateDir(config.persistentStateDir);
+    if (stateLock.tookOverFrom !== null) {
+      log.warn({ path: stateLock.path, pid: stateLock.tookOverFrom }, 'took over the stale lock of a jetrecv process that no longer runs');
+    }
+  }
+  try {
+    return await startLocked(config, logger, stateLock);
+  } catch (err) {
+    await stateLock?.release();
+    throw err;
+  }
+}
+
+async function startLocked(config: DaemonConfig, logger: Logger, stateLock: StateLock | null): Promise<Daemon> {
   const log = logger.child({ component: 'daemon' });
   const serverId = randomBytes(16).toString('hex');
   const serverKeys = await loadOrCreateServerKeys(config.persistentStateDir);
@@ -89,6 +114,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   const authorized = await AuthorizedClients.open(config.persistentStateDir);
   // Transfer records and checkpoints (resume after a restart); corrupt files are logged and ignored.
   const { store: transferStore, records: restoredTransfers } = await TransferStore.open(config.persistentStateDir, logger);
+  // API users: a file that does not validate stops the start here, before the ports are bound.
+  const users = config.apiEnabled ? await UserStore.open(config.persistentStateDir) : null;
 
   const receiver = new Receiver({
     sandboxDir: path.resolve(config.sandboxDir),
@@ -124,8 +151,6 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
   let api: { port: number; close(): Promise<void> } | null = null;
   if (config.apiEnabled) {
     const { startApiServer } = await import('./api/server.js');
-    const { UserStore } = await import('./state/users.js');
-    const users = await UserStore.open(config.persistentStateDir);
     try {
       api = await startApiServer({
         host: config.apiHost,
@@ -138,7 +163,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
           authorizedClients: authorized,
           onAuthorizationChanged: () => receiver.enforceAuthorization((k) => authorized.isAllowed(k), (k) => parsePublicKey(k)),
         },
-        users,
+        users: users!,
         superusers,
         metrics: () => {
           const counters = receiver.counters();
@@ -218,6 +243,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
         // New sessions are refused at once; live transfers get a final checkpoint.
         await receiver.shutdown();
         await api?.close();
+        await stateLock?.release();
         log.info('jetrecv receiver stopped');
       })();
       return closing;

@@ -78,36 +78,39 @@ export function createHandlers(ctx: ApiContext): Record<string, Handler> {
     }
   };
 
-  const loginKeys = (user: string, remoteAddress: string): string[] => [`user:${user}`, `ip:${remoteAddress}`];
-
-  /** Refuses at once (429) while the user or the address must wait after failed logins. */
+  /**
+   * Refuses at once (429) while this user from this address, or this address, must wait after
+   * failed logins (login-limiter.ts); never because of failures from other addresses.
+   */
   const checkLoginRate = (user: string, remoteAddress: string): void => {
-    const waitMs = ctx.limiter.waitMs(loginKeys(user, remoteAddress));
+    const waitMs = ctx.limiter.refusalMs(user, remoteAddress);
     if (waitMs > 0) {
       const retryAfterSeconds = Math.ceil(waitMs / 1000);
       log.warn({ user, remoteAddress, retryAfterSeconds }, 'login refused: too many failed attempts');
       throw new ApiCallError(
         ApiErrorCodes.RATE_LIMITED,
-        `too many failed logins for this user or address; try again in ${retryAfterSeconds} s`,
+        `too many failed logins for this user from this address, or from this address; try again in ${retryAfterSeconds} s`,
         { retryAfterSeconds },
       );
     }
   };
 
   /**
-   * Checks the password. The attempt counts as a failure before the (slow) check, so parallel
-   * guesses see each other; a success clears the count.
+   * Checks the password, after waiting this attempt's turn when the user has many recent
+   * failures (a pace, never a refusal). The attempt counts as a failure before the (slow)
+   * check, so parallel guesses see each other; a success clears the count.
    */
   const checkPassword = async (user: string, password: string, remoteAddress: string): Promise<boolean> => {
     if ((await ctx.users.count()) === 0) throw new ApiCallError(ApiErrorCodes.NO_USERS, NO_USERS_MESSAGE);
-    const keys = loginKeys(user, remoteAddress);
-    ctx.limiter.recordFailure(keys);
+    const paceMs = ctx.limiter.reservePace(user);
+    if (paceMs > 0) await new Promise((resolve) => setTimeout(resolve, paceMs));
+    ctx.limiter.recordFailure(user, remoteAddress);
     const info = await ctx.users.verify(user, password);
     if (info === undefined) {
-      log.warn({ user, remoteAddress, failures: ctx.limiter.failures(`user:${user}`) }, 'login failed');
+      log.warn({ user, remoteAddress, failures: ctx.limiter.failures(user), paceMs }, 'login failed');
       return false;
     }
-    ctx.limiter.recordSuccess(keys);
+    ctx.limiter.recordSuccess(user, remoteAddress);
     return true;
   };
 
@@ -200,6 +203,8 @@ export function createHandlers(ctx: ApiContext): Record<string, Handler> {
         sessionUser: session?.user ?? null,
         sessionSuperuser: elevated,
       };
+      // Open to the network, an anonymous caller does not learn where files land on disk.
+      if (session === undefined && full.allowRemoteControl) delete info.receiver.sandboxDir;
       if (session !== undefined) {
         info.receiver.onlyAuthorizedClientsAllowed = onlyAuthorizedClientsAllowed;
         info.receiver.authorizedClientCount = authorizedClientCount;

@@ -100,6 +100,11 @@ export interface ServerInfoBase {
 
 /** The `receiver` sub-structure of {@link ServerInfo}. */
 export interface ReceiverServerInfo {
+  /**
+   * Absolute directory received files land beneath. Hidden from callers without a session
+   * when the API is open to the network (allowRemoteControl).
+   */
+  sandboxDir?: string;
   /** Present for authenticated callers: whether only listed sender keys may connect. */
   onlyAuthorizedClientsAllowed?: boolean;
   /** Present for authenticated callers: how many sender keys are listed. */

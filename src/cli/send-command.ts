@@ -143,19 +143,21 @@ export async function runSendCommand(argv: string[]): Promise<number> {
           blocksResumedAtStart: result.blocksResumedAtStart,
           reconnects: result.reconnects,
           resumedEarlierRun: result.resumedEarlierRun,
+          bytesResumedAtStart: result.bytesResumedAtStart,
         }),
       );
     } else {
       console.log(
         `sent ${result.bytes} bytes (${human(result.bytes)}) in ${result.files} files in ${result.seconds.toFixed(2)} s: ` +
-          `${result.gbitPerSecond.toFixed(2)} Gbit/s, ${result.blocksRetransmitted} blocks retransmitted`,
+          `${result.gbitPerSecond.toFixed(2)} Gbit/s, ${result.blocksRetransmitted} blocks retransmitted` +
+          (result.bytesResumedAtStart > 0 ? `; resumed: ${human(result.bytesResumedAtStart)} were already there` : ''),
       );
     }
     return 0;
   } catch (err) {
     if (showBar) process.stderr.write('\n');
     if (err instanceof JetrecvError && err.code === ErrorCodes.CANCELLED) {
-      console.error('jetrecv send: cancelled');
+      console.error(`jetrecv send: ${err.message}`);
       return 130;
     }
     throw err;

@@ -3,6 +3,7 @@
 // layer re-checks paths and resolves them beneath the sandbox (symlink escapes).
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { joinDestination, normalizeDestinationPath, validateRelativePath } from './paths.js';
+import { receivedFileMode } from './file-mode.js';
 
 /** Block sizes the receiver accepts (bytes of file data per datagram). */
 export const kMinBlockSize = 256;
@@ -45,7 +46,7 @@ export function validateManifest(req: ManifestRequest): ValidatedManifest {
     const relPath = joinDestination(dest, rel);
     if (seen.has(relPath)) throw bad(`file '${f.path}' appears twice in the manifest`);
     seen.add(relPath);
-    return { relPath, size: f.size, mode: (f.mode & 0o777) || 0o644, mtimeMs: f.mtimeMs };
+    return { relPath, size: f.size, mode: receivedFileMode(f.mode), mtimeMs: f.mtimeMs };
   });
   const emptyDirs = req.emptyDirs.map((d, i) => {
     const relPath = joinDestination(dest, validateRelativePath(d, `empty directory ${i}`));

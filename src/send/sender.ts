@@ -86,6 +86,8 @@ export interface SendResult {
   reconnects: number;
   /** The transfer uid came from an earlier, unfinished run. */
   resumedEarlierRun: boolean;
+  /** File bytes the receiver already held at the first accept of this run (block granularity). */
+  bytesResumedAtStart: number;
   counters: Record<string, number>;
 }
 
@@ -204,12 +206,28 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
       void resumeState.forget().catch(() => {});
       finish(err);
     };
+    /**
+     * Interrupted (Ctrl-C, SIGTERM). A transfer a later run can resume (checkpoints on, a
+     * resume file kept) ends its session with a goodbye: the receiver checkpoints and keeps
+     * the partials, and the same send run again resumes. Otherwise it is cancelled (the
+     * receiver drops the partials: nobody could resume them).
+     */
     const onAbort = () => {
+      const resumable = checkpointSeconds > 0 && resumeState.file !== null && (firstAcceptDone || resumeState.fromEarlierRun);
       if (channel && accepted) {
-        channel.sendMessage(encodeControl({ kind: 'cancel', transferId: kTransferId, reason: 'sender interrupted' }));
-        void resumeState.forget().catch(() => {}); // the receiver drops the partials on cancel
+        if (resumable) {
+          channel.sendMessage(encodeControl({ kind: 'goodbye', reason: 'sender interrupted; it may resume' }));
+        } else {
+          channel.sendMessage(encodeControl({ kind: 'cancel', transferId: kTransferId, reason: 'sender interrupted' }));
+          void resumeState.forget().catch(() => {});
+        }
       }
-      finish(new JetrecvError(ErrorCodes.CANCELLED, 'transfer cancelled'));
+      finish(
+        new JetrecvError(
+          ErrorCodes.CANCELLED,
+          resumable ? 'interrupted: the receiver keeps what it has; run the same send again to resume' : 'transfer cancelled',
+        ),
+      );
     };
     opts.signal?.addEventListener('abort', onAbort);
 
@@ -366,7 +384,9 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
           complete();
           break;
         case 'goodbye':
-          if (msg.final) finishForGood(new JetrecvError(ErrorCodes.REFUSED, `receiver ended the session for good: ${msg.reason}`));
+          // Final: do not reconnect now. The receiver keeps a resumable transfer's partials
+          // (e.g. this key was de-authorized), so the resume file stays for a later run.
+          if (msg.final) finish(new JetrecvError(ErrorCodes.REFUSED, `receiver ended the session for good: ${msg.reason}${checkpointSeconds > 0 && resumeState.file !== null ? '; once that is resolved, run the same send again to resume' : ''}`));
           else if (reconnectTimeoutMs > 0) lose(`receiver closed the session: ${msg.reason}`);
           else finish(new JetrecvError(ErrorCodes.REFUSED, `receiver closed the session: ${msg.reason}`));
           break;
@@ -422,6 +442,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         blocksResumedAtStart,
         reconnects,
         resumedEarlierRun: resumeState.fromEarlierRun,
+        bytesResumedAtStart: Math.min(manifest.totalBytes, blocksResumedAtStart * blockSize),
         counters: endpoint.counters(),
       });
     }

@@ -105,7 +105,8 @@ describe('authorized clients on real handshakes', () => {
     const alice = await login('alice', true);
     const file = path.join(root, 'cut.bin');
     await writeRandomFile(file, 24 << 20);
-    const sending = send(file, 'cut', ['--rate-max', '20M']); // ~10 s at 20 Mbit/s
+    const resumeArgs = ['--resume-dir', path.join(root, 'resume-cut'), '--checkpoint-interval', '1'];
+    const sending = send(file, 'cut', ['--rate-max', '20M', ...resumeArgs]); // ~10 s at 20 Mbit/s
     const deadline = Date.now() + 20_000;
     let live = false;
     while (!live && Date.now() < deadline) {
@@ -124,6 +125,14 @@ describe('authorized clients on real handshakes', () => {
     expect(cut?.errorMessage).toMatch(/no longer authorized/);
     expect(await exists(path.join(sandbox, 'cut', 'cut.bin'))).toBe(false);
     await alice.wait(await alice.recv.addAuthorizedClientAsync(senderPub));
+    // Re-authorized, the same send resumes: the partial was kept, and so was the sender's
+    // memory of the transfer.
+    const resumed = await send(file, 'cut', ['--json', ...resumeArgs]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const summary = JSON.parse(resumed.stdout.trim().split('\n').pop()!) as { resumedEarlierRun: boolean; bytesResumedAtStart: number };
+    expect(summary.resumedEarlierRun).toBe(true);
+    expect(summary.bytesResumedAtStart).toBeGreaterThan(0);
+    expect(await sha256File(path.join(sandbox, 'cut', 'cut.bin'))).toBe(await sha256File(file));
   });
 });
 

@@ -128,9 +128,9 @@ export interface RawAnswer {
 export async function rawRequest(
   port: number,
   urlPath: string,
-  init: { method?: string; body?: string; headers?: Record<string, string> } = {},
+  init: { method?: string; body?: string; headers?: Record<string, string>; /** default 127.0.0.1 */ host?: string } = {},
 ): Promise<RawAnswer> {
-  const res = await fetch(`http://127.0.0.1:${port}${urlPath}`, {
+  const res = await fetch(`http://${init.host ?? '127.0.0.1'}:${port}${urlPath}`, {
     method: init.method ?? 'POST',
     ...(init.body !== undefined ? { body: init.body } : {}),
     headers: init.headers ?? {},

@@ -1,6 +1,7 @@
 // The API server over real HTTP on 127.0.0.1 with real state files: every method, both
 // parameter forms, the superuser rules, the request model and the error answers.
 import { afterEach, describe, expect, it } from 'vitest';
+import { networkInterfaces } from 'node:os';
 import { buildOpenApiDocument } from '../../src/api/openapi.js';
 import { AuthorizedClients } from '../../src/recv/authorized-clients.js';
 import { ErrorCodes, JetrecvError } from '../../src/errors.js';
@@ -166,22 +167,39 @@ describe('login and sessions', () => {
     expect((await f.call('server.auth', { user: 'alice', password: 'alice-new-password' })).status).toBe(200);
   });
 
-  it('rate-limits failed logins per user and per address, refusing even the right password until the delay passes', async () => {
-    const f = await start({ loginRateLimit: { freeAttempts: 3, baseDelayMs: 400 } });
-    for (let i = 0; i < 3; i++) {
-      expect((await f.call('server.auth', { user: 'alice', password: `wrong-guess-${i}` })).status).toBe(401);
+  it('rate-limits failed logins of a user from a non-loopback address, refusing even the right password there, but not from another address', async (ctx) => {
+    const remote = nonLoopbackAddress();
+    if (remote === null) {
+      console.log('skipped: the host has no non-loopback IPv4 address to connect from');
+      ctx.skip();
+      return;
     }
-    const limited = await f.call('server.auth', { user: 'alice', password: 'alice-password-1' });
+    const f = await start({ allowRemoteControl: true, host: '0.0.0.0', loginRateLimit: { freeAttempts: 3, addressFreeAttempts: 5, baseDelayMs: 400, paceMaxMs: 50 } });
+    const auth = (user: string, password: string, host: string) =>
+      rawRequest(f.port, '/api/v1/server.auth', { body: JSON.stringify({ user, password }), headers: { 'Content-Type': 'application/json' }, host });
+    for (let i = 0; i < 3; i++) expect((await auth('alice', `wrong-guess-${i}`, remote)).status).toBe(401);
+    const limited = await auth('alice', 'alice-password-1', remote);
     expect(limited.status).toBe(429);
     expect(limited.json.error.code).toBe('JETRECV_ERR_RATE_LIMITED');
     expect(limited.headers.get('retry-after')).toBe('1');
-    // The address is limited too: another user from the same address waits as well.
-    expect((await f.call('server.auth', { user: 'root', password: 'root-password-123' })).status).toBe(429);
-    expect(f.logs.some((l) => l.msg === 'login refused: too many failed attempts' && l.user === 'alice')).toBe(true);
+    expect(f.logs.some((l) => l.msg === 'login refused: too many failed attempts' && l.user === 'alice' && l.remoteAddress === remote)).toBe(true);
+    // Another address is not locked out by them: alice logs in from loopback at once.
+    expect((await auth('alice', 'alice-password-1', '127.0.0.1')).status).toBe(200);
+    // The same address may still try other names until its own (larger) allowance is spent.
+    expect((await auth('root', 'root-password-123', remote)).status).toBe(200);
     await new Promise((r) => setTimeout(r, 450));
-    expect((await f.call('server.auth', { user: 'alice', password: 'alice-password-1' })).status).toBe(200);
-    // Success cleared the count: one more failure is free again.
-    expect((await f.call('server.auth', { user: 'alice', password: 'wrong-again' })).status).toBe(401);
+    expect((await auth('alice', 'alice-password-1', remote)).status).toBe(200);
+    // Success cleared the pair: one more failure is free again.
+    expect((await auth('alice', 'wrong-again', remote)).status).toBe(401);
+  });
+
+  it('failed logins from loopback (any local process) never lock the local admin out: they only pace the checks', async () => {
+    const f = await start({ loginRateLimit: { freeAttempts: 3, baseDelayMs: 100, paceMaxMs: 200 } });
+    for (let i = 0; i < 12; i++) expect((await f.call('server.auth', { user: 'root', password: `wrong-guess-${i}` })).status).toBe(401);
+    const paced = f.logs.filter((l) => l.msg === 'login failed' && l.user === 'root' && (l.paceMs as number) > 0);
+    expect(paced.length).toBeGreaterThan(0);
+    expect(f.logs.some((l) => l.msg === 'login refused: too many failed attempts')).toBe(false);
+    expect((await f.call('server.auth', { user: 'root', password: 'root-password-123' })).status).toBe(200);
   });
 
   it('server.authAsync: the token works for its request only until the login completes', async () => {
@@ -487,3 +505,11 @@ describe('binding and shutdown', () => {
     await expect(startFixture({ port: f.port })).rejects.toMatchObject({ code: 'JETRECV_ERR_CONFIG' });
   });
 });
+
+/** A non-loopback IPv4 address of this host (to reach the API from a non-local address), or null. */
+function nonLoopbackAddress(): string | null {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return null;
+}

@@ -204,7 +204,7 @@ function serveIn(wrap: (argv: string[]) => string[], sandbox: string): Promise<{
 describe('loss recovery with kernel-level loss (nftables in a network namespace)', () => {
   for (const percent of [1, 5]) {
     it(`completes intact at ${percent} % kernel-level loss at full speed`, async (ctx) => {
-      const created = await createLoopbackNamespace('jetrecv-loss');
+      const created = await createLoopbackNamespace('jetrecv-loss', { lossRules: true });
       if (!created.value) {
         console.log(`[loss] kernel-level ${percent} % skipped: ${created.skipReason}`);
         ctx.skip();

@@ -155,6 +155,35 @@ describe('checkpoints and resume', () => {
     expect(await rx.exited).toBe(0);
   }, 90_000);
 
+  it('resumes when the sender is interrupted with SIGINT (Ctrl-C) and run again, and says so in the summary', async () => {
+    const { sandbox, stateDir, resumeDir, serve, sendArgs } = await setup('tx-sigint');
+    const rx = await serve();
+    const send1 = startSend(sendArgs(rx.publicKey));
+    const cp = await checkpointAtLeast(stateDir, 0.3);
+    send1.child.kill('SIGINT');
+    const first = await send1.done;
+    expect(first.code).toBe(130);
+    expect(first.stderr).toMatch(/run the same send again to resume/);
+    expect((await readdir(resumeDir)).length).toBe(1); // still remembered
+    // The receiver kept the transfer resumable, with its partials.
+    const held = await waitFor('the record to be resumable and not receiving', async () =>
+      (await readRecords(stateDir)).find((r) => r.resumable && r.status !== 'receiving'),
+    );
+    expect(held.checkpoint!.blocksHeld).toBeGreaterThanOrEqual(cp.checkpoint!.blocksHeld);
+    expect((await checkNoTornFinals(sandbox)).length).toBeGreaterThan(0);
+
+    // Run again, human summary: it resumes and says how much was already there.
+    const res = await runCli(['send', ...sendArgs(rx.publicKey)]);
+    expect(res.code, res.stderr).toBe(0);
+    const m = /; resumed: ([\d.]+) MiB were already there/.exec(res.stdout);
+    expect(m, res.stdout).not.toBeNull();
+    expect(Number(m![1]) * 2 ** 20).toBeGreaterThanOrEqual(cp.checkpoint!.bytesHeld - 2 ** 20);
+    await expectIntact(sandbox);
+    expect(await readdir(resumeDir)).toEqual([]);
+    rx.child.kill('SIGTERM');
+    expect(await rx.exited).toBe(0);
+  }, 90_000);
+
   it('detects a corrupted checkpoint, ignores it and restarts the transfer cleanly', async () => {
     const { sandbox, stateDir, serve, sendArgs } = await setup('corrupt');
     const rx1 = await serve();

@@ -3,7 +3,6 @@
 // fails at start naming the file and the key, and `npm start` (`jetrecv serve --dev`) gives a
 // first-try receiver: prints its key, how to send and an API user, and receives a file.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -12,6 +11,7 @@ import { JetrecvClient } from '../../src/client/index.js';
 import { randomKey } from './api-fixture.js';
 import { exists, repoRoot, runCli, sha256File, tempDir, writeRandomFile } from './harness.js';
 import { spawnJetrecv } from './serve-process.js';
+import { missingTools } from '../tools/host-tools.js';
 
 let root: string;
 beforeAll(async () => {
@@ -108,9 +108,9 @@ describe('start-up checks', () => {
     // As root the addon forces the size (SO_RCVBUFFORCE); without CAP_NET_ADMIN, as under the
     // service's empty CapabilityBoundingSet=, the kernel caps it at net.core.rmem_max.
     const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
-    const setpriv = spawnSync('setpriv', ['--version']);
-    if (process.getuid?.() !== 0 || setpriv.status !== 0 || rmemMax >= 1 << 30) {
-      console.log('skipped: needs root, setpriv(1) and net.core.rmem_max below 1 GiB');
+    const noSetpriv = missingTools(['setpriv']);
+    if (process.getuid?.() !== 0 || noSetpriv !== null || rmemMax >= 1 << 30) {
+      console.log(`skipped: needs root, setpriv(1) and net.core.rmem_max below 1 GiB${noSetpriv ? ` (setpriv: ${noSetpriv})` : ''}`);
       ctx.skip();
     }
     const requested = 1 << 30;

@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { cliPath, repoRoot } from './harness.js';
+import { missingTools } from '../tools/host-tools.js';
 
 /** One pino JSON line of the daemon's stdout. */
 export interface LogLine {
@@ -221,12 +222,16 @@ export interface NotifyListener {
   close(): void;
 }
 
-/** Fails with a clear message when python3 is missing (it ships with every CI image we use). */
-export function requirePython3(): void {
+/**
+ * null when python3 can listen on an AF_UNIX datagram socket (the NOTIFY_SOCKET listener),
+ * else the reason to print when skipping: README's set-up does not install python3.
+ */
+export function python3SkipReason(): string | null {
+  const missing = missingTools(['python3']);
+  if (missing !== null) return `the NOTIFY_SOCKET listener ${missing}`;
   const probe = spawnSync('python3', ['-c', 'import socket; socket.AF_UNIX'], { encoding: 'utf8' });
-  if (probe.status !== 0) {
-    throw new Error(`these tests need python3 to listen on an AF_UNIX datagram socket (NOTIFY_SOCKET): ${probe.error?.message ?? probe.stderr}`);
-  }
+  if (probe.status !== 0) return `python3 cannot open an AF_UNIX socket: ${probe.error?.message ?? probe.stderr.trim()}`;
+  return null;
 }
 
 /** Listens on `socketPath` (a path or '@abstract-name') for sd_notify datagrams. */

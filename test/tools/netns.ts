@@ -241,11 +241,18 @@ export async function createNetnsPair(options: NetnsPairOptions = {}): Promise<C
 
 /**
  * Creates a namespace whose only interface is `lo` (up): a peer run inside it can reach
- * 127.0.0.1 and nothing else (no multicast on a real interface by mistake).
+ * 127.0.0.1 and nothing else (no multicast on a real interface by mistake). With
+ * `lossRules`, also checks that nft works there (else a skip reason), for callers of
+ * setUdpLossPercent.
  */
-export async function createLoopbackNamespace(prefix = 'jetrecv-lo'): Promise<Created<LoopbackNamespace>> {
+export async function createLoopbackNamespace(prefix = 'jetrecv-lo', options: { lossRules?: boolean } = {}): Promise<Created<LoopbackNamespace>> {
   if (process.getuid?.() !== 0) return { value: null, skipReason: 'a network namespace needs root' };
-  if (runSync(['ip', '-V']).code !== 0) return { value: null, skipReason: "a network namespace needs iproute2's 'ip'" };
+  if (runSync(['ip', '-V']).code !== 0) return { value: null, skipReason: "a network namespace needs iproute2's 'ip' (apt-get install iproute2)" };
+  if (options.lossRules === true) {
+    // The caller will call setUdpLossPercent: say now (a skip reason) when nft cannot run.
+    const check = checkKernelImpairment();
+    if (!check.ok) return { value: null, skipReason: check.skipReason! };
+  }
   const name = uniqueName(prefix, '');
   const add = await runCommand(['ip', 'netns', 'add', name]);
   if (add.code !== 0) return { value: null, skipReason: `cannot create a network namespace: ${firstLine(add.stderr)}` };

@@ -80,7 +80,7 @@ describe('netns: kernel-level impairment', () => {
   });
 
   it.skipIf(!support.ok)('creates a namespace whose only interface is lo, up, with optional UDP loss on lo', async () => {
-    const created = await createLoopbackNamespace();
+    const created = await createLoopbackNamespace('jetrecv-lo', { lossRules: true });
     if (created.value === null) throw new Error(created.skipReason);
     const ns = created.value;
     try {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { validateManifest, kMaxBlockSize } from '../../src/recv/manifest-check.js';
+import { processUmask, receivedFileMode } from '../../src/recv/file-mode.js';
 
 const file = (path: string, size = 10, mode = 0o644) => ({ path, size, mode, mtimeMs: 1_600_000_000_000 });
 const req = (over: Partial<Parameters<typeof validateManifest>[0]> = {}) => ({
@@ -21,7 +22,13 @@ describe('validateManifest', () => {
 
   it('drops set-uid, set-gid and sticky bits from modes', () => {
     const m = validateManifest(req({ files: [file('x', 1, 0o4755), file('y', 1, 0o2770), file('z', 1, 0o1777)] }));
-    expect(m.files.map((f) => f.mode)).toEqual([0o755, 0o770, 0o777]);
+    // ... and applies this process's umask, as open(2) would.
+    expect(m.files.map((f) => f.mode)).toEqual([0o755, 0o770, 0o777].map((mode) => mode & ~processUmask()));
+  });
+
+  it('limits received modes by the umask: 0666/0777 under 0027 give 0640/0750; no mode gives 0644', () => {
+    expect([0o666, 0o777, 0o4777, 0, 0o600].map((mode) => receivedFileMode(mode, 0o027))).toEqual([0o640, 0o750, 0o750, 0o640, 0o600]);
+    expect(receivedFileMode(0, 0o022)).toBe(0o644);
   });
 
   it.each([
