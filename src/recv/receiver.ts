@@ -334,6 +334,11 @@ export class Receiver {
   private send(session: ReceiveSession, msg: ControlMessageInput): void {
     if (session.closed) return;
     session.channel.sendMessage(encodeControl(boundControlText(msg)));
+    // Send activity of the transfer the message is about (lastSendTime in the API).
+    if ('transferId' in msg) {
+      const t = session.transfers.get(msg.transferId);
+      if (t) t.lastSendTime = nowUs();
+    }
   }
 
   /** The one refusal path: logged, and a TransferRefuse with a bounded reason goes to the sender. */
@@ -466,6 +471,7 @@ export class Receiver {
           record.sourcePort = session.port;
           record.reopen();
           const st = this.endpoint.native.receiveTransferStats(session.localIndex, req.transferId);
+          record.rate.rebase(st?.bytesReceived ?? 0); // restored blocks were not received now
           have = resume ? haveRanges(resume.doneFiles, resume.ranges, manifest.files.map((f) => f.size), req.blockSize) : [];
           // The addon trusts only what still matches on disk: if it restored fewer blocks
           // than the checkpoint lists, announce nothing (the receiver NACKs what it lacks).
@@ -721,6 +727,9 @@ export class Receiver {
     if (!st) return;
     t.bytesReceived = st.bytesReceived;
     if (st.lastRecvUs > 0) t.lastRecvTime = st.lastRecvUs;
+    // The addon sends this open transfer's feedback (NACK, rate) on its session: send activity.
+    const lastSendUs = this.endpoint.native.sessionStats(session.localIndex)?.lastSendUs ?? 0;
+    if (lastSendUs > (t.lastSendTime ?? 0)) t.lastSendTime = lastSendUs;
   }
 
   /** Once a second: rate samples, liveness of sessions. */
