@@ -37,6 +37,8 @@ export interface DaemonConfig {
   minCipher: CipherName;
   serverName: string;
   sessionTimeoutMs: number;
+  /** Transfers listing more files are refused (default kMaxFilesPerTransfer). */
+  maxFilesPerTransfer?: number;
   /**
    * INITs per second given the DH work before the handshake requires cookies (default 50).
    * Not a CLI flag; tests set it low to exercise cookies (docs/TESTING.md).
@@ -102,6 +104,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     logger,
     sessionTimeoutMs: config.sessionTimeoutMs,
     resumeRetentionMs: config.resumeRetentionMs,
+    ...(config.maxFilesPerTransfer !== undefined ? { maxFilesPerTransfer: config.maxFilesPerTransfer } : {}),
     transferStore,
     restoredTransfers,
     handshakeLoadThreshold: config.handshakeLoadThreshold,

@@ -28,13 +28,13 @@ export interface ValidatedManifest {
  * Modes keep only the permission bits: set-uid, set-gid and sticky bits from a remote
  * sender are never applied. Throws JetrecvError naming the offending entry.
  */
-export function validateManifest(req: ManifestRequest): ValidatedManifest {
+export function validateManifest(req: ManifestRequest, maxFiles = kMaxFilesPerTransfer): ValidatedManifest {
   const bad = (msg: string, code: string = ErrorCodes.PATH_INVALID) => new JetrecvError(code, msg);
   if (!Number.isInteger(req.blockSize) || req.blockSize < kMinBlockSize || req.blockSize > kMaxBlockSize) {
     throw bad(`block size ${req.blockSize} is outside ${kMinBlockSize}..${kMaxBlockSize}`, ErrorCodes.PROTOCOL);
   }
-  if (req.files.length > kMaxFilesPerTransfer) {
-    throw bad(`too many files in one transfer: ${req.files.length} (max ${kMaxFilesPerTransfer})`, ErrorCodes.PROTOCOL);
+  if (req.files.length > maxFiles) {
+    throw bad(`too many files in one transfer: ${req.files.length} (this receiver accepts at most ${maxFiles} per transfer: --max-files-per-transfer)`, ErrorCodes.REFUSED);
   }
   const dest = normalizeDestinationPath(req.destinationPath);
   const seen = new Set<string>();

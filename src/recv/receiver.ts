@@ -14,7 +14,7 @@ import { ErrorCodes, JetrecvError } from '../errors.js';
 import { RateLimitedLog } from '../log.js';
 import { SendPolicy, type SendErrorCounts } from '../engine/send-policy.js';
 import { boundControlText } from './refusal.js';
-import { validateManifest, type ValidatedManifest } from './manifest-check.js';
+import { kMaxFilesPerTransfer, validateManifest, type ValidatedManifest } from './manifest-check.js';
 import { TransferRecord, nowUs, resumeExpired, type ReceiveTransferStructure } from './transfer-record.js';
 import { RateWindow } from './rate-window.js';
 import type { SourceStructure } from '../api/structures.js';
@@ -47,6 +47,8 @@ export interface ReceiverOptions {
   maxTransferRecords?: number;
   maxSessions?: number;
   maxTransfersPerSession?: number;
+  /** A manifest listing more files is refused (default kMaxFilesPerTransfer, the protocol's limit). */
+  maxFilesPerTransfer?: number;
   /** Where transfer records and checkpoints persist (none: memory only). */
   transferStore?: TransferStore;
   /** Records loaded from the store at start (see TransferStore.open). */
@@ -144,6 +146,7 @@ export class Receiver {
       maxTransferRecords: 10_000,
       maxSessions: 4096,
       maxTransfersPerSession: 64,
+      maxFilesPerTransfer: kMaxFilesPerTransfer,
       minCheckpointSeconds: 1,
       resumeRetentionMs: kDefaultResumeRetentionMs,
       directIo: 'auto',
@@ -416,7 +419,7 @@ export class Receiver {
     }
     let manifest: ValidatedManifest;
     try {
-      manifest = validateManifest(req);
+      manifest = validateManifest(req, this.opts.maxFilesPerTransfer);
     } catch (err) {
       const e = err as JetrecvError;
       refuse(e.code ?? ErrorCodes.PATH_INVALID, e.message);
