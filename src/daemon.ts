@@ -42,6 +42,8 @@ export interface DaemonConfig {
   minCipher: CipherName;
   serverName: string;
   sessionTimeoutMs: number;
+  /** Transfers listing more files are refused (default kMaxFilesPerTransfer). */
+  maxFilesPerTransfer?: number;
   /**
    * INITs per second given the DH work before the handshake requires cookies (default 50).
    * Not a CLI flag; tests set it low to exercise cookies (docs/TESTING.md).
@@ -132,6 +134,7 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
     logger,
     sessionTimeoutMs: config.sessionTimeoutMs,
     resumeRetentionMs: config.resumeRetentionMs,
+    ...(config.maxFilesPerTransfer !== undefined ? { maxFilesPerTransfer: config.maxFilesPerTransfer } : {}),
     transferStore,
     restoredTransfers,
     handshakeLoadThreshold: config.handshakeLoadThreshold,

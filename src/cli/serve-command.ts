@@ -87,6 +87,7 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
       serverName: flags['server-name'] as string,
       sessionTimeoutMs: flags['session-timeout'] as number,
       resumeRetentionMs: flags['resume-retention'] as number,
+      maxFilesPerTransfer: flags['max-files-per-transfer'] as number,
     },
   };
 }

@@ -32,6 +32,7 @@ export const serveSpec: CommandSpec = {
     { name: 'min-cipher', type: 'string', default: 'chacha20-poly1305', valueName: 'CIPHER', help: "weakest data cipher accepted: 'chacha20-poly1305' (both) or 'aes-256-gcm' (AES only)" },
     { name: 'server-name', type: 'string', default: hostname(), valueName: 'NAME', help: 'friendly name reported by getServerInfo' },
     { name: 'session-timeout', type: 'duration', default: '30s', help: 'close a session when its sender is silent this long' },
+    { name: 'max-files-per-transfer', type: 'int', default: 1_000_000, min: 1, max: 1_000_000, valueName: 'N', help: 'refuse a transfer whose manifest lists more files (each costs a partial file and per-file state while open; the protocol allows at most 1000000)' },
     { name: 'resume-retention', type: 'duration', default: '7d', help: 'drop a resumable transfer whose sender has not come back for this long, and remove its partial files (0 = keep forever); checked at start and hourly' },
     { name: 'log-level', type: 'string', default: 'info', valueName: 'LEVEL', help: `one of ${LOG_LEVELS.join(', ')}` },
     { name: 'dev', type: 'bool', help: "first-try defaults: state and sandbox under ./.jetrecv, API on 127.0.0.1, API user 'admin' a superuser (created with a random password, printed once, when there are no users yet)" },

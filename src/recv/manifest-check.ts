@@ -2,7 +2,7 @@
 // disk: paths (relative, no '..', no duplicates), sizes, modes, block size. The native
 // layer re-checks paths and resolves them beneath the sandbox (symlink escapes).
 import { ErrorCodes, JetrecvError } from '../errors.js';
-import { joinDestination, normalizeDestinationPath, validateRelativePath } from './paths.js';
+import { joinDestination, normalizeDestinationPath, shownPath, validateRelativePath } from './paths.js';
 import { receivedFileMode } from './file-mode.js';
 
 /** Block sizes the receiver accepts (bytes of file data per datagram). */
@@ -29,34 +29,34 @@ export interface ValidatedManifest {
  * Modes keep only the permission bits: set-uid, set-gid and sticky bits from a remote
  * sender are never applied. Throws JetrecvError naming the offending entry.
  */
-export function validateManifest(req: ManifestRequest): ValidatedManifest {
+export function validateManifest(req: ManifestRequest, maxFiles = kMaxFilesPerTransfer): ValidatedManifest {
   const bad = (msg: string, code: string = ErrorCodes.PATH_INVALID) => new JetrecvError(code, msg);
   if (!Number.isInteger(req.blockSize) || req.blockSize < kMinBlockSize || req.blockSize > kMaxBlockSize) {
     throw bad(`block size ${req.blockSize} is outside ${kMinBlockSize}..${kMaxBlockSize}`, ErrorCodes.PROTOCOL);
   }
-  if (req.files.length > kMaxFilesPerTransfer) {
-    throw bad(`too many files in one transfer: ${req.files.length} (max ${kMaxFilesPerTransfer})`, ErrorCodes.PROTOCOL);
+  if (req.files.length > maxFiles) {
+    throw bad(`too many files in one transfer: ${req.files.length} (this receiver accepts at most ${maxFiles} per transfer: --max-files-per-transfer)`, ErrorCodes.REFUSED);
   }
   const dest = normalizeDestinationPath(req.destinationPath);
   const seen = new Set<string>();
   const files = req.files.map((f, i) => {
     const rel = validateRelativePath(f.path, `file ${i} path`);
-    if (!Number.isSafeInteger(f.size) || f.size < 0) throw bad(`file '${f.path}': size ${f.size} is not a valid byte count`, ErrorCodes.PROTOCOL);
-    if (!Number.isFinite(f.mtimeMs)) throw bad(`file '${f.path}': bad modification time`, ErrorCodes.PROTOCOL);
+    if (!Number.isSafeInteger(f.size) || f.size < 0) throw bad(`file ${shownPath(f.path)}: size ${f.size} is not a valid byte count`, ErrorCodes.PROTOCOL);
+    if (!Number.isFinite(f.mtimeMs)) throw bad(`file ${shownPath(f.path)}: bad modification time`, ErrorCodes.PROTOCOL);
     const relPath = joinDestination(dest, rel);
-    if (seen.has(relPath)) throw bad(`file '${f.path}' appears twice in the manifest`);
+    if (seen.has(relPath)) throw bad(`file ${shownPath(f.path)} appears twice in the manifest`);
     seen.add(relPath);
     return { relPath, size: f.size, mode: receivedFileMode(f.mode), mtimeMs: f.mtimeMs };
   });
   const emptyDirs = req.emptyDirs.map((d, i) => {
     const relPath = joinDestination(dest, validateRelativePath(d, `empty directory ${i}`));
-    if (seen.has(relPath)) throw bad(`'${d}' is listed both as a file and as a directory`);
+    if (seen.has(relPath)) throw bad(`${shownPath(d)} is listed both as a file and as a directory`);
     return relPath;
   });
   // A file may not also be a parent directory of another entry.
   for (const p of [...seen, ...emptyDirs]) {
     for (let i = p.indexOf('/'); i > 0; i = p.indexOf('/', i + 1)) {
-      if (seen.has(p.slice(0, i))) throw bad(`'${p.slice(0, i)}' is a file in the manifest but also a directory of '${p}'`);
+      if (seen.has(p.slice(0, i))) throw bad(`${shownPath(p.slice(0, i))} is a file in the manifest but also a directory of ${shownPath(p)}`);
     }
   }
   const totalSize = files.reduce((a, f) => a + f.size, 0);

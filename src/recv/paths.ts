@@ -14,13 +14,13 @@ export const MAX_COMPONENT_BYTES = 255;
 // C0 controls (NUL included), DEL and C1 controls: never valid in a jetrecv path.
 const CONTROL_CHAR = /[\u0000-\u001f\u007f-\u009f]/;
 
-/** The path as shown in messages: JSON-quoted (control characters escaped), long ones shortened. */
-function shown(p: string): string {
+/** The path as shown in messages: JSON-quoted (control characters escaped), long ones shortened (at most 160 characters, < 1 KiB). */
+export function shownPath(p: string): string {
   return JSON.stringify(p.length > 200 ? `${p.slice(0, 100)}…${p.slice(-60)}` : p);
 }
 
 function invalid(what: string, p: string, reason: string): JetrecvError {
-  return new JetrecvError(ErrorCodes.PATH_INVALID, `${what} ${shown(p)} is invalid: ${reason}`, {
+  return new JetrecvError(ErrorCodes.PATH_INVALID, `${what} ${shownPath(p)} is invalid: ${reason}`, {
     path: p,
     reason,
   });

@@ -12,7 +12,9 @@ import { ReliableChannel } from '../control/reliable-channel.js';
 import { decodeControl, encodeControl, type ControlMessage, type ControlMessageInput } from '../proto/control.js';
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { RateLimitedLog } from '../log.js';
-import { validateManifest, type ValidatedManifest } from './manifest-check.js';
+import { SendPolicy, type SendErrorCounts } from '../engine/send-policy.js';
+import { boundControlText } from './refusal.js';
+import { kMaxFilesPerTransfer, validateManifest, type ValidatedManifest } from './manifest-check.js';
 import { TransferRecord, nowUs, resumeExpired, type ReceiveTransferStructure } from './transfer-record.js';
 import { RateWindow } from './rate-window.js';
 import type { SourceStructure } from '../api/structures.js';
@@ -45,6 +47,8 @@ export interface ReceiverOptions {
   maxTransferRecords?: number;
   maxSessions?: number;
   maxTransfersPerSession?: number;
+  /** A manifest listing more files is refused (default kMaxFilesPerTransfer, the protocol's limit). */
+  maxFilesPerTransfer?: number;
   /** Where transfer records and checkpoints persist (none: memory only). */
   transferStore?: TransferStore;
   /** Records loaded from the store at start (see TransferStore.open). */
@@ -122,6 +126,8 @@ export class Receiver {
   private readonly transferLog: TransferRecord[] = [];
   private readonly log: Logger;
   private readonly limited: RateLimitedLog;
+  /** Every native send of the receiver goes through it (see send-policy.ts). */
+  private readonly sends: SendPolicy;
   private readonly tick: NodeJS.Timeout;
   private nextIndex = 1;
   private closed = false;
@@ -145,6 +151,7 @@ export class Receiver {
       maxTransferRecords: 10_000,
       maxSessions: 4096,
       maxTransfersPerSession: 64,
+      maxFilesPerTransfer: kMaxFilesPerTransfer,
       minCheckpointSeconds: 1,
       resumeRetentionMs: kDefaultResumeRetentionMs,
       directIo: 'auto',
@@ -155,6 +162,7 @@ export class Receiver {
     };
     this.log = options.logger.child({ component: 'receiver' });
     this.limited = new RateLimitedLog(this.log);
+    this.sends = new SendPolicy(this.log);
     mkdirSync(options.sandboxDir, { recursive: true, mode: 0o750 });
     this.sandboxRoot = realpathSync(options.sandboxDir);
     this.responder = new HandshakeResponder({
@@ -256,12 +264,8 @@ export class Receiver {
       this.countHandshake(result.reason);
       if (result.cookieReply) {
         // Under load: cheap answer, no DH. Counted; logged once per 10 s whatever the source.
-        try {
-          this.endpoint.native.sendRaw(address, port, result.cookieReply);
-        } catch (err) {
-          // Socket buffer full: the reply is lost like any datagram; the initiator retries.
-          if ((err as { code?: string }).code !== 'JETRECV_ERR_WOULD_BLOCK') throw err;
-        }
+        const reply = result.cookieReply;
+        this.sends.send('cookie-reply', () => this.endpoint.native.sendRaw(address, port, reply), { sourceIP: address, sourcePort: port });
         this.limited.warn('hs:under-load', { sourceIP: address, sourcePort: port, reason: result.reason }, 'handshake load: answering INITs without a valid mac2 with a cookie');
         return;
       }
@@ -308,16 +312,18 @@ export class Receiver {
       closed: false,
       channel: new ReliableChannel({
         send: (payload) => {
-          if (!session.closed) this.endpoint.native.sendControl(localIndex, payload);
+          if (!session.closed) this.sends.send('control', () => this.endpoint.native.sendControl(localIndex, payload), { session: localIndex });
         },
         onMessage: (bytes) => this.onControl(session, bytes),
         onDead: (reason) => this.endSession(session, `control channel dead: ${reason}`),
+        // Nothing one sender sends may throw out of a handler: that session ends, the daemon stays.
+        onCallbackError: (err) => this.onSessionFault(session, err),
       }),
     };
     this.sessions.set(localIndex, session);
     const src = this.sourceFor(peerKey, address, port);
     src.sessions.add(localIndex);
-    this.endpoint.native.sendRaw(address, port, result.response);
+    this.sends.send('handshake-response', () => this.endpoint.native.sendRaw(address, port, result.response), { sourceIP: address, sourcePort: port });
     this.log.info({ session: localIndex, sourceIP: address, sourcePort: port, clientPublicKey: peerKey, cipher: result.cipher, lanes: result.lanes }, 'sender connected');
   }
 
@@ -334,9 +340,42 @@ export class Receiver {
 
   // ---- control messages -----------------------------------------------------
 
+  /** Sends one control message; its free text is bounded first, so encoding cannot fail on it. */
   private send(session: ReceiveSession, msg: ControlMessageInput): void {
     if (session.closed) return;
-    session.channel.sendMessage(encodeControl(msg));
+    session.channel.sendMessage(encodeControl(boundControlText(msg)));
+    // Send activity of the transfer the message is about (lastSendTime in the API).
+    if ('transferId' in msg) {
+      const t = session.transfers.get(msg.transferId);
+      if (t) t.lastSendTime = nowUs();
+    }
+  }
+
+  /** The one refusal path: logged, and a TransferRefuse with a bounded reason goes to the sender. */
+  private refuse(session: ReceiveSession, transferId: number, code: string, reason: string): void {
+    this.log.warn({ session: session.localIndex, sourceIP: session.address, clientPublicKey: session.peerKey, transfer: transferId, code, reason: reason.slice(0, 4096) }, 'transfer refused');
+    this.send(session, { kind: 'transferRefuse', transferId, code, reason });
+  }
+
+  /**
+   * A handler of this session threw (a bug or input nobody foresaw): logged (rate-limited)
+   * and only this session ends; the process and every other session carry on.
+   */
+  private onSessionFault(session: ReceiveSession, err: unknown): void {
+    const e = err as Error & { code?: string };
+    this.limited.warn(`fault:${e.code ?? e.name}`, { session: session.localIndex, clientPublicKey: session.peerKey, code: e.code, err: e.message, stack: e.stack }, 'session handler failed: ending the session');
+    try {
+      const reason = `internal error handling this sender: ${e.message}`;
+      this.send(session, { kind: 'goodbye', reason, final: true });
+      this.endSession(session, reason);
+    } catch (err2) {
+      this.log.error({ session: session.localIndex, err: (err2 as Error).message }, 'ending a faulty session failed');
+    }
+  }
+
+  /** Send errors of every native send since start (see send-policy.ts). */
+  sendErrors(): SendErrorCounts {
+    return this.sends.stats();
   }
 
   private onControl(session: ReceiveSession, bytes: Uint8Array): void {
@@ -370,10 +409,7 @@ export class Receiver {
   }
 
   private onTransferRequest(session: ReceiveSession, req: Extract<ControlMessage, { kind: 'transferRequest' }>): void {
-    const refuse = (code: string, reason: string) => {
-      this.log.warn({ session: session.localIndex, sourceIP: session.address, clientPublicKey: session.peerKey, transfer: req.transferId, code, reason }, 'transfer refused');
-      this.send(session, { kind: 'transferRefuse', transferId: req.transferId, code, reason });
-    };
+    const refuse = (code: string, reason: string) => this.refuse(session, req.transferId, code, reason);
     const existing = session.transfers.get(req.transferId);
     if (existing) {
       // A retransmitted request for a transfer we already accepted: answer again.
@@ -390,7 +426,7 @@ export class Receiver {
     }
     let manifest: ValidatedManifest;
     try {
-      manifest = validateManifest(req);
+      manifest = validateManifest(req, this.opts.maxFilesPerTransfer);
     } catch (err) {
       const e = err as JetrecvError;
       refuse(e.code ?? ErrorCodes.PATH_INVALID, e.message);
@@ -450,6 +486,7 @@ export class Receiver {
           record.sourcePort = session.port;
           record.reopen();
           const st = this.endpoint.native.receiveTransferStats(session.localIndex, req.transferId);
+          record.rate.rebase(st?.bytesReceived ?? 0); // restored blocks were not received now
           have = resume ? haveRanges(resume.doneFiles, resume.ranges, manifest.files.map((f) => f.size), req.blockSize) : [];
           // The addon trusts only what still matches on disk: if it restored fewer blocks
           // than the checkpoint lists, announce nothing (the receiver NACKs what it lacks).
@@ -489,7 +526,7 @@ export class Receiver {
         if (record.resumable) void this.checkpoint(session, record);
         else void this.persist(record);
         if (manifest.files.length === 0) this.completeTransfer(session, record);
-      })(),
+      })().catch((err: unknown) => this.onSessionFault(session, err)),
     );
   }
 
@@ -708,6 +745,9 @@ export class Receiver {
     if (!st) return;
     t.bytesReceived = st.bytesReceived;
     if (st.lastRecvUs > 0) t.lastRecvTime = st.lastRecvUs;
+    // The addon sends this open transfer's feedback (NACK, rate) on its session: send activity.
+    const lastSendUs = this.endpoint.native.sessionStats(session.localIndex)?.lastSendUs ?? 0;
+    if (lastSendUs > (t.lastSendTime ?? 0)) t.lastSendTime = lastSendUs;
   }
 
   /** Once a second: rate samples, liveness of sessions. */

@@ -45,7 +45,8 @@ export class TransferRecord {
   lastSendTime: number | null = null;
   readonly startTime = nowUs();
   endTime: number | null = null;
-  readonly rate = new RateWindow();
+  /** Sampled by the receiver while receiving; bytes count from the start. */
+  readonly rate = new RateWindow(Math.floor(this.startTime / 1000));
 
   // ---- checkpoint / resume (src/recv/receiver.ts) ----
   /** Hex of the sender's transfer_uid ('' = not resumable). */
@@ -172,7 +173,8 @@ export class TransferRecord {
       bytesReceived: this.bytesReceived,
       filesTotal: this.filesTotal,
       filesDone: this.filesDone,
-      recvRate: Math.round(this.rate.windowBitsPerSecond() / 1000),
+      // A live figure: the rate over the recent window while receiving, 0 once finished.
+      recvRate: this.status === 'receiving' ? Math.round(this.rate.windowBitsPerSecond() / 1000) : 0,
       startTime: this.startTime,
       endTime: this.endTime,
       clientPublicKey: this.clientPublicKey,

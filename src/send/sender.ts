@@ -18,6 +18,7 @@ import type { KeyPair } from '../keys/key-encoding.js';
 import { ReliableChannel } from '../control/reliable-channel.js';
 import { decodeControl, encodeControl, type ControlMessage } from '../proto/control.js';
 import { ErrorCodes, JetrecvError } from '../errors.js';
+import { SendPolicy } from '../engine/send-policy.js';
 import { buildManifest } from './manifest.js';
 import { ResumeState } from './resume-state.js';
 
@@ -117,6 +118,8 @@ export function fitDatagramSize(asked: number, address: string, port: number, wa
 
 export async function sendFiles(opts: SendOptions): Promise<SendResult> {
   const log = opts.logger.child({ component: 'sender' });
+  /** Every native send of this run goes through it (see send-policy.ts). */
+  const sends = new SendPolicy(log);
   if (opts.datagramSize - kBlockPacketOverhead < kMinBlockSize) {
     throw new JetrecvError(ErrorCodes.USAGE, `datagram size ${opts.datagramSize} is too small (minimum ${kMinBlockSize + kBlockPacketOverhead})`);
   }
@@ -231,7 +234,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
     };
     opts.signal?.addEventListener('abort', onAbort);
 
-    const sendInit = () => endpoint.native.sendRaw(address, opts.port, initiator.createInitiation());
+    const sendInit = () => void sends.send('handshake-init', () => endpoint.native.sendRaw(address, opts.port, initiator.createInitiation()));
     sendInit();
     const handshakeDeadline = started + (opts.handshakeTimeoutMs ?? 10_000);
     timers.push(
@@ -308,13 +311,15 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         });
         log.debug({ cipher: res.cipher, lanes: res.lanes, reconnects }, 'session established');
         const ch: ReliableChannel = new ReliableChannel({
-          send: (payload) => endpoint.native.sendControl(kLocalIndex, payload),
+          send: (payload) => void sends.send('control', () => endpoint.native.sendControl(kLocalIndex, payload)),
           onMessage: (bytes) => {
             if (channel === ch) onControl(bytes);
           },
           onDead: (reason) => {
             if (channel === ch) lose(`receiver stopped answering control messages: ${reason}`);
           },
+          // A handler that throws ends this run with that error; it never escapes as an uncaught exception.
+          onCallbackError: (err) => finish(err instanceof Error ? err : new Error(String(err))),
         });
         channel = ch;
         channel.sendMessage(

@@ -45,8 +45,8 @@ describe('validateManifest', () => {
   });
 
   it('refuses duplicates and file/directory clashes, naming the entry', () => {
-    expect(() => validateManifest(req({ files: [file('a'), file('a')] }))).toThrow(/'a' appears twice/);
-    expect(() => validateManifest(req({ files: [file('a'), file('a/b')] }))).toThrow(/'incoming\/a' is a file/);
+    expect(() => validateManifest(req({ files: [file('a'), file('a')] }))).toThrow(/"a" appears twice/);
+    expect(() => validateManifest(req({ files: [file('a'), file('a/b')] }))).toThrow(/"incoming\/a" is a file/);
     expect(() => validateManifest(req({ files: [file('a')], emptyDirs: ['a'] }))).toThrow(/both as a file and as a directory/);
   });
 
