@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, removeStalePartial, type NativeEvent, type CipherName } from '../engine/endpoint.js';
 import { HandshakeResponder, type ResponderFailureReason } from '../handshake/index.js';
+import { mac1Key } from '../handshake/packets.js';
 import { encodeKey, type KeyPair } from '../keys/key-encoding.js';
 import { ReliableChannel } from '../control/reliable-channel.js';
 import { decodeControl, encodeControl, type ControlMessage, type ControlMessageInput } from '../proto/control.js';
@@ -171,6 +172,7 @@ export class Receiver {
         directIo: this.opts.directIo,
         directIoThreads: this.opts.directIoThreads,
         eventQueueCapacity: this.opts.eventQueueCapacity,
+        handshakeMac1Key: mac1Key(options.serverKeys.publicKey),
       },
       (ev) => this.onEvent(ev),
     );
