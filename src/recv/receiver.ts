@@ -66,7 +66,7 @@ export interface ReceiverOptions {
 /** Outcome of one handshake packet that reached the responder: a responder reason, or one of these. */
 export type HandshakeOutcome = ResponderFailureReason | 'accepted' | 'max-sessions';
 const kHandshakeOutcomes: readonly HandshakeOutcome[] = [
-  'accepted', 'malformed', 'mac1', 'cookie-sent', 'bad-mac2', 'rate-limited', 'decrypt', 'unauthorized', 'replay', 'cipher', 'max-sessions',
+  'accepted', 'malformed', 'mac1', 'cookie-sent', 'bad-mac2', 'rate-limited', 'decrypt', 'bad-key', 'unauthorized', 'replay', 'cipher', 'max-sessions',
 ];
 
 /** sha256 of what identifies a manifest for resume: a resumed request must match it. */
