@@ -4,7 +4,7 @@
 // (nothing is kept for an INIT that fails); keeps two bounded tables (per-source token
 // buckets, per-initiator-key latest timestamps), a load meter and the cookie secret.
 // Single-threaded (JS event loop).
-import type { KeyPair } from '../keys/key-encoding.js';
+import { isLowOrderPoint, type KeyPair } from '../keys/key-encoding.js';
 import { sodium } from '../keys/sodium.js';
 import { DEFAULT_HANDSHAKE_LOAD_THRESHOLD, HandshakeLoadMeter } from './load-meter.js';
 import { ikReadMessage1Payload, ikReadMessage1Static, ikWriteMessage2 } from './noise-ik.js';
@@ -81,6 +81,7 @@ export type ResponderFailureReason =
   | 'mac1' // mac1 does not verify: sender does not know our public key (no DH done)
   | 'rate-limited' // source exceeded its token bucket (no DH done)
   | 'decrypt' // Noise decryption or DH failed
+  | 'bad-key' // static key decrypted but is a low-order X25519 point (never a real key)
   | 'unauthorized' // static key decrypted but isAuthorized said no
   | 'replay' // timestamp not newer than the latest accepted for that key
   | 'cipher' // requested cipher below minCipher
@@ -204,6 +205,7 @@ export class HandshakeResponder {
     });
     if (partial === null) return fail('decrypt');
     const peerPublicKey = partial.remoteStatic;
+    if (isLowOrderPoint(peerPublicKey)) return fail('bad-key', peerPublicKey);
     if (!this.isAuthorized(peerPublicKey.slice())) return fail('unauthorized', peerPublicKey);
 
     const read = ikReadMessage1Payload(partial);

@@ -1,7 +1,8 @@
 // key-encoding.ts — X25519 key pairs and their text form.
 // A key is written as standard base64 (RFC 4648 §4, with padding) of its 32 bytes: exactly
-// 44 characters, the last one '='. Anything else is rejected with a JETRECV_ERR_BAD_KEY
-// error whose message names the key and the problem.
+// 44 characters, the last one '=', nothing around them (no whitespace). Public keys that are
+// low-order X25519 points are refused too. Anything else is rejected with a
+// JETRECV_ERR_BAD_KEY error whose message names the key and the problem.
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { sodium } from './sodium.js';
 
@@ -26,16 +27,18 @@ export function encodeKey(bytes: Uint8Array): string {
 }
 
 /**
- * Parse a key from its base64 text form. Surrounding whitespace (a pasted trailing newline)
- * is ignored; everything else must be canonical standard base64 of exactly 32 bytes.
+ * Parse a key from its base64 text form: exactly canonical standard base64 of 32 bytes.
+ * Whitespace is refused, not trimmed: one key must have one text form everywhere (a key
+ * with a stray space would otherwise be stored and compared as a different string).
  * @param what names the key in error messages, e.g. 'server key' or '--server-key'.
  */
 function parseKeyText(text: string, what: string): Uint8Array {
   if (typeof text !== 'string') {
     throw badKey(`${what} must be a string of ${KEY_TEXT_LENGTH} base64 characters, got ${typeof text}`);
   }
-  const trimmed = text.trim();
-  if (trimmed.length === 0) throw badKey(`${what} is empty`);
+  if (text.trim().length === 0) throw badKey(`${what} is empty`);
+  if (text.trim() !== text) throw badKey(`${what} has leading or trailing whitespace (${text.length} characters; a key is exactly ${KEY_TEXT_LENGTH})`);
+  const trimmed = text;
   const bad = /[^A-Za-z0-9+/=]/.exec(trimmed);
   if (bad) {
     const hint = bad[0] === '-' || bad[0] === '_' ? ' (URL-safe base64; use standard base64 with + and /)' : '';
@@ -57,13 +60,36 @@ function parseKeyText(text: string, what: string): Uint8Array {
 }
 
 /**
- * Parse an X25519 public key (44 base64 characters). Rejects the all-zero key, which no
- * real key pair produces and which would make every Diffie-Hellman with it fail.
- * Throws JetrecvError `JETRECV_ERR_BAD_KEY` naming `what` and the problem.
+ * The X25519 points of small order (and their non-canonical encodings p, p+1), as
+ * libsodium lists them; compared with the unused top bit cleared. A DH with any of them
+ * gives a fixed, public result, so no real key pair has such a public key.
+ */
+const LOW_ORDER_POINTS: readonly Uint8Array[] = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+  '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+].map((hex) => Uint8Array.from(Buffer.from(hex, 'hex')));
+
+/** True if `key` (32 bytes) is a low-order X25519 point: never a usable public key. */
+export function isLowOrderPoint(key: Uint8Array): boolean {
+  if (key.length !== KEY_BYTES) return false;
+  return LOW_ORDER_POINTS.some((p) => p.every((b, i) => b === (i === KEY_BYTES - 1 ? key[i]! & 0x7f : key[i])));
+}
+
+/**
+ * Parse an X25519 public key (44 base64 characters). Rejects low-order points (the
+ * all-zero key among them), which no real key pair produces and with which every
+ * Diffie-Hellman result is public. Throws JetrecvError `JETRECV_ERR_BAD_KEY` naming `what`
+ * and the problem.
  */
 export function parsePublicKey(text: string, what = 'public key'): Uint8Array {
   const key = parseKeyText(text, what);
   if (key.every((b) => b === 0)) throw badKey(`${what} is all zeros, which is not a usable X25519 public key`);
+  if (isLowOrderPoint(key)) throw badKey(`${what} is a low-order X25519 point, which is not a usable public key`);
   return key;
 }
 

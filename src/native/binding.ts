@@ -42,6 +42,12 @@ export interface EndpointOptions {
   /** Bound of the native event queue, 16..1048576 (DEFAULT_EVENT_QUEUE_CAPACITY; tests go lower). */
   eventQueueCapacity: number;
   /**
+   * Receiver: the mac1 key of the server's static public key (32 bytes, packets.ts mac1Key).
+   * When set, the RX threads drop INITs whose mac1 does not verify (and RESP/COOKIE packets)
+   * before they spend the native handshake budget. Sender: leave unset.
+   */
+  handshakeMac1Key?: Uint8Array;
+  /**
    * Doorbell, called on the JS thread when events are waiting (at most one call is
    * pending at a time). It should call drainEvents() until it returns fewer than asked.
    */

@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, removeStalePartial, sweepPartials, type NativeEvent, type CipherName } from '../engine/endpoint.js';
 import { HandshakeResponder, type ResponderFailureReason } from '../handshake/index.js';
+import { mac1Key } from '../handshake/packets.js';
 import { encodeKey, type KeyPair } from '../keys/key-encoding.js';
 import { ReliableChannel } from '../control/reliable-channel.js';
 import { decodeControl, encodeControl, type ControlMessage, type ControlMessageInput } from '../proto/control.js';
@@ -74,7 +75,7 @@ export interface ReceiverOptions {
 /** Outcome of one handshake packet that reached the responder: a responder reason, or one of these. */
 export type HandshakeOutcome = ResponderFailureReason | 'accepted' | 'max-sessions';
 const kHandshakeOutcomes: readonly HandshakeOutcome[] = [
-  'accepted', 'malformed', 'mac1', 'cookie-sent', 'bad-mac2', 'rate-limited', 'decrypt', 'unauthorized', 'replay', 'cipher', 'max-sessions',
+  'accepted', 'malformed', 'mac1', 'cookie-sent', 'bad-mac2', 'rate-limited', 'decrypt', 'bad-key', 'unauthorized', 'replay', 'cipher', 'max-sessions',
 ];
 
 /** sha256 of what identifies a manifest for resume: a resumed request must match it. */
@@ -185,6 +186,7 @@ export class Receiver {
         directIo: this.opts.directIo,
         directIoThreads: this.opts.directIoThreads,
         eventQueueCapacity: this.opts.eventQueueCapacity,
+        handshakeMac1Key: mac1Key(options.serverKeys.publicKey),
       },
       (ev) => this.onEvent(ev),
     );

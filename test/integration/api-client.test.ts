@@ -88,6 +88,22 @@ describe('JetrecvClient', () => {
     await expect(api.wait(req)).rejects.toMatchObject({ code: 'JETRECV_ERR_INTERNAL', status: 500, requestId: req.requestId });
   });
 
+  it('refuses a client key with surrounding whitespace or a low-order X25519 point (400, JETRECV_ERR_BAD_KEY)', async () => {
+    const f = await start();
+    const api = client({ port: f.port });
+    await api.server.auth('root', 'root-password-123');
+    await api.server.superuser();
+    const key = randomKey();
+    const lowOrder = Buffer.from('e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800', 'hex').toString('base64');
+    for (const [bad, message] of [[` ${key}`, /leading or trailing whitespace/], [`${key} `, /leading or trailing whitespace/], [lowOrder, /low-order X25519 point/]] as const) {
+      const err = await api.recv.addAuthorizedClientAsync(bad).then((req) => api.wait(req)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ApiError);
+      expect(err).toMatchObject({ code: 'JETRECV_ERR_BAD_KEY' });
+      expect((err as Error).message).toMatch(message);
+    }
+    expect(await api.wait(await api.recv.getAuthorizedClientsAsync())).toMatchObject({ clientPublicKeys: [] });
+  });
+
   it('wait() keeps asking until a slow request completes', async () => {
     const f = await start();
     const api = client({ port: f.port });

@@ -53,7 +53,7 @@ async function vmRssBytes(pid: number): Promise<number> {
 const OUTCOMES = [
   'drop_short', 'drop_bad_type', 'drop_bad_length', 'drop_unknown_session', 'drop_bad_tag', 'drop_replay',
   'drop_bad_frame', 'drop_unknown_transfer', 'drop_bad_block', 'drop_duplicate_block', 'drop_transfer_failed',
-  'drop_event_queue_full', 'drop_handshake_rate', 'handshake_packets', 'control_recv', 'position_recv', 'blocks_written',
+  'drop_event_queue_full', 'drop_handshake_rate', 'drop_handshake_source_rate', 'drop_handshake_mac1', 'handshake_packets', 'control_recv', 'position_recv', 'blocks_written',
 ];
 const sumOf = (c: Record<string, number>, names: string[]) => names.reduce((s, n) => s + (c[n] ?? 0), 0);
 const delta = (a: Record<string, number>, b: Record<string, number>, name: string) => (b[name] ?? 0) - (a[name] ?? 0);
@@ -91,7 +91,7 @@ for (let i = 0; i < Number(total); i++) {
     pkt = Buffer.from(body.subarray(0, t === 2 ? 1 + (rnd() % 32) : (t === 0 ? 153 + (rnd() % 500) : 81 + (rnd() % 500))));
     pkt[0] = t + 1;
     sent.badLength++;
-  } else if (r < 21) {                // INIT-shaped noise: reaches the handshake code, mac1 fails there
+  } else if (r < 21) {                // INIT-shaped noise: dropped natively by its source's bucket or at mac1
     pkt = Buffer.from(body.subarray(0, 152)); pkt[0] = 1; pkt[1] = pkt[2] = pkt[3] = 0; pkt.writeUInt32LE(rnd(), 4);
     sent.handshakeNoise++;
   } else if (r < 31) {                // valid DATA header, no such session
@@ -218,7 +218,7 @@ describe('flood of hostile datagrams at the data port', () => {
       kernelDropped: overflow,
       badType: d('drop_bad_type'),
       badLength: d('drop_bad_length'),
-      handshake: d('handshake_packets') + d('drop_handshake_rate'),
+      handshake: d('handshake_packets') + d('drop_handshake_rate') + d('drop_handshake_source_rate') + d('drop_handshake_mac1'),
       unknownSession: d('drop_unknown_session'),
       badTag: d('drop_bad_tag'),
       replay: d('drop_replay'),
@@ -239,7 +239,7 @@ describe('flood of hostile datagrams at the data port', () => {
     };
     within(figures.badType, sent.badType!, 'drop_bad_type');
     within(figures.badLength, sent.badLength!, 'drop_bad_length');
-    within(figures.handshake, sent.handshakeNoise!, 'handshake_packets + drop_handshake_rate', 8); // + the sender's own INITs
+    within(figures.handshake, sent.handshakeNoise!, 'handshake_packets + drop_handshake_*', 8); // + the sender's own INITs
     within(figures.unknownSession, sent.unknownSession!, 'drop_unknown_session', 5000); // + the transfer's stragglers after its session ended
     within(figures.badTag, sent.badTag!, 'drop_bad_tag');
     // A replayed packet whose original the kernel dropped is accepted (once) instead.

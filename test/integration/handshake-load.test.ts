@@ -52,7 +52,8 @@ describe('handshake under load', () => {
     sock.on('message', (msg) => {
       if (msg.length === HANDSHAKE_COOKIE_LENGTH && msg[0] === HANDSHAKE_COOKIE_TYPE) cookiesToFlood++;
     });
-    await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
+    // From another source than the real sender (127.0.0.1): per-source limits must not mix them.
+    await new Promise<void>((resolve) => sock.bind(0, '127.0.0.2', resolve));
     let sent = 0;
     const flood = setInterval(() => {
       for (let i = 0; i < 10; i++) {

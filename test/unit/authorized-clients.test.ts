@@ -40,7 +40,8 @@ describe('AuthorizedClients semantics', () => {
     const clients = await AuthorizedClients.open(undefined);
     const k = keyPair();
     expect(await clients.add(k.text)).toEqual({ clientPublicKey: k.text, added: true });
-    expect(await clients.add(`  ${k.text}\n`)).toEqual({ clientPublicKey: k.text, added: false });
+    expect(await clients.add(k.text)).toEqual({ clientPublicKey: k.text, added: false });
+    await expect(clients.add(` ${k.text}`)).rejects.toMatchObject({ code: 'JETRECV_ERR_BAD_KEY' }); // issue 12: not trimmed
     expect(await clients.remove(k.text)).toEqual({ clientPublicKey: k.text, removed: true });
     expect(await clients.remove(k.text)).toEqual({ clientPublicKey: k.text, removed: false });
     expect(await clients.setAllowOnly(false)).toEqual({ onlyAuthorizedClientsAllowed: false, changed: false });

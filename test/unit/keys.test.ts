@@ -23,8 +23,26 @@ describe('encodeKey / parsePublicKey', () => {
     expect(parsePublicKey(text)).toEqual(sample);
   });
 
-  it('ignores surrounding whitespace such as a pasted newline', () => {
-    expect(parsePublicKey(`  ${sampleText}\n`)).toEqual(sample);
+  it('refuses surrounding whitespace (a 45-character key with a leading space, a pasted newline)', () => {
+    for (const text of [` ${sampleText}`, `${sampleText} `, `${sampleText}\n`, `\t${sampleText}`]) {
+      expect(() => parsePublicKey(text, 'clientPublicKey')).toThrow(/clientPublicKey has leading or trailing whitespace/);
+    }
+  });
+
+  // libsodium's list of small-order X25519 points; the top bit is ignored by X25519.
+  const lowOrder = [
+    '0100000000000000000000000000000000000000000000000000000000000000',
+    'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+    '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+    'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b880', // top bit set
+    '0000000000000000000000000000000000000000000000000000000000000080',
+  ];
+  it.each(lowOrder)('refuses the low-order point %s as a public key', (hex) => {
+    const text = Buffer.from(hex, 'hex').toString('base64');
+    expect(() => parsePublicKey(text, 'clientPublicKey')).toThrow(/clientPublicKey is (a low-order X25519 point|all zeros)/);
   });
 
   it.each([

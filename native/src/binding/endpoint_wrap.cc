@@ -279,6 +279,13 @@ void EndpointWrap::Construct(const Napi::CallbackInfo& info) {
       static_cast<size_t>(IntegerArg(opts.Get("directIoThreads"), "opts.directIoThreads", 1, 16));
   options.event_queue_capacity = static_cast<size_t>(
       IntegerArg(opts.Get("eventQueueCapacity"), "opts.eventQueueCapacity", 16, 1 << 20));
+  Napi::Value mac1_key = opts.Get("handshakeMac1Key");
+  if (!mac1_key.IsUndefined()) {
+    Napi::Uint8Array bytes = BytesArg(mac1_key, "opts.handshakeMac1Key");
+    if (bytes.ByteLength() != 32) ThrowRangeError(env, "opts.handshakeMac1Key must be 32 bytes");
+    options.handshake_mac1_key.emplace();
+    std::memcpy(options.handshake_mac1_key->data(), bytes.Data(), 32);
+  }
   Napi::Value on_events = opts.Get("onEvents");
   if (!on_events.IsFunction()) ThrowTypeError(env, "opts.onEvents must be a function");
 

@@ -157,10 +157,10 @@ struct Endpoint::RxThreadState {
   std::vector<PendingBlock> pending_blocks;
   std::vector<BlockRef> block_refs;
   std::vector<NackRange> nack_ranges;
-  // Handshake token bucket (this thread's share of kMaxHandshakeEventsPerSecond).
-  double handshake_tokens = 0;
+  // Handshake budget (this thread's share of kMaxHandshakeEventsPerSecond) and mac1 check.
+  TokenBucket handshake_budget;
   double handshake_rate = 0;
-  uint64_t handshake_refill_us = 0;
+  std::unique_ptr<Mac1Verifier> mac1;
   // Feedback timer (receiver, thread 0).
   uint64_t next_feedback_us = 0;
   std::vector<uint8_t> feedback_packet;
@@ -181,8 +181,8 @@ void Endpoint::InjectDatagramsForTesting(std::vector<RecvDatagram>& datagrams) {
     test_rx_->index = ~size_t{0};  // not an RX thread: never runs the feedback timer
     test_rx_->counters = &counters_.NewBlock();
     test_rx_->handshake_rate = double(kMaxHandshakeEventsPerSecond);
-    test_rx_->handshake_tokens = test_rx_->handshake_rate;
-    test_rx_->handshake_refill_us = MonotonicMicros();
+    test_rx_->handshake_budget = {test_rx_->handshake_rate, MonotonicMicros()};
+    if (options_.handshake_mac1_key) test_rx_->mac1 = std::make_unique<Mac1Verifier>(*options_.handshake_mac1_key);
   }
   test_rx_->buffers.gro_batches = 0;
   HandleBatch(*test_rx_, datagrams);
@@ -497,8 +497,8 @@ void Endpoint::RxLoop(size_t thread_index) {
   const bool receiver = options_.role == EndpointRole::kReceiver;
   const size_t thread_count = receiver ? sockets_.size() : 1;
   rx.handshake_rate = double(kMaxHandshakeEventsPerSecond) / double(thread_count);
-  rx.handshake_tokens = rx.handshake_rate;
-  rx.handshake_refill_us = MonotonicMicros();
+  rx.handshake_budget = {rx.handshake_rate, MonotonicMicros()};
+  if (receiver && options_.handshake_mac1_key) rx.mac1 = std::make_unique<Mac1Verifier>(*options_.handshake_mac1_key);
   const bool runs_feedback = receiver && thread_index == 0;
   const uint64_t feedback_interval_us = uint64_t{options_.feedback_interval_ms} * 1000;
   rx.next_feedback_us = MonotonicMicros() + feedback_interval_us;
@@ -599,15 +599,19 @@ void Endpoint::HandleBatch(RxThreadState& rx, std::vector<RecvDatagram>& datagra
           counters.Add(CounterId::kdrop_bad_length);
           break;
         }
-        rx.handshake_tokens = std::min(
-            rx.handshake_rate,
-            rx.handshake_tokens + double(now_us - rx.handshake_refill_us) * rx.handshake_rate / 1e6);
-        rx.handshake_refill_us = now_us;
-        if (rx.handshake_tokens < 1) {
+        // handshake_filter.h: source bucket, then mac1, then the shared budget.
+        if (!handshake_sources_.Allow(reinterpret_cast<const sockaddr*>(d.from), d.from_len, now_us)) {
+          counters.Add(CounterId::kdrop_handshake_source_rate);
+          break;
+        }
+        if (rx.mac1 && (d.data[0] != static_cast<uint8_t>(PacketType::kHandshakeInit) || !rx.mac1->Verify(d.data))) {
+          counters.Add(CounterId::kdrop_handshake_mac1);
+          break;
+        }
+        if (!rx.handshake_budget.Take(now_us, rx.handshake_rate, rx.handshake_rate)) {
           counters.Add(CounterId::kdrop_handshake_rate);
           break;
         }
-        rx.handshake_tokens -= 1;
         Event event;
         event.type = EventType::kHandshake;
         std::memcpy(&event.addr, d.from, std::min<size_t>(d.from_len, sizeof(event.addr)));

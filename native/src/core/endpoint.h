@@ -28,6 +28,7 @@
 #include "core/counters.h"
 #include "core/direct_writer.h"
 #include "core/event_queue.h"
+#include "core/handshake_filter.h"
 #include "core/receive_transfer.h"
 #include "core/send_transfer.h"
 #include "core/session.h"
@@ -96,6 +97,10 @@ struct EndpointOptions {
   size_t direct_io_chunks = kDefaultDirectChunks;
   // Bound of the JS event queue (EventQueue); tests make it small to force overflows.
   size_t event_queue_capacity = kMaxQueuedEvents;
+  // Receiver: mac1 key of the server's static key (BLAKE2b-256("mac1----" || key)). When set,
+  // INITs whose mac1 does not verify, and RESP/COOKIE packets, are dropped on the RX
+  // thread before they spend the handshake budget (handshake_filter.h).
+  std::optional<std::array<uint8_t, 32>> handshake_mac1_key;
   std::function<void()> doorbell;      // see EventQueue::SetDoorbell
 };
 
@@ -110,7 +115,8 @@ inline constexpr const char* kErrDuplicateTransfer = "JETRECV_ERR_DUPLICATE_TRAN
 inline constexpr const char* kErrSocket = "JETRECV_ERR_SOCKET";
 inline constexpr const char* kErrWouldBlock = "JETRECV_ERR_WOULD_BLOCK";
 
-// Native cap on handshake events (all sources together); JS rate-limits per source.
+// Native cap on handshake events (all sources together), spent only by packets that
+// passed their source's bucket and mac1 (handshake_filter.h); JS rate-limits DH per source.
 constexpr uint32_t kMaxHandshakeEventsPerSecond = 4096;
 
 class Endpoint {
@@ -199,6 +205,7 @@ class Endpoint {
 
   const EndpointOptions options_;
   CounterSet counters_;
+  SourceBuckets handshake_sources_{kHandshakeSourceRate, kHandshakeSourceBurst};
   EventQueue events_;
   std::vector<UdpSocket> sockets_;  // fixed after Open; closed by Close
   std::vector<std::thread> rx_threads_;
