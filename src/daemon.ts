@@ -34,6 +34,9 @@ export interface DaemonConfig {
   directIo?: 'auto' | 'off';
   /** O_DIRECT writer threads (default 2). */
   directIoThreads?: number;
+  /** Bookkeeping memory one transfer / all live transfers may reserve (defaults 256 MiB / 1 GiB; docs/OPERATIONS.md). */
+  maxTransferMemory?: number;
+  maxReceiveMemory?: number;
   minCipher: CipherName;
   serverName: string;
   sessionTimeoutMs: number;
@@ -96,6 +99,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
     rcvbufBytes: config.socketBufferBytes,
     directIo: config.directIo ?? 'auto',
     directIoThreads: config.directIoThreads ?? 2,
+    ...(config.maxTransferMemory !== undefined ? { maxTransferMemory: config.maxTransferMemory } : {}),
+    ...(config.maxReceiveMemory !== undefined ? { maxReceiveMemory: config.maxReceiveMemory } : {}),
     serverKeys: serverKeys.keys,
     authorization: authorized,
     minCipher: config.minCipher,

@@ -42,6 +42,13 @@ export interface EndpointOptions {
   /** Bound of the native event queue, 16..1048576 (DEFAULT_EVENT_QUEUE_CAPACITY; tests go lower). */
   eventQueueCapacity: number;
   /**
+   * Receiver: bookkeeping memory (bitmaps at full size, per-file state) one transfer may
+   * reserve (default 256 MiB) and all live transfers together (default 1 GiB); a transfer
+   * over either is refused with JETRECV_ERR_RESOURCE. Both >= 1 MiB, per-transfer <= total.
+   */
+  maxTransferMemory?: number;
+  maxReceiveMemory?: number;
+  /**
    * Doorbell, called on the JS thread when events are waiting (at most one call is
    * pending at a time). It should call drainEvents() until it returns fewer than asked.
    */

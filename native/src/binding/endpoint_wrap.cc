@@ -273,6 +273,15 @@ void EndpointWrap::Construct(const Napi::CallbackInfo& info) {
       static_cast<size_t>(IntegerArg(opts.Get("directIoThreads"), "opts.directIoThreads", 1, 16));
   options.event_queue_capacity = static_cast<size_t>(
       IntegerArg(opts.Get("eventQueueCapacity"), "opts.eventQueueCapacity", 16, 1 << 20));
+  // Optional: the receive budget's memory limits (core defaults when absent).
+  if (!opts.Get("maxTransferMemory").IsUndefined()) {
+    options.receive_budget.max_transfer_memory = static_cast<uint64_t>(
+        IntegerArg(opts.Get("maxTransferMemory"), "opts.maxTransferMemory", 0, 9007199254740991.0));
+  }
+  if (!opts.Get("maxReceiveMemory").IsUndefined()) {
+    options.receive_budget.max_total_memory = static_cast<uint64_t>(
+        IntegerArg(opts.Get("maxReceiveMemory"), "opts.maxReceiveMemory", 0, 9007199254740991.0));
+  }
   Napi::Value on_events = opts.Get("onEvents");
   if (!on_events.IsFunction()) ThrowTypeError(env, "opts.onEvents must be a function");
 

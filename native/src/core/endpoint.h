@@ -29,6 +29,7 @@
 #include "core/direct_writer.h"
 #include "core/event_queue.h"
 #include "core/receive_transfer.h"
+#include "core/resource_budget.h"
 #include "core/send_transfer.h"
 #include "core/session.h"
 #include "core/status.h"
@@ -93,6 +94,9 @@ struct EndpointOptions {
   bool direct_io = false;
   size_t direct_io_threads = kDefaultDirectThreads;
   size_t direct_io_chunks = kDefaultDirectChunks;
+  // Receiver: bookkeeping memory one transfer / all live transfers may reserve
+  // (ReceiveBudget; both >= 1 MiB, per-transfer <= total).
+  ReceiveBudgetLimits receive_budget;
   // Bound of the JS event queue (EventQueue); tests make it small to force overflows.
   size_t event_queue_capacity = kMaxQueuedEvents;
   std::function<void()> doorbell;      // see EventQueue::SetDoorbell
@@ -211,6 +215,8 @@ class Endpoint {
   std::unique_ptr<TxEngine> tx_engine_;  // sender role only
   // Receiver with direct_io; stopped by Close after the transfers closed.
   std::shared_ptr<DirectWriter> direct_writer_;
+  // Receiver: admits every receive transfer (memory and disk; resource_budget.h).
+  std::shared_ptr<ReceiveBudget> receive_budget_;
   // Socket overflow drops not yet reported in a FEEDBACK (all RX threads add).
   std::atomic<uint64_t> unreported_socket_drops_{0};
 
