@@ -18,14 +18,14 @@ int CountDue(FeedbackBackoff& b, uint64_t start, uint64_t span, uint64_t base_us
 void TestIdleBacksOff() {
   constexpr uint64_t base = 10'000;  // 10 ms ticks
   FeedbackBackoff b;
-  // First second idle: 10, 20, 40 ... 640 ms gaps, then 1 s.
+  // First second idle: 10, 20, 40 ... 320 ms gaps, then the 500 ms ceiling.
   const int first = CountDue(b, 0, 2'000'000, base);
-  CHECK(first <= 10);
-  CHECK(first >= 7);
+  CHECK(first <= 11);
+  CHECK(first >= 8);
   CHECK_EQ(b.gap_us(), kMaxIdleFeedbackUs);
-  // Steady idle: one per second.
+  // Steady idle: two per second.
   const int steady = CountDue(b, 2'000'000, 10'000'000, base);
-  CHECK(steady >= 9 && steady <= 11);
+  CHECK(steady >= 19 && steady <= 21);
 }
 
 void TestActivitySnapsBack() {
@@ -52,6 +52,7 @@ void TestSlowBaseInterval() {
   // A base interval above the idle ceiling is never stretched.
   FeedbackBackoff b;
   CHECK_EQ(CountDue(b, 0, 20'000'000, 2'000'000), 10);
+  CHECK_EQ(b.gap_us(), 2'000'000u);
 }
 
 }  // namespace

@@ -3,8 +3,11 @@
 // its last FEEDBACK (a BLOCK or POSITION frame of it arrived, duplicates
 // included) reports at that tick. An idle one doubles the gap between its
 // FEEDBACKs (base, 2x, 4x ...) up to kMaxIdleFeedbackUs, so a sender that
-// stops sending costs about one datagram per second per transfer; the first
-// frame that arrives snaps it back to the base interval.
+// stops sending costs about two datagrams per second per transfer; the first
+// frame that arrives snaps it back to the base interval. The ceiling stays far
+// below the sender's 3 s silence limit (jetrecv send reconnects after 3 s
+// without a packet): an idle transfer's FEEDBACKs alone keep its session
+// alive, with room for a few lost ones.
 // NoteActivity may be called from any thread; Due from the timer thread only.
 #pragma once
 #include <algorithm>
@@ -13,7 +16,7 @@
 
 namespace jetrecv::core {
 
-constexpr uint64_t kMaxIdleFeedbackUs = 1'000'000;
+constexpr uint64_t kMaxIdleFeedbackUs = 500'000;
 
 class FeedbackBackoff {
  public:
