@@ -61,6 +61,32 @@ describe('memory budget (real jetrecv serve)', () => {
   });
 });
 
+describe('--max-transfer-memory and --max-receive-memory (real jetrecv serve)', () => {
+  it('a transfer over the configured per-transfer or total limit is refused, one under it accepted', async () => {
+    const root = await tempDir('budget-flags');
+    // 1 MiB per transfer, 2 MiB for all; in 256-byte blocks 1 GiB of file is 512 KiB of bitmap.
+    const serve = await spawnServe(['--sandbox-dir', path.join(root, 'sandbox'), '--recv-host', '127.0.0.1', '--recv-port', '0', '--no-api', '--max-transfer-memory', String(1 << 20), '--max-receive-memory', String(2 << 20)]);
+    const sender = await connectRawSender(serve.recvPort, parsePublicKey(serve.publicKey));
+    try {
+      const big = await sender.request(request(1, [{ path: 'x.bin', size: 4 * 2 ** 30 }], 256), 1); // 2 MiB of bitmap
+      expect(big.kind).toBe('transferRefuse');
+      if (big.kind === 'transferRefuse') expect(big.reason).toMatch(/more than the 1 MiB one transfer may use/);
+      for (let id = 2; id <= 6; id++) {
+        const r = await sender.request(request(id, [{ path: 'x.bin', size: 2 ** 30 }], 256), id); // 512 KiB each
+        expect(r.kind, `transfer ${id}`).toBe(id <= 4 ? 'transferAccept' : 'transferRefuse');
+        if (r.kind === 'transferRefuse') {
+          expect(r.code).toBe('JETRECV_ERR_RESOURCE');
+          expect(r.reason).toMatch(/live transfers already hold/);
+        }
+      }
+    } finally {
+      sender.close();
+      await serve.stop();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('disk space check (tmpfs)', () => {
   let rx: TestReceiver;
   let shmRoot: string;
