@@ -39,6 +39,9 @@ export interface DaemonConfig {
   directIoThreads?: number;
   /** Sync each file (data, rename, directory) before it is reported done (default true). */
   syncOnFinalize?: boolean;
+  /** Bookkeeping memory one transfer / all live transfers may reserve (defaults 256 MiB / 1 GiB; docs/OPERATIONS.md). */
+  maxTransferMemory?: number;
+  maxReceiveMemory?: number;
   minCipher: CipherName;
   serverName: string;
   sessionTimeoutMs: number;
@@ -128,6 +131,8 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
     directIo: config.directIo ?? 'auto',
     directIoThreads: config.directIoThreads ?? 2,
     syncOnFinalize: config.syncOnFinalize ?? true,
+    ...(config.maxTransferMemory !== undefined ? { maxTransferMemory: config.maxTransferMemory } : {}),
+    ...(config.maxReceiveMemory !== undefined ? { maxReceiveMemory: config.maxReceiveMemory } : {}),
     serverKeys: serverKeys.keys,
     authorization: authorized,
     minCipher: config.minCipher,

@@ -28,6 +28,10 @@ export const ErrorCodes = {
   CONFIG: 'JETRECV_ERR_CONFIG',
   /** An I/O failure in the native layer that is not a plain file error (socket, syscall). */
   IO: 'JETRECV_ERR_IO',
+  /** A transfer's bookkeeping (block bitmaps, per-file state) over the receiver's memory budget. */
+  RESOURCE: 'JETRECV_ERR_RESOURCE',
+  /** Not enough free disk space for a transfer (checked before anything is written). */
+  NO_SPACE: 'JETRECV_ERR_NO_SPACE',
   /** An argument the native layer refused (bad block size, duplicate transfer id). */
   INVALID_ARGUMENT: 'JETRECV_ERR_INVALID_ARGUMENT',
   /** A destination path another live transfer is receiving (the request is refused; retry later). */

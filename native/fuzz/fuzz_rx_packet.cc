@@ -133,6 +133,7 @@ uint64_t Outcomes(const std::array<uint64_t, kCounterCount>& c) {
       CounterId::kdrop_bad_frame, CounterId::kdrop_unknown_transfer, CounterId::kdrop_bad_block,
       CounterId::kdrop_duplicate_block, CounterId::kdrop_transfer_failed,
       CounterId::kdrop_event_queue_full, CounterId::kdrop_handshake_rate,
+      CounterId::kdrop_handshake_source_rate, CounterId::kdrop_handshake_mac1,
       CounterId::khandshake_packets, CounterId::kcontrol_recv, CounterId::kposition_recv,
       CounterId::kblocks_written};
   uint64_t sum = 0;
@@ -288,6 +289,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(datagrams == injected);
   FUZZ_CHECK(Outcomes(after) - Outcomes(before) == injected);
 
+  // Close first: files finalize on the endpoint's finalizer threads, and Close waits for
+  // the running ones, so every event of this input is queued before the drain below.
+  if (transfer_open) FUZZ_CHECK(ep.CloseReceiveTransfer(kLocalIndex, kTransferId, true).ok());
+  FUZZ_CHECK(ep.RemoveSession(kLocalIndex).ok());
+
   // Events are well-formed.
   std::vector<Event> events;
   ep.DrainEvents(&events, SIZE_MAX);
@@ -313,9 +319,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   ep.TakeDroppedEvents();
-
-  if (transfer_open) FUZZ_CHECK(ep.CloseReceiveTransfer(kLocalIndex, kTransferId, true).ok());
-  FUZZ_CHECK(ep.RemoveSession(kLocalIndex).ok());
 
   // What is left on disk: finalized files of the manifest with their exact size;
   // partials only when the session was removed mid-input (RemoveSession keeps them).

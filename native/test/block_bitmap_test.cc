@@ -205,8 +205,47 @@ void TestNackBuilder() {
 
 }  // namespace
 
+// Words are allocated at the first TrySet: a huge bitmap nobody writes to costs
+// nothing, and reads of an unallocated bitmap see every block unset.
+void TestLazyWords() {
+  const uint64_t blocks = 5ull << 34;  // 5 TiB of 256-byte blocks: 2.5 GiB of bits
+  BlockBitmap big(blocks);
+  CHECK_EQ(big.allocated_bytes(), 0u);
+  CHECK_EQ(BlockBitmap::BytesFor(blocks), blocks / 8);
+  CHECK(!big.Test(0));
+  CHECK(!big.Test(blocks - 1));
+  CHECK_EQ(big.FirstUnset(12345), 12345u);
+  CHECK(!big.Complete());
+  Ranges missing;
+  CHECK_EQ(big.MissingRanges(1000, &missing, 4), 1u);
+  CHECK(missing == (Ranges{{0, 1000}}));
+  CHECK_EQ(big.allocated_bytes(), 0u);  // reads never allocate
+
+  BlockBitmap small(130);
+  CHECK_EQ(small.allocated_bytes(), 0u);
+  CHECK(small.TrySet(129));
+  CHECK_EQ(small.allocated_bytes(), 24u);  // three words
+  CHECK(!small.TrySet(129));
+  CHECK(small.Test(129));
+  CHECK_EQ(small.CountSet(), 1u);
+  CHECK_EQ(small.FirstUnset(0), 0u);
+
+  // Several threads racing for the first set: one allocation wins, no bit is lost.
+  BlockBitmap raced(1 << 16);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&raced, t] {
+      for (uint64_t b = t; b < (1 << 16); b += 4) raced.TrySet(b);
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(raced.Complete());
+  CHECK_EQ(raced.allocated_bytes(), (1u << 16) / 8);
+}
+
 int main() {
   TestBlockArithmetic();
+  TestLazyWords();
   TestTrySetAndComplete();
   TestConcurrentTrySet();
   TestMissingRanges();

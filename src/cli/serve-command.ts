@@ -62,6 +62,9 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
   if ((cert === undefined) !== (key === undefined)) {
     throw new UsageError('--api-tls-cert and --api-tls-key must be given together', { flag: cert ? 'api-tls-key' : 'api-tls-cert' });
   }
+  if ((flags['max-transfer-memory'] as number) > (flags['max-receive-memory'] as number)) {
+    throw new UsageError(`--max-transfer-memory (${flags['max-transfer-memory']}) must not exceed --max-receive-memory (${flags['max-receive-memory']})`, { flag: 'max-transfer-memory' });
+  }
   const remote = flags['api-allow-remote-control'] === true;
   return {
     dev,
@@ -83,6 +86,8 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
       directIo,
       directIoThreads: flags['direct-io-threads'] as number,
       syncOnFinalize: flags['sync-on-finalize'] as boolean,
+      maxTransferMemory: flags['max-transfer-memory'] as number,
+      maxReceiveMemory: flags['max-receive-memory'] as number,
       minCipher: minCipher as CipherName,
       serverName: flags['server-name'] as string,
       sessionTimeoutMs: flags['session-timeout'] as number,

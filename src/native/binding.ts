@@ -48,6 +48,13 @@ export interface EndpointOptions {
    */
   handshakeMac1Key?: Uint8Array;
   /**
+   * Receiver: bookkeeping memory (bitmaps at full size, per-file state) one transfer may
+   * reserve (default 256 MiB) and all live transfers together (default 1 GiB); a transfer
+   * over either is refused with JETRECV_ERR_RESOURCE. Both >= 1 MiB, per-transfer <= total.
+   */
+  maxTransferMemory?: number;
+  maxReceiveMemory?: number;
+  /**
    * Doorbell, called on the JS thread when events are waiting (at most one call is
    * pending at a time). It should call drainEvents() until it returns fewer than asked.
    */

@@ -37,6 +37,9 @@ export interface ReceiverOptions {
   directIo?: 'auto' | 'off';
   /** O_DIRECT writer threads, 1..16 (default 2); see EndpointOptions.directIoThreads. */
   directIoThreads?: number;
+  /** Bookkeeping memory one transfer / all live transfers may reserve (EndpointOptions; defaults 256 MiB / 1 GiB). */
+  maxTransferMemory?: number;
+  maxReceiveMemory?: number;
   serverKeys: KeyPair;
   authorization: SenderAuthorization;
   minCipher: CipherName;
@@ -47,6 +50,10 @@ export interface ReceiverOptions {
   /** Completed or failed transfer records kept for the API. */
   maxTransferRecords?: number;
   maxSessions?: number;
+  /**
+   * Open (receiving) transfers one session may hold (default 8). `jetrecv send` opens one;
+   * each open transfer costs a FEEDBACK stream, fd cache slots and a share of the budget.
+   */
   maxTransfersPerSession?: number;
   /** A manifest listing more files is refused (default kMaxFilesPerTransfer, the protocol's limit). */
   maxFilesPerTransfer?: number;
@@ -112,6 +119,8 @@ interface SourceRecord {
 }
 
 const kFilesDoneBatch = 512;
+/** Default of ReceiverOptions.maxTransfersPerSession (docs/PROTOCOL-control.md). */
+export const kMaxTransfersPerSession = 8;
 /** Resume retention sweeps run at most this far apart (and at least 1 s apart). */
 const kMaxRetentionSweepMs = 3_600_000;
 export const kDefaultResumeRetentionMs = 7 * 86_400_000;
@@ -134,7 +143,7 @@ export class Receiver {
   private closed = false;
   /** Set once the native event queue overflowed: onTick then reconciles transfers with the addon. */
   private nativeEventsLost = false;
-  private readonly opts: Required<Omit<ReceiverOptions, 'logger' | 'authorization' | 'serverKeys' | 'transferStore' | 'restoredTransfers' | 'handshakeLoadThreshold'>> & ReceiverOptions;
+  private readonly opts: Required<Omit<ReceiverOptions, 'logger' | 'authorization' | 'serverKeys' | 'transferStore' | 'restoredTransfers' | 'handshakeLoadThreshold' | 'maxTransferMemory' | 'maxReceiveMemory'>> & ReceiverOptions;
   /** Resumable transfers by `${clientPublicKey}:${transferUid}`. */
   private readonly resumable = new Map<string, TransferRecord>();
   /** Checkpoints and record writes in flight (awaited by shutdown). */
@@ -151,7 +160,7 @@ export class Receiver {
       feedbackIntervalMs: 10,
       maxTransferRecords: 10_000,
       maxSessions: 4096,
-      maxTransfersPerSession: 64,
+      maxTransfersPerSession: kMaxTransfersPerSession,
       maxFilesPerTransfer: kMaxFilesPerTransfer,
       minCheckpointSeconds: 1,
       resumeRetentionMs: kDefaultResumeRetentionMs,
@@ -187,6 +196,8 @@ export class Receiver {
         directIoThreads: this.opts.directIoThreads,
         eventQueueCapacity: this.opts.eventQueueCapacity,
         handshakeMac1Key: mac1Key(options.serverKeys.publicKey),
+        ...(options.maxTransferMemory !== undefined ? { maxTransferMemory: options.maxTransferMemory } : {}),
+        ...(options.maxReceiveMemory !== undefined ? { maxReceiveMemory: options.maxReceiveMemory } : {}),
       },
       (ev) => this.onEvent(ev),
     );
@@ -422,8 +433,10 @@ export class Receiver {
       else refuse(ErrorCodes.PROTOCOL, `transfer id ${req.transferId} was already used in this session`);
       return;
     }
-    if (session.transfers.size >= this.opts.maxTransfersPerSession) {
-      refuse(ErrorCodes.REFUSED, `too many transfers in one session (max ${this.opts.maxTransfersPerSession})`);
+    let open = 0;
+    for (const t of session.transfers.values()) if (t.status === 'receiving') open++;
+    if (open >= this.opts.maxTransfersPerSession) {
+      refuse(ErrorCodes.REFUSED, `too many open transfers in one session (max ${this.opts.maxTransfersPerSession})`);
       return;
     }
     let manifest: ValidatedManifest;

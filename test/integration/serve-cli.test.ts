@@ -33,6 +33,8 @@ describe('usage errors name the flag or value', () => {
     ['serve: bad cipher', ['serve', '--sandbox-dir', '/tmp/x', '--min-cipher', 'rot13'], /--min-cipher: .* got 'rot13'/],
     ['serve: bad direct-io', ['serve', '--sandbox-dir', '/tmp/x', '--direct-io', 'on'], /--direct-io: expected 'auto' or 'off', got 'on'/],
     ['serve: direct-io-threads out of range', ['serve', '--sandbox-dir', '/tmp/x', '--direct-io-threads', '0'], /--direct-io-threads: expected an integer 1-16, got '0'/],
+    ['serve: max-transfer-memory below 1 MiB', ['serve', '--sandbox-dir', '/tmp/x', '--max-transfer-memory', '1000'], /--max-transfer-memory: expected an integer 1048576-9007199254740991, got '1000'/],
+    ['serve: per-transfer memory over the total', ['serve', '--sandbox-dir', '/tmp/x', '--max-transfer-memory', '536870912', '--max-receive-memory', '268435456'], /--max-transfer-memory \(536870912\) must not exceed --max-receive-memory \(268435456\)/],
     ['serve: missing value', ['serve', '--sandbox-dir'], /--sandbox-dir/],
     ['serve: no sandbox', ['serve'], /--sandbox-dir is required/],
     ['serve: half a TLS pair', ['serve', '--sandbox-dir', '/tmp/x', '--api-tls-cert', '/tmp/c.pem'], /--api-tls-cert and --api-tls-key must be given together/],

@@ -286,6 +286,15 @@ void EndpointWrap::Construct(const Napi::CallbackInfo& info) {
     options.handshake_mac1_key.emplace();
     std::memcpy(options.handshake_mac1_key->data(), bytes.Data(), 32);
   }
+  // Optional: the receive budget's memory limits (core defaults when absent).
+  if (!opts.Get("maxTransferMemory").IsUndefined()) {
+    options.receive_budget.max_transfer_memory = static_cast<uint64_t>(
+        IntegerArg(opts.Get("maxTransferMemory"), "opts.maxTransferMemory", 0, 9007199254740991.0));
+  }
+  if (!opts.Get("maxReceiveMemory").IsUndefined()) {
+    options.receive_budget.max_total_memory = static_cast<uint64_t>(
+        IntegerArg(opts.Get("maxReceiveMemory"), "opts.maxReceiveMemory", 0, 9007199254740991.0));
+  }
   Napi::Value on_events = opts.Get("onEvents");
   if (!on_events.IsFunction()) ThrowTypeError(env, "opts.onEvents must be a function");
 

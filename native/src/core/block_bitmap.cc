@@ -18,16 +18,26 @@ uint64_t BlockLength(uint64_t file_size, uint32_t block_size, uint64_t block) {
 }
 
 BlockBitmap::BlockBitmap(uint64_t block_count)
-    : block_count_(block_count),
-      word_count_(static_cast<size_t>((block_count + 63) / 64)),
-      words_(new std::atomic<uint64_t>[word_count_ == 0 ? 1 : word_count_]) {
-  for (size_t i = 0; i < word_count_; ++i) words_[i].store(0, std::memory_order_relaxed);
+    : block_count_(block_count), word_count_(static_cast<size_t>((block_count + 63) / 64)) {}
+
+BlockBitmap::~BlockBitmap() { delete[] words_.load(std::memory_order_acquire); }
+
+std::atomic<uint64_t>* BlockBitmap::Words() {
+  std::atomic<uint64_t>* words = words_.load(std::memory_order_acquire);
+  if (words != nullptr) return words;
+  auto* fresh = new std::atomic<uint64_t>[word_count_ == 0 ? 1 : word_count_];
+  for (size_t i = 0; i < word_count_; ++i) fresh[i].store(0, std::memory_order_relaxed);
+  if (words_.compare_exchange_strong(words, fresh, std::memory_order_acq_rel, std::memory_order_acquire)) {
+    return fresh;
+  }
+  delete[] fresh;  // another thread allocated first: use its array
+  return words;
 }
 
 bool BlockBitmap::TrySet(uint64_t block) {
   if (block >= block_count_) return false;
   const uint64_t bit = 1ull << (block % 64);
-  const uint64_t before = words_[block / 64].fetch_or(bit, std::memory_order_acq_rel);
+  const uint64_t before = Words()[block / 64].fetch_or(bit, std::memory_order_acq_rel);
   if (before & bit) return false;
   set_count_.fetch_add(1, std::memory_order_acq_rel);
   return true;
@@ -61,6 +71,11 @@ size_t BlockBitmap::MissingRangesFrom(uint64_t from_block, uint64_t below_block,
                                       std::vector<std::pair<uint64_t, uint64_t>>* out,
                                       size_t max_ranges) const {
   const uint64_t limit = std::min(below_block, block_count_);
+  if (words_.load(std::memory_order_acquire) == nullptr) {  // nothing set: one gap
+    if (max_ranges == 0 || from_block >= limit) return 0;
+    out->emplace_back(from_block, limit - from_block);
+    return 1;
+  }
   size_t appended = 0;
   uint64_t pos = from_block;
   while (appended < max_ranges && pos < limit) {

@@ -2,6 +2,9 @@
 // Bits are set with atomic fetch_or, so several RX threads may TrySet at once;
 // reads (Test, MissingRanges) are lock-free and may run concurrently with sets
 // (they see each bit either before or after its set, never torn).
+// The words are allocated lazily, at the first TrySet (all threads racing for
+// it agree on one array): a bitmap no block was set in costs no memory, and
+// reads of it see every block unset. Budgets count BytesFor(block_count).
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -24,10 +27,17 @@ class BlockBitmap {
  public:
   // A bitmap of block_count blocks, all unset.
   explicit BlockBitmap(uint64_t block_count);
+  ~BlockBitmap();
   BlockBitmap(const BlockBitmap&) = delete;
   BlockBitmap& operator=(const BlockBitmap&) = delete;
 
   uint64_t block_count() const { return block_count_; }
+  // Bytes of words a bitmap of block_count blocks holds once allocated.
+  static uint64_t BytesFor(uint64_t block_count) { return (block_count / 64 + (block_count % 64 != 0)) * 8; }
+  // Bytes of words allocated now (0 until the first TrySet).
+  uint64_t allocated_bytes() const {
+    return words_.load(std::memory_order_acquire) != nullptr ? BytesFor(block_count_) : 0;
+  }
 
   // Sets the bit of `block`. Returns true if this call set it, false if it was
   // already set or block >= block_count. Thread-safe.
@@ -56,11 +66,16 @@ class BlockBitmap {
                            size_t max_ranges) const;
 
  private:
-  uint64_t Word(size_t i) const { return words_[i].load(std::memory_order_acquire); }
+  uint64_t Word(size_t i) const {
+    const std::atomic<uint64_t>* words = words_.load(std::memory_order_acquire);
+    return words != nullptr ? words[i].load(std::memory_order_acquire) : 0;
+  }
+  // The word array, allocated (zeroed) by the first caller.
+  std::atomic<uint64_t>* Words();
 
   uint64_t block_count_;
   size_t word_count_;
-  std::unique_ptr<std::atomic<uint64_t>[]> words_;
+  std::atomic<std::atomic<uint64_t>*> words_{nullptr};  // null until the first TrySet
   std::atomic<uint64_t> set_count_{0};
 };
 

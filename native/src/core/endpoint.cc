@@ -169,6 +169,7 @@ struct Endpoint::RxThreadState {
 Endpoint::Endpoint(const EndpointOptions& options)
     : options_(options), events_(&counters_, options.event_queue_capacity) {
   events_.SetDoorbell(options.doorbell);
+  if (options.role == EndpointRole::kReceiver) receive_budget_ = ReceiveBudget::Create(options.receive_budget);
 }
 
 Endpoint::~Endpoint() { Close(); }
@@ -212,6 +213,16 @@ std::unique_ptr<Endpoint> Endpoint::Open(const EndpointOptions& options, Status*
                             "feedbackIntervalMs must be " + std::to_string(kMinFeedbackIntervalMs) +
                                 ".." + std::to_string(kMaxFeedbackIntervalMs) + ", got " +
                                 std::to_string(options.feedback_interval_ms),
+                            kErrInvalidArgument);
+    return nullptr;
+  }
+  const ReceiveBudgetLimits& limits = options.receive_budget;
+  if (receiver && (limits.max_transfer_memory < (1u << 20) || limits.max_total_memory < (1u << 20) ||
+                   limits.max_transfer_memory > limits.max_total_memory)) {
+    *status = Status::Error(EINVAL,
+                            "receive memory limits must be >= 1 MiB with the per-transfer one <= the total, got " +
+                                std::to_string(limits.max_transfer_memory) + " and " +
+                                std::to_string(limits.max_total_memory),
                             kErrInvalidArgument);
     return nullptr;
   }
@@ -422,7 +433,8 @@ Status Endpoint::OpenReceiveTransfer(uint32_t local_index, uint32_t transfer_id,
                          kErrDuplicateTransfer);
   }
   std::unique_ptr<ReceiveTransfer> transfer =
-      ReceiveTransfer::Open(spec, local_index, transfer_id, &events_, &st, direct_writer_, finalizer_);
+      ReceiveTransfer::Open(spec, local_index, transfer_id, &events_, &st, direct_writer_,
+                            finalizer_, receive_budget_.get());
   if (!transfer) return st;
   std::unique_lock<std::shared_mutex> lock(transfers_mu_);
   receive_transfers_[{local_index, transfer_id}] = std::move(transfer);
@@ -776,10 +788,12 @@ void Endpoint::RunFeedback(RxThreadState& rx, uint64_t now_us) {
   for (const UdpSocket& sock : sockets_) queue_permille = std::max(queue_permille, sock.QueueFillPermille());
   uint8_t* packet = rx.feedback_packet.data();
   const size_t frame_cap = rx.feedback_packet.size() - kDataHeaderLen - kAeadTagLen;
+  const uint64_t feedback_interval_us = uint64_t{options_.feedback_interval_ms} * 1000;
   std::shared_ptr<Session> session;
   for (auto& [key, transfer] : transfers) {
     if (!session || session->local_index() != key.first) session = FindSession(key.first);
     if (!session) continue;
+    if (!transfer->FeedbackDue(now_us, feedback_interval_us)) continue;  // idle: backed off
     size_t frame_len = transfer->BuildFeedback(now_us, socket_drops, packet + kDataHeaderLen, frame_cap);
     if (frame_len == 0) continue;
     FeedbackFrameHeader fh = LoadWire<FeedbackFrameHeader>(packet + kDataHeaderLen);

@@ -30,6 +30,7 @@
 #include "core/event_queue.h"
 #include "core/handshake_filter.h"
 #include "core/receive_transfer.h"
+#include "core/resource_budget.h"
 #include "core/send_transfer.h"
 #include "core/session.h"
 #include "core/status.h"
@@ -95,6 +96,9 @@ struct EndpointOptions {
   bool direct_io = false;
   size_t direct_io_threads = kDefaultDirectThreads;
   size_t direct_io_chunks = kDefaultDirectChunks;
+  // Receiver: bookkeeping memory one transfer / all live transfers may reserve
+  // (ReceiveBudget; both >= 1 MiB, per-transfer <= total).
+  ReceiveBudgetLimits receive_budget;
   // Bound of the JS event queue (EventQueue); tests make it small to force overflows.
   size_t event_queue_capacity = kMaxQueuedEvents;
   // Receiver: mac1 key of the server's static key (BLAKE2b-256("mac1----" || key)). When set,
@@ -222,6 +226,8 @@ class Endpoint {
   // Receiver: finalizes completed files (sync, rename, directory sync) off the
   // RX threads; stopped by Close after the transfers closed.
   std::shared_ptr<WorkQueue> finalizer_;
+  // Receiver: admits every receive transfer (memory and disk; resource_budget.h).
+  std::shared_ptr<ReceiveBudget> receive_budget_;
   // Socket overflow drops not yet reported in a FEEDBACK (all RX threads add).
   std::atomic<uint64_t> unreported_socket_drops_{0};
 

@@ -48,6 +48,9 @@ void AddAncestors(const std::string& rel, std::set<std::string>* dirs) {
   }
 }
 
+// a + b, saturating at UINT64_MAX (manifest sums from a hostile sender).
+uint64_t SatAdd(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
 Status InvalidSpec(const std::string& message, const std::string& path) {
   return Status::Error(EINVAL, message, "JETRECV_ERR_PATH_INVALID", path);
 }
@@ -76,11 +79,31 @@ ReceiveTransfer::~ReceiveTransfer() {
   if (root_fd_ >= 0) close(root_fd_);  // kept after Close for Checkpoint
 }
 
+uint64_t ReceiveTransfer::BookkeepingBytes(const ReceiveSpec& spec) {
+  constexpr uint64_t kPerTransfer = sizeof(ReceiveTransfer) + 4096;  // + feedback and NACK state
+  // FileState, its pointers in files_/bitmaps_, heap overhead, and the final
+  // and partial path strings.
+  constexpr uint64_t kPerFile = sizeof(FileState) + 2 * sizeof(void*) + 64;
+  uint64_t bytes = kPerTransfer;
+  for (const ReceiveFileSpec& f : spec.files) {
+    bytes = SatAdd(bytes, kPerFile + 2 * f.path.size() + BlockBitmap::BytesFor(BlockCount(f.size, spec.block_size)));
+    if (f.size >= kMinDirectFileBytes) bytes = SatAdd(bytes, sizeof(DirectState) + f.size / kDirectChunkBytes + 1);
+  }
+  return bytes;
+}
+
+uint64_t ReceiveTransfer::UnbackedBytes() const {
+  const uint64_t sparse = sparse_bytes_.load(std::memory_order_relaxed);
+  const uint64_t received = bytes_received_.load(std::memory_order_relaxed);
+  return sparse > received ? sparse - received : 0;
+}
+
 std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, uint32_t session,
                                                        uint32_t transfer_id, EventSink* events,
                                                        Status* status,
                                                        std::shared_ptr<DirectWriter> direct,
-                                                       std::shared_ptr<WorkQueue> finalizer) {
+                                                       std::shared_ptr<WorkQueue> finalizer,
+                                                       ReceiveBudget* budget) {
   *status = Status::Ok();
   if (spec.block_size == 0 || spec.block_size > kMaxBlockSize) {
     *status = Status::Error(EINVAL,
@@ -154,6 +177,33 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
     ReleaseDestinations(t.get());
     return nullptr;
   }
+  if (budget != nullptr) {
+    // Admission before anything is created or allocated (resource_budget.h).
+    // Disk: what each file's existing partial does not hold allocated already
+    // (resume); files resumed as finalized need nothing.
+    std::set<uint32_t> done(spec.resume_done.begin(), spec.resume_done.end());
+    ReceiveDemand demand;
+    demand.memory = BookkeepingBytes(spec);
+    demand.files = spec.files.size();
+    for (uint32_t i = 0; i < spec.files.size(); ++i) {
+      const ReceiveFileSpec& f = spec.files[i];
+      demand.blocks = SatAdd(demand.blocks, BlockCount(f.size, spec.block_size));
+      if (done.count(i) != 0) continue;
+      struct stat pst {};
+      uint64_t held = 0;
+      if (fstatat(t->root_fd_, PartialPathFor(f.path).c_str(), &pst, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISREG(pst.st_mode)) {
+        held = static_cast<uint64_t>(pst.st_blocks) * 512;
+      }
+      demand.disk_need = SatAdd(demand.disk_need, f.size - std::min(f.size, held));
+    }
+    st = budget->Admit(demand, t->root_fd_, &t->grant_);
+    if (!st.ok()) {
+      *status = st;
+      t->closed_ = true;
+      return nullptr;
+    }
+  }
   for (const std::string& d : spec.empty_dirs) {
     st = MakeDirsBeneath(t->root_fd_, d, 0755);
     if (!st.ok()) {
@@ -184,6 +234,7 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
       t->Close(true);  // removes the partials created so far
       return nullptr;
     }
+    if (info.sparse) t->sparse_bytes_.fetch_add(f.size, std::memory_order_relaxed);
     const bool trusted = info.reused && info.prior_size == f.size;
     if (trusted && !resume_ranges[i].empty()) {
       t->blocks_resumed_ += t->ApplyResumeRanges(*file, resume_ranges[i]);
@@ -251,6 +302,10 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
   // so files_completed does not count them.)
   // Resumed files whose every block is held were written but not renamed
   // before the crash: finalize them now as well.
+  if (t->grant_) {  // the disk promise now follows the data actually received
+    const ReceiveTransfer* self = t.get();
+    t->grant_->TrackUnbacked([self] { return self->UnbackedBytes(); });
+  }
   CounterBlock unused;
   for (uint32_t i = 0; i < t->files_.size(); ++i) {
     FileState& f = *t->files_[i];
@@ -386,6 +441,7 @@ uint64_t ReceiveTransfer::ApplyResumeRanges(FileState& file, const std::vector<R
 }
 
 void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& counters) {
+  feedback_backoff_.NoteActivity();
   std::shared_lock lifecycle(lifecycle_mu_);
   if (closed_ || failed_.load(std::memory_order_acquire)) {
     counters.Add(CounterId::kdrop_transfer_failed, n);
@@ -687,6 +743,7 @@ void ReceiveTransfer::Fail(uint32_t file_index, int err, const std::string& mess
 
 void ReceiveTransfer::OnPosition(const PositionFrame& position) {
   if (position.transfer_id != transfer_id_) return;
+  feedback_backoff_.NoteActivity();
   SendPosition p;
   p.file_index = position.file_index;
   p.next_block = position.next_block;

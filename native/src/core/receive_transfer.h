@@ -38,7 +38,9 @@
 #include "core/counters.h"
 #include "core/direct_writer.h"
 #include "core/event_queue.h"
+#include "core/feedback_backoff.h"
 #include "core/nack_builder.h"
+#include "core/resource_budget.h"
 #include "core/status.h"
 #include "core/wire_format.h"
 #include "core/work_queue.h"
@@ -140,11 +142,27 @@ class ReceiveTransfer {
   // that completed them). Every destination path is claimed for the transfer
   // until Close (dest_claims.h): a path another open transfer is receiving is
   // refused with JETRECV_ERR_PATH_BUSY before anything touches the disk.
+  // budget: the endpoint's
+  // ReceiveBudget (nullptr = no limits); after the lexical checks and before
+  // anything is created or allocated, the transfer is admitted there (its
+  // BookkeepingBytes, and the bytes its files still need on disk) or refused
+  // with the budget's status; the grant is held until the transfer is destroyed.
   static std::unique_ptr<ReceiveTransfer> Open(const ReceiveSpec& spec, uint32_t session,
                                                uint32_t transfer_id, EventSink* events,
                                                Status* status,
                                                std::shared_ptr<DirectWriter> direct = nullptr,
-                                               std::shared_ptr<WorkQueue> finalizer = nullptr);
+                                               std::shared_ptr<WorkQueue> finalizer = nullptr,
+                                               ReceiveBudget* budget = nullptr);
+
+  // Upper bound of the memory a transfer of spec allocates for its bookkeeping:
+  // per-file state and paths, block bitmaps at full size (they are allocated
+  // lazily, at a file's first block, but may all fill), direct-I/O chunk maps.
+  static uint64_t BookkeepingBytes(const ReceiveSpec& spec);
+
+  // Bytes the transfer's sparse partials (tmpfs, no fallocate) may still
+  // allocate: their total size minus the bytes received so far (0 when every
+  // partial was preallocated). The budget's disk promise of a live transfer.
+  uint64_t UnbackedBytes() const;
   ~ReceiveTransfer();  // Close(false)
   ReceiveTransfer(const ReceiveTransfer&) = delete;
   ReceiveTransfer& operator=(const ReceiveTransfer&) = delete;
@@ -162,6 +180,13 @@ class ReceiveTransfer {
 
   // The sender's POSITION frame; positions only move forward.
   void OnPosition(const PositionFrame& position);
+
+  // Feedback timer: true when this transfer's FEEDBACK is due at this tick
+  // (every base interval while its frames arrive, backing off to about once a
+  // second while none do; feedback_backoff.h). Call before BuildFeedback.
+  bool FeedbackDue(uint64_t now_us, uint64_t base_interval_us) {
+    return feedback_backoff_.Due(now_us, base_interval_us);
+  }
 
   // Writes one FEEDBACK frame (header + NACK ranges) into frame[0..cap) and
   // returns its length (0 if cap < kFeedbackFrameHeaderLen or the transfer has
@@ -317,6 +342,12 @@ class ReceiveTransfer {
   uint64_t last_feedback_us_ = 0;
   uint64_t bytes_at_last_feedback_ = 0;
   double recv_rate_Bps_ = 0;     // block bytes/s over the last interval
+  FeedbackBackoff feedback_backoff_;  // activity from OnBlocks/OnPosition
+
+  std::atomic<uint64_t> sparse_bytes_{0};  // size of the partials sized sparsely at Open
+  // Last member, so it is destroyed first: the budget stops asking UnbackedBytes
+  // before the rest of the transfer goes away.
+  std::unique_ptr<ReceiveBudget::Grant> grant_;
 };
 
 }  // namespace jetrecv::core

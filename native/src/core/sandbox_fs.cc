@@ -52,7 +52,9 @@ Status PathError(int err, const std::string& what, const std::string& path) {
 // The tmpfs check is per file, not a reservation: files that each fit but not
 // together, or another writer filling the tmpfs, fail later with ENOSPC on the
 // write (a disk error of the transfer, as on any file system that runs full).
-int PreallocateFile(int fd, uint64_t size) {
+// *sparse: sized with ftruncate, its space not reserved.
+int PreallocateFile(int fd, uint64_t size, bool* sparse) {
+  *sparse = false;
   if (size == 0) return 0;
   struct statfs sfs {};
   if (fstatfs(fd, &sfs) == 0 && static_cast<unsigned long>(sfs.f_type) == TMPFS_MAGIC) {
@@ -65,11 +67,13 @@ int PreallocateFile(int fd, uint64_t size) {
       const uint64_t avail = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
       if (need > avail) return ENOSPC;
     }
+    *sparse = true;
     return ftruncate(fd, static_cast<off_t>(size)) == 0 ? 0 : errno;
   }
   if (fallocate(fd, 0, 0, static_cast<off_t>(size)) == 0) return 0;
   const int err = errno;
   if (err == EOPNOTSUPP || err == ENOSYS || err == EINVAL) {
+    *sparse = true;
     return ftruncate(fd, static_cast<off_t>(size)) == 0 ? 0 : errno;
   }
   return err;
@@ -367,7 +371,9 @@ Status OpenPartialBeneath(int root_fd, const std::string& rel_path, uint64_t siz
       ftruncate(file_fd, static_cast<off_t>(size)) != 0) {
     return fail(errno, "cannot truncate partial file");
   }
-  err = PreallocateFile(file_fd, size);
+  bool sparse = false;
+  err = PreallocateFile(file_fd, size, &sparse);
+  if (info != nullptr) info->sparse = sparse;
   if (err != 0) {
     return fail(err, err == ENOSPC ? "no space to preallocate partial file"
                                    : "cannot preallocate partial file");

@@ -62,6 +62,7 @@ Status OpenDirBeneath(int root_fd, const std::string& rel_dir, bool create, mode
 struct PartialOpenInfo {
   bool reused = false;      // an existing partial (regular file, one link) was kept
   uint64_t prior_size = 0;  // its length before it was resized (0 when created)
+  bool sparse = false;      // sized with ftruncate (tmpfs, no fallocate): space not reserved
 };
 // tag: the owning transfer's partial tag (see PartialPathFor).
 Status OpenPartialBeneath(int root_fd, const std::string& rel_path, uint64_t size, int* fd,
