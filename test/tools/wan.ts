@@ -50,6 +50,8 @@ export interface WanLinkParams {
 export interface WanDirStats {
   rx_packets: number;
   rx_bytes: number;
+  /** Bytes the bottleneck has finished sending (its output, random losses included). */
+  link_bytes: number;
   /** Written to the other namespace. */
   forwarded_packets: number;
   forwarded_bytes: number;

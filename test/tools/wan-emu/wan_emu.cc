@@ -135,6 +135,7 @@ struct Direction {
   uint64_t seq = 0;
   // Counters.
   uint64_t rx_packets = 0, rx_bytes = 0;
+  uint64_t accepted_bytes = 0;  // taken into the queue (not drop-tail dropped)
   uint64_t forwarded_packets = 0, forwarded_bytes = 0;
   uint64_t lost_packets = 0;           // random loss
   uint64_t queue_dropped_packets = 0;  // drop-tail (queue full, or --max-packets)
@@ -186,10 +187,12 @@ struct Direction {
         return;
       }
       busy_until_ns = std::max(busy_until_ns, now) + uint64_t(double(len) * 8e9 / cfg.rate_bps);
+      accepted_bytes += len;
       queue_delay_last_ns = backlog;
       queue_delay_peak_ns = std::max(queue_delay_peak_ns, backlog);
     } else {
       busy_until_ns = now;
+      accepted_bytes += len;
     }
     if (cfg.loss_pct > 0 && Uniform01() * 100.0 < cfg.loss_pct) {
       lost_packets++;
@@ -222,12 +225,16 @@ struct Direction {
 
   std::string Json(uint64_t now) const {
     uint64_t backlog = busy_until_ns > now ? busy_until_ns - now : 0;
-    char buf[640];
+    // Bytes the bottleneck has finished sending by now (lost ones included): its output.
+    uint64_t queued_bytes = cfg.rate_bps > 0 ? uint64_t(double(backlog) * cfg.rate_bps / 8e9) : 0;
+    uint64_t link_bytes = accepted_bytes > queued_bytes ? accepted_bytes - queued_bytes : 0;
+    char buf[700];
     snprintf(buf, sizeof buf,
-             "{\"rx_packets\":%llu,\"rx_bytes\":%llu,\"forwarded_packets\":%llu,\"forwarded_bytes\":%llu,"
+             "{\"rx_packets\":%llu,\"rx_bytes\":%llu,\"link_bytes\":%llu,\"forwarded_packets\":%llu,\"forwarded_bytes\":%llu,"
              "\"lost_packets\":%llu,\"queue_dropped_packets\":%llu,\"write_errors\":%llu,"
              "\"queue_delay_us\":%.1f,\"queue_delay_peak_us\":%.1f,\"in_flight_packets\":%zu}",
-             (unsigned long long)rx_packets, (unsigned long long)rx_bytes, (unsigned long long)forwarded_packets,
+             (unsigned long long)rx_packets, (unsigned long long)rx_bytes, (unsigned long long)link_bytes,
+             (unsigned long long)forwarded_packets,
              (unsigned long long)forwarded_bytes, (unsigned long long)lost_packets,
              (unsigned long long)queue_dropped_packets, (unsigned long long)write_errors, backlog / 1e3,
              queue_delay_peak_ns / 1e3, in_flight.size());
