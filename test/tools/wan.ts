@@ -102,6 +102,8 @@ export interface WanPath {
   stats(): Promise<WanStats>;
   /** Stops the emulator (SIGTERM) and returns its final counters; null if it was not running. */
   stop(): Promise<WanStats | null>;
+  /** UDP datagrams the sockets of a namespace dropped for a full receive buffer (/proc/net/snmp RcvbufErrors). */
+  udpReceiveBufferErrors(side: PairSide): Promise<number>;
   /** Packets the TUN devices dropped before the emulator read them (tx_dropped; should stay 0). */
   deviceDrops(): Promise<{ a: number; b: number }>;
   /** Stops the emulator and deletes both namespaces. Idempotent. */
@@ -279,6 +281,11 @@ export async function createWanPath(options: WanPathOptions = {}): Promise<Creat
       });
     },
     stop: stopEmulator,
+    async udpReceiveBufferErrors(side) {
+      const lines = (await must(['ip', 'netns', 'exec', nsOf(side), 'cat', '/proc/net/snmp'], 'read /proc/net/snmp')).split('\n').filter((l) => l.startsWith('Udp:'));
+      const [names, values] = lines.map((l) => l.trim().split(/\s+/));
+      return Number(values?.[names?.indexOf('RcvbufErrors') ?? -1] ?? NaN);
+    },
     async deviceDrops() {
       const read = async (ns: string) => Number((await must(['ip', 'netns', 'exec', ns, 'cat', `/sys/class/net/${kDevice}/statistics/tx_dropped`], 'read tx_dropped')).trim());
       return { a: await read(nsA), b: await read(nsB) };

@@ -78,13 +78,6 @@ async function drained(path: WanPath): Promise<void> {
   throw new Error('wan-emu did not drain in 10 s');
 }
 
-/** UDP datagrams namespace b's sockets dropped for a full receive buffer (/proc/net/snmp). */
-async function udpRcvbufErrors(path: WanPath): Promise<number> {
-  const snmp = (await path.run('b', ['cat', '/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Udp:'));
-  const [names, values] = snmp.map((l) => l.trim().split(/\s+/));
-  return Number(values![names!.indexOf('RcvbufErrors')]);
-}
-
 function accounted(d: WanDirStats): number {
   return d.forwarded_packets + d.lost_packets + d.queue_dropped_packets + d.write_errors + d.in_flight_packets;
 }
@@ -119,7 +112,7 @@ describe.skipIf(!support.ok)('wan-emu', () => {
     // 20 Mbit/s with a 20 ms queue holds ~35 datagrams of 1400 bytes; 3,000 arrive at once.
     const rateBps = 20e6;
     await path.start({ rateBps, queueMs: 20, statsIntervalMs: 0 });
-    const overflow0 = await udpRcvbufErrors(path);
+    const overflow0 = await path.udpReceiveBufferErrors('b');
     const sink = await withSink(path, async () => {
       const r = await path.run('a', [process.execPath, '-e', sourceScript, 'blast', path.addressB, '3000', '1400'], 30_000);
       expect(r.code, r.stderr).toBe(0);
@@ -133,7 +126,7 @@ describe.skipIf(!support.ok)('wan-emu', () => {
     expect(ab.lost_packets).toBe(0);
     expect(ab.queue_delay_peak_us).toBeLessThanOrEqual(20_000 + (1428 * 8e6) / rateBps);
     expect(ab.queue_delay_peak_us).toBeGreaterThan(10_000);
-    expect(sink.count + (await udpRcvbufErrors(path)) - overflow0).toBe(ab.forwarded_packets); // a slow sink may overflow
+    expect(sink.count + (await path.udpReceiveBufferErrors('b')) - overflow0).toBe(ab.forwarded_packets); // a slow sink may overflow
     // The receiver saw them no faster than the bottleneck rate (10 % slack: the first
     // delivery may be woken late, the rest then leave on their virtual-time schedule).
     const ipBytes = 1428; // 1400 + UDP 8 + IPv4 20
@@ -143,7 +136,7 @@ describe.skipIf(!support.ok)('wan-emu', () => {
 
   it('drops the configured share at random, after the bottleneck', async () => {
     await path.start({ rateBps: 50e6, lossPercent: 10, queueMs: 1000, seed: 7, statsIntervalMs: 0 });
-    const overflow0 = await udpRcvbufErrors(path);
+    const overflow0 = await path.udpReceiveBufferErrors('b');
     const sink = await withSink(path, async () => {
       const r = await path.run('a', [process.execPath, '-e', sourceScript, 'blast', path.addressB, '4000', '1000'], 30_000);
       expect(r.code, r.stderr).toBe(0);
@@ -154,6 +147,6 @@ describe.skipIf(!support.ok)('wan-emu', () => {
     expect(accounted(ab)).toBe(ab.rx_packets);
     expect(ab.lost_packets / ab.rx_packets).toBeGreaterThan(0.07);
     expect(ab.lost_packets / ab.rx_packets).toBeLessThan(0.13);
-    expect(sink.count + (await udpRcvbufErrors(path)) - overflow0).toBe(ab.forwarded_packets);
+    expect(sink.count + (await path.udpReceiveBufferErrors('b')) - overflow0).toBe(ab.forwarded_packets);
   });
 });
