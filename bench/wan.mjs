@@ -124,12 +124,15 @@ async function jetrecvRun(ctx, wan, p, { files, extraSend = [], timeoutMs, onDon
   }
 }
 
-/** `iperf3 -C algo` for `seconds` from a to b; {bytes, seconds, retransmits, segmentsSent} or {error}. */
-async function tcpRun(wan, algo, seconds, port) {
+/**
+ * `iperf3 -C algo` for `seconds` from a to b; {bytes, seconds, retransmits, segmentsSent} or
+ * {error}. `killOn` (a promise) ends it early, without figures.
+ */
+async function tcpRun(wan, algo, seconds, port, killOn) {
   const srv = start(wan.wrap('b', ['iperf3', '-s', '-1', '-p', String(port), '-B', wan.addressB]));
   try {
     await sleep(400); // iperf3 -s binds at once; no readiness line with -1
-    const c = await start(wan.wrap('a', ['iperf3', '-c', wan.addressB, '-p', String(port), '-C', algo, '-t', String(seconds), '-J', '-i', '0.1']), { timeoutMs: (seconds + 30) * 1000 }).done;
+    const c = await start(wan.wrap('a', ['iperf3', '-c', wan.addressB, '-p', String(port), '-C', algo, '-t', String(seconds), '-J', '-i', '0.1']), { timeoutMs: (seconds + 30) * 1000, killOn }).done;
     let j;
     try { j = JSON.parse(c.stdout); } catch { return { error: `iperf3 gave no JSON (exit ${c.code}): ${tail(c.stderr || c.stdout, 300)}` }; }
     if (j.error) return { error: `iperf3: ${j.error}` };
@@ -248,15 +251,16 @@ async function shareRun(ctx, wan, p, src) {
   await wan.start({ rateBps: p.rateBps, rttMs: p.rttMs, lossPercent: p.lossPercent, queueMs: ctx.opts.wanQueueMs, statsIntervalMs: kStatsMs });
   const smp = sampler(wan, p);
   try {
-    const tcpSeconds = Math.min(40, Math.max(10, Math.ceil(idealSeconds(src.size, p) * 4) + 4));
-    const tcp = tcpRun(wan, 'bbr', tcpSeconds, 5202);
+    // TCP runs until jetrecv is done (then it is stopped; its share comes from the link).
+    let jetrecvDone;
+    const tcp = tcpRun(wan, 'bbr', 600, 5202, new Promise((r) => (jetrecvDone = r)));
     await sleep(3000); // TCP at its steady state first
     const m0 = smp.now();
-    const [x] = await jetrecvRun(ctx, wan, p, { files: [src], timeoutMs: (tcpSeconds - 3) * 1000 });
+    const [x] = await jetrecvRun(ctx, wan, p, { files: [src], timeoutMs: Math.max(90_000, idealSeconds(src.size, p) * 20_000) });
     const m1 = smp.now();
-    const t = await tcp;
+    jetrecvDone('jetrecv finished');
+    await tcp;
     if (x.error) return x;
-    if (t.error) return t;
     const window = (m1.t - m0.t) / 1000;
     const tcpBytes = Math.max(0, m1.link - m0.link - x.wireBytes);
     return {
