@@ -302,6 +302,14 @@ export class ReliableChannel {
   }
 
   /**
+   * Sends a pure ack now: no data, tells the peer this side is alive (e.g. while a long
+   * operation delays the reply it waits for). Harmless to the peer's loss detection.
+   */
+  keepAlive(): void {
+    if (!this.closed) this.sendAck();
+  }
+
+  /**
    * Resolves when every queued message has been acked by the peer. Rejects with JetrecvError
    * CANCELLED if the channel is closed first, TIMEOUT if the peer is declared dead.
    */

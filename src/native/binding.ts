@@ -200,8 +200,14 @@ export interface NativeEndpoint {
   /** Encrypted CONTROL frame (payload <= 1200 bytes) on lane 0 to the session's peer. */
   sendControl(localIndex: number, payload: Uint8Array): void;
   sessionStats(localIndex: number): SessionStats | null;
-  /** Receiver role. Throws Error{code, path} (JETRECV_ERR_PATH_ESCAPE, _PATH_INVALID, _IO with errno). */
-  openReceiveTransfer(localIndex: number, transferId: number, spec: ReceiveTransferSpec): void;
+  /**
+   * Receiver role. The spec is read before it returns; the open (one partial file per entry)
+   * runs on a worker thread, so a huge manifest does not stall the JS thread. Rejects with
+   * Error{code, path} (JETRECV_ERR_PATH_ESCAPE, _PATH_INVALID, _PATH_BUSY, _IO with errno;
+   * _UNKNOWN_SESSION / _CLOSED when the session or endpoint went away meanwhile).
+   * File-done events of the open (empty or already complete files) may arrive before it settles.
+   */
+  openReceiveTransfer(localIndex: number, transferId: number, spec: ReceiveTransferSpec): Promise<void>;
   receiveTransferStats(localIndex: number, transferId: number): ReceiveTransferStats | null;
   closeReceiveTransfer(localIndex: number, transferId: number, removePartials: boolean): void;
   /**

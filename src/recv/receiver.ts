@@ -15,6 +15,7 @@ import { ErrorCodes, JetrecvError } from '../errors.js';
 import { RateLimitedLog } from '../log.js';
 import { SendPolicy, type SendErrorCounts } from '../engine/send-policy.js';
 import { boundControlText } from './refusal.js';
+import { OpenGate } from './open-gate.js';
 import { kMaxFilesPerTransfer, validateManifest, type ValidatedManifest } from './manifest-check.js';
 import { TransferRecord, nowUs, resumeExpired, type ReceiveTransferStructure } from './transfer-record.js';
 import { RateWindow } from './rate-window.js';
@@ -121,6 +122,9 @@ interface SourceRecord {
 const kFilesDoneBatch = 512;
 /** Default of ReceiverOptions.maxTransfersPerSession (docs/PROTOCOL-control.md). */
 export const kMaxTransfersPerSession = 8;
+/** Native opens at a time (OpenGate), and the keep-alive period toward a sender whose open runs. */
+const kConcurrentOpens = 2;
+const kOpenKeepAliveMs = 1000;
 /** Resume retention sweeps run at most this far apart (and at least 1 s apart). */
 const kMaxRetentionSweepMs = 3_600_000;
 export const kDefaultResumeRetentionMs = 7 * 86_400_000;
@@ -148,6 +152,13 @@ export class Receiver {
   private readonly resumable = new Map<string, TransferRecord>();
   /** Checkpoints and record writes in flight (awaited by shutdown). */
   private readonly inFlight = new Set<Promise<void>>();
+  /**
+   * Transfers whose native open runs on a worker thread, with the file-done events that
+   * arrived meanwhile (empty files, resumed complete files): replayed once the transfer is
+   * accepted, so FilesDone never precedes TransferAccept.
+   */
+  private readonly opening = new Map<TransferRecord, number[]>();
+  private readonly openGate = new OpenGate(kConcurrentOpens);
   private readonly checkpointTimer: NodeJS.Timeout;
   private retentionTimer: NodeJS.Timeout | null = null;
   private sweeping: Promise<void> | null = null;
@@ -469,7 +480,7 @@ export class Receiver {
         if (session.closed || this.closed) return;
         const resume = resumeFrom?.checkpoint ?? undefined;
         try {
-          this.endpoint.native.openReceiveTransfer(session.localIndex, req.transferId, {
+          await this.openNative(session, placeholder, () => this.endpoint.native.openReceiveTransfer(session.localIndex, req.transferId, {
             root: this.sandboxRoot,
             blockSize: req.blockSize,
             files: manifest.files.map((f) => ({ path: f.relPath, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs })),
@@ -478,8 +489,10 @@ export class Receiver {
             partialTag,
             resumable: checkpointMs > 0,
             syncOnFinalize: this.opts.syncOnFinalize,
-          });
+          }));
+          if (session.closed || this.closed) return; // ended during the open: the addon closed it with the session
         } catch (err) {
+          if (session.closed || this.closed) return; // the session ended during the open
           session.transfers.delete(req.transferId);
           const e = err as Error & { code?: string; path?: string };
           if (!resumeFrom) {
@@ -540,9 +553,30 @@ export class Receiver {
         // The first checkpoint records what this open restored (or that it starts from zero).
         if (record.resumable) void this.checkpoint(session, record);
         else void this.persist(record);
+        const early = this.opening.get(placeholder) ?? [];
+        this.opening.delete(placeholder);
+        for (const file of early) this.onFileDone(session.localIndex, req.transferId, file);
         if (manifest.files.length === 0) this.completeTransfer(session, record);
-      })().catch((err: unknown) => this.onSessionFault(session, err)),
+      })()
+        .catch((err: unknown) => this.onSessionFault(session, err))
+        .finally(() => this.opening.delete(placeholder)),
     );
+  }
+
+  /**
+   * Runs a native open (on a worker thread: a huge manifest takes minutes) through the open
+   * gate. Meanwhile the session's sender gets a keep-alive every second (its silence rule
+   * would otherwise make it reconnect and offer the transfer again), and file-done events of
+   * the transfer are held back in `opening`.
+   */
+  private async openNative(session: ReceiveSession, placeholder: TransferRecord, open: () => Promise<void>): Promise<void> {
+    this.opening.set(placeholder, []);
+    const keepAlive = setInterval(() => session.channel.keepAlive(), kOpenKeepAliveMs);
+    try {
+      await this.openGate.run(() => (session.closed || this.closed ? Promise.resolve() : open()));
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 
   // ---- checkpoints and resume -------------------------------------------------
@@ -666,6 +700,11 @@ export class Receiver {
     const session = this.sessions.get(sessionIndex);
     const t = session?.transfers.get(wireTransferId);
     if (!session || !t || t.status !== 'receiving') return;
+    const early = this.opening.get(t);
+    if (early) {
+      early.push(file); // the open has not answered yet: replayed after TransferAccept
+      return;
+    }
     t.filesDone++;
     let pending = session.pendingFilesDone.get(wireTransferId);
     if (!pending) session.pendingFilesDone.set(wireTransferId, (pending = []));

@@ -177,6 +177,42 @@ class CheckpointWorker : public Napi::AsyncWorker {
   core::ReceiveCheckpoint result_;
 };
 
+// Opens a receive transfer on a worker thread (Endpoint::OpenReceiveTransfer: one partial
+// file per manifest entry, minutes for a huge manifest) and settles a promise. Keeps the JS
+// Endpoint, and with it the core endpoint, alive until done.
+class OpenReceiveWorker : public Napi::AsyncWorker {
+ public:
+  OpenReceiveWorker(Napi::Env env, Napi::Object self, core::Endpoint* endpoint, uint32_t local_index,
+                    uint32_t transfer_id, core::ReceiveSpec spec)
+      : Napi::AsyncWorker(env, "jetrecv-open-receive"),
+        self_(Napi::Persistent(self)),
+        endpoint_(endpoint),
+        local_index_(local_index),
+        transfer_id_(transfer_id),
+        spec_(std::move(spec)),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override { status_ = endpoint_->OpenReceiveTransfer(local_index_, transfer_id_, spec_); }
+  void OnOK() override {
+    if (!status_.ok()) {
+      deferred_.Reject(StatusError(Env(), status_));
+      return;
+    }
+    deferred_.Resolve(Env().Undefined());
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::ObjectReference self_;
+  core::Endpoint* endpoint_;
+  uint32_t local_index_;
+  uint32_t transfer_id_;
+  core::ReceiveSpec spec_;
+  Napi::Promise::Deferred deferred_;
+  core::Status status_;
+};
+
 core::SendSpec SendSpecArg(const Napi::Value& value) {
   Napi::Object spec = ObjectArg(value, "spec");
   core::SendSpec out;
@@ -225,7 +261,7 @@ Napi::Function EndpointWrap::Init(Napi::Env env, Addon* addon) {
           InstanceMethod("removeSession", &EndpointWrap::GuardVoid<&EndpointWrap::RemoveSession>),
           InstanceMethod("sendControl", &EndpointWrap::GuardVoid<&EndpointWrap::SendControl>),
           InstanceMethod("sessionStats", &EndpointWrap::Guard<&EndpointWrap::SessionStats>),
-          InstanceMethod("openReceiveTransfer", &EndpointWrap::GuardVoid<&EndpointWrap::OpenReceiveTransfer>),
+          InstanceMethod("openReceiveTransfer", &EndpointWrap::Guard<&EndpointWrap::OpenReceiveTransfer>),
           InstanceMethod("receiveTransferStats", &EndpointWrap::Guard<&EndpointWrap::ReceiveTransferStats>),
           InstanceMethod("closeReceiveTransfer", &EndpointWrap::GuardVoid<&EndpointWrap::CloseReceiveTransfer>),
           InstanceMethod("checkpointReceiveTransfer", &EndpointWrap::Guard<&EndpointWrap::CheckpointReceiveTransfer>),
@@ -454,12 +490,16 @@ Napi::Value EndpointWrap::SessionStats(const Napi::CallbackInfo& info) {
   return out;
 }
 
-void EndpointWrap::OpenReceiveTransfer(const Napi::CallbackInfo& info) {
+Napi::Value EndpointWrap::OpenReceiveTransfer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t local_index = Uint32Arg(info[0], "localIndex");
   uint32_t transfer_id = Uint32Arg(info[1], "transferId");
   core::ReceiveSpec spec = ReceiveSpecArg(info[2]);
-  CheckStatus(env, endpoint().OpenReceiveTransfer(local_index, transfer_id, spec));
+  auto* worker = new OpenReceiveWorker(env, info.This().As<Napi::Object>(), &endpoint(), local_index,
+                                       transfer_id, std::move(spec));  // deletes itself when done
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
 }
 
 Napi::Value EndpointWrap::ReceiveTransferStats(const Napi::CallbackInfo& info) {

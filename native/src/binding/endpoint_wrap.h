@@ -64,7 +64,8 @@ class EndpointWrap : public Napi::ObjectWrap<EndpointWrap> {
   void RemoveSession(const Napi::CallbackInfo& info);
   void SendControl(const Napi::CallbackInfo& info);
   Napi::Value SessionStats(const Napi::CallbackInfo& info);
-  void OpenReceiveTransfer(const Napi::CallbackInfo& info);
+  // Promise: the open runs on a worker thread (OpenReceiveWorker).
+  Napi::Value OpenReceiveTransfer(const Napi::CallbackInfo& info);
   Napi::Value ReceiveTransferStats(const Napi::CallbackInfo& info);
   void CloseReceiveTransfer(const Napi::CallbackInfo& info);
   // Promise of the transfer's checkpoint (see ReceiveTransfer::Checkpoint).

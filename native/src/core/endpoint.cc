@@ -423,22 +423,43 @@ Status Endpoint::OpenReceiveTransfer(uint32_t local_index, uint32_t transfer_id,
                                      const ReceiveSpec& spec) {
   Status st = CheckRole(EndpointRole::kReceiver, "openReceiveTransfer");
   if (!st.ok()) return st;
-  // Holding the sessions lock (shared) keeps RemoveSession from interleaving.
-  std::shared_lock<std::shared_mutex> sessions_lock(sessions_mu_);
-  if (sessions_.count(local_index) == 0) return UnknownSession(local_index);
-  if (FindReceiveTransfer(local_index, transfer_id)) {
+  auto duplicate = [&] {
     return Status::Error(EEXIST,
                          "transfer " + std::to_string(transfer_id) + " is already open on session " +
                              std::to_string(local_index),
                          kErrDuplicateTransfer);
+  };
+  {
+    std::shared_lock<std::shared_mutex> sessions_lock(sessions_mu_);
+    if (sessions_.count(local_index) == 0) return UnknownSession(local_index);
+    if (FindReceiveTransfer(local_index, transfer_id)) return duplicate();
   }
+  // The open itself (one partial file per manifest entry: minutes for a huge manifest) holds
+  // no endpoint lock: it runs on a worker thread while sessions come and go.
   std::unique_ptr<ReceiveTransfer> transfer =
       ReceiveTransfer::Open(spec, local_index, transfer_id, &events_, &st, direct_writer_,
                             finalizer_, receive_budget_.get());
   if (!transfer) return st;
-  std::unique_lock<std::shared_mutex> lock(transfers_mu_);
-  receive_transfers_[{local_index, transfer_id}] = std::move(transfer);
-  return Status::Ok();
+  {
+    // The sessions lock (shared) keeps RemoveSession from interleaving with the insert;
+    // closed() is checked under transfers_mu_, which Close takes after setting it.
+    std::shared_lock<std::shared_mutex> sessions_lock(sessions_mu_);
+    std::unique_lock<std::shared_mutex> lock(transfers_mu_);
+    if (closed()) {
+      st = Closed();
+    } else if (sessions_.count(local_index) == 0) {
+      st = UnknownSession(local_index);
+    } else if (receive_transfers_.count({local_index, transfer_id}) != 0) {
+      st = duplicate();
+    } else {
+      receive_transfers_[{local_index, transfer_id}] = std::move(transfer);
+      return Status::Ok();
+    }
+  }
+  // The session went away (or the endpoint closed) during the open: nobody will receive into
+  // it. Close keeps the partials of a resumable transfer (a later resume finds them).
+  transfer->Close(/*remove_partials=*/false);
+  return st;
 }
 
 std::optional<ReceiveStats> Endpoint::GetReceiveTransferStats(uint32_t local_index,

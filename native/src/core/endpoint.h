@@ -166,6 +166,10 @@ class Endpoint {
   std::optional<SessionStats> GetSessionStats(uint32_t local_index) const;
 
   // Receiver role.
+  // Safe on any thread (the binding runs it on a worker): holds no endpoint lock while it
+  // creates the partials. A session removed (or the endpoint closed) meanwhile: the new
+  // transfer is closed again (partials kept only if resumable) and kErrUnknownSession
+  // (kErrClosed) returned.
   Status OpenReceiveTransfer(uint32_t local_index, uint32_t transfer_id, const ReceiveSpec& spec);
   std::optional<ReceiveStats> GetReceiveTransferStats(uint32_t local_index,
                                                       uint32_t transfer_id) const;
