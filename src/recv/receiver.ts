@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, releaseFreeHeapMemory, removeStalePartial, sweepPartials, type NativeEvent, type CipherName } from '../engine/endpoint.js';
 import { HandshakeResponder, type ResponderFailureReason } from '../handshake/index.js';
 import { mac1Key } from '../handshake/packets.js';
+import { sourceKey } from '../handshake/source-rate-limiter.js';
 import { encodeKey, type KeyPair } from '../keys/key-encoding.js';
 import { ReliableChannel } from '../control/reliable-channel.js';
 import { decodeControl, encodeControl, type ControlMessage, type ControlMessageInput } from '../proto/control.js';
@@ -315,7 +316,7 @@ export class Receiver {
     const session = this.openSession(result, peerKey, address, port);
     if (refusal) {
       const reason = `${kRefusalText[refusal]} (max ${this.admission.limitOf(refusal)})`;
-      this.limited.warn(`${refusal}:${refusal === 'max-sessions' ? '' : refusal === 'max-sessions-per-key' ? peerKey : address}`, { sourceIP: address, sourcePort: port, clientPublicKey: peerKey, reason }, 'session refused');
+      this.limited.warn(`${refusal}:${refusal === 'max-sessions-per-key' ? peerKey : sourceKey(address)}`, { sourceIP: address, sourcePort: port, clientPublicKey: peerKey, reason }, 'session refused');
       this.send(session, { kind: 'goodbye', reason, final: true });
       this.endSession(session, `refused: ${reason}`);
       return;
