@@ -47,6 +47,11 @@ export interface DaemonConfig {
   sessionTimeoutMs: number;
   /** Transfers listing more files are refused (default kMaxFilesPerTransfer). */
   maxFilesPerTransfer?: number;
+  /** A session with no transfer open this long is closed (default 10 s; tests set it low). */
+  noTransferTimeoutMs?: number;
+  /** Session caps per sender key and per source address (defaults: session-admission.ts). */
+  maxSessionsPerKey?: number;
+  maxSessionsPerSource?: number;
   /**
    * INITs per second given the DH work before the handshake requires cookies (default 50).
    * Not a CLI flag; tests set it low to exercise cookies (docs/TESTING.md).
@@ -140,6 +145,9 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
     sessionTimeoutMs: config.sessionTimeoutMs,
     resumeRetentionMs: config.resumeRetentionMs,
     ...(config.maxFilesPerTransfer !== undefined ? { maxFilesPerTransfer: config.maxFilesPerTransfer } : {}),
+    ...(config.noTransferTimeoutMs !== undefined ? { noTransferTimeoutMs: config.noTransferTimeoutMs } : {}),
+    ...(config.maxSessionsPerKey !== undefined ? { maxSessionsPerKey: config.maxSessionsPerKey } : {}),
+    ...(config.maxSessionsPerSource !== undefined ? { maxSessionsPerSource: config.maxSessionsPerSource } : {}),
     transferStore,
     restoredTransfers,
     handshakeLoadThreshold: config.handshakeLoadThreshold,

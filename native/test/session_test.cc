@@ -2,6 +2,7 @@
 // tampering and cross-epoch reordering; concurrent sealing on one lane.
 #include "core/session.h"
 
+#include <atomic>
 #include <cstring>
 #include <set>
 #include <thread>
@@ -162,6 +163,77 @@ void ConcurrentSealers() {
   CHECK_EQ(counters.size(), size_t{2 * kPerThread});  // no counter reused
 }
 
+// Lane state (replay window, cipher contexts) exists only for lanes in use: a session that
+// never carries data holds none, and each used lane holds what it needs.
+void LazyLanes(Cipher cipher) {
+  Pair p = MakePair(cipher);
+  LaneCounts none = p.a->AllocatedLanes();
+  CHECK_EQ(none.send_lanes, 0);
+  CHECK_EQ(none.recv_lanes, 0);
+  CHECK_EQ(none.cipher_contexts, 0);
+  // Without lanes a session is small (the eager design held 16 replay windows inline).
+  CHECK(sizeof(Session) < 2048);
+
+  std::vector<uint8_t> frame = {0x02, 0, 0, 0, 'x'};
+  std::vector<uint8_t> packet = Seal(*p.a, 5, frame);
+  LaneCounts a = p.a->AllocatedLanes();
+  CHECK_EQ(a.send_lanes, 1);
+  CHECK_EQ(a.recv_lanes, 0);
+  CHECK_EQ(a.cipher_contexts, 1);
+  std::vector<uint8_t> got;
+  CHECK(OpenCopy(*p.b, packet, &got) == OpenResult::kOk);
+  CHECK(got == frame);
+  LaneCounts b = p.b->AllocatedLanes();
+  CHECK_EQ(b.send_lanes, 0);
+  CHECK_EQ(b.recv_lanes, 1);
+  CHECK_EQ(b.cipher_contexts, 1);  // the keyed context; no spare until a newer epoch is tried
+
+  // The last lane works too, and every lane is created once.
+  CHECK(OpenCopy(*p.b, Seal(*p.a, kMaxLanes - 1, frame), nullptr) == OpenResult::kOk);
+  CHECK(OpenCopy(*p.b, Seal(*p.a, 5, frame), nullptr) == OpenResult::kOk);
+  CHECK_EQ(p.b->AllocatedLanes().recv_lanes, 2);
+  CHECK_EQ(p.a->AllocatedLanes().send_lanes, 2);
+
+  // A forged packet on an unused lane is refused; it costs at most that lane's state.
+  std::vector<uint8_t> forged = Seal(*p.a, 9, frame);
+  forged[kDataHeaderLen] ^= 1;
+  CHECK(OpenCopy(*p.b, forged, nullptr) == OpenResult::kBadTag);
+  CHECK(p.b->AllocatedLanes().recv_lanes <= 3);
+  // The lane still opens the genuine packets that follow.
+  CHECK(OpenCopy(*p.b, Seal(*p.a, 9, frame), nullptr) == OpenResult::kOk);
+  // A lane number beyond kMaxLanes allocates nothing.
+  std::vector<uint8_t> bad = Seal(*p.a, 0, frame);
+  bad[1] = kMaxLanes;
+  CHECK(OpenCopy(*p.b, bad, nullptr) == OpenResult::kBadTag);
+  CHECK(p.a->SealInPlace(kMaxLanes, bad.data(), frame.size()) == 0);
+  CHECK_EQ(p.b->AllocatedLanes().recv_lanes, 3);
+}
+
+// RX threads open packets of one session concurrently: the first packets on a fresh lane
+// race to create its state, and every packet still opens exactly once.
+void ConcurrentFirstUse() {
+  Pair p = MakePair(Cipher::kAes256Gcm);
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 200;
+  std::vector<std::vector<uint8_t>> packets;
+  for (int i = 0; i < kThreads * kPerThread; ++i) {
+    packets.push_back(Seal(*p.a, static_cast<uint8_t>(i % 4), {0x02, 0, 0, 0, static_cast<uint8_t>(i)}));
+  }
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < kThreads * kPerThread; i += kThreads) {
+        std::vector<uint8_t> copy = packets[i];
+        if (p.b->Open(copy.data(), copy.size()) == OpenResult::kOk) ok.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK_EQ(ok.load(), kThreads * kPerThread);
+  CHECK_EQ(p.b->AllocatedLanes().recv_lanes, 4);
+}
+
 void RejectsUnknownCipher() {
   SessionConfig c;
   c.cipher = static_cast<Cipher>(9);
@@ -178,6 +250,9 @@ int main() {
   AcrossEpochs(Cipher::kAes256Gcm);
   AcrossEpochs(Cipher::kChaCha20Poly1305);
   ConcurrentSealers();
+  LazyLanes(Cipher::kAes256Gcm);
+  LazyLanes(Cipher::kChaCha20Poly1305);
+  ConcurrentFirstUse();
   RejectsUnknownCipher();
   return jetrecv::test::TestExitCode();
 }

@@ -93,6 +93,9 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
       sessionTimeoutMs: flags['session-timeout'] as number,
       resumeRetentionMs: flags['resume-retention'] as number,
       maxFilesPerTransfer: flags['max-files-per-transfer'] as number,
+      noTransferTimeoutMs: flags['no-transfer-timeout'] as number,
+      maxSessionsPerKey: flags['max-sessions-per-key'] as number,
+      maxSessionsPerSource: flags['max-sessions-per-source'] as number,
     },
   };
 }

@@ -88,6 +88,11 @@ export function removeStalePartial(root: string, path: string, size: number, tag
   return addon.removeStalePartial(root, path, size, tag);
 }
 
+/** See NativeAddon.releaseFreeHeapMemory: freed heap memory back to the kernel after many frees. */
+export function releaseFreeHeapMemory(): boolean {
+  return addon.releaseFreeHeapMemory();
+}
+
 /** See NativeAddon.sweepPartials: removes tagged partials no kept tag owns, beneath the sandbox root. */
 export function sweepPartials(root: string, keepTags: string[]): { removed: number; bytesRemoved: number; kept: number; leftAlone: number } {
   return addon.sweepPartials(root, keepTags);

@@ -246,6 +246,12 @@ export interface NativeAddon {
   sweepPartials(root: string, keepTags: string[]): { removed: number; bytesRemoved: number; kept: number; leftAlone: number };
   /** MTU of the local route towards a numeric address (nothing is sent); throws without a route. */
   routeMtu(address: string, port: number): number;
+  /**
+   * Returns the heap memory freed inside the process to the kernel (glibc malloc_trim; freed
+   * memory otherwise stays in RSS); true if any was released. Walks the free lists: call it
+   * after many frees (e.g. many sessions closed), not per free.
+   */
+  releaseFreeHeapMemory(): boolean;
   Endpoint: new (opts: EndpointOptions) => NativeEndpoint;
 }
 

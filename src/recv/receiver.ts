@@ -5,9 +5,10 @@
 import { realpathSync, mkdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, removeStalePartial, sweepPartials, type NativeEvent, type CipherName } from '../engine/endpoint.js';
+import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, releaseFreeHeapMemory, removeStalePartial, sweepPartials, type NativeEvent, type CipherName } from '../engine/endpoint.js';
 import { HandshakeResponder, type ResponderFailureReason } from '../handshake/index.js';
 import { mac1Key } from '../handshake/packets.js';
+import { sourceKey } from '../handshake/source-rate-limiter.js';
 import { encodeKey, type KeyPair } from '../keys/key-encoding.js';
 import { ReliableChannel } from '../control/reliable-channel.js';
 import { decodeControl, encodeControl, type ControlMessage, type ControlMessageInput } from '../proto/control.js';
@@ -19,6 +20,7 @@ import { OpenGate } from './open-gate.js';
 import { kMaxFilesPerTransfer, validateManifest, type ValidatedManifest } from './manifest-check.js';
 import { TransferRecord, nowUs, resumeExpired, type ReceiveTransferStructure } from './transfer-record.js';
 import { RateWindow } from './rate-window.js';
+import { DEFAULT_SESSION_CAPS, SessionAdmission, type SessionRefusal } from './session-admission.js';
 import type { SourceStructure } from '../api/structures.js';
 import type { TransferStore, StoredFile, StoredTransfer } from './transfer-store.js';
 import type { BlockRange } from '../proto/control.js';
@@ -50,7 +52,12 @@ export interface ReceiverOptions {
   feedbackIntervalMs?: number;
   /** Completed or failed transfer records kept for the API. */
   maxTransferRecords?: number;
+  /** Sessions in total, of one sender key, from one source (IPv4 address or IPv6 /64); see session-admission.ts. */
   maxSessions?: number;
+  maxSessionsPerKey?: number;
+  maxSessionsPerSource?: number;
+  /** A session with no transfer open (never opened one, or all ended) for this long is closed (default 10 s). */
+  noTransferTimeoutMs?: number;
   /**
    * Open (receiving) transfers one session may hold (default 8). `jetrecv send` opens one;
    * each open transfer costs a FEEDBACK stream, fd cache slots and a share of the budget.
@@ -81,10 +88,17 @@ export interface ReceiverOptions {
 }
 
 /** Outcome of one handshake packet that reached the responder: a responder reason, or one of these. */
-export type HandshakeOutcome = ResponderFailureReason | 'accepted' | 'max-sessions';
+export type HandshakeOutcome = ResponderFailureReason | 'accepted' | SessionRefusal;
 const kHandshakeOutcomes: readonly HandshakeOutcome[] = [
-  'accepted', 'malformed', 'mac1', 'cookie-sent', 'bad-mac2', 'rate-limited', 'decrypt', 'bad-key', 'unauthorized', 'replay', 'cipher', 'max-sessions',
+  'accepted', 'malformed', 'mac1', 'cookie-sent', 'bad-mac2', 'rate-limited', 'decrypt', 'bad-key', 'unauthorized', 'replay', 'cipher',
+  'max-sessions', 'max-sessions-per-key', 'max-sessions-per-source',
 ];
+/** Why a session over a cap is refused, as its goodbye says it. */
+const kRefusalText: Record<SessionRefusal, string> = {
+  'max-sessions': 'too many sessions at this receiver',
+  'max-sessions-per-key': 'too many sessions of this sender key',
+  'max-sessions-per-source': 'too many sessions from this address',
+};
 
 /** sha256 of what identifies a manifest for resume: a resumed request must match it. */
 export function manifestHash(m: ValidatedManifest, blockSize: number): string {
@@ -104,6 +118,8 @@ interface ReceiveSession {
   pendingFilesDone: Map<number, number[]>;
   flushScheduled: boolean;
   lastRecvUs: number;
+  /** Last time (Date.now()) the session was seen with a transfer open or being opened; its start before that. */
+  lastOpenTransferMs: number;
   closed: boolean;
 }
 
@@ -125,6 +141,8 @@ export const kMaxTransfersPerSession = 8;
 /** Native opens at a time (OpenGate), and the keep-alive period toward a sender whose open runs. */
 const kConcurrentOpens = 2;
 const kOpenKeepAliveMs = 1000;
+/** After this many sessions closed, freed heap memory is handed back to the kernel (next tick). */
+const kTrimAfterClosedSessions = 64;
 /** Resume retention sweeps run at most this far apart (and at least 1 s apart). */
 const kMaxRetentionSweepMs = 3_600_000;
 export const kDefaultResumeRetentionMs = 7 * 86_400_000;
@@ -147,6 +165,8 @@ export class Receiver {
   private closed = false;
   /** Set once the native event queue overflowed: onTick then reconciles transfers with the addon. */
   private nativeEventsLost = false;
+  private readonly admission: SessionAdmission;
+  private closedSinceTrim = 0;
   private readonly opts: Required<Omit<ReceiverOptions, 'logger' | 'authorization' | 'serverKeys' | 'transferStore' | 'restoredTransfers' | 'handshakeLoadThreshold' | 'maxTransferMemory' | 'maxReceiveMemory'>> & ReceiverOptions;
   /** Resumable transfers by `${clientPublicKey}:${transferUid}`. */
   private readonly resumable = new Map<string, TransferRecord>();
@@ -170,7 +190,10 @@ export class Receiver {
       sessionTimeoutMs: 30_000,
       feedbackIntervalMs: 10,
       maxTransferRecords: 10_000,
-      maxSessions: 4096,
+      maxSessions: DEFAULT_SESSION_CAPS.maxSessions,
+      maxSessionsPerKey: DEFAULT_SESSION_CAPS.maxSessionsPerKey,
+      maxSessionsPerSource: DEFAULT_SESSION_CAPS.maxSessionsPerSource,
+      noTransferTimeoutMs: 10_000,
       maxTransfersPerSession: kMaxTransfersPerSession,
       maxFilesPerTransfer: kMaxFilesPerTransfer,
       minCheckpointSeconds: 1,
@@ -184,6 +207,7 @@ export class Receiver {
     this.log = options.logger.child({ component: 'receiver' });
     this.limited = new RateLimitedLog(this.log);
     this.sends = new SendPolicy(this.log);
+    this.admission = new SessionAdmission({ maxSessions: this.opts.maxSessions, maxSessionsPerKey: this.opts.maxSessionsPerKey, maxSessionsPerSource: this.opts.maxSessionsPerSource });
     mkdirSync(options.sandboxDir, { recursive: true, mode: 0o750 });
     this.sandboxRoot = realpathSync(options.sandboxDir);
     this.responder = new HandshakeResponder({
@@ -301,12 +325,6 @@ export class Receiver {
       }
       return;
     }
-    if (this.sessions.size >= this.opts.maxSessions) {
-      this.countHandshake('max-sessions');
-      this.limited.warn('max-sessions', { max: this.opts.maxSessions }, 'handshake dropped: too many sessions');
-      return;
-    }
-    this.countHandshake('accepted');
     const peerKey = encodeKey(result.peerPublicKey);
     // A sender that handshakes again from the same address and port replaces its session.
     for (const old of this.sessions.values()) {
@@ -314,6 +332,22 @@ export class Receiver {
         this.endSession(old, 'replaced by a new handshake from the same sender');
       }
     }
+    // Over a cap: the session opens only to carry a final goodbye saying why, then ends.
+    const refusal = this.admission.check(peerKey, address);
+    this.countHandshake(refusal ?? 'accepted');
+    const session = this.openSession(result, peerKey, address, port);
+    if (refusal) {
+      const reason = `${kRefusalText[refusal]} (max ${this.admission.limitOf(refusal)})`;
+      this.limited.warn(`${refusal}:${refusal === 'max-sessions-per-key' ? peerKey : sourceKey(address)}`, { sourceIP: address, sourcePort: port, clientPublicKey: peerKey, reason }, 'session refused');
+      this.send(session, { kind: 'goodbye', reason, final: true });
+      this.endSession(session, `refused: ${reason}`);
+      return;
+    }
+    this.log.info({ session: session.localIndex, sourceIP: address, sourcePort: port, clientPublicKey: peerKey, cipher: result.cipher, lanes: result.lanes }, 'sender connected');
+  }
+
+  /** Adds the native session, counts it, answers the INIT with its RESP. */
+  private openSession(result: Extract<ReturnType<HandshakeResponder['consumeInitiation']>, { ok: true }>, peerKey: string, address: string, port: number): ReceiveSession {
     const localIndex = result.localIndex;
     this.endpoint.native.addSession({
       localIndex,
@@ -333,6 +367,7 @@ export class Receiver {
       pendingFilesDone: new Map(),
       flushScheduled: false,
       lastRecvUs: nowUs(),
+      lastOpenTransferMs: Date.now(),
       closed: false,
       channel: new ReliableChannel({
         send: (payload) => {
@@ -345,10 +380,11 @@ export class Receiver {
       }),
     };
     this.sessions.set(localIndex, session);
+    this.admission.add(peerKey, address);
     const src = this.sourceFor(peerKey, address, port);
     src.sessions.add(localIndex);
     this.sends.send('handshake-response', () => this.endpoint.native.sendRaw(address, port, result.response), { sourceIP: address, sourcePort: port });
-    this.log.info({ session: localIndex, sourceIP: address, sourcePort: port, clientPublicKey: peerKey, cipher: result.cipher, lanes: result.lanes }, 'sender connected');
+    return session;
   }
 
   private sourceFor(peerKey: string, address: string, port: number): SourceRecord {
@@ -818,7 +854,19 @@ export class Receiver {
       }
       if (now * 1000 - session.lastRecvUs > this.opts.sessionTimeoutMs * 1000) {
         this.endSession(session, `no packet from the sender for ${Math.round(this.opts.sessionTimeoutMs / 1000)} s`);
+        continue;
       }
+      // A placeholder (a transfer being opened) counts as open.
+      if ([...session.transfers.values()].some((t) => t.status === 'receiving')) session.lastOpenTransferMs = now;
+      else if (now - session.lastOpenTransferMs > this.opts.noTransferTimeoutMs) {
+        const reason = `no transfer open for ${this.opts.noTransferTimeoutMs / 1000} s`;
+        this.send(session, { kind: 'goodbye', reason });
+        this.endSession(session, reason);
+      }
+    }
+    if (this.closedSinceTrim >= kTrimAfterClosedSessions) {
+      this.closedSinceTrim = 0;
+      releaseFreeHeapMemory();
     }
     for (const src of this.sources.values()) {
       let bytes = 0;
@@ -854,7 +902,12 @@ export class Receiver {
     session.channel.close();
     this.endpoint.native.removeSession(session.localIndex);
     this.sessions.delete(session.localIndex);
-    this.sources.get(session.peerKey)?.sessions.delete(session.localIndex);
+    this.admission.remove(session.peerKey, session.address);
+    this.closedSinceTrim++;
+    const src = this.sources.get(session.peerKey);
+    src?.sessions.delete(session.localIndex);
+    // A sender that never had a transfer leaves nothing behind (no record per key ever seen).
+    if (src && src.sessions.size === 0 && src.transfers.length === 0) this.sources.delete(session.peerKey);
     this.log.info({ session: session.localIndex, clientPublicKey: session.peerKey, reason }, 'session closed');
   }
 

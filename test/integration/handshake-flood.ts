@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import path from 'node:path';
-import { generateKeyPair } from '../../src/keys/key-encoding.js';
+import { generateKeyPair, type KeyPair } from '../../src/keys/key-encoding.js';
 import { HandshakeInitiator } from '../../src/handshake/index.js';
 import { HANDSHAKE_COOKIE_TYPE, HANDSHAKE_RESP_TYPE } from '../../src/handshake/packets.js';
 import { repoRoot } from './harness.js';
@@ -116,19 +116,19 @@ export interface HandshakeAttempt {
 }
 
 /**
- * One handshake from a fresh key over a dgram socket bound to `sourceAddress`: an INIT,
+ * One handshake from a fresh key (or `staticKeys`) over a dgram socket bound to `sourceAddress`: an INIT,
  * resent every `retryMs` up to `maxInits` INITs; a COOKIE REPLY is consumed and answered at
  * once with an INIT carrying mac2 (as `jetrecv send` does).
  */
 export async function rawHandshake(
   port: number,
   serverKey: Uint8Array,
-  opts: { sourceAddress?: string; maxInits?: number; retryMs?: number; localIndex?: number } = {},
+  opts: { sourceAddress?: string; maxInits?: number; retryMs?: number; localIndex?: number; staticKeys?: KeyPair } = {},
 ): Promise<HandshakeAttempt> {
   const maxInits = opts.maxInits ?? 6;
   const retryMs = opts.retryMs ?? 300;
   const initiator = new HandshakeInitiator({
-    staticKeys: generateKeyPair(),
+    staticKeys: opts.staticKeys ?? generateKeyPair(),
     responderPublicKey: serverKey,
     localIndex: opts.localIndex ?? 7,
     cipher: 'aes-256-gcm',

@@ -7,6 +7,7 @@
 #include "binding/endpoint_wrap.h"
 #include "binding/errors.h"
 #include "core/counters.h"
+#include "core/heap_trim.h"
 #include "core/sandbox_fs.h"
 #include "core/sd_notify.h"
 #include "core/udp_socket.h"
@@ -45,6 +46,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod("removeStalePartial", &Addon::RemoveStalePartial, napi_enumerable),
                            InstanceMethod("sweepPartials", &Addon::SweepPartials, napi_enumerable),
                            InstanceMethod("routeMtu", &Addon::RouteMtu, napi_enumerable),
+                           InstanceMethod("releaseFreeHeapMemory", &Addon::ReleaseFreeHeapMemory, napi_enumerable),
                            InstanceValue("Endpoint", endpoint_class, napi_enumerable),
                        });
   // Close endpoints the program forgot, before the environment goes away.
@@ -108,6 +110,12 @@ Napi::Value Addon::RouteMtu(const Napi::CallbackInfo& info) {
   int mtu = 0;
   CheckStatus(env, core::RouteMtu(address, port, &mtu));
   return Napi::Number::New(env, mtu);
+}
+
+// releaseFreeHeapMemory() -> true if freed heap memory went back to the kernel
+// (core::ReleaseFreeHeapMemory).
+Napi::Value Addon::ReleaseFreeHeapMemory(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), core::ReleaseFreeHeapMemory());
 }
 
 }  // namespace jetrecv::binding

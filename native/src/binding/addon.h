@@ -37,6 +37,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value RemoveStalePartial(const Napi::CallbackInfo& info);
   Napi::Value SweepPartials(const Napi::CallbackInfo& info);
   Napi::Value RouteMtu(const Napi::CallbackInfo& info);
+  Napi::Value ReleaseFreeHeapMemory(const Napi::CallbackInfo& info);
 
   std::shared_ptr<LiveEndpoints> live_ = std::make_shared<LiveEndpoints>();
   Napi::FunctionReference endpoint_constructor_;

@@ -40,43 +40,49 @@ bool KeyForEpoch(AeadContext& ctx, const std::array<uint8_t, kAeadKeyLen>& base_
 Session::Session(const SessionConfig& config) : config_(config) {}
 
 Session::~Session() {
+  for (auto& lane : send_) delete lane.load(std::memory_order_acquire);
+  for (auto& lane : recv_) delete lane.load(std::memory_order_acquire);
   OPENSSL_cleanse(config_.send_key.data(), kAeadKeyLen);
   OPENSSL_cleanse(config_.recv_key.data(), kAeadKeyLen);
 }
+
+template <typename Lane>
+Lane& Session::LaneOf(std::array<std::atomic<Lane*>, kMaxLanes>& lanes, uint8_t lane) {
+  std::atomic<Lane*>& slot = lanes[lane];
+  Lane* state = slot.load(std::memory_order_acquire);
+  if (state != nullptr) return *state;
+  auto fresh = std::make_unique<Lane>();
+  if (slot.compare_exchange_strong(state, fresh.get(), std::memory_order_acq_rel, std::memory_order_acquire)) {
+    return *fresh.release();
+  }
+  return *state;  // another thread created it first; ours is freed
+}
+
+namespace {
+
+// Creates ctx for the session's cipher and direction when it does not exist yet.
+bool EnsureContext(std::unique_ptr<AeadContext>& ctx, Cipher cipher, bool encrypt) {
+  if (ctx) return true;
+  auto fresh = std::make_unique<AeadContext>();
+  if (!fresh->Init(cipher, encrypt)) return false;
+  ctx = std::move(fresh);
+  return true;
+}
+
+}  // namespace
 
 std::shared_ptr<Session> Session::Create(const SessionConfig& config, Status* status) {
   if (config.cipher != Cipher::kAes256Gcm && config.cipher != Cipher::kChaCha20Poly1305) {
     *status = Status::Error(EINVAL, "unknown cipher id " + std::to_string(int(config.cipher)));
     return nullptr;
   }
-  std::shared_ptr<Session> session(new Session(config));
-  if (!session->InitContexts()) {
-    *status = Status::Error(EIO, "OpenSSL could not create the session's cipher contexts");
-    return nullptr;
-  }
   *status = Status::Ok();
-  return session;
-}
-
-bool Session::InitContexts() {
-  for (auto& lane : send_) {
-    if (!lane.ctx.Init(config_.cipher, /*encrypt=*/true)) return false;
-  }
-  for (auto& lane : recv_) {
-    lane.current = std::make_unique<AeadContext>();
-    lane.previous = std::make_unique<AeadContext>();
-    lane.scratch = std::make_unique<AeadContext>();
-    if (!lane.current->Init(config_.cipher, false) || !lane.previous->Init(config_.cipher, false) ||
-        !lane.scratch->Init(config_.cipher, false)) {
-      return false;
-    }
-  }
-  return true;
+  return std::shared_ptr<Session>(new Session(config));
 }
 
 size_t Session::SealInPlace(uint8_t lane, uint8_t* packet, size_t frame_len) {
   if (lane >= kMaxLanes) return 0;
-  SendLane& state = send_[lane];
+  SendLane& state = LaneOf(send_, lane);
   DataHeader header{};
   header.type = static_cast<uint8_t>(PacketType::kData);
   header.lane = lane;
@@ -86,13 +92,16 @@ size_t Session::SealInPlace(uint8_t lane, uint8_t* packet, size_t frame_len) {
     header.counter = state.next_counter;
     uint64_t epoch = header.counter >> kEpochShift;
     if (epoch != state.epoch) {
-      if (!KeyForEpoch(state.ctx, config_.send_key, lane, epoch)) return 0;
+      if (!EnsureContext(state.ctx, config_.cipher, /*encrypt=*/true) ||
+          !KeyForEpoch(*state.ctx, config_.send_key, lane, epoch)) {
+        return 0;
+      }
       state.epoch = epoch;
     }
     std::memcpy(packet, &header, kDataHeaderLen);
     uint8_t nonce[kAeadNonceLen];
     MakeNonce(lane, header.counter, nonce);
-    if (!state.ctx.Seal(nonce, packet, kDataHeaderLen, packet + kDataHeaderLen, frame_len,
+    if (!state.ctx->Seal(nonce, packet, kDataHeaderLen, packet + kDataHeaderLen, frame_len,
                         packet + kDataHeaderLen + frame_len)) {
       return 0;
     }
@@ -110,7 +119,7 @@ OpenResult Session::Open(uint8_t* packet, size_t len) {
   DataHeader header;
   std::memcpy(&header, packet, kDataHeaderLen);
   if (header.lane >= kMaxLanes || header.reserved != 0) return OpenResult::kBadTag;
-  RecvLane& state = recv_[header.lane];
+  RecvLane& state = LaneOf(recv_, header.lane);
   const uint64_t epoch = header.counter >> kEpochShift;
   uint8_t nonce[kAeadNonceLen];
   MakeNonce(header.lane, header.counter, nonce);
@@ -127,7 +136,8 @@ OpenResult Session::Open(uint8_t* packet, size_t len) {
   } else if (state.current_epoch == ~0ull || epoch > state.current_epoch) {
     // A newer epoch: try it on the scratch context so that a forged packet
     // cannot evict the keys in use; rotate only once the tag verified.
-    verified = KeyForEpoch(*state.scratch, config_.recv_key, header.lane, epoch) &&
+    verified = EnsureContext(state.scratch, config_.cipher, /*encrypt=*/false) &&
+               KeyForEpoch(*state.scratch, config_.recv_key, header.lane, epoch) &&
                state.scratch->Open(nonce, packet, kDataHeaderLen, ciphertext, ciphertext_len, tag);
     if (verified) {
       if (state.current_epoch != ~0ull && epoch == state.current_epoch + 1) {
@@ -153,8 +163,28 @@ OpenResult Session::Open(uint8_t* packet, size_t len) {
 
 void Session::SetNextSendCounterForTesting(uint8_t lane, uint64_t counter) {
   if (lane >= kMaxLanes) return;
-  std::lock_guard<std::mutex> lock(send_[lane].mu);
-  send_[lane].next_counter = counter;
+  SendLane& state = LaneOf(send_, lane);
+  std::lock_guard<std::mutex> lock(state.mu);
+  state.next_counter = counter;
+}
+
+LaneCounts Session::AllocatedLanes() const {
+  LaneCounts counts;
+  for (const auto& slot : send_) {
+    SendLane* lane = slot.load(std::memory_order_acquire);
+    if (lane == nullptr) continue;
+    ++counts.send_lanes;
+    std::lock_guard<std::mutex> lock(lane->mu);
+    counts.cipher_contexts += lane->ctx ? 1 : 0;
+  }
+  for (const auto& slot : recv_) {
+    RecvLane* lane = slot.load(std::memory_order_acquire);
+    if (lane == nullptr) continue;
+    ++counts.recv_lanes;
+    std::lock_guard<std::mutex> lock(lane->mu);
+    counts.cipher_contexts += (lane->current ? 1 : 0) + (lane->previous ? 1 : 0) + (lane->scratch ? 1 : 0);
+  }
+  return counts;
 }
 
 SessionStats Session::Stats() const {

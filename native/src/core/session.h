@@ -1,6 +1,9 @@
 // session.h — one authenticated peer: the per-lane AEAD state of both directions
 // and the replay windows. Shared (std::shared_ptr) between the sessions table,
 // RX threads and the TX engine; every method is thread-safe.
+// Lane state is created on a lane's first use (a lane's send state on its first seal,
+// its receive state on the first packet naming it), so a session that carries no data
+// holds no cipher context and no replay window (issue 12, finding 6).
 #pragma once
 #include <sys/socket.h>
 
@@ -34,6 +37,13 @@ enum class OpenResult : uint8_t {
   kReplay,  // counter seen before, or older than the replay window / previous epoch
 };
 
+// Lane state a session holds (AllocatedLanes).
+struct LaneCounts {
+  int send_lanes = 0;
+  int recv_lanes = 0;
+  int cipher_contexts = 0;  // OpenSSL contexts of both directions
+};
+
 struct SessionStats {
   uint64_t packets_recv = 0;
   uint64_t bytes_recv = 0;
@@ -48,7 +58,7 @@ uint64_t WallClockMicros();
 
 class Session {
  public:
-  // Creates the cipher contexts for every lane. Status EINVAL/EIO on failure.
+  // Status EINVAL for an unknown cipher. Lane state (contexts, windows) comes on first use.
   static std::shared_ptr<Session> Create(const SessionConfig& config, Status* status);
   ~Session();
   Session(const Session&) = delete;
@@ -69,36 +79,45 @@ class Session {
   // packet is a whole DATA datagram of len bytes addressed to this session.
   // Verifies the tag, then the lane's replay window. On kOk the plaintext frame
   // is at packet + kDataHeaderLen, len - kDataHeaderLen - kAeadTagLen bytes.
+  // The first packet naming a lane creates its receive state even if its tag then fails:
+  // bounded by kMaxLanes per session, and only with the session's receiver_index.
   OpenResult Open(uint8_t* packet, size_t len);
 
   SessionStats Stats() const;
+  LaneCounts AllocatedLanes() const;
 
   // Test hook: the next SealInPlace on lane uses counter (to cross epochs).
   void SetNextSendCounterForTesting(uint8_t lane, uint64_t counter);
 
  private:
   explicit Session(const SessionConfig& config);
-  bool InitContexts();
 
   struct SendLane {
     std::mutex mu;
     uint64_t next_counter = 0;    // guarded by mu
     uint64_t epoch = ~0ull;       // epoch ctx is keyed for; guarded by mu
-    AeadContext ctx;              // guarded by mu
+    std::unique_ptr<AeadContext> ctx;  // guarded by mu; created by the first seal
   };
   struct RecvLane {
     std::mutex mu;
     // current and previous epoch contexts, so reordering across an epoch
     // boundary still decrypts; scratch tries a newer epoch without disturbing them.
+    // Each is created when first needed (null until then); an epoch id is set only
+    // while its context exists.
     uint64_t current_epoch = ~0ull;  // ~0 = not keyed yet
     uint64_t previous_epoch = ~0ull;
     std::unique_ptr<AeadContext> current, previous, scratch;
     ReplayWindow window;
   };
 
+  // The lane's state, created by the first caller; concurrent first callers agree on one
+  // (compare-exchange; the loser frees its copy). Never null. lane < kMaxLanes.
+  template <typename Lane>
+  static Lane& LaneOf(std::array<std::atomic<Lane*>, kMaxLanes>& lanes, uint8_t lane);
+
   SessionConfig config_;  // keys wiped in the destructor
-  std::array<SendLane, kMaxLanes> send_;
-  std::array<RecvLane, kMaxLanes> recv_;
+  std::array<std::atomic<SendLane*>, kMaxLanes> send_{};  // owned; deleted in the destructor
+  std::array<std::atomic<RecvLane*>, kMaxLanes> recv_{};
 
   std::atomic<uint64_t> packets_recv_{0}, bytes_recv_{0}, packets_sent_{0}, bytes_sent_{0};
   std::atomic<uint64_t> last_recv_us_{0}, last_send_us_{0};
