@@ -9,7 +9,7 @@ import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, removeStalePartial, type Native
 import { HandshakeResponder, type ResponderFailureReason } from '../handshake/index.js';
 import { encodeKey, type KeyPair } from '../keys/key-encoding.js';
 import { ReliableChannel } from '../control/reliable-channel.js';
-import { decodeControl, encodeControl, type ControlMessage, type ControlMessageInput } from '../proto/control.js';
+import { decodeControl, encodeControl, TRANSFER_PROTOCOL, type ControlMessage, type ControlMessageInput } from '../proto/control.js';
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { RateLimitedLog } from '../log.js';
 import { validateManifest, type ValidatedManifest } from './manifest-check.js';
@@ -387,6 +387,13 @@ export class Receiver {
     } catch (err) {
       const e = err as JetrecvError;
       refuse(e.code ?? ErrorCodes.PATH_INVALID, e.message);
+      return;
+    }
+    if (req.transferProtocol < TRANSFER_PROTOCOL) {
+      refuse(
+        ErrorCodes.PROTOCOL,
+        `the sender speaks transfer protocol ${req.transferProtocol}; this receiver needs ${TRANSFER_PROTOCOL} (rate control with path timing): upgrade jetrecv on the sender`,
+      );
       return;
     }
     // Resume: the same sender key with the same transfer_uid and the same manifest.
