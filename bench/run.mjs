@@ -13,19 +13,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { parseWanFlag, printWanTable, sectionWan, wanUsage } from './wan.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const jetrecvBin = path.join(repoRoot, 'bin', 'jetrecv.js');
 const relayCli = path.join(repoRoot, 'test', 'tools', 'impair-relay-cli.mjs');
 const GiB = 1024 ** 3;
-const MiB = 1024 ** 2;
-const kSections = ['ceiling', 'jetrecv', 'peers', 'files', 'concurrent', 'loss'];
+export const MiB = 1024 ** 2;
+const kSections = ['ceiling', 'jetrecv', 'peers', 'files', 'concurrent', 'loss', 'wan'];
+// Sections run when --only is not given: wan (the emulated WAN, long and root only) is asked for.
+const kDefaultSections = kSections.filter((s) => s !== 'wan');
 
 // ---------------------------------------------------------------- options
 
 const usage = `usage: npm run bench -- [options]
   --quick              small sizes, 1 run each: a smoke check of the whole harness
-  --only LIST          comma-separated sections: ${kSections.join(', ')} (default: all)
+  --only LIST          comma-separated sections: ${kSections.join(', ')} (default: all but wan)
   --size SIZE          test file size, e.g. 4G, 512M (default 4G; --quick: 64M)
   --runs N             runs per configuration (default 3; --quick: 1)
   --datagram-sizes L   jetrecv/iperf3 datagram sizes (default 1472,8972)
@@ -40,7 +43,8 @@ const usage = `usage: npm run bench -- [options]
   --serve-arg ARG      extra argument for every \`jetrecv serve\` (repeatable), e.g.
                        --serve-arg=--direct-io=off for an A/B run
   --out FILE           JSON output (default bench/results/<timestamp>.json)
-  --keep               keep the work directories (for debugging)`;
+  --keep               keep the work directories (for debugging)
+${wanUsage}`;
 
 function die(message) {
   console.error(`bench: ${message}\n\n${usage}`);
@@ -59,7 +63,7 @@ export function parseSize(text) {
 
 function parseOptions(argv) {
   const o = {
-    quick: false, only: [...kSections], size: undefined, runs: undefined, datagramSizes: [1472, 8972],
+    quick: false, only: [...kDefaultSections], wanQuick: false, wanSize: undefined, wanTools: undefined, wanQueueMs: 50, size: undefined, runs: undefined, datagramSizes: [1472, 8972],
     tmpfsDir: '/dev/shm', diskDir: '/var/tmp', disk: true, files: undefined, senders: 8,
     installPeers: false, tuneSysctl: false, dropCaches: true, out: undefined, keep: false, serveArgs: [],
   };
@@ -106,10 +110,15 @@ function parseOptions(argv) {
       case '--out': o.out = value(); break;
       case '--keep': o.keep = true; break;
       case '--serve-arg': o.serveArgs.push(value()); break;
-      default: die(`unknown option '${flag}'`);
+      default: if (!parseWanFlag(o, flag, value, die)) die(`unknown option '${flag}'`);
     }
   }
   o.size ??= o.quick ? 64 * MiB : 4 * GiB;
+  try {
+    o.wanSize = o.wanSize === undefined ? (o.wanQuick || o.quick ? 64 * MiB : 256 * MiB) : parseSize(o.wanSize);
+  } catch (e) {
+    die(`--wan-size: ${e.message}`);
+  }
   o.runs ??= o.quick ? 1 : 3;
   o.files ??= o.quick ? 2000 : 20000;
   o.iperfSeconds = o.quick ? 2 : 5;
@@ -121,13 +130,13 @@ function parseOptions(argv) {
 // ---------------------------------------------------------------- processes
 
 const live = new Set(); // children still running, killed on exit
-const cleanups = []; // async cleanup steps, run once at the end or on a signal
+export const cleanups = []; // async cleanup steps, run once at the end or on a signal
 
 /**
  * Spawns argv; `done` resolves {code, signal, stdout, stderr, seconds} when it exits. It is
  * killed after timeoutMs (0 = never) or when the `killOn` promise settles first.
  */
-function start(argv, { onLine, env, timeoutMs = 0, killOn } = {}) {
+export function start(argv, { onLine, env, timeoutMs = 0, killOn } = {}) {
   const t0 = performance.now();
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   live.add(child);
@@ -205,7 +214,7 @@ function peakRssMiB(pid) {
   }
 }
 
-async function stopChild(handle, signal = 'SIGTERM', graceMs = 10_000) {
+export async function stopChild(handle, signal = 'SIGTERM', graceMs = 10_000) {
   if (handle.child.exitCode !== null || handle.child.signalCode !== null) return handle.done;
   handle.child.kill(signal);
   const timer = setTimeout(() => handle.child.kill('SIGKILL'), graceMs);
@@ -214,7 +223,7 @@ async function stopChild(handle, signal = 'SIGTERM', graceMs = 10_000) {
   return r;
 }
 
-function which(cmd) {
+export function which(cmd) {
   const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : null;
 }
@@ -230,7 +239,7 @@ function freePort() {
   });
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** Like sleep, but does not keep the process alive (for timeouts raced against events). */
 const deadline = (ms) => new Promise((r) => setTimeout(r, ms).unref());
 
@@ -261,7 +270,7 @@ async function waitUdpBound(port, timeoutMs = 10_000) {
 // ---------------------------------------------------------------- files and numbers
 
 /** Writes `size` pseudo-random bytes (AES-256-CTR keystream of a random key) to `file`. */
-async function writeRandomFile(file, size) {
+export async function writeRandomFile(file, size) {
   const cipher = createCipheriv('aes-256-ctr', randomBytes(32), randomBytes(16));
   const zeros = Buffer.alloc(16 * MiB);
   const fh = await open(file, 'w');
@@ -275,7 +284,7 @@ async function writeRandomFile(file, size) {
   }
 }
 
-function sha256File(file) {
+export function sha256File(file) {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
     createReadStream(file, { highWaterMark: 4 * MiB }).on('data', (d) => h.update(d)).on('error', reject).on('end', () => resolve(h.digest('hex')));
@@ -310,10 +319,10 @@ function summarize(values) {
   return { median, min: v[0], max: v[v.length - 1], n: v.length };
 }
 
-const round = (x, d = 2) => (typeof x === 'number' && Number.isFinite(x) ? Number(x.toFixed(d)) : null);
+export const round = (x, d = 2) => (typeof x === 'number' && Number.isFinite(x) ? Number(x.toFixed(d)) : null);
 const gbit = (bytes, seconds) => (seconds > 0 ? (bytes * 8) / seconds / 1e9 : null);
 const perGB = (cpu, bytes) => (cpu ? { user: round(cpu.user / (bytes / 1e9), 3), sys: round(cpu.sys / (bytes / 1e9), 3) } : null);
-const tail = (text, n = 600) => (text.length > n ? `…${text.slice(-n)}` : text).trim();
+export const tail = (text, n = 600) => (text.length > n ? `…${text.slice(-n)}` : text).trim();
 
 async function dropCaches(opts) {
   if (!opts.dropCaches || process.getuid?.() !== 0) return false;
@@ -396,12 +405,12 @@ function jetrecvAvailable() {
  */
 let extraServeArgs = []; // --serve-arg, set once by main()
 
-async function startReceiver(sandbox, { wrap = (a) => a } = {}) {
+export async function startReceiver(sandbox, { wrap = (a) => a, host = '127.0.0.1' } = {}) {
   await mkdir(sandbox, { recursive: true });
   let resolveReady;
   const ready = new Promise((r) => (resolveReady = r));
   const logs = [];
-  const handle = start(wrap([process.execPath, jetrecvBin, 'serve', '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--sandbox-dir', sandbox, '--log-level', 'info', ...extraServeArgs]), {
+  const handle = start(wrap([process.execPath, jetrecvBin, 'serve', '--recv-host', host, '--recv-port', '0', '--api-port', '0', '--sandbox-dir', sandbox, '--log-level', 'info', ...extraServeArgs]), {
     onLine: (line) => {
       let rec;
       try { rec = JSON.parse(line); } catch { return; }
@@ -451,13 +460,13 @@ function diffCounters(after, before) {
 }
 
 /** Parses the `jetrecv send --json` summary line. */
-function parseSendJson(stdout) {
+export function parseSendJson(stdout) {
   const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
   if (!line) return null;
   try { return JSON.parse(line); } catch { return null; }
 }
 
-function sendArgv(target, publicKey, datagramSize, paths, extra = []) {
+export function sendArgv(target, publicKey, datagramSize, paths, extra = []) {
   return [process.execPath, jetrecvBin, 'send', '--json', '--quiet', '--to', target, '--server-key', publicKey, '--datagram-size', String(datagramSize), ...extra, ...paths];
 }
 
@@ -1217,7 +1226,7 @@ async function main() {
   }
 
   const jetrecvProblem = opts.only.some((s) => s !== 'peers' && s !== 'ceiling') ? jetrecvAvailable() : null;
-  const sections = { ceiling: sectionCeiling, jetrecv: sectionJetrecv, peers: sectionPeers, files: sectionFiles, concurrent: sectionConcurrent, loss: sectionLoss };
+  const sections = { ceiling: sectionCeiling, jetrecv: sectionJetrecv, peers: sectionPeers, files: sectionFiles, concurrent: sectionConcurrent, loss: sectionLoss, wan: (c) => sectionWan(c, tools) };
   try {
     for (const s of opts.only) {
       if (s !== 'peers' && s !== 'ceiling' && jetrecvProblem) {
@@ -1250,7 +1259,8 @@ async function main() {
   mkdirSync(path.dirname(outFile), { recursive: true });
   writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
   console.log('');
-  printTable(ctx.results, ratios);
+  printTable(ctx.results.filter((r) => r.section !== 'wan'), ratios);
+  printWanTable(ctx.results);
   console.log(`\nsaved ${path.relative(process.cwd(), outFile)}`);
   const mismatch = ctx.results.some((r) => r.summary?.sha256AllOk === false);
   if (mismatch) {

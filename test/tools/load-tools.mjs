@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const toolsDir = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(toolsDir, '..', '..');
-const sources = ['impair-relay.ts', 'netns.ts'];
+const sources = ['impair-relay.ts', 'netns.ts', 'wan.ts'];
 
 /** Compiles the tools if the cache is stale; returns the directory of the .js files. */
 export function compileTestTools() {
@@ -44,10 +44,11 @@ export function compileTestTools() {
   return outDir;
 }
 
-/** The compiled modules: { relay: impair-relay.ts, netns: netns.ts }. */
+/** The compiled modules: { relay: impair-relay.ts, netns: netns.ts, wan: wan.ts }. */
 export async function loadTestTools() {
   const dir = compileTestTools();
   const relay = await import(pathToFileURL(path.join(dir, 'impair-relay.js')).href);
   const netns = await import(pathToFileURL(path.join(dir, 'netns.js')).href);
-  return { relay, netns };
+  const wan = await import(pathToFileURL(path.join(dir, 'wan.js')).href);
+  return { relay, netns, wan };
 }

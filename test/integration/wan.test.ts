@@ -1,0 +1,66 @@
+// wan.test.ts — a real `jetrecv serve` in namespace b and a real `jetrecv send` in namespace a,
+// through the WAN emulator (build/wan-emu): 100 Mbit/s, 40 ms RTT, 1 % random loss, a 50 ms
+// drop-tail queue. The file must arrive intact, and the sender must not flood the bottleneck:
+// blocks retransmitted / blocks sent stays under kMaxRetransmittedOverSent. Not timed.
+// Root only (namespaces, TUN); skipped with the printed reason elsewhere.
+import path from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkWanEmulator, createWanPath, type WanPath } from '../tools/wan.js';
+import { cliPath, sha256File, tempDir, writeRandomFile } from './harness.js';
+import { spawnJetrecv, type ServeProcess } from './serve-process.js';
+
+/**
+ * Upper bound of blocks retransmitted / blocks sent on this path. Generous for the rate
+ * controller of issue 10's time (a FEEDBACK-interval "round", no RTT), which measured 0.64 and
+ * 0.71 here: it fills the 50 ms queue and resends its drops (~42,000 queue drops against ~235
+ * random losses). Tighten it (issue 10's target: loss + 1 %) with the controller that
+ * measures the path.
+ */
+const kMaxRetransmittedOverSent = 0.85;
+const kFileBytes = 32 << 20;
+const kPort = 9710;
+
+const support = checkWanEmulator();
+if (!support.ok) console.log(`wan: skipping: ${support.skipReason}`);
+
+describe.skipIf(!support.ok)('jetrecv through an emulated WAN (100 Mbit/s, 40 ms RTT, 1 % loss)', () => {
+  let wan: WanPath;
+  let root: string;
+  let serve: ServeProcess;
+  let serverKey = '';
+
+  beforeAll(async () => {
+    const created = await createWanPath({ mtu: 1500, prefix: 'jrwan' });
+    if (created.value === null) throw new Error(`support check passed but creation failed: ${created.skipReason}`);
+    wan = created.value;
+    await wan.start({ rateBps: 100e6, rttMs: 40, lossPercent: 1, queueMs: 50, statsIntervalMs: 0 });
+    root = await tempDir('wan');
+    await mkdir(path.join(root, 'sandbox'));
+    serve = spawnJetrecv(['serve', '--sandbox-dir', path.join(root, 'sandbox'), '--recv-host', wan.addressB, '--recv-port', String(kPort), '--no-api'], {
+      wrapper: wan.wrap('b', []),
+    });
+    serverKey = (await serve.ready()).publicKey;
+  });
+  afterAll(async () => {
+    await serve?.stop();
+    await wan?.close();
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  it('delivers a 32 MiB file intact without resending more than the bound', async () => {
+    const file = path.join(root, 'f.bin');
+    await writeRandomFile(file, kFileBytes);
+    const res = await wan.run('a', [process.execPath, cliPath, 'send', '--to', `${wan.addressB}:${kPort}`, '--server-key', serverKey, '--datagram-size', '1472', '--json', '--quiet', '--dest', 'd', file], 120_000);
+    expect(res.code, res.stderr).toBe(0);
+    const summary = JSON.parse(res.stdout.trim().split('\n').pop() ?? '{}') as { blocksSent: number; blocksRetransmitted: number };
+    const link = (await wan.stop())!.ab;
+    console.log(
+      `wan: blocks sent ${summary.blocksSent}, retransmitted ${summary.blocksRetransmitted}; path lost ${link.lost_packets} at random, ${link.queue_dropped_packets} in the queue (peak ${link.queue_delay_peak_us / 1000} ms)`,
+    );
+    expect(await sha256File(path.join(root, 'sandbox', 'd', 'f.bin'))).toBe(await sha256File(file));
+    expect(link.lost_packets).toBeGreaterThan(0); // the path really lost packets ...
+    expect(summary.blocksRetransmitted).toBeGreaterThan(0); // ... and the sender recovered them
+    expect(summary.blocksRetransmitted / summary.blocksSent).toBeLessThanOrEqual(kMaxRetransmittedOverSent);
+  }, 150_000);
+});
