@@ -4,7 +4,10 @@
 // every 10 ms sends a FEEDBACK (echo of the newest send stamp, hold time,
 // cumulative datagram bytes) back over the reverse delay. Every datagram lost
 // (random or queue drop) counts as one retransmission — what a correct NACK
-// scheme costs — so retransmitted/sent = lost/sent. Deterministic (seeded).
+// scheme costs — so retransmitted/sent = lost/sent. Like the real thing, the
+// sender's thread stalls now and then and catches up in a burst (up to its
+// pacer's bucket), the link counts 28 bytes of IP/UDP header per datagram, and
+// FEEDBACK is delayed by up to 2 ms of jitter. Deterministic (seeded).
 // Asserts, after startup: goodput >= 0.9 x (1 - loss) x link, waste <= loss +
 // 1 %, a bounded queue, two flows sharing within 0.8, the fixed policy.
 #include <algorithm>
@@ -24,6 +27,7 @@ namespace {
 
 constexpr uint64_t kTickUs = 100;
 constexpr uint64_t kFeedbackUs = 10'000;
+constexpr uint32_t kIpUdpHeader = 28;
 
 struct PathSpec {
   double link_bps = 1e9;
@@ -45,6 +49,7 @@ struct Flow {
   PathSampler ps;
   double tokens = 0;
   uint64_t start_us = 0;
+  uint64_t stalled_until_us = 0;
   // receiver
   uint64_t rx_bytes = 0;
   uint64_t newest_send_us = 0;
@@ -89,8 +94,14 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
     for (size_t f = 0; f < flows.size(); ++f) {
       Flow& fl = flows[f];
       if (now < fl.start_us) continue;
+      // Bucket: 4 ms at the rate (tx_engine's burst).
       fl.tokens = std::min(fl.tokens + static_cast<double>(fl.rc.rate_bps()) / 8e6 * kTickUs,
-                           static_cast<double>(fl.rc.rate_bps()) / 8e6 * 2000 + p.datagram);
+                           static_cast<double>(fl.rc.rate_bps()) / 8e6 * 4000 + p.datagram);
+      if (now < fl.stalled_until_us) continue;
+      if (u(rng) < 0.01) {  // the TX thread is descheduled for up to 3 ms
+        fl.stalled_until_us = now + static_cast<uint64_t>(u(rng) * 3000);
+        continue;
+      }
       uint64_t batch = 0;
       while (fl.tokens >= p.datagram) {
         fl.tokens -= p.datagram;
@@ -102,10 +113,13 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
           if (now >= measure_from_us) ++fl.st.lost_after;
           continue;
         }
-        queue.push_back({static_cast<int>(f), now, p.datagram, 0});
-        queue_bytes += p.datagram;
+        queue.push_back({static_cast<int>(f), now, p.datagram + kIpUdpHeader, 0});
+        queue_bytes += p.datagram + kIpUdpHeader;
       }
-      if (batch > 0) fl.ps.OnSent(now, batch);
+      if (batch > 0) {
+        fl.ps.OnSent(now, batch);
+        fl.rc.OnSent(fl.ps.sent_total());
+      }
     }
     // Bottleneck.
     link_credit = std::min(link_credit + link_Bpus * kTickUs, link_Bpus * kTickUs * 2);
@@ -130,9 +144,9 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
     while (!wire.empty() && wire.front().at_us <= now) {
       const Pkt& k = wire.front();
       Flow& fl = flows[k.flow];
-      fl.rx_bytes += k.size;
+      fl.rx_bytes += k.size - kIpUdpHeader;
       ++fl.st.delivered;
-      if (now >= measure_from_us) fl.st.delivered_bytes_after += k.size;
+      if (now >= measure_from_us) fl.st.delivered_bytes_after += k.size - kIpUdpHeader;
       if (!fl.has_newest || k.send_us >= fl.newest_send_us) {
         fl.newest_send_us = k.send_us;
         fl.newest_arrival_us = now;
@@ -143,7 +157,9 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
     for (auto& fl : flows) {
       if (now < fl.start_us || now < fl.next_fb_us) continue;
       fl.next_fb_us += kFeedbackUs;
-      Flow::Fb fb{now + owd, fl.has_newest ? PathSampler::Stamp(fl.newest_send_us) : 0,
+      uint64_t at = now + owd + static_cast<uint64_t>(u(rng) * 2000);
+      if (!fl.feedback.empty()) at = std::max(at, fl.feedback.back().at_us);  // FIFO
+      Flow::Fb fb{at, fl.has_newest ? PathSampler::Stamp(fl.newest_send_us) : 0,
                   static_cast<uint32_t>(now - fl.newest_arrival_us), fl.rx_bytes};
       if (fb.echo == 0 && fl.has_newest) fb.echo = 1;
       fl.feedback.push_back(fb);
@@ -190,36 +206,71 @@ void TestSingleFlowMatrix() {
       const double util = Goodput(s, duration - from) / p.link_bps;
       const double waste = static_cast<double>(s.lost_after) / static_cast<double>(std::max<uint64_t>(s.sent_after, 1));
       std::printf("rtt %6.1f ms loss %4.1f %%: goodput/link %.3f (>= %.3f) lost/sent %.4f "
-                  "queue mean %.2f ms max %.2f ms, startup ended %.0f ms\n",
-                  rtt / 1000.0, loss * 100, util, 0.9 * (1 - loss), waste, r.mean_queue_ms_after,
+                  "(whole run %.4f) queue mean %.2f ms max %.2f ms, startup ended %.0f ms\n",
+                  rtt / 1000.0, loss * 100, util, 0.9 * (1 - loss), waste,
+                  static_cast<double>(s.lost) / static_cast<double>(s.sent), r.mean_queue_ms_after,
                   r.max_queue_ms_after, s.startup_end_us / 1000.0);
+      // Startup included: its overshoot must fit the queue too.
+      const double waste_all = static_cast<double>(s.lost) / static_cast<double>(s.sent);
       CHECK(util >= 0.9 * (1 - loss));
       CHECK(waste <= loss + 0.01);
+      CHECK(waste_all <= loss + 0.01);
       CHECK(r.max_queue_ms_after < static_cast<double>(p.queue_ms));  // no queue drops
     }
   }
 }
 
+// A path 10x slower than the start rate (jetrecv send starts at 1 Gbit/s):
+// the first train measures it, so the start does not flood the queue.
+void TestSlowPathFromFastStart() {
+  PathSpec p;
+  p.link_bps = 100e6;
+  p.rtt_us = 40'000;
+  p.loss = 0.01;
+  p.datagram = 1472;
+  RateConfig c;
+  c.start_bps = 1'000'000'000;
+  SimResult r = Run(p, {{c, 0}}, 6'000'000, 1'000'000, 11);
+  const FlowStats& s = r.flows[0];
+  const double util = Goodput(s, 5'000'000) / p.link_bps;
+  const double waste_all = static_cast<double>(s.lost) / static_cast<double>(s.sent);
+  std::printf("100 Mbit/s, 40 ms, 1 %% loss, start 1 Gbit/s: goodput/link %.3f, lost/sent %.4f (whole run)\n",
+              util, waste_all);
+  CHECK(util >= 0.9 * (1 - p.loss));
+  CHECK(waste_all <= p.loss + 0.01);
+}
+
 void TestTwoFlowsShare() {
+  // The second flow joins 2 s later, into a link the first one fills; the
+  // shares are measured once AIMD has had time to converge (from 20 s on).
+  // Five seeds per RTT: the mean share ratio must reach 0.8, none below 0.65.
   const uint64_t rtts[] = {20'000, 100'000};
   for (uint64_t rtt : rtts) {
-    PathSpec p;
-    p.rtt_us = rtt;
-    RateConfig c;
-    c.start_bps = 1'000'000'000;
-    // The second flow joins 2 s later, into a link the first one fills.
-    const uint64_t duration = 30'000'000, from = 10'000'000;
-    RateConfig c2 = c;
-    c2.seed = 2;
-    SimResult r = Run(p, {{c, 0}, {c2, 2'000'000}}, duration, from, 7);
-    const double a = Goodput(r.flows[0], duration - from), b = Goodput(r.flows[1], duration - from);
-    const double fair = std::min(a, b) / std::max(a, b);
-    std::printf("two flows rtt %.0f ms: %.0f + %.0f Mbit/s (link %.0f), fairness %.2f, "
-                "queue mean %.2f ms max %.2f ms\n",
-                rtt / 1000.0, a / 1e6, b / 1e6, p.link_bps / 1e6, fair, r.mean_queue_ms_after,
-                r.max_queue_ms_after);
-    CHECK(fair >= 0.8);
-    CHECK((a + b) >= 0.9 * p.link_bps);
+    double sum = 0, worst = 1;
+    for (uint32_t seed = 1; seed <= 5; ++seed) {
+      PathSpec p;
+      p.rtt_us = rtt;
+      RateConfig c;
+      c.start_bps = 1'000'000'000;
+      c.seed = seed * 7;
+      RateConfig c2 = c;
+      c2.seed = seed * 13 + 1;
+      const uint64_t duration = 40'000'000, from = 20'000'000;
+      SimResult r = Run(p, {{c, 0}, {c2, 2'000'000}}, duration, from, seed);
+      const double a = Goodput(r.flows[0], duration - from), b = Goodput(r.flows[1], duration - from);
+      const double fair = std::min(a, b) / std::max(a, b);
+      std::printf("two flows rtt %.0f ms seed %u: %.0f + %.0f Mbit/s (link %.0f), fairness %.2f, "
+                  "queue mean %.2f ms max %.2f ms\n",
+                  rtt / 1000.0, seed, a / 1e6, b / 1e6, p.link_bps / 1e6, fair, r.mean_queue_ms_after,
+                  r.max_queue_ms_after);
+      CHECK((a + b) >= 0.9 * p.link_bps);
+      CHECK(r.max_queue_ms_after < static_cast<double>(p.queue_ms));
+      sum += fair;
+      worst = std::min(worst, fair);
+    }
+    std::printf("two flows rtt %.0f ms: mean fairness %.2f, worst %.2f\n", rtt / 1000.0, sum / 5, worst);
+    CHECK(sum / 5 >= 0.8);
+    CHECK(worst >= 0.65);
   }
 }
 
@@ -241,6 +292,7 @@ void TestFixedPolicyHoldsRate() {
 
 int main() {
   TestSingleFlowMatrix();
+  TestSlowPathFromFastStart();
   TestTwoFlowsShare();
   TestFixedPolicyHoldsRate();
   return jetrecv::test::TestExitCode();

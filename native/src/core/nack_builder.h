@@ -54,6 +54,7 @@ class NackBuilder {
   // than it, so ranges are not NACKed again before their first repair could
   // arrive, even before a repair-time sample exists.
   void set_path_rtt_us(uint64_t rtt_us) { path_rtt_us_ = rtt_us; }
+  uint64_t path_rtt_us() const { return path_rtt_us_; }
   // Hold-off a newly NACKed range gets right now (after the last Build).
   uint64_t base_holdoff_us() const { return base_holdoff_us_; }
   // Smoothed NACK-to-repair time, 0 until a first sample.

@@ -2,6 +2,7 @@
 #include "core/rate_control.h"
 
 #include <algorithm>
+#include <cmath>
 #include <iterator>
 
 namespace jetrecv::core {
@@ -35,6 +36,7 @@ void PathSampler::OnFeedback(uint64_t now_us, uint32_t echo, uint32_t hold_us, u
   s->now_us = now_us;
   s->has_timing = false;
   s->interval_us = 0;
+  s->sent_total_bytes = sent_total_;
   if (echo == 0) return;  // the receiver has no stamped block yet (or is older)
   const uint64_t age = static_cast<uint32_t>(Stamp(now_us) - echo);
   if (age > now_us) return;
@@ -47,6 +49,8 @@ void PathSampler::OnFeedback(uint64_t now_us, uint32_t echo, uint32_t hold_us, u
   if (have_prev_ && echo_us > prev_echo_us_) {
     const uint64_t send_iv = echo_us - prev_echo_us_;
     const uint64_t ack_iv = arrival_us > prev_arrival_us_ ? arrival_us - prev_arrival_us_ : 0;
+    s->send_interval_us = send_iv;
+    s->ack_interval_us = ack_iv;
     s->interval_us = std::max(send_iv, ack_iv);
     s->sent_bytes = SentBy(echo_us) - SentBy(prev_echo_us_);
     s->delivered_bytes = rx_bytes > prev_rx_bytes_ ? rx_bytes - prev_rx_bytes_ : 0;
@@ -76,6 +80,7 @@ RateController::RateController(const RateConfig& config)
       : config.start_bps == 0       ? std::min(kDefaultStartRateBps, max_bps_)
                                     : config.start_bps;
   rate_bps_ = Clamp(static_cast<double>(start));
+  start_bps_ = rate_bps_;
 }
 
 uint64_t RateController::Clamp(double bps) const {
@@ -99,7 +104,6 @@ void RateController::ResetFilter(double bps) {
   samples_.fill(0);
   sample_round_.fill(0);
   AddRoundSample(bps);
-  round_max_ = 0;
 }
 
 double RateController::FilterMax() const {
@@ -119,11 +123,17 @@ void RateController::EnterProbeBw(unsigned phase, uint64_t now_us) {
   phase_start_us_ = now_us;
 }
 
+void RateController::OnSent(uint64_t sent_total_bytes) {
+  if (policy_ == RatePolicy::kFair && mode_ == Mode::kStartup && FilterMax() <= 0 &&
+      static_cast<double>(sent_total_bytes) * 8e6 >= static_cast<double>(start_bps_) * kInitialTrainUs) {
+    SetRate(static_cast<double>(start_bps_) / kTrickleDiv);
+  }
+}
+
 bool RateController::OnFeedback(const RateSample& s) {
   const double rate = static_cast<double>(rate_bps_);
   const double iv = static_cast<double>(s.interval_us);
   const double delivered_bps = iv > 0 ? static_cast<double>(s.delivered_bytes) * 8e6 / iv : 0;
-  const double sent_bps = iv > 0 ? static_cast<double>(s.sent_bytes) * 8e6 / iv : 0;
 
   // Receiver protection 1: its socket overflowed, so it absorbs at most what
   // it got. Start again from there, a little below.
@@ -144,7 +154,10 @@ bool RateController::OnFeedback(const RateSample& s) {
   // until the queue drains; the queue keeps the receiver busy meanwhile.
   if (s.rx_queue_permille > kQueueHighPermille) {
     const double absorbing = delivered_bps > 0 ? std::min(delivered_bps, rate) : rate;
-    if (mode_ == Mode::kStartup) mode_ = Mode::kDrain;
+    if (mode_ == Mode::kStartup) {
+      mode_ = Mode::kDrain;
+      drain_start_us_ = s.now_us;
+    }
     SetRate(absorbing * (mode_ == Mode::kDrain ? kStartupDrainGain : kDrainGain));
     if (mode_ == Mode::kProbeBw && phase_ == 0) phase_ = 1;  // abandon the probe
     return false;
@@ -153,7 +166,13 @@ bool RateController::OnFeedback(const RateSample& s) {
     SetRate(static_cast<double>(max_bps_));
     return false;
   }
-  if (!s.has_timing) return false;  // nothing measured yet: keep the rate
+  // The first train: until the first bandwidth sample, send kInitialTrainUs
+  // at the start rate, then trickle at 1/kTrickleDiv of it. The train's
+  // arrival spacing measures the bottleneck (the first sample), so an unknown
+  // path is never flooded for a whole RTT at a start rate it cannot carry.
+  const bool no_sample_yet = mode_ == Mode::kStartup && FilterMax() <= 0;
+  OnSent(s.sent_total_bytes);
+  if (!s.has_timing) return false;  // nothing measured yet
 
   // RTT: min filter (refreshed while the queue is essentially empty), smoothed RTT.
   const uint64_t rtt = s.rtt_us;
@@ -168,15 +187,27 @@ bool RateController::OnFeedback(const RateSample& s) {
   const uint64_t queue_us = rtt - std::min(rtt, min_rtt_us_);
   const bool queue_high = queue_us > target;
   round_min_queue_us_ = std::min(round_min_queue_us_, queue_us);
+  high_queue_feedbacks_ = queue_high ? high_queue_feedbacks_ + 1 : 0;
+  round_min_rtt_us_ = std::min(round_min_rtt_us_, rtt);
 
-  // What the path accepted over the echoed interval: with no queue, everything
-  // sent (losses there are random); with a queue, only what arrived.
-  if (iv > 0) {
-    const double sample = queue_high ? delivered_bps : std::max(sent_bps, delivered_bps);
-    if (!s.app_limited || sample > std::max(FilterMax(), round_max_)) {
-      round_max_ = std::max(round_max_, sample);
-    }
+  // Accumulate the round: what the path accepted over the echoed intervals
+  // (with no queue everything sent — losses there are random — with a queue
+  // only what arrived), over the longer of the send and arrival spans.
+  if (s.interval_us > 0 && no_sample_yet) {
+    // The first train's echoes: one FEEDBACK interval of it is the first
+    // sample (its arrival spacing is the bottleneck's, when that is slower).
+    const uint64_t accepted = queue_high ? s.delivered_bytes : std::max(s.sent_bytes, s.delivered_bytes);
+    AddRoundSample(std::min(static_cast<double>(accepted) * 8e6 / static_cast<double>(s.interval_us),
+                            static_cast<double>(start_bps_)));
+  } else if (s.interval_us > 0) {
+    acc_accepted_ += queue_high ? s.delivered_bytes : std::max(s.sent_bytes, s.delivered_bytes);
+    acc_delivered_ += s.delivered_bytes;
+    acc_send_us_ += s.send_interval_us;
+    acc_ack_us_ += s.ack_interval_us;
+    ++acc_samples_;
+    if (s.app_limited) ++acc_app_limited_;
   }
+  round_max_rate_ = std::max(round_max_rate_, rate);
 
   // Round end: the echo is of a block sent after the round began.
   bool congestion = false;
@@ -185,21 +216,50 @@ bool RateController::OnFeedback(const RateSample& s) {
     ++round_;
     const uint64_t prev_round_start = round_start_us_;
     round_start_us_ = s.now_us;
-    const bool standing_queue = round_min_queue_us_ != UINT64_MAX && round_min_queue_us_ > target;
-    // Cruise rounds also add kFairShareBytes per RTT to the estimate: the same
-    // amount for every flow (additive increase), so with the multiplicative cut
-    // on a standing queue below, flows sharing a bottleneck converge (AIMD).
-    if (mode_ == Mode::kProbeBw && phase_ >= 2 && srtt_us_ > 0 && !s.app_limited) {
-      const double add = kFairShareBytes * 8e6 / std::max(srtt_us_, double(kFairShareMinRttUs));
-      round_max_ = std::max(round_max_, std::max(FilterMax(), round_max_) + add);
+    // The standing queue is judged over at least kStandingWindowUs (several
+    // FEEDBACKs), so a short path's single sample after a burst does not count.
+    bool standing_queue = false;
+    if (s.now_us >= queue_window_start_us_ + kStandingWindowUs) {
+      standing_queue = round_min_queue_us_ != UINT64_MAX && round_min_queue_us_ > target;
+      round_min_queue_us_ = UINT64_MAX;
+      queue_window_start_us_ = s.now_us;
     }
-    if (round_max_ > 0) AddRoundSample(round_max_);
-    round_max_ = 0;
-    round_min_queue_us_ = UINT64_MAX;
+    const double span = static_cast<double>(std::max(acc_send_us_, acc_ack_us_));
+    double round_delivered_bps = 0;
+    if (span > 0) {
+      // Nothing sent in the last two rounds was paced above their highest rate:
+      // a burst (a late TX thread catching up) must not read as capacity.
+      const double cap = std::max(round_max_rate_, prev_round_max_rate_);
+      double sample = std::min(static_cast<double>(acc_accepted_) * 8e6 / span, cap);
+      round_delivered_bps = static_cast<double>(acc_delivered_) * 8e6 / span;
+      const bool app_limited = 2 * acc_app_limited_ > acc_samples_;
+      // Cruise rounds also add kFairShareBytes per RTT to the estimate: the same
+      // amount for every flow (additive increase), so with the multiplicative cut
+      // on a standing queue below, flows sharing a bottleneck converge (AIMD).
+      if (mode_ == Mode::kProbeBw && phase_ >= 2 && !app_limited && !standing_queue) {
+        const double step = std::min(kFairShareBytes * 8e6 / std::max(srtt_us_, double(kFairShareMinRttUs)),
+                                     kFairShareMaxFraction * FilterMax());
+        sample = std::max(sample, FilterMax() + step);
+      }
+      if (!app_limited || sample > FilterMax()) AddRoundSample(sample);
+    }
+    acc_accepted_ = acc_delivered_ = acc_send_us_ = acc_ack_us_ = 0;
+    acc_samples_ = acc_app_limited_ = 0;
+    prev_round_max_rate_ = round_max_rate_;
+    round_max_rate_ = 0;
+    // Startup: a round whose least RTT grew (HyStart-like) means the queue has
+    // started to build — one RTT before it would pass the target.
+    if (mode_ == Mode::kStartup && prev_round_min_rtt_us_ != UINT64_MAX &&
+        round_min_rtt_us_ >= prev_round_min_rtt_us_ +
+                                 std::max(kStartupRttRiseMinUs, min_rtt_us_ / kStartupRttRiseDiv)) {
+      startup_rtt_rise_ = true;
+    }
+    prev_round_min_rtt_us_ = round_min_rtt_us_;
+    round_min_rtt_us_ = UINT64_MAX;
     // A queue that stayed above target for a whole round: more is sent into the
     // bottleneck than it forwards (another flow came, or btl is too high).
-    if (standing_queue && mode_ == Mode::kProbeBw && delivered_bps > 0) {
-      ResetFilter(std::min(delivered_bps, btl_bps_));
+    if (standing_queue && mode_ == Mode::kProbeBw && round_delivered_bps > 0) {
+      ResetFilter(std::min(round_delivered_bps, std::max(FilterMax(), btl_bps_)));
       EnterProbeBw(1, s.now_us);
       ++loss_events_;
       congestion = true;
@@ -207,8 +267,12 @@ bool RateController::OnFeedback(const RateSample& s) {
       EnterProbeBw(phase_ + 1, s.now_us);  // the phase lasted a whole round
     }
   }
-  btl_bps_ = std::max(FilterMax(), round_max_);
-  if (btl_bps_ <= 0) return congestion;
+  btl_bps_ = FilterMax();
+  if (btl_bps_ <= 0) {
+    last_feedback_us_ = s.now_us;
+    return congestion;
+  }
+  if (no_sample_yet) SetRate(btl_bps_);  // what the first train measured; startup grows from there
 
   // PROBE_RTT: the min RTT was not confirmed for a window; half the rate for
   // a round (plus a little) lets the queue empty so the floor is measured again.
@@ -229,16 +293,26 @@ bool RateController::OnFeedback(const RateSample& s) {
           ++full_bw_rounds_;
         }
       }
-      // Ends on queue growth (not after the overshoot's drops), or when btl stopped growing.
-      if (queue_high || full_bw_rounds_ >= kStartupFullBwRounds) {
+      // Ends on queue growth (two FEEDBACKs in a row: one can be a scheduling
+      // hiccup) — not after the overshoot's drops — or when btl stopped growing.
+      if (high_queue_feedbacks_ >= 2 || startup_rtt_rise_ || full_bw_rounds_ >= kStartupFullBwRounds) {
         mode_ = Mode::kDrain;
+        drain_start_us_ = s.now_us;
         SetRate(btl_bps_ * kStartupDrainGain);
-      } else {
-        SetRate(std::max(rate, btl_bps_ * kStartupGain));
+      } else if (srtt_us_ > 0 && s.now_us > last_feedback_us_) {
+        // Grow smoothly, kStartupGain per RTT (not in steps at round ends), and
+        // never beyond kStartupMaxOverBtl x what was measured: when the queue
+        // shows up one RTT late, it holds ~0.23 RTT of overshoot, not a full RTT.
+        const double dt = static_cast<double>(s.now_us - last_feedback_us_);
+        const double now_rate = static_cast<double>(rate_bps_);  // may have been set from the first sample
+        const double grown = now_rate * std::pow(kStartupGain, std::min(dt, srtt_us_) / srtt_us_);
+        SetRate(std::max(now_rate, std::min(grown, btl_bps_ * kStartupMaxOverBtl)));
       }
       break;
     case Mode::kDrain:
-      if (!queue_high) {
+      // Until the queue is gone, or for one RTT at most (at half the estimate
+      // that removes ~RTT/2 of queue, more than startup's overshoot).
+      if (!queue_high || s.now_us >= drain_start_us_ + static_cast<uint64_t>(srtt_us_)) {
         EnterProbeBw(first_phase_, s.now_us);
         SetRate(btl_bps_);
       } else {
@@ -268,6 +342,7 @@ bool RateController::OnFeedback(const RateSample& s) {
       break;
     }
   }
+  last_feedback_us_ = s.now_us;
   return congestion;
 }
 

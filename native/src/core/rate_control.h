@@ -14,18 +14,26 @@
 //  - rounds last one RTT: a round ends when an echo is of a block sent after
 //    the round began;
 //  - bottleneck estimate btl = max of per-round samples over kBwWindowRounds
-//    rounds. A sample is the rate the path *accepted*: while q is under target
+//    rounds (a round's sample: its echoed intervals summed, capped at the
+//    highest rate paced in it and the round before). It is the rate the path *accepted*: while q is under target
 //    the path took everything sent (loss there is random: it must not cut the
 //    rate), so the sample is the send rate of the echoed interval; above target
 //    it is the delivery rate (what the bottleneck lets through);
-//  - startup: rate = kStartupGain x btl; it ends as soon as q exceeds target
-//    (queue growth, not an overshoot into drops), or when btl stops growing;
-//    then drain at kStartupDrainGain x btl until q is back under target;
+//  - the first train: kInitialTrainUs at the start rate, then a trickle until
+//    its echoes give the first sample (the train's arrival spacing is the
+//    bottleneck's rate); the rate then starts from that sample;
+//  - startup: the rate grows continuously by kStartupGain per RTT (at most
+//    kStartupMaxOverBtl x btl); it ends as soon as q exceeds target
+//    in two FEEDBACKs in a row or a round's least RTT rose over the previous
+//    round's (queue growth, not an overshoot into drops), or
+//    when btl stops growing; then drain at kStartupDrainGain x btl until q is
+//    back under target, one RTT at most;
 //  - probe cycle of kCycleRounds rounds: one at kProbeGain (abandoned when q
 //    exceeds target; at most kProbeMaxUs), one at kDrainGain, the rest at 1;
 //    the cycle starts at a phase drawn from RateConfig::seed, so flows that
 //    share a bottleneck do not probe in step;
-//  - a standing queue (q above target through a whole round: another flow
+//  - a standing queue (q above target through a whole round, and at least
+//    kStandingWindowUs: another flow
 //    came, or btl is too high) resets btl to the delivery rate and paces at
 //    kQueueBackoff x that (a congestion event). Loss with rising delay is
 //    congestion through this rule; loss without it changes nothing;
@@ -45,17 +53,27 @@ namespace jetrecv::core {
 constexpr uint64_t kDefaultStartRateBps = 100'000'000;      // when rate_start is 0
 constexpr uint64_t kUncappedRateBps = 400'000'000'000ull;   // "no cap" (rate_max 0)
 constexpr uint64_t kMinRateBps = 1'000'000;
-constexpr double kStartupGain = 2.0;
+// The first train (until the first bandwidth sample): this long at the start
+// rate, then 1/kTrickleDiv of it.
+constexpr uint64_t kInitialTrainUs = 4'000;
+constexpr double kTrickleDiv = 8;
+constexpr double kStartupGain = 1.5;         // per RTT, applied continuously
+constexpr double kStartupMaxOverBtl = 2.0;
+// Startup also ends when a round's least RTT exceeds the previous round's by
+// max(kStartupRttRiseMinUs, min RTT / kStartupRttRiseDiv).
+constexpr uint64_t kStartupRttRiseMinUs = 1'000;
+constexpr uint64_t kStartupRttRiseDiv = 64;
 constexpr double kStartupFullBwGrowth = 1.25;
 constexpr unsigned kStartupFullBwRounds = 3;
 constexpr double kStartupDrainGain = 0.5;
-constexpr double kProbeGain = 1.25;
+constexpr double kProbeGain = 1.15;
 constexpr double kDrainGain = 0.75;
-constexpr double kQueueBackoff = 0.9;       // standing queue: pace at this x delivery rate
+constexpr double kQueueBackoff = 0.85;       // standing queue: pace at this x delivery rate
 constexpr unsigned kCycleRounds = 8;
 // Additive increase per cruise round (bytes per RTT, RTT floored): see OnFeedback.
-constexpr double kFairShareBytes = 64 * 1024;
+constexpr double kFairShareBytes = 98304;
 constexpr uint64_t kFairShareMinRttUs = 20'000;
+constexpr double kFairShareMaxFraction = 0.1;  // of btl: a slow link is not overrun by the step
 constexpr unsigned kBwWindowRounds = 10;
 constexpr uint64_t kMinRttWindowUs = 10'000'000;
 constexpr uint64_t kProbeRttMinUs = 200'000;    // PROBE_RTT lasts max(this, one round)
@@ -63,6 +81,8 @@ constexpr double kProbeRttGain = 0.5;
 constexpr uint64_t kQueueTargetMinUs = 2'000;
 constexpr uint64_t kQueueTargetMaxUs = 10'000;
 constexpr uint64_t kQueueTargetRttDiv = 8;
+// A standing queue is the least queuing delay over at least one round and this long.
+constexpr uint64_t kStandingWindowUs = 30'000;
 // A probe (and the drain after it) lasts one round but at most this long, so
 // the queue it builds on a long path stays ~(kProbeGain - 1) x this.
 constexpr uint64_t kProbeMaxUs = 60'000;
@@ -94,10 +114,13 @@ struct RateSample {
   bool has_timing = false;
   uint64_t rtt_us = 0;          // now − echoed send time − receiver hold
   uint64_t echo_send_us = 0;    // send time of the newest block the receiver had
-  uint64_t interval_us = 0;     // max(send interval, arrival interval) between the two echoes
+  uint64_t send_interval_us = 0;  // between the send times of the two echoed blocks
+  uint64_t ack_interval_us = 0;   // between their arrivals (sender clock, via the hold)
+  uint64_t interval_us = 0;     // max of the two; 0 = no rate sample in this FEEDBACK
   uint64_t sent_bytes = 0;      // datagram bytes sent in that send interval
   uint64_t delivered_bytes = 0; // datagram bytes the receiver got in that interval
   bool app_limited = false;     // the sender had less to send than its rate allowed
+  uint64_t sent_total_bytes = 0;  // datagram bytes sent so far (PathSampler)
   // Receiver protection.
   uint32_t socket_drops = 0;    // receiver socket overflow drops since its previous FEEDBACK
   uint32_t rx_queue_permille = 0;  // receiver's fullest socket queue, 1/1000 of its buffer
@@ -139,6 +162,9 @@ class RateController {
   // Adapts the rate to one FEEDBACK. Returns true if it counted as a congestion
   // event (the rate was cut: receiver socket overflow or a standing queue).
   bool OnFeedback(const RateSample& sample);
+  // After each send: ends the first train once it holds kInitialTrainUs at the
+  // start rate (FEEDBACK may come much later on a long path).
+  void OnSent(uint64_t sent_total_bytes);
 
   uint64_t rate_bps() const { return rate_bps_; }
   uint64_t max_bps() const { return max_bps_; }
@@ -165,13 +191,19 @@ class RateController {
   uint64_t max_bps_;
   uint64_t min_bps_;
   uint64_t rate_bps_;
+  uint64_t start_bps_ = 0;
   Mode mode_ = Mode::kStartup;
 
   // Rounds: a round ends when an echo is of a block sent at or after round_start_us_.
   uint64_t round_ = 0;
   uint64_t round_start_us_ = 0;
-  double round_max_ = 0;           // best sample of the current round
-  uint64_t round_min_queue_us_ = UINT64_MAX;  // least queuing delay seen in the round
+  // The current round's sums (one bandwidth sample per round, so the noise
+  // of single FEEDBACK intervals averages out).
+  uint64_t acc_accepted_ = 0, acc_delivered_ = 0, acc_send_us_ = 0, acc_ack_us_ = 0;
+  unsigned acc_samples_ = 0, acc_app_limited_ = 0;
+  double round_max_rate_ = 0, prev_round_max_rate_ = 0;  // highest paced rate per round
+  uint64_t round_min_queue_us_ = UINT64_MAX;  // least queuing delay since queue_window_start_us_
+  uint64_t queue_window_start_us_ = 0;
   // Max filter over the last kBwWindowRounds round samples (slot = seq % size).
   uint64_t sample_seq_ = 0;
   std::array<double, kBwWindowRounds> samples_{};
@@ -184,6 +216,11 @@ class RateController {
   uint64_t probe_rtt_end_us_ = 0;
   uint64_t probe_rtt_min_us_ = UINT64_MAX;
 
+  unsigned high_queue_feedbacks_ = 0;  // consecutive FEEDBACKs with the queue above target
+  uint64_t round_min_rtt_us_ = UINT64_MAX, prev_round_min_rtt_us_ = UINT64_MAX;
+  bool startup_rtt_rise_ = false;
+  uint64_t drain_start_us_ = 0;
+  uint64_t last_feedback_us_ = 0;  // now_us of the previous timed FEEDBACK
   double full_bw_ = 0;             // startup: btl at the last significant growth
   unsigned full_bw_rounds_ = 0;
   unsigned phase_ = 0;             // probe cycle position

@@ -667,11 +667,16 @@ size_t ReceiveTransfer::BuildFeedback(uint64_t now_us, uint32_t socket_drops, ui
   bytes_at_last_feedback_ = bytes;
   last_feedback_us_ = now_us;
 
-  // NACK only below a POSITION known for at least the reorder delay (one
-  // feedback interval, or the smoothed NACK-to-repair time if longer): blocks
-  // sent just before a POSITION may still wait in another socket's queue.
+  // NACK only below a POSITION known for at least the reorder delay: blocks
+  // sent just before a POSITION may still wait in another socket's queue. It
+  // is one feedback interval, or the smoothed NACK-to-repair time if longer —
+  // but at most a quarter of the sender's RTT (POSITION srtt_us) when known: a
+  // repair time is mostly the RTT, and waiting a whole RTT before the first
+  // NACK would add one RTT to every transfer's tail.
+  uint64_t reorder_us = nacks_.srtt_us();
+  if (nacks_.path_rtt_us() != 0) reorder_us = std::min(reorder_us, nacks_.path_rtt_us() / 4);
   const uint64_t reorder_delay_us =
-      std::min(kMaxNackHoldoffUs, std::max<uint64_t>({interval_us, nacks_.srtt_us(), 1}));
+      std::min(kMaxNackHoldoffUs, std::max<uint64_t>({interval_us, reorder_us, 1}));
   while (!position_history_.empty() &&
          position_history_.front().first + reorder_delay_us <= now_us) {
     if (PositionAfter(position_history_.front().second, nack_limit_)) {

@@ -251,6 +251,7 @@ void SendTransfer::CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t 
   std::lock_guard lock(mu_);
   if (sent == 0) return;
   path_.OnSent(stamp_us, datagram_bytes);
+  rate_.OnSent(path_.sent_total());
   const SourceFile& f = files_[batch.file];
   uint64_t data_bytes = 0;
   for (uint32_t k = 0; k < sent; ++k) data_bytes += BlockLength(f.size, block_size_, batch.first_block + k);
