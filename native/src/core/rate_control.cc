@@ -177,11 +177,23 @@ bool RateController::OnFeedback(const RateSample& s) {
   // RTT: min filter (refreshed while the queue is essentially empty), smoothed RTT.
   const uint64_t rtt = s.rtt_us;
   srtt_us_ = srtt_us_ == 0 ? static_cast<double>(rtt) : srtt_us_ * 0.875 + 0.125 * static_cast<double>(rtt);
-  if (min_rtt_us_ == 0 || rtt < min_rtt_us_) {
+  // A lower minimum needs two FEEDBACKs in a row below the current one (the
+  // larger of them is taken): one stray sample (a host clock or scheduling
+  // glitch) would otherwise read as a standing queue for 10 s.
+  if (min_rtt_us_ == 0) {
     min_rtt_us_ = rtt;
     min_rtt_stamp_us_ = s.now_us;
-  } else if (rtt <= min_rtt_us_ + queue_target_us() / 4) {
-    min_rtt_stamp_us_ = s.now_us;
+  } else if (rtt < min_rtt_us_) {
+    if (low_rtt_candidate_us_ != 0) {
+      min_rtt_us_ = std::max(rtt, low_rtt_candidate_us_);
+      min_rtt_stamp_us_ = s.now_us;
+      low_rtt_candidate_us_ = 0;
+    } else {
+      low_rtt_candidate_us_ = rtt;
+    }
+  } else {
+    low_rtt_candidate_us_ = 0;
+    if (rtt <= min_rtt_us_ + queue_target_us() / 4) min_rtt_stamp_us_ = s.now_us;  // confirmed
   }
   const uint64_t target = queue_target_us();
   const uint64_t queue_us = rtt - std::min(rtt, min_rtt_us_);
@@ -194,11 +206,15 @@ bool RateController::OnFeedback(const RateSample& s) {
   // (with no queue everything sent — losses there are random — with a queue
   // only what arrived), over the longer of the send and arrival spans.
   if (s.interval_us > 0 && no_sample_yet) {
-    // The first train's echoes: one FEEDBACK interval of it is the first
-    // sample (its arrival spacing is the bottleneck's, when that is slower).
-    const uint64_t accepted = queue_high ? s.delivered_bytes : std::max(s.sent_bytes, s.delivered_bytes);
-    AddRoundSample(std::min(static_cast<double>(accepted) * 8e6 / static_cast<double>(s.interval_us),
-                            static_cast<double>(start_bps_)));
+    // The first train's echoes give the first sample. If it queued, the
+    // bottleneck is slower than the start rate and the delivery rate over one
+    // FEEDBACK interval (the train's arrival spacing) is its rate; if it did
+    // not, the path carried the start rate (an interval reaching into the
+    // trickle would understate it).
+    AddRoundSample(queue_high ? std::min(static_cast<double>(s.delivered_bytes) * 8e6 /
+                                             static_cast<double>(s.interval_us),
+                                         static_cast<double>(start_bps_))
+                              : static_cast<double>(start_bps_));
   } else if (s.interval_us > 0) {
     acc_accepted_ += queue_high ? s.delivered_bytes : std::max(s.sent_bytes, s.delivered_bytes);
     acc_delivered_ += s.delivered_bytes;

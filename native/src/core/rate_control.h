@@ -7,7 +7,8 @@
 // the receiver held it, the receiver's datagram byte count) into RateSamples:
 // an RTT sample and, over the send interval between two echoes, the bytes sent
 // and the bytes the receiver got. RateController consumes them:
-//  - min RTT: a 10 s min filter; when it expires a PROBE_RTT round paces at half
+//  - min RTT: a 10 s min filter (a lower value needs two samples in a row);
+//    when it expires a PROBE_RTT round paces at half
 //    the estimate so the queue empties and the floor is measured again;
 //  - queuing delay q = RTT − min RTT is the congestion signal. Its target is
 //    min RTT / kQueueTargetRttDiv within [kQueueTargetMinUs, kQueueTargetMaxUs];
@@ -58,7 +59,7 @@ constexpr uint64_t kMinRateBps = 1'000'000;
 constexpr uint64_t kInitialTrainUs = 4'000;
 constexpr double kTrickleDiv = 8;
 constexpr double kStartupGain = 1.5;         // per RTT, applied continuously
-constexpr double kStartupMaxOverBtl = 2.0;
+constexpr double kStartupMaxOverBtl = 1.5;
 // Startup also ends when a round's least RTT exceeds the previous round's by
 // max(kStartupRttRiseMinUs, min RTT / kStartupRttRiseDiv).
 constexpr uint64_t kStartupRttRiseMinUs = 1'000;
@@ -212,6 +213,7 @@ class RateController {
 
   uint64_t min_rtt_us_ = 0;        // 0 = no sample yet
   uint64_t min_rtt_stamp_us_ = 0;
+  uint64_t low_rtt_candidate_us_ = 0;  // one sample below min_rtt_us_, awaiting a second
   double srtt_us_ = 0;
   uint64_t probe_rtt_end_us_ = 0;
   uint64_t probe_rtt_min_us_ = UINT64_MAX;
