@@ -11,7 +11,8 @@
 //    when it expires a PROBE_RTT round paces at half
 //    the estimate so the queue empties and the floor is measured again;
 //  - queuing delay q = RTT − min RTT is the congestion signal. Its target is
-//    min RTT / kQueueTargetRttDiv within [kQueueTargetMinUs, kQueueTargetMaxUs];
+//    min RTT / kQueueTargetRttDiv within [kQueueTargetMinUs, kQueueTargetMaxUs]
+//    (the floor is above a busy host's scheduling noise);
 //  - rounds last one RTT: a round ends when an echo is of a block sent after
 //    the round began;
 //  - bottleneck estimate btl = max of per-round samples over kBwWindowRounds
@@ -79,7 +80,7 @@ constexpr unsigned kBwWindowRounds = 10;
 constexpr uint64_t kMinRttWindowUs = 10'000'000;
 constexpr uint64_t kProbeRttMinUs = 200'000;    // PROBE_RTT lasts max(this, one round)
 constexpr double kProbeRttGain = 0.5;
-constexpr uint64_t kQueueTargetMinUs = 2'000;
+constexpr uint64_t kQueueTargetMinUs = 5'000;
 constexpr uint64_t kQueueTargetMaxUs = 10'000;
 constexpr uint64_t kQueueTargetRttDiv = 8;
 // A standing queue is the least queuing delay over at least one round and this long.
