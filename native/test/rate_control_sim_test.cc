@@ -240,6 +240,29 @@ void TestSlowPathFromFastStart() {
   CHECK(waste_all <= p.loss + 0.01);
 }
 
+// Joining behind a flow that keeps the queue full (a loss-ignoring sender at
+// 105 % of the link): the min RTT then includes that queue, so the delay signal
+// is blind; the heavy-loss rule must still make the newcomer yield.
+void TestLatecomerBehindStandingQueue() {
+  PathSpec p;
+  p.rtt_us = 50'000;
+  RateConfig hog;
+  hog.policy = RatePolicy::kFixed;
+  hog.max_bps = 1'050'000'000;
+  RateConfig c;
+  c.start_bps = 1'000'000'000;
+  SimResult r = Run(p, {{hog, 0}, {c, 2'000'000}}, 12'000'000, 4'000'000, 5);
+  const double hog_share = Goodput(r.flows[0], 8'000'000) / p.link_bps;
+  const FlowStats& j = r.flows[1];
+  const double sent_share = static_cast<double>(j.sent_after) * p.datagram * 8e6 / 8'000'000 / p.link_bps;
+  std::printf("behind a full queue: the other flow keeps %.2f of the link; jetrecv delivers %.2f and sends %.2f "
+              "of it (lost/sent %.3f)\n",
+              hog_share, Goodput(j, 8'000'000) / p.link_bps, sent_share,
+              static_cast<double>(j.lost_after) / static_cast<double>(std::max<uint64_t>(j.sent_after, 1)));
+  CHECK(hog_share >= 0.5);
+  CHECK(sent_share <= 0.3);  // it does not pour datagrams into a queue that drops them
+}
+
 void TestTwoFlowsShare() {
   // The second flow joins 2 s later, into a link the first one fills; the
   // shares are measured once AIMD has had time to converge (from 20 s on).
@@ -293,6 +316,7 @@ void TestFixedPolicyHoldsRate() {
 int main() {
   TestSingleFlowMatrix();
   TestSlowPathFromFastStart();
+  TestLatecomerBehindStandingQueue();
   TestTwoFlowsShare();
   TestFixedPolicyHoldsRate();
   return jetrecv::test::TestExitCode();

@@ -218,6 +218,7 @@ bool RateController::OnFeedback(const RateSample& s) {
   } else if (s.interval_us > 0) {
     acc_accepted_ += queue_high ? s.delivered_bytes : std::max(s.sent_bytes, s.delivered_bytes);
     acc_delivered_ += s.delivered_bytes;
+    acc_sent_ += s.sent_bytes;
     acc_send_us_ += s.send_interval_us;
     acc_ack_us_ += s.ack_interval_us;
     ++acc_samples_;
@@ -240,13 +241,20 @@ bool RateController::OnFeedback(const RateSample& s) {
       round_min_queue_us_ = UINT64_MAX;
       queue_window_start_us_ = s.now_us;
     }
+    // Loss far above any random loss is congestion even without a delay signal
+    // (a min RTT measured behind another flow's standing queue hides the queue).
+    const bool heavy_loss = acc_sent_ > 0 && static_cast<double>(acc_delivered_) <
+                                                 (1 - kCongestionLossFraction) * static_cast<double>(acc_sent_);
+    if (heavy_loss) standing_queue = true;
+    if (heavy_loss && mode_ == Mode::kStartup) startup_rtt_rise_ = true;
     const double span = static_cast<double>(std::max(acc_send_us_, acc_ack_us_));
     double round_delivered_bps = 0;
     if (span > 0) {
       // Nothing sent in the last two rounds was paced above their highest rate:
       // a burst (a late TX thread catching up) must not read as capacity.
       const double cap = std::max(round_max_rate_, prev_round_max_rate_);
-      double sample = std::min(static_cast<double>(acc_accepted_) * 8e6 / span, cap);
+      const uint64_t accepted = heavy_loss ? acc_delivered_ : acc_accepted_;
+      double sample = std::min(static_cast<double>(accepted) * 8e6 / span, cap);
       round_delivered_bps = static_cast<double>(acc_delivered_) * 8e6 / span;
       const bool app_limited = 2 * acc_app_limited_ > acc_samples_;
       // Cruise rounds also add kFairShareBytes per RTT to the estimate: the same
@@ -259,7 +267,7 @@ bool RateController::OnFeedback(const RateSample& s) {
       }
       if (!app_limited || sample > FilterMax()) AddRoundSample(sample);
     }
-    acc_accepted_ = acc_delivered_ = acc_send_us_ = acc_ack_us_ = 0;
+    acc_accepted_ = acc_delivered_ = acc_sent_ = acc_send_us_ = acc_ack_us_ = 0;
     acc_samples_ = acc_app_limited_ = 0;
     prev_round_max_rate_ = round_max_rate_;
     round_max_rate_ = 0;

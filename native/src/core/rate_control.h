@@ -38,7 +38,9 @@
 //    kStandingWindowUs: another flow
 //    came, or btl is too high) resets btl to the delivery rate and paces at
 //    kQueueBackoff x that (a congestion event). Loss with rising delay is
-//    congestion through this rule; loss without it changes nothing;
+//    congestion through this rule; loss without it changes nothing, unless a
+//    round loses more than kCongestionLossFraction (no random loss is that high;
+//    a min RTT taken behind another flow's standing queue hides the queue);
 //  - receiver protection (kept from the first controller): a receive queue above
 //    kQueueHighPermille of its socket buffer paces below what it absorbs, and
 //    receiver socket overflow resets btl to what it absorbed;
@@ -70,7 +72,9 @@ constexpr unsigned kStartupFullBwRounds = 3;
 constexpr double kStartupDrainGain = 0.5;
 constexpr double kProbeGain = 1.15;
 constexpr double kDrainGain = 0.75;
-constexpr double kQueueBackoff = 0.85;       // standing queue: pace at this x delivery rate
+constexpr double kQueueBackoff = 0.85;      // standing queue: pace at this x delivery rate
+// A round losing more than this is congested whatever the delay says.
+constexpr double kCongestionLossFraction = 0.25;
 constexpr unsigned kCycleRounds = 8;
 // Additive increase per cruise round (bytes per RTT, RTT floored): see OnFeedback.
 constexpr double kFairShareBytes = 98304;
@@ -201,7 +205,7 @@ class RateController {
   uint64_t round_start_us_ = 0;
   // The current round's sums (one bandwidth sample per round, so the noise
   // of single FEEDBACK intervals averages out).
-  uint64_t acc_accepted_ = 0, acc_delivered_ = 0, acc_send_us_ = 0, acc_ack_us_ = 0;
+  uint64_t acc_accepted_ = 0, acc_delivered_ = 0, acc_sent_ = 0, acc_send_us_ = 0, acc_ack_us_ = 0;
   unsigned acc_samples_ = 0, acc_app_limited_ = 0;
   double round_max_rate_ = 0, prev_round_max_rate_ = 0;  // highest paced rate per round
   uint64_t round_min_queue_us_ = UINT64_MAX;  // least queuing delay since queue_window_start_us_
