@@ -267,7 +267,7 @@ void TestFeedback() {
   CHECK_EQ(h.feedback_seq, 1u);
   CHECK_EQ(h.socket_drops, 3u);
   CHECK_EQ(h.blocks_received, 57u);
-  CHECK_EQ(h.flags, 0);
+  CHECK_EQ(h.flags, kFeedbackFlagTiming);
   CHECK_EQ(h.range_count, 0u);
 
   // Second: blocks before the POSITION that are missing, oldest first; the gap
@@ -325,7 +325,7 @@ void TestFeedback() {
   Feed(*t, pa, 64, c);
   Feed(*t, pb, 64, c);
   h = ParseFeedback(frame, t->BuildFeedback(now + 3'000'000, 0, frame, sizeof(frame)), &ranges);
-  CHECK_EQ(h.flags, kFeedbackFlagComplete);
+  CHECK_EQ(h.flags, kFeedbackFlagComplete | kFeedbackFlagTiming);
   CHECK_EQ(h.range_count, 0u);
   CHECK_EQ(h.blocks_received, 105u);
   CHECK(ReadAll(spec.root + "/a") == a);

@@ -284,7 +284,7 @@ void TestSenderSkipsHeld() {
   while (t->PlanBatch(64, &b)) {
     CHECK(!b.retransmit);
     planned.emplace_back(b.file * 1000 + b.first_block, b.count);
-    t->CommitBatch(b, b.count, b.count * (kBs + 56));
+    t->CommitBatch(b, b.count, b.count * (kBs + 56), 0);
   }
   REQUIRE(planned.size() == 2u);
   CHECK_EQ(planned[0].first, 1000u);  // file 1 block 0: file 0 is skipped entirely

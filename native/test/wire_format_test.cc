@@ -14,7 +14,7 @@ namespace {
 void Sizes() {
   CHECK_EQ(sizeof(DataHeader), 16u);
   CHECK_EQ(sizeof(BlockFrameHeader), 24u);
-  CHECK_EQ(sizeof(FeedbackFrameHeader), 40u);
+  CHECK_EQ(sizeof(FeedbackFrameHeader), 56u);
   CHECK_EQ(sizeof(NackRange), 16u);
   CHECK_EQ(sizeof(PositionFrame), 24u);
   CHECK_EQ(kBlockPacketOverhead, 56u);
@@ -93,6 +93,9 @@ void FeedbackFrame() {
   h.recv_rate = 1'000'000'000;
   h.blocks_received = 4242;
   h.socket_drops = 3;
+  h.echo_stamp = 0xfffffff0u;
+  h.echo_hold_us = 1234;
+  h.rx_datagram_bytes = 1ull << 40;
   NackRange ranges[2] = {{1, 10, 100}, {2, 1, 0}};
   uint8_t frame[128];
   size_t len = EncodeFeedbackFrame(h, ranges, 2, frame, sizeof(frame));
@@ -101,13 +104,36 @@ void FeedbackFrame() {
   FeedbackFrameHeader back;
   std::vector<NackRange> out;
   CHECK(DecodeFeedbackFrame(frame, len, &back, &out));
-  CHECK_EQ(back.flags, kFeedbackFlagComplete);
+  CHECK_EQ(back.flags, kFeedbackFlagComplete | kFeedbackFlagTiming);
+  CHECK_EQ(back.echo_stamp, 0xfffffff0u);
+  CHECK_EQ(back.echo_hold_us, 1234u);
+  CHECK_EQ(back.rx_datagram_bytes, 1ull << 40);
   CHECK_EQ(back.transfer_id, 5u);
   CHECK_EQ(back.feedback_seq, 12u);
   CHECK_EQ(back.recv_rate, 1'000'000'000u);
   CHECK_EQ(back.blocks_received, 4242u);
   CHECK_EQ(back.socket_drops, 3u);
   REQUIRE(out.size() == 2);
+  {
+    // A protocol-1 receiver's 40-byte header (no timing flag) decodes with timing 0.
+    uint8_t v1[kFeedbackFrameHeaderV1Len + kNackRangeLen];
+    std::memcpy(v1, frame, kFeedbackFrameHeaderV1Len);
+    v1[1] = kFeedbackFlagComplete;
+    v1[2] = 1;
+    std::memcpy(v1 + kFeedbackFrameHeaderV1Len, frame + kFeedbackFrameHeaderLen, kNackRangeLen);
+    FeedbackFrameHeader old;
+    std::vector<NackRange> old_ranges;
+    CHECK(DecodeFeedbackFrame(v1, sizeof(v1), &old, &old_ranges));
+    CHECK_EQ(old.echo_stamp, 0u);
+    CHECK_EQ(old.rx_datagram_bytes, 0u);
+    CHECK_EQ(old.blocks_received, 4242u);
+    REQUIRE(old_ranges.size() == 1);
+    CHECK_EQ(old_ranges[0].block_count, 10u);
+    // The timing flag with a 40-byte header is malformed.
+    v1[1] = kFeedbackFlagTiming;
+    v1[2] = 0;
+    CHECK(!DecodeFeedbackFrame(v1, kFeedbackFrameHeaderV1Len, &old, &old_ranges));
+  }
   CHECK_EQ(out[0].file_index, 1u);
   CHECK_EQ(out[0].block_count, 10u);
   CHECK_EQ(out[0].first_block, 100u);

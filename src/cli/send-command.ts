@@ -24,6 +24,8 @@ export const sendSpec: CommandSpec = {
     { name: 'dest', type: 'string', default: '/', valueName: 'PATH', help: 'destination path beneath the receiver\'s sandbox' },
     { name: 'rate-max', type: 'rate', default: '0', allowZero: true, help: "never send faster than this many bits/s (e.g. '2G'; 0 = no cap, the receiver's feedback sets the pace)" },
     { name: 'rate-start', type: 'rate', default: '1G', help: 'initial send rate before the first receiver report' },
+    { name: 'rate-min', type: 'rate', default: '1M', help: 'never pace slower than this many bits/s, even when the path looks congested (at most --rate-max)' },
+    { name: 'rate-policy', type: 'string', default: 'fair', valueName: 'POLICY', help: "'fair': measure the path and share it with TCP and other transfers; 'fixed': hold --rate-max whatever the path does (dedicated links only)" },
     { name: 'lanes', type: 'int', default: 1, min: 1, max: 16, help: 'UDP sockets (source ports) the data is spread over' },
     { name: 'datagram-size', type: 'int', default: kDefaultDatagramSize, min: 256 + kBlockPacketOverhead, max: 65507, valueName: 'BYTES', help: 'largest UDP payload per datagram: 1472 for a 1500-byte MTU, 8972 for jumbo frames' },
     { name: 'cipher', type: 'string', default: 'aes-256-gcm', valueName: 'CIPHER', help: "'aes-256-gcm' or 'chacha20-poly1305'" },
@@ -87,6 +89,18 @@ export async function runSendCommand(argv: string[]): Promise<number> {
   if (cipher !== 'aes-256-gcm' && cipher !== 'chacha20-poly1305') {
     throw new UsageError(`--cipher: expected 'aes-256-gcm' or 'chacha20-poly1305', got '${cipher}'`, { flag: 'cipher' });
   }
+  const ratePolicy = f['rate-policy'] as string;
+  if (ratePolicy !== 'fair' && ratePolicy !== 'fixed') {
+    throw new UsageError(`--rate-policy: expected 'fair' or 'fixed', got '${ratePolicy}'`, { flag: 'rate-policy' });
+  }
+  const rateMax = f['rate-max'] as number;
+  const rateMin = f['rate-min'] as number;
+  if (rateMax !== 0 && rateMin > rateMax) {
+    throw new UsageError(`--rate-min (${rateMin} bit/s) must not exceed --rate-max (${rateMax} bit/s)`, { flag: 'rate-min' });
+  }
+  if (ratePolicy === 'fixed' && rateMax === 0) {
+    throw new UsageError("--rate-policy fixed holds --rate-max: give --rate-max (e.g. '2G')", { flag: 'rate-policy' });
+  }
   const logLevel = f['log-level'] as string;
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`, { flag: 'log-level' });
@@ -114,6 +128,8 @@ export async function runSendCommand(argv: string[]): Promise<number> {
       paths: parsed.positionals,
       rateMaxBps: f['rate-max'] as number,
       rateStartBps: f['rate-start'] as number,
+      rateMinBps: rateMin,
+      ratePolicy,
       lanes: f['lanes'] as number,
       datagramSize: f['datagram-size'] as number,
       cipher: cipher as CipherName,

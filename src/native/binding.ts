@@ -139,6 +139,8 @@ export interface ReceiveTransferStats {
   blocksResumed: number;
 }
 
+export type RatePolicy = 'fair' | 'fixed';
+
 /** What a send transfer reads. */
 export interface SendTransferSpec {
   blockSize: number;
@@ -148,6 +150,10 @@ export interface SendTransferSpec {
   rateMaxBps: number;
   /** Initial rate in bits/s (0 = the addon's default). */
   rateStartBps: number;
+  /** Rate floor in bits/s (0 = the addon's 1 Mbit/s). */
+  rateMinBps?: number;
+  /** 'fair' (default): measures the path, shares it with TCP and other flows; 'fixed': holds rateMaxBps. */
+  ratePolicy?: RatePolicy;
   /** Resume: blocks the receiver already holds (TransferAccept.have); the first pass skips them. */
   have?: { fileIndex: number; firstBlock: number; blockCount: number }[];
 }

@@ -15,6 +15,13 @@ export const MAX_MANIFEST_FILES = 1_000_000;
 export const MAX_PATH_BYTES = 4096;
 /** Longest free-text field (codes, reasons, messages, sender name), in UTF-8 bytes. */
 export const MAX_TEXT_BYTES = 4096;
+/**
+ * Data-plane version (docs/PROTOCOL-transfer.md). 2: BLOCK send stamps, FEEDBACK
+ * timing fields, POSITION srtt — the rate controller measures the path with them.
+ * A receiver refuses a sender below it (its FEEDBACK would not decode there).
+ */
+export const TRANSFER_PROTOCOL = 2;
+
 /** Longest transfer_uid. */
 export const MAX_TRANSFER_UID_BYTES = 64;
 /** Most selective-ack ranges in one Envelope. */
@@ -48,6 +55,8 @@ export interface TransferRequestMsg {
   checkpointFrequencySeconds: number;
   transferUid: Uint8Array;
   senderName: string;
+  /** Data-plane version the sender speaks (1 when absent): see TRANSFER_PROTOCOL. */
+  transferProtocol: number;
 }
 export interface TransferAcceptMsg {
   kind: 'transferAccept';
@@ -115,8 +124,8 @@ export const CONTROL_KINDS = [
 
 /** Optional fields may be omitted when encoding (they default like proto3). */
 export type ControlMessageInput =
-  | (Omit<TransferRequestMsg, 'emptyDirs' | 'checkpointFrequencySeconds' | 'transferUid' | 'senderName'> &
-      Partial<Pick<TransferRequestMsg, 'emptyDirs' | 'checkpointFrequencySeconds' | 'transferUid' | 'senderName'>>)
+  | (Omit<TransferRequestMsg, 'emptyDirs' | 'checkpointFrequencySeconds' | 'transferUid' | 'senderName' | 'transferProtocol'> &
+      Partial<Pick<TransferRequestMsg, 'emptyDirs' | 'checkpointFrequencySeconds' | 'transferUid' | 'senderName' | 'transferProtocol'>>)
   | (Omit<TransferAcceptMsg, 'have'> & Partial<Pick<TransferAcceptMsg, 'have'>>)
   | Exclude<ControlMessage, TransferRequestMsg | TransferAcceptMsg>;
 
@@ -257,6 +266,7 @@ function checkBody(kind: ControlMessage['kind'], b: Record<string, unknown>): Co
         checkpointFrequencySeconds: uint32(b.checkpointFrequencySeconds ?? 0, 'transferRequest.checkpointFrequencySeconds'),
         transferUid: bytes(b.transferUid ?? new Uint8Array(0), 'transferRequest.transferUid', MAX_TRANSFER_UID_BYTES),
         senderName: text(b.senderName ?? '', 'transferRequest.senderName', MAX_TEXT_BYTES),
+        transferProtocol: Math.max(1, uint32(b.transferProtocol ?? 0, 'transferRequest.transferProtocol')),
       };
     }
     case 'transferAccept': {

@@ -11,7 +11,7 @@ import { mac1Key } from '../handshake/packets.js';
 import { sourceKey } from '../handshake/source-rate-limiter.js';
 import { encodeKey, type KeyPair } from '../keys/key-encoding.js';
 import { ReliableChannel } from '../control/reliable-channel.js';
-import { decodeControl, encodeControl, type ControlMessage, type ControlMessageInput } from '../proto/control.js';
+import { decodeControl, encodeControl, TRANSFER_PROTOCOL, type ControlMessage, type ControlMessageInput } from '../proto/control.js';
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { RateLimitedLog } from '../log.js';
 import { SendPolicy, type SendErrorCounts } from '../engine/send-policy.js';
@@ -492,6 +492,13 @@ export class Receiver {
     } catch (err) {
       const e = err as JetrecvError;
       refuse(e.code ?? ErrorCodes.PATH_INVALID, e.message);
+      return;
+    }
+    if (req.transferProtocol < TRANSFER_PROTOCOL) {
+      refuse(
+        ErrorCodes.PROTOCOL,
+        `the sender speaks transfer protocol ${req.transferProtocol}; this receiver needs ${TRANSFER_PROTOCOL} (rate control with path timing): upgrade jetrecv on the sender`,
+      );
       return;
     }
     // Resume: the same sender key with the same transfer_uid and the same manifest.

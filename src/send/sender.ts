@@ -16,7 +16,8 @@ import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, routeMtu, type NativeEvent, typ
 import { HandshakeInitiator } from '../handshake/index.js';
 import type { KeyPair } from '../keys/key-encoding.js';
 import { ReliableChannel } from '../control/reliable-channel.js';
-import { decodeControl, encodeControl, type ControlMessage } from '../proto/control.js';
+import type { RatePolicy } from '../native/binding.js';
+import { decodeControl, encodeControl, TRANSFER_PROTOCOL, type ControlMessage } from '../proto/control.js';
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { SendPolicy } from '../engine/send-policy.js';
 import { buildManifest } from './manifest.js';
@@ -36,6 +37,10 @@ export interface SendOptions {
   /** Bits per second the sender never exceeds (0 = no cap). */
   rateMaxBps: number;
   rateStartBps?: number;
+  /** Rate floor in bits/s (0/undefined = the addon's 1 Mbit/s). */
+  rateMinBps?: number;
+  /** 'fair' (default): measures the path and shares it; 'fixed': holds rateMaxBps. */
+  ratePolicy?: RatePolicy;
   lanes: number;
   /** Largest UDP payload per datagram (1472 for a 1500-byte MTU, 8972 for jumbo). */
   datagramSize: number;
@@ -333,6 +338,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
             checkpointFrequencySeconds: checkpointSeconds,
             transferUid: checkpointSeconds > 0 ? resumeState.uid : new Uint8Array(0),
             senderName: hostname(),
+            transferProtocol: TRANSFER_PROTOCOL,
           }),
         );
       } else if (ev.type === 'control') {
@@ -361,6 +367,8 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
               files: manifest.files.map((f) => ({ path: f.localPath, size: f.size })),
               rateMaxBps: opts.rateMaxBps,
               rateStartBps: opts.rateStartBps ?? Math.min(opts.rateMaxBps || 1e9, 1e9),
+              rateMinBps: opts.rateMinBps ?? 0,
+              ratePolicy: opts.ratePolicy ?? 'fair',
               have,
             });
           } catch (err) {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { generateKeyPair, encodeKey, parsePublicKey } from '../../src/keys/key-encoding.js';
 import { connectRawSender } from './raw-sender.js';
 import { exists, runCli, sendTo, sha256File, startTestReceiver, tempDir, writeRandomFile, type TestReceiver } from './harness.js';
+import { TRANSFER_PROTOCOL } from '../../src/proto/control.js';
 
 let rx: TestReceiver;
 let src: string;
@@ -114,6 +115,7 @@ describe('nothing leaves the sandbox', () => {
     checkpointFrequencySeconds: 0,
     transferUid: new Uint8Array(0),
     senderName: 'test',
+    transferProtocol: TRANSFER_PROTOCOL,
   });
 
   it('refuses ../, absolute paths and symlink escapes, and writes nothing outside', async () => {
@@ -140,6 +142,22 @@ describe('nothing leaves the sandbox', () => {
     expect(await readdir(outside)).toEqual([]);
     expect(await exists(path.join(rx.sandbox, '..', 'escape.txt'))).toBe(false);
     expect(await exists(path.join(rx.sandbox, 'dest'))).toBe(false);
+  });
+
+  it('refuses a sender of transfer protocol 1 (no path timing) with a reason naming the upgrade', async () => {
+    const sender = await connectRawSender(rx.daemon.recvPort, key());
+    try {
+      const { transferProtocol: _omit, ...v1 } = request(300, 'v1', 'old.txt');
+      const reply = await sender.request(v1, 300);
+      expect(reply.kind).toBe('transferRefuse');
+      if (reply.kind === 'transferRefuse') {
+        expect(reply.code).toBe('JETRECV_ERR_PROTOCOL');
+        expect(reply.reason).toMatch(/transfer protocol 1.*needs 2.*upgrade/);
+      }
+    } finally {
+      sender.close();
+    }
+    expect(await exists(path.join(rx.sandbox, 'v1'))).toBe(false);
   });
 
   it('a real sender whose destination goes through an escaping symlink is told why', async () => {

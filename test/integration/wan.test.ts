@@ -11,13 +11,13 @@ import { cliPath, sha256File, tempDir, writeRandomFile } from './harness.js';
 import { spawnJetrecv, type ServeProcess } from './serve-process.js';
 
 /**
- * Upper bound of blocks retransmitted / blocks sent on this path. Generous for the rate
- * controller of issue 10's time (a FEEDBACK-interval "round", no RTT), which measured 0.64 and
- * 0.71 here: it fills the 50 ms queue and resends its drops (~42,000 queue drops against ~235
- * random losses). Tighten it (issue 10's target: loss + 1 %) with the controller that
- * measures the path.
+ * Upper bound of blocks retransmitted / blocks sent on this path: issue 10's target, the
+ * random loss + 1 %, plus 1 % for a loaded 2-core machine. The controller of issue 10's time
+ * (a FEEDBACK-interval "round", no RTT) measured 0.64 and 0.71 here (~42,000 queue drops
+ * against ~235 random losses); the one that measures the path (first train, startup ending on
+ * queue growth) measured 0.0135 (75 queue drops, retransmitted / lost 1.03).
  */
-const kMaxRetransmittedOverSent = 0.85;
+const kMaxRetransmittedOverSent = 0.03;
 const kFileBytes = 32 << 20;
 const kPort = 9710;
 

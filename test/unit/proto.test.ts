@@ -49,6 +49,7 @@ const samples: ControlMessage[] = [
     checkpointFrequencySeconds: 30,
     transferUid: new Uint8Array([1, 2, 3, 255]),
     senderName: 'host-a',
+    transferProtocol: 2,
   },
   { kind: 'transferAccept', transferId: 7, have: [{ fileIndex: 1, firstBlock: 10, blockCount: 2 ** 33 }] },
   { kind: 'transferAccept', transferId: 0xffff_ffff, have: [] },
@@ -81,7 +82,8 @@ describe('control messages', () => {
     const back = decodeControl(
       encodeControl({ kind: 'transferRequest', transferId: 1, destinationPath: '', blockSize: 1024, files: [] }),
     );
-    expect(back).toMatchObject({ kind: 'transferRequest', emptyDirs: [], checkpointFrequencySeconds: 0, senderName: '' });
+    // An absent transfer_protocol is a protocol-1 sender (before path timing).
+    expect(back).toMatchObject({ kind: 'transferRequest', emptyDirs: [], checkpointFrequencySeconds: 0, senderName: '', transferProtocol: 1 });
     expect(back.kind === 'transferRequest' && back.transferUid.length).toBe(0);
     expect(decodeControl(encodeControl({ kind: 'transferAccept', transferId: 3 }))).toEqual({
       kind: 'transferAccept',

@@ -228,6 +228,20 @@ core::SendSpec SendSpecArg(const Napi::Value& value) {
   }
   out.rate_max_bps = Uint53Arg(spec.Get("rateMaxBps"), "spec.rateMaxBps");
   out.rate_start_bps = Uint53Arg(spec.Get("rateStartBps"), "spec.rateStartBps");
+  // Optional: a rate floor and the policy ("fair" default, "fixed").
+  Napi::Value min_value = spec.Get("rateMinBps");
+  if (!min_value.IsUndefined() && !min_value.IsNull()) {
+    out.rate_min_bps = Uint53Arg(min_value, "spec.rateMinBps");
+  }
+  Napi::Value policy_value = spec.Get("ratePolicy");
+  if (!policy_value.IsUndefined() && !policy_value.IsNull()) {
+    const std::string policy = StringArg(policy_value, "spec.ratePolicy");
+    if (policy == "fixed") {
+      out.rate_policy = core::RatePolicy::kFixed;
+    } else if (policy != "fair") {
+      throw Napi::TypeError::New(spec.Env(), "spec.ratePolicy must be 'fair' or 'fixed'");
+    }
+  }
   // Optional resume: blocks the receiver already holds (TransferAccept.have).
   Napi::Value have_value = spec.Get("have");
   if (!have_value.IsUndefined() && !have_value.IsNull()) {

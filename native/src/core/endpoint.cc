@@ -44,6 +44,7 @@ size_t EncodeFeedbackFrame(const FeedbackFrameHeader& header, const NackRange* r
   if (n > UINT16_MAX || len > cap) return 0;
   FeedbackFrameHeader h = header;
   h.type = static_cast<uint8_t>(FrameType::kFeedback);
+  h.flags |= kFeedbackFlagTiming;
   h.range_count = static_cast<uint16_t>(n);
   StoreWire(frame, h);
   for (size_t i = 0; i < n; ++i) StoreWire(frame + kFeedbackFrameHeaderLen + i * kNackRangeLen, ranges[i]);
@@ -75,14 +76,19 @@ bool DecodeBlockFrame(const uint8_t* frame, size_t len, BlockFrameHeader* header
 bool DecodeFeedbackFrame(const uint8_t* frame, size_t len, FeedbackFrameHeader* header,
                          std::vector<NackRange>* ranges) {
   ranges->clear();
-  if (len < kFeedbackFrameHeaderLen || frame[0] != static_cast<uint8_t>(FrameType::kFeedback)) {
+  if (len < kFeedbackFrameHeaderV1Len || frame[0] != static_cast<uint8_t>(FrameType::kFeedback)) {
     return false;
   }
-  *header = LoadWire<FeedbackFrameHeader>(frame);
-  if (len != kFeedbackFrameHeaderLen + size_t{header->range_count} * kNackRangeLen) return false;
+  // Protocol 1 receivers send the 40-byte header: the timing fields stay 0.
+  const bool timing = (frame[1] & kFeedbackFlagTiming) != 0;
+  const size_t header_len = timing ? kFeedbackFrameHeaderLen : kFeedbackFrameHeaderV1Len;
+  if (len < header_len) return false;
+  *header = FeedbackFrameHeader{};
+  std::memcpy(header, frame, header_len);
+  if (len != header_len + size_t{header->range_count} * kNackRangeLen) return false;
   ranges->reserve(header->range_count);
   for (size_t i = 0; i < header->range_count; ++i) {
-    ranges->push_back(LoadWire<NackRange>(frame + kFeedbackFrameHeaderLen + i * kNackRangeLen));
+    ranges->push_back(LoadWire<NackRange>(frame + header_len + i * kNackRangeLen));
   }
   return true;
 }

@@ -136,7 +136,8 @@ size_t NackBuilder::Build(const std::vector<const BlockBitmap*>& files, const Se
 
   // 2. Hold-off for ranges NACKed now: two feedback intervals, or the repair
   //    time plus one interval, scaled up while NACKs go unanswered.
-  const uint64_t from_rtt = srtt_us_ == 0 ? 0 : srtt_us_ + srtt_us_ / 4 + interval_us;
+  const uint64_t rtt = std::max(srtt_us_, path_rtt_us_);
+  const uint64_t from_rtt = rtt == 0 ? 0 : rtt + rtt / 4 + interval_us;
   base_holdoff_us_ = std::clamp<uint64_t>(std::max(2 * interval_us, from_rtt) << backoff_shift_,
                                           kMinNackHoldoffUs, kMaxNackHoldoffUs);
 

@@ -50,6 +50,11 @@ class NackBuilder {
                uint64_t now_us, uint64_t interval_us, double per_block_us, NackRange* out,
                size_t max_out);
 
+  // The sender's smoothed RTT (from POSITION): the hold-off is never shorter
+  // than it, so ranges are not NACKed again before their first repair could
+  // arrive, even before a repair-time sample exists.
+  void set_path_rtt_us(uint64_t rtt_us) { path_rtt_us_ = rtt_us; }
+  uint64_t path_rtt_us() const { return path_rtt_us_; }
   // Hold-off a newly NACKed range gets right now (after the last Build).
   uint64_t base_holdoff_us() const { return base_holdoff_us_; }
   // Smoothed NACK-to-repair time, 0 until a first sample.
@@ -76,6 +81,7 @@ class NackBuilder {
   std::map<Key, Tracked> tracked_;
   std::vector<uint64_t> scan_from_;  // per file: every block below is set (hint)
   uint64_t srtt_us_ = 0;
+  uint64_t path_rtt_us_ = 0;         // sender's RTT, 0 = unknown
   uint64_t base_holdoff_us_ = kMinNackHoldoffUs;
   unsigned backoff_shift_ = 0;       // doubles the base after unanswered NACKs
   double per_block_us_ = 0;          // from the current Build

@@ -2,16 +2,85 @@
 #include "core/rate_control.h"
 
 #include <algorithm>
+#include <cmath>
+#include <iterator>
 
 namespace jetrecv::core {
 
+// ---- PathSampler ----------------------------------------------------------------
+
+namespace {
+constexpr size_t kMaxSendHistory = 1 << 16;  // batches remembered for echo matching
+}
+
+void PathSampler::OnSent(uint64_t now_us, uint64_t bytes) {
+  sent_total_ += bytes;
+  if (!history_.empty() && history_.back().first == now_us) {
+    history_.back().second = sent_total_;
+  } else {
+    history_.emplace_back(now_us, sent_total_);
+  }
+  if (history_.size() > kMaxSendHistory) history_.pop_front();
+}
+
+uint64_t PathSampler::SentBy(uint64_t send_us) const {
+  // Last entry sent at or before send_us.
+  auto it = std::upper_bound(history_.begin(), history_.end(), send_us,
+                             [](uint64_t t, const auto& e) { return t < e.first; });
+  if (it == history_.begin()) return history_.empty() ? sent_total_ : history_.front().second;
+  return std::prev(it)->second;
+}
+
+void PathSampler::OnFeedback(uint64_t now_us, uint32_t echo, uint32_t hold_us, uint64_t rx_bytes,
+                             uint64_t paced_bps, RateSample* s) {
+  s->now_us = now_us;
+  s->has_timing = false;
+  s->interval_us = 0;
+  s->sent_total_bytes = sent_total_;
+  if (echo == 0) return;  // the receiver has no stamped block yet (or is older)
+  const uint64_t age = static_cast<uint32_t>(Stamp(now_us) - echo);
+  if (age > now_us) return;
+  const uint64_t echo_us = now_us - age;
+  const uint64_t hold = std::min<uint64_t>(hold_us, age);
+  s->has_timing = true;
+  s->echo_send_us = echo_us;
+  s->rtt_us = std::max<uint64_t>(age - hold, 1);
+  const uint64_t arrival_us = now_us - hold;
+  if (have_prev_ && echo_us > prev_echo_us_) {
+    const uint64_t send_iv = echo_us - prev_echo_us_;
+    const uint64_t ack_iv = arrival_us > prev_arrival_us_ ? arrival_us - prev_arrival_us_ : 0;
+    s->send_interval_us = send_iv;
+    s->ack_interval_us = ack_iv;
+    s->interval_us = std::max(send_iv, ack_iv);
+    s->sent_bytes = SentBy(echo_us) - SentBy(prev_echo_us_);
+    s->delivered_bytes = rx_bytes > prev_rx_bytes_ ? rx_bytes - prev_rx_bytes_ : 0;
+    s->app_limited = static_cast<double>(s->sent_bytes) * 8e6 <
+                     kAppLimitedFraction * static_cast<double>(paced_bps) * static_cast<double>(send_iv);
+  }
+  if (!have_prev_ || echo_us > prev_echo_us_) {
+    have_prev_ = true;
+    prev_echo_us_ = echo_us;
+    prev_arrival_us_ = arrival_us;
+    prev_rx_bytes_ = rx_bytes;
+    // Keep the last entry at or before the echo (SentBy needs it), drop older ones.
+    while (history_.size() > 1 && history_[1].first <= echo_us) history_.pop_front();
+  }
+}
+
+// ---- RateController -------------------------------------------------------------
+
 RateController::RateController(const RateConfig& config)
-    : max_bps_(config.max_bps == 0 ? kUncappedRateBps : config.max_bps),
+    : policy_(config.policy),
+      max_bps_(config.max_bps == 0 ? kUncappedRateBps : config.max_bps),
       min_bps_(std::min(std::max<uint64_t>(config.min_bps, 1), max_bps_)),
-      rate_bps_(0) {
+      rate_bps_(0),
+      first_phase_(2 + (config.seed * 2654435761u >> 16) % (kCycleRounds - 2)) {
   const uint64_t start =
-      config.start_bps == 0 ? std::min(kDefaultStartRateBps, max_bps_) : config.start_bps;
+      policy_ == RatePolicy::kFixed ? max_bps_
+      : config.start_bps == 0       ? std::min(kDefaultStartRateBps, max_bps_)
+                                    : config.start_bps;
   rate_bps_ = Clamp(static_cast<double>(start));
+  start_bps_ = rate_bps_;
 }
 
 uint64_t RateController::Clamp(double bps) const {
@@ -20,7 +89,11 @@ uint64_t RateController::Clamp(double bps) const {
   return static_cast<uint64_t>(bps);
 }
 
-void RateController::AddSample(double bps) {
+uint64_t RateController::queue_target_us() const {
+  return std::clamp(min_rtt_us_ / kQueueTargetRttDiv, kQueueTargetMinUs, kQueueTargetMaxUs);
+}
+
+void RateController::AddRoundSample(double bps) {
   ++sample_seq_;
   const size_t slot = sample_seq_ % kBwWindowRounds;
   samples_[slot] = bps;
@@ -30,7 +103,7 @@ void RateController::AddSample(double bps) {
 void RateController::ResetFilter(double bps) {
   samples_.fill(0);
   sample_round_.fill(0);
-  AddSample(bps);
+  AddRoundSample(bps);
 }
 
 double RateController::FilterMax() const {
@@ -44,93 +117,257 @@ double RateController::FilterMax() const {
   return m;
 }
 
-bool RateController::OnFeedback(const RateSample& s) {
-  ++round_;
-  const double rate = static_cast<double>(rate_bps_);
-  const double delivered =
-      static_cast<double>(s.recv_rate_Bps) * 8.0 * std::max(1.0, s.wire_per_data);
-  const double used_bps =
-      s.interval_us == 0
-          ? 0.0
-          : static_cast<double>(s.sent_bytes) * 8.0 * 1e6 / static_cast<double>(s.interval_us);
-  const bool app_limited = s.interval_us == 0 || used_bps < rate * kAppLimitedFraction;
+void RateController::EnterProbeBw(unsigned phase, uint64_t now_us) {
+  mode_ = Mode::kProbeBw;
+  phase_ = phase % kCycleRounds;
+  phase_start_us_ = now_us;
+}
 
-  // Congestion at the receiver: its socket overflowed, so it absorbs at most
-  // what it reported. Start again from there, a little below.
+void RateController::OnSent(uint64_t sent_total_bytes) {
+  if (policy_ == RatePolicy::kFair && mode_ == Mode::kStartup && FilterMax() <= 0 &&
+      static_cast<double>(sent_total_bytes) * 8e6 >= static_cast<double>(start_bps_) * kInitialTrainUs) {
+    SetRate(static_cast<double>(start_bps_) / kTrickleDiv);
+  }
+}
+
+bool RateController::OnFeedback(const RateSample& s) {
+  const double rate = static_cast<double>(rate_bps_);
+  const double iv = static_cast<double>(s.interval_us);
+  const double delivered_bps = iv > 0 ? static_cast<double>(s.delivered_bytes) * 8e6 / iv : 0;
+
+  // Receiver protection 1: its socket overflowed, so it absorbs at most what
+  // it got. Start again from there, a little below.
   if (hold_ > 0) {
     --hold_;  // these reports describe packets sent before the last cut
   } else if (s.socket_drops > 0) {
-    const double absorbed = delivered > 0 ? std::min(delivered, rate) : rate * 0.5;
+    const double absorbed = delivered_bps > 0 ? std::min(delivered_bps, rate) : rate * 0.5;
     ResetFilter(absorbed);
     btl_bps_ = absorbed;
-    rate_bps_ = Clamp(std::max(absorbed * kCongestionBackoff, rate * 0.5));
-    mode_ = Mode::kCycle;
-    phase_ = 3;  // one drain round empties the receiver's queue, then cruise
+    SetRate(std::max(absorbed * kCongestionBackoff, rate * 0.5));
+    if (mode_ != Mode::kProbeRtt) EnterProbeBw(1, s.now_us);
     hold_ = kLossHoldFeedbacks;
     ++loss_events_;
     return true;
   }
-
-  // Bottleneck estimate: max of recent samples. A round in which the sender
-  // did not use its rate says only that the path carries at least that much.
-  const double current_max = FilterMax();
-  if (delivered > 0 && (!app_limited || delivered > std::max(current_max, btl_bps_))) {
-    AddSample(delivered);
-  }
-  const double m = FilterMax();
-  if (m > 0) btl_bps_ = m;
-  if (btl_bps_ <= 0) return false;  // nothing measured yet: keep the start rate
-
-  // A standing queue at the receiver: pace below what it absorbs right now
-  // (which is far below btl while its threads stall, e.g. in disk writeback)
-  // until the queue drains; the queue itself keeps the receiver busy meanwhile.
+  // Receiver protection 2: a standing receive queue. Pace below what it absorbs
+  // right now (far below btl while its threads stall, e.g. in disk writeback)
+  // until the queue drains; the queue keeps the receiver busy meanwhile.
   if (s.rx_queue_permille > kQueueHighPermille) {
+    const double absorbing = delivered_bps > 0 ? std::min(delivered_bps, rate) : rate;
     if (mode_ == Mode::kStartup) {
       mode_ = Mode::kDrain;
-      phase_ = 0;
+      drain_start_us_ = s.now_us;
     }
-    const double absorbing = std::min(btl_bps_, delivered);
-    if (mode_ == Mode::kDrain) {
-      rate_bps_ = Clamp(absorbing * kStartupDrainGain);
-    } else {
-      rate_bps_ = Clamp(absorbing * kDrainGain);
-      if (phase_ < 2) phase_ = 2;  // abandon the probe
-    }
+    SetRate(absorbing * (mode_ == Mode::kDrain ? kStartupDrainGain : kDrainGain));
+    if (mode_ == Mode::kProbeBw && phase_ == 0) phase_ = 1;  // abandon the probe
     return false;
+  }
+  if (policy_ == RatePolicy::kFixed) {
+    SetRate(static_cast<double>(max_bps_));
+    return false;
+  }
+  // The first train: until the first bandwidth sample, send kInitialTrainUs
+  // at the start rate, then trickle at 1/kTrickleDiv of it. The train's
+  // arrival spacing measures the bottleneck (the first sample), so an unknown
+  // path is never flooded for a whole RTT at a start rate it cannot carry.
+  const bool no_sample_yet = mode_ == Mode::kStartup && FilterMax() <= 0;
+  OnSent(s.sent_total_bytes);
+  if (!s.has_timing) return false;  // nothing measured yet
+
+  // RTT: min filter (refreshed while the queue is essentially empty), smoothed RTT.
+  const uint64_t rtt = s.rtt_us;
+  srtt_us_ = srtt_us_ == 0 ? static_cast<double>(rtt) : srtt_us_ * 0.875 + 0.125 * static_cast<double>(rtt);
+  // A lower minimum needs two FEEDBACKs in a row below the current one (the
+  // larger of them is taken): one stray sample (a host clock or scheduling
+  // glitch) would otherwise read as a standing queue for 10 s.
+  if (min_rtt_us_ == 0) {
+    min_rtt_us_ = rtt;
+    min_rtt_stamp_us_ = s.now_us;
+  } else if (rtt < min_rtt_us_) {
+    if (low_rtt_candidate_us_ != 0) {
+      min_rtt_us_ = std::max(rtt, low_rtt_candidate_us_);
+      min_rtt_stamp_us_ = s.now_us;
+      low_rtt_candidate_us_ = 0;
+    } else {
+      low_rtt_candidate_us_ = rtt;
+    }
+  } else {
+    low_rtt_candidate_us_ = 0;
+    if (rtt <= min_rtt_us_ + queue_target_us() / 4) min_rtt_stamp_us_ = s.now_us;  // confirmed
+  }
+  const uint64_t target = queue_target_us();
+  const uint64_t queue_us = rtt - std::min(rtt, min_rtt_us_);
+  const bool queue_high = queue_us > target;
+  round_min_queue_us_ = std::min(round_min_queue_us_, queue_us);
+  high_queue_feedbacks_ = queue_high ? high_queue_feedbacks_ + 1 : 0;
+  round_min_rtt_us_ = std::min(round_min_rtt_us_, rtt);
+
+  // Accumulate the round: what the path accepted over the echoed intervals
+  // (with no queue everything sent — losses there are random — with a queue
+  // only what arrived), over the longer of the send and arrival spans.
+  if (s.interval_us > 0 && no_sample_yet) {
+    // The first train's echoes give the first sample. If it queued, the
+    // bottleneck is slower than the start rate and the delivery rate over one
+    // FEEDBACK interval (the train's arrival spacing) is its rate; if it did
+    // not, the path carried the start rate (an interval reaching into the
+    // trickle would understate it).
+    AddRoundSample(queue_high ? std::min(static_cast<double>(s.delivered_bytes) * 8e6 /
+                                             static_cast<double>(s.interval_us),
+                                         static_cast<double>(start_bps_))
+                              : static_cast<double>(start_bps_));
+  } else if (s.interval_us > 0) {
+    acc_accepted_ += queue_high ? s.delivered_bytes : std::max(s.sent_bytes, s.delivered_bytes);
+    acc_delivered_ += s.delivered_bytes;
+    acc_sent_ += s.sent_bytes;
+    acc_send_us_ += s.send_interval_us;
+    acc_ack_us_ += s.ack_interval_us;
+    ++acc_samples_;
+    if (s.app_limited) ++acc_app_limited_;
+  }
+  round_max_rate_ = std::max(round_max_rate_, rate);
+
+  // Round end: the echo is of a block sent after the round began.
+  bool congestion = false;
+  const bool round_end = s.echo_send_us >= round_start_us_;
+  if (round_end) {
+    ++round_;
+    const uint64_t prev_round_start = round_start_us_;
+    round_start_us_ = s.now_us;
+    // The standing queue is judged over at least kStandingWindowUs (several
+    // FEEDBACKs), so a short path's single sample after a burst does not count.
+    bool standing_queue = false;
+    if (s.now_us >= queue_window_start_us_ + kStandingWindowUs) {
+      standing_queue = round_min_queue_us_ != UINT64_MAX && round_min_queue_us_ > target;
+      round_min_queue_us_ = UINT64_MAX;
+      queue_window_start_us_ = s.now_us;
+    }
+    // Loss far above any random loss is congestion even without a delay signal
+    // (a min RTT measured behind another flow's standing queue hides the queue).
+    const bool heavy_loss = acc_sent_ > 0 && static_cast<double>(acc_delivered_) <
+                                                 (1 - kCongestionLossFraction) * static_cast<double>(acc_sent_);
+    if (heavy_loss) standing_queue = true;
+    if (heavy_loss && mode_ == Mode::kStartup) startup_rtt_rise_ = true;
+    const double span = static_cast<double>(std::max(acc_send_us_, acc_ack_us_));
+    double round_delivered_bps = 0;
+    if (span > 0) {
+      // Nothing sent in the last two rounds was paced above their highest rate:
+      // a burst (a late TX thread catching up) must not read as capacity.
+      const double cap = std::max(round_max_rate_, prev_round_max_rate_);
+      const uint64_t accepted = heavy_loss ? acc_delivered_ : acc_accepted_;
+      double sample = std::min(static_cast<double>(accepted) * 8e6 / span, cap);
+      round_delivered_bps = static_cast<double>(acc_delivered_) * 8e6 / span;
+      const bool app_limited = 2 * acc_app_limited_ > acc_samples_;
+      // Cruise rounds also add kFairShareBytes per RTT to the estimate: the same
+      // amount for every flow (additive increase), so with the multiplicative cut
+      // on a standing queue below, flows sharing a bottleneck converge (AIMD).
+      if (mode_ == Mode::kProbeBw && phase_ >= 2 && !app_limited && !standing_queue) {
+        const double step = std::min(kFairShareBytes * 8e6 / std::max(srtt_us_, double(kFairShareMinRttUs)),
+                                     kFairShareMaxFraction * FilterMax());
+        sample = std::max(sample, FilterMax() + step);
+      }
+      if (!app_limited || sample > FilterMax()) AddRoundSample(sample);
+    }
+    acc_accepted_ = acc_delivered_ = acc_sent_ = acc_send_us_ = acc_ack_us_ = 0;
+    acc_samples_ = acc_app_limited_ = 0;
+    prev_round_max_rate_ = round_max_rate_;
+    round_max_rate_ = 0;
+    // Startup: a round whose least RTT grew (HyStart-like) means the queue has
+    // started to build — one RTT before it would pass the target.
+    if (mode_ == Mode::kStartup && prev_round_min_rtt_us_ != UINT64_MAX &&
+        round_min_rtt_us_ >= prev_round_min_rtt_us_ +
+                                 std::max(kStartupRttRiseMinUs, min_rtt_us_ / kStartupRttRiseDiv)) {
+      startup_rtt_rise_ = true;
+    }
+    prev_round_min_rtt_us_ = round_min_rtt_us_;
+    round_min_rtt_us_ = UINT64_MAX;
+    // A queue that stayed above target for a whole round: more is sent into the
+    // bottleneck than it forwards (another flow came, or btl is too high).
+    if (standing_queue && mode_ == Mode::kProbeBw && round_delivered_bps > 0) {
+      ResetFilter(std::min(round_delivered_bps, std::max(FilterMax(), btl_bps_)));
+      EnterProbeBw(1, s.now_us);
+      ++loss_events_;
+      congestion = true;
+    } else if (mode_ == Mode::kProbeBw && phase_start_us_ <= prev_round_start) {
+      EnterProbeBw(phase_ + 1, s.now_us);  // the phase lasted a whole round
+    }
+  }
+  btl_bps_ = FilterMax();
+  if (btl_bps_ <= 0) {
+    last_feedback_us_ = s.now_us;
+    return congestion;
+  }
+  if (no_sample_yet) SetRate(btl_bps_);  // what the first train measured; startup grows from there
+
+  // PROBE_RTT: the min RTT was not confirmed for a window; half the rate for
+  // a round (plus a little) lets the queue empty so the floor is measured again.
+  if (mode_ != Mode::kProbeRtt && mode_ != Mode::kStartup &&
+      s.now_us > min_rtt_stamp_us_ + kMinRttWindowUs) {
+    mode_ = Mode::kProbeRtt;
+    probe_rtt_end_us_ = s.now_us + static_cast<uint64_t>(srtt_us_) + kProbeRttMinUs / 4;
+    probe_rtt_min_us_ = rtt;
   }
 
   switch (mode_) {
     case Mode::kStartup:
-      if (btl_bps_ >= full_bw_ * kStartupFullBwGrowth) {
-        full_bw_ = btl_bps_;
-        full_bw_rounds_ = 0;
-      } else if (!app_limited) {
-        ++full_bw_rounds_;
+      if (round_end) {
+        if (btl_bps_ >= full_bw_ * kStartupFullBwGrowth) {
+          full_bw_ = btl_bps_;
+          full_bw_rounds_ = 0;
+        } else if (!s.app_limited) {
+          ++full_bw_rounds_;
+        }
       }
-      if (full_bw_rounds_ >= kStartupFullBwRounds) {
+      // Ends on queue growth (two FEEDBACKs in a row: one can be a scheduling
+      // hiccup) — not after the overshoot's drops — or when btl stopped growing.
+      if (high_queue_feedbacks_ >= 2 || startup_rtt_rise_ || full_bw_rounds_ >= kStartupFullBwRounds) {
         mode_ = Mode::kDrain;
-        phase_ = 1;
-        rate_bps_ = Clamp(btl_bps_ * kStartupDrainGain);
-      } else {
-        rate_bps_ = Clamp(std::max(rate, btl_bps_ * kStartupGain));
+        drain_start_us_ = s.now_us;
+        SetRate(btl_bps_ * kStartupDrainGain);
+      } else if (srtt_us_ > 0 && s.now_us > last_feedback_us_) {
+        // Grow smoothly, kStartupGain per RTT (not in steps at round ends), and
+        // never beyond kStartupMaxOverBtl x what was measured: when the queue
+        // shows up one RTT late, it holds ~0.23 RTT of overshoot, not a full RTT.
+        const double dt = static_cast<double>(s.now_us - last_feedback_us_);
+        const double now_rate = static_cast<double>(rate_bps_);  // may have been set from the first sample
+        const double grown = now_rate * std::pow(kStartupGain, std::min(dt, srtt_us_) / srtt_us_);
+        SetRate(std::max(now_rate, std::min(grown, btl_bps_ * kStartupMaxOverBtl)));
       }
-      return false;
+      break;
     case Mode::kDrain:
-      rate_bps_ = Clamp(btl_bps_ * kStartupDrainGain);
-      if (++phase_ >= 2) {
-        mode_ = Mode::kCycle;
-        phase_ = 4;  // cruise before the next probe
+      // Until the queue is gone, or for one RTT at most (at half the estimate
+      // that removes ~RTT/2 of queue, more than startup's overshoot).
+      if (!queue_high || s.now_us >= drain_start_us_ + static_cast<uint64_t>(srtt_us_)) {
+        EnterProbeBw(first_phase_, s.now_us);
+        SetRate(btl_bps_);
+      } else {
+        SetRate(btl_bps_ * kStartupDrainGain);
       }
-      return false;
-    case Mode::kCycle: {
-      static constexpr double kGains[kCycleRounds] = {kProbeGain, kProbeGain, kDrainGain, kDrainGain,
-                                                      1.0,        1.0,        1.0,        1.0};
-      rate_bps_ = Clamp(btl_bps_ * kGains[phase_ % kCycleRounds]);
-      phase_ = (phase_ + 1) % kCycleRounds;
-      return false;
+      break;
+    case Mode::kProbeRtt:
+      probe_rtt_min_us_ = std::min(probe_rtt_min_us_, rtt);
+      if (s.now_us >= probe_rtt_end_us_) {
+        min_rtt_us_ = probe_rtt_min_us_;
+        min_rtt_stamp_us_ = s.now_us;
+        EnterProbeBw(2, s.now_us);
+        SetRate(btl_bps_);
+      } else {
+        SetRate(btl_bps_ * kProbeRttGain);
+      }
+      break;
+    case Mode::kProbeBw: {
+      // A probe ends when it found the limit (queue) or after kProbeMaxUs;
+      // the drain after it lasts as long.
+      if (phase_ <= 1 && ((queue_high && phase_ == 0) || s.now_us >= phase_start_us_ + kProbeMaxUs)) {
+        EnterProbeBw(phase_ + 1, s.now_us);
+      }
+      static constexpr double kGains[kCycleRounds] = {kProbeGain, kDrainGain, 1, 1, 1, 1, 1, 1};
+      const double gain = congestion ? kQueueBackoff : kGains[phase_];
+      SetRate(btl_bps_ * gain);
+      break;
     }
   }
-  return false;
+  last_feedback_us_ = s.now_us;
+  return congestion;
 }
 
 Pacer::Pacer(uint64_t rate_bps, uint64_t burst_bytes, uint64_t now_ns)

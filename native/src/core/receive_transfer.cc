@@ -440,6 +440,34 @@ uint64_t ReceiveTransfer::ApplyResumeRanges(FileState& file, const std::vector<R
   return set;
 }
 
+namespace {
+uint32_t MonotonicMicros32() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint32_t>(static_cast<uint64_t>(ts.tv_sec) * 1'000'000 +
+                               static_cast<uint64_t>(ts.tv_nsec) / 1000);
+}
+// Serial-number order of 32-bit stamps (they wrap every 71.6 minutes).
+bool StampNewer(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) > 0; }
+}  // namespace
+
+void ReceiveTransfer::RecordTiming(const BlockRef* blocks, size_t n) {
+  uint64_t bytes = 0;
+  uint32_t newest = 0;
+  for (size_t i = 0; i < n; ++i) {
+    bytes += blocks[i].len + kBlockPacketOverhead;
+    const uint32_t st = blocks[i].header->send_stamp;
+    if (st != 0 && (newest == 0 || StampNewer(st, newest))) newest = st;
+  }
+  rx_datagram_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  if (newest == 0) return;
+  const uint64_t packed = uint64_t{newest} << 32 | MonotonicMicros32();
+  uint64_t cur = newest_stamp_.load(std::memory_order_relaxed);
+  while ((cur == 0 || StampNewer(newest, static_cast<uint32_t>(cur >> 32))) &&
+         !newest_stamp_.compare_exchange_weak(cur, packed, std::memory_order_relaxed)) {
+  }
+}
+
 void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& counters) {
   feedback_backoff_.NoteActivity();
   std::shared_lock lifecycle(lifecycle_mu_);
@@ -458,6 +486,7 @@ void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& c
     return block;
   };
 
+  RecordTiming(blocks, n);
   uint64_t accepted_blocks = 0, accepted_bytes = 0;
   size_t i = 0;
   while (i < n) {
@@ -750,6 +779,7 @@ void ReceiveTransfer::OnPosition(const PositionFrame& position) {
   p.first_pass_done = (position.flags & kPositionFlagFirstPassDone) != 0;
   std::lock_guard lock(feedback_mu_);
   if (PositionAfter(p, position_)) position_ = p;
+  if (position.srtt_us != 0) nacks_.set_path_rtt_us(position.srtt_us);
 }
 
 size_t ReceiveTransfer::BuildFeedback(uint64_t now_us, uint32_t socket_drops, uint8_t* frame,
@@ -770,11 +800,16 @@ size_t ReceiveTransfer::BuildFeedback(uint64_t now_us, uint32_t socket_drops, ui
   bytes_at_last_feedback_ = bytes;
   last_feedback_us_ = now_us;
 
-  // NACK only below a POSITION known for at least the reorder delay (one
-  // feedback interval, or the smoothed NACK-to-repair time if longer): blocks
-  // sent just before a POSITION may still wait in another socket's queue.
+  // NACK only below a POSITION known for at least the reorder delay: blocks
+  // sent just before a POSITION may still wait in another socket's queue. It
+  // is one feedback interval, or the smoothed NACK-to-repair time if longer —
+  // but at most a quarter of the sender's RTT (POSITION srtt_us) when known: a
+  // repair time is mostly the RTT, and waiting a whole RTT before the first
+  // NACK would add one RTT to every transfer's tail.
+  uint64_t reorder_us = nacks_.srtt_us();
+  if (nacks_.path_rtt_us() != 0) reorder_us = std::min(reorder_us, nacks_.path_rtt_us() / 4);
   const uint64_t reorder_delay_us =
-      std::min(kMaxNackHoldoffUs, std::max<uint64_t>({interval_us, nacks_.srtt_us(), 1}));
+      std::min(kMaxNackHoldoffUs, std::max<uint64_t>({interval_us, reorder_us, 1}));
   while (!position_history_.empty() &&
          position_history_.front().first + reorder_delay_us <= now_us) {
     if (PositionAfter(position_history_.front().second, nack_limit_)) {
@@ -812,6 +847,13 @@ size_t ReceiveTransfer::BuildFeedback(uint64_t now_us, uint32_t socket_drops, ui
   h.recv_rate = static_cast<uint64_t>(recv_rate_Bps_);
   h.blocks_received = blocks_received_.load(std::memory_order_relaxed);
   h.socket_drops = socket_drops;
+  h.flags |= kFeedbackFlagTiming;
+  const uint64_t newest = newest_stamp_.load(std::memory_order_relaxed);
+  if (newest != 0) {
+    h.echo_stamp = static_cast<uint32_t>(newest >> 32);
+    h.echo_hold_us = MonotonicMicros32() - static_cast<uint32_t>(newest);
+  }
+  h.rx_datagram_bytes = rx_datagram_bytes_.load(std::memory_order_relaxed);
   std::memcpy(frame, &h, kFeedbackFrameHeaderLen);
   if (range_count != 0) {
     std::memcpy(frame + kFeedbackFrameHeaderLen, nack_scratch_.data(), range_count * kNackRangeLen);

@@ -318,6 +318,12 @@ class ReceiveTransfer {
 
   std::atomic<bool> failed_{false};
   std::atomic<uint64_t> bytes_received_{0};
+  // Path timing for FEEDBACK (docs/PROTOCOL-transfer.md §3): BLOCK datagram
+  // bytes received (duplicates included), and the newest send_stamp seen with
+  // its arrival (stamp << 32 | low 32 bits of the arrival µs; 0 = none).
+  void RecordTiming(const BlockRef* blocks, size_t n);  // any RX thread
+  std::atomic<uint64_t> rx_datagram_bytes_{0};
+  std::atomic<uint64_t> newest_stamp_{0};
   std::atomic<uint64_t> blocks_received_{0};
   std::atomic<uint64_t> files_done_{0};
   std::atomic<uint64_t> last_recv_us_{0};

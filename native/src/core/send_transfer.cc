@@ -90,6 +90,9 @@ std::unique_ptr<SendTransfer> SendTransfer::Open(std::shared_ptr<Session> sessio
   RateConfig rate;
   rate.max_bps = spec.rate_max_bps;
   rate.start_bps = spec.rate_start_bps;
+  if (spec.rate_min_bps != 0) rate.min_bps = spec.rate_min_bps;
+  rate.policy = spec.rate_policy;
+  rate.seed = transfer_id;
   std::unique_ptr<SendTransfer> t(
       new SendTransfer(std::move(session), transfer_id, spec.block_size, rate, now_ns));
   t->files_.reserve(spec.files.size());
@@ -243,9 +246,12 @@ bool SendTransfer::PlanBatch(size_t max_blocks, BlockBatch* batch) {
   return true;
 }
 
-void SendTransfer::CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t datagram_bytes) {
+void SendTransfer::CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t datagram_bytes,
+                               uint64_t stamp_us) {
   std::lock_guard lock(mu_);
   if (sent == 0) return;
+  path_.OnSent(stamp_us, datagram_bytes);
+  rate_.OnSent(path_.sent_total());
   const SourceFile& f = files_[batch.file];
   uint64_t data_bytes = 0;
   for (uint32_t k = 0; k < sent; ++k) data_bytes += BlockLength(f.size, block_size_, batch.first_block + k);
@@ -258,8 +264,6 @@ void SendTransfer::CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t 
   }
   stats_.blocks_sent += sent;
   stats_.bytes_sent += data_bytes;
-  sent_blocks_since_feedback_ += sent;
-  sent_bytes_since_feedback_ += datagram_bytes;
 }
 
 PositionFrame SendTransfer::Position() const {
@@ -270,6 +274,7 @@ PositionFrame SendTransfer::Position() const {
   p.transfer_id = transfer_id_;
   p.file_index = first_pass_done_ ? static_cast<uint32_t>(files_.size()) : cursor_file_;
   p.next_block = first_pass_done_ ? 0 : cursor_block_;
+  p.srtt_us = static_cast<uint32_t>(std::min<uint64_t>(rate_.srtt_us(), UINT32_MAX));
   return p;
 }
 
@@ -277,11 +282,8 @@ bool SendTransfer::OnFeedback(const FeedbackFrameHeader& header, const NackRange
                               size_t n, uint64_t now_ns) {
   std::lock_guard lock(mu_);
   if (have_feedback_ && header.feedback_seq <= last_feedback_seq_) return false;  // stale
-  const uint64_t interval_us =
-      have_feedback_ && now_ns > last_feedback_ns_ ? (now_ns - last_feedback_ns_) / 1000 : 0;
   have_feedback_ = true;
   last_feedback_seq_ = header.feedback_seq;
-  last_feedback_ns_ = now_ns;
   stats_.blocks_acked = header.blocks_received;
 
   if (header.flags & kFeedbackFlagComplete) {
@@ -312,19 +314,13 @@ bool SendTransfer::OnFeedback(const FeedbackFrameHeader& header, const NackRange
     nacked += end - r.first_block;
   }
 
+  (void)nacked;  // NACKs are not a rate signal (docs/PROTOCOL-transfer.md §5)
   RateSample sample;
-  sample.recv_rate_Bps = header.recv_rate;
-  sample.nacked_blocks = nacked;
-  sample.sent_blocks = sent_blocks_since_feedback_;
-  sample.sent_bytes = sent_bytes_since_feedback_;
-  sample.interval_us = interval_us;
+  path_.OnFeedback(now_ns / 1000, header.echo_stamp, header.echo_hold_us, header.rx_datagram_bytes,
+                   rate_.rate_bps(), &sample);
   sample.socket_drops = header.socket_drops;
   sample.rx_queue_permille = header.rx_queue_permille;
-  sample.wire_per_data =
-      static_cast<double>(block_size_ + kBlockPacketOverhead) / static_cast<double>(block_size_);
   rate_.OnFeedback(sample);
-  sent_blocks_since_feedback_ = 0;
-  sent_bytes_since_feedback_ = 0;
   return false;
 }
 

@@ -39,6 +39,8 @@ struct SendSpec {
   std::vector<SendFileSpec> files;
   uint64_t rate_max_bps = 0;    // bits/s of UDP payload, 0 = no cap
   uint64_t rate_start_bps = 0;  // 0 = default (rate_control.h)
+  uint64_t rate_min_bps = 0;    // floor; 0 = kMinRateBps
+  RatePolicy rate_policy = RatePolicy::kFair;
   std::vector<HeldRange> have;  // resume; out-of-range parts are ignored
 };
 
@@ -92,8 +94,10 @@ class SendTransfer {
   // (so the batch can go out as one GSO send). False if nothing to send.
   bool PlanBatch(size_t max_blocks, BlockBatch* batch);
   // The first `sent` blocks of a planned batch went out (sent <= batch.count);
-  // the rest will be planned again. datagram_bytes is their UDP payload total.
-  void CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t datagram_bytes);
+  // the rest will be planned again. datagram_bytes is their UDP payload total;
+  // stamp_us the send time their send_stamp carries (monotonic µs).
+  void CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t datagram_bytes,
+                   uint64_t stamp_us);
 
   // Current first-pass position (for a POSITION frame).
   PositionFrame Position() const;
@@ -157,12 +161,10 @@ class SendTransfer {
   std::map<RangeKey, uint64_t> pending_;  // NACKed ranges -> end block; guarded by mu_
   std::map<RangeKey, uint64_t> held_;     // resume: held ranges -> end block (merged); set at Open
   RateController rate_;                    // guarded by mu_
+  PathSampler path_;                       // guarded by mu_
   Pacer pacer_;                            // TX thread only (rate set under mu_ by TX thread)
   uint64_t last_feedback_seq_ = 0;
   bool have_feedback_ = false;
-  uint64_t last_feedback_ns_ = 0;
-  uint64_t sent_blocks_since_feedback_ = 0;
-  uint64_t sent_bytes_since_feedback_ = 0;
   uint64_t ignored_ranges_ = 0;
   SendStats stats_;
 };

@@ -251,12 +251,16 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
   const size_t lane = next_lane_++ % lanes_.size();
   Session& session = *t.session();
   size_t last_len = 0;
+  // Every datagram of the batch carries the batch's send stamp (FEEDBACK echoes it).
+  const uint64_t stamp_us = MonoNs() / 1000;
+  const uint32_t stamp = std::max<uint32_t>(PathSampler::Stamp(stamp_us), 1);  // 0 = none
   for (uint32_t k = 0; k < batch.count; ++k) {
     uint8_t* packet = buf + k * segment;
     BlockFrameHeader h{};
     h.type = static_cast<uint8_t>(FrameType::kBlock);
     h.transfer_id = t.transfer_id();
     h.file_index = batch.file;
+    h.send_stamp = stamp;
     h.offset = (batch.first_block + k) * block_size;
     std::memcpy(packet + kDataHeaderLen, &h, kBlockFrameHeaderLen);
     last_len = session.SealInPlace(static_cast<uint8_t>(lane), packet,
@@ -284,7 +288,7 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
                                   ? total
                                   : static_cast<uint64_t>(sent_blocks) * segment;
   t.pacer().TryConsume(sent_bytes, MonoNs());
-  t.CommitBatch(batch, sent_blocks, sent_bytes);
+  t.CommitBatch(batch, sent_blocks, sent_bytes, stamp_us);
   if (batch.retransmit && counters_ != nullptr) {
     counters_->Add(CounterId::kblocks_retransmitted, sent_blocks);
   }

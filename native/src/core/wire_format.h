@@ -70,7 +70,9 @@ enum class FrameType : uint8_t {
 
 // BLOCK (24-byte header, then the block's bytes)
 //  0 u8 type=kBlock  1 u8 flags(0)  2 u16 reserved
-//  4 u32 transfer_id  8 u32 file_index  12 u32 reserved
+//  4 u32 transfer_id  8 u32 file_index
+// 12 u32 send_stamp  low 32 bits of the sender's monotonic µs clock when the
+//                    batch was sent (0 = none: senders before transfer protocol 2)
 // 16 u64 offset (multiple of the transfer's block size)
 // data length = min(block_size, file_size - offset), > 0
 struct BlockFrameHeader {
@@ -79,7 +81,7 @@ struct BlockFrameHeader {
   uint16_t reserved;
   uint32_t transfer_id;
   uint32_t file_index;
-  uint32_t reserved2;
+  uint32_t send_stamp;
   uint64_t offset;
 };
 constexpr size_t kBlockFrameHeaderLen = 24;
@@ -89,8 +91,9 @@ constexpr size_t kBlockFrameHeaderLen = 24;
 constexpr size_t kControlFrameHeaderLen = 4;
 constexpr size_t kMaxControlPayload = 1200;  // fits a 1472-byte datagram with headers
 
-// FEEDBACK (40-byte header, then range_count NackRange entries)
-//  0 u8 type=kFeedback  1 u8 flags (bit0: receiver has every block of the transfer)
+// FEEDBACK (56-byte header, then range_count NackRange entries)
+//  0 u8 type=kFeedback  1 u8 flags (bit0: receiver has every block of the transfer;
+//                                   bit1: timing fields 40..55 present)
 //  2 u16 range_count    4 u32 transfer_id
 //  8 u64 feedback_seq   (increases by 1 per feedback sent for this transfer)
 // 16 u64 recv_rate     bytes of block data per second over the last interval
@@ -98,6 +101,12 @@ constexpr size_t kMaxControlPayload = 1200;  // fits a 1472-byte datagram with h
 // 32 u32 socket_drops  (receiver-socket overflow drops since the previous feedback)
 // 36 u32 rx_queue_permille  fullest receive socket's queue, in 1/1000 of its buffer
 //                           (0 from receivers that do not measure it)
+// 40 u32 echo_stamp    send_stamp of the newest BLOCK received (0 = none yet)
+// 44 u32 echo_hold_us  µs between that BLOCK's arrival and this FEEDBACK
+// 48 u64 rx_datagram_bytes  BLOCK datagram bytes received for this transfer
+//                           (duplicates included), whole transfer
+// A receiver before transfer protocol 2 sends the 40-byte header without bit1;
+// it decodes with the timing fields 0.
 struct FeedbackFrameHeader {
   uint8_t type;
   uint8_t flags;
@@ -108,9 +117,14 @@ struct FeedbackFrameHeader {
   uint64_t blocks_received;
   uint32_t socket_drops;
   uint32_t rx_queue_permille;
+  uint32_t echo_stamp;
+  uint32_t echo_hold_us;
+  uint64_t rx_datagram_bytes;
 };
-constexpr size_t kFeedbackFrameHeaderLen = 40;
+constexpr size_t kFeedbackFrameHeaderLen = 56;
+constexpr size_t kFeedbackFrameHeaderV1Len = 40;  // without the timing fields
 constexpr uint8_t kFeedbackFlagComplete = 0x01;
+constexpr uint8_t kFeedbackFlagTiming = 0x02;
 
 // NACK range: blocks [first_block, first_block + block_count) of file_index are missing
 struct NackRange {
@@ -123,14 +137,14 @@ constexpr size_t kNackRangeLen = 16;
 // POSITION (24 bytes): every block before (file_index, next_block) in send order
 // has been sent at least once. flags bit0: first pass finished (all blocks sent once).
 //  0 u8 type=kPosition 1 u8 flags 2 u16 reserved 4 u32 transfer_id
-//  8 u32 file_index 12 u32 reserved 16 u64 next_block
+//  8 u32 file_index 12 u32 srtt_us (sender's smoothed RTT, 0 = unknown) 16 u64 next_block
 struct PositionFrame {
   uint8_t type;
   uint8_t flags;
   uint16_t reserved;
   uint32_t transfer_id;
   uint32_t file_index;
-  uint32_t reserved2;
+  uint32_t srtt_us;
   uint64_t next_block;
 };
 constexpr size_t kPositionFrameLen = 24;
