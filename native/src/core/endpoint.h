@@ -32,6 +32,7 @@
 #include "core/send_transfer.h"
 #include "core/session.h"
 #include "core/status.h"
+#include "core/partial_remover.h"
 #include "core/work_queue.h"
 #include "core/tx_engine.h"
 #include "core/udp_socket.h"
@@ -219,6 +220,9 @@ class Endpoint {
   // Receiver: finalizes completed files (sync, rename, directory sync) off the
   // RX threads; stopped by Close after the transfers closed.
   std::shared_ptr<WorkQueue> finalizer_;
+  // Receiver: unlinks the partials of closed transfers that cannot resume, on the
+  // finalizer threads; Close waits for it (bounded) before stopping them.
+  std::unique_ptr<PartialRemover> remover_;
   // Socket overflow drops not yet reported in a FEEDBACK (all RX threads add).
   std::atomic<uint64_t> unreported_socket_drops_{0};
 
