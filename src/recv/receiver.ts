@@ -826,6 +826,9 @@ export class Receiver {
     for (const session of [...this.sessions.values()]) {
       const stats = this.endpoint.native.sessionStats(session.localIndex);
       if (stats && stats.lastRecvUs > session.lastRecvUs) session.lastRecvUs = stats.lastRecvUs;
+      // A sender waiting for our answer to its request (manifest check, native open: minutes for
+      // a huge manifest) sends nothing meanwhile: its silence counts from the answer.
+      if (session.validating.size > 0 || [...session.transfers.values()].some((t) => this.opening.has(t))) session.lastRecvUs = Math.max(session.lastRecvUs, now * 1000);
       for (const t of session.transfers.values()) {
         if (t.status !== 'receiving') continue;
         this.refreshStats(session, t);

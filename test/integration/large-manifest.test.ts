@@ -5,7 +5,8 @@
 // sender's handshake and transfer are answered, and a real `jetrecv send` completes. A
 // manifest above --max-files-per-transfer is refused with a reason naming the cap. Ending a
 // huge transfer that cannot resume removes its partials off the JS thread: the API answers
-// while they are being removed, and none is left once the removal finished.
+// while they are being removed, and none is left once the removal finished. A sender waiting
+// for a long open is not timed out as silent.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -105,6 +106,24 @@ describe('a manifest with many files', () => {
       raw.close();
     }, 180_000);
   }
+
+  it('a sender waiting for a long open is not timed out as silent (--session-timeout 1s)', async () => {
+    const own = path.join(root, 'sandbox-quick'); // its start-up sweep must not touch the other serve's partials
+    await mkdir(own);
+    const quick = await spawnServe(['--sandbox-dir', own, '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-host', '127.0.0.1', '--api-port', '0', '--session-timeout', '1s']);
+    try {
+      const raw = await connectRawSender(quick.recvPort, parsePublicKey(quick.publicKey));
+      const started = Date.now();
+      const reply = await raw.request(request(6, 'patient', 30_000), 6, 170_000).catch((err: Error) => err);
+      const waitedMs = Date.now() - started;
+      raw.close();
+      // Meaningful only if the open outlasted the timeout (30,000 files take seconds).
+      expect(waitedMs).toBeGreaterThan(2000);
+      expect(reply instanceof Error ? reply.message : reply.kind).toBe('transferAccept');
+    } finally {
+      await quick.stop();
+    }
+  }, 180_000);
 
   it('a manifest above --max-files-per-transfer is refused, naming the cap', async () => {
     const raw = await connectRawSender(serve.recvPort, parsePublicKey(serve.publicKey));
