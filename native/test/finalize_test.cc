@@ -20,6 +20,7 @@
 
 #include "core/receive_transfer.h"
 #include "core/sandbox_fs.h"
+#include "core/partial_remover.h"
 #include "core/work_queue.h"
 #include "fs_test_util.h"
 #include "test_util.h"
@@ -34,6 +35,7 @@ using jetrecv::test::ReadAll;
 namespace {
 
 std::string g_base;
+CounterSet g_counters;  // of the WorkQueues below
 
 std::string MakeRoot(const std::string& name) {
   const std::string root = g_base + "/" + name;
@@ -184,6 +186,60 @@ void TestNonResumableLeavesNothing() {
   CHECK(!Exists(root + "/.x.bin.0123456789abcdef.jrpart"));
 }
 
+// With a PartialRemover (the endpoint's), Close queues the unlinks to the finalizer
+// threads and returns; they run in slices; Drain waits for them. A Drain whose limit
+// passes drops what is still queued (those partials are left for the start-up sweep).
+void TestNonResumableRemovedOffThread() {
+  const std::string root = MakeRoot("remover");
+  ReceiveSpec spec;
+  spec.root = root;
+  spec.block_size = 100;
+  for (int i = 0; i < 2000; ++i) spec.files.push_back({"f" + std::to_string(i), 10, 0644, 0});
+  spec.partial_tag = "0123456789abcdef";
+  spec.resumable = false;
+  auto queue = std::make_shared<WorkQueue>(2, &g_counters);
+  PartialRemover remover(queue);
+  StepLog log;
+  Status st;
+  auto t = ReceiveTransfer::Open(spec, 1, 1, &log, &st, nullptr, queue);
+  REQUIRE(t != nullptr);
+  CHECK(Exists(root + "/.f1999.0123456789abcdef.jrpart"));
+  // Hold both workers: Close must not wait for the unlinks.
+  std::mutex gate;
+  std::unique_lock hold(gate);
+  for (int i = 0; i < 2; ++i) queue->Submit(nullptr, [&](bool, CounterBlock&) { std::lock_guard g(gate); });
+  t->Close(/*remove_partials=*/false, &remover);
+  CHECK(Exists(root + "/.f0.0123456789abcdef.jrpart"));  // queued, not yet run
+  CHECK_EQ(remover.pending(), 2000u);
+  hold.unlock();
+  CHECK_EQ(remover.Drain(std::chrono::seconds(60)), 0u);
+  CHECK_EQ(remover.pending(), 0u);
+  for (int i = 0; i < 2000; ++i) CHECK(!Exists(root + "/.f" + std::to_string(i) + ".0123456789abcdef.jrpart"));
+
+  // Drain whose limit passes while the workers are held: everything queued is dropped.
+  const std::string root2 = MakeRoot("remover-drop");
+  spec.root = root2;
+  auto queue2 = std::make_shared<WorkQueue>(1, &g_counters);
+  PartialRemover remover2(queue2);
+  auto t2 = ReceiveTransfer::Open(spec, 1, 2, &log, &st, nullptr, queue2);
+  REQUIRE(t2 != nullptr);
+  std::unique_lock hold2(gate);
+  queue2->Submit(nullptr, [&](bool, CounterBlock&) { std::lock_guard g(gate); });
+  t2->Close(/*remove_partials=*/true, &remover2);
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    hold2.unlock();
+  });
+  CHECK_EQ(remover2.Drain(std::chrono::milliseconds(50)), 2000u);
+  release.join();
+  CHECK(Exists(root2 + "/.f0.0123456789abcdef.jrpart"));  // left for the sweep
+  // Later removals (after Drain) run inline.
+  const int root2_fd = open(root2.c_str(), O_DIRECTORY | O_RDONLY);
+  remover2.Remove(root2_fd, {".f0.0123456789abcdef.jrpart"});
+  close(root2_fd);
+  CHECK(!Exists(root2 + "/.f0.0123456789abcdef.jrpart"));
+}
+
 void TestSweep() {
   const std::string root = MakeRoot("sweep");
   REQUIRE(mkdir((root + "/a").c_str(), 0755) == 0);
@@ -233,6 +289,7 @@ int main() {
   TestSyncBeforeRenameBeforeDone(false);
   TestBusyDestination();
   TestNonResumableLeavesNothing();
+  TestNonResumableRemovedOffThread();
   TestSweep();
   const int rc = jetrecv::test::TestExitCode();
   if (rc == 0) std::system(("rm -rf '" + g_base + "'").c_str());

@@ -215,6 +215,12 @@ export interface NativeEndpoint {
    */
   openReceiveTransfer(localIndex: number, transferId: number, spec: ReceiveTransferSpec): Promise<void>;
   receiveTransferStats(localIndex: number, transferId: number): ReceiveTransferStats | null;
+  /**
+   * Closes the transfer (its fds, its destination claims). removePartials (always for a transfer
+   * opened with resumable false, also by removeSession and close): its partials are unlinked after
+   * this returns, on the addon's finalizer threads; close() waits up to 5 s for that, the rest is
+   * left for the start-up sweep.
+   */
   closeReceiveTransfer(localIndex: number, transferId: number, removePartials: boolean): void;
   /**
    * Checkpoint on a worker thread: snapshots the bitmaps, fdatasyncs what they cover

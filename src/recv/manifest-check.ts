@@ -4,6 +4,7 @@
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { joinDestination, normalizeDestinationPath, shownPath, validateRelativePath } from './paths.js';
 import { receivedFileMode } from './file-mode.js';
+import { forEachSliced, mapSliced } from './sliced.js';
 
 /** Block sizes the receiver accepts (bytes of file data per datagram). */
 export const kMinBlockSize = 256;
@@ -27,9 +28,10 @@ export interface ValidatedManifest {
 /**
  * Checks a manifest and maps every path to a path relative to the sandbox root.
  * Modes keep only the permission bits: set-uid, set-gid and sticky bits from a remote
- * sender are never applied. Throws JetrecvError naming the offending entry.
+ * sender are never applied. Rejects with JetrecvError naming the offending entry. Runs in
+ * slices that yield to the event loop (a million files take seconds).
  */
-export function validateManifest(req: ManifestRequest, maxFiles = kMaxFilesPerTransfer): ValidatedManifest {
+export async function validateManifest(req: ManifestRequest, maxFiles = kMaxFilesPerTransfer): Promise<ValidatedManifest> {
   const bad = (msg: string, code: string = ErrorCodes.PATH_INVALID) => new JetrecvError(code, msg);
   if (!Number.isInteger(req.blockSize) || req.blockSize < kMinBlockSize || req.blockSize > kMaxBlockSize) {
     throw bad(`block size ${req.blockSize} is outside ${kMinBlockSize}..${kMaxBlockSize}`, ErrorCodes.PROTOCOL);
@@ -39,26 +41,29 @@ export function validateManifest(req: ManifestRequest, maxFiles = kMaxFilesPerTr
   }
   const dest = normalizeDestinationPath(req.destinationPath);
   const seen = new Set<string>();
-  const files = req.files.map((f, i) => {
+  let totalSize = 0;
+  const files = await mapSliced(req.files, (f, i) => {
     const rel = validateRelativePath(f.path, `file ${i} path`);
     if (!Number.isSafeInteger(f.size) || f.size < 0) throw bad(`file ${shownPath(f.path)}: size ${f.size} is not a valid byte count`, ErrorCodes.PROTOCOL);
     if (!Number.isFinite(f.mtimeMs)) throw bad(`file ${shownPath(f.path)}: bad modification time`, ErrorCodes.PROTOCOL);
     const relPath = joinDestination(dest, rel);
     if (seen.has(relPath)) throw bad(`file ${shownPath(f.path)} appears twice in the manifest`);
     seen.add(relPath);
+    totalSize += f.size;
     return { relPath, size: f.size, mode: receivedFileMode(f.mode), mtimeMs: f.mtimeMs };
   });
-  const emptyDirs = req.emptyDirs.map((d, i) => {
+  const emptyDirs = await mapSliced(req.emptyDirs, (d, i) => {
     const relPath = joinDestination(dest, validateRelativePath(d, `empty directory ${i}`));
     if (seen.has(relPath)) throw bad(`${shownPath(d)} is listed both as a file and as a directory`);
     return relPath;
   });
   // A file may not also be a parent directory of another entry.
-  for (const p of [...seen, ...emptyDirs]) {
+  const parentCheck = (p: string) => {
     for (let i = p.indexOf('/'); i > 0; i = p.indexOf('/', i + 1)) {
       if (seen.has(p.slice(0, i))) throw bad(`${shownPath(p.slice(0, i))} is a file in the manifest but also a directory of ${shownPath(p)}`);
     }
-  }
-  const totalSize = files.reduce((a, f) => a + f.size, 0);
+  };
+  await forEachSliced(files, (f) => parentCheck(f.relPath));
+  await forEachSliced(emptyDirs, parentCheck);
   return { destinationPath: dest, totalSize, files, emptyDirs };
 }

@@ -4,6 +4,7 @@
 // blocks to disk and reports file completion and errors as batched events.
 import { realpathSync, mkdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, releaseFreeHeapMemory, removeStalePartial, sweepPartials, type NativeEvent, type CipherName } from '../engine/endpoint.js';
 import { HandshakeResponder, type ResponderFailureReason } from '../handshake/index.js';
@@ -18,6 +19,7 @@ import { SendPolicy, type SendErrorCounts } from '../engine/send-policy.js';
 import { boundControlText } from './refusal.js';
 import { OpenGate } from './open-gate.js';
 import { kMaxFilesPerTransfer, validateManifest, type ValidatedManifest } from './manifest-check.js';
+import { kSliceItems } from './sliced.js';
 import { TransferRecord, nowUs, resumeExpired, type ReceiveTransferStructure } from './transfer-record.js';
 import { RateWindow } from './rate-window.js';
 import { DEFAULT_SESSION_CAPS, SessionAdmission, type SessionRefusal } from './session-admission.js';
@@ -100,11 +102,19 @@ const kRefusalText: Record<SessionRefusal, string> = {
   'max-sessions-per-source': 'too many sessions from this address',
 };
 
-/** sha256 of what identifies a manifest for resume: a resumed request must match it. */
-export function manifestHash(m: ValidatedManifest, blockSize: number): string {
-  return createHash('sha256')
-    .update(JSON.stringify({ d: m.destinationPath, b: blockSize, f: m.files.map((f) => [f.relPath, f.size, f.mode, f.mtimeMs]), e: m.emptyDirs }))
-    .digest('hex');
+/**
+ * sha256 of what identifies a manifest for resume: a resumed request must match it. The
+ * hashed text is JSON.stringify({ d, b, f: [[relPath, size, mode, mtimeMs], ...], e }) (stored
+ * records hold hashes of it), fed in slices that yield to the event loop.
+ */
+export async function manifestHash(m: ValidatedManifest, blockSize: number): Promise<string> {
+  const hash = createHash('sha256').update(`{"d":${JSON.stringify(m.destinationPath)},"b":${JSON.stringify(blockSize)},"f":[`);
+  for (let start = 0; start < m.files.length; start += kSliceItems) {
+    if (start > 0) await nextTurn();
+    const slice = m.files.slice(start, start + kSliceItems).map((f) => JSON.stringify([f.relPath, f.size, f.mode, f.mtimeMs]));
+    hash.update((start > 0 ? ',' : '') + slice.join(','));
+  }
+  return hash.update(`],"e":${JSON.stringify(m.emptyDirs)}}`).digest('hex');
 }
 
 /** One authenticated sender connection (one handshake). */
@@ -116,6 +126,8 @@ interface ReceiveSession {
   channel: ReliableChannel;
   transfers: Map<number, TransferRecord>;
   pendingFilesDone: Map<number, number[]>;
+  /** Transfer ids whose request's manifest is being checked (not yet in `transfers`). */
+  validating: Set<number>;
   flushScheduled: boolean;
   lastRecvUs: number;
   /** Last time (Date.now()) the session was seen with a transfer open or being opened; its start before that. */
@@ -365,6 +377,7 @@ export class Receiver {
       port,
       transfers: new Map(),
       pendingFilesDone: new Map(),
+      validating: new Set(),
       flushScheduled: false,
       lastRecvUs: nowUs(),
       lastOpenTransferMs: Date.now(),
@@ -471,6 +484,7 @@ export class Receiver {
   private onTransferRequest(session: ReceiveSession, req: Extract<ControlMessage, { kind: 'transferRequest' }>): void {
     const refuse = (code: string, reason: string) => this.refuse(session, req.transferId, code, reason);
     const existing = session.transfers.get(req.transferId);
+    if (session.validating.has(req.transferId)) return; // retransmitted while its manifest is checked
     if (existing) {
       // A retransmitted request for a transfer we already accepted: answer again.
       // (While a resume is being prepared, the answer comes when it is ready.)
@@ -480,18 +494,11 @@ export class Receiver {
       else refuse(ErrorCodes.PROTOCOL, `transfer id ${req.transferId} was already used in this session`);
       return;
     }
-    let open = 0;
+    // Open transfers and requests still being checked count toward the session's cap.
+    let open = session.validating.size;
     for (const t of session.transfers.values()) if (t.status === 'receiving') open++;
     if (open >= this.opts.maxTransfersPerSession) {
       refuse(ErrorCodes.REFUSED, `too many open transfers in one session (max ${this.opts.maxTransfersPerSession})`);
-      return;
-    }
-    let manifest: ValidatedManifest;
-    try {
-      manifest = validateManifest(req, this.opts.maxFilesPerTransfer);
-    } catch (err) {
-      const e = err as JetrecvError;
-      refuse(e.code ?? ErrorCodes.PATH_INVALID, e.message);
       return;
     }
     if (req.transferProtocol < TRANSFER_PROTOCOL) {
@@ -501,10 +508,35 @@ export class Receiver {
       );
       return;
     }
+    // The manifest check and its hash run in slices (a million files take seconds).
+    session.validating.add(req.transferId);
+    void this.track(
+      (async () => {
+        let manifest: ValidatedManifest;
+        let hash: string;
+        try {
+          manifest = await validateManifest(req, this.opts.maxFilesPerTransfer);
+          hash = await manifestHash(manifest, req.blockSize);
+        } catch (err) {
+          if (session.closed || this.closed) return;
+          const e = err as JetrecvError;
+          refuse(e.code ?? ErrorCodes.PATH_INVALID, e.message);
+          return;
+        } finally {
+          session.validating.delete(req.transferId);
+        }
+        if (session.closed || this.closed) return;
+        this.acceptRequest(session, req, manifest, hash);
+      })().catch((err: unknown) => this.onSessionFault(session, err)),
+    );
+  }
+
+  /** A checked manifest: resume or new transfer, native open, then TransferAccept. */
+  private acceptRequest(session: ReceiveSession, req: Extract<ControlMessage, { kind: 'transferRequest' }>, manifest: ValidatedManifest, hash: string): void {
+    const refuse = (code: string, reason: string) => this.refuse(session, req.transferId, code, reason);
     // Resume: the same sender key with the same transfer_uid and the same manifest.
     const uid = Buffer.from(req.transferUid).toString('hex');
     const checkpointMs = uid && req.checkpointFrequencySeconds > 0 ? Math.max(this.opts.minCheckpointSeconds, req.checkpointFrequencySeconds) * 1000 : 0;
-    const hash = manifestHash(manifest, req.blockSize);
     const key = `${session.peerKey}:${uid}`;
     const previous = uid ? this.resumable.get(key) : undefined;
     if (previous && previous.manifestHash !== hash) {
@@ -853,6 +885,9 @@ export class Receiver {
     for (const session of [...this.sessions.values()]) {
       const stats = this.endpoint.native.sessionStats(session.localIndex);
       if (stats && stats.lastRecvUs > session.lastRecvUs) session.lastRecvUs = stats.lastRecvUs;
+      // A sender waiting for our answer to its request (manifest check, native open: minutes for
+      // a huge manifest) sends nothing meanwhile: its silence counts from the answer.
+      if (session.validating.size > 0 || [...session.transfers.values()].some((t) => this.opening.has(t))) session.lastRecvUs = Math.max(session.lastRecvUs, now * 1000);
       for (const t of session.transfers.values()) {
         if (t.status !== 'receiving') continue;
         this.refreshStats(session, t);

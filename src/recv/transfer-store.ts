@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from '../state/atomic-file.js';
 import type { TransferStatus } from './transfer-record.js';
+import { jsonArraySliced } from './sliced.js';
 
 /** First line of a record file; the checksum follows `sha256=`. */
 const kHeader = 'jetrecv-transfer v1 sha256=';
@@ -206,7 +207,7 @@ export class TransferStore {
    */
   async saveFiles(transferId: string, files: StoredFile[]): Promise<void> {
     if (this.dir === null) return;
-    const body = JSON.stringify(files);
+    const body = await jsonArraySliced(files); // a million files: JSON.stringify alone stalls ~0.5 s
     const text = `${kFilesHeader}${createHash('sha256').update(body).digest('hex')}\n${body}\n`;
     await writeFileAtomic(path.join(this.dir, `${transferId}.files`), text, 0o600);
   }

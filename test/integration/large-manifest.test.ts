@@ -3,7 +3,10 @@
 // the JS thread and stall the daemon (1M files: ~57 s without API, handshakes or control
 // messages). Now the open runs on a worker thread: while it runs, the API answers, another
 // sender's handshake and transfer are answered, and a real `jetrecv send` completes. A
-// manifest above --max-files-per-transfer is refused with a reason naming the cap.
+// manifest above --max-files-per-transfer is refused with a reason naming the cap. Ending a
+// huge transfer that cannot resume removes its partials off the JS thread: the API answers
+// while they are being removed, and none is left once the removal finished. A sender waiting
+// for a long open is not timed out as silent.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -72,6 +75,54 @@ describe('a manifest with many files', () => {
     expect(await sha256File(path.join(sandbox, 'cli', 'small.bin'))).toBe(await sha256File(small));
     big.close();
     other.close();
+  }, 180_000);
+
+  // Ended by a cancel (closeReceiveTransfer) or by its session's goodbye (removeSession).
+  for (const [n, how] of [[4, 'cancel'], [5, 'goodbye']] as const) {
+    it(`a huge non-resumable transfer ended by ${how}: the API answers while its partials are removed; none is left after`, async () => {
+      const count = 30_000;
+      const dest = `ended-${how}`;
+      const dirs = Array.from({ length: count / 1000 }, (_, i) => path.join(sandbox, dest, `d${i}`));
+      const partials = async (dir: string) => (await readdir(dir).catch(() => [] as string[])).filter((x) => x.endsWith('.jrpart')).length;
+      const raw = await connectRawSender(serve.recvPort, parsePublicKey(serve.publicKey));
+      expect((await raw.request(request(n, dest, count), n, 170_000)).kind).toBe('transferAccept');
+      expect(await partials(dirs.at(-1)!)).toBe(1000);
+      raw.send(how === 'cancel' ? { kind: 'cancel', transferId: n, reason: 'test' } : { kind: 'goodbye', reason: 'test', final: true });
+      // The removal has begun (it goes in manifest order: d0 first)...
+      while ((await partials(dirs[0]!)) === 1000) await new Promise((r) => setTimeout(r, 5));
+      const info = await fetch(`http://127.0.0.1:${serve.apiPort}/api/v1/server.getServerInfo`, { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } });
+      expect(info.status).toBe(200);
+      // ...and the API answered before it ended (it used to wait for all of it).
+      const leftWhenAnswered = await partials(dirs.at(-1)!);
+      const end = Date.now() + 120_000;
+      let left = 0;
+      do {
+        left = 0;
+        for (const d of dirs) left += await partials(d);
+        if (left > 0) await new Promise((r) => setTimeout(r, 50));
+      } while (left > 0 && Date.now() < end);
+      expect(left).toBe(0);
+      expect(leftWhenAnswered).toBeGreaterThan(0);
+      raw.close();
+    }, 180_000);
+  }
+
+  it('a sender waiting for a long open is not timed out as silent (--session-timeout 1s)', async () => {
+    const own = path.join(root, 'sandbox-quick'); // its start-up sweep must not touch the other serve's partials
+    await mkdir(own);
+    const quick = await spawnServe(['--sandbox-dir', own, '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-host', '127.0.0.1', '--api-port', '0', '--session-timeout', '1s']);
+    try {
+      const raw = await connectRawSender(quick.recvPort, parsePublicKey(quick.publicKey));
+      const started = Date.now();
+      const reply = await raw.request(request(6, 'patient', 30_000), 6, 170_000).catch((err: Error) => err);
+      const waitedMs = Date.now() - started;
+      raw.close();
+      // Meaningful only if the open outlasted the timeout (30,000 files take seconds).
+      expect(waitedMs).toBeGreaterThan(2000);
+      expect(reply instanceof Error ? reply.message : reply.kind).toBe('transferAccept');
+    } finally {
+      await quick.stop();
+    }
   }, 180_000);
 
   it('a manifest above --max-files-per-transfer is refused, naming the cap', async () => {

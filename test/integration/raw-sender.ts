@@ -10,6 +10,8 @@ import { decodeControl, encodeControl, type ControlMessage, type ControlMessageI
 export interface RawSender {
   /** Sends a control message and resolves with the first reply about `transferId`. */
   request(msg: ControlMessageInput, transferId: number, timeoutMs?: number): Promise<ControlMessage>;
+  /** Sends a control message without waiting for a reply (cancel, goodbye). */
+  send(msg: ControlMessageInput): void;
   close(): void;
 }
 
@@ -62,6 +64,9 @@ export async function connectRawSender(port: number, serverKey: Uint8Array, keys
           setTimeout(r, 50);
         });
       }
+    },
+    send(msg) {
+      channel!.sendMessage(encodeControl(msg));
     },
     close() {
       channel?.close();

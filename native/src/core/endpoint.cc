@@ -107,6 +107,8 @@ namespace {
 
 // Finalizer threads of a receiver: file syncs of different files overlap.
 constexpr size_t kFinalizeThreads = 2;
+// Endpoint::Close waits this long for queued partial removals, then leaves the rest.
+constexpr std::chrono::milliseconds kPartialRemovalDrain{5000};
 
 uint64_t MonotonicMicros() {
   timespec ts;
@@ -267,7 +269,10 @@ Status Endpoint::Start() {
     direct_writer_ = std::make_shared<DirectWriter>(options_.direct_io_threads,
                                                     options_.direct_io_chunks, &counters_);
   }
-  if (receiver) finalizer_ = std::make_shared<WorkQueue>(kFinalizeThreads, &counters_);
+  if (receiver) {
+    finalizer_ = std::make_shared<WorkQueue>(kFinalizeThreads, &counters_);
+    remover_ = std::make_unique<PartialRemover>(finalizer_);
+  }
   if (!receiver) {
     std::vector<UdpSocket*> lanes;
     for (auto& sock : sockets_) lanes.push_back(&sock);
@@ -304,7 +309,10 @@ void Endpoint::Close() {
     std::unique_lock<std::shared_mutex> tl(transfers_mu_);
     transfers.swap(receive_transfers_);
   }
-  for (auto& [key, transfer] : transfers) transfer->Close(/*remove_partials=*/false);
+  for (auto& [key, transfer] : transfers) transfer->Close(/*remove_partials=*/false, remover_.get());
+  // Partials of transfers that cannot resume: removed if that ends soon, else left to the
+  // start-up sweep (the stop must not take minutes).
+  if (remover_) remover_->Drain(kPartialRemovalDrain);
   if (direct_writer_) direct_writer_->Stop();  // idle by now: every transfer waited for its writes
   if (finalizer_) finalizer_->Stop();  // idle too: Close dropped or waited for every finalization
   {
@@ -391,7 +399,7 @@ Status Endpoint::RemoveSession(uint32_t local_index) {
       it = receive_transfers_.erase(it);
     }
   }
-  for (auto& transfer : closing) transfer->Close(/*remove_partials=*/false);
+  for (auto& transfer : closing) transfer->Close(/*remove_partials=*/false, remover_.get());
   if (tx_engine_) tx_engine_->StopSession(local_index);
   return Status::Ok();
 }
@@ -464,7 +472,7 @@ Status Endpoint::OpenReceiveTransfer(uint32_t local_index, uint32_t transfer_id,
   }
   // The session went away (or the endpoint closed) during the open: nobody will receive into
   // it. Close keeps the partials of a resumable transfer (a later resume finds them).
-  transfer->Close(/*remove_partials=*/false);
+  transfer->Close(/*remove_partials=*/false, remover_.get());
   return st;
 }
 
@@ -487,7 +495,7 @@ Status Endpoint::CloseReceiveTransfer(uint32_t local_index, uint32_t transfer_id
     transfer = std::move(it->second);
     receive_transfers_.erase(it);
   }
-  transfer->Close(remove_partials);  // waits for in-flight OnBlocks calls
+  transfer->Close(remove_partials, remover_.get());  // waits for in-flight OnBlocks calls
   return Status::Ok();
 }
 

@@ -34,6 +34,7 @@
 #include "core/send_transfer.h"
 #include "core/session.h"
 #include "core/status.h"
+#include "core/partial_remover.h"
 #include "core/work_queue.h"
 #include "core/tx_engine.h"
 #include "core/udp_socket.h"
@@ -232,6 +233,9 @@ class Endpoint {
   std::shared_ptr<WorkQueue> finalizer_;
   // Receiver: admits every receive transfer (memory and disk; resource_budget.h).
   std::shared_ptr<ReceiveBudget> receive_budget_;
+  // Receiver: unlinks the partials of closed transfers that cannot resume, on the
+  // finalizer threads; Close waits for it (bounded) before stopping them.
+  std::unique_ptr<PartialRemover> remover_;
   // Socket overflow drops not yet reported in a FEEDBACK (all RX threads add).
   std::atomic<uint64_t> unreported_socket_drops_{0};
 

@@ -879,7 +879,7 @@ bool ReceiveTransfer::Complete() const {
   return files_done_.load(std::memory_order_acquire) == files_.size();
 }
 
-void ReceiveTransfer::Close(bool remove_partials) {
+void ReceiveTransfer::Close(bool remove_partials, PartialRemover* remover) {
   std::unique_lock lifecycle(lifecycle_mu_);
   if (closed_) return;
   closed_ = true;
@@ -895,6 +895,7 @@ void ReceiveTransfer::Close(bool remove_partials) {
   std::lock_guard cache_lock(cache_mu_);
   FdBudgetRelease(open_files_.size());
   open_files_.clear();
+  std::vector<std::string> doomed;  // partials to unlink
   for (auto& f : files_) {
     f->cached = false;
     std::unique_lock fd_lock(f->fd_mu);
@@ -923,8 +924,15 @@ void ReceiveTransfer::Close(bool remove_partials) {
       f->fd = -1;
     }
     if (remove_partials && !f->finalized.load() && root_fd_ >= 0 && !f->partial.empty()) {
-      UnlinkBeneath(root_fd_, f->partial);  // best effort: it may already be gone
+      doomed.push_back(f->partial);
     }
+  }
+  // Best effort: a partial may already be gone. Its name is this transfer's own, so a
+  // later transfer to the same path never meets it (the claims can go now).
+  if (remover != nullptr) {
+    remover->Remove(root_fd_, std::move(doomed));
+  } else {
+    for (const std::string& p : doomed) UnlinkBeneath(root_fd_, p);
   }
   ReleaseDestinations(this);
   // root_fd_ stays open until the destructor: a Checkpoint after Close re-opens

@@ -43,6 +43,7 @@
 #include "core/resource_budget.h"
 #include "core/status.h"
 #include "core/wire_format.h"
+#include "core/partial_remover.h"
 #include "core/work_queue.h"
 
 namespace jetrecv::core {
@@ -207,7 +208,9 @@ class ReceiveTransfer {
   // without remove_partials, staged bytes are written (buffered) and queued
   // direct writes waited for; with it, queued ones are cancelled and running
   // ones waited for. No writer thread touches the files after Close returns.
-  void Close(bool remove_partials);
+  // remover: where the partials are unlinked (queued there, gone some time after
+  // Close returns); nullptr: here.
+  void Close(bool remove_partials, PartialRemover* remover = nullptr);
 
   // Checkpoint: snapshots the bitmaps, then makes what they cover durable
   // (fdatasync of each partial with held blocks; for files finalized since the
