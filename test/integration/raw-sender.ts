@@ -5,10 +5,13 @@ import { Endpoint } from '../../src/engine/endpoint.js';
 import { HandshakeInitiator } from '../../src/handshake/index.js';
 import { generateKeyPair, type KeyPair } from '../../src/keys/key-encoding.js';
 import { ReliableChannel } from '../../src/control/reliable-channel.js';
-import { decodeControl, encodeControl, type ControlMessage, type ControlMessageInput } from '../../src/proto/control.js';
+import { TRANSFER_PROTOCOL, decodeControl, encodeControl, type ControlMessage, type ControlMessageInput } from '../../src/proto/control.js';
 
 export interface RawSender {
-  /** Sends a control message and resolves with the first reply about `transferId`. */
+  /**
+   * Sends a control message and resolves with the first reply about `transferId`. A
+   * TransferRequest without `transferProtocol` is sent as the current protocol.
+   */
   request(msg: ControlMessageInput, transferId: number, timeoutMs?: number): Promise<ControlMessage>;
   /** Sends a control message without waiting for a reply (cancel, goodbye). */
   send(msg: ControlMessageInput): void;
@@ -53,7 +56,8 @@ export async function connectRawSender(port: number, serverKey: Uint8Array, keys
   });
   return {
     async request(msg, transferId, waitMs = 5000) {
-      channel!.sendMessage(encodeControl(msg));
+      const full = msg.kind === 'transferRequest' && msg.transferProtocol === undefined ? { ...msg, transferProtocol: TRANSFER_PROTOCOL } : msg;
+      channel!.sendMessage(encodeControl(full));
       const deadline = Date.now() + waitMs;
       for (;;) {
         const idx = inbox.findIndex((m) => 'transferId' in m && m.transferId === transferId);

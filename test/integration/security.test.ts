@@ -147,7 +147,7 @@ describe('nothing leaves the sandbox', () => {
   it('refuses a sender of transfer protocol 1 (no path timing) with a reason naming the upgrade', async () => {
     const sender = await connectRawSender(rx.daemon.recvPort, key());
     try {
-      const { transferProtocol: _omit, ...v1 } = request(300, 'v1', 'old.txt');
+      const v1 = { ...request(300, 'v1', 'old.txt'), transferProtocol: 1 };
       const reply = await sender.request(v1, 300);
       expect(reply.kind).toBe('transferRefuse');
       if (reply.kind === 'transferRefuse') {
