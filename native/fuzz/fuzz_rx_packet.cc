@@ -153,7 +153,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   InitOnce();
   Endpoint& ep = *g->endpoint;
   Reader in(data, size);
-  const Spec spec = MakeSpec(in.U8());
+  Spec spec = MakeSpec(in.U8());
+  // Each input's transfer owns its partials, as every transfer of a real receiver does: a
+  // removal queued by the previous input's close never touches this input's partials.
+  static uint64_t inputs = 0;
+  char tag[17];
+  std::snprintf(tag, sizeof tag, "%016llx", static_cast<unsigned long long>(++inputs));
+  spec.spec.partial_tag = tag;
   FUZZ_CHECK(ep.AddSession(g->endpoint_side).ok());
   Status st;
   std::shared_ptr<Session> peer = Session::Create(g->peer_side, &st);
