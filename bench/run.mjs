@@ -63,7 +63,7 @@ export function parseSize(text) {
 
 function parseOptions(argv) {
   const o = {
-    quick: false, only: [...kDefaultSections], wanQuick: false, wanSize: undefined, wanTools: undefined, wanQueueMs: 50, size: undefined, runs: undefined, datagramSizes: [1472, 8972],
+    quick: false, only: [...kDefaultSections], wanQuick: false, wanSize: undefined, wanSizeLong: undefined, wanTools: undefined, wanQueueMs: 50, size: undefined, runs: undefined, datagramSizes: [1472, 8972],
     tmpfsDir: '/dev/shm', diskDir: '/var/tmp', disk: true, files: undefined, senders: 8,
     installPeers: false, tuneSysctl: false, dropCaches: true, out: undefined, keep: false, serveArgs: [],
   };
@@ -118,6 +118,11 @@ function parseOptions(argv) {
     o.wanSize = o.wanSize === undefined ? (o.wanQuick || o.quick ? 64 * MiB : 256 * MiB) : parseSize(o.wanSize);
   } catch (e) {
     die(`--wan-size: ${e.message}`);
+  }
+  try {
+    o.wanSizeLong = o.wanSizeLong === undefined ? o.wanSize : parseSize(o.wanSizeLong);
+  } catch (e) {
+    die(`--wan-size-long: ${e.message}`);
   }
   o.runs ??= o.quick ? 1 : 3;
   o.files ??= o.quick ? 2000 : 20000;

@@ -4,7 +4,8 @@
 // two jetrecv flows at once (fairness) and jetrecv beside one TCP BBR flow (share). Root only.
 // Figures per row: goodput / link, retransmitted / sent, retransmitted / lost (the emulator's
 // random + queue drops), time to 90 % of the link (the emulator's link_bytes sampled every
-// 50 ms), peak queue delay. Method: bench/README.md "WAN".
+// 50 ms), steady-state goodput (the middle 80 % of the link bytes), peak queue delay.
+// Method: bench/README.md "WAN".
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -16,18 +17,26 @@ import {
 const kTools = ['jetrecv', 'tcp-bbr', 'tcp-cubic', 'uftp-tfmcc', 'uftp-fixed'];
 const kStatsMs = 50;
 
+/** RTTs from which a row uses --wan-size-long. */
+const kLongRttMs = 100;
+
 /** The matrix points: [rate bit/s, MTU, RTT ms, loss %]. */
 function wanPoints(quick) {
   const pts = [];
   const rtts = quick ? [20, 100] : [2, 20, 100, 200];
   const losses = quick ? [0, 1] : [0, 0.1, 1, 2];
   for (const rttMs of rtts) for (const lossPercent of losses) pts.push({ rateBps: 1e9, mtu: 1500, rttMs, lossPercent });
+  // A target point of issue 10 (>= 1.5x TCP BBR): in the quick subset too.
+  pts.push({ rateBps: 1e9, mtu: 1500, rttMs: 200, lossPercent: 0.5 });
   for (const lossPercent of quick ? [1] : [0, 1]) pts.push({ rateBps: 2.5e9, mtu: 9000, rttMs: 50, lossPercent });
   return pts;
 }
 
 export const wanUsage = `  --wan-size SIZE      file size per wan row (default 256M; --wan-quick: 64M)
-  --wan-quick          the wan section's subset: RTT {20, 100} × loss {0, 1 %} at 1 Gbit/s, 2.5 Gbit/s at 1 %
+  --wan-size-long SIZE file size of the wan rows at RTT >= ${kLongRttMs} ms (default: --wan-size), so their
+                       steady state outlasts startup and tail
+  --wan-quick          the wan section's subset: RTT {20, 100} × loss {0, 1 %} and 200 ms × 0.5 % at 1 Gbit/s,
+                       2.5 Gbit/s at 1 %
   --wan-tools LIST     wan tools (default all): ${kTools.join(', ')}
   --wan-queue-ms MS    the emulated bottleneck's drop-tail limit (default 50)`;
 
@@ -36,6 +45,7 @@ export function parseWanFlag(o, flag, value, die) {
   switch (flag) {
     case '--wan-quick': o.wanQuick = true; return true;
     case '--wan-size': o.wanSize = value(); return true;
+    case '--wan-size-long': o.wanSizeLong = value(); return true;
     case '--wan-tools': {
       o.wanTools = value().split(',').map((s) => s.trim()).filter(Boolean);
       for (const t of o.wanTools) if (!kTools.includes(t)) die(`--wan-tools: unknown tool '${t}' (expected ${kTools.join(', ')})`);
@@ -66,6 +76,20 @@ function sampler(wan, p) {
     samples,
     stop: off,
     now: () => samples.at(-1) ?? { t: 0, link: 0 },
+    /**
+     * The link's rate over the middle 80 % of the bytes it carried (from 10 % to 90 % of
+     * them), / link: the steady state without the fixed costs of a transfer (handshake,
+     * first train, startup, tail). null when too few samples span it.
+     */
+    steadyLinkUtil() {
+      if (samples.length < 3) return null;
+      const total = samples.at(-1).link - samples[0].link;
+      const at = (frac) => samples.find((s) => s.link - samples[0].link >= frac * total);
+      const a = at(0.1);
+      const b = at(0.9);
+      if (!a || !b || b.t - a.t < 2 * kStatsMs) return null;
+      return round(((b.link - a.link) * 8) / ((b.t - a.t) / 1000) / p.rateBps, 3);
+    },
     t90() {
       const first = samples.findIndex((s, i) => i > 0 && s.link - samples[i - 1].link >= 10 * p.mtu);
       if (first < 0) return null;
@@ -189,7 +213,7 @@ async function wanRow(ctx, wan, p, tool, src) {
       const seconds = Math.min(20, Math.max(5, Math.ceil(ideal * 2)));
       const x = await tcpRun(wan, tool.slice(4), seconds, 5201);
       r = x.error ? x : {
-        goodputOverLink: round((x.bytes * 8) / x.seconds / p.rateBps, 3), seconds: round(x.seconds, 3),
+        goodputOverLink: round((x.bytes * 8) / x.seconds / p.rateBps, 3), seconds: round(x.seconds, 3), bytesReceived: x.bytes,
         retransmittedOverSent: round(x.retransmits / x.segmentsSent, 4), retransmitted: x.retransmits, sent: x.segmentsSent,
       };
     } else {
@@ -209,8 +233,13 @@ async function wanRow(ctx, wan, p, tool, src) {
     r.retransmittedEstimated = true;
   }
   if (r.error && final) r.deliveredOverLink = round((final.ab.forwarded_bytes * 8) / (final.t_ms / 1000) / p.rateBps, 3);
+  // Steady-state goodput: the link's middle-80 % rate times the share of its bytes that were
+  // the tool's useful data (file or TCP payload bytes / link bytes, over the whole run).
+  const util = smp.steadyLinkUtil();
+  const useful = tool.startsWith('tcp-') ? r.bytesReceived : src.size;
+  const steadyGoodputOverLink = !r.error && util !== null && final?.ab.link_bytes > 0 && useful ? round((util * useful) / final.ab.link_bytes, 3) : null;
   return {
-    ...r, ...link, timeTo90Seconds: smp.t90(),
+    ...r, ...link, timeTo90Seconds: smp.t90(), steadyLinkUtil: util, steadyGoodputOverLink,
     retransmittedOverLost: r.retransmitted !== undefined && link.pathLost ? round(r.retransmitted / link.pathLost, 3) : null,
   };
 }
@@ -293,6 +322,8 @@ export async function sectionWan(ctx, tools) {
     return { file, size: bytes, sha: await sha256File(file) };
   };
   const src = await mk('wan.bin', size);
+  const sizeLong = opts.wanSizeLong ?? size;
+  const srcLong = sizeLong === size ? src : await mk('wan-long.bin', sizeLong);
   const paths = {};
   const pathFor = async (mtu) => {
     if (!paths[mtu]) {
@@ -315,12 +346,12 @@ export async function sectionWan(ctx, tools) {
       process.stderr.write(`• wan ${name} … `);
       let r;
       try {
-        r = await wanRow(ctx, wan, p, tool, src);
+        r = await wanRow(ctx, wan, p, tool, p.rttMs >= kLongRttMs ? srcLong : src);
       } catch (err) {
         r = { error: err.message };
       }
-      process.stderr.write(`${r.error ? `failed: ${r.error.split('\n')[0]}` : `${r.goodputOverLink} of the link`}\n`);
-      results.push({ section: 'wan', kind: 'matrix', name, tool, point: p, bytes: size, wan: r });
+      process.stderr.write(`${r.error ? `failed: ${r.error.split('\n')[0]}` : `${r.goodputOverLink} of the link (steady ${r.steadyGoodputOverLink})`}\n`);
+      results.push({ section: 'wan', kind: 'matrix', name, tool, point: p, bytes: p.rttMs >= kLongRttMs ? sizeLong : size, wan: r });
     }
   }
   const fairP = { rateBps: 1e9, mtu: 1500, rttMs: 50, lossPercent: 0 };
@@ -346,12 +377,13 @@ export function printWanTable(results) {
   const rows = results.filter((r) => r.section === 'wan');
   if (rows.length === 0) return;
   const f = (v) => (v === null || v === undefined ? '–' : String(v));
-  const lines = [['link', 'RTT ms', 'loss %', 'tool', 'goodput/link', 'retx/sent', 'retx/lost', 't90 s', 'peak queue ms', 'notes']];
+  const lines = [['link', 'RTT ms', 'loss %', 'MiB', 'tool', 'goodput/link', 'steady', 'retx/sent', 'retx/lost', 't90 s', 'peak queue ms', 'notes']];
+  const mib = (r) => (r.bytes ? String(Math.round(r.bytes / 2 ** 20)) : '');
   for (const r of rows) {
     const p = r.point ?? {};
     const w = r.wan ?? {};
     const link = p.rateBps ? `${p.rateBps / 1e9}G/${p.mtu}` : '';
-    if (r.skipped) { lines.push([link, f(p.rttMs), f(p.lossPercent), r.tool ?? '', 'skipped', '', '', '', '', r.skipped]); continue; }
+    if (r.skipped) { lines.push([link, f(p.rttMs), f(p.lossPercent), '', r.tool ?? '', 'skipped', '', '', '', '', '', r.skipped]); continue; }
     const notes = [];
     if (w.error) notes.push(`FAILED: ${w.error.split('\n')[0].slice(0, 70)}${w.deliveredOverLink !== undefined ? ` (delivered ${w.deliveredOverLink} of the link)` : ''}`);
     if (w.sha256Ok === false) notes.push('SHA256 MISMATCH');
@@ -360,14 +392,14 @@ export function printWanTable(results) {
     if (w.receiverSocketDrops) notes.push(`receiver socket drops ${w.receiverSocketDrops}`);
     if (w.queueDropped) notes.push(`queue drops ${w.queueDropped}`);
     if (r.kind === 'fairness') {
-      lines.push([link, f(p.rttMs), f(p.lossPercent), 'jetrecv ×2', f(w.goodputs?.join(' + ')), f(w.retransmittedOverSent), '', f(w.timeTo90Seconds), '', `fairness ${f(w.fairnessSlowerOverFaster)} (completion ratio ${f(w.completionRatio)}) ${notes.join('; ')}`]);
+      lines.push([link, f(p.rttMs), f(p.lossPercent), '', 'jetrecv ×2', f(w.goodputs?.join(' + ')), '', f(w.retransmittedOverSent), '', f(w.timeTo90Seconds), '', `fairness ${f(w.fairnessSlowerOverFaster)} (completion ratio ${f(w.completionRatio)}) ${notes.join('; ')}`]);
       continue;
     }
     if (r.kind === 'share') {
-      lines.push([link, f(p.rttMs), f(p.lossPercent), 'jetrecv + BBR', `${f(w.jetrecvShare)} + ${f(w.tcpShare)}`, f(w.retransmittedOverSent), '', '', '', `TCP keeps ${f(w.tcpShare)} of the link ${notes.join('; ')}`]);
+      lines.push([link, f(p.rttMs), f(p.lossPercent), '', 'jetrecv + BBR', `${f(w.jetrecvShare)} + ${f(w.tcpShare)}`, '', f(w.retransmittedOverSent), '', '', '', `TCP keeps ${f(w.tcpShare)} of the link ${notes.join('; ')}`]);
       continue;
     }
-    lines.push([link, f(p.rttMs), f(p.lossPercent), r.tool, f(w.goodputOverLink), f(w.retransmittedOverSent), f(w.retransmittedOverLost), f(w.timeTo90Seconds), f(w.peakQueueMs), notes.join('; ')]);
+    lines.push([link, f(p.rttMs), f(p.lossPercent), mib(r), r.tool, f(w.goodputOverLink), f(w.steadyGoodputOverLink), f(w.retransmittedOverSent), f(w.retransmittedOverLost), f(w.timeTo90Seconds), f(w.peakQueueMs), notes.join('; ')]);
   }
   const widths = lines[0].map((_, c) => Math.min(70, Math.max(...lines.map((l) => String(l[c]).length))));
   const line = (l) => l.map((cell, c) => String(cell).padEnd(widths[c])).join(' | ').trimEnd();
