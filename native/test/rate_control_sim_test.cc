@@ -7,7 +7,8 @@
 // scheme costs — so retransmitted/sent = lost/sent. Like the real thing, the
 // sender's thread stalls now and then and catches up in a burst (up to its
 // pacer's bucket), the link counts 28 bytes of IP/UDP header per datagram, and
-// FEEDBACK is delayed by up to 2 ms of jitter. Deterministic (seeded).
+// FEEDBACK is delayed by up to 2 ms of jitter. A TCP BBR v1 stand-in
+// (BbrFlow) can share the bottleneck. Deterministic (seeded).
 // Asserts, after startup: goodput >= 0.9 x (1 - loss) x link, waste <= loss +
 // 1 %, a bounded queue, two flows sharing within 0.8, the fixed policy.
 #include <algorithm>
@@ -64,15 +65,45 @@ struct Flow {
 
 struct Pkt { int flow; uint64_t send_us; uint32_t size; uint64_t at_us; };
 
+// A TCP BBR (v1) stand-in: paced at gain x its bandwidth estimate (the max of
+// per-round delivery rates over 10 rounds), inflight capped at 2 x estimate x
+// min RTT, the gain cycle 1.25 / 0.75 / 1 x 6 (one min RTT each), startup at
+// 2.89 until the estimate stops growing. Loss does not change its rate (BBR
+// v1); with two flows its cwnd cap keeps the drop-tail queue near full.
+struct BbrFlow {
+  uint64_t start_us = 0;
+  bool active = false;
+  double tokens = 0;
+  double bw_Bpus = 0;             // estimate, bytes per µs
+  std::deque<double> round_bw;    // last 10 round samples
+  uint64_t min_rtt_us = 0;
+  uint64_t round_start_us = 0;
+  uint64_t round_acked = 0;
+  bool startup = true;
+  double full_bw = 0;
+  unsigned full_rounds = 0;
+  unsigned phase = 0;
+  uint64_t phase_start_us = 0;
+  uint64_t inflight = 0;          // bytes sent, not yet acked or known lost
+  std::deque<std::pair<uint64_t, uint32_t>> acks;     // (arrival at sender, bytes)
+  std::deque<std::pair<uint64_t, uint32_t>> losses;   // (noticed at, bytes)
+  uint64_t delivered_bytes_after = 0;
+  uint64_t sent = 0, lost = 0;
+};
+
 struct SimResult {
   std::vector<FlowStats> flows;
   double max_queue_ms_after = 0;  // peak bottleneck queue delay after every flow left startup
   double mean_queue_ms_after = 0;
+  uint64_t bbr_delivered_bytes_after = 0;  // the BBR competitor, if any
+  uint64_t bbr_sent = 0, bbr_lost = 0;
 };
 
 // Runs flows (config, start time) over the path for duration_us; measures from measure_from_us.
+// bbr_start_us: when a BBR competitor starts (UINT64_MAX: none).
 SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cfgs,
-              uint64_t duration_us, uint64_t measure_from_us, uint32_t seed) {
+              uint64_t duration_us, uint64_t measure_from_us, uint32_t seed,
+              uint64_t bbr_start_us = UINT64_MAX) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> u(0, 1);
   std::vector<Flow> flows;
@@ -89,7 +120,69 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
   double qsum = 0;
   uint64_t qn = 0;
   double qmax = 0;
+  BbrFlow bbr;
+  bbr.start_us = bbr_start_us;
   for (uint64_t now = 0; now < duration_us; now += kTickUs) {
+    // The competitor sends before or after the other flows (a coin per tick),
+    // so neither side always gets the queue slots the link freed.
+    const bool bbr_first = now >= bbr.start_us && u(rng) < 0.5;
+    auto bbr_send = [&] {
+      if (now < bbr.start_us) return;
+      BbrFlow& b = bbr;
+      if (!b.active) {
+        b.active = true;
+        b.bw_Bpus = 10.0 * p.datagram / static_cast<double>(p.rtt_us);  // 10 packets per RTT
+        b.min_rtt_us = p.rtt_us;  // it measures the empty path before the other flows come
+        b.round_start_us = b.phase_start_us = now;
+      }
+      while (!b.acks.empty() && b.acks.front().first <= now) {
+        b.inflight -= b.acks.front().second;
+        b.round_acked += b.acks.front().second;
+        b.acks.pop_front();
+      }
+      while (!b.losses.empty() && b.losses.front().first <= now) {
+        b.inflight -= b.losses.front().second;
+        b.losses.pop_front();
+      }
+      if (now >= b.round_start_us + b.min_rtt_us) {
+        b.round_bw.push_back(static_cast<double>(b.round_acked) / static_cast<double>(now - b.round_start_us));
+        if (b.round_bw.size() > 10) b.round_bw.pop_front();
+        b.bw_Bpus = std::max(*std::max_element(b.round_bw.begin(), b.round_bw.end()), b.bw_Bpus * (b.startup ? 1 : 0));
+        b.round_acked = 0;
+        b.round_start_us = now;
+        if (b.startup) {
+          if (b.bw_Bpus >= 1.25 * b.full_bw) {
+            b.full_bw = b.bw_Bpus;
+            b.full_rounds = 0;
+          } else if (++b.full_rounds >= 3) {
+            b.startup = false;
+            b.phase = 1;  // drain-like
+            b.phase_start_us = now;
+          }
+        }
+      }
+      if (!b.startup && now >= b.phase_start_us + b.min_rtt_us) {
+        b.phase = (b.phase + 1) % 8;
+        b.phase_start_us = now;
+      }
+      static constexpr double kBbrGains[8] = {1.25, 0.75, 1, 1, 1, 1, 1, 1};
+      const double gain = b.startup ? 2.89 : kBbrGains[b.phase];
+      const double cwnd = std::max(2.0 * b.bw_Bpus * static_cast<double>(b.min_rtt_us), 4.0 * p.datagram);
+      b.tokens = std::min(b.tokens + gain * b.bw_Bpus * kTickUs, gain * b.bw_Bpus * 1000 + p.datagram);
+      while (b.tokens >= p.datagram && static_cast<double>(b.inflight) + p.datagram <= cwnd) {
+        b.tokens -= p.datagram;
+        b.inflight += p.datagram;
+        ++b.sent;
+        if (u(rng) < p.loss || queue_bytes + p.datagram > queue_limit) {
+          ++b.lost;
+          b.losses.emplace_back(now + p.rtt_us, p.datagram);
+          continue;
+        }
+        queue.push_back({-1, now, p.datagram + kIpUdpHeader, 0});
+        queue_bytes += p.datagram + kIpUdpHeader;
+      }
+    };
+    if (bbr_first) bbr_send();
     // Senders: pace (tokens at the current rate), one stamped batch per tick.
     for (size_t f = 0; f < flows.size(); ++f) {
       Flow& fl = flows[f];
@@ -121,6 +214,7 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
         fl.rc.OnSent(fl.ps.sent_total());
       }
     }
+    if (!bbr_first) bbr_send();
     // Bottleneck.
     link_credit = std::min(link_credit + link_Bpus * kTickUs, link_Bpus * kTickUs * 2);
     while (!queue.empty() && link_credit >= queue.front().size) {
@@ -143,6 +237,12 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
     // Receivers.
     while (!wire.empty() && wire.front().at_us <= now) {
       const Pkt& k = wire.front();
+      if (k.flow < 0) {  // the BBR competitor: its ACK comes back one one-way delay later
+        bbr.acks.emplace_back(now + owd, k.size - kIpUdpHeader);
+        if (now >= measure_from_us) bbr.delivered_bytes_after += k.size - kIpUdpHeader;
+        wire.pop_front();
+        continue;
+      }
       Flow& fl = flows[k.flow];
       fl.rx_bytes += k.size - kIpUdpHeader;
       ++fl.st.delivered;
@@ -181,6 +281,9 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
   for (auto& fl : flows) r.flows.push_back(fl.st);
   r.max_queue_ms_after = qmax;
   r.mean_queue_ms_after = qn ? qsum / static_cast<double>(qn) : 0;
+  r.bbr_delivered_bytes_after = bbr.delivered_bytes_after;
+  r.bbr_sent = bbr.sent;
+  r.bbr_lost = bbr.lost;
   return r;
 }
 
@@ -263,6 +366,34 @@ void TestLatecomerBehindStandingQueue() {
   CHECK(sent_share <= 0.3);  // it does not pour datagrams into a queue that drops them
 }
 
+// Beside a TCP BBR flow that started 3 s earlier (the bench's share row: 1 Gbit/s,
+// 50 ms, MTU 1500, 50 ms drop-tail): BBR's cwnd keeps the queue near full, so
+// jetrecv's min RTT hides the queue and its drops are congestion. Asserted:
+// TCP keeps >= 0.3 of the link and jetrecv does not starve. Not yet asserted
+// (issue 10 finding 1, open): jetrecv's lost/sent <= loss + 1 % — this model
+// reproduces the bench's ~19 % (it prints ~14 %); with a 2-BDP cwnd BBR v1
+// holds the queue at one BDP (= the 50 ms limit here) whatever the shares, so
+// every datagram jetrecv sends above its delivery rate is dropped.
+void TestBesideBbr() {
+  PathSpec p;
+  p.rtt_us = 50'000;
+  p.datagram = 1472;
+  RateConfig c;
+  c.start_bps = 1'000'000'000;
+  const uint64_t duration = 15'000'000, from = 5'000'000;
+  SimResult r = Run(p, {{c, 3'000'000}}, duration, from, 9, 0);
+  const FlowStats& j = r.flows[0];
+  const double mine = Goodput(j, duration - from) / p.link_bps;
+  const double tcp = static_cast<double>(r.bbr_delivered_bytes_after) * 8e6 / static_cast<double>(duration - from) /
+                     p.link_bps;
+  const double waste = static_cast<double>(j.lost_after) / static_cast<double>(std::max<uint64_t>(j.sent_after, 1));
+  std::printf("beside BBR: jetrecv %.3f of the link, lost/sent %.4f; BBR %.3f (lost/sent %.4f), queue mean %.1f ms\n",
+              mine, waste, tcp, static_cast<double>(r.bbr_lost) / static_cast<double>(std::max<uint64_t>(r.bbr_sent, 1)),
+              r.mean_queue_ms_after);
+  CHECK(tcp >= 0.3);
+  CHECK(mine >= 0.1);
+}
+
 void TestTwoFlowsShare() {
   // The second flow joins 2 s later, into a link the first one fills; the
   // shares are measured once AIMD has had time to converge (from 20 s on).
@@ -317,6 +448,7 @@ int main() {
   TestSingleFlowMatrix();
   TestSlowPathFromFastStart();
   TestLatecomerBehindStandingQueue();
+  TestBesideBbr();
   TestTwoFlowsShare();
   TestFixedPolicyHoldsRate();
   return jetrecv::test::TestExitCode();
