@@ -15,9 +15,15 @@ import { spawnJetrecv, type ServeProcess } from './serve-process.js';
  * random loss + 1 %, plus 1 % for a loaded 2-core machine. The controller of issue 10's time
  * (a FEEDBACK-interval "round", no RTT) measured 0.64 and 0.71 here (~42,000 queue drops
  * against ~235 random losses); the one that measures the path (first train, startup ending on
- * queue growth) measured 0.0135 (75 queue drops, retransmitted / lost 1.03).
+ * queue growth) measured 0.0135 (75 queue drops, retransmitted / lost 1.03), and 0.013-0.029
+ * with two CPU hogs beside it (its startup overshoot grows when the sender is starved), so the
+ * bound is 0.08: generous, and still an order of magnitude below the flooding controller.
+ * The emulator is a user-space link that needs a core of its own: starved (e.g. beside the
+ * 1M-datagram flood test), it reads a backlog late and its queue model sees a burst; a run
+ * that measured 0.32 (11,049 queue drops) happened that way. So npm test runs this file on
+ * its own, after the others (package.json test:ts).
  */
-const kMaxRetransmittedOverSent = 0.03;
+const kMaxRetransmittedOverSent = 0.08;
 const kFileBytes = 32 << 20;
 const kPort = 9710;
 
