@@ -188,6 +188,8 @@ describe('flood of hostile datagrams at the data port', () => {
       throw new Error(`${err.message}; daemon stderr: ${serve!.stderr()}\nlogs: ${serve!.logs.slice(-20).join('\n')}`);
     });
     const rssBefore = await vmRssBytes(serve.pid);
+    const connectedLines = () => serve!.logs.filter((l) => l.includes('"msg":"sender connected"')).length;
+    const connectedBefore = connectedLines();
     const started = Date.now();
     const sent = await runFlooder(serve.recvPort, sessionIndex, FLOOD_DATAGRAMS, captured, path.join(root, 'replays.hex'));
     const floodSeconds = (Date.now() - started) / 1000;
@@ -240,10 +242,22 @@ describe('flood of hostile datagrams at the data port', () => {
     within(figures.badType, sent.badType!, 'drop_bad_type');
     within(figures.badLength, sent.badLength!, 'drop_bad_length');
     within(figures.handshake, sent.handshakeNoise!, 'handshake_packets + drop_handshake_*', 8); // + the sender's own INITs
-    within(figures.unknownSession, sent.unknownSession!, 'drop_unknown_session', 5000); // + the transfer's stragglers after its session ended
-    within(figures.badTag, sent.badTag!, 'drop_bad_tag');
-    // A replayed packet whose original the kernel dropped is accepted (once) instead.
-    within(figures.replay, sent.replay!, 'drop_replay');
+    // Bad-tag and replayed datagrams name the live session. If the sender re-handshook during the
+    // flood (a loaded machine can starve its 3 s silence rule), those sent after the switch name
+    // a session that is gone and count as unknown-session instead: still one reason each, so
+    // then the three session-targeted kinds are checked together.
+    const reconnects = connectedLines() - connectedBefore;
+    if (reconnects > 0) {
+      console.log(`flood: the sender re-handshook ${reconnects} time(s) during the flood; bad-tag and replay datagrams after the switch named a closed session`);
+      expect(figures.badTag).toBeLessThanOrEqual(sent.badTag!);
+      expect(figures.replay).toBeLessThanOrEqual(sent.replay!);
+      within(figures.badTag + figures.replay + figures.unknownSession, sent.badTag! + sent.replay! + sent.unknownSession!, 'drop_bad_tag + drop_replay + drop_unknown_session', 5000);
+    } else {
+      within(figures.unknownSession, sent.unknownSession!, 'drop_unknown_session', 5000); // + the transfer's stragglers after its session ended
+      within(figures.badTag, sent.badTag!, 'drop_bad_tag');
+      // A replayed packet whose original the kernel dropped is accepted (once) instead.
+      within(figures.replay, sent.replay!, 'drop_replay');
+    }
     // Altogether: the flood's drops match what was sent minus kernel drops.
     const floodCounted = figures.badType + figures.badLength + figures.handshake + figures.unknownSession + figures.badTag + figures.replay;
     expect(floodCounted).toBeLessThanOrEqual(FLOOD_DATAGRAMS + 5008);
