@@ -199,7 +199,6 @@ bool RateController::OnFeedback(const RateSample& s) {
   const uint64_t queue_us = rtt - std::min(rtt, min_rtt_us_);
   const bool queue_high = queue_us > target;
   round_min_queue_us_ = std::min(round_min_queue_us_, queue_us);
-  if (!queue_high) cut_hold_rounds_ = 0;  // the last cut's queue is gone
   high_queue_feedbacks_ = queue_high ? high_queue_feedbacks_ + 1 : 0;
   round_min_rtt_us_ = std::min(round_min_rtt_us_, rtt);
 
@@ -241,12 +240,6 @@ bool RateController::OnFeedback(const RateSample& s) {
       standing_queue = round_min_queue_us_ != UINT64_MAX && round_min_queue_us_ > target;
       round_min_queue_us_ = UINT64_MAX;
       queue_window_start_us_ = s.now_us;
-    }
-    // After a cut the queue it left drains for a while (and echoes of blocks
-    // sent before it still arrive): that is not a new standing queue.
-    if (cut_hold_rounds_ > 0) {
-      standing_queue = false;
-      --cut_hold_rounds_;
     }
     // Loss far above any random loss is congestion even without a delay signal
     // (a min RTT measured behind another flow's standing queue hides the queue).
@@ -292,7 +285,6 @@ bool RateController::OnFeedback(const RateSample& s) {
     if (standing_queue && mode_ == Mode::kProbeBw && round_delivered_bps > 0) {
       ResetFilter(std::min(round_delivered_bps, std::max(FilterMax(), btl_bps_)));
       EnterProbeBw(1, s.now_us);
-      cut_hold_rounds_ = kCutHoldRounds;
       ++loss_events_;
       congestion = true;
     } else if (mode_ == Mode::kProbeBw && phase_start_us_ <= prev_round_start) {

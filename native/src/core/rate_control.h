@@ -37,9 +37,7 @@
 //  - a standing queue (q above target through a whole round, and at least
 //    kStandingWindowUs: another flow
 //    came, or btl is too high) resets btl to the delivery rate and paces at
-//    kQueueBackoff x that (a congestion event); the round after a cut is not
-//    judged (kCutHoldRounds: its echoes still carry the queue the cut drains),
-//    so one overshoot costs one cut, not several. Loss with rising delay is
+//    kQueueBackoff x that (a congestion event). Loss with rising delay is
 //    congestion through this rule; loss without it changes nothing, unless a
 //    round loses more than kCongestionLossFraction (no random loss is that high;
 //    a min RTT taken behind another flow's standing queue hides the queue);
@@ -78,9 +76,6 @@ constexpr double kQueueBackoff = 0.85;      // standing queue: pace at this x de
 // A round losing more than this is congested whatever the delay says.
 constexpr double kCongestionLossFraction = 0.25;
 constexpr unsigned kCycleRounds = 8;
-// Rounds after a standing-queue cut that are not judged again (its queue
-// drains), unless the queue is seen under target before.
-constexpr unsigned kCutHoldRounds = 1;
 // Additive increase per cruise round (bytes per RTT, RTT floored): see OnFeedback.
 constexpr double kFairShareBytes = 98304;
 constexpr uint64_t kFairShareMinRttUs = 20'000;
@@ -238,7 +233,6 @@ class RateController {
   unsigned phase_ = 0;             // probe cycle position
   unsigned first_phase_;           // from RateConfig::seed
   uint64_t phase_start_us_ = 0;    // when the current phase began
-  unsigned cut_hold_rounds_ = 0;   // see kCutHoldRounds
   unsigned hold_ = 0;              // feedbacks whose drop reports are ignored after a cut
   uint64_t loss_events_ = 0;
 };
