@@ -323,6 +323,46 @@ void TestSingleFlowMatrix() {
   }
 }
 
+// Link utilisation at a short RTT (the bench's 20 ms rows: 1 Gbit/s, MTU 1500):
+// the bytes the bottleneck forwarded (datagrams + IP/UDP headers, random
+// losses excluded as they never reach it) over its capacity, after startup.
+// Asserted: >= 0.93 and no queue drops (a regression floor). The target is
+// >= 0.96 and it is NOT met (open gap, issue 10): this prints 0.937-0.969.
+// The additive step overshoots, the standing-queue rule fires, and the round
+// after the cut — whose echoes still carry the queue being drained — fires it
+// two or three times more, leaving btl ~0.75 of the link to climb back at one
+// step per round. Holding the standing-queue judgement for the round after a
+// cut (kCutHoldRounds = 1; commit "rate control: the round after a
+// standing-queue cut is not judged again" on branch rc4, reverted after it)
+// gave 0.981-0.986 here with two-flow fairness 0.95 / 0.90 at 20 / 100 ms, but
+// the emulator bench under load 2-4 could not tell it from main's rule
+// (bench/README.md, WAN: "The 20 ms gap").
+void TestShortRttLinkUtilisation() {
+  const double losses[] = {0, 0.01};
+  for (double loss : losses) {
+    for (uint32_t seed = 1; seed <= 3; ++seed) {
+      PathSpec p;
+      p.rtt_us = 20'000;
+      p.loss = loss;
+      p.datagram = 1472;
+      RateConfig c;
+      c.start_bps = 1'000'000'000;
+      c.seed = seed;
+      const uint64_t duration = 8'000'000, from = 2'000'000;
+      SimResult r = Run(p, {{c, 0}}, duration, from, 100 + seed);
+      const FlowStats& s = r.flows[0];
+      const double link_util = Goodput(s, duration - from) * (p.datagram + kIpUdpHeader) / p.datagram / p.link_bps;
+      std::printf("20 ms, loss %.0f %%, MTU 1500, seed %u: link utilisation %.3f (>= 0.93; target 0.96), lost/sent %.4f, "
+                  "queue mean %.2f ms max %.2f ms\n",
+                  loss * 100, seed, link_util,
+                  static_cast<double>(s.lost_after) / static_cast<double>(std::max<uint64_t>(s.sent_after, 1)),
+                  r.mean_queue_ms_after, r.max_queue_ms_after);
+      CHECK(link_util >= 0.93);
+      CHECK(r.max_queue_ms_after < static_cast<double>(p.queue_ms));
+    }
+  }
+}
+
 // A path 10x slower than the start rate (jetrecv send starts at 1 Gbit/s):
 // the first train measures it, so the start does not flood the queue.
 void TestSlowPathFromFastStart() {
@@ -446,6 +486,7 @@ void TestFixedPolicyHoldsRate() {
 
 int main() {
   TestSingleFlowMatrix();
+  TestShortRttLinkUtilisation();
   TestSlowPathFromFastStart();
   TestLatecomerBehindStandingQueue();
   TestBesideBbr();
