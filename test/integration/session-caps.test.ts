@@ -39,7 +39,10 @@ async function waitFor(cond: () => boolean, ms: number, what: string): Promise<v
 describe('session caps', () => {
   let rx: TestReceiver;
   beforeAll(async () => {
-    rx = await startTestReceiver({ maxSessionsPerKey: 3, maxSessionsPerSource: 5, noTransferTimeoutMs: 120_000 });
+    // Raw handshakes send nothing after the handshake: neither the no-transfer timeout nor the
+    // session timeout may close them while the test runs (on a loaded machine the patient
+    // handshakes took over 30 s, the default session timeout, and freed the cap).
+    rx = await startTestReceiver({ maxSessionsPerKey: 3, maxSessionsPerSource: 5, noTransferTimeoutMs: 300_000, sessionTimeoutMs: 300_000 });
   });
   afterAll(async () => {
     await rx?.close();
@@ -71,13 +74,13 @@ describe('session caps', () => {
     const other = await rawHandshake(rx.daemon.recvPort, serverKey, { localIndex: 20, ...patient });
     expect(other.ok).toBe(true);
     expect(sessions()).toBe(4);
-  }, 60_000);
+  }, 180_000); // the patient handshakes took 0.3-60 s here (cause not found; see the session-3 note)
 });
 
 describe('per-source cap', () => {
   let rx: TestReceiver;
   beforeAll(async () => {
-    rx = await startTestReceiver({ maxSessionsPerKey: 3, maxSessionsPerSource: 4, noTransferTimeoutMs: 120_000 });
+    rx = await startTestReceiver({ maxSessionsPerKey: 3, maxSessionsPerSource: 4, noTransferTimeoutMs: 300_000, sessionTimeoutMs: 300_000 });
   });
   afterAll(async () => {
     await rx?.close();
