@@ -133,6 +133,10 @@ interface ReceiveSession {
   /** Last time (Date.now()) the session was seen with a transfer open or being opened; its start before that. */
   lastOpenTransferMs: number;
   closed: boolean;
+  /** Refused over a cap: it only carries its final goodbye (retransmitted until acked) and ends after kRefusalLingerMs. */
+  refusing: boolean;
+  /** Counted in SessionAdmission (a refused session gives its count back at once). */
+  admitted: boolean;
 }
 
 /** Per sending server (per client public key): what getSourcesAsync reports. */
@@ -153,6 +157,12 @@ export const kMaxTransfersPerSession = 8;
 /** Native opens at a time (OpenGate), and the keep-alive period toward a sender whose open runs. */
 const kConcurrentOpens = 2;
 const kOpenKeepAliveMs = 1000;
+/**
+ * A session refused over a cap lives this long so its final goodbye is retransmitted until the
+ * sender has it: sent at once and the session removed, the goodbye could reach the sender before
+ * it had installed the session's keys and be dropped, and the sender waited out its silence rule.
+ */
+const kRefusalLingerMs = 2000;
 /** After this many sessions closed, freed heap memory is handed back to the kernel (next tick). */
 const kTrimAfterClosedSessions = 64;
 /** Resume retention sweeps run at most this far apart (and at least 1 s apart). */
@@ -351,8 +361,11 @@ export class Receiver {
     if (refusal) {
       const reason = `${kRefusalText[refusal]} (max ${this.admission.limitOf(refusal)})`;
       this.limited.warn(`${refusal}:${refusal === 'max-sessions-per-key' ? peerKey : sourceKey(address)}`, { sourceIP: address, sourcePort: port, clientPublicKey: peerKey, reason }, 'session refused');
+      session.refusing = true;
+      session.admitted = false;
+      this.admission.remove(peerKey, address); // a refused session holds no cap slot while it lingers
       this.send(session, { kind: 'goodbye', reason, final: true });
-      this.endSession(session, `refused: ${reason}`);
+      setTimeout(() => this.endSession(session, `refused: ${reason}`), kRefusalLingerMs).unref();
       return;
     }
     this.log.info({ session: session.localIndex, sourceIP: address, sourcePort: port, clientPublicKey: peerKey, cipher: result.cipher, lanes: result.lanes }, 'sender connected');
@@ -382,6 +395,8 @@ export class Receiver {
       lastRecvUs: nowUs(),
       lastOpenTransferMs: Date.now(),
       closed: false,
+      refusing: false,
+      admitted: true,
       channel: new ReliableChannel({
         send: (payload) => {
           if (!session.closed) this.sends.send('control', () => this.endpoint.native.sendControl(localIndex, payload), { session: localIndex });
@@ -452,6 +467,7 @@ export class Receiver {
   }
 
   private onControl(session: ReceiveSession, bytes: Uint8Array): void {
+    if (session.refusing) return; // it only carries its goodbye: a request sent meanwhile opens nothing
     let msg: ControlMessage;
     try {
       msg = decodeControl(bytes);
@@ -944,7 +960,7 @@ export class Receiver {
     session.channel.close();
     this.endpoint.native.removeSession(session.localIndex);
     this.sessions.delete(session.localIndex);
-    this.admission.remove(session.peerKey, session.address);
+    if (session.admitted) this.admission.remove(session.peerKey, session.address);
     this.closedSinceTrim++;
     const src = this.sources.get(session.peerKey);
     src?.sessions.delete(session.localIndex);
@@ -1008,7 +1024,9 @@ export class Receiver {
         rate += t.rate.windowBitsPerSecond();
       }
     }
-    return { sessions: this.sessions.size, receiving, recvRateBps: rate };
+    let sessions = 0;
+    for (const s of this.sessions.values()) if (!s.refusing) sessions++;
+    return { sessions, receiving, recvRateBps: rate };
   }
 
   /** Transfers known to the API, by status. */
