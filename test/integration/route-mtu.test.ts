@@ -8,36 +8,30 @@
 //   naming the cause, instead of retrying forever.
 // Needs root, ip and nft (the netns helpers); skipped with the printed reason elsewhere.
 import path from 'node:path';
-import { mkdir, rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkKernelImpairment, createNetnsPair, type NetnsPair } from '../tools/netns.js';
-import { cliPath, sha256File, tempDir, writeRandomFile } from './harness.js';
-import { spawnJetrecv, type ServeProcess } from './serve-process.js';
+import { cliPath, sha256File, writeRandomFile } from './harness.js';
+import { startServeInNamespace, type NamespaceServe } from './namespace-serve.js';
 
 const support = checkKernelImpairment();
 if (!support.ok) console.log(`route-mtu: skipping: ${support.skipReason}`);
 
 describe.skipIf(!support.ok)('a datagram size larger than the route MTU', () => {
   let pair: NetnsPair;
+  let rx: NamespaceServe;
   let root: string;
-  let serve: ServeProcess;
   let serverKey = '';
 
   beforeAll(async () => {
     const created = await createNetnsPair({ mtu: 1500, prefix: 'jrmtu' });
     if (created.value === null) throw new Error(`support check passed but creation failed: ${created.skipReason}`);
     pair = created.value;
-    root = await tempDir('mtu');
-    await mkdir(path.join(root, 'sandbox'));
-    serve = spawnJetrecv(['serve', '--sandbox-dir', path.join(root, 'sandbox'), '--recv-host', pair.addressB, '--recv-port', '9700', '--no-api'], {
-      wrapper: pair.wrap('b', []),
-    });
-    serverKey = (await serve.ready()).publicKey;
+    rx = await startServeInNamespace(pair, 9700, 'mtu');
+    ({ root, serverKey } = rx);
   });
   afterAll(async () => {
-    await serve?.stop();
+    await rx?.close();
     await pair?.close();
-    if (root) await rm(root, { recursive: true, force: true });
   });
 
   it('jetrecv send --datagram-size 8972 over MTU 1500 sends 1472-byte datagrams, says so, and the file arrives intact', async () => {

@@ -6,11 +6,12 @@
 // gone the sender reconnects, resumes and finishes with every file intact.
 // Needs root, ip and nft (the netns helpers); skipped with the printed reason elsewhere.
 import path from 'node:path';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkKernelImpairment, createNetnsPair, type NetnsPair } from '../tools/netns.js';
-import { cliPath, diffTrees, listTree, tempDir, writeRandomFile } from './harness.js';
-import { spawnJetrecv, type ServeProcess } from './serve-process.js';
+import { cliPath, diffTrees, listTree, writeRandomFile } from './harness.js';
+import type { ServeProcess } from './serve-process.js';
+import { startServeInNamespace, type NamespaceServe } from './namespace-serve.js';
 
 const support = checkKernelImpairment();
 if (!support.ok) console.log(`send-errors: skipping: ${support.skipReason}`);
@@ -19,6 +20,7 @@ const kPort = 9701;
 
 describe.skipIf(!support.ok)("the receiver's own sends fail mid-transfer (EPERM)", () => {
   let pair: NetnsPair;
+  let rx: NamespaceServe;
   let root: string;
   let serve: ServeProcess;
   let serverKey = '';
@@ -27,17 +29,12 @@ describe.skipIf(!support.ok)("the receiver's own sends fail mid-transfer (EPERM)
     const created = await createNetnsPair({ prefix: 'jrsend' });
     if (created.value === null) throw new Error(`support check passed but creation failed: ${created.skipReason}`);
     pair = created.value;
-    root = await tempDir('senderr');
-    await mkdir(path.join(root, 'sandbox'));
-    serve = spawnJetrecv(['serve', '--sandbox-dir', path.join(root, 'sandbox'), '--recv-host', pair.addressB, '--recv-port', String(kPort), '--no-api'], {
-      wrapper: pair.wrap('b', []),
-    });
-    serverKey = (await serve.ready()).publicKey;
+    rx = await startServeInNamespace(pair, kPort, 'senderr');
+    ({ root, serve, serverKey } = rx);
   });
   afterAll(async () => {
-    await serve?.stop();
+    await rx?.close();
     await pair?.close();
-    if (root) await rm(root, { recursive: true, force: true });
   });
 
   it('the daemon survives, logs the failed sends, and the sender resumes once they work again', async () => {

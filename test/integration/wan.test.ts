@@ -4,11 +4,10 @@
 // blocks retransmitted / blocks sent stays under kMaxRetransmittedOverSent. Not timed.
 // Root only (namespaces, TUN); skipped with the printed reason elsewhere.
 import path from 'node:path';
-import { mkdir, rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkWanEmulator, createWanPath, type WanPath } from '../tools/wan.js';
-import { cliPath, sha256File, tempDir, writeRandomFile } from './harness.js';
-import { spawnJetrecv, type ServeProcess } from './serve-process.js';
+import { cliPath, sha256File, writeRandomFile } from './harness.js';
+import { startServeInNamespace, type NamespaceServe } from './namespace-serve.js';
 
 /**
  * Upper bound of blocks retransmitted / blocks sent on this path: issue 10's target, the
@@ -32,8 +31,8 @@ if (!support.ok) console.log(`wan: skipping: ${support.skipReason}`);
 
 describe.skipIf(!support.ok)('jetrecv through an emulated WAN (100 Mbit/s, 40 ms RTT, 1 % loss)', () => {
   let wan: WanPath;
+  let rx: NamespaceServe;
   let root: string;
-  let serve: ServeProcess;
   let serverKey = '';
 
   beforeAll(async () => {
@@ -41,17 +40,12 @@ describe.skipIf(!support.ok)('jetrecv through an emulated WAN (100 Mbit/s, 40 ms
     if (created.value === null) throw new Error(`support check passed but creation failed: ${created.skipReason}`);
     wan = created.value;
     await wan.start({ rateBps: 100e6, rttMs: 40, lossPercent: 1, queueMs: 50, statsIntervalMs: 0 });
-    root = await tempDir('wan');
-    await mkdir(path.join(root, 'sandbox'));
-    serve = spawnJetrecv(['serve', '--sandbox-dir', path.join(root, 'sandbox'), '--recv-host', wan.addressB, '--recv-port', String(kPort), '--no-api'], {
-      wrapper: wan.wrap('b', []),
-    });
-    serverKey = (await serve.ready()).publicKey;
+    rx = await startServeInNamespace(wan, kPort, 'wan');
+    ({ root, serverKey } = rx);
   });
   afterAll(async () => {
-    await serve?.stop();
+    await rx?.close();
     await wan?.close();
-    if (root) await rm(root, { recursive: true, force: true });
   });
 
   it('delivers a 32 MiB file intact without resending more than the bound', async () => {
