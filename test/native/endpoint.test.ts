@@ -5,11 +5,9 @@
 import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { addon, type EndpointOptions, type NativeEndpoint, type NativeEvent } from '../../src/native/binding.js';
+import { addon, type EndpointOptions, type NativeEndpoint, type NativeEvent } from '../../src/addon/binding.js';
 
-const kHandshakeInitLen = 152;
-const kHandshakeRespLen = 80;
-const kHandshakeCookieLen = 64;
+const { handshakeInitLength: kHandshakeInitLen, handshakeRespLength: kHandshakeRespLen, handshakeCookieLength: kHandshakeCookieLen } = addon.constants;
 const kDataHeaderLen = 16;
 const kTagLen = 16;
 const kEpochShift = 22n;
