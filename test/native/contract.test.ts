@@ -122,6 +122,17 @@ function pair(): { rx: Side<'receiver'>; tx: Side<'sender'> } {
   return { rx, tx };
 }
 
+/** Opens a receive transfer of one file of `size` random bytes and starts sending it; returns the receive root. */
+async function sendOneFile(rx: Side<'receiver'>, tx: Side<'sender'>, transferId: number, size: number): Promise<string> {
+  const root = path.join(dir, `root-${transferId}`);
+  await mkdir(root);
+  const src = path.join(dir, `source-${transferId}.bin`);
+  await writeFile(src, randomBytes(size));
+  await rx.endpoint.openReceiveTransfer(1, transferId, { root, blockSize: 1024, files: [{ path: 'a', size, mode: 0o644, mtimeMs: Date.now() }], emptyDirs: [] });
+  tx.endpoint.startSendTransfer(2, transferId, { blockSize: 1024, files: [{ path: src, size }], rateMaxBps: 100e6, rateStartBps: 50e6 });
+  return root;
+}
+
 function expectEventKeys(events: NativeEvent[], roleTypes: object): void {
   for (const ev of events) {
     expect(Object.keys(roleTypes), `an event of type ${ev.type} on this role`).toContain(ev.type);
@@ -169,12 +180,7 @@ describe('the addon contract', () => {
 
   it('builds stats and results with exactly the keys of their types', async () => {
     const { rx, tx } = pair();
-    const root = path.join(dir, 'stats');
-    await mkdir(root);
-    const src = path.join(dir, 'stats.bin');
-    await writeFile(src, randomBytes(5000));
-    await rx.endpoint.openReceiveTransfer(1, 9, { root, blockSize: 1024, files: [{ path: 'a', size: 5000, mode: 0o644, mtimeMs: Date.now() }], emptyDirs: [] });
-    tx.endpoint.startSendTransfer(2, 9, { blockSize: 1024, files: [{ path: src, size: 5000 }], rateMaxBps: 100e6, rateStartBps: 50e6 });
+    const root = await sendOneFile(rx, tx, 9, 5000);
     await waitFor(() => tx.endpoint.sendTransferStats(2, 9)?.receiverComplete === true, 'the receiver to hold every block');
 
     expect(keysOfValue(rx.endpoint.sessionStats(1))).toEqual(keysOf(sessionStatsKeys));
@@ -198,12 +204,7 @@ describe('the addon contract', () => {
     tx.endpoint.sendControl(2, Buffer.from('to the receiver'));
     rx.endpoint.sendControl(1, Buffer.from('to the sender'));
     // fileDone and receiverComplete: one file sent whole.
-    const root = path.join(dir, 'events');
-    await mkdir(root);
-    const src = path.join(dir, 'events.bin');
-    await writeFile(src, randomBytes(3000));
-    await rx.endpoint.openReceiveTransfer(1, 3, { root, blockSize: 1024, files: [{ path: 'a', size: 3000, mode: 0o644, mtimeMs: Date.now() }], emptyDirs: [] });
-    tx.endpoint.startSendTransfer(2, 3, { blockSize: 1024, files: [{ path: src, size: 3000 }], rateMaxBps: 100e6, rateStartBps: 50e6 });
+    await sendOneFile(rx, tx, 3, 3000);
     // transferError: a source file that shrinks while it is sent (slowly: 8 Mbit/s for 4 MiB).
     const shrinking = path.join(dir, 'shrinking.bin');
     await writeFile(shrinking, randomBytes(4 << 20));

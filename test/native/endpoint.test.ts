@@ -189,7 +189,7 @@ describe('Endpoint', () => {
 
     expect(rx.endpoint.sessionStats(11)).toMatchObject({ packetsRecv: 1, packetsSent: 1 });
     expect(rx.endpoint.sessionStats(12345)).toBeNull();
-    expect(() => tx.endpoint.sendControl(22, new Uint8Array(1201))).toThrow(RangeError);
+    expect(() => tx.endpoint.sendControl(22, new Uint8Array(addon.constants.maxControlPayload + 1))).toThrow(RangeError);
     expect(() => tx.endpoint.sendControl(99, new Uint8Array(1))).toThrow(
       expect.objectContaining({ code: 'JETRECV_ERR_UNKNOWN_SESSION' }),
     );
@@ -302,7 +302,7 @@ describe('Endpoint', () => {
     expect(() => makeEndpoint('receiver', { bindAddress: 'localhost' })).toThrow(
       expect.objectContaining({ code: 'JETRECV_ERR_INVALID_ARGUMENT', errno: 22 }),
     );
-    expect(() => makeEndpoint('sender', { sockets: 17 })).toThrow(
+    expect(() => makeEndpoint('sender', { sockets: addon.constants.maxLanes + 1 })).toThrow(
       expect.objectContaining({ code: 'JETRECV_ERR_INVALID_ARGUMENT' }),
     );
     const rx = makeEndpoint('receiver');
