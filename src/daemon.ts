@@ -5,7 +5,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { packageRoot } from './native/paths.js';
+import { packageRoot } from './addon/package-root.js';
 import { renderPrometheus, parseCounterHelp } from './ops/metrics.js';
 import type { Logger } from 'pino';
 import { loadOrCreateServerKeys } from './state/server-keys.js';
@@ -15,7 +15,7 @@ import { AuthorizedClients } from './recv/authorized-clients.js';
 import { Receiver } from './recv/receiver.js';
 import { TransferStore } from './recv/transfer-store.js';
 import { encodeKey, parsePublicKey } from './keys/key-encoding.js';
-import type { CipherName } from './engine/endpoint.js';
+import type { CipherName } from './addon/endpoint.js';
 import type { LogLevel } from './log.js';
 
 export interface DaemonConfig {
@@ -153,7 +153,7 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
     handshakeLoadThreshold: config.handshakeLoadThreshold,
     ...(config.eventQueueCapacity !== undefined ? { eventQueueCapacity: config.eventQueueCapacity } : {}),
   });
-  const granted = receiver.endpoint.native.kernelBuffers();
+  const granted = receiver.endpoint.kernelBuffers();
   if (granted.rcvbuf < config.socketBufferBytes) {
     log.warn(
       { requested: config.socketBufferBytes, granted: granted.rcvbuf },

@@ -1,5 +1,5 @@
 // args.ts — command-line parsing for every `jetrecv <command>`, driven by a declarative spec.
-// Contract (docs/CONTRACTS-dev.md): `--flag=value` and `--flag value`; bool flags take no value
+// Contract (docs/ARCHITECTURE.md, conventions): `--flag=value` and `--flag value`; bool flags take no value
 // (`--x`, `--no-x`); repeatable flags collect arrays; `--` ends flags; `-h`/`--help` sets `help`.
 // Every problem with user input throws UsageError naming the flag and the expected form.
 // A non-repeatable flag given twice keeps the last value (so wrappers can append overrides).

@@ -2,7 +2,7 @@
 // returns an exit code: 0 success, 1 runtime failure, 2 usage error.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { packageRoot } from '../native/paths.js';
+import { packageRoot } from '../addon/package-root.js';
 import { UsageError } from '../errors.js';
 
 interface CommandEntry {

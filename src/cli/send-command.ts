@@ -5,9 +5,10 @@ import { ErrorCodes, JetrecvError, UsageError } from '../errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log.js';
 import { generateKeyPair, parsePublicKey, type KeyPair } from '../keys/key-encoding.js';
 import { readKeyFile } from '../keys/key-file.js';
-import { sendFiles, kDefaultDatagramSize, kBlockPacketOverhead, type SendProgress } from '../send/sender.js';
+import { sendFiles, kDefaultDatagramSize, type SendProgress } from '../send/sender.js';
 import { defaultResumeDir } from '../send/resume-state.js';
-import type { CipherName } from '../engine/endpoint.js';
+import type { CipherName } from '../addon/endpoint.js';
+import { kDatagramSizeRange } from '../addon/limits.js';
 
 export const sendSpec: CommandSpec = {
   name: 'send',
@@ -27,7 +28,8 @@ export const sendSpec: CommandSpec = {
     { name: 'rate-min', type: 'rate', default: '1M', help: 'never pace slower than this many bits/s, even when the path looks congested (at most --rate-max)' },
     { name: 'rate-policy', type: 'string', default: 'fair', valueName: 'POLICY', help: "'fair': measure the path and share it with TCP and other transfers; 'fixed': hold --rate-max whatever the path does (dedicated links only)" },
     { name: 'lanes', type: 'int', default: 1, min: 1, max: 16, help: 'UDP sockets (source ports) the data is spread over' },
-    { name: 'datagram-size', type: 'int', default: kDefaultDatagramSize, min: 256 + kBlockPacketOverhead, max: 65507, valueName: 'BYTES', help: 'largest UDP payload per datagram: 1472 for a 1500-byte MTU, 8972 for jumbo frames' },
+    // Its range is checked once, by sendFiles (kDatagramSizeRange).
+    { name: 'datagram-size', type: 'int', default: kDefaultDatagramSize, valueName: 'BYTES', help: `largest UDP payload per datagram, ${kDatagramSizeRange.min}-${kDatagramSizeRange.max}: 1472 for a 1500-byte MTU, 8972 for jumbo frames` },
     { name: 'cipher', type: 'string', default: 'aes-256-gcm', valueName: 'CIPHER', help: "'aes-256-gcm' or 'chacha20-poly1305'" },
     { name: 'handshake-timeout', type: 'duration', default: '10s', help: 'give up when the receiver does not answer the handshake in this time' },
     { name: 'checkpoint-interval', type: 'int', default: 2, min: 0, max: 3600, valueName: 'SECONDS', help: 'ask the receiver to checkpoint this often, so an interrupted transfer resumes (0 = no checkpoints, no resume)' },

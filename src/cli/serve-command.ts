@@ -8,7 +8,7 @@ import { createLogger, LOG_LEVELS, type LogLevel } from '../log.js';
 import { startDaemon, type DaemonConfig } from '../daemon.js';
 import { loadServeFlags, reloadServeFlags, applyReloadable } from '../config/config-file.js';
 import { SystemdNotifier, formatStatus } from '../ops/systemd-notify.js';
-import { sdNotify, type CipherName } from '../engine/endpoint.js';
+import { sdNotify, type CipherName } from '../addon/endpoint.js';
 import { UserStore } from '../state/users.js';
 
 /** The API user `--dev` names a superuser (and creates when the user store is empty). */

@@ -5,6 +5,7 @@
 // or earlier when a later-sent fragment was acked (RACK-style loss detection). Single-threaded:
 // every method runs on the JS thread; timers and the clock are injectable for tests.
 
+import { kMaxControlPayload } from '../addon/limits.js';
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { decodeEnvelope, encodeEnvelope, MAX_SACK_RANGES, type Envelope } from '../proto/control.js';
 
@@ -24,7 +25,7 @@ export interface ReliableChannelOptions {
    * outstanding) or broke the protocol (inconsistent fragments). The channel is closed after it.
    */
   onDead: (reason: string) => void;
-  /** Largest Envelope the channel emits, bytes. Default 1200 (kMaxControlPayload). Min 128. */
+  /** Largest Envelope the channel emits, bytes. Default kMaxControlPayload (the addon's CONTROL limit). Min 128. */
   maxPayload?: number;
   /** Most fragments sent but not yet acked; also how far ahead of in-order delivery we buffer. Default 128. */
   windowFragments?: number;
@@ -242,7 +243,7 @@ export class ReliableChannel {
       setTimeout: (fn, ms) => setTimeout(fn, ms),
       clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
     };
-    this.maxPayload = positiveOption('maxPayload', opts.maxPayload, 1200, MIN_MAX_PAYLOAD);
+    this.maxPayload = positiveOption('maxPayload', opts.maxPayload, kMaxControlPayload, MIN_MAX_PAYLOAD);
     this.fragmentBytes = this.maxPayload - ENVELOPE_OVERHEAD;
     this.window = Math.floor(positiveOption('windowFragments', opts.windowFragments, 128));
     this.minRto = positiveOption('rtoMs', opts.rtoMs, 100);

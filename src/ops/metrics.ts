@@ -151,21 +151,6 @@ export function renderPrometheus(input: MetricsInput): string {
 }
 
 /**
- * Pairs the addon's `counterNames` with a `readCounters()` buffer, for {@link MetricsInput}.
- * Throws if the buffer is shorter than the name list (a stale or mismatched addon).
- */
-export function countersFromNative(names: readonly string[], values: Float64Array): Record<string, number> {
-  if (values.length < names.length) {
-    throw new Error(`metrics: counter buffer holds ${values.length} values but the addon names ${names.length} counters`);
-  }
-  const out: Record<string, number> = {};
-  names.forEach((name, i) => {
-    out[name] = values[i] as number;
-  });
-  return out;
-}
-
-/**
  * Parses counters.def lines `X(name, "help")` into a help map for {@link MetricsInput}.
  * Lines that are not counter entries are ignored.
  */

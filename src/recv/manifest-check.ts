@@ -1,14 +1,12 @@
 // manifest-check.ts — validates a sender's TransferRequest before anything touches the
 // disk: paths (relative, no '..', no duplicates), sizes, modes, block size. The native
 // layer re-checks paths and resolves them beneath the sandbox (symlink escapes).
+import { kMaxBlockSize, kMinBlockSize } from '../addon/limits.js';
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { joinDestination, normalizeDestinationPath, shownPath, validateRelativePath } from './paths.js';
 import { receivedFileMode } from './file-mode.js';
 import { forEachSliced, mapSliced } from './sliced.js';
 
-/** Block sizes the receiver accepts (bytes of file data per datagram). */
-export const kMinBlockSize = 256;
-export const kMaxBlockSize = 65507 - 56;
 export const kMaxFilesPerTransfer = 1_000_000;
 
 export interface ManifestRequest {

@@ -6,7 +6,7 @@ import { realpathSync, mkdirSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, releaseFreeHeapMemory, removeStalePartial, sweepPartials, type NativeEvent, type CipherName } from '../engine/endpoint.js';
+import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, releaseFreeHeapMemory, removeStalePartial, sweepPartials, type NativeEvent, type CipherName } from '../addon/endpoint.js';
 import { HandshakeResponder, type ResponderFailureReason } from '../handshake/index.js';
 import { mac1Key } from '../handshake/packets.js';
 import { sourceKey } from '../handshake/source-rate-limiter.js';
@@ -15,7 +15,7 @@ import { ReliableChannel } from '../control/reliable-channel.js';
 import { decodeControl, encodeControl, TRANSFER_PROTOCOL, type ControlMessage, type ControlMessageInput } from '../proto/control.js';
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { RateLimitedLog } from '../log.js';
-import { SendPolicy, type SendErrorCounts } from '../engine/send-policy.js';
+import { SendPolicy, type SendErrorCounts } from '../addon/send-policy.js';
 import { boundControlText } from './refusal.js';
 import { OpenGate } from './open-gate.js';
 import { kMaxFilesPerTransfer, validateManifest, type ValidatedManifest } from './manifest-check.js';
@@ -269,7 +269,7 @@ export class Receiver {
 
   /** The UDP data port actually bound. */
   get port(): number {
-    return this.endpoint.native.localPort();
+    return this.endpoint.localPort();
   }
 
   get publicKey(): string {
@@ -335,7 +335,7 @@ export class Receiver {
       if (result.cookieReply) {
         // Under load: cheap answer, no DH. Counted; logged once per 10 s whatever the source.
         const reply = result.cookieReply;
-        this.sends.send('cookie-reply', () => this.endpoint.native.sendRaw(address, port, reply), { sourceIP: address, sourcePort: port });
+        this.sends.send('cookie-reply', () => this.endpoint.sendRaw(address, port, reply), { sourceIP: address, sourcePort: port });
         this.limited.warn('hs:under-load', { sourceIP: address, sourcePort: port, reason: result.reason }, 'handshake load: answering INITs without a valid mac2 with a cookie');
         return;
       }
@@ -374,7 +374,7 @@ export class Receiver {
   /** Adds the native session, counts it, answers the INIT with its RESP. */
   private openSession(result: Extract<ReturnType<HandshakeResponder['consumeInitiation']>, { ok: true }>, peerKey: string, address: string, port: number): ReceiveSession {
     const localIndex = result.localIndex;
-    this.endpoint.native.addSession({
+    this.endpoint.addSession({
       localIndex,
       remoteIndex: result.remoteIndex,
       cipher: result.cipher,
@@ -399,7 +399,7 @@ export class Receiver {
       admitted: true,
       channel: new ReliableChannel({
         send: (payload) => {
-          if (!session.closed) this.sends.send('control', () => this.endpoint.native.sendControl(localIndex, payload), { session: localIndex });
+          if (!session.closed) this.sends.send('control', () => this.endpoint.sendControl(localIndex, payload), { session: localIndex });
         },
         onMessage: (bytes) => this.onControl(session, bytes),
         onDead: (reason) => this.endSession(session, `control channel dead: ${reason}`),
@@ -411,7 +411,7 @@ export class Receiver {
     this.admission.add(peerKey, address);
     const src = this.sourceFor(peerKey, address, port);
     src.sessions.add(localIndex);
-    this.sends.send('handshake-response', () => this.endpoint.native.sendRaw(address, port, result.response), { sourceIP: address, sourcePort: port });
+    this.sends.send('handshake-response', () => this.endpoint.sendRaw(address, port, result.response), { sourceIP: address, sourcePort: port });
     return session;
   }
 
@@ -571,7 +571,7 @@ export class Receiver {
         if (session.closed || this.closed) return;
         const resume = resumeFrom?.checkpoint ?? undefined;
         try {
-          await this.openNative(session, placeholder, () => this.endpoint.native.openReceiveTransfer(session.localIndex, req.transferId, {
+          await this.openNative(session, placeholder, () => this.endpoint.openReceiveTransfer(session.localIndex, req.transferId, {
             root: this.sandboxRoot,
             blockSize: req.blockSize,
             files: manifest.files.map((f) => ({ path: f.relPath, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs })),
@@ -604,7 +604,7 @@ export class Receiver {
           record.sourceIP = session.address;
           record.sourcePort = session.port;
           record.reopen();
-          const st = this.endpoint.native.receiveTransferStats(session.localIndex, req.transferId);
+          const st = this.endpoint.receiveTransferStats(session.localIndex, req.transferId);
           record.rate.rebase(st?.bytesReceived ?? 0); // restored blocks were not received now
           have = resume ? haveRanges(resume.doneFiles, resume.ranges, manifest.files.map((f) => f.size), req.blockSize) : [];
           // The addon trusts only what still matches on disk: if it restored fewer blocks
@@ -695,9 +695,9 @@ export class Receiver {
    */
   private checkpoint(session: ReceiveSession, t: TransferRecord): Promise<void> {
     const epoch = t.epoch;
-    let native: Promise<import('../native/binding.js').ReceiveCheckpoint>;
+    let native: Promise<import('../addon/endpoint.js').ReceiveCheckpoint>;
     try {
-      native = this.endpoint.native.checkpointReceiveTransfer(session.localIndex, t.wireTransferId);
+      native = this.endpoint.checkpointReceiveTransfer(session.localIndex, t.wireTransferId);
     } catch (err) {
       return Promise.resolve(); // not open any more: nothing new to record
     }
@@ -860,7 +860,7 @@ export class Receiver {
 
   private closeTransfer(session: ReceiveSession, t: TransferRecord, removePartials: boolean): void {
     try {
-      this.endpoint.native.closeReceiveTransfer(session.localIndex, t.wireTransferId, removePartials);
+      this.endpoint.closeReceiveTransfer(session.localIndex, t.wireTransferId, removePartials);
     } catch (err) {
       this.log.warn({ transferId: t.transferId, err: (err as Error).message }, 'closing transfer failed');
     }
@@ -872,7 +872,7 @@ export class Receiver {
    * finalized completes; one the addon marked failed fails.
    */
   private recoverLostEvents(session: ReceiveSession, t: TransferRecord): void {
-    const st = this.endpoint.native.receiveTransferStats(session.localIndex, t.wireTransferId);
+    const st = this.endpoint.receiveTransferStats(session.localIndex, t.wireTransferId);
     if (!st || t.status !== 'receiving') return;
     if (st.failed) {
       this.log.warn({ transferId: t.transferId }, 'transfer failed in the data path and its error event was lost');
@@ -886,12 +886,12 @@ export class Receiver {
   }
 
   private refreshStats(session: ReceiveSession, t: TransferRecord): void {
-    const st = this.endpoint.native.receiveTransferStats(session.localIndex, t.wireTransferId);
+    const st = this.endpoint.receiveTransferStats(session.localIndex, t.wireTransferId);
     if (!st) return;
     t.bytesReceived = st.bytesReceived;
     if (st.lastRecvUs > 0) t.lastRecvTime = st.lastRecvUs;
     // The addon sends this open transfer's feedback (NACK, rate) on its session: send activity.
-    const lastSendUs = this.endpoint.native.sessionStats(session.localIndex)?.lastSendUs ?? 0;
+    const lastSendUs = this.endpoint.sessionStats(session.localIndex)?.lastSendUs ?? 0;
     if (lastSendUs > (t.lastSendTime ?? 0)) t.lastSendTime = lastSendUs;
   }
 
@@ -899,7 +899,7 @@ export class Receiver {
   private onTick(): void {
     const now = Date.now();
     for (const session of [...this.sessions.values()]) {
-      const stats = this.endpoint.native.sessionStats(session.localIndex);
+      const stats = this.endpoint.sessionStats(session.localIndex);
       if (stats && stats.lastRecvUs > session.lastRecvUs) session.lastRecvUs = stats.lastRecvUs;
       // A sender waiting for our answer to its request (manifest check, native open: minutes for
       // a huge manifest) sends nothing meanwhile: its silence counts from the answer.
@@ -958,7 +958,7 @@ export class Receiver {
     }
     session.closed = true;
     session.channel.close();
-    this.endpoint.native.removeSession(session.localIndex);
+    this.endpoint.removeSession(session.localIndex);
     this.sessions.delete(session.localIndex);
     if (session.admitted) this.admission.remove(session.peerKey, session.address);
     this.closedSinceTrim++;

@@ -12,19 +12,18 @@
 import { lookup } from 'node:dns/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, routeMtu, type NativeEvent, type CipherName } from '../engine/endpoint.js';
+import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, routeMtu, type SenderEvent, type CipherName, type RatePolicy } from '../addon/endpoint.js';
+import { kBlockPacketOverhead, kDatagramSizeRange, kMinBlockSize } from '../addon/limits.js';
 import { HandshakeInitiator } from '../handshake/index.js';
 import type { KeyPair } from '../keys/key-encoding.js';
 import { ReliableChannel } from '../control/reliable-channel.js';
-import type { RatePolicy } from '../native/binding.js';
 import { decodeControl, encodeControl, TRANSFER_PROTOCOL, type ControlMessage } from '../proto/control.js';
-import { ErrorCodes, JetrecvError } from '../errors.js';
-import { SendPolicy } from '../engine/send-policy.js';
+import { ErrorCodes, JetrecvError, UsageError } from '../errors.js';
+import { SendPolicy } from '../addon/send-policy.js';
 import { buildManifest } from './manifest.js';
 import { ResumeState } from './resume-state.js';
 
-/** Bytes a BLOCK datagram adds around its data (header, frame header, AEAD tag). */
-export const kBlockPacketOverhead = 56;
+/** The datagram size for a 1500-byte MTU (IPv4 and UDP headers take 28 bytes). */
 export const kDefaultDatagramSize = 1472;
 
 export interface SendOptions {
@@ -42,7 +41,7 @@ export interface SendOptions {
   /** 'fair' (default): measures the path and shares it; 'fixed': holds rateMaxBps. */
   ratePolicy?: RatePolicy;
   lanes: number;
-  /** Largest UDP payload per datagram (1472 for a 1500-byte MTU, 8972 for jumbo). */
+  /** Largest UDP payload per datagram (1472 for a 1500-byte MTU, 8972 for jumbo): within kDatagramSizeRange. */
   datagramSize: number;
   cipher: CipherName;
   handshakeTimeoutMs?: number;
@@ -99,7 +98,6 @@ export interface SendResult {
 
 const kLocalIndex = 1;
 const kTransferId = 1;
-const kMinBlockSize = 256;
 const kIpv4UdpHeaders = 28; // IPv4 (20) + UDP (8)
 
 /**
@@ -125,8 +123,13 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
   const log = opts.logger.child({ component: 'sender' });
   /** Every native send of this run goes through it (see send-policy.ts). */
   const sends = new SendPolicy(log);
-  if (opts.datagramSize - kBlockPacketOverhead < kMinBlockSize) {
-    throw new JetrecvError(ErrorCodes.USAGE, `datagram size ${opts.datagramSize} is too small (minimum ${kMinBlockSize + kBlockPacketOverhead})`);
+  // The one check of the datagram size (the CLI flag and library callers alike).
+  const { min, max } = kDatagramSizeRange;
+  if (!Number.isInteger(opts.datagramSize) || opts.datagramSize < min || opts.datagramSize > max) {
+    throw new UsageError(
+      `datagramSize (--datagram-size) must be an integer ${min}-${max}, got ${opts.datagramSize}: a block of at least ${kMinBlockSize} bytes plus ${kBlockPacketOverhead} bytes of headers, at most the largest UDP payload`,
+      { field: 'datagramSize' },
+    );
   }
   const manifest = await buildManifest(opts.paths);
   for (const w of manifest.warnings) opts.onWarning?.(w);
@@ -239,7 +242,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
     };
     opts.signal?.addEventListener('abort', onAbort);
 
-    const sendInit = () => void sends.send('handshake-init', () => endpoint.native.sendRaw(address, opts.port, initiator.createInitiation()));
+    const sendInit = () => void sends.send('handshake-init', () => endpoint.sendRaw(address, opts.port, initiator.createInitiation()));
     sendInit();
     const handshakeDeadline = started + (opts.handshakeTimeoutMs ?? 10_000);
     timers.push(
@@ -265,7 +268,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         finish(new JetrecvError(ErrorCodes.TIMEOUT, reason));
         return;
       }
-      const st = endpoint.native.sendTransferStats(kLocalIndex, kTransferId);
+      const st = endpoint.sendTransferStats(kLocalIndex, kTransferId);
       if (st) {
         past.blocksSent += st.blocksSent;
         past.blocksRetransmitted += st.blocksRetransmitted;
@@ -275,7 +278,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
       channel?.close();
       channel = null;
       try {
-        endpoint.native.removeSession(kLocalIndex); // also stops the send transfer
+        endpoint.removeSession(kLocalIndex); // also stops the send transfer
       } catch {
         /* already gone */
       }
@@ -290,7 +293,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
       sendInit();
     }
 
-    function onEvent(ev: NativeEvent): void {
+    function onEvent(ev: SenderEvent): void {
       if (finished) return;
       if (ev.type === 'handshake') {
         if (connectedAt) return;
@@ -305,7 +308,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         connectedAt = Date.now();
         firstConnectedAt ||= connectedAt;
         lostAt = 0;
-        endpoint.native.addSession({
+        endpoint.addSession({
           localIndex: kLocalIndex,
           remoteIndex: res.remoteIndex,
           cipher: res.cipher,
@@ -316,7 +319,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         });
         log.debug({ cipher: res.cipher, lanes: res.lanes, reconnects }, 'session established');
         const ch: ReliableChannel = new ReliableChannel({
-          send: (payload) => void sends.send('control', () => endpoint.native.sendControl(kLocalIndex, payload)),
+          send: (payload) => void sends.send('control', () => endpoint.sendControl(kLocalIndex, payload)),
           onMessage: (bytes) => {
             if (channel === ch) onControl(bytes);
           },
@@ -362,7 +365,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
           accepted = true;
           const have = msg.have.filter((r) => r.fileIndex < manifest.files.length);
           try {
-            endpoint.native.startSendTransfer(kLocalIndex, kTransferId, {
+            endpoint.startSendTransfer(kLocalIndex, kTransferId, {
               blockSize,
               files: manifest.files.map((f) => ({ path: f.localPath, size: f.size })),
               rateMaxBps: opts.rateMaxBps,
@@ -376,7 +379,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
             finishForGood(err as Error);
             return;
           }
-          const resumed = endpoint.native.sendTransferStats(kLocalIndex, kTransferId)?.blocksResumed ?? 0;
+          const resumed = endpoint.sendTransferStats(kLocalIndex, kTransferId)?.blocksResumed ?? 0;
           if (!firstAcceptDone) {
             firstAcceptDone = true;
             blocksResumedAtStart = resumed;
@@ -411,8 +414,8 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
     timers.push(setInterval(progress, 200));
     function progress(): void {
       if (!connectedAt) return;
-      const st = endpoint.native.sendTransferStats(kLocalIndex, kTransferId);
-      const ss = endpoint.native.sessionStats(kLocalIndex);
+      const st = endpoint.sendTransferStats(kLocalIndex, kTransferId);
+      const ss = endpoint.sessionStats(kLocalIndex);
       const lastHeardUs = Math.max(ss?.lastRecvUs ?? 0, connectedAt * 1000);
       const silentMs = Date.now() - lastHeardUs / 1000;
       if (reconnectTimeoutMs > 0 && silentMs > silenceMs) {
@@ -437,8 +440,8 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
     }
 
     function complete(): void {
-      const st = endpoint.native.sendTransferStats(kLocalIndex, kTransferId);
-      endpoint.native.stopSendTransfer(kLocalIndex, kTransferId);
+      const st = endpoint.sendTransferStats(kLocalIndex, kTransferId);
+      endpoint.stopSendTransfer(kLocalIndex, kTransferId);
       const seconds = Math.max(1e-6, (Date.now() - (firstConnectedAt || started)) / 1000);
       channel?.sendMessage(encodeControl({ kind: 'goodbye', reason: 'transfer complete' }));
       void resumeState.forget().catch(() => {});

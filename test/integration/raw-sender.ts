@@ -1,7 +1,7 @@
 // raw-sender.ts — a sender built from the real modules (addon endpoint, handshake,
 // reliable channel, protobuf) that lets a test send a hand-made TransferRequest, such
 // as one whose paths try to leave the sandbox. `jetrecv send` cannot produce those.
-import { Endpoint } from '../../src/engine/endpoint.js';
+import { Endpoint } from '../../src/addon/endpoint.js';
 import { HandshakeInitiator } from '../../src/handshake/index.js';
 import { generateKeyPair, type KeyPair } from '../../src/keys/key-encoding.js';
 import { ReliableChannel } from '../../src/control/reliable-channel.js';
@@ -29,14 +29,14 @@ export async function connectRawSender(port: number, serverKey: Uint8Array, keys
     (ev) => {
       if (ev.type === 'handshake' && !channel) {
         if (initiator.consumeCookieReply(ev.packet)) {
-          endpoint.native.sendRaw('127.0.0.1', port, initiator.createInitiation()); // receiver under load: retry with mac2
+          endpoint.sendRaw('127.0.0.1', port, initiator.createInitiation()); // receiver under load: retry with mac2
           return;
         }
         const res = initiator.consumeResponse(ev.packet);
         if (!res) return;
-        endpoint.native.addSession({ localIndex: 7, remoteIndex: res.remoteIndex, cipher: res.cipher, sendKey: res.keys.sendKey, recvKey: res.keys.recvKey, peerAddress: '127.0.0.1', peerPort: port });
+        endpoint.addSession({ localIndex: 7, remoteIndex: res.remoteIndex, cipher: res.cipher, sendKey: res.keys.sendKey, recvKey: res.keys.recvKey, peerAddress: '127.0.0.1', peerPort: port });
         channel = new ReliableChannel({
-          send: (p) => endpoint.native.sendControl(7, p),
+          send: (p) => endpoint.sendControl(7, p),
           onMessage: (b) => {
             inbox.push(decodeControl(b));
             waiters.splice(0).forEach((w) => w());
@@ -51,7 +51,7 @@ export async function connectRawSender(port: number, serverKey: Uint8Array, keys
   );
   await new Promise<void>((resolve, reject) => {
     connected = resolve;
-    endpoint.native.sendRaw('127.0.0.1', port, initiator.createInitiation());
+    endpoint.sendRaw('127.0.0.1', port, initiator.createInitiation());
     setTimeout(() => reject(new Error('raw sender: no handshake response')), timeoutMs);
   });
   return {

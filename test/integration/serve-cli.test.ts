@@ -50,6 +50,8 @@ describe('usage errors name the flag or value', () => {
     ['send: rate-min above rate-max', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--rate-max', '100M', '--rate-min', '200M', 'f'], /--rate-min \(200000000 bit\/s\) must not exceed --rate-max \(100000000 bit\/s\)/],
     ['send: fixed without rate-max', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--rate-policy', 'fixed', 'f'], /--rate-policy fixed holds --rate-max: give --rate-max/],
     ['send: bad rate-min', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--rate-min', '0', 'f'], /--rate-min: expected a rate/],
+    ['send: datagram too small for a block', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--datagram-size', '311', 'f'], /datagramSize \(--datagram-size\) must be an integer 312-65507, got 311: a block of at least 256 bytes plus 56 bytes of headers/],
+    ['send: datagram over the UDP maximum', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--datagram-size', '65508', 'f'], /datagramSize \(--datagram-size\) must be an integer 312-65507, got 65508/],
     ['keygen: unknown flag', ['keygen', '--outt', 'k'], /^jetrecv keygen: unknown flag --outt\b/],
     ['keygen: extra argument', ['keygen', 'extra'], /unexpected argument 'extra'/],
     ['unknown command', ['serv'], /jetrecv: unknown command 'serv'/],

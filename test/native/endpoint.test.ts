@@ -5,11 +5,9 @@
 import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { addon, type EndpointOptions, type NativeEndpoint, type NativeEvent } from '../../src/native/binding.js';
+import { addon, type EndpointOptions, type NativeEndpoint, type NativeEvent } from '../../src/addon/binding.js';
 
-const kHandshakeInitLen = 152;
-const kHandshakeRespLen = 80;
-const kHandshakeCookieLen = 64;
+const { handshakeInitLength: kHandshakeInitLen, handshakeRespLength: kHandshakeRespLen, handshakeCookieLength: kHandshakeCookieLen } = addon.constants;
 const kDataHeaderLen = 16;
 const kTagLen = 16;
 const kEpochShift = 22n;
@@ -191,7 +189,7 @@ describe('Endpoint', () => {
 
     expect(rx.endpoint.sessionStats(11)).toMatchObject({ packetsRecv: 1, packetsSent: 1 });
     expect(rx.endpoint.sessionStats(12345)).toBeNull();
-    expect(() => tx.endpoint.sendControl(22, new Uint8Array(1201))).toThrow(RangeError);
+    expect(() => tx.endpoint.sendControl(22, new Uint8Array(addon.constants.maxControlPayload + 1))).toThrow(RangeError);
     expect(() => tx.endpoint.sendControl(99, new Uint8Array(1))).toThrow(
       expect.objectContaining({ code: 'JETRECV_ERR_UNKNOWN_SESSION' }),
     );
@@ -304,7 +302,7 @@ describe('Endpoint', () => {
     expect(() => makeEndpoint('receiver', { bindAddress: 'localhost' })).toThrow(
       expect.objectContaining({ code: 'JETRECV_ERR_INVALID_ARGUMENT', errno: 22 }),
     );
-    expect(() => makeEndpoint('sender', { sockets: 17 })).toThrow(
+    expect(() => makeEndpoint('sender', { sockets: addon.constants.maxLanes + 1 })).toThrow(
       expect.objectContaining({ code: 'JETRECV_ERR_INVALID_ARGUMENT' }),
     );
     const rx = makeEndpoint('receiver');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { validateManifest, kMaxBlockSize } from '../../src/recv/manifest-check.js';
+import { kMaxBlockSize } from '../../src/addon/limits.js';
+import { validateManifest } from '../../src/recv/manifest-check.js';
 import { manifestHash } from '../../src/recv/receiver.js';
 import { processUmask, receivedFileMode } from '../../src/recv/file-mode.js';
 

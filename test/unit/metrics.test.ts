@@ -3,7 +3,6 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   counterMetricName,
-  countersFromNative,
   parseCounterHelp,
   PROMETHEUS_CONTENT_TYPE,
   renderPrometheus,
@@ -186,7 +185,7 @@ describe('renderPrometheus', () => {
     const help = parseCounterHelp(def);
     const names = Object.keys(help);
     expect(names.length).toBeGreaterThan(10);
-    const counters = countersFromNative(names, Float64Array.from(names, (_n, i) => i * 10));
+    const counters = Object.fromEntries(names.map((n, i) => [n, i * 10]));
     const families = parseExposition(renderPrometheus(sampleInput({ counters, counterHelp: help })));
     const dropReasons = names.filter((n) => n.startsWith('drop_')).map((n) => n.slice(5));
     expect(families.get('jetrecv_packets_dropped_total')?.samples.map((s) => s.labels['reason'])).toEqual(dropReasons);
@@ -211,11 +210,6 @@ describe('helpers', () => {
     expect(counterMetricName('rx_bytes')).toBe('jetrecv_rx_bytes_total');
     expect(sanitizeMetricName('9lives')).toBe('_9lives');
     expect(PROMETHEUS_CONTENT_TYPE).toBe('text/plain; version=0.0.4; charset=utf-8');
-  });
-
-  it('countersFromNative pairs names with values and refuses a short buffer', () => {
-    expect(countersFromNative(['a', 'b'], Float64Array.of(1, 2, 3))).toEqual({ a: 1, b: 2 });
-    expect(() => countersFromNative(['a', 'b'], Float64Array.of(1))).toThrow(/holds 1 values but the addon names 2/);
   });
 
   it('parseCounterHelp reads counters.def entries only', () => {

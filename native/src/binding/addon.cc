@@ -8,11 +8,35 @@
 #include "binding/errors.h"
 #include "core/counters.h"
 #include "core/heap_trim.h"
+#include "core/limits.h"
 #include "core/sandbox_fs.h"
 #include "core/sd_notify.h"
 #include "core/udp_socket.h"
+#include "core/wire_format.h"
 
 namespace jetrecv::binding {
+namespace {
+
+// The core's bounds that TypeScript uses, so it never retypes them (src/addon/limits.ts
+// names them; test/native/contract.test.ts checks the key list). Frozen.
+Napi::Object Constants(Napi::Env env) {
+  Napi::Object out = Napi::Object::New(env);
+  const auto set = [&](const char* name, size_t value) {
+    out.Set(name, Napi::Number::New(env, static_cast<double>(value)));
+  };
+  set("blockPacketOverhead", core::kBlockPacketOverhead);
+  set("maxDatagram", core::kMaxDatagram);
+  set("maxControlPayload", core::kMaxControlPayload);
+  set("defaultEventQueueCapacity", core::kMaxQueuedEvents);
+  set("maxLanes", core::kMaxLanes);
+  set("handshakeInitLength", core::kHandshakeInitLen);
+  set("handshakeRespLength", core::kHandshakeRespLen);
+  set("handshakeCookieLength", core::kHandshakeCookieLen);
+  out.Freeze();
+  return out;
+}
+
+}  // namespace
 
 void LiveEndpoints::Add(EndpointWrap* endpoint) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -42,6 +66,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   endpoint_constructor_ = Napi::Persistent(endpoint_class);
   DefineAddon(exports, {
                            InstanceValue("counterNames", names, napi_enumerable),
+                           InstanceValue("constants", Constants(env), napi_enumerable),
                            InstanceMethod("sdNotify", &Addon::SdNotify, napi_enumerable),
                            InstanceMethod("removeStalePartial", &Addon::RemoveStalePartial, napi_enumerable),
                            InstanceMethod("sweepPartials", &Addon::SweepPartials, napi_enumerable),

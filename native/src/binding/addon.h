@@ -1,5 +1,6 @@
 // addon.h — the addon's per-environment instance data (Napi::Addon): exports
-// counterNames, sdNotify, removeStalePartial, sweepPartials, routeMtu and the Endpoint class, and keeps the registry of live
+// counterNames, constants, sdNotify, removeStalePartial, sweepPartials, routeMtu,
+// releaseFreeHeapMemory and the Endpoint class, and keeps the registry of live
 // endpoints that the environment cleanup hook closes (endpoints the program
 // forgot to close must not leave threads running at exit).
 #pragma once

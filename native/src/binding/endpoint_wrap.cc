@@ -1,5 +1,6 @@
 // endpoint_wrap.cc — argument checks, core calls, and JS shapes of results and
-// events (docs/CONTRACTS-dev.md, "Native addon JS API").
+// events. The shapes are typed in src/addon/binding.ts and checked against it by
+// test/native/contract.test.ts (docs/ARCHITECTURE.md, "The channel").
 #include "binding/endpoint_wrap.h"
 
 #include <openssl/crypto.h>
@@ -11,6 +12,7 @@
 #include "binding/addon.h"
 #include "binding/args.h"
 #include "binding/errors.h"
+#include "core/limits.h"
 #include "core/udp_socket.h"
 
 namespace jetrecv::binding {
@@ -313,10 +315,10 @@ void EndpointWrap::Construct(const Napi::CallbackInfo& info) {
   }
   options.bind_address = StringArg(opts.Get("bindAddress"), "opts.bindAddress");
   options.port = static_cast<uint16_t>(IntegerArg(opts.Get("port"), "opts.port", 0, 65535));
-  options.sockets = static_cast<int>(IntegerArg(opts.Get("sockets"), "opts.sockets", 1, 64));
+  options.sockets = static_cast<int>(IntegerArg(opts.Get("sockets"), "opts.sockets", 1, core::kMaxReceiverSockets));
   options.rcvbuf_bytes = static_cast<int>(IntegerArg(opts.Get("rcvbufBytes"), "opts.rcvbufBytes", 0, 2147483647.0));
   options.sndbuf_bytes = static_cast<int>(IntegerArg(opts.Get("sndbufBytes"), "opts.sndbufBytes", 0, 2147483647.0));
-  options.max_datagram = static_cast<size_t>(IntegerArg(opts.Get("maxDatagram"), "opts.maxDatagram", 0, 65507));
+  options.max_datagram = Uint32Arg(opts.Get("maxDatagram"), "opts.maxDatagram");  // range: core::Endpoint::Open
   options.feedback_interval_ms =
       static_cast<uint32_t>(IntegerArg(opts.Get("feedbackIntervalMs"), "opts.feedbackIntervalMs", 0, 1e9));
   const std::string direct_io = StringArg(opts.Get("directIo"), "opts.directIo");
@@ -485,7 +487,7 @@ void EndpointWrap::SendControl(const Napi::CallbackInfo& info) {
   uint32_t local_index = Uint32Arg(info[0], "localIndex");
   Napi::Uint8Array payload = BytesArg(info[1], "payload");
   if (payload.ByteLength() > core::kMaxControlPayload) {
-    ThrowRangeError(env, "payload must be at most 1200 bytes");
+    ThrowRangeError(env, "payload must be at most " + std::to_string(core::kMaxControlPayload) + " bytes");
   }
   CheckStatus(env, endpoint().SendControl(local_index, payload.Data(), payload.ByteLength()));
 }

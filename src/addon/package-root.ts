@@ -1,4 +1,5 @@
-// paths.ts — where the package's own files live (dist/ and src/ are both two levels deep).
+// package-root.ts — where the package's own files live (dist/addon/ and src/addon/ are both
+// two levels below the root).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 

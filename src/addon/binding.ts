@@ -1,18 +1,17 @@
-// binding.ts — the one door to the native addon. Only this file loads the `.node`
-// (build/Release/jetrecv_native.node, resolved from the package root); everything else
-// imports the typed facade in src/engine/. The types below mirror native/src/binding
-// exactly (docs/CONTRACTS-dev.md, "Native addon JS API"). The addon re-checks argument
-// types and ranges with fixed messages; friendly validation belongs to the TS callers.
+// binding.ts — the addon's loader and the exact type of what it exports. Only this file
+// loads the `.node` (build/Release/jetrecv_native.node, resolved from the package root);
+// the rest of src/ imports the typed wrapper (endpoint.ts) and the named bounds
+// (limits.ts) beside it. The types below are the one schema of the channel between TS
+// and native/src/binding (docs/ARCHITECTURE.md); test/native/contract.test.ts checks
+// every stats and event object the addon builds against them. The addon re-checks
+// argument types and ranges with fixed messages; friendly validation belongs to the TS callers.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { packageRoot } from './paths.js';
+import { packageRoot } from './package-root.js';
 
 /** AEAD used for a session's DATA packets. */
 export type CipherName = 'aes-256-gcm' | 'chacha20-poly1305';
-
-/** The event queue bound the daemon and `jetrecv send` use (native/src/core/limits.h kMaxQueuedEvents). */
-export const DEFAULT_EVENT_QUEUE_CAPACITY = 65536;
 
 /** Options of `new Endpoint()`; every field is required (no defaults in C++). */
 export interface EndpointOptions {
@@ -27,7 +26,7 @@ export interface EndpointOptions {
   /** Requested socket buffer sizes in bytes (0 = kernel default); see kernelBuffers(). */
   rcvbufBytes: number;
   sndbufBytes: number;
-  /** Sender: largest UDP payload per datagram (57..65507), e.g. 1472 or 8972. */
+  /** Sender: largest UDP payload per datagram, e.g. 1472 or 8972 (the addon takes blockPacketOverhead+1..maxDatagram; TS senders use limits.ts datagramSizeRange). */
   maxDatagram: number;
   /** Receiver: FEEDBACK period per open transfer, 1..10000 ms. */
   feedbackIntervalMs: number;
@@ -39,7 +38,7 @@ export interface EndpointOptions {
   directIo: 'auto' | 'off';
   /** Receiver: O_DIRECT writer threads, 1..16 (each keeps one 1 MiB write in flight). Sender: ignored. */
   directIoThreads: number;
-  /** Bound of the native event queue, 16..1048576 (DEFAULT_EVENT_QUEUE_CAPACITY; tests go lower). */
+  /** Bound of the native event queue, 16..1048576 (constants.defaultEventQueueCapacity; tests go lower). */
   eventQueueCapacity: number;
   /**
    * Receiver: the mac1 key of the server's static public key (32 bytes, packets.ts mac1Key).
@@ -171,14 +170,25 @@ export interface SendTransferStats {
   blocksResumed: number;
 }
 
-/** One event drained from the addon's queue. */
-export type NativeEvent =
-  | { type: 'handshake'; address: string; port: number; packet: Uint8Array }
-  | { type: 'control'; session: number; payload: Uint8Array }
-  | { type: 'fileDone'; session: number; transfer: number; file: number }
-  | { type: 'transferError'; session: number; transfer: number; file: number; code: string; errno: number; message: string }
-  | { type: 'receiverComplete'; session: number; transfer: number }
-  | { type: 'overflow'; dropped: number };
+/** A handshake packet of exactly its type's length (INIT on a receiver; RESP or COOKIE REPLY on a sender). */
+export interface HandshakeEvent { type: 'handshake'; address: string; port: number; packet: Uint8Array }
+/** The payload of an authenticated CONTROL frame of `session`. */
+export interface ControlEvent { type: 'control'; session: number; payload: Uint8Array }
+/** Receiver: file `file` of the transfer is finalized (renamed, synced unless syncOnFinalize is false). */
+export interface FileDoneEvent { type: 'fileDone'; session: number; transfer: number; file: number }
+/** The transfer failed (receiver: disk or sandbox error; sender: a source file could not be read). */
+export interface TransferErrorEvent { type: 'transferError'; session: number; transfer: number; file: number; code: string; errno: number; message: string }
+/** Sender: the receiver's FEEDBACK says it holds every block of the transfer. */
+export interface ReceiverCompleteEvent { type: 'receiverComplete'; session: number; transfer: number }
+/** `dropped` events were lost because the queue was full; it comes first in a drain. */
+export interface OverflowEvent { type: 'overflow'; dropped: number }
+
+/** What a receiver endpoint queues. */
+export type ReceiverEvent = HandshakeEvent | ControlEvent | FileDoneEvent | TransferErrorEvent | OverflowEvent;
+/** What a sender endpoint queues. */
+export type SenderEvent = HandshakeEvent | ControlEvent | ReceiverCompleteEvent | TransferErrorEvent | OverflowEvent;
+/** One event drained from the addon's queue, of either role. */
+export type NativeEvent = ReceiverEvent | SenderEvent;
 
 /**
  * The native Endpoint. Methods throw `Error`s with a string `code` (`JETRECV_ERR_*`;
@@ -191,10 +201,10 @@ export interface NativeEndpoint {
   /** Receiver: the bound data port; sender: lane 0's port. */
   localPort(): number;
   /** Socket buffer sizes the kernel granted (as getsockopt reports them). */
-  kernelBuffers(): { rcvbuf: number; sndbuf: number };
+  kernelBuffers(): KernelBuffers;
   /** Stops and joins the threads, closes transfers (partials kept) and sockets. Idempotent. */
   close(): void;
-  /** Writes every counter (summed over threads) into out, in counterNames order. */
+  /** Writes every counter (summed over threads) into out (length >= counterNames.length), in counterNames order. */
   readCounters(out: Float64Array): void;
   /** Takes up to `max` (default 4096) queued events; an 'overflow' entry comes first if any were lost. */
   drainEvents(max?: number): NativeEvent[];
@@ -203,7 +213,7 @@ export interface NativeEndpoint {
   addSession(s: SessionSpec): void;
   /** Also closes the session's receive transfers (partials kept) and stops its sends. */
   removeSession(localIndex: number): void;
-  /** Encrypted CONTROL frame (payload <= 1200 bytes) on lane 0 to the session's peer. */
+  /** Encrypted CONTROL frame (payload <= constants.maxControlPayload bytes) on lane 0 to the session's peer. */
   sendControl(localIndex: number, payload: Uint8Array): void;
   sessionStats(localIndex: number): SessionStats | null;
   /**
@@ -237,10 +247,47 @@ export interface NativeEndpoint {
   stopSendTransfer(localIndex: number, transferId: number): void;
 }
 
+/** Socket buffer sizes the kernel granted (as getsockopt reports them). */
+export interface KernelBuffers {
+  rcvbuf: number;
+  sndbuf: number;
+}
+
+/** What removeStalePartial() found at the partial's name. */
+export type StalePartial = 'removed' | 'missing' | 'replaced';
+
+/** What sweepPartials() did: partials removed (and their bytes), kept (a kept tag), left alone (not ours to judge). */
+export interface PartialSweep {
+  removed: number;
+  bytesRemoved: number;
+  kept: number;
+  leftAlone: number;
+}
+
+/** Bounds of the native core (native/src/core/limits.h, wire_format.h), read by limits.ts. */
+export interface NativeConstants {
+  /** Bytes a BLOCK datagram adds around its data: DATA header, BLOCK frame header, AEAD tag. */
+  blockPacketOverhead: number;
+  /** Largest UDP payload (IPv4): 65507. */
+  maxDatagram: number;
+  /** Largest CONTROL payload sendControl() takes. */
+  maxControlPayload: number;
+  /** Event queue bound of the daemon and `jetrecv send`. */
+  defaultEventQueueCapacity: number;
+  /** Most lanes (sender sockets) a session may use. */
+  maxLanes: number;
+  /** The only lengths at which the RX threads hand a handshake packet to JS. */
+  handshakeInitLength: number;
+  handshakeRespLength: number;
+  handshakeCookieLength: number;
+}
+
 /** The addon's exports. */
 export interface NativeAddon {
   /** Counter names, in the order readCounters() fills them. */
   counterNames: string[];
+  /** Frozen. */
+  constants: NativeConstants;
   /** Sends one datagram to $NOTIFY_SOCKET; false if it is unset. Throws on send failure. */
   sdNotify(message: string): boolean;
   /**
@@ -249,13 +296,13 @@ export interface NativeAddon {
    * name is left alone ('replaced'). Opened beneath the root, never through a symlink.
    * Throws (code, errno) on other errors.
    */
-  removeStalePartial(root: string, path: string, size: number, tag?: string): 'removed' | 'missing' | 'replaced';
+  removeStalePartial(root: string, path: string, size: number, tag?: string): StalePartial;
   /**
    * Start-up sweep: removes every tagged partial (`.name.<tag>.jrpart`, a regular single-link
    * file) beneath `root` whose tag is not in `keepTags`; never follows a symlink or leaves the
    * root's file system; untagged names are never touched. Blocking (walks the tree).
    */
-  sweepPartials(root: string, keepTags: string[]): { removed: number; bytesRemoved: number; kept: number; leftAlone: number };
+  sweepPartials(root: string, keepTags: string[]): PartialSweep;
   /** MTU of the local route towards a numeric address (nothing is sent); throws without a route. */
   routeMtu(address: string, port: number): number;
   /**
