@@ -190,6 +190,16 @@ class RequestModelTest(ClientTestCase):
             (done["processing"], done["status"], done["errorMessage"], done["errorCode"]), (False, "complete", "", None)
         )
 
+    def test_a_failed_request_raises_its_own_error_with_its_id(self) -> None:
+        api = self.api()
+        request = api.server.authAsync(USER, "wrong-password-2")
+        with self.assertRaises(JetRecvApiError) as caught:
+            api.wait(request)
+        err = caught.exception
+        self.assertEqual(
+            (err.code, err.status, err.request_id), ("JETRECV_ERR_LOGIN_FAILED", 401, request["requestId"])
+        )
+
     def test_unknown_and_foreign_requests_are_typed_errors(self) -> None:
         user = self.login(USER)
         self.assertApiError("JETRECV_ERR_REQUEST_NOT_FOUND", 404, user.server.getRequestStatus, 10**9)
