@@ -1,9 +1,10 @@
 // The Python client (clients/python) against a real `jetrecv serve` with a state dir, users and
 // one finished transfer: runs its unittest suite and its example with python3 (>= 3.9), and
-// skips with a printed reason when there is none. $JETRECV_TEST_PYTHON picks another
-// interpreter (e.g. python3.9 to check the oldest supported version).
+// skips with a printed reason when there is none. Also installs the package offline with pip
+// when the interpreter can build it (setuptools, and wheel below setuptools 70.1).
+// $JETRECV_TEST_PYTHON picks another interpreter (e.g. python3.9, the oldest supported).
 import { spawn, spawnSync } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { cp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { missingTools } from '../tools/host-tools.js';
@@ -38,11 +39,11 @@ interface PythonRun {
   stderr: string;
 }
 
-/** Runs PYTHON ARGS in clients/python with the client importable and no bytecode written. */
-function runPython(args: string[], env: Record<string, string>): Promise<PythonRun> {
+/** Runs PYTHON ARGS in `cwd` (default clients/python) with the client importable and no bytecode written. */
+function runPython(args: string[], env: Record<string, string>, cwd = clientDir): Promise<PythonRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(PYTHON, args, {
-      cwd: clientDir,
+      cwd,
       env: { ...process.env, PYTHONPATH: clientDir, PYTHONDONTWRITEBYTECODE: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -58,6 +59,56 @@ function runPython(args: string[], env: Record<string, string>): Promise<PythonR
     });
   });
 }
+
+/**
+ * Why PYTHON cannot build the package offline (`pip install --no-build-isolation`), or null:
+ * it needs pip and setuptools >= 61, plus wheel below setuptools 70.1.
+ */
+const PIP_PROBE_PY = String.raw`
+import importlib.metadata, importlib.util, sys
+missing = [m for m in ("pip", "setuptools") if importlib.util.find_spec(m) is None]
+if missing:
+    print("has no " + " and no ".join(missing)); sys.exit(0)
+text = importlib.metadata.version("setuptools")
+v = tuple(int(x) for x in text.split(".")[:2])
+if v < (61, 0):
+    print("has setuptools %s, needs >= 61" % text)
+elif v < (70, 1) and importlib.util.find_spec("wheel") is None:
+    print("has setuptools %s without wheel (needed below setuptools 70.1)" % text)
+`;
+
+function pipSkipReason(): string | null {
+  if (skipReason !== null) return skipReason;
+  const probe = spawnSync(PYTHON, ['-c', PIP_PROBE_PY], { encoding: 'utf8' });
+  const why = probe.status === 0 ? probe.stdout.trim() : `probe failed: ${probe.stderr.trim()}`;
+  return why === '' ? null : `'${PYTHON}' ${why}`;
+}
+
+const noOfflineBuild = pipSkipReason();
+if (skipReason === null && noOfflineBuild !== null) console.log(`python-client pip install test skipped: ${noOfflineBuild}`);
+
+describe.skipIf(noOfflineBuild !== null)('Python client package', () => {
+  it('installs offline with pip --no-build-isolation --no-deps and imports from the install', async () => {
+    const dir = await tempDir('py-pip');
+    try {
+      // Build from a copy: setuptools writes build/ and *.egg-info next to the sources.
+      const source = path.join(dir, 'src');
+      await cp(clientDir, source, { recursive: true, filter: (p) => !/(__pycache__|\.egg-info|[/]build)$/.test(p) });
+      const target = path.join(dir, 'site');
+      const install = await runPython(['-m', 'pip', 'install', '--no-build-isolation', '--no-deps', '--no-index', '--target', target, source], {});
+      expect(install.code, `${install.stderr}\n${install.stdout}`).toBe(0);
+      const check = await runPython(
+        ['-c', 'import jetrecv, os; print(jetrecv.__version__, jetrecv.__file__, os.path.exists(os.path.join(os.path.dirname(jetrecv.__file__), "py.typed")))'],
+        { PYTHONPATH: target },
+        dir,
+      );
+      expect(check.code, check.stderr).toBe(0);
+      expect(check.stdout.trim()).toBe(`0.1.0 ${path.join(target, 'jetrecv', '__init__.py')} True`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
 
 describe.skipIf(skipReason !== null)('Python client against a real daemon', () => {
   let root: string;
