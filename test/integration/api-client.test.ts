@@ -1,5 +1,4 @@
 // The TypeScript client (jetrecv/client) against a real server, over HTTP and HTTPS.
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ApiError, JetrecvClient } from '../../src/client/index.js';
 import { randomKey, SAMPLE_SOURCE, SAMPLE_TRANSFER, startFixture, type Fixture } from './api-fixture.js';
 import { missingTools } from '../tools/host-tools.js';
+import { makeSelfSignedCert } from '../tools/tls-cert.js';
 
 const noOpenssl = missingTools(['openssl']);
 if (noOpenssl !== null) console.log(`api-client HTTPS test skipped: making its certificate ${noOpenssl}`);
@@ -140,13 +140,7 @@ describe('JetrecvClient', () => {
   it.skipIf(noOpenssl !== null)('speaks HTTPS with a configured certificate and reports its expiry', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'jetrecv-tls-'));
     try {
-      const cert = path.join(dir, 'cert.pem');
-      const key = path.join(dir, 'key.pem');
-      execFileSync('openssl', [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-        '-keyout', key, '-out', cert, '-days', '30', '-subj', '/CN=localhost',
-        '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      ], { stdio: 'ignore' });
+      const { cert, key } = makeSelfSignedCert(dir);
       const f = await start({ tls: { cert, key } });
       const trusted = client({ port: f.port, tls: { ca: await readFile(cert) } });
       const info = await trusted.server.getServerInfo();
