@@ -9,7 +9,6 @@
 import { realpathSync, mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, releaseFreeHeapMemory, removeStalePartial, sweepPartials, type NativeEvent, type CipherName } from '../engine/endpoint.js';
-import { HandshakeResponder, type ResponderFailureReason } from '../handshake/index.js';
 import { mac1Key } from '../handshake/packets.js';
 import { encodeKey, type KeyPair } from '../keys/key-encoding.js';
 import { decodeControl, type ControlMessage } from '../proto/control.js';
@@ -17,7 +16,8 @@ import { RateLimitedLog } from '../log.js';
 import { SendPolicy, type SendErrorCounts } from '../engine/send-policy.js';
 import { kMaxFilesPerTransfer } from './manifest-check.js';
 import { TransferRecord, type ReceiveTransferStructure } from './transfer-record.js';
-import { DEFAULT_SESSION_CAPS, type SessionRefusal } from './session-admission.js';
+import { DEFAULT_SESSION_CAPS } from './session-admission.js';
+import { HandshakeIntake, type HandshakeOutcome } from './handshake-intake.js';
 import { SessionTable, type ReceiveSession } from './session-table.js';
 import { TransferOpener, kMaxTransfersPerSession } from './transfer-opener.js';
 import { TransferProgress } from './transfer-progress.js';
@@ -91,20 +91,15 @@ export interface ReceiverOptions {
   syncOnFinalize?: boolean;
 }
 
-/** Outcome of one handshake packet that reached the responder: a responder reason, or one of these. */
-export type HandshakeOutcome = ResponderFailureReason | 'accepted' | SessionRefusal;
-const kHandshakeOutcomes: readonly HandshakeOutcome[] = [
-  'accepted', 'malformed', 'mac1', 'cookie-sent', 'bad-mac2', 'rate-limited', 'decrypt', 'bad-key', 'unauthorized', 'replay', 'cipher',
-  'max-sessions', 'max-sessions-per-key', 'max-sessions-per-source',
-];
 /** After this many sessions closed, freed heap memory is handed back to the kernel (next tick). */
 const kTrimAfterClosedSessions = 64;
 
 export class Receiver {
   readonly endpoint: Endpoint;
   readonly sandboxRoot: string;
-  private readonly port_: ReceiverEndpoint;
-  private readonly responder: HandshakeResponder;
+  /** The addon, through the port the parts use. */
+  private readonly addon: ReceiverEndpoint;
+  private readonly handshakes: HandshakeIntake;
   private readonly sessions: SessionTable;
   private readonly opener: TransferOpener;
   private readonly progress: TransferProgress;
@@ -124,7 +119,6 @@ export class Receiver {
   private nativeEventsLost = false;
   private closedSinceTrim = 0;
   private shutdownPromise: Promise<void> | null = null;
-  private readonly handshakeOutcomes = new Map<HandshakeOutcome, number>(kHandshakeOutcomes.map((o) => [o, 0]));
 
   constructor(private readonly options: ReceiverOptions) {
     const o = options;
@@ -134,13 +128,6 @@ export class Receiver {
     this.inFlight = new InFlight(this.log);
     mkdirSync(o.sandboxDir, { recursive: true, mode: 0o750 });
     this.sandboxRoot = realpathSync(o.sandboxDir);
-    this.responder = new HandshakeResponder({
-      staticKeys: o.serverKeys,
-      minCipher: o.minCipher,
-      isAuthorized: (key) => o.authorization.isAllowed(key),
-      allocateIndex: () => this.sessions.allocateIndex(),
-      loadThreshold: o.handshakeLoadThreshold,
-    });
     this.endpoint = new Endpoint(
       {
         role: 'receiver',
@@ -161,7 +148,7 @@ export class Receiver {
       (ev) => this.onEvent(ev),
     );
     const endpoint: ReceiverEndpoint = this.endpoint.native;
-    this.port_ = endpoint;
+    this.addon = endpoint;
     this.sessions = new SessionTable(
       endpoint,
       this.sends,
@@ -184,6 +171,14 @@ export class Receiver {
           this.transferLog.sessionEnded(s.peerKey, s.localIndex);
         },
       },
+    );
+    this.handshakes = new HandshakeIntake(
+      { staticKeys: o.serverKeys, minCipher: o.minCipher, isAuthorized: (key) => o.authorization.isAllowed(key), loadThreshold: o.handshakeLoadThreshold },
+      this.sessions,
+      endpoint,
+      this.sends,
+      this.log,
+      this.limited,
     );
     this.resume = new ResumeTable(endpoint, o.transferStore, this.inFlight, this.log);
     this.progress = new TransferProgress(endpoint, this.resume, this.log);
@@ -231,7 +226,7 @@ export class Receiver {
 
   /** The UDP data port actually bound. */
   get port(): number {
-    return this.port_.localPort();
+    return this.addon.localPort();
   }
 
   get publicKey(): string {
@@ -244,11 +239,7 @@ export class Receiver {
 
   /** Handshake packets handled by the responder since start, by outcome (every outcome listed, 0 included). */
   handshakeCounts(): Record<HandshakeOutcome, number> {
-    return Object.fromEntries(this.handshakeOutcomes) as Record<HandshakeOutcome, number>;
-  }
-
-  private countHandshake(outcome: HandshakeOutcome): void {
-    this.handshakeOutcomes.set(outcome, (this.handshakeOutcomes.get(outcome) ?? 0) + 1);
+    return this.handshakes.counts();
   }
 
   /** Send errors of every native send since start (see send-policy.ts). */
@@ -261,7 +252,7 @@ export class Receiver {
   private onEvent(ev: NativeEvent): void {
     switch (ev.type) {
       case 'handshake':
-        this.onHandshake(ev.address, ev.port, ev.packet);
+        if (!this.closed) this.handshakes.consume(ev.address, ev.port, ev.packet);
         break;
       case 'control':
         this.sessions.receive(ev.session, ev.payload);
@@ -283,32 +274,6 @@ export class Receiver {
       case 'receiverComplete':
         break; // sender-side event
     }
-  }
-
-  private onHandshake(address: string, port: number, packet: Uint8Array): void {
-    if (this.closed) return;
-    const result = this.responder.consumeInitiation(packet, { address, port });
-    if (!result.ok) {
-      this.countHandshake(result.reason);
-      if (result.cookieReply) {
-        // Under load: cheap answer, no DH. Counted; logged once per 10 s whatever the source.
-        const reply = result.cookieReply;
-        this.sends.send('cookie-reply', () => this.port_.sendRaw(address, port, reply), { sourceIP: address, sourcePort: port });
-        this.limited.warn('hs:under-load', { sourceIP: address, sourcePort: port, reason: result.reason }, 'handshake load: answering INITs without a valid mac2 with a cookie');
-        return;
-      }
-      const who = result.peerPublicKey ? encodeKey(result.peerPublicKey) : undefined;
-      if (result.reason === 'unauthorized') {
-        this.limited.warn(`unauth:${who}`, { sourceIP: address, sourcePort: port, clientPublicKey: who }, 'handshake refused: sender key is not authorized');
-      } else {
-        this.limited.warn(`hs:${result.reason}:${address}`, { sourceIP: address, sourcePort: port, reason: result.reason, clientPublicKey: who }, 'handshake dropped');
-      }
-      return;
-    }
-    const peerKey = encodeKey(result.peerPublicKey);
-    const { session, refusal } = this.sessions.admit(result, peerKey, address, port);
-    this.countHandshake(refusal ?? 'accepted');
-    if (!refusal) this.log.info({ session: session.localIndex, sourceIP: address, sourcePort: port, clientPublicKey: peerKey, cipher: result.cipher, lanes: result.lanes }, 'sender connected');
   }
 
   // ---- control messages -----------------------------------------------------
