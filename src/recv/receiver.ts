@@ -12,19 +12,12 @@ import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, releaseFreeHeapMemory, removeSt
 import { mac1Key } from '../handshake/packets.js';
 import { encodeKey, type KeyPair } from '../keys/key-encoding.js';
 import { decodeControl, type ControlMessage } from '../proto/control.js';
-import { RateLimitedLog } from '../log.js';
-import { SendPolicy, type SendErrorCounts } from '../engine/send-policy.js';
-import { kMaxFilesPerTransfer } from './manifest-check.js';
+import type { SendErrorCounts } from '../engine/send-policy.js';
 import { TransferRecord, type ReceiveTransferStructure } from './transfer-record.js';
-import { DEFAULT_SESSION_CAPS } from './session-admission.js';
-import { HandshakeIntake, type HandshakeOutcome } from './handshake-intake.js';
-import { SessionTable, type ReceiveSession } from './session-table.js';
-import { TransferOpener, kMaxTransfersPerSession } from './transfer-opener.js';
-import { TransferProgress } from './transfer-progress.js';
-import { ResumeTable } from './resume-table.js';
-import { ResumeRetention, kDefaultResumeRetentionMs } from './resume-retention.js';
-import { TransferLog } from './transfer-log.js';
-import { InFlight } from './in-flight.js';
+import type { HandshakeOutcome } from './handshake-intake.js';
+import type { ReceiveSession } from './session-table.js';
+import { kDefaultResumeRetentionMs } from './resume-retention.js';
+import { assembleReceiverParts, type ReceiverParts } from './receiver-parts.js';
 import type { ReceiverEndpoint } from './endpoint-port.js';
 import type { SourceStructure } from '../api/structures.js';
 import type { TransferStore, StoredTransfer } from './transfer-store.js';
@@ -99,19 +92,8 @@ export class Receiver {
   readonly sandboxRoot: string;
   /** The addon, through the port the parts use. */
   private readonly addon: ReceiverEndpoint;
-  private readonly handshakes: HandshakeIntake;
-  private readonly sessions: SessionTable;
-  private readonly opener: TransferOpener;
-  private readonly progress: TransferProgress;
-  private readonly resume: ResumeTable;
-  private readonly retention: ResumeRetention;
-  private readonly transferLog: TransferLog;
-  /** Background work shutdown waits for (manifest checks, opens, checkpoints, record writes). */
-  private readonly inFlight: InFlight;
+  private readonly parts: ReceiverParts;
   private readonly log: Logger;
-  private readonly limited: RateLimitedLog;
-  /** Every native send of the receiver goes through it (see send-policy.ts). */
-  private readonly sends: SendPolicy;
   private readonly tick: NodeJS.Timeout;
   private readonly checkpointTimer: NodeJS.Timeout;
   private closed = false;
@@ -123,9 +105,6 @@ export class Receiver {
   constructor(private readonly options: ReceiverOptions) {
     const o = options;
     this.log = o.logger.child({ component: 'receiver' });
-    this.limited = new RateLimitedLog(this.log);
-    this.sends = new SendPolicy(this.log);
-    this.inFlight = new InFlight(this.log);
     mkdirSync(o.sandboxDir, { recursive: true, mode: 0o750 });
     this.sandboxRoot = realpathSync(o.sandboxDir);
     this.endpoint = new Endpoint(
@@ -147,72 +126,21 @@ export class Receiver {
       },
       (ev) => this.onEvent(ev),
     );
-    const endpoint: ReceiverEndpoint = this.endpoint.native;
-    this.addon = endpoint;
-    this.sessions = new SessionTable(
-      endpoint,
-      this.sends,
-      this.log,
-      this.limited,
+    this.addon = this.endpoint.native;
+    this.parts = assembleReceiverParts(
       {
-        maxSessions: o.maxSessions ?? DEFAULT_SESSION_CAPS.maxSessions,
-        maxSessionsPerKey: o.maxSessionsPerKey ?? DEFAULT_SESSION_CAPS.maxSessionsPerKey,
-        maxSessionsPerSource: o.maxSessionsPerSource ?? DEFAULT_SESSION_CAPS.maxSessionsPerSource,
-        sessionTimeoutMs: o.sessionTimeoutMs ?? 30_000,
-        noTransferTimeoutMs: o.noTransferTimeoutMs ?? 10_000,
+        ...o,
+        sandboxRoot: this.sandboxRoot,
+        handshake: { staticKeys: o.serverKeys, minCipher: o.minCipher, isAuthorized: (key) => o.authorization.isAllowed(key), loadThreshold: o.handshakeLoadThreshold },
       },
       {
+        endpoint: this.addon,
+        partials: { removeStalePartial, sweepPartials },
+        log: this.log,
+        stopped: () => this.closed,
         onControl: (s, bytes) => this.onControl(s, bytes),
         onFault: (s, err) => this.onSessionFault(s, err),
-        onOpened: (s) => this.transferLog.sessionOpened(s.peerKey, s.localIndex, s.address, s.port),
-        onEnding: (s, reason) => this.progress.endWithSession(s, reason),
-        onEnded: (s) => {
-          this.closedSinceTrim++;
-          this.transferLog.sessionEnded(s.peerKey, s.localIndex);
-        },
-      },
-    );
-    this.handshakes = new HandshakeIntake(
-      { staticKeys: o.serverKeys, minCipher: o.minCipher, isAuthorized: (key) => o.authorization.isAllowed(key), loadThreshold: o.handshakeLoadThreshold },
-      this.sessions,
-      endpoint,
-      this.sends,
-      this.log,
-      this.limited,
-    );
-    this.resume = new ResumeTable(endpoint, o.transferStore, this.inFlight, this.log);
-    this.progress = new TransferProgress(endpoint, this.resume, this.log);
-    this.retention = new ResumeRetention({
-      sandboxRoot: this.sandboxRoot,
-      resume: this.resume,
-      store: o.transferStore,
-      partials: { removeStalePartial, sweepPartials },
-      inFlight: this.inFlight,
-      log: this.log,
-      pathsInUse: () => this.pathsInUse(),
-      forgetRecord: (t) => this.transferLog.forget(t),
-      stopped: () => this.closed,
-    });
-    this.transferLog = new TransferLog(o.maxTransferRecords ?? 10_000, (t) => this.retention.evicted(t));
-    this.opener = new TransferOpener(
-      {
-        sandboxRoot: this.sandboxRoot,
-        maxTransfersPerSession: o.maxTransfersPerSession ?? kMaxTransfersPerSession,
-        maxFilesPerTransfer: o.maxFilesPerTransfer ?? kMaxFilesPerTransfer,
-        minCheckpointSeconds: o.minCheckpointSeconds ?? 1,
-        syncOnFinalize: o.syncOnFinalize ?? true,
-        store: o.transferStore,
-      },
-      {
-        endpoint,
-        resume: this.resume,
-        progress: this.progress,
-        transferLog: this.transferLog,
-        inFlight: this.inFlight,
-        log: this.log,
-        session: (i) => this.sessions.get(i),
-        stopped: () => this.closed,
-        onFault: (s, err) => this.onSessionFault(s, err),
+        onSessionEnded: () => this.closedSinceTrim++,
       },
     );
     this.tick = setInterval(() => this.onTick(), 1000);
@@ -220,8 +148,8 @@ export class Receiver {
     this.checkpointTimer = setInterval(() => this.checkpointDue(), 200);
     this.checkpointTimer.unref();
     for (const stored of o.restoredTransfers ?? []) this.restoreTransfer(stored);
-    this.retention.sweepOrphans();
-    this.retention.setRetention(o.resumeRetentionMs ?? kDefaultResumeRetentionMs);
+    this.parts.retention.sweepOrphans();
+    this.parts.retention.setRetention(o.resumeRetentionMs ?? kDefaultResumeRetentionMs);
   }
 
   /** The UDP data port actually bound. */
@@ -239,12 +167,12 @@ export class Receiver {
 
   /** Handshake packets handled by the responder since start, by outcome (every outcome listed, 0 included). */
   handshakeCounts(): Record<HandshakeOutcome, number> {
-    return this.handshakes.counts();
+    return this.parts.handshakes.counts();
   }
 
   /** Send errors of every native send since start (see send-policy.ts). */
   sendErrors(): SendErrorCounts {
-    return this.sends.stats();
+    return this.parts.sends.stats();
   }
 
   // ---- events from the addon ------------------------------------------------
@@ -252,19 +180,19 @@ export class Receiver {
   private onEvent(ev: NativeEvent): void {
     switch (ev.type) {
       case 'handshake':
-        if (!this.closed) this.handshakes.consume(ev.address, ev.port, ev.packet);
+        if (!this.closed) this.parts.handshakes.consume(ev.address, ev.port, ev.packet);
         break;
       case 'control':
-        this.sessions.receive(ev.session, ev.payload);
+        this.parts.sessions.receive(ev.session, ev.payload);
         break;
       case 'fileDone': {
-        const s = this.sessions.get(ev.session);
-        if (s) this.progress.onFileDone(s, ev.transfer, ev.file);
+        const s = this.parts.sessions.get(ev.session);
+        if (s) this.parts.progress.onFileDone(s, ev.transfer, ev.file);
         break;
       }
       case 'transferError': {
-        const s = this.sessions.get(ev.session);
-        if (s) this.progress.onError(s, ev.transfer, `${ev.message}`, ev.code);
+        const s = this.parts.sessions.get(ev.session);
+        if (s) this.parts.progress.onError(s, ev.transfer, `${ev.message}`, ev.code);
         break;
       }
       case 'overflow':
@@ -284,21 +212,21 @@ export class Receiver {
     try {
       msg = decodeControl(bytes);
     } catch (err) {
-      this.limited.warn(`badctl:${session.localIndex}`, { session: session.localIndex, err: (err as Error).message }, 'undecodable control message');
+      this.parts.limited.warn(`badctl:${session.localIndex}`, { session: session.localIndex, err: (err as Error).message }, 'undecodable control message');
       return;
     }
     switch (msg.kind) {
       case 'transferRequest':
-        this.opener.onRequest(session, msg);
+        this.parts.opener.onRequest(session, msg);
         break;
       case 'cancel':
-        this.progress.cancel(session, msg.transferId, msg.reason);
+        this.parts.progress.cancel(session, msg.transferId, msg.reason);
         break;
       case 'goodbye':
-        this.sessions.end(session, `sender closed the session${msg.reason ? `: ${msg.reason}` : ''}`);
+        this.parts.sessions.end(session, `sender closed the session${msg.reason ? `: ${msg.reason}` : ''}`);
         break;
       default:
-        this.limited.warn(`unexpected:${msg.kind}`, { session: session.localIndex, kind: msg.kind }, 'unexpected control message from sender');
+        this.parts.limited.warn(`unexpected:${msg.kind}`, { session: session.localIndex, kind: msg.kind }, 'unexpected control message from sender');
     }
   }
 
@@ -308,9 +236,9 @@ export class Receiver {
    */
   private onSessionFault(session: ReceiveSession, err: unknown): void {
     const e = err as Error & { code?: string };
-    this.limited.warn(`fault:${e.code ?? e.name}`, { session: session.localIndex, clientPublicKey: session.peerKey, code: e.code, err: e.message, stack: e.stack }, 'session handler failed: ending the session');
+    this.parts.limited.warn(`fault:${e.code ?? e.name}`, { session: session.localIndex, clientPublicKey: session.peerKey, code: e.code, err: e.message, stack: e.stack }, 'session handler failed: ending the session');
     try {
-      this.sessions.goodbye(session, `internal error handling this sender: ${e.message}`, true);
+      this.parts.sessions.goodbye(session, `internal error handling this sender: ${e.message}`, true);
     } catch (err2) {
       this.log.error({ session: session.localIndex, err: (err2 as Error).message }, 'ending a faulty session failed');
     }
@@ -321,22 +249,22 @@ export class Receiver {
   /** Once a second: rate samples, liveness of sessions, memory trim, source figures. */
   private onTick(): void {
     const now = Date.now();
-    for (const session of this.sessions.all()) {
-      this.progress.sample(session, now, this.nativeEventsLost);
-      this.sessions.checkLiveness(session, now, this.opener.busy(session));
+    for (const session of this.parts.sessions.all()) {
+      this.parts.progress.sample(session, now, this.nativeEventsLost);
+      this.parts.sessions.checkLiveness(session, now, this.parts.opener.busy(session));
     }
     if (this.closedSinceTrim >= kTrimAfterClosedSessions) {
       this.closedSinceTrim = 0;
       releaseFreeHeapMemory();
     }
-    this.transferLog.sample(now);
+    this.parts.transferLog.sample(now);
   }
 
   /** Every 200 ms: checkpoint each live resumable transfer whose period has passed. */
   private checkpointDue(): void {
     if (this.closed) return;
     const now = Date.now();
-    for (const s of this.sessions.all()) for (const t of s.transfers.values()) this.resume.checkpointIfDue(s.localIndex, t, now);
+    for (const s of this.parts.sessions.all()) for (const t of s.transfers.values()) this.parts.resume.checkpointIfDue(s.localIndex, t, now);
   }
 
   private restoreTransfer(stored: StoredTransfer): void {
@@ -345,66 +273,59 @@ export class Receiver {
       // The receiver stopped (or crashed) while this transfer ran.
       record.fail(record.resumable ? 'interrupted: the receiver stopped; the sender may resume it' : 'interrupted: the receiver stopped');
     }
-    this.transferLog.restore(record);
-    this.resume.add(record);
-  }
-
-  /** Paths beneath the sandbox that receiving transfers write now (retention leaves them alone). */
-  private pathsInUse(): Set<string> {
-    const inUse = new Set<string>();
-    for (const s of this.sessions.all()) for (const r of s.transfers.values()) if (r.status === 'receiving') for (const f of r.files ?? []) inUse.add(f.path);
-    return inUse;
+    this.parts.transferLog.restore(record);
+    this.parts.resume.add(record);
   }
 
   /** Ends the sessions of senders that are no longer allowed (after an API change). */
   enforceAuthorization(isAllowed: (key: Uint8Array) => boolean, decode: (key: string) => Uint8Array): void {
-    for (const s of this.sessions.all()) {
-      if (!isAllowed(decode(s.peerKey))) this.sessions.goodbye(s, 'sender key is no longer authorized', true);
+    for (const s of this.parts.sessions.all()) {
+      if (!isAllowed(decode(s.peerKey))) this.parts.sessions.goodbye(s, 'sender key is no longer authorized', true);
     }
   }
 
   // ---- API views --------------------------------------------------------------
 
   getTransfers(): ReceiveTransferStructure[] {
-    for (const s of this.sessions.all()) for (const t of s.transfers.values()) if (t.status === 'receiving') this.progress.refreshStats(s, t);
-    return this.transferLog.transfers();
+    for (const s of this.parts.sessions.all()) for (const t of s.transfers.values()) if (t.status === 'receiving') this.parts.progress.refreshStats(s, t);
+    return this.parts.transferLog.transfers();
   }
 
   getSources(): SourceStructure[] {
-    return this.transferLog.sourceViews(this.publicKey);
+    return this.parts.transferLog.sourceViews(this.publicKey);
   }
 
   /** Sessions, receiving transfers and the current receive rate (bits/s), for STATUS= lines. */
   status(): { sessions: number; receiving: number; recvRateBps: number } {
     let receiving = 0;
     let rate = 0;
-    for (const s of this.sessions.all()) {
+    for (const s of this.parts.sessions.all()) {
       for (const t of s.transfers.values()) {
         if (t.status !== 'receiving') continue;
         receiving++;
         rate += t.rate.windowBitsPerSecond();
       }
     }
-    return { sessions: this.sessions.admittedCount(), receiving, recvRateBps: rate };
+    return { sessions: this.parts.sessions.admittedCount(), receiving, recvRateBps: rate };
   }
 
   /** Transfers known to the API, by status. */
   transferCounts(): { receiving: number; complete: number; error: number } {
-    return this.transferLog.counts();
+    return this.parts.transferLog.counts();
   }
 
   setSessionTimeout(ms: number): void {
-    this.sessions.opts.sessionTimeoutMs = ms;
+    this.parts.sessions.opts.sessionTimeoutMs = ms;
   }
 
   /** Sets the resume retention (0 = keep forever), sweeps now and then periodically. */
   setResumeRetention(ms: number): void {
-    this.retention.setRetention(ms);
+    this.parts.retention.setRetention(ms);
   }
 
   /** One retention sweep (see ResumeRetention.expire); resolves when it is done. */
   expireResumable(): Promise<void> {
-    return this.retention.expire();
+    return this.parts.retention.expire();
   }
 
   // ---- stop -----------------------------------------------------------------------
@@ -421,8 +342,8 @@ export class Receiver {
     this.closed = true;
     clearInterval(this.tick);
     clearInterval(this.checkpointTimer);
-    this.retention.stop();
-    for (const s of this.sessions.all()) this.sessions.goodbye(s, reason);
+    this.parts.retention.stop();
+    for (const s of this.parts.sessions.all()) this.parts.sessions.goodbye(s, reason);
     return true;
   }
 
@@ -438,7 +359,7 @@ export class Receiver {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
       const settled = (async () => {
-        await this.inFlight.settle();
+        await this.parts.inFlight.settle();
         await this.options.transferStore?.flush();
       })();
       if ((await Promise.race([settled, timeout])) === 'timeout') {

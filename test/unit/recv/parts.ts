@@ -1,15 +1,9 @@
-// parts.ts — the receiver's parts wired as Receiver wires them, over a FakeEndpoint, for the
-// unit tests of each part's contract.
-import { SendPolicy } from '../../../src/engine/send-policy.js';
-import { RateLimitedLog } from '../../../src/log.js';
+// parts.ts — the receiver's parts as Receiver assembles them (assembleReceiverParts), over a
+// FakeEndpoint and fake partial-file functions, for the unit tests of each part's contract.
+import { generateKeyPair } from '../../../src/keys/key-encoding.js';
 import { TRANSFER_PROTOCOL, type TransferRequestMsg } from '../../../src/proto/control.js';
-import { InFlight } from '../../../src/recv/in-flight.js';
-import { ResumeRetention } from '../../../src/recv/resume-retention.js';
-import { ResumeTable } from '../../../src/recv/resume-table.js';
-import { SessionTable, type ReceiveSession } from '../../../src/recv/session-table.js';
-import { TransferLog } from '../../../src/recv/transfer-log.js';
-import { TransferOpener } from '../../../src/recv/transfer-opener.js';
-import { TransferProgress } from '../../../src/recv/transfer-progress.js';
+import { assembleReceiverParts } from '../../../src/recv/receiver-parts.js';
+import type { ReceiveSession } from '../../../src/recv/session-table.js';
 import type { TransferStore } from '../../../src/recv/transfer-store.js';
 import { FakeEndpoint, handshake, silentLog } from './fake-endpoint.js';
 
@@ -21,73 +15,52 @@ export interface PartsOptions {
 
 export function makeParts(o: PartsOptions = {}) {
   const endpoint = new FakeEndpoint();
-  const inFlight = new InFlight(silentLog);
   const state = { stopped: false };
   const faults: unknown[] = [];
   const partialCalls: { path: string; size: number; tag: string | undefined }[] = [];
   const sweeps: string[][] = [];
-  const resume = new ResumeTable(endpoint, o.store, inFlight, silentLog);
-  const progress = new TransferProgress(endpoint, resume, silentLog);
-  const sessionsRef: { table?: SessionTable } = {};
-  const retention = new ResumeRetention({
-    sandboxRoot: '/sandbox',
-    resume,
-    store: o.store,
-    partials: {
-      removeStalePartial: (_root, path, size, tag) => {
-        partialCalls.push({ path, size, tag });
-        return 'removed';
-      },
-      sweepPartials: (_root, keep) => {
-        sweeps.push(keep);
-        return { removed: 0, bytesRemoved: 0, kept: 0, leftAlone: 0 };
-      },
-    },
-    inFlight,
-    log: silentLog,
-    pathsInUse: () => {
-      const s = new Set<string>();
-      for (const ss of sessionsRef.table?.all() ?? []) for (const t of ss.transfers.values()) if (t.status === 'receiving') for (const f of t.files ?? []) s.add(f.path);
-      return s;
-    },
-    forgetRecord: (t) => transferLog.forget(t),
-    stopped: () => state.stopped,
-  });
-  const transferLog = new TransferLog(o.maxTransferRecords ?? 100, (t) => retention.evicted(t));
-  const table = new SessionTable(
-    endpoint,
-    new SendPolicy(silentLog),
-    silentLog,
-    new RateLimitedLog(silentLog),
-    { maxSessions: 100, maxSessionsPerKey: 100, maxSessionsPerSource: 100, sessionTimeoutMs: 30_000, noTransferTimeoutMs: 10_000 },
+  const parts = assembleReceiverParts(
     {
+      sandboxRoot: '/sandbox',
+      handshake: { staticKeys: generateKeyPair(), minCipher: 'chacha20-poly1305', isAuthorized: () => true },
+      maxSessions: 100,
+      maxSessionsPerKey: 100,
+      maxSessionsPerSource: 100,
+      maxFilesPerTransfer: 1000,
+      ...(o.maxTransfersPerSession !== undefined ? { maxTransfersPerSession: o.maxTransfersPerSession } : {}),
+      maxTransferRecords: o.maxTransferRecords ?? 100,
+      ...(o.store ? { transferStore: o.store } : {}),
+    },
+    {
+      endpoint,
+      partials: {
+        removeStalePartial: (_root, path, size, tag) => {
+          partialCalls.push({ path, size, tag });
+          return 'removed';
+        },
+        sweepPartials: (_root, keep) => {
+          sweeps.push(keep);
+          return { removed: 0, bytesRemoved: 0, kept: 0, leftAlone: 0 };
+        },
+      },
+      log: silentLog,
+      stopped: () => state.stopped,
       onControl: () => {},
       onFault: (_s, err) => faults.push(err),
-      onOpened: (s) => transferLog.sessionOpened(s.peerKey, s.localIndex, s.address, s.port),
-      onEnding: (s, reason) => progress.endWithSession(s, reason),
-      onEnded: (s) => transferLog.sessionEnded(s.peerKey, s.localIndex),
+      onSessionEnded: () => {},
     },
   );
-  sessionsRef.table = table;
+  const { sessions: table } = parts;
   endpoint.ackTo = (i, p) => table.receive(i, p);
-  const opener = new TransferOpener(
-    { sandboxRoot: '/sandbox', maxTransfersPerSession: o.maxTransfersPerSession ?? 8, maxFilesPerTransfer: 1000, minCheckpointSeconds: 1, syncOnFinalize: true, store: o.store },
-    { endpoint, resume, progress, transferLog, inFlight, log: silentLog, session: (i) => table.get(i), stopped: () => state.stopped, onFault: (_s, err) => faults.push(err) },
-  );
   let port = 6000;
   return {
+    ...parts,
     endpoint,
-    inFlight,
     state,
     faults,
     partialCalls,
     sweeps,
-    resume,
-    progress,
-    retention,
-    transferLog,
     table,
-    opener,
     /** A new admitted session of `peerKey`. */
     connect(peerKey = 'key-a'): ReceiveSession {
       return table.admit(handshake(), peerKey, '10.0.0.1', port++).session;
@@ -95,7 +68,7 @@ export function makeParts(o: PartsOptions = {}) {
     /** Ends every session and the peers' channels. */
     dispose(): void {
       for (const s of table.all()) table.end(s, 'test over');
-      retention.stop();
+      parts.retention.stop();
       endpoint.dispose();
     },
   };
