@@ -194,6 +194,16 @@ export class TransferOpener {
           this.refuse(session, req.transferId, e.code ?? ErrorCodes.DISK, e.message);
           return;
         }
+        if (placeholder.status !== 'receiving') {
+          // Cancelled (or failed) while the open ran: over for good, nothing is accepted.
+          this.ctx.progress.close(session, placeholder, true);
+          if (resumeFrom) this.ctx.resume.forget(resumeFrom);
+          else {
+            this.ctx.transferLog.remember(placeholder);
+            this.ctx.transferLog.attach(placeholder);
+          }
+          return;
+        }
         const record = resumeFrom ?? placeholder;
         let have: BlockRange[] = [];
         if (resumeFrom) {

@@ -172,3 +172,35 @@ describe('TransferOpener', () => {
     ]);
   });
 });
+
+describe('TransferOpener: a cancel or error while the native open runs', () => {
+  for (const resumed of [false, true]) {
+    it(`${resumed ? 'a resume' : 'a new transfer'} cancelled during its open is closed with its partials and never accepted`, async () => {
+      const p = fixture();
+      const over = { transferUid: uid, checkpointFrequencySeconds: 5 };
+      if (resumed) {
+        const s0 = p.connect();
+        p.opener.onRequest(s0, request(1, over));
+        await settle(p);
+        p.table.end(s0, 'away');
+        await settle(p);
+      }
+      const s = p.connect();
+      let release!: () => void;
+      p.endpoint.onOpen = () => new Promise<void>((r) => (release = r));
+      p.opener.onRequest(s, request(2, over));
+      await new Promise((r) => setTimeout(r, 20));
+      p.progress.cancel(s, 2, 'changed my mind');
+      release();
+      await settle(p);
+      expect(p.endpoint.messages(s.localIndex).map((m) => m.kind)).not.toContain('transferAccept');
+      expect(p.endpoint.closes.at(-1)).toEqual({ localIndex: s.localIndex, transferId: 2, removePartials: true });
+      expect(p.endpoint.open.size).toBe(0);
+      expect(p.resume.records()).toEqual([]);
+      const records = p.transferLog.transfers();
+      expect(records).toHaveLength(1);
+      // A new transfer is logged with the cancel; a resumed one keeps its record, resumable no more.
+      expect(records[0]).toMatchObject({ status: 'error', errorMessage: resumed ? 'away' : 'cancelled by sender: changed my mind' });
+    });
+  }
+});
