@@ -2,7 +2,9 @@
 // control channel of each session, opens transfers beneath the sandbox and tracks them
 // until every file is finalized. Data packets never reach this file: the addon writes
 // blocks to disk and reports file completion and errors as batched events. The Receiver
-// coordinates its parts, each a file with its own concern: session-table (admission, caps,
+// owns the endpoint, dispatches its events and control messages, runs the timers and the
+// stop; the work is done by its parts, a file per concern (assembled in receiver-parts.ts):
+// handshake-intake (responder, outcomes), session-table (caps, lingering refusals,
 // liveness), transfer-opener (request to accept), transfer-progress (accept to end),
 // resume-table and resume-retention (checkpoints, partials), transfer-log (the API's views).
 // They reach the addon only through the port of endpoint-port.ts.
