@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { kMaxBlockSize } from '../../src/addon/limits.js';
 import { validateManifest } from '../../src/recv/manifest-check.js';
-import { manifestHash } from '../../src/recv/receiver.js';
+import { manifestHash } from '../../src/recv/transfer-opener.js';
 import { processUmask, receivedFileMode } from '../../src/recv/file-mode.js';
 
 const file = (path: string, size = 10, mode = 0o644) => ({ path, size, mode, mtimeMs: 1_600_000_000_000 });
