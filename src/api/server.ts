@@ -4,7 +4,8 @@
 // (`{ "error": { "code", "message" } }`). Bound to 127.0.0.1 unless allowRemoteControl.
 // Every fault in one call becomes an error answer for that call; the server keeps serving.
 // Routes: POST /api/v1/<method> (GET too for server.getServerInfo), GET /api/v1/openapi.json,
-// GET /metrics when a metrics source is given. docs/API.md describes the behaviour.
+// GET /metrics when a metrics source is given, GET /ui (the read-only status page, static
+// files: ui-route.ts). docs/API.md describes the behaviour.
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as http from 'node:http';
@@ -22,6 +23,7 @@ import { validateParams } from './params.js';
 import type { RecvBackend } from './recv-backend.js';
 import { RequestQueue } from './requests.js';
 import { SessionStore, type Session } from './sessions.js';
+import { loadStatusPage, UI_HEADERS } from './ui-route.js';
 import type { ServerInfo, ServerInfoBase } from './structures.js';
 
 /** Version of the HTTP API: the N in /api/vN/. */
@@ -208,6 +210,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     serverInfo: fullServerInfo,
   });
   const openApiJson = JSON.stringify(buildOpenApiDocument(), null, 2);
+  const statusPage = await loadStatusPage(undefined, (problem) => log.warn(problem));
 
   /** Finds the caller's session and applies the method's access rule. */
   const authenticate = async (req: http.IncomingMessage, method: MethodSpec): Promise<Session | undefined> => {
@@ -309,6 +312,16 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         send(res, 200, await opts.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
         return;
       }
+      if (statusPage.handles(pathname)) {
+        const file = statusPage.file(pathname);
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.setHeader('Allow', 'GET, HEAD');
+          throw new ApiCallError(ApiErrorCodes.HTTP_METHOD, `${pathname} accepts GET and HEAD only`);
+        }
+        for (const [name, value] of Object.entries(UI_HEADERS)) res.setHeader(name, value);
+        send(res, 200, file.body, file.contentType);
+        return;
+      }
       if (pathname === `${API_PREFIX}openapi.json`) {
         if (req.method !== 'GET') {
           res.setHeader('Allow', 'GET');
@@ -320,7 +333,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       if (!pathname.startsWith(API_PREFIX)) {
         throw new ApiCallError(
           ApiErrorCodes.NOT_FOUND,
-          `no route ${pathname}: methods are POST ${API_PREFIX}<namespace>.<method>, described at GET ${API_PREFIX}openapi.json`,
+          `no route ${pathname}: methods are POST ${API_PREFIX}<namespace>.<method>, described at GET ${API_PREFIX}openapi.json; the status page is GET /ui`,
         );
       }
       let name: string;
