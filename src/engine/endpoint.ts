@@ -73,6 +73,21 @@ export function counterNames(): readonly string[] {
   return addon.counterNames;
 }
 
+/** Values of the JETRECV_AEAD environment variable: 'openssl' forces OpenSSL for AEAD. */
+const AEAD_OVERRIDES = ['', 'auto', 'openssl'];
+
+/**
+ * The AEAD back end sessions use, by cipher name ('ipsec-mb' or 'openssl'). Throws if
+ * JETRECV_AEAD is set to something other than 'auto' or 'openssl'.
+ */
+export function aeadBackends(): Readonly<Record<string, 'ipsec-mb' | 'openssl'>> {
+  const forced = process.env['JETRECV_AEAD'];
+  if (forced !== undefined && !AEAD_OVERRIDES.includes(forced)) {
+    throw new Error(`JETRECV_AEAD must be 'auto' or 'openssl' (got '${forced}')`);
+  }
+  return addon.aeadBackends;
+}
+
 /** Sends a state line to systemd's $NOTIFY_SOCKET; false when not run under systemd. */
 export function sdNotify(message: string): boolean {
   return addon.sdNotify(message);

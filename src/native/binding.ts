@@ -241,6 +241,11 @@ export interface NativeEndpoint {
 export interface NativeAddon {
   /** Counter names, in the order readCounters() fills them. */
   counterNames: string[];
+  /**
+   * The AEAD back end new sessions use, by cipher name: 'ipsec-mb' (intel-ipsec-mb, where it
+   * was built in and the CPU has AES-NI) or 'openssl' (see native/src/core/aead.h).
+   */
+  aeadBackends: Record<string, 'ipsec-mb' | 'openssl'>;
   /** Sends one datagram to $NOTIFY_SOCKET; false if it is unset. Throws on send failure. */
   sdNotify(message: string): boolean;
   /**
