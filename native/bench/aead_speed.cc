@@ -4,10 +4,11 @@
 //
 //   build/aead-speed [--sizes 1416,8916] [--seconds 0.3] [--rounds 3]
 //
-// One JSON object per line: {"backend","cipher","op","bytes","cpuSecondsPerGB"}, the
-// best (lowest) of --rounds rounds of --seconds each, timed with the thread's CPU
-// clock (CLOCK_THREAD_CPUTIME_ID), so other load on the machine inflates it less
-// than wall time would. GB = 1e9 payload bytes. Open is timed on a buffer whose
+// First line: {"defaultBackends":{cipher: backend}} (what jetrecv uses here, after
+// JETRECV_AEAD). Then one JSON object per line: {"backend","cipher","op","bytes",
+// "cpuSecondsPerGB"}, the best (lowest) of --rounds rounds of --seconds each, timed
+// with the thread's CPU clock (CLOCK_THREAD_CPUTIME_ID), so other load on the
+// machine inflates it less than wall time would. GB = 1e9 payload bytes. Open is timed on a buffer whose
 // first open verified; later opens run the same work on the decrypted bytes (the
 // tag then fails, which costs the same: both back ends decrypt, then compare).
 #include <time.h>
@@ -98,6 +99,9 @@ double TimeRound(AeadContext& ctx, bool seal, std::vector<uint8_t>& packet, size
 
 int main(int argc, char** argv) {
   const Options opts = ParseArgs(argc, argv);
+  std::printf("{\"defaultBackends\":{\"%s\":\"%s\",\"%s\":\"%s\"}}\n", CipherName(Cipher::kAes256Gcm),
+              AeadBackendName(DefaultAeadBackend(Cipher::kAes256Gcm)), CipherName(Cipher::kChaCha20Poly1305),
+              AeadBackendName(DefaultAeadBackend(Cipher::kChaCha20Poly1305)));
   uint8_t key[kAeadKeyLen];
   for (size_t i = 0; i < sizeof(key); ++i) key[i] = static_cast<uint8_t>(i * 13 + 1);
   for (Cipher cipher : {Cipher::kAes256Gcm, Cipher::kChaCha20Poly1305}) {
