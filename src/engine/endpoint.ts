@@ -19,7 +19,9 @@ export class Endpoint {
   private draining = false;
   private readonly counterBuf: Float64Array;
 
+  /** Throws if JETRECV_AEAD is set to an unknown value (see aeadBackends). */
   constructor(config: EndpointConfig, private readonly onEvent: (ev: NativeEvent) => void) {
+    aeadBackends();
     this.counterBuf = new Float64Array(addon.counterNames.length);
     this.native = new addon.Endpoint({ ...config, onEvents: () => this.drain() });
   }

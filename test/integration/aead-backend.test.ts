@@ -3,6 +3,7 @@
 // refused with a clear error for a bad JETRECV_AEAD; and real transfers between a
 // sender on one back end and a receiver on the other, for both ciphers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { runCli, sha256File, tempDir, writeRandomFile } from './harness.js';
@@ -87,5 +88,16 @@ describe('AEAD back end of jetrecv serve', () => {
     const st = await serve.exited;
     expect(st.code).not.toBe(0);
     expect(`${serve.stderr()}${JSON.stringify(serve.logs)}`).toMatch(/JETRECV_AEAD must be 'auto' or 'openssl' \(got 'fastest'\)/);
+  });
+});
+
+describe('AEAD back end of jetrecv send', () => {
+  it('a bad JETRECV_AEAD stops jetrecv send with an error naming it', async () => {
+    const src = path.join(root, 'small.bin');
+    await writeRandomFile(src, 1024);
+    const key = randomBytes(32).toString('base64'); // nobody listens: the check comes first
+    const sent = await runCli(['send', '--to', '127.0.0.1:9', '--server-key', key, '--quiet', src], { env: { JETRECV_AEAD: 'fastest' } });
+    expect(sent.code).not.toBe(0);
+    expect(sent.stderr).toMatch(/JETRECV_AEAD must be 'auto' or 'openssl' \(got 'fastest'\)/);
   });
 });
