@@ -595,38 +595,127 @@ async function sectionJetrecv(ctx) {
 
 const kBlockPacketOverhead = 56; // datagram bytes that are not file data (docs/PROTOCOL.md)
 
+/** Rounds of each ceiling measurement; the best (lowest CPU per GB) counts. */
+const kCeilingRounds = 3;
+/** A ceiling figure that moved more than this between the start and the end of a run is flagged. */
+const kCeilingDriftLimit = 0.2;
+
 /**
  * CPU seconds per GB (10^9 bytes) of AES-256-GCM on one core of this machine, one call per
  * block of file data (datagram − 56 bytes) with a fresh IV and a tag each time, as the data
- * path does: `openssl speed -evp aes-256-gcm -bytes N` (and `-decrypt`). That is the least
- * a sealing or an opening end spends per GB before any copy or packet work. `openssl speed`
- * counts calls in a wall-clock window, so a loaded machine makes the floor look higher.
+ * path does: `openssl speed -evp aes-256-gcm -bytes N` (and `-decrypt`), best of `rounds`.
+ * That is the least an OpenSSL sealing or opening end spends per GB before any copy or packet
+ * work. `openssl speed` counts calls in a wall-clock window, so a loaded machine makes the
+ * floor look higher.
  */
-function aesGcmFloor(payloadBytes, seconds) {
+function aesGcmFloor(payloadBytes, seconds, rounds) {
   const rate = (extra) => {
     const r = spawnSync('openssl', ['speed', '-seconds', String(seconds), ...extra, '-evp', 'aes-256-gcm', '-bytes', String(payloadBytes)], { encoding: 'utf8' });
     const m = /^AES-256-GCM\s+([\d.]+)k\s*$/m.exec(r.stdout ?? '');
     if (r.status !== 0 || !m) throw new Error(`openssl speed failed: ${tail(`${r.stdout ?? ''}${r.stderr ?? ''}`, 200)}`);
     return Number(m[1]) * 1000; // bytes per second
   };
-  return { sealSecondsPerGB: round(1e9 / rate([]), 3), openSecondsPerGB: round(1e9 / rate(['-decrypt']), 3) };
+  const best = (extra) => Math.min(...Array.from({ length: rounds }, () => 1e9 / rate(extra)));
+  return { sealSecondsPerGB: round(best([]), 3), openSecondsPerGB: round(best(['-decrypt']), 3) };
 }
 
-async function sectionCeiling(ctx) {
+/**
+ * build/aead-speed (native/bench/aead_speed.cc): jetrecv's own AEAD contexts, AES-256-GCM
+ * seal and open on every back end the build offers, thread CPU time, best of `rounds`.
+ * Returns { defaultBackend, floors: { backend: { payload: { sealSecondsPerGB, openSecondsPerGB } } } },
+ * or null without the binary.
+ */
+function aeadSpeedFloors(payloads, rounds) {
+  const bin = path.join(repoRoot, 'build', 'aead-speed');
+  if (!existsSync(bin)) return null;
+  const r = spawnSync(bin, ['--sizes', payloads.join(','), '--rounds', String(rounds), '--seconds', '0.5'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`aead-speed failed: ${tail(`${r.stdout ?? ''}${r.stderr ?? ''}`, 200)}`);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const floors = {};
+  for (const l of lines.filter((x) => x.cipher === 'aes-256-gcm')) {
+    const slot = ((floors[l.backend] ??= {})[l.bytes] ??= {});
+    slot[l.op === 'seal' ? 'sealSecondsPerGB' : 'openSecondsPerGB'] = round(l.cpuSecondsPerGB, 3);
+  }
+  return { defaultBackend: lines[0].defaultBackends['aes-256-gcm'], floors };
+}
+
+/**
+ * The ceiling: per datagram size, `openssl speed` and jetrecv's own AEAD loop (each back end;
+ * `usedByJetrecv` marks the one jetrecv runs here), each best of kCeilingRounds, with the
+ * load average at the time. Runs first and, when other sections ran, again at the end
+ * (`phase` 'before' / 'after'; see ceilingDrift).
+ */
+async function sectionCeiling(ctx, phase = 'before') {
   const { opts, results } = ctx;
+  const rounds = opts.quick ? 1 : kCeilingRounds;
+  const payloads = opts.datagramSizes.map((dg) => dg - kBlockPacketOverhead);
+  const loadAverage = () => os.loadavg().map((x) => round(x, 2));
   if (!which('openssl')) {
     results.push({ section: 'ceiling', name: 'AES-256-GCM floor', skipped: 'openssl CLI not installed (apt-get install openssl)' });
+  } else {
+    const version = spawnSync('openssl', ['version'], { encoding: 'utf8' }).stdout?.trim() ?? '?';
+    for (const dg of opts.datagramSizes) {
+      const payload = dg - kBlockPacketOverhead;
+      console.error(`• AES-256-GCM floor (${phase}), ${payload}-byte blocks (${version}; Node has ${process.versions.openssl}), best of ${rounds}`);
+      results.push({
+        section: 'ceiling', phase, name: `AES-256-GCM alone, ${payload}-byte blocks, 1 core (openssl speed, ${phase})`, tool: 'openssl', cipher: 'aes-256-gcm', datagramSize: dg,
+        opensslVersion: version, nodeOpensslVersion: process.versions.openssl, aead: aesGcmFloor(payload, 1, rounds), loadAverage: loadAverage(),
+      });
+    }
+  }
+  console.error(`• AES-256-GCM in jetrecv's AEAD back ends (${phase}), build/aead-speed, best of ${rounds}`);
+  const own = aeadSpeedFloors(payloads, rounds);
+  if (own === null) {
+    results.push({ section: 'ceiling', name: 'AES-256-GCM in jetrecv (aead-speed)', skipped: 'build/aead-speed missing (npm run build:native)' });
     return;
   }
-  const version = spawnSync('openssl', ['version'], { encoding: 'utf8' }).stdout?.trim() ?? '?';
-  for (const dg of opts.datagramSizes) {
-    const payload = dg - kBlockPacketOverhead;
-    console.error(`• AES-256-GCM floor, ${payload}-byte blocks (${version}; Node has ${process.versions.openssl})`);
-    results.push({
-      section: 'ceiling', name: `AES-256-GCM alone, ${payload}-byte blocks, 1 core`, tool: 'openssl', cipher: 'aes-256-gcm', datagramSize: dg,
-      opensslVersion: version, nodeOpensslVersion: process.versions.openssl, aead: aesGcmFloor(payload, opts.quick ? 1 : 3),
-    });
+  for (const [backend, bySize] of Object.entries(own.floors)) {
+    for (const dg of opts.datagramSizes) {
+      const payload = dg - kBlockPacketOverhead;
+      results.push({
+        section: 'ceiling', phase, name: `AES-256-GCM ${backend}, ${payload}-byte blocks, 1 core (aead-speed, ${phase})`, tool: 'aead-speed', backend,
+        usedByJetrecv: backend === own.defaultBackend, cipher: 'aes-256-gcm', datagramSize: dg, aead: bySize[payload], loadAverage: loadAverage(),
+      });
+    }
   }
+}
+
+/**
+ * Ceiling figures that moved more than kCeilingDriftLimit between the 'before' and 'after'
+ * ceilings of this run: the machine's speed changed under the other sections, so their
+ * figures (and ratios between sections) are suspect. One row per moved figure.
+ */
+export function ceilingDrift(results) {
+  const key = (r) => `${r.tool}|${r.backend ?? ''}|${r.datagramSize}`;
+  const after = new Map(results.filter((r) => r.section === 'ceiling' && r.phase === 'after' && r.aead).map((r) => [key(r), r]));
+  const out = [];
+  for (const b of results.filter((r) => r.section === 'ceiling' && r.phase === 'before' && r.aead)) {
+    const a = after.get(key(b));
+    if (!a) continue;
+    for (const op of ['sealSecondsPerGB', 'openSecondsPerGB']) {
+      const change = a.aead[op] / b.aead[op] - 1;
+      if (Math.abs(change) > kCeilingDriftLimit) {
+        out.push({ name: `${b.name.replace(/, before\)$/, ')')} ${op}`, before: b.aead[op], after: a.aead[op], change: round(change, 3), loadBefore: b.loadAverage, loadAfter: a.loadAverage });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The AEAD floor per GB for datagram size dg: jetrecv's own back end (aead-speed row marked
+ * usedByJetrecv) where measured, else `openssl speed`; the best of every phase.
+ */
+export function aeadFloor(results, dg) {
+  const rows = results.filter((r) => r.section === 'ceiling' && r.aead && r.datagramSize === dg);
+  const own = rows.filter((r) => r.usedByJetrecv);
+  const pick = own.length > 0 ? own : rows.filter((r) => r.tool === 'openssl');
+  if (pick.length === 0) return null;
+  return {
+    sealSecondsPerGB: Math.min(...pick.map((r) => r.aead.sealSecondsPerGB)),
+    openSecondsPerGB: Math.min(...pick.map((r) => r.aead.openSecondsPerGB)),
+    source: own.length > 0 ? `jetrecv ${own[0].backend}` : 'openssl speed',
+  };
 }
 
 // ---------------------------------------------------------------- peers
@@ -1036,7 +1125,7 @@ function medianOf(results, pred, field = 'gbitPerSecond') {
 
 /**
  * A model of the fastest encrypted loopback transfer this machine allows, from this run's
- * figures: each end must at least run AES-256-GCM (the ceiling section's floor) and move the
+ * figures: each end must at least run AES-256-GCM (aeadFloor: jetrecv's back end) and move the
  * bytes the way a plain TCP copy into a file does (socat's receiver and sender CPU per GB to
  * tmpfs). With both ends on the same cores, and one RX and one TX thread (jetrecv's
  * defaults), the rate is at most min(cores / (both floors), 1 / each floor) GB/s. Null when
@@ -1048,7 +1137,8 @@ function computeCpuBounds(results, cores) {
   const socatRcv = med(socat?.receiverCpuUserPerGB) + med(socat?.receiverCpuSysPerGB);
   const socatSnd = med(socat?.senderCpuUserPerGB) + med(socat?.senderCpuSysPerGB);
   if (!(socatRcv > 0) || !(socatSnd > 0)) return [];
-  return results.filter((r) => r.section === 'ceiling' && r.aead).map(({ aead, datagramSize }) => {
+  return [...new Set(results.filter((r) => r.section === 'ceiling' && r.aead).map((r) => r.datagramSize))].map((datagramSize) => {
+    const aead = aeadFloor(results, datagramSize);
     const rcv = aead.openSecondsPerGB + socatRcv;
     const snd = aead.sealSecondsPerGB + socatSnd;
     const gbPerSecond = Math.min(cores / (rcv + snd), 1 / rcv, 1 / snd);
@@ -1056,7 +1146,7 @@ function computeCpuBounds(results, cores) {
       section: 'ceiling', name: `model: CPU bound, ${datagramSize}-byte datagrams → tmpfs`, tool: 'model', datagramSize,
       bound: {
         gbitPerSecond: round(gbPerSecond * 8, 2), receiverFloor: round(rcv, 3), senderFloor: round(snd, 3), cores,
-        note: `AES-256-GCM floor + socat's copy cost per end; ${cores} cores for both ends`,
+        note: `AES-256-GCM floor (${aead.source}) + socat's copy cost per end; ${cores} cores for both ends`,
       },
     };
   });
@@ -1091,7 +1181,7 @@ function computeRatios(results, opts) {
   };
   add(`receiver CPU s/GB: jetrecv ${jumbo} tmpfs / uftpd aes256-gcm tmpfs`, cpu((r) => r.section === 'jetrecv' && r.datagramSize === jumbo && r.dest === 'tmpfs'), cpu((r) => r.tool === 'uftp' && r.mode === 'aes256-gcm' && r.dest === 'tmpfs'), '<= 0.25');
   const uftpdCpu = cpu((r) => r.tool === 'uftp' && r.mode === 'aes256-gcm' && r.dest === 'tmpfs');
-  const aesOpen = results.find((r) => r.section === 'ceiling' && r.aead && r.datagramSize === jumbo)?.aead?.openSecondsPerGB ?? null;
+  const aesOpen = aeadFloor(results, jumbo)?.openSecondsPerGB ?? null;
   const rcvFloor = results.find((r) => r.bound && r.datagramSize === jumbo)?.bound.receiverFloor ?? null;
   add(`AES-256-GCM open alone ${jumbo} / (0.25 × uftpd aes256-gcm CPU)`, aesOpen, uftpdCpu ? 0.25 * uftpdCpu : null);
   add(`model receiver floor ${jumbo} / (0.25 × uftpd aes256-gcm CPU): is the CPU target reachable here? (<= 1 needed)`, rcvFloor, uftpdCpu ? 0.25 * uftpdCpu : null);
@@ -1251,12 +1341,21 @@ async function main() {
         ctx.results.push({ section: s, name: `${s} section`, skipped: `failed: ${err.message.split('\n')[0]}` });
       }
     }
+    // The ceiling again after the other sections: did the machine's speed move under them?
+    if (opts.only.includes('ceiling') && opts.only.some((s) => s !== 'ceiling')) {
+      try {
+        await sectionCeiling(ctx, 'after');
+      } catch (err) {
+        console.error(`bench: section ceiling (after) failed: ${err.stack ?? err.message}`);
+      }
+    }
   } finally {
     await runCleanups();
   }
 
   ctx.results.push(...computeCpuBounds(ctx.results, machine.cores));
   const ratios = computeRatios(ctx.results, opts);
+  const drift = ceilingDrift(ctx.results);
   const report = {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
@@ -1265,6 +1364,7 @@ async function main() {
     sourceSha256: ctx.srcSha,
     results: ctx.results,
     ratios,
+    ceilingDrift: drift,
   };
   const outFile = opts.out ?? path.join(repoRoot, 'bench', 'results', `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
   mkdirSync(path.dirname(outFile), { recursive: true });
@@ -1272,6 +1372,9 @@ async function main() {
   console.log('');
   printTable(ctx.results.filter((r) => r.section !== 'wan'), ratios);
   printWanTable(ctx.results);
+  for (const d of drift) {
+    console.log(`\nWARNING: ceiling moved ${round(d.change * 100, 0)} % during the run: ${d.name} ${d.before} → ${d.after} (load ${d.loadBefore.join(' ')} → ${d.loadAfter.join(' ')}); figures of this run are suspect`);
+  }
   console.log(`\nsaved ${path.relative(process.cwd(), outFile)}`);
   const mismatch = ctx.results.some((r) => r.summary?.sha256AllOk === false);
   if (mismatch) {

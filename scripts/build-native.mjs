@@ -2,7 +2,7 @@
 // Builds the native addon and the ctest binaries with cmake-js, after checking
 // the system tools it needs. Prints a clear message naming what is missing.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 const need = [
@@ -31,3 +31,6 @@ const args = [cmakeJs, 'build', '--out', 'build', '--parallel', '2'];
 if (process.env.JETRECV_DEBUG) args.push('--debug');
 if (process.env.JETRECV_SANITIZE) args.push(`--CDJETRECV_SANITIZE=${process.env.JETRECV_SANITIZE}`);
 execFileSync(process.execPath, args, { stdio: 'inherit' });
+// Which AEAD back end was built in and what it falls back to (written by CMakeLists.txt).
+const aeadSummary = path.join('build', 'aead-backends.txt');
+if (existsSync(aeadSummary)) console.log(`jetrecv build: ${readFileSync(aeadSummary, 'utf8').trim()}`);

@@ -15,7 +15,7 @@ import { AuthorizedClients } from './recv/authorized-clients.js';
 import { Receiver } from './recv/receiver.js';
 import { TransferStore } from './recv/transfer-store.js';
 import { encodeKey, parsePublicKey } from './keys/key-encoding.js';
-import type { CipherName } from './addon/endpoint.js';
+import { aeadBackends, type CipherName } from './addon/endpoint.js';
 import type { LogLevel } from './log.js';
 
 export interface DaemonConfig {
@@ -117,6 +117,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger): Promise
 async function startLocked(config: DaemonConfig, logger: Logger, stateLock: StateLock | null): Promise<Daemon> {
   const log = logger.child({ component: 'daemon' });
   const serverId = randomBytes(16).toString('hex');
+  // AEAD back end per cipher (logged when ready, exported on /metrics); a bad JETRECV_AEAD stops the start.
+  const aead = aeadBackends();
   const serverKeys = await loadOrCreateServerKeys(config.persistentStateDir);
   if (serverKeys.warning) log.warn({ path: serverKeys.path }, serverKeys.warning);
   if (serverKeys.created && serverKeys.path) log.info({ path: serverKeys.path }, 'created a new server key pair');
@@ -193,6 +195,7 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
             bytesReceived: counters['bytes_written'] ?? 0,
             recvRateBps: st.recvRateBps,
             info: { version: packageVersion(), serverId },
+            aeadBackends: aead,
           });
         },
         logger,
@@ -235,7 +238,7 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
   }
 
   log.info(
-    { publicKey: receiver.publicKey, recvPort: receiver.port, apiPort: api?.port ?? null, sandboxDir: receiver.sandboxRoot, serverId },
+    { publicKey: receiver.publicKey, recvPort: receiver.port, apiPort: api?.port ?? null, sandboxDir: receiver.sandboxRoot, serverId, aeadBackends: aead },
     'jetrecv receiver ready',
   );
 

@@ -288,6 +288,11 @@ export interface NativeAddon {
   counterNames: string[];
   /** Frozen. */
   constants: NativeConstants;
+  /**
+   * The AEAD back end new sessions use, by cipher name: 'ipsec-mb' (intel-ipsec-mb, where it
+   * was built in and the CPU has AES-NI) or 'openssl' (see native/src/core/aead.h).
+   */
+  aeadBackends: Record<string, 'ipsec-mb' | 'openssl'>;
   /** Sends one datagram to $NOTIFY_SOCKET; false if it is unset. Throws on send failure. */
   sdNotify(message: string): boolean;
   /**

@@ -60,7 +60,9 @@ export class Endpoint<R extends EndpointRole = EndpointRole> {
   private draining = false;
   private readonly counterBuf: Float64Array;
 
+  /** Throws if JETRECV_AEAD is set to an unknown value (see aeadBackends). */
   constructor(config: EndpointConfig<R>, onEvent: (ev: EndpointEvent<R>) => void) {
+    aeadBackends();
     this.role = config.role;
     this.onEvent = onEvent as (ev: NativeEvent) => void;
     this.counterBuf = new Float64Array(addon.counterNames.length);
@@ -161,6 +163,21 @@ export class Endpoint<R extends EndpointRole = EndpointRole> {
   stopSendTransfer(localIndex: number, transferId: number): void {
     this.native.stopSendTransfer(localIndex, transferId);
   }
+}
+
+/** Values of the JETRECV_AEAD environment variable: 'openssl' forces OpenSSL for AEAD. */
+const AEAD_OVERRIDES = ['', 'auto', 'openssl'];
+
+/**
+ * The AEAD back end sessions use, by cipher name ('ipsec-mb' or 'openssl'). Throws if
+ * JETRECV_AEAD is set to something other than 'auto' or 'openssl'.
+ */
+export function aeadBackends(): Readonly<Record<string, 'ipsec-mb' | 'openssl'>> {
+  const forced = process.env['JETRECV_AEAD'];
+  if (forced !== undefined && !AEAD_OVERRIDES.includes(forced)) {
+    throw new Error(`JETRECV_AEAD must be 'auto' or 'openssl' (got '${forced}')`);
+  }
+  return addon.aeadBackends;
 }
 
 /** Sends a state line to systemd's $NOTIFY_SOCKET; false when not run under systemd. */

@@ -30,6 +30,8 @@ export interface MetricsInput {
   /** Current aggregate receive rate in bits per second (gauge). */
   recvRateBps: number;
   info: { version: string; serverId: string };
+  /** AEAD back end by cipher name (addon aeadBackends); omitted: no family. */
+  aeadBackends?: Readonly<Record<string, string>>;
 }
 
 const NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -95,7 +97,8 @@ export function counterMetricName(counter: string): string {
  * counters (input order, with the `drop_*` ones replaced by one `jetrecv_packets_dropped_total`
  * family at the position of the first), then `jetrecv_handshakes_total{outcome}` (if given),
  * `jetrecv_sessions`, `jetrecv_transfers{state}`,
- * `jetrecv_received_bytes_total`, `jetrecv_receive_rate_bits_per_second` and `jetrecv_info`.
+ * `jetrecv_received_bytes_total`, `jetrecv_receive_rate_bits_per_second`, `jetrecv_info`
+ * and `jetrecv_aead_backend{cipher,backend}` (if given).
  */
 export function renderPrometheus(input: MetricsInput): string {
   const out = new FamilyWriter();
@@ -147,6 +150,14 @@ export function renderPrometheus(input: MetricsInput): string {
   out.family(`${METRIC_PREFIX}info`, 'gauge', 'Build and identity of this server; the value is always 1.', [
     { labels: { version: input.info.version, server_id: input.info.serverId }, value: 1 },
   ]);
+  if (input.aeadBackends !== undefined) {
+    out.family(
+      `${METRIC_PREFIX}aead_backend`,
+      'gauge',
+      'AEAD implementation new sessions use, by cipher (ipsec-mb or openssl); the value is always 1.',
+      Object.entries(input.aeadBackends).map(([cipher, backend]) => ({ labels: { cipher, backend }, value: 1 })),
+    );
+  }
   return out.text();
 }
 

@@ -167,6 +167,19 @@ describe('renderPrometheus', () => {
     ]);
   });
 
+  it('names the AEAD back end per cipher as a gauge with labels, last, only when given', () => {
+    const families = parseExposition(
+      renderPrometheus(sampleInput({ aeadBackends: { 'aes-256-gcm': 'ipsec-mb', 'chacha20-poly1305': 'openssl' } })),
+    );
+    expect([...families.keys()].at(-1)).toBe('jetrecv_aead_backend');
+    expect(families.get('jetrecv_aead_backend')).toMatchObject({ type: 'gauge' });
+    expect(families.get('jetrecv_aead_backend')?.samples.map((s) => [s.labels, s.value])).toEqual([
+      [{ cipher: 'aes-256-gcm', backend: 'ipsec-mb' }, 1],
+      [{ cipher: 'chacha20-poly1305', backend: 'openssl' }, 1],
+    ]);
+    expect(parseExposition(renderPrometheus(sampleInput())).has('jetrecv_aead_backend')).toBe(false);
+  });
+
   it('reports handshake outcomes as one family with an outcome label, placed before jetrecv_sessions', () => {
     const families = parseExposition(renderPrometheus(sampleInput({ handshakes: { accepted: 3, 'cookie-sent': 120, 'bad-mac2': 1 } })));
     expect(families.get('jetrecv_handshakes_total')?.type).toBe('counter');

@@ -6,6 +6,7 @@
 #include "binding/args.h"
 #include "binding/endpoint_wrap.h"
 #include "binding/errors.h"
+#include "core/aead.h"
 #include "core/counters.h"
 #include "core/heap_trim.h"
 #include "core/limits.h"
@@ -62,11 +63,17 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   for (size_t i = 0; i < core::kCounterCount; ++i) {
     names.Set(static_cast<uint32_t>(i), core::CounterName(static_cast<core::CounterId>(i)));
   }
+  // The AEAD back end new sessions get, per cipher (core/aead.h DefaultAeadBackend).
+  Napi::Object aead_backends = Napi::Object::New(env);
+  for (core::Cipher cipher : {core::Cipher::kAes256Gcm, core::Cipher::kChaCha20Poly1305}) {
+    aead_backends.Set(core::CipherName(cipher), core::AeadBackendName(core::DefaultAeadBackend(cipher)));
+  }
   Napi::Function endpoint_class = EndpointWrap::Init(env, this);
   endpoint_constructor_ = Napi::Persistent(endpoint_class);
   DefineAddon(exports, {
                            InstanceValue("counterNames", names, napi_enumerable),
                            InstanceValue("constants", Constants(env), napi_enumerable),
+                           InstanceValue("aeadBackends", aead_backends, napi_enumerable),
                            InstanceMethod("sdNotify", &Addon::SdNotify, napi_enumerable),
                            InstanceMethod("removeStalePartial", &Addon::RemoveStalePartial, napi_enumerable),
                            InstanceMethod("sweepPartials", &Addon::SweepPartials, napi_enumerable),

@@ -1,4 +1,9 @@
-// aead.h — per-packet AEAD over OpenSSL EVP, and the epoch key schedule.
+// aead.h — per-packet AEAD (AES-256-GCM, ChaCha20-Poly1305) and the epoch key schedule.
+//
+// Back ends (one file each, behind aead_backend.h): intel-ipsec-mb (aead_ipsec_mb.cc)
+// where CMake found it at build time and the CPU has AES-NI, OpenSSL EVP
+// (aead_evp.cc) otherwise. Both produce the same bytes; the choice is per cipher and
+// made at run time (DefaultAeadBackend).
 //
 // Key schedule: each direction of a session has a 32-byte base key (from the
 // Noise handshake, done in TS). The AEAD key that protects packet `counter` on
@@ -11,14 +16,30 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "core/wire_format.h"
-
-typedef struct evp_cipher_ctx_st EVP_CIPHER_CTX;
 
 namespace jetrecv::core {
 
 enum class Cipher : uint8_t { kAes256Gcm = 1, kChaCha20Poly1305 = 2 };
+
+enum class AeadBackend : uint8_t { kOpenSsl = 1, kIpsecMb = 2 };
+
+namespace aead_internal {
+class AeadBackendImpl;
+}
+
+// "openssl" or "ipsec-mb" (the names /metrics and the serve log use).
+const char* AeadBackendName(AeadBackend backend);
+// "aes-256-gcm" or "chacha20-poly1305" (the wire protocol's names).
+const char* CipherName(Cipher cipher);
+// True if this build and CPU can run backend (OpenSSL: always).
+bool AeadBackendAvailable(AeadBackend backend);
+// The back end AeadContext::Init(cipher, encrypt) uses: intel-ipsec-mb if available
+// (measured faster than OpenSSL for both ciphers, bench/README.md), else OpenSSL.
+// JETRECV_AEAD=openssl in the environment forces OpenSSL (read once per process).
+AeadBackend DefaultAeadBackend(Cipher cipher);
 
 // Writes the epoch key for (base_key, lane, epoch) to out. False if HMAC failed.
 bool DeriveEpochKey(const uint8_t base_key[kAeadKeyLen], uint8_t lane, uint64_t epoch,
@@ -26,32 +47,36 @@ bool DeriveEpochKey(const uint8_t base_key[kAeadKeyLen], uint8_t lane, uint64_t 
 // Writes the 12-byte nonce for (lane, counter).
 void MakeNonce(uint8_t lane, uint64_t counter, uint8_t out[kAeadNonceLen]);
 
-// One EVP cipher context for one direction, created once and re-keyed in place
-// (SetKey) and re-IV'd per packet, never re-allocated per packet. Not thread-safe:
-// the owner serializes calls.
+// One AEAD for one cipher and direction, created once and re-keyed in place
+// (SetKey), never re-allocated per packet. Not thread-safe: the owner serializes
+// calls.
 class AeadContext {
  public:
-  AeadContext() = default;
+  AeadContext();
   ~AeadContext();
   AeadContext(const AeadContext&) = delete;
   AeadContext& operator=(const AeadContext&) = delete;
 
-  // Allocates the context for cipher and direction. False on OpenSSL failure.
+  // Allocates the context for cipher and direction on DefaultAeadBackend(cipher).
+  // False on failure.
   bool Init(Cipher cipher, bool encrypt);
+  // Same on a given back end; false if it is not available (tests, benchmarks).
+  bool Init(Cipher cipher, bool encrypt, AeadBackend backend);
   bool SetKey(const uint8_t key[kAeadKeyLen]);
-  bool initialized() const { return ctx_ != nullptr; }
+  bool initialized() const { return impl_ != nullptr; }
+  AeadBackend backend() const { return backend_; }
 
   // Encrypts data[0..len) in place, writes the 16-byte tag to tag.
   bool Seal(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data,
             size_t len, uint8_t tag[kAeadTagLen]);
-  // Decrypts data[0..len) in place; false if the tag does not verify (data is
-  // then garbage and must not be used).
+  // Decrypts data[0..len) in place; false if the tag does not verify (compared in
+  // constant time; data is then garbage and must not be used).
   bool Open(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data,
             size_t len, const uint8_t tag[kAeadTagLen]);
 
  private:
-  EVP_CIPHER_CTX* ctx_ = nullptr;
-  bool encrypt_ = true;
+  std::unique_ptr<aead_internal::AeadBackendImpl> impl_;
+  AeadBackend backend_ = AeadBackend::kOpenSsl;
 };
 
 }  // namespace jetrecv::core
