@@ -241,6 +241,8 @@ export interface NativeEndpoint {
 export interface NativeAddon {
   /** Counter names, in the order readCounters() fills them. */
   counterNames: string[];
+  /** Every error code the native layer reports (native/src/core/errors.def); src/errors.ts NativeErrorCodes mirrors it. */
+  errorCodes: string[];
   /** Sends one datagram to $NOTIFY_SOCKET; false if it is unset. Throws on send failure. */
   sdNotify(message: string): boolean;
   /**

@@ -42,6 +42,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   endpoint_constructor_ = Napi::Persistent(endpoint_class);
   DefineAddon(exports, {
                            InstanceValue("counterNames", names, napi_enumerable),
+                           InstanceValue("errorCodes", ErrorCodeList(env), napi_enumerable),
                            InstanceMethod("sdNotify", &Addon::SdNotify, napi_enumerable),
                            InstanceMethod("removeStalePartial", &Addon::RemoveStalePartial, napi_enumerable),
                            InstanceMethod("sweepPartials", &Addon::SweepPartials, napi_enumerable),

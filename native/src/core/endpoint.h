@@ -109,17 +109,6 @@ struct EndpointOptions {
   std::function<void()> doorbell;      // see EventQueue::SetDoorbell
 };
 
-// Codes the endpoint puts in Status::code (the binding passes them to JS).
-inline constexpr const char* kErrClosed = "JETRECV_ERR_CLOSED";
-inline constexpr const char* kErrInvalidArgument = "JETRECV_ERR_INVALID_ARGUMENT";
-inline constexpr const char* kErrWrongRole = "JETRECV_ERR_WRONG_ROLE";
-inline constexpr const char* kErrUnknownSession = "JETRECV_ERR_UNKNOWN_SESSION";
-inline constexpr const char* kErrDuplicateSession = "JETRECV_ERR_DUPLICATE_SESSION";
-inline constexpr const char* kErrUnknownTransfer = "JETRECV_ERR_UNKNOWN_TRANSFER";
-inline constexpr const char* kErrDuplicateTransfer = "JETRECV_ERR_DUPLICATE_TRANSFER";
-inline constexpr const char* kErrSocket = "JETRECV_ERR_SOCKET";
-inline constexpr const char* kErrWouldBlock = "JETRECV_ERR_WOULD_BLOCK";
-
 // Native cap on handshake events (all sources together), spent only by packets that
 // passed their source's bucket and mac1 (handshake_filter.h); JS rate-limits DH per source.
 constexpr uint32_t kMaxHandshakeEventsPerSecond = 4096;

@@ -52,7 +52,7 @@ void AddAncestors(const std::string& rel, std::set<std::string>* dirs) {
 uint64_t SatAdd(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 
 Status InvalidSpec(const std::string& message, const std::string& path) {
-  return Status::Error(EINVAL, message, "JETRECV_ERR_PATH_INVALID", path);
+  return Status::Error(EINVAL, message, kErrPathInvalid, path);
 }
 
 std::mutex g_trace_mu;
@@ -109,15 +109,15 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
     *status = Status::Error(EINVAL,
                             "block size " + std::to_string(spec.block_size) + " is out of range 1.." +
                                 std::to_string(kMaxBlockSize),
-                            "JETRECV_ERR_INVALID_ARGUMENT");
+                            kErrInvalidArgument);
     return nullptr;
   }
   if (!PartialTagValid(spec.partial_tag)) {
-    *status = Status::Error(EINVAL, "invalid partial tag '" + spec.partial_tag + "'", "JETRECV_ERR_INVALID_ARGUMENT");
+    *status = Status::Error(EINVAL, "invalid partial tag '" + spec.partial_tag + "'", kErrInvalidArgument);
     return nullptr;
   }
   if (spec.files.size() > UINT32_MAX) {
-    *status = Status::Error(EINVAL, "too many files in one transfer", "JETRECV_ERR_INVALID_ARGUMENT");
+    *status = Status::Error(EINVAL, "too many files in one transfer", kErrInvalidArgument);
     return nullptr;
   }
 
@@ -248,7 +248,7 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
       }
       if (err != 0) {
         *status = Status::Error(err, "cannot reset stale partial of " + f.path + ": " + std::strerror(err),
-                                "JETRECV_ERR_IO", f.path);
+                                kErrIo, f.path);
         t->files_.push_back(std::move(file));
         t->Close(true);
         return nullptr;
@@ -943,7 +943,7 @@ Status ReceiveTransfer::Checkpoint(ReceiveCheckpoint* out) {
   *out = ReceiveCheckpoint{};
   std::lock_guard cp_lock(checkpoint_mu_);
   std::shared_lock lifecycle(lifecycle_mu_);  // Close waits for us; fds stay valid
-  if (root_fd_ < 0) return Status::Error(EBADF, "transfer has no sandbox root", "JETRECV_ERR_IO");
+  if (root_fd_ < 0) return Status::Error(EBADF, "transfer has no sandbox root", kErrIo);
   auto direct_lost = [] {
     return Status::Error(EIO, "a direct write of this transfer failed: its received ranges are not checkpointed",
                          kErrDisk);

@@ -115,9 +115,6 @@ struct ReceiveStats {
   uint64_t blocks_resumed = 0;   // blocks restored from a checkpoint at Open (in blocks_received)
 };
 
-// Error code pushed with kTransferError when a write/finalize fails.
-inline constexpr const char* kErrDisk = "JETRECV_ERR_DISK";
-
 // Largest block size a transfer may use.
 constexpr uint32_t kMaxBlockSize = static_cast<uint32_t>(kMaxDatagram - kBlockPacketOverhead);
 // Write-behind: start writeback every kWriteBehindChunk of new data per file and

@@ -55,7 +55,7 @@ Status SendTransfer::AcquireFd(uint32_t file, int* fd) {
   if (nfd < 0) {
     const int err = errno;
     FdBudgetRelease();
-    return Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err), "JETRECV_ERR_IO",
+    return Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err), kErrIo,
                          f.path);
   }
   struct stat st {};
@@ -65,16 +65,16 @@ Status SendTransfer::AcquireFd(uint32_t file, int* fd) {
     close(nfd);
     FdBudgetRelease();
     if (stat_failed) {
-      return Status::Error(err, "cannot stat " + f.path + ": " + std::strerror(err), "JETRECV_ERR_IO",
+      return Status::Error(err, "cannot stat " + f.path + ": " + std::strerror(err), kErrIo,
                            f.path);
     }
     if (!S_ISREG(st.st_mode)) {
-      return Status::Error(EINVAL, "not a regular file: " + f.path, "JETRECV_ERR_IO", f.path);
+      return Status::Error(EINVAL, "not a regular file: " + f.path, kErrIo, f.path);
     }
     return Status::Error(EINVAL,
                          "size of " + f.path + " changed: expected " + std::to_string(f.size) +
                              " bytes, found " + std::to_string(st.st_size),
-                         "JETRECV_ERR_IO", f.path);
+                         kErrIo, f.path);
   }
   posix_fadvise(nfd, 0, 0, POSIX_FADV_SEQUENTIAL);
   f.fd = nfd;
@@ -105,24 +105,24 @@ std::unique_ptr<SendTransfer> SendTransfer::Open(std::shared_ptr<Session> sessio
     if (stat(f.path.c_str(), &st) != 0) {
       const int err = errno;
       *status = Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err),
-                              "JETRECV_ERR_IO", f.path);
+                              kErrIo, f.path);
       return nullptr;
     }
     if (!S_ISREG(st.st_mode)) {
-      *status = Status::Error(EINVAL, "not a regular file: " + f.path, "JETRECV_ERR_IO", f.path);
+      *status = Status::Error(EINVAL, "not a regular file: " + f.path, kErrIo, f.path);
       return nullptr;
     }
     if (static_cast<uint64_t>(st.st_size) != f.size) {
       *status = Status::Error(EINVAL,
                               "size of " + f.path + " changed: expected " + std::to_string(f.size) +
                                   " bytes, found " + std::to_string(st.st_size),
-                              "JETRECV_ERR_IO", f.path);
+                              kErrIo, f.path);
       return nullptr;
     }
     if (access(f.path.c_str(), R_OK) != 0) {  // unreadable: fail now, not mid-transfer
       const int err = errno;
       *status = Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err),
-                              "JETRECV_ERR_IO", f.path);
+                              kErrIo, f.path);
       return nullptr;
     }
     t->files_.push_back(src);  // not opened until first use (AcquireFd)

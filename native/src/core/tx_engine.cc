@@ -54,15 +54,15 @@ TxEngine::~TxEngine() { Shutdown(); }
 
 Status TxEngine::Start(std::shared_ptr<Session> session, uint32_t transfer_id,
                        const SendSpec& spec) {
-  if (!session) return Status::Error(EINVAL, "startSendTransfer: no session", "JETRECV_ERR_INVALID_ARGUMENT");
-  if (lanes_.empty()) return Status::Error(EINVAL, "startSendTransfer: no lanes", "JETRECV_ERR_INVALID_ARGUMENT");
+  if (!session) return Status::Error(EINVAL, "startSendTransfer: no session", kErrInvalidArgument);
+  if (lanes_.empty()) return Status::Error(EINVAL, "startSendTransfer: no lanes", kErrInvalidArgument);
   if (spec.block_size == 0 || spec.block_size + kBlockPacketOverhead > max_datagram_) {
     return Status::Error(EINVAL,
                          "block size " + std::to_string(spec.block_size) +
                              " does not fit a datagram of " + std::to_string(max_datagram_) +
                              " bytes (block size + " + std::to_string(kBlockPacketOverhead) +
                              " must not exceed it)",
-                         "JETRECV_ERR_INVALID_ARGUMENT");
+                         kErrInvalidArgument);
   }
   const Key key{session->local_index(), transfer_id};
   {
@@ -72,7 +72,7 @@ Status TxEngine::Start(std::shared_ptr<Session> session, uint32_t transfer_id,
       return Status::Error(EEXIST, "send transfer " + std::to_string(transfer_id) +
                                        " is already running on session " +
                                        std::to_string(key.first),
-                           "JETRECV_ERR_INVALID_ARGUMENT");
+                           kErrInvalidArgument);
     }
   }
   Status st;
@@ -85,7 +85,7 @@ Status TxEngine::Start(std::shared_ptr<Session> session, uint32_t transfer_id,
       return Status::Error(EEXIST, "send transfer " + std::to_string(transfer_id) +
                                        " is already running on session " +
                                        std::to_string(key.first),
-                           "JETRECV_ERR_INVALID_ARGUMENT");
+                           kErrInvalidArgument);
     }
   }
   wake_.notify_all();
@@ -227,7 +227,7 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
   int fd = -1;  // opened lazily (bounded fd cache, see send_transfer.h)
   const Status open_st = t.AcquireFd(batch.file, &fd);
   if (!open_st.ok()) {
-    FailTransfer(t, batch.file, open_st.err != 0 ? open_st.err : EIO, kErrSourceIo, open_st.message);
+    FailTransfer(t, batch.file, open_st.err != 0 ? open_st.err : EIO, kErrIo, open_st.message);
     return false;
   }
   while (left > 0) {
@@ -241,7 +241,7 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
     AdvanceIovecs(&cur, &left, static_cast<size_t>(r));
   }
   if (got != data_total) {
-    FailTransfer(t, batch.file, read_err != 0 ? read_err : EIO, kErrSourceIo,
+    FailTransfer(t, batch.file, read_err != 0 ? read_err : EIO, kErrIo,
                  read_err != 0 ? "cannot read " + t.file_path(batch.file) + ": " + std::strerror(read_err)
                                : "source file " + t.file_path(batch.file) + " shrank while it was being sent");
     return false;
@@ -276,7 +276,7 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
     const uint64_t now = MonoNs();
     if (t.send_error_since_ns == 0) t.send_error_since_ns = now;
     if (now - t.send_error_since_ns >= kSendErrorGiveUpNs) {
-      FailTransfer(t, batch.file, -sent, kErrSourceIo,
+      FailTransfer(t, batch.file, -sent, kErrSocket,
                    "cannot send to the receiver: " + std::string(std::strerror(-sent)));
     }
     return false;
