@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "core/block_bitmap.h"
+#include "core/frame_codec.h"
 #include "core/iovec_util.h"
 #include "core/limits.h"
 
@@ -257,14 +258,16 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
   for (uint32_t k = 0; k < batch.count; ++k) {
     uint8_t* packet = buf + k * segment;
     BlockFrameHeader h{};
-    h.type = static_cast<uint8_t>(FrameType::kBlock);
     h.transfer_id = t.transfer_id();
     h.file_index = batch.file;
     h.send_stamp = stamp;
     h.offset = (batch.first_block + k) * block_size;
-    std::memcpy(packet + kDataHeaderLen, &h, kBlockFrameHeaderLen);
-    last_len = session.SealInPlace(static_cast<uint8_t>(lane), packet,
-                                   kBlockFrameHeaderLen + iov[k].iov_len);
+    // The block's bytes were read in place behind the header: only the header is written.
+    uint8_t* frame = packet + kDataHeaderLen;
+    const size_t frame_len = EncodeBlockFrame(h, static_cast<const uint8_t*>(iov[k].iov_base), iov[k].iov_len,
+                                              frame, segment - kDataHeaderLen - kAeadTagLen);
+    if (frame_len == 0) return false;  // the segment always holds the frame
+    last_len = session.SealInPlace(static_cast<uint8_t>(lane), packet, frame_len);
     if (last_len == 0) return false;  // cipher failure: nothing sent, retried later
   }
   const size_t total = (batch.count - 1) * segment + last_len;
@@ -313,8 +316,8 @@ void TxEngine::FailTransfer(SendTransfer& t, uint32_t file, int err, const char*
 
 void TxEngine::SendPosition(SendTransfer& t, uint64_t now_ns) {
   const PositionFrame p = t.Position();
-  std::memcpy(position_buf_ + kDataHeaderLen, &p, kPositionFrameLen);
-  const size_t len = t.session()->SealInPlace(0, position_buf_, kPositionFrameLen);
+  const size_t frame_len = EncodePositionFrame(p, position_buf_ + kDataHeaderLen, kPositionFrameLen);
+  const size_t len = t.session()->SealInPlace(0, position_buf_, frame_len);
   if (len == 0) return;
   const int rc = lanes_[0]->SendTo(t.session()->peer(), t.session()->peer_len(), position_buf_,
                                    len, counters_);
