@@ -14,16 +14,6 @@ size_t EncodeControlFrame(const uint8_t* payload, size_t payload_len, uint8_t* f
   return len;
 }
 
-size_t EncodeBlockFrame(const BlockFrameHeader& header, const uint8_t* data, size_t len,
-                        uint8_t* frame, size_t cap) {
-  if (kBlockFrameHeaderLen + len > cap) return 0;
-  BlockFrameHeader h = header;
-  h.type = static_cast<uint8_t>(FrameType::kBlock);
-  StoreWire(frame, h);
-  if (len > 0 && data != frame + kBlockFrameHeaderLen) std::memcpy(frame + kBlockFrameHeaderLen, data, len);
-  return kBlockFrameHeaderLen + len;
-}
-
 size_t EncodeFeedbackFrame(const FeedbackFrameHeader& header, const NackRange* ranges, size_t n,
                            uint8_t* frame, size_t cap) {
   const size_t len = kFeedbackFrameHeaderLen + n * kNackRangeLen;
@@ -33,7 +23,8 @@ size_t EncodeFeedbackFrame(const FeedbackFrameHeader& header, const NackRange* r
   h.flags |= kFeedbackFlagTiming;
   h.range_count = static_cast<uint16_t>(n);
   StoreWire(frame, h);
-  for (size_t i = 0; i < n; ++i) StoreWire(frame + kFeedbackFrameHeaderLen + i * kNackRangeLen, ranges[i]);
+  // sizeof(NackRange) == kNackRangeLen (wire_format.h): an array of them is the wire layout.
+  if (n > 0) std::memcpy(frame + kFeedbackFrameHeaderLen, ranges, n * kNackRangeLen);
   return len;
 }
 

@@ -37,8 +37,16 @@ size_t EncodeControlFrame(const uint8_t* payload, size_t payload_len, uint8_t* f
 // BLOCK: header + data; returns the frame length or 0 if cap is too small.
 // data may already sit at frame + kBlockFrameHeaderLen (read there in place):
 // then only the header is written.
-size_t EncodeBlockFrame(const BlockFrameHeader& header, const uint8_t* data, size_t len,
-                        uint8_t* frame, size_t cap);
+// Inline: the sender calls it once per datagram.
+inline size_t EncodeBlockFrame(const BlockFrameHeader& header, const uint8_t* data, size_t len,
+                               uint8_t* frame, size_t cap) {
+  if (kBlockFrameHeaderLen + len > cap) return 0;
+  BlockFrameHeader h = header;
+  h.type = static_cast<uint8_t>(FrameType::kBlock);
+  StoreWire(frame, h);
+  if (len > 0 && data != frame + kBlockFrameHeaderLen) std::memcpy(frame + kBlockFrameHeaderLen, data, len);
+  return kBlockFrameHeaderLen + len;
+}
 // FEEDBACK: header (type, the timing flag and range_count set from n) + ranges;
 // 0 if it does not fit.
 size_t EncodeFeedbackFrame(const FeedbackFrameHeader& header, const NackRange* ranges, size_t n,
