@@ -181,7 +181,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       static const size_t kCaps[] = {0, kFeedbackFrameHeaderLen, kFeedbackFrameHeaderLen + kNackRangeLen,
                                      kFeedbackFrameHeaderLen + 3 * kNackRangeLen, 1440, 65536};
       const size_t cap = kCaps[in.U8() % 6];
-      const size_t n = t->BuildFeedback(now_us, 0, frame.data(), cap);
+      const size_t n = t->BuildFeedback(now_us, 0, 0, frame.data(), cap);
       if (cap < kFeedbackFrameHeaderLen) {
         FUZZ_CHECK(n == 0);
         continue;

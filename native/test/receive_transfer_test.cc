@@ -182,7 +182,7 @@ void TestWholeTransfer() {
 
   uint8_t frame[1500];
   std::vector<NackRange> ranges;
-  const FeedbackFrameHeader h = ParseFeedback(frame, t->BuildFeedback(1'000'000, 0, frame, sizeof(frame)), &ranges);
+  const FeedbackFrameHeader h = ParseFeedback(frame, t->BuildFeedback(1'000'000, 0, 0, frame, sizeof(frame)), &ranges);
   CHECK_EQ(h.flags & kFeedbackFlagComplete, kFeedbackFlagComplete);
   CHECK_EQ(h.range_count, 0u);
   CHECK_EQ(h.blocks_received, 78u);
@@ -261,7 +261,7 @@ void TestFeedback() {
   std::vector<NackRange> ranges;
   uint64_t now = 10'000'000;
   // First feedback: NACKs use the position known at the previous feedback (none).
-  FeedbackFrameHeader h = ParseFeedback(frame, t->BuildFeedback(now, 3, frame, sizeof(frame)), &ranges);
+  FeedbackFrameHeader h = ParseFeedback(frame, t->BuildFeedback(now, 3, 0, frame, sizeof(frame)), &ranges);
   CHECK_EQ(h.type, static_cast<uint8_t>(FrameType::kFeedback));
   CHECK_EQ(h.transfer_id, 9u);
   CHECK_EQ(h.feedback_seq, 1u);
@@ -273,7 +273,7 @@ void TestFeedback() {
   // Second: blocks before the POSITION that are missing, oldest first; the gap
   // 50..59 is past the POSITION (in flight) and not NACKed.
   now += 10'000;
-  h = ParseFeedback(frame, t->BuildFeedback(now, 0, frame, sizeof(frame)), &ranges);
+  h = ParseFeedback(frame, t->BuildFeedback(now, 0, 0, frame, sizeof(frame)), &ranges);
   CHECK_EQ(h.feedback_seq, 2u);
   REQUIRE(ranges.size() == 2);
   CHECK_EQ(ranges[0].file_index, 0u);
@@ -284,7 +284,7 @@ void TestFeedback() {
 
   // Soon after: held off, not NACKed again.
   now += 5'000;
-  h = ParseFeedback(frame, t->BuildFeedback(now, 0, frame, sizeof(frame)), &ranges);
+  h = ParseFeedback(frame, t->BuildFeedback(now, 0, 0, frame, sizeof(frame)), &ranges);
   CHECK_EQ(h.range_count, 0u);
   CHECK_EQ(h.recv_rate, 0u);  // nothing arrived in this interval
 
@@ -301,10 +301,10 @@ void TestFeedback() {
   stale.next_block = 1;
   t->OnPosition(stale);
   now += 5'000;
-  h = ParseFeedback(frame, t->BuildFeedback(now, 0, frame, sizeof(frame)), &ranges);
+  h = ParseFeedback(frame, t->BuildFeedback(now, 0, 0, frame, sizeof(frame)), &ranges);
   CHECK(h.recv_rate > 0);
   now += 30'000;  // past the hold-off; the done position is now the NACK limit
-  h = ParseFeedback(frame, t->BuildFeedback(now, 0, frame, sizeof(frame)), &ranges);
+  h = ParseFeedback(frame, t->BuildFeedback(now, 0, 0, frame, sizeof(frame)), &ranges);
   REQUIRE(ranges.size() == 4);
   CHECK_EQ(ranges[0].first_block, 10u);  // re-NACK after the hold-off
   CHECK_EQ(ranges[0].block_count, 2u);
@@ -317,14 +317,14 @@ void TestFeedback() {
   CHECK_EQ(ranges[3].block_count, 5u);
 
   // A frame with room for one range carries one; a cap below the header, none.
-  CHECK_EQ(t->BuildFeedback(now + 1'000'000, 0, frame, kFeedbackFrameHeaderLen - 1), 0u);
-  h = ParseFeedback(frame, t->BuildFeedback(now + 2'000'000, 0, frame, kFeedbackFrameHeaderLen + kNackRangeLen + 5), &ranges);
+  CHECK_EQ(t->BuildFeedback(now + 1'000'000, 0, 0, frame, kFeedbackFrameHeaderLen - 1), 0u);
+  h = ParseFeedback(frame, t->BuildFeedback(now + 2'000'000, 0, 0, frame, kFeedbackFrameHeaderLen + kNackRangeLen + 5), &ranges);
   CHECK_EQ(h.range_count, 1u);
 
   // Everything arrives: complete flag, no ranges.
   Feed(*t, pa, 64, c);
   Feed(*t, pb, 64, c);
-  h = ParseFeedback(frame, t->BuildFeedback(now + 3'000'000, 0, frame, sizeof(frame)), &ranges);
+  h = ParseFeedback(frame, t->BuildFeedback(now + 3'000'000, 0, 0, frame, sizeof(frame)), &ranges);
   CHECK_EQ(h.flags, kFeedbackFlagComplete | kFeedbackFlagTiming);
   CHECK_EQ(h.range_count, 0u);
   CHECK_EQ(h.blocks_received, 105u);
@@ -426,7 +426,7 @@ void TestWriteErrorFailsTransfer() {
   CHECK(events[0].message.find(std::strerror(EFBIG)) != std::string::npos);
   CHECK(t->Stats().failed);
   uint8_t frame[100];
-  CHECK_EQ(t->BuildFeedback(1, 0, frame, sizeof(frame)), 0u);  // a failed transfer stays silent
+  CHECK_EQ(t->BuildFeedback(1, 0, 0, frame, sizeof(frame)), 0u);  // a failed transfer stays silent
   t->Close(false);
   CHECK(Exists(spec.root + "/.big.bin.jrpart"));  // kept for inspection / resume
 }

@@ -79,8 +79,8 @@ std::vector<NackRange> NacksAfterFirstPass(ReceiveTransfer& t, uint32_t transfer
   pos.file_index = files;
   t.OnPosition(pos);
   uint8_t frame[4096];
-  t.BuildFeedback(1'000'000, 0, frame, sizeof(frame));  // records the position
-  const size_t len = t.BuildFeedback(5'000'000, 0, frame, sizeof(frame));
+  t.BuildFeedback(1'000'000, 0, 0, frame, sizeof(frame));  // records the position
+  const size_t len = t.BuildFeedback(5'000'000, 0, 0, frame, sizeof(frame));
   FeedbackFrameHeader h{};
   std::memcpy(&h, frame, kFeedbackFrameHeaderLen);
   std::vector<NackRange> ranges(h.range_count);

@@ -83,6 +83,12 @@ void BlockFrame() {
   CHECK(std::memcmp(out, data, sizeof(data)) == 0);
   CHECK(!DecodeBlockFrame(frame, kBlockFrameHeaderLen, &back, &out, &out_len));  // no data
   CHECK_EQ(EncodeBlockFrame(h, data, sizeof(data), frame, kBlockFrameHeaderLen), 0u);
+  // Data read in place behind the header (the sender's path): the header alone is written.
+  uint8_t in_place[64] = {};
+  std::memcpy(in_place + kBlockFrameHeaderLen, data, sizeof(data));
+  len = EncodeBlockFrame(h, in_place + kBlockFrameHeaderLen, sizeof(data), in_place, sizeof(in_place));
+  CHECK_EQ(len, kBlockFrameHeaderLen + sizeof(data));
+  CHECK(std::memcmp(in_place, frame, len) == 0);
 }
 
 void FeedbackFrame() {
@@ -146,13 +152,14 @@ void FeedbackFrame() {
 
 void PositionFrameCodec() {
   PositionFrame p{};
-  p.type = static_cast<uint8_t>(FrameType::kPosition);
   p.flags = kPositionFlagFirstPassDone;
   p.transfer_id = 9;
   p.file_index = 4;
   p.next_block = 123456789;
   uint8_t frame[kPositionFrameLen];
-  StoreWire(frame, p);
+  CHECK_EQ(EncodePositionFrame(p, frame, sizeof(frame) - 1), 0u);
+  CHECK_EQ(EncodePositionFrame(p, frame, sizeof(frame)), kPositionFrameLen);
+  CHECK_EQ(frame[0], static_cast<uint8_t>(FrameType::kPosition));
   PositionFrame back;
   CHECK(DecodePositionFrame(frame, sizeof(frame), &back));
   CHECK_EQ(back.flags, kPositionFlagFirstPassDone);

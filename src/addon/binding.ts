@@ -293,6 +293,8 @@ export interface NativeAddon {
    * was built in and the CPU has AES-NI) or 'openssl' (see native/src/core/aead.h).
    */
   aeadBackends: Record<string, 'ipsec-mb' | 'openssl'>;
+  /** Every error code the native layer reports (native/src/core/errors.def); src/errors.ts NativeErrorCodes mirrors it. */
+  errorCodes: string[];
   /** Sends one datagram to $NOTIFY_SOCKET; false if it is unset. Throws on send failure. */
   sdNotify(message: string): boolean;
   /**

@@ -74,6 +74,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceValue("counterNames", names, napi_enumerable),
                            InstanceValue("constants", Constants(env), napi_enumerable),
                            InstanceValue("aeadBackends", aead_backends, napi_enumerable),
+                           InstanceValue("errorCodes", ErrorCodeList(env), napi_enumerable),
                            InstanceMethod("sdNotify", &Addon::SdNotify, napi_enumerable),
                            InstanceMethod("removeStalePartial", &Addon::RemoveStalePartial, napi_enumerable),
                            InstanceMethod("sweepPartials", &Addon::SweepPartials, napi_enumerable),

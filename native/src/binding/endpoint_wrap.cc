@@ -129,15 +129,6 @@ core::ReceiveSpec ReceiveSpecArg(const Napi::Value& value) {
   return out;
 }
 
-// A JS Error for a failed Status, without throwing (for promise rejection).
-Napi::Value StatusError(Napi::Env env, const core::Status& status) {
-  Napi::Error error = Napi::Error::New(env, status.message.empty() ? "jetrecv native error" : status.message);
-  error.Set("code", Napi::String::New(env, status.code.empty() ? "JETRECV_ERR_IO" : status.code));
-  if (status.err != 0) error.Set("errno", Napi::Number::New(env, status.err));
-  if (!status.path.empty()) error.Set("path", Napi::String::New(env, status.path));
-  return error.Value();
-}
-
 // Runs ReceiveTransfer::Checkpoint (fdatasync) on a libuv worker thread and
 // settles a promise with its result. Holds the transfer alive meanwhile.
 class CheckpointWorker : public Napi::AsyncWorker {
@@ -152,7 +143,7 @@ class CheckpointWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     if (!status_.ok()) {
-      deferred_.Reject(StatusError(env, status_));
+      deferred_.Reject(StatusError(env, status_).Value());
       return;
     }
     Napi::Object out = Napi::Object::New(env);
@@ -198,7 +189,7 @@ class OpenReceiveWorker : public Napi::AsyncWorker {
   void Execute() override { status_ = endpoint_->OpenReceiveTransfer(local_index_, transfer_id_, spec_); }
   void OnOK() override {
     if (!status_.ok()) {
-      deferred_.Reject(StatusError(Env(), status_));
+      deferred_.Reject(StatusError(Env(), status_).Value());
       return;
     }
     deferred_.Resolve(Env().Undefined());

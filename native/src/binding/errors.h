@@ -10,13 +10,16 @@
 
 namespace jetrecv::binding {
 
-inline constexpr const char* kErrInvalidArgument = "JETRECV_ERR_INVALID_ARGUMENT";
-
-// Throws an Error built from a failed Status (code defaults from err).
+// A JS Error for a failed Status (code: core::CodeOf), without throwing (for promise rejection).
+Napi::Error StatusError(Napi::Env env, const core::Status& status);
+// Throws StatusError(env, status).
 [[noreturn]] void ThrowStatus(Napi::Env env, const core::Status& status);
 // Throws TypeError / RangeError with code JETRECV_ERR_INVALID_ARGUMENT.
 [[noreturn]] void ThrowTypeError(Napi::Env env, const std::string& message);
 [[noreturn]] void ThrowRangeError(Napi::Env env, const std::string& message);
+
+// The addon's `errorCodes` export: every code of core/errors.def, in its order.
+Napi::Array ErrorCodeList(Napi::Env env);
 
 // Throws if !status.ok().
 inline void CheckStatus(Napi::Env env, const core::Status& status) {

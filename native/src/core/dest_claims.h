@@ -14,8 +14,6 @@
 
 namespace jetrecv::core {
 
-inline constexpr const char* kErrPathBusy = "JETRECV_ERR_PATH_BUSY";
-
 // Claims every path of `paths` beneath root for owner, all or none. A path
 // already claimed by another owner: nothing is claimed and the Status (EBUSY,
 // kErrPathBusy, path = that path) names it (quoted path truncated).

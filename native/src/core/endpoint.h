@@ -28,6 +28,7 @@
 #include "core/counters.h"
 #include "core/direct_writer.h"
 #include "core/event_queue.h"
+#include "core/frame_codec.h"
 #include "core/handshake_filter.h"
 #include "core/receive_transfer.h"
 #include "core/resource_budget.h"
@@ -41,43 +42,6 @@
 #include "core/wire_format.h"
 
 namespace jetrecv::core {
-
-// ---- Frame codec (plaintext frames inside DATA packets) ---------------------
-// Packets are read and written with memcpy into aligned structs, never by
-// casting packet pointers (see wire_format.h).
-template <class T>
-T LoadWire(const uint8_t* p) {
-  T value;
-  std::memcpy(&value, p, sizeof(T));
-  return value;
-}
-template <class T>
-void StoreWire(uint8_t* p, const T& value) {
-  std::memcpy(p, &value, sizeof(T));
-}
-
-// CONTROL: writes the 4-byte header and payload into frame; returns the frame
-// length, or 0 if payload_len > kMaxControlPayload or cap is too small.
-size_t EncodeControlFrame(const uint8_t* payload, size_t payload_len, uint8_t* frame, size_t cap);
-// BLOCK: header + data; returns the frame length or 0 if cap is too small.
-size_t EncodeBlockFrame(const BlockFrameHeader& header, const uint8_t* data, size_t len,
-                        uint8_t* frame, size_t cap);
-// FEEDBACK: header (range_count set from n) + ranges; 0 if it does not fit.
-size_t EncodeFeedbackFrame(const FeedbackFrameHeader& header, const NackRange* ranges, size_t n,
-                           uint8_t* frame, size_t cap);
-
-// Decoders return false for a malformed frame (wrong type byte, wrong length,
-// non-zero reserved header bytes where the format requires them).
-bool DecodeControlFrame(const uint8_t* frame, size_t len, const uint8_t** payload,
-                        size_t* payload_len);
-// A BLOCK frame carries at least one data byte.
-bool DecodeBlockFrame(const uint8_t* frame, size_t len, BlockFrameHeader* header,
-                      const uint8_t** data, size_t* data_len);
-// Ranges are appended to *ranges (cleared first); len must be exactly
-// kFeedbackFrameHeaderLen + range_count * kNackRangeLen.
-bool DecodeFeedbackFrame(const uint8_t* frame, size_t len, FeedbackFrameHeader* header,
-                         std::vector<NackRange>* ranges);
-bool DecodePositionFrame(const uint8_t* frame, size_t len, PositionFrame* position);
 
 // ---- Endpoint ----------------------------------------------------------------
 enum class EndpointRole : uint8_t { kReceiver, kSender };
@@ -108,17 +72,6 @@ struct EndpointOptions {
   std::optional<std::array<uint8_t, 32>> handshake_mac1_key;
   std::function<void()> doorbell;      // see EventQueue::SetDoorbell
 };
-
-// Codes the endpoint puts in Status::code (the binding passes them to JS).
-inline constexpr const char* kErrClosed = "JETRECV_ERR_CLOSED";
-inline constexpr const char* kErrInvalidArgument = "JETRECV_ERR_INVALID_ARGUMENT";
-inline constexpr const char* kErrWrongRole = "JETRECV_ERR_WRONG_ROLE";
-inline constexpr const char* kErrUnknownSession = "JETRECV_ERR_UNKNOWN_SESSION";
-inline constexpr const char* kErrDuplicateSession = "JETRECV_ERR_DUPLICATE_SESSION";
-inline constexpr const char* kErrUnknownTransfer = "JETRECV_ERR_UNKNOWN_TRANSFER";
-inline constexpr const char* kErrDuplicateTransfer = "JETRECV_ERR_DUPLICATE_TRANSFER";
-inline constexpr const char* kErrSocket = "JETRECV_ERR_SOCKET";
-inline constexpr const char* kErrWouldBlock = "JETRECV_ERR_WOULD_BLOCK";
 
 // Native cap on handshake events (all sources together), spent only by packets that
 // passed their source's bucket and mac1 (handshake_filter.h); JS rate-limits DH per source.

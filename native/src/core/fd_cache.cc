@@ -44,4 +44,40 @@ size_t FdBudgetInUse() { return g_in_use.load(std::memory_order_relaxed); }
 
 void SetFdBudgetForTesting(size_t budget) { g_override.store(budget, std::memory_order_relaxed); }
 
+void FdLru::SetFileCount(size_t files) { last_use_ = std::make_unique<std::atomic<uint64_t>[]>(files); }
+
+bool FdLru::TryAdd(uint32_t index) {
+  if (open_.size() >= kMaxCachedFdsPerTransfer || !FdBudgetAcquire(false)) return false;
+  Insert(index);
+  return true;
+}
+
+void FdLru::Insert(uint32_t index) {
+  open_.push_back(index);
+  Touch(index);
+}
+
+void FdLru::Remove(uint32_t index) {
+  auto it = std::find(open_.begin(), open_.end(), index);
+  if (it == open_.end()) return;
+  *it = open_.back();
+  open_.pop_back();
+  FdBudgetRelease();
+}
+
+void FdLru::Clear() {
+  FdBudgetRelease(open_.size());
+  open_.clear();
+}
+
+uint32_t FdLru::LeastRecentlyUsed() const {
+  uint32_t victim = open_[0];
+  for (uint32_t index : open_) {
+    if (last_use_[index].load(std::memory_order_relaxed) < last_use_[victim].load(std::memory_order_relaxed)) {
+      victim = index;
+    }
+  }
+  return victim;
+}
+
 }  // namespace jetrecv::core

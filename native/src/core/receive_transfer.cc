@@ -32,8 +32,6 @@ using receive_internal::PwriteAll;
 namespace {
 
 constexpr uint64_t kPageMask = ~uint64_t{4095};
-// Feedback snapshots of the POSITION kept for the reorder delay.
-constexpr size_t kMaxPositionHistory = 256;
 
 uint64_t UnixMicros() {
   timespec ts{};
@@ -52,7 +50,7 @@ void AddAncestors(const std::string& rel, std::set<std::string>* dirs) {
 uint64_t SatAdd(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 
 Status InvalidSpec(const std::string& message, const std::string& path) {
-  return Status::Error(EINVAL, message, "JETRECV_ERR_PATH_INVALID", path);
+  return Status::Error(EINVAL, message, kErrPathInvalid, path);
 }
 
 std::mutex g_trace_mu;
@@ -72,7 +70,7 @@ void SetFinalizeTraceForTesting(std::function<void(const char* step, const std::
 }
 
 ReceiveTransfer::ReceiveTransfer(uint32_t session, uint32_t transfer_id, EventSink* events)
-    : session_(session), transfer_id_(transfer_id), events_(events) {}
+    : session_(session), transfer_id_(transfer_id), events_(events), feedback_(transfer_id) {}
 
 ReceiveTransfer::~ReceiveTransfer() {
   Close(false);
@@ -109,15 +107,15 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
     *status = Status::Error(EINVAL,
                             "block size " + std::to_string(spec.block_size) + " is out of range 1.." +
                                 std::to_string(kMaxBlockSize),
-                            "JETRECV_ERR_INVALID_ARGUMENT");
+                            kErrInvalidArgument);
     return nullptr;
   }
   if (!PartialTagValid(spec.partial_tag)) {
-    *status = Status::Error(EINVAL, "invalid partial tag '" + spec.partial_tag + "'", "JETRECV_ERR_INVALID_ARGUMENT");
+    *status = Status::Error(EINVAL, "invalid partial tag '" + spec.partial_tag + "'", kErrInvalidArgument);
     return nullptr;
   }
   if (spec.files.size() > UINT32_MAX) {
-    *status = Status::Error(EINVAL, "too many files in one transfer", "JETRECV_ERR_INVALID_ARGUMENT");
+    *status = Status::Error(EINVAL, "too many files in one transfer", kErrInvalidArgument);
     return nullptr;
   }
 
@@ -219,6 +217,7 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
     if (r.file_index < spec.files.size() && r.block_count != 0) resume_ranges[r.file_index].push_back(r);
   }
   t->files_.reserve(spec.files.size());
+  t->fd_lru_.SetFileCount(spec.files.size());
   for (uint32_t i = 0; i < spec.files.size(); ++i) {
     const ReceiveFileSpec& f = spec.files[i];
     auto file = std::make_unique<FileState>(f, spec.block_size);
@@ -248,7 +247,7 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
       }
       if (err != 0) {
         *status = Status::Error(err, "cannot reset stale partial of " + f.path + ": " + std::strerror(err),
-                                "JETRECV_ERR_IO", f.path);
+                                kErrIo, f.path);
         t->files_.push_back(std::move(file));
         t->Close(true);
         return nullptr;
@@ -278,7 +277,7 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
     }
     {  // keep it open while the cache has room (files arrive in order), else close
       std::lock_guard cache_lock(t->cache_mu_);
-      if (!t->TryCache(i, *file)) {
+      if (!t->fd_lru_.TryAdd(i)) {
         close(file->fd);
         file->fd = -1;
       }
@@ -321,92 +320,48 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
   return t;
 }
 
-bool ReceiveTransfer::TryCache(uint32_t index, FileState& file) {
-  if (open_files_.size() >= kMaxCachedFdsPerTransfer || !FdBudgetAcquire(false)) return false;
-  AddToCache(index, file);
-  return true;
-}
-
-void ReceiveTransfer::AddToCache(uint32_t index, FileState& file) {
-  open_files_.push_back(index);
-  file.cached = true;
-  file.last_use.store(use_tick_.fetch_add(1, std::memory_order_relaxed) + 1,
-                      std::memory_order_relaxed);
-}
-
-void ReceiveTransfer::Uncache(uint32_t index, FileState& file) {
-  if (!file.cached) return;
-  file.cached = false;
-  auto it = std::find(open_files_.begin(), open_files_.end(), index);
-  if (it != open_files_.end()) {
-    *it = open_files_.back();
-    open_files_.pop_back();
-  }
-  FdBudgetRelease();
-}
-
-void ReceiveTransfer::EvictOne() {
-  if (open_files_.empty()) return;
-  uint32_t victim = open_files_[0];
-  for (uint32_t idx : open_files_) {
-    if (files_[idx]->last_use.load(std::memory_order_relaxed) <
-        files_[victim]->last_use.load(std::memory_order_relaxed)) {
-      victim = idx;
-    }
-  }
-  FileState& f = *files_[victim];
-  {
-    std::unique_lock fd_lock(f.fd_mu);  // waits for writes in progress on it
-    if (f.fd >= 0) {
-      close(f.fd);  // no fdatasync: Checkpoint re-opens and syncs closed partials
-      f.fd = -1;
-    }
-  }
-  Uncache(victim, f);
-}
-
 int ReceiveTransfer::EnsureOpen(uint32_t index, FileState& file) {
   std::lock_guard cache_lock(cache_mu_);
   {
     std::shared_lock fd_lock(file.fd_mu);
     if (file.fd >= 0 || file.finalized.load(std::memory_order_acquire)) return 0;
   }
-  if (open_files_.size() >= kMaxCachedFdsPerTransfer) EvictOne();
-  bool slot = FdBudgetAcquire(false);
-  while (!slot && !open_files_.empty()) {  // process budget spent: give back our own LRU fd
-    EvictOne();
-    slot = FdBudgetAcquire(false);
-  }
-  if (!slot) FdBudgetAcquire(/*force=*/true);  // we hold none: a transfer may always have one
+  fd_lru_.Add(index, [this](uint32_t victim) {
+    FileState& f = *files_[victim];
+    std::unique_lock fd_lock(f.fd_mu);  // waits for writes in progress on it
+    if (f.fd >= 0) {
+      close(f.fd);  // no fdatasync: Checkpoint re-opens and syncs closed partials
+      f.fd = -1;
+    }
+  });
   // Beneath the root, never through a symlink; O_NONBLOCK so a FIFO swapped in
   // cannot block the RX thread (it is refused below).
   int fd = -1;
   Status st = OpenFileBeneath(root_fd_, file.partial, O_RDWR | O_NONBLOCK, &fd);
   if (!st.ok()) {
-    FdBudgetRelease();
+    fd_lru_.Remove(index);
     return st.err != 0 ? st.err : EIO;
   }
   struct stat pst {};
   if (fstat(fd, &pst) != 0 || !S_ISREG(pst.st_mode) || pst.st_dev != file.dev ||
       pst.st_ino != file.ino) {
     close(fd);
-    FdBudgetRelease();
+    fd_lru_.Remove(index);
     return EIO;  // the partial was replaced: never write into another file
   }
   std::unique_lock fd_lock(file.fd_mu);
   if (file.fd >= 0 || file.finalized.load(std::memory_order_acquire)) {
     close(fd);
-    FdBudgetRelease();
+    fd_lru_.Remove(index);
     return 0;
   }
   file.fd = fd;
-  AddToCache(index, file);
   return 0;
 }
 
 size_t ReceiveTransfer::open_fd_count() const {
   std::lock_guard cache_lock(cache_mu_);
-  return open_files_.size();
+  return fd_lru_.size();
 }
 
 bool ReceiveTransfer::ResumeFinalizedFile(uint32_t index, FileState& file) {
@@ -440,36 +395,8 @@ uint64_t ReceiveTransfer::ApplyResumeRanges(FileState& file, const std::vector<R
   return set;
 }
 
-namespace {
-uint32_t MonotonicMicros32() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint32_t>(static_cast<uint64_t>(ts.tv_sec) * 1'000'000 +
-                               static_cast<uint64_t>(ts.tv_nsec) / 1000);
-}
-// Serial-number order of 32-bit stamps (they wrap every 71.6 minutes).
-bool StampNewer(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) > 0; }
-}  // namespace
-
-void ReceiveTransfer::RecordTiming(const BlockRef* blocks, size_t n) {
-  uint64_t bytes = 0;
-  uint32_t newest = 0;
-  for (size_t i = 0; i < n; ++i) {
-    bytes += blocks[i].len + kBlockPacketOverhead;
-    const uint32_t st = blocks[i].header->send_stamp;
-    if (st != 0 && (newest == 0 || StampNewer(st, newest))) newest = st;
-  }
-  rx_datagram_bytes_.fetch_add(bytes, std::memory_order_relaxed);
-  if (newest == 0) return;
-  const uint64_t packed = uint64_t{newest} << 32 | MonotonicMicros32();
-  uint64_t cur = newest_stamp_.load(std::memory_order_relaxed);
-  while ((cur == 0 || StampNewer(newest, static_cast<uint32_t>(cur >> 32))) &&
-         !newest_stamp_.compare_exchange_weak(cur, packed, std::memory_order_relaxed)) {
-  }
-}
-
 void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& counters) {
-  feedback_backoff_.NoteActivity();
+  feedback_.NoteActivity();
   std::shared_lock lifecycle(lifecycle_mu_);
   if (closed_ || failed_.load(std::memory_order_acquire)) {
     counters.Add(CounterId::kdrop_transfer_failed, n);
@@ -486,7 +413,7 @@ void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& c
     return block;
   };
 
-  RecordTiming(blocks, n);
+  feedback_.RecordTiming(blocks, n);
   uint64_t accepted_blocks = 0, accepted_bytes = 0;
   size_t i = 0;
   while (i < n) {
@@ -532,8 +459,7 @@ void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& c
         }
         continue;
       }
-      file.last_use.store(use_tick_.fetch_add(1, std::memory_order_relaxed) + 1,
-                          std::memory_order_relaxed);
+      fd_lru_.Touch(file_index);
       uint64_t run_bytes = 0, run_new = 0;
       const int err =
           file.direct != nullptr
@@ -702,7 +628,7 @@ Status ReceiveTransfer::FinalizeFile(uint32_t index, FileState& file, CounterBlo
   fd_lock.unlock();
   {
     std::lock_guard cache_lock(cache_mu_);
-    Uncache(index, file);
+    fd_lru_.Remove(index);
   }
   if (sync_on_finalize_) {
     const size_t slash = file.path.rfind('/');
@@ -772,93 +698,24 @@ void ReceiveTransfer::Fail(uint32_t file_index, int err, const std::string& mess
 
 void ReceiveTransfer::OnPosition(const PositionFrame& position) {
   if (position.transfer_id != transfer_id_) return;
-  feedback_backoff_.NoteActivity();
-  SendPosition p;
-  p.file_index = position.file_index;
-  p.next_block = position.next_block;
-  p.first_pass_done = (position.flags & kPositionFlagFirstPassDone) != 0;
-  std::lock_guard lock(feedback_mu_);
-  if (PositionAfter(p, position_)) position_ = p;
-  if (position.srtt_us != 0) nacks_.set_path_rtt_us(position.srtt_us);
+  feedback_.NoteActivity();
+  feedback_.OnPosition(position);
 }
 
-size_t ReceiveTransfer::BuildFeedback(uint64_t now_us, uint32_t socket_drops, uint8_t* frame,
-                                      size_t cap) {
-  if (cap < kFeedbackFrameHeaderLen || failed_.load(std::memory_order_acquire)) return 0;
+size_t ReceiveTransfer::BuildFeedback(uint64_t now_us, uint32_t socket_drops, uint32_t rx_queue_permille,
+                                      uint8_t* frame, size_t cap) {
+  if (failed_.load(std::memory_order_acquire)) return 0;
   {
     std::shared_lock lifecycle(lifecycle_mu_);
     if (closed_) return 0;
   }
-  std::lock_guard lock(feedback_mu_);
-  const uint64_t interval_us =
-      last_feedback_us_ != 0 && now_us > last_feedback_us_ ? now_us - last_feedback_us_ : 0;
-  const uint64_t bytes = bytes_received_.load(std::memory_order_relaxed);
-  if (interval_us != 0) {
-    recv_rate_Bps_ = static_cast<double>(bytes - bytes_at_last_feedback_) * 1e6 /
-                     static_cast<double>(interval_us);
-  }
-  bytes_at_last_feedback_ = bytes;
-  last_feedback_us_ = now_us;
-
-  // NACK only below a POSITION known for at least the reorder delay: blocks
-  // sent just before a POSITION may still wait in another socket's queue. It
-  // is one feedback interval, or the smoothed NACK-to-repair time if longer —
-  // but at most a quarter of the sender's RTT (POSITION srtt_us) when known: a
-  // repair time is mostly the RTT, and waiting a whole RTT before the first
-  // NACK would add one RTT to every transfer's tail.
-  uint64_t reorder_us = nacks_.srtt_us();
-  if (nacks_.path_rtt_us() != 0) reorder_us = std::min(reorder_us, nacks_.path_rtt_us() / 4);
-  const uint64_t reorder_delay_us =
-      std::min(kMaxNackHoldoffUs, std::max<uint64_t>({interval_us, reorder_us, 1}));
-  while (!position_history_.empty() &&
-         position_history_.front().first + reorder_delay_us <= now_us) {
-    if (PositionAfter(position_history_.front().second, nack_limit_)) {
-      nack_limit_ = position_history_.front().second;
-    }
-    position_history_.pop_front();
-  }
-  position_history_.emplace_back(now_us, position_);
-  while (position_history_.size() > kMaxPositionHistory) {
-    if (PositionAfter(position_history_.front().second, nack_limit_)) {
-      nack_limit_ = position_history_.front().second;
-    }
-    position_history_.pop_front();
-  }
-  const SendPosition limit = nack_limit_;
-
-  const bool complete = Complete();
-  size_t range_count = 0;
-  if (!complete) {
-    const size_t max_ranges =
-        std::min<size_t>((cap - kFeedbackFrameHeaderLen) / kNackRangeLen, UINT16_MAX);
-    nack_scratch_.resize(max_ranges);
-    const double per_block_us =
-        recv_rate_Bps_ > 0 ? static_cast<double>(block_size_) * 1e6 / recv_rate_Bps_ : 0;
-    range_count = nacks_.Build(bitmaps_, limit, now_us, interval_us, per_block_us,
-                               nack_scratch_.data(), max_ranges);
-  }
-
-  FeedbackFrameHeader h{};
-  h.type = static_cast<uint8_t>(FrameType::kFeedback);
-  h.flags = complete ? kFeedbackFlagComplete : 0;
-  h.range_count = static_cast<uint16_t>(range_count);
-  h.transfer_id = transfer_id_;
-  h.feedback_seq = ++feedback_seq_;
-  h.recv_rate = static_cast<uint64_t>(recv_rate_Bps_);
-  h.blocks_received = blocks_received_.load(std::memory_order_relaxed);
-  h.socket_drops = socket_drops;
-  h.flags |= kFeedbackFlagTiming;
-  const uint64_t newest = newest_stamp_.load(std::memory_order_relaxed);
-  if (newest != 0) {
-    h.echo_stamp = static_cast<uint32_t>(newest >> 32);
-    h.echo_hold_us = MonotonicMicros32() - static_cast<uint32_t>(newest);
-  }
-  h.rx_datagram_bytes = rx_datagram_bytes_.load(std::memory_order_relaxed);
-  std::memcpy(frame, &h, kFeedbackFrameHeaderLen);
-  if (range_count != 0) {
-    std::memcpy(frame + kFeedbackFrameHeaderLen, nack_scratch_.data(), range_count * kNackRangeLen);
-  }
-  return kFeedbackFrameHeaderLen + range_count * kNackRangeLen;
+  ReceiveFeedback::Report report;
+  report.bytes_received = bytes_received_.load(std::memory_order_relaxed);
+  report.blocks_received = blocks_received_.load(std::memory_order_relaxed);
+  report.complete = Complete();
+  report.socket_drops = socket_drops;
+  report.rx_queue_permille = rx_queue_permille;
+  return feedback_.Build(now_us, report, bitmaps_, block_size_, frame, cap);
 }
 
 ReceiveStats ReceiveTransfer::Stats() const {
@@ -870,8 +727,7 @@ ReceiveStats ReceiveTransfer::Stats() const {
   s.last_recv_us = last_recv_us_.load(std::memory_order_relaxed);
   s.failed = failed_.load(std::memory_order_acquire);
   s.blocks_resumed = blocks_resumed_;
-  std::lock_guard lock(feedback_mu_);
-  s.recv_rate_bps = recv_rate_Bps_ * 8;
+  s.recv_rate_bps = feedback_.recv_rate_Bps() * 8;
   return s;
 }
 
@@ -893,11 +749,9 @@ void ReceiveTransfer::Close(bool remove_partials, PartialRemover* remover) {
   // The partials are about to go: queued direct writes are dropped unrun.
   if (direct_ && remove_partials) direct_->Cancel(this);
   std::lock_guard cache_lock(cache_mu_);
-  FdBudgetRelease(open_files_.size());
-  open_files_.clear();
+  fd_lru_.Clear();
   std::vector<std::string> doomed;  // partials to unlink
   for (auto& f : files_) {
-    f->cached = false;
     std::unique_lock fd_lock(f->fd_mu);
     if (f->direct != nullptr) {
       DirectState& d = *f->direct;
@@ -943,7 +797,7 @@ Status ReceiveTransfer::Checkpoint(ReceiveCheckpoint* out) {
   *out = ReceiveCheckpoint{};
   std::lock_guard cp_lock(checkpoint_mu_);
   std::shared_lock lifecycle(lifecycle_mu_);  // Close waits for us; fds stay valid
-  if (root_fd_ < 0) return Status::Error(EBADF, "transfer has no sandbox root", "JETRECV_ERR_IO");
+  if (root_fd_ < 0) return Status::Error(EBADF, "transfer has no sandbox root", kErrIo);
   auto direct_lost = [] {
     return Status::Error(EIO, "a direct write of this transfer failed: its received ranges are not checkpointed",
                          kErrDisk);

@@ -1,6 +1,7 @@
 // receive_transfer.h — one incoming transfer: its files beneath the sandbox
 // root, the bitmaps of received blocks, writes to disk, finalization, and the
-// FEEDBACK frames (rate report + NACK ranges) the receiver sends back.
+// FEEDBACK frames (rate report + NACK ranges) the receiver sends back
+// (receive_feedback.h).
 // Partial files are created (and preallocated) at Open but kept open only in a
 // bounded LRU cache (kMaxCachedFdsPerTransfer and the process budget of
 // fd_cache.h); a block for a closed partial re-opens it beneath the root
@@ -23,7 +24,6 @@
 #pragma once
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <functional>
 #include <cstddef>
 #include <cstdint>
@@ -38,8 +38,9 @@
 #include "core/counters.h"
 #include "core/direct_writer.h"
 #include "core/event_queue.h"
-#include "core/feedback_backoff.h"
-#include "core/nack_builder.h"
+#include "core/fd_cache.h"
+#include "core/frame_codec.h"
+#include "core/receive_feedback.h"
 #include "core/resource_budget.h"
 #include "core/status.h"
 #include "core/wire_format.h"
@@ -96,14 +97,6 @@ struct ReceiveCheckpoint {
   uint64_t bytes_held = 0;
 };
 
-// One verified BLOCK frame: header fields are already copied out of the packet
-// (aligned); data points into the packet buffer and must stay valid for the call.
-struct BlockRef {
-  const BlockFrameHeader* header;
-  const uint8_t* data;
-  size_t len;
-};
-
 struct ReceiveStats {
   uint64_t bytes_received = 0;   // distinct block bytes written
   uint64_t blocks_received = 0;  // distinct blocks written
@@ -114,9 +107,6 @@ struct ReceiveStats {
   bool failed = false;
   uint64_t blocks_resumed = 0;   // blocks restored from a checkpoint at Open (in blocks_received)
 };
-
-// Error code pushed with kTransferError when a write/finalize fails.
-inline constexpr const char* kErrDisk = "JETRECV_ERR_DISK";
 
 // Largest block size a transfer may use.
 constexpr uint32_t kMaxBlockSize = static_cast<uint32_t>(kMaxDatagram - kBlockPacketOverhead);
@@ -186,13 +176,15 @@ class ReceiveTransfer {
   // (every base interval while its frames arrive, backing off to about once a
   // second while none do; feedback_backoff.h). Call before BuildFeedback.
   bool FeedbackDue(uint64_t now_us, uint64_t base_interval_us) {
-    return feedback_backoff_.Due(now_us, base_interval_us);
+    return feedback_.Due(now_us, base_interval_us);
   }
 
   // Writes one FEEDBACK frame (header + NACK ranges) into frame[0..cap) and
   // returns its length (0 if cap < kFeedbackFrameHeaderLen or the transfer has
-  // failed or closed). now_us: monotonic µs. Call about every feedback interval.
-  size_t BuildFeedback(uint64_t now_us, uint32_t socket_drops, uint8_t* frame, size_t cap);
+  // failed or closed). now_us: monotonic µs; socket_drops and rx_queue_permille:
+  // the endpoint's (FeedbackFrameHeader). Call about every feedback interval.
+  size_t BuildFeedback(uint64_t now_us, uint32_t socket_drops, uint32_t rx_queue_permille,
+                       uint8_t* frame, size_t cap);
 
   ReceiveStats Stats() const;
   // True when every file is finalized.
@@ -282,15 +274,6 @@ class ReceiveTransfer {
   // cached fd first if at the cap); 0 or errno. Caller holds lifecycle_mu_ shared
   // and no fd_mu. A finalized file is left closed (returns 0).
   int EnsureOpen(uint32_t index, FileState& file);
-  // Requires cache_mu_: closes the least recently used cached fd.
-  void EvictOne();
-  // Requires cache_mu_: drops file from the cache bookkeeping (fd already closed).
-  void Uncache(uint32_t index, FileState& file);
-  // Requires cache_mu_ and file.fd >= 0: counts it in the cache if there is
-  // room (returns true), else the caller closes it.
-  bool TryCache(uint32_t index, FileState& file);
-  // Requires cache_mu_ and one FdBudget slot taken for file.fd.
-  void AddToCache(uint32_t index, FileState& file);
   // Open-time resume of file `index` (see ReceiveSpec::resume_*).
   bool ResumeFinalizedFile(uint32_t index, FileState& file);
   // Sets the blocks of ranges in file's bitmap; returns the number set.
@@ -321,12 +304,6 @@ class ReceiveTransfer {
 
   std::atomic<bool> failed_{false};
   std::atomic<uint64_t> bytes_received_{0};
-  // Path timing for FEEDBACK (docs/PROTOCOL-transfer.md §3): BLOCK datagram
-  // bytes received (duplicates included), and the newest send_stamp seen with
-  // its arrival (stamp << 32 | low 32 bits of the arrival µs; 0 = none).
-  void RecordTiming(const BlockRef* blocks, size_t n);  // any RX thread
-  std::atomic<uint64_t> rx_datagram_bytes_{0};
-  std::atomic<uint64_t> newest_stamp_{0};
   std::atomic<uint64_t> blocks_received_{0};
   std::atomic<uint64_t> files_done_{0};
   std::atomic<uint64_t> last_recv_us_{0};
@@ -335,23 +312,9 @@ class ReceiveTransfer {
 
   // fd cache. Lock order: lifecycle_mu_, cache_mu_, then a FileState::fd_mu.
   mutable std::mutex cache_mu_;
-  std::vector<uint32_t> open_files_;  // indices of files holding a cached fd; guarded by cache_mu_
-  std::atomic<uint64_t> use_tick_{0};
+  FdLru fd_lru_;  // the open partials (fd_cache.h); guarded by cache_mu_ but Touch
 
-  // Feedback state, guarded by feedback_mu_.
-  mutable std::mutex feedback_mu_;
-  SendPosition position_;        // latest POSITION
-  // (time of a feedback, POSITION then): NACKs use the newest POSITION that is
-  // older than the reorder delay, so blocks still queued are not NACKed.
-  std::deque<std::pair<uint64_t, SendPosition>> position_history_;
-  SendPosition nack_limit_;
-  NackBuilder nacks_;
-  std::vector<NackRange> nack_scratch_;
-  uint64_t feedback_seq_ = 0;
-  uint64_t last_feedback_us_ = 0;
-  uint64_t bytes_at_last_feedback_ = 0;
-  double recv_rate_Bps_ = 0;     // block bytes/s over the last interval
-  FeedbackBackoff feedback_backoff_;  // activity from OnBlocks/OnPosition
+  ReceiveFeedback feedback_;  // POSITION, timing, rate, NACKs; activity from OnBlocks/OnPosition
 
   std::atomic<uint64_t> sparse_bytes_{0};  // size of the partials sized sparsely at Open
   // Last member, so it is destroyed first: the budget stops asking UnbackedBytes

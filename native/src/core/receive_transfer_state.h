@@ -1,7 +1,7 @@
 // receive_transfer_state.h — private to receive_transfer*.cc: the per-file
 // state of a ReceiveTransfer (FileState) and of its direct I/O (DirectState).
-// receive_transfer.cc holds the buffered path, finalize, feedback and
-// checkpoints; receive_transfer_direct.cc the O_DIRECT staging path.
+// receive_transfer.cc holds the buffered path, finalize and checkpoints
+// (FEEDBACK: receive_feedback.cc); receive_transfer_direct.cc the O_DIRECT staging path.
 #pragma once
 #include <errno.h>
 #include <sys/types.h>
@@ -96,8 +96,6 @@ struct ReceiveTransfer::FileState {
   int fd = -1;                      // guarded by fd_mu
   dev_t dev = 0;                    // the partial's inode, set at Open: a re-open
   ino_t ino = 0;                    //   must find the same file
-  bool cached = false;              // counted in open_files_ / FdBudget; guarded by cache_mu_
-  std::atomic<uint64_t> last_use{0};
   std::atomic<bool> finalizing{false};
   std::atomic<bool> finalized{false};
 

@@ -59,7 +59,7 @@ Status ReceiveBudget::Admit(const ReceiveDemand& demand, int root_fd, std::uniqu
   struct statvfs vfs {};
   if (fstat(root_fd, &root_st) != 0 || fstatvfs(root_fd, &vfs) != 0) {
     const int err = errno;
-    return Status::Error(err, "cannot read the free space of the sandbox file system", "JETRECV_ERR_IO");
+    return Status::Error(err, "cannot read the free space of the sandbox file system", kErrIo);
   }
   std::lock_guard lock(mu_);
   if (memory_reserved_ + demand.memory > limits_.max_total_memory) {

@@ -28,9 +28,6 @@ namespace jetrecv::core {
 constexpr uint64_t kDefaultMaxTransferMemory = 256ull << 20;
 constexpr uint64_t kDefaultMaxReceiveMemory = 1ull << 30;
 
-inline constexpr const char* kErrResource = "JETRECV_ERR_RESOURCE";  // memory budget
-inline constexpr const char* kErrNoSpace = "JETRECV_ERR_NO_SPACE";   // disk space check
-
 struct ReceiveBudgetLimits {
   uint64_t max_transfer_memory = kDefaultMaxTransferMemory;  // one transfer's bookkeeping
   uint64_t max_total_memory = kDefaultMaxReceiveMemory;      // all live transfers together

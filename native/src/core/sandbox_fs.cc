@@ -26,19 +26,15 @@ namespace {
 std::atomic<bool> g_force_no_openat2{false};
 std::atomic<bool> g_openat2_missing{false};  // learned from a first ENOSYS
 
-constexpr const char* kCodePathEscape = "JETRECV_ERR_PATH_ESCAPE";
-constexpr const char* kCodePathInvalid = "JETRECV_ERR_PATH_INVALID";
-constexpr const char* kCodeIo = "JETRECV_ERR_IO";
-
 std::string ErrnoText(int err) { return std::strerror(err); }
 
 // Error for errno `err` while doing `what` on `path` (relative to the sandbox).
 Status PathError(int err, const std::string& what, const std::string& path) {
   if (err == EXDEV) {
     return Status::Error(err, "path escapes the sandbox through a symlink: " + path,
-                         kCodePathEscape, path);
+                         kErrPathEscape, path);
   }
-  return Status::Error(err, what + " " + path + ": " + ErrnoText(err), kCodeIo, path);
+  return Status::Error(err, what + " " + path + ": " + ErrnoText(err), kErrIo, path);
 }
 
 // Gives fd (a regular file) length `size` with its space reserved; 0 or an errno
@@ -161,7 +157,7 @@ Status LexicalCheck(const std::string& rel, const char* what) {
   const std::string reason = RelPathError(rel);
   if (reason.empty()) return Status::Ok();
   return Status::Error(EINVAL, std::string(what) + " " + reason + ": '" + rel + "'",
-                       kCodePathInvalid, rel);
+                       kErrPathInvalid, rel);
 }
 
 // 64-bit FNV-1a: stable across builds and runs (partial names must be).
@@ -221,13 +217,13 @@ Status OpenRoot(const std::string& abs_path, int* root_fd) {
   *root_fd = -1;
   if (abs_path.empty() || abs_path[0] != '/' || abs_path.find('\0') != std::string::npos) {
     return Status::Error(EINVAL, "sandbox root must be an absolute path: '" + abs_path + "'",
-                         kCodePathInvalid, abs_path);
+                         kErrPathInvalid, abs_path);
   }
   const int fd = open(abs_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
     return Status::Error(err, "cannot open sandbox root " + abs_path + ": " + ErrnoText(err),
-                         kCodeIo, abs_path);
+                         kErrIo, abs_path);
   }
   *root_fd = fd;
   return Status::Ok();
@@ -293,7 +289,7 @@ Status OpenPartialBeneath(int root_fd, const std::string& rel_path, uint64_t siz
   Status lexical = LexicalCheck(rel_path, "file path");
   if (!lexical.ok()) return lexical;
   if (!PartialTagValid(tag)) {
-    return Status::Error(EINVAL, "invalid partial tag '" + tag + "'", kCodePathInvalid, rel_path);
+    return Status::Error(EINVAL, "invalid partial tag '" + tag + "'", kErrPathInvalid, rel_path);
   }
   const std::string partial_rel = PartialPathFor(rel_path, tag);
   std::string dir, name, partial_dir, partial_name;
@@ -314,7 +310,7 @@ Status OpenPartialBeneath(int root_fd, const std::string& rel_path, uint64_t siz
       S_ISDIR(final_st.st_mode)) {
     close(dir_fd);
     return Status::Error(EISDIR, "cannot receive file " + rel_path + ": a directory has that name",
-                         kCodeIo, rel_path);
+                         kErrIo, rel_path);
   }
 
   // Was there a regular file at the partial name before? (For PartialOpenInfo.)
@@ -432,7 +428,7 @@ Status FinalizeBeneath(int root_fd, int fd, const std::string& partial_rel,
   close(fdir);
   if (err == EISDIR) {
     return Status::Error(EISDIR, "cannot finalize " + final_rel + ": a directory has that name",
-                         kCodeIo, final_rel);
+                         kErrIo, final_rel);
   }
   if (err != 0) return PathError(err, "cannot rename partial file into place as", final_rel);
   return Status::Ok();
@@ -485,7 +481,7 @@ Status RemoveStalePartial(const std::string& abs_root, const std::string& final_
   Status lexical = LexicalCheck(final_rel, "file path");
   if (!lexical.ok()) return lexical;
   if (!PartialTagValid(tag)) {
-    return Status::Error(EINVAL, "invalid partial tag '" + tag + "'", kCodePathInvalid, final_rel);
+    return Status::Error(EINVAL, "invalid partial tag '" + tag + "'", kErrPathInvalid, final_rel);
   }
   int root_fd = -1;
   Status st = OpenRoot(abs_root, &root_fd);

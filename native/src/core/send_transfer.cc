@@ -26,36 +26,25 @@ SendTransfer::~SendTransfer() {
   for (SourceFile& f : files_) {
     if (f.fd >= 0) close(f.fd);
   }
-  FdBudgetRelease(open_count_);
-}
-
-void SendTransfer::CloseLeastRecentlyUsed() {
-  SourceFile* victim = nullptr;
-  for (SourceFile& f : files_) {  // open_count_ <= kMaxCachedFdsPerTransfer, files may be many
-    if (f.fd >= 0 && (victim == nullptr || f.last_use < victim->last_use)) victim = &f;
-  }
-  if (victim == nullptr) return;
-  close(victim->fd);
-  victim->fd = -1;
-  --open_count_;
-  FdBudgetRelease();
 }
 
 Status SendTransfer::AcquireFd(uint32_t file, int* fd) {
   SourceFile& f = files_[file];
-  f.last_use = ++use_tick_;
+  fd_lru_.Touch(file);
   if (f.fd >= 0) {
     *fd = f.fd;
     return Status::Ok();
   }
   *fd = -1;
-  if (open_count_ >= kMaxCachedFdsPerTransfer) CloseLeastRecentlyUsed();
-  while (!FdBudgetAcquire(/*force=*/open_count_ == 0)) CloseLeastRecentlyUsed();
+  fd_lru_.Add(file, [this](uint32_t victim) {
+    close(files_[victim].fd);
+    files_[victim].fd = -1;
+  });
   const int nfd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
   if (nfd < 0) {
     const int err = errno;
-    FdBudgetRelease();
-    return Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err), "JETRECV_ERR_IO",
+    fd_lru_.Remove(file);
+    return Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err), kErrIo,
                          f.path);
   }
   struct stat st {};
@@ -63,22 +52,21 @@ Status SendTransfer::AcquireFd(uint32_t file, int* fd) {
     const int err = errno;
     const bool stat_failed = st.st_mode == 0;
     close(nfd);
-    FdBudgetRelease();
+    fd_lru_.Remove(file);
     if (stat_failed) {
-      return Status::Error(err, "cannot stat " + f.path + ": " + std::strerror(err), "JETRECV_ERR_IO",
+      return Status::Error(err, "cannot stat " + f.path + ": " + std::strerror(err), kErrIo,
                            f.path);
     }
     if (!S_ISREG(st.st_mode)) {
-      return Status::Error(EINVAL, "not a regular file: " + f.path, "JETRECV_ERR_IO", f.path);
+      return Status::Error(EINVAL, "not a regular file: " + f.path, kErrIo, f.path);
     }
     return Status::Error(EINVAL,
                          "size of " + f.path + " changed: expected " + std::to_string(f.size) +
                              " bytes, found " + std::to_string(st.st_size),
-                         "JETRECV_ERR_IO", f.path);
+                         kErrIo, f.path);
   }
   posix_fadvise(nfd, 0, 0, POSIX_FADV_SEQUENTIAL);
   f.fd = nfd;
-  ++open_count_;
   *fd = nfd;
   return Status::Ok();
 }
@@ -96,6 +84,7 @@ std::unique_ptr<SendTransfer> SendTransfer::Open(std::shared_ptr<Session> sessio
   std::unique_ptr<SendTransfer> t(
       new SendTransfer(std::move(session), transfer_id, spec.block_size, rate, now_ns));
   t->files_.reserve(spec.files.size());
+  t->fd_lru_.SetFileCount(spec.files.size());
   for (const SendFileSpec& f : spec.files) {
     SourceFile src;
     src.path = f.path;
@@ -105,24 +94,24 @@ std::unique_ptr<SendTransfer> SendTransfer::Open(std::shared_ptr<Session> sessio
     if (stat(f.path.c_str(), &st) != 0) {
       const int err = errno;
       *status = Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err),
-                              "JETRECV_ERR_IO", f.path);
+                              kErrIo, f.path);
       return nullptr;
     }
     if (!S_ISREG(st.st_mode)) {
-      *status = Status::Error(EINVAL, "not a regular file: " + f.path, "JETRECV_ERR_IO", f.path);
+      *status = Status::Error(EINVAL, "not a regular file: " + f.path, kErrIo, f.path);
       return nullptr;
     }
     if (static_cast<uint64_t>(st.st_size) != f.size) {
       *status = Status::Error(EINVAL,
                               "size of " + f.path + " changed: expected " + std::to_string(f.size) +
                                   " bytes, found " + std::to_string(st.st_size),
-                              "JETRECV_ERR_IO", f.path);
+                              kErrIo, f.path);
       return nullptr;
     }
     if (access(f.path.c_str(), R_OK) != 0) {  // unreadable: fail now, not mid-transfer
       const int err = errno;
       *status = Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err),
-                              "JETRECV_ERR_IO", f.path);
+                              kErrIo, f.path);
       return nullptr;
     }
     t->files_.push_back(src);  // not opened until first use (AcquireFd)
@@ -269,7 +258,6 @@ void SendTransfer::CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t 
 PositionFrame SendTransfer::Position() const {
   std::lock_guard lock(mu_);
   PositionFrame p{};
-  p.type = static_cast<uint8_t>(FrameType::kPosition);
   p.flags = first_pass_done_ ? kPositionFlagFirstPassDone : 0;
   p.transfer_id = transfer_id_;
   p.file_index = first_pass_done_ ? static_cast<uint32_t>(files_.size()) : cursor_file_;

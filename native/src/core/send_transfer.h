@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/fd_cache.h"
 #include "core/rate_control.h"
 #include "core/session.h"
 #include "core/status.h"
@@ -85,7 +86,7 @@ class SendTransfer {
   // recently used one at the cap or when the process budget is spent) and then
   // re-checks that it is a regular file of the expected size. Errors name the file.
   Status AcquireFd(uint32_t file, int* fd);
-  size_t open_fd_count() const { return open_count_; }  // TX thread (tests)
+  size_t open_fd_count() const { return fd_lru_.size(); }  // TX thread (tests)
   uint64_t file_size(uint32_t file) const { return files_[file].size; }
   const std::string& file_path(uint32_t file) const { return files_[file].path; }
 
@@ -127,7 +128,6 @@ class SendTransfer {
   struct SourceFile {
     std::string path;
     int fd = -1;             // -1 = not open; TX thread only
-    uint64_t last_use = 0;   // LRU tick of the last AcquireFd
     uint64_t size = 0;
     uint64_t blocks = 0;
   };
@@ -149,9 +149,7 @@ class SendTransfer {
   const uint32_t block_size_;
   std::vector<SourceFile> files_;
   uint64_t total_blocks_ = 0;
-  size_t open_count_ = 0;   // files_ with fd >= 0 (each holds one FdBudget slot); TX thread
-  uint64_t use_tick_ = 0;   // TX thread
-  void CloseLeastRecentlyUsed();  // TX thread
+  FdLru fd_lru_;  // files_ with fd >= 0 (fd_cache.h); TX thread
 
   mutable std::mutex mu_;
   // First-pass cursor: next block to send for the first time. Guarded by mu_.

@@ -1,10 +1,13 @@
 // status.h — the error value returned by core code (core never throws).
 // err is an errno value (0 = success). code optionally names a specific
-// JETRECV_ERR_* code for the JS layer (empty: the binding derives one from err);
-// path optionally names the file or directory the failure concerns.
+// JETRECV_ERR_* code of error_codes.h for the JS layer (empty: CodeOf derives
+// one from err); path optionally names the file or directory the failure concerns.
 #pragma once
+#include <cerrno>
 #include <string>
 #include <utility>
+
+#include "core/error_codes.h"
 
 namespace jetrecv::core {
 
@@ -21,5 +24,12 @@ struct Status {
     return Status{err, std::move(message), std::move(code), std::move(path)};
   }
 };
+
+// The code of a failed status: its own, else argument errors (EINVAL) vs.
+// everything else the OS said.
+inline const char* CodeOf(const Status& status) {
+  if (!status.code.empty()) return status.code.c_str();
+  return status.err == EINVAL ? kErrInvalidArgument : kErrIo;
+}
 
 }  // namespace jetrecv::core

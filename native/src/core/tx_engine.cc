@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "core/block_bitmap.h"
+#include "core/frame_codec.h"
 #include "core/iovec_util.h"
 #include "core/limits.h"
 
@@ -54,15 +55,15 @@ TxEngine::~TxEngine() { Shutdown(); }
 
 Status TxEngine::Start(std::shared_ptr<Session> session, uint32_t transfer_id,
                        const SendSpec& spec) {
-  if (!session) return Status::Error(EINVAL, "startSendTransfer: no session", "JETRECV_ERR_INVALID_ARGUMENT");
-  if (lanes_.empty()) return Status::Error(EINVAL, "startSendTransfer: no lanes", "JETRECV_ERR_INVALID_ARGUMENT");
+  if (!session) return Status::Error(EINVAL, "startSendTransfer: no session", kErrInvalidArgument);
+  if (lanes_.empty()) return Status::Error(EINVAL, "startSendTransfer: no lanes", kErrInvalidArgument);
   if (spec.block_size == 0 || spec.block_size + kBlockPacketOverhead > max_datagram_) {
     return Status::Error(EINVAL,
                          "block size " + std::to_string(spec.block_size) +
                              " does not fit a datagram of " + std::to_string(max_datagram_) +
                              " bytes (block size + " + std::to_string(kBlockPacketOverhead) +
                              " must not exceed it)",
-                         "JETRECV_ERR_INVALID_ARGUMENT");
+                         kErrInvalidArgument);
   }
   const Key key{session->local_index(), transfer_id};
   {
@@ -72,7 +73,7 @@ Status TxEngine::Start(std::shared_ptr<Session> session, uint32_t transfer_id,
       return Status::Error(EEXIST, "send transfer " + std::to_string(transfer_id) +
                                        " is already running on session " +
                                        std::to_string(key.first),
-                           "JETRECV_ERR_INVALID_ARGUMENT");
+                           kErrInvalidArgument);
     }
   }
   Status st;
@@ -85,7 +86,7 @@ Status TxEngine::Start(std::shared_ptr<Session> session, uint32_t transfer_id,
       return Status::Error(EEXIST, "send transfer " + std::to_string(transfer_id) +
                                        " is already running on session " +
                                        std::to_string(key.first),
-                           "JETRECV_ERR_INVALID_ARGUMENT");
+                           kErrInvalidArgument);
     }
   }
   wake_.notify_all();
@@ -227,7 +228,7 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
   int fd = -1;  // opened lazily (bounded fd cache, see send_transfer.h)
   const Status open_st = t.AcquireFd(batch.file, &fd);
   if (!open_st.ok()) {
-    FailTransfer(t, batch.file, open_st.err != 0 ? open_st.err : EIO, kErrSourceIo, open_st.message);
+    FailTransfer(t, batch.file, open_st.err != 0 ? open_st.err : EIO, kErrIo, open_st.message);
     return false;
   }
   while (left > 0) {
@@ -241,7 +242,7 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
     AdvanceIovecs(&cur, &left, static_cast<size_t>(r));
   }
   if (got != data_total) {
-    FailTransfer(t, batch.file, read_err != 0 ? read_err : EIO, kErrSourceIo,
+    FailTransfer(t, batch.file, read_err != 0 ? read_err : EIO, kErrIo,
                  read_err != 0 ? "cannot read " + t.file_path(batch.file) + ": " + std::strerror(read_err)
                                : "source file " + t.file_path(batch.file) + " shrank while it was being sent");
     return false;
@@ -257,14 +258,16 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
   for (uint32_t k = 0; k < batch.count; ++k) {
     uint8_t* packet = buf + k * segment;
     BlockFrameHeader h{};
-    h.type = static_cast<uint8_t>(FrameType::kBlock);
     h.transfer_id = t.transfer_id();
     h.file_index = batch.file;
     h.send_stamp = stamp;
     h.offset = (batch.first_block + k) * block_size;
-    std::memcpy(packet + kDataHeaderLen, &h, kBlockFrameHeaderLen);
-    last_len = session.SealInPlace(static_cast<uint8_t>(lane), packet,
-                                   kBlockFrameHeaderLen + iov[k].iov_len);
+    // The block's bytes were read in place behind the header: only the header is written.
+    uint8_t* frame = packet + kDataHeaderLen;
+    const size_t frame_len = EncodeBlockFrame(h, static_cast<const uint8_t*>(iov[k].iov_base), iov[k].iov_len,
+                                              frame, segment - kDataHeaderLen - kAeadTagLen);
+    if (frame_len == 0) return false;  // the segment always holds the frame
+    last_len = session.SealInPlace(static_cast<uint8_t>(lane), packet, frame_len);
     if (last_len == 0) return false;  // cipher failure: nothing sent, retried later
   }
   const size_t total = (batch.count - 1) * segment + last_len;
@@ -276,7 +279,7 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
     const uint64_t now = MonoNs();
     if (t.send_error_since_ns == 0) t.send_error_since_ns = now;
     if (now - t.send_error_since_ns >= kSendErrorGiveUpNs) {
-      FailTransfer(t, batch.file, -sent, kErrSourceIo,
+      FailTransfer(t, batch.file, -sent, kErrSocket,
                    "cannot send to the receiver: " + std::string(std::strerror(-sent)));
     }
     return false;
@@ -313,8 +316,8 @@ void TxEngine::FailTransfer(SendTransfer& t, uint32_t file, int err, const char*
 
 void TxEngine::SendPosition(SendTransfer& t, uint64_t now_ns) {
   const PositionFrame p = t.Position();
-  std::memcpy(position_buf_ + kDataHeaderLen, &p, kPositionFrameLen);
-  const size_t len = t.session()->SealInPlace(0, position_buf_, kPositionFrameLen);
+  const size_t frame_len = EncodePositionFrame(p, position_buf_ + kDataHeaderLen, kPositionFrameLen);
+  const size_t len = t.session()->SealInPlace(0, position_buf_, frame_len);
   if (len == 0) return;
   const int rc = lanes_[0]->SendTo(t.session()->peer(), t.session()->peer_len(), position_buf_,
                                    len, counters_);

@@ -33,8 +33,6 @@ constexpr uint64_t kDonePositionIntervalNs = 50'000'000;
 constexpr uint64_t kTxMaxSleepNs = 1'000'000;
 // Target duration of one batch at the current rate (bounds burst size).
 constexpr uint64_t kTxBatchDurationNs = 2'000'000;
-// Error code pushed with kTransferError when a source file cannot be read.
-inline constexpr const char* kErrSourceIo = "JETRECV_ERR_IO";
 // A transfer whose sends keep failing with a hard error (not EAGAIN) this long fails.
 inline constexpr uint64_t kSendErrorGiveUpNs = 5'000'000'000ull;
 

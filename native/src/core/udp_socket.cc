@@ -206,7 +206,7 @@ Status RouteMtu(const std::string& address, uint16_t port, int* mtu) {
   Status st = ParseSocketAddress(address, port, &dst, &dlen);
   if (!st.ok()) return st;
   const int fd = ::socket(dst.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status::Error(errno, std::string("socket: ") + std::strerror(errno), "JETRECV_ERR_IO");
+  if (fd < 0) return Status::Error(errno, std::string("socket: ") + std::strerror(errno), kErrIo);
   int value = 0;
   socklen_t len = sizeof(value);
   int err = 0;
@@ -217,7 +217,7 @@ Status RouteMtu(const std::string& address, uint16_t port, int* mtu) {
   }
   ::close(fd);
   if (err != 0) {
-    return Status::Error(err, "no route MTU towards " + address + ": " + std::strerror(err), "JETRECV_ERR_IO");
+    return Status::Error(err, "no route MTU towards " + address + ": " + std::strerror(err), kErrIo);
   }
   *mtu = value;
   return Status::Ok();

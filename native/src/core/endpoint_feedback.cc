@@ -1,0 +1,44 @@
+// endpoint_feedback.cc — the receiver's feedback timer: every feedback interval
+// (run on RX thread 0 between batches) each due transfer's FEEDBACK frame is
+// built, sealed and sent to its session's peer.
+#include <algorithm>
+
+#include "core/endpoint.h"
+#include "core/endpoint_rx_state.h"
+
+namespace jetrecv::core {
+
+void Endpoint::RunFeedback(RxThreadState& rx, uint64_t now_us) {
+  std::vector<std::pair<TransferKey, std::shared_ptr<ReceiveTransfer>>> transfers;
+  {
+    std::shared_lock<std::shared_mutex> lock(transfers_mu_);
+    if (receive_transfers_.empty()) return;
+    transfers.assign(receive_transfers_.begin(), receive_transfers_.end());
+  }
+  // Every transfer's FEEDBACK of this round reports the drops of the whole
+  // endpoint since the previous round (the sockets are shared by all transfers).
+  const uint64_t drops = unreported_socket_drops_.exchange(0, std::memory_order_relaxed);
+  const uint32_t socket_drops = static_cast<uint32_t>(std::min<uint64_t>(drops, UINT32_MAX));
+  // ... and how full the fullest receive queue is (the sender drains it; PROTOCOL-transfer §5).
+  uint32_t queue_permille = 0;
+  for (const UdpSocket& sock : sockets_) queue_permille = std::max(queue_permille, sock.QueueFillPermille());
+  uint8_t* packet = rx.feedback_packet.data();
+  const size_t frame_cap = rx.feedback_packet.size() - kDataHeaderLen - kAeadTagLen;
+  const uint64_t feedback_interval_us = uint64_t{options_.feedback_interval_ms} * 1000;
+  std::shared_ptr<Session> session;
+  for (auto& [key, transfer] : transfers) {
+    if (!session || session->local_index() != key.first) session = FindSession(key.first);
+    if (!session) continue;
+    if (!transfer->FeedbackDue(now_us, feedback_interval_us)) continue;  // idle: backed off
+    size_t frame_len =
+        transfer->BuildFeedback(now_us, socket_drops, queue_permille, packet + kDataHeaderLen, frame_cap);
+    if (frame_len == 0) continue;
+    size_t packet_len = session->SealInPlace(0, packet, frame_len);
+    if (packet_len == 0) continue;
+    if (sockets_[0].SendTo(session->peer(), session->peer_len(), packet, packet_len, rx.counters) > 0) {
+      rx.counters->Add(CounterId::kfeedback_sent);
+    }
+  }
+}
+
+}  // namespace jetrecv::core

@@ -1,0 +1,79 @@
+// receive_feedback.h — the FEEDBACK side of one receive transfer: the sender's
+// POSITION and its history (NACKs wait out the reorder delay), the path timing
+// of its BLOCK datagrams, the receive rate, the NACK builder and the backoff of
+// an idle transfer (feedback_backoff.h). Build writes the FEEDBACK frame with
+// EncodeFeedbackFrame (docs/PROTOCOL-transfer.md §3).
+// Threads: NoteActivity, RecordTiming and OnPosition from any RX thread; Due
+// and Build from the feedback timer; recv_rate_Bps from any thread.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "core/block_bitmap.h"
+#include "core/feedback_backoff.h"
+#include "core/frame_codec.h"
+#include "core/nack_builder.h"
+#include "core/wire_format.h"
+
+namespace jetrecv::core {
+
+class ReceiveFeedback {
+ public:
+  explicit ReceiveFeedback(uint32_t transfer_id) : transfer_id_(transfer_id) {}
+
+  // A BLOCK or POSITION frame of the transfer arrived (duplicates included).
+  void NoteActivity() { backoff_.NoteActivity(); }
+  // BLOCK datagram bytes and the newest send_stamp with its arrival time.
+  void RecordTiming(const BlockRef* blocks, size_t n);
+  // The sender's POSITION (of this transfer); positions only move forward.
+  void OnPosition(const PositionFrame& position);
+
+  // True when this transfer's FEEDBACK is due at this tick (feedback_backoff.h).
+  bool Due(uint64_t now_us, uint64_t base_interval_us) { return backoff_.Due(now_us, base_interval_us); }
+
+  // What the transfer reports besides this object's own state.
+  struct Report {
+    uint64_t bytes_received = 0;   // distinct block bytes
+    uint64_t blocks_received = 0;
+    bool complete = false;         // every file finalized: no NACKs, kFeedbackFlagComplete
+    uint32_t socket_drops = 0;     // the endpoint's socket drops since the last round
+    uint32_t rx_queue_permille = 0;
+  };
+  // Updates the receive rate and the NACK limit, builds the NACK ranges over
+  // bitmaps and writes the FEEDBACK frame into frame[0..cap); returns its length
+  // (0 if cap < kFeedbackFrameHeaderLen). now_us: monotonic µs.
+  size_t Build(uint64_t now_us, const Report& report, const std::vector<const BlockBitmap*>& bitmaps,
+               uint32_t block_size, uint8_t* frame, size_t cap);
+
+  // Block bytes/s over the last feedback interval.
+  double recv_rate_Bps() const;
+
+ private:
+  const uint32_t transfer_id_;
+  FeedbackBackoff backoff_;
+  // Path timing (any RX thread): BLOCK datagram bytes received (duplicates
+  // included), and the newest send_stamp seen with its arrival (stamp << 32 |
+  // low 32 bits of the arrival µs; 0 = none).
+  std::atomic<uint64_t> rx_datagram_bytes_{0};
+  std::atomic<uint64_t> newest_stamp_{0};
+
+  mutable std::mutex mu_;  // guards everything below
+  SendPosition position_;  // latest POSITION
+  // (time of a feedback, POSITION then): NACKs use the newest POSITION that is
+  // older than the reorder delay, so blocks still queued are not NACKed.
+  std::deque<std::pair<uint64_t, SendPosition>> position_history_;
+  SendPosition nack_limit_;
+  NackBuilder nacks_;
+  std::vector<NackRange> nack_scratch_;
+  uint64_t feedback_seq_ = 0;
+  uint64_t last_feedback_us_ = 0;
+  uint64_t bytes_at_last_feedback_ = 0;
+  double recv_rate_Bps_ = 0;
+};
+
+}  // namespace jetrecv::core
