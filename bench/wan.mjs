@@ -38,7 +38,9 @@ export const wanUsage = `  --wan-size SIZE      file size per wan row (default 2
   --wan-quick          the wan section's subset: RTT {20, 100} × loss {0, 1 %} and 200 ms × 0.5 % at 1 Gbit/s,
                        2.5 Gbit/s at 1 %
   --wan-tools LIST     wan tools (default all): ${kTools.join(', ')}
-  --wan-queue-ms MS    the emulated bottleneck's drop-tail limit (default 50)`;
+  --wan-queue-ms MS    the emulated bottleneck's drop-tail limit (default 50)
+  --wan-rows LIST      only these rows (default all): matrix points as RTT/loss (e.g. 20/0,100/1; the
+                       2.5 Gbit/s ones as 2.5G/50/1), 'fairness', 'share' — for several short A/B runs`;
 
 /** Parses the wan flags into `o`; returns false when `flag` is not one of them. */
 export function parseWanFlag(o, flag, value, die) {
@@ -51,6 +53,11 @@ export function parseWanFlag(o, flag, value, die) {
       for (const t of o.wanTools) if (!kTools.includes(t)) die(`--wan-tools: unknown tool '${t}' (expected ${kTools.join(', ')})`);
       return true;
     }
+    case '--wan-rows': {
+      o.wanRows = value().split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
+      for (const r of o.wanRows) if (!/^(fairness|share|(2\.5g\/)?\d+(\.\d+)?\/\d+(\.\d+)?)$/.test(r)) die(`--wan-rows: bad row '${r}' (expected RTT/loss such as 20/1, 2.5G/50/1, fairness or share)`);
+      return true;
+    }
     case '--wan-queue-ms': {
       const v = Number(value());
       if (!(v > 0 && v <= 10000)) die('--wan-queue-ms: expected a number of ms in (0, 10000]');
@@ -60,6 +67,10 @@ export function parseWanFlag(o, flag, value, die) {
     default: return false;
   }
 }
+
+/** The --wan-rows name of a matrix point: RTT/loss, prefixed by the rate when it is not 1 Gbit/s. */
+const rowName = (p) => `${p.rateBps === 1e9 ? '' : `${p.rateBps / 1e9}g/`}${p.rttMs}/${p.lossPercent}`;
+const wanted = (opts, row) => !opts.wanRows || opts.wanRows.includes(row);
 
 const linkName = (p) => `${p.rateBps / 1e9} Gbit/s MTU ${p.mtu}, RTT ${p.rttMs} ms, loss ${p.lossPercent} %`;
 const idealSeconds = (bytes, p) => (bytes * 8) / p.rateBps;
@@ -334,7 +345,7 @@ export async function sectionWan(ctx, tools) {
     }
     return paths[mtu];
   };
-  for (const p of wanPoints(opts.wanQuick)) {
+  for (const p of wanPoints(opts.wanQuick).filter((q) => wanted(opts, rowName(q)))) {
     const wan = await pathFor(p.mtu);
     for (const tool of wanTools) {
       const name = `${tool} ${linkName(p)}`;
@@ -357,13 +368,15 @@ export async function sectionWan(ctx, tools) {
   const fairP = { rateBps: 1e9, mtu: 1500, rttMs: 50, lossPercent: 0 };
   if (wanTools.includes('jetrecv')) {
     const wan = await pathFor(1500);
-    const half = Math.max(MiB, Math.floor(size / 2 / MiB) * MiB);
-    const files = [await mk('wan-f1.bin', half), await mk('wan-f2.bin', half)];
-    process.stderr.write(`• wan two jetrecv flows, ${linkName(fairP)} … `);
-    const f = await fairnessRun(ctx, wan, fairP, files).catch((err) => ({ error: err.message }));
-    process.stderr.write(`${f.error ?? `fairness ${f.fairnessSlowerOverFaster}`}\n`);
-    results.push({ section: 'wan', kind: 'fairness', name: `two jetrecv flows, ${linkName(fairP)}`, tool: 'jetrecv', point: fairP, wan: f });
-    if (!missing('tcp-bbr')) {
+    if (wanted(opts, 'fairness')) {
+      const half = Math.max(MiB, Math.floor(size / 2 / MiB) * MiB);
+      const files = [await mk('wan-f1.bin', half), await mk('wan-f2.bin', half)];
+      process.stderr.write(`• wan two jetrecv flows, ${linkName(fairP)} … `);
+      const f = await fairnessRun(ctx, wan, fairP, files).catch((err) => ({ error: err.message }));
+      process.stderr.write(`${f.error ?? `fairness ${f.fairnessSlowerOverFaster}`}\n`);
+      results.push({ section: 'wan', kind: 'fairness', name: `two jetrecv flows, ${linkName(fairP)}`, tool: 'jetrecv', point: fairP, wan: f });
+    }
+    if (wanted(opts, 'share') && !missing('tcp-bbr')) {
       process.stderr.write(`• wan jetrecv beside TCP BBR, ${linkName(fairP)} … `);
       const s = await shareRun(ctx, wan, fairP, src).catch((err) => ({ error: err.message }));
       process.stderr.write(`${s.error ?? `jetrecv ${s.jetrecvShare}, TCP ${s.tcpShare}`}\n`);

@@ -10,7 +10,9 @@
 // FEEDBACK is delayed by up to 2 ms of jitter. A TCP BBR v1 stand-in
 // (BbrFlow) can share the bottleneck. Deterministic (seeded).
 // Asserts, after startup: goodput >= 0.9 x (1 - loss) x link, waste <= loss +
-// 1 %, a bounded queue, two flows sharing within 0.8, the fixed policy.
+// 1 %, a bounded queue, >= 0.96 of the link at 20 ms, two flows sharing within
+// 0.8 (a latecomer, measured once converged), the fixed policy; two flows
+// started together (the bench's fairness row) only against a floor (open gap).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -29,6 +31,7 @@ namespace {
 constexpr uint64_t kTickUs = 100;
 constexpr uint64_t kFeedbackUs = 10'000;
 constexpr uint32_t kIpUdpHeader = 28;
+constexpr uint64_t kTraceUs = 50'000;  // per-flow delivery trace (the bench's stats interval)
 
 struct PathSpec {
   double link_bps = 1e9;
@@ -43,6 +46,8 @@ struct FlowStats {
   uint64_t delivered_bytes_after = 0;               // in the measuring window
   uint64_t sent_after = 0, lost_after = 0;
   uint64_t startup_end_us = 0;
+  uint64_t done_us = 0;                             // a finite flow: all its data delivered
+  std::vector<uint64_t> delivered_per_trace;        // cumulative datagram bytes per kTraceUs
 };
 
 struct Flow {
@@ -57,6 +62,7 @@ struct Flow {
   uint64_t newest_arrival_us = 0;
   bool has_newest = false;
   uint64_t next_fb_us = 0;
+  uint64_t datagrams = 0;  // data to deliver (0: unlimited); each lost datagram is sent again
   struct Fb { uint64_t at_us; uint32_t echo; uint32_t hold; uint64_t rx; };
   std::deque<Fb> feedback;  // in flight to the sender
   FlowStats st;
@@ -103,7 +109,7 @@ struct SimResult {
 // bbr_start_us: when a BBR competitor starts (UINT64_MAX: none).
 SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cfgs,
               uint64_t duration_us, uint64_t measure_from_us, uint32_t seed,
-              uint64_t bbr_start_us = UINT64_MAX) {
+              uint64_t bbr_start_us = UINT64_MAX, std::vector<uint64_t> flow_datagrams = {}) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> u(0, 1);
   std::vector<Flow> flows;
@@ -111,6 +117,7 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
     flows.emplace_back(cfgs[i].first);
     flows.back().start_us = cfgs[i].second;
     flows.back().next_fb_us = cfgs[i].second + kFeedbackUs + i * 3'000;
+    if (i < flow_datagrams.size()) flows.back().datagrams = flow_datagrams[i];
   }
   const uint64_t owd = p.rtt_us / 2;
   const double link_Bpus = p.link_bps / 8e6;
@@ -196,7 +203,7 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
         continue;
       }
       uint64_t batch = 0;
-      while (fl.tokens >= p.datagram) {
+      while (fl.tokens >= p.datagram && (fl.datagrams == 0 || fl.st.sent - fl.st.lost < fl.datagrams)) {
         fl.tokens -= p.datagram;
         batch += p.datagram;
         ++fl.st.sent;
@@ -246,6 +253,7 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
       Flow& fl = flows[k.flow];
       fl.rx_bytes += k.size - kIpUdpHeader;
       ++fl.st.delivered;
+      if (fl.datagrams != 0 && fl.st.delivered == fl.datagrams) fl.st.done_us = now;
       if (now >= measure_from_us) fl.st.delivered_bytes_after += k.size - kIpUdpHeader;
       if (!fl.has_newest || k.send_us >= fl.newest_send_us) {
         fl.newest_send_us = k.send_us;
@@ -263,6 +271,9 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
                   static_cast<uint32_t>(now - fl.newest_arrival_us), fl.rx_bytes};
       if (fb.echo == 0 && fl.has_newest) fb.echo = 1;
       fl.feedback.push_back(fb);
+    }
+    if (now % kTraceUs == 0) {
+      for (auto& fl : flows) fl.st.delivered_per_trace.push_back(fl.rx_bytes);
     }
     // Senders: FEEDBACK arrivals.
     for (auto& fl : flows) {
@@ -326,17 +337,11 @@ void TestSingleFlowMatrix() {
 // Link utilisation at a short RTT (the bench's 20 ms rows: 1 Gbit/s, MTU 1500):
 // the bytes the bottleneck forwarded (datagrams + IP/UDP headers, random
 // losses excluded as they never reach it) over its capacity, after startup.
-// Asserted: >= 0.93 and no queue drops (a regression floor). The target is
-// >= 0.96 and it is NOT met (open gap, issue 10): this prints 0.937-0.969.
-// The additive step overshoots, the standing-queue rule fires, and the round
-// after the cut — whose echoes still carry the queue being drained — fires it
-// two or three times more, leaving btl ~0.75 of the link to climb back at one
-// step per round. Holding the standing-queue judgement for the round after a
-// cut (kCutHoldRounds = 1; commit "rate control: the round after a
-// standing-queue cut is not judged again" on branch rc4, reverted after it)
-// gave 0.981-0.986 here with two-flow fairness 0.95 / 0.90 at 20 / 100 ms, but
-// the emulator bench under load 2-4 could not tell it from main's rule
-// (bench/README.md, WAN: "The 20 ms gap").
+// Asserted: >= 0.96 and no queue drops. Before the additive step stopped at a
+// rising queue (kStepQueueFraction) this printed 0.937-0.969: the step
+// overshot, the standing-queue rule cut, and the round after the cut — whose
+// echoes still carry the queue being drained — cut two or three times more,
+// leaving btl ~0.75 of the link to climb back at one step per round.
 void TestShortRttLinkUtilisation() {
   const double losses[] = {0, 0.01};
   for (double loss : losses) {
@@ -352,12 +357,12 @@ void TestShortRttLinkUtilisation() {
       SimResult r = Run(p, {{c, 0}}, duration, from, 100 + seed);
       const FlowStats& s = r.flows[0];
       const double link_util = Goodput(s, duration - from) * (p.datagram + kIpUdpHeader) / p.datagram / p.link_bps;
-      std::printf("20 ms, loss %.0f %%, MTU 1500, seed %u: link utilisation %.3f (>= 0.93; target 0.96), lost/sent %.4f, "
+      std::printf("20 ms, loss %.0f %%, MTU 1500, seed %u: link utilisation %.3f (>= 0.96), lost/sent %.4f, "
                   "queue mean %.2f ms max %.2f ms\n",
                   loss * 100, seed, link_util,
                   static_cast<double>(s.lost_after) / static_cast<double>(std::max<uint64_t>(s.sent_after, 1)),
                   r.mean_queue_ms_after, r.max_queue_ms_after);
-      CHECK(link_util >= 0.93);
+      CHECK(link_util >= 0.96);
       CHECK(r.max_queue_ms_after < static_cast<double>(p.queue_ms));
     }
   }
@@ -468,6 +473,89 @@ void TestTwoFlowsShare() {
   }
 }
 
+// The bench's fairness row: two flows of `mib` MiB each started together (up
+// to 100 ms apart: two processes' start-up), 1 Gbit/s, 50 ms, MTU 1500, 50 ms
+// drop-tail. Fairness = slower / faster delivery while both ran (from the later
+// start to the first finish). Time to fairness: from the later start to the
+// first 500 ms window from which every 500 ms window's slower / faster is >= 0.8
+// until the first finish (-1: never).
+struct TogetherResult { double fairness; double ttf_s; double both_s; double lost_over_sent; };
+TogetherResult RunTogether(uint64_t mib, uint32_t seed, bool print_trace) {
+  PathSpec p;
+  p.rtt_us = 50'000;
+  p.datagram = 1472;
+  RateConfig c;
+  c.start_bps = 1'000'000'000;
+  c.seed = seed * 7;
+  RateConfig c2 = c;
+  c2.seed = seed * 13 + 1;
+  const uint64_t skew = (seed * 2654435761u >> 8) % 100 * 1000;  // 0-99 ms
+  const uint64_t datagrams = mib * 1024 * 1024 / 1400;        // ~1400 data bytes per datagram
+  const uint64_t duration = 1'000'000 + mib * 2 * 8 * 1024 * 1024 / 800;  // both at >= 0.8 Gbit/s
+  SimResult r = Run(p, {{c, 0}, {c2, skew}}, duration, 0, seed, UINT64_MAX, {datagrams, datagrams});
+  const FlowStats& a = r.flows[0];
+  const FlowStats& b = r.flows[1];
+  const uint64_t first_done = std::min(a.done_us ? a.done_us : duration, b.done_us ? b.done_us : duration);
+  const size_t i0 = skew / kTraceUs + 1;
+  const size_t i1 = std::min<size_t>(first_done / kTraceUs, a.delivered_per_trace.size() - 1);
+  auto bytes = [](const FlowStats& f, size_t from, size_t to) {
+    return static_cast<double>(f.delivered_per_trace[to] - f.delivered_per_trace[from]);
+  };
+  auto fair = [&](size_t from, size_t to) {
+    const double x = bytes(a, from, to), y = bytes(b, from, to);
+    return std::min(x, y) / std::max(x, y);
+  };
+  TogetherResult out{};
+  out.fairness = fair(i0, i1);
+  out.both_s = static_cast<double>(i1 - i0) * kTraceUs / 1e6;
+  out.ttf_s = -1;
+  constexpr size_t kWin = 500'000 / kTraceUs;
+  for (size_t s = i0; s + kWin <= i1 && out.ttf_s < 0; ++s) {
+    bool ok = true;
+    for (size_t w = s; w + kWin <= i1 && ok; w += kWin) ok = fair(w, w + kWin) >= 0.8;
+    if (ok) out.ttf_s = static_cast<double>(s - i0) * kTraceUs / 1e6;
+  }
+  out.lost_over_sent = static_cast<double>(a.lost + b.lost) / static_cast<double>(a.sent + b.sent);
+  if (print_trace) {
+    const size_t step = mib > 256 ? 20 : 2;  // 1 s or 100 ms
+    std::printf("  Mbit/s per %.1f s, flow 1 / flow 2:", static_cast<double>(step * kTraceUs) / 1e6);
+    for (size_t w = 0; w + step < a.delivered_per_trace.size() && w * kTraceUs < first_done; w += step) {
+      const double sec = static_cast<double>(step * kTraceUs) / 1e6;
+      std::printf(" %.0f/%.0f", bytes(a, w, w + step) * 8 / sec / 1e6, bytes(b, w, w + step) * 8 / sec / 1e6);
+    }
+    std::printf("\n");
+  }
+  return out;
+}
+
+// Asserted: the worst of 20 seeds >= 0.25 (a regression floor). The target
+// (>= 0.8 in every run) is NOT met (open gap, issue 10): this prints a worst
+// of ~0.3 and a mean of ~0.45. The flow that starts later (or whose first
+// train queues behind the other's startup) leaves startup at a small share
+// (startup ends on the other flow's queue), and the shares then converge only
+// through the additive step: ~2 x 15.7 Mbit/s per 50 ms round against the
+// 1 Gbit/s to redistribute, so an uneven split lasts tens of seconds (the
+// 1 GiB runs printed below), far beyond the ~1.8 s (36 RTT) both flows run.
+void TestTwoFlowsTogether() {
+  double worst = 1, sum = 0;
+  constexpr uint32_t kSeeds = 20;
+  for (uint32_t seed = 1; seed <= kSeeds; ++seed) {
+    const TogetherResult t = RunTogether(128, seed, seed == 1);
+    std::printf("two flows together, 2 x 128 MiB, 50 ms, seed %u: fairness %.3f over %.2f s, lost/sent %.4f\n",
+                seed, t.fairness, t.both_s, t.lost_over_sent);
+    worst = std::min(worst, t.fairness);
+    sum += t.fairness;
+  }
+  std::printf("two flows together, 2 x 128 MiB: mean fairness %.3f, worst %.3f (target >= 0.8, not met)\n",
+              sum / kSeeds, worst);
+  CHECK(worst >= 0.25);
+  for (uint32_t seed = 1; seed <= 3; ++seed) {
+    const TogetherResult t = RunTogether(1024, seed, seed == 1);
+    std::printf("two flows together, 2 x 1 GiB, 50 ms, seed %u: fairness %.3f over %.1f s, time to fairness %.1f s\n",
+                seed, t.fairness, t.both_s, t.ttf_s);
+  }
+}
+
 void TestFixedPolicyHoldsRate() {
   PathSpec p;
   p.rtt_us = 50'000;
@@ -491,6 +579,7 @@ int main() {
   TestLatecomerBehindStandingQueue();
   TestBesideBbr();
   TestTwoFlowsShare();
+  TestTwoFlowsTogether();
   TestFixedPolicyHoldsRate();
   return jetrecv::test::TestExitCode();
 }

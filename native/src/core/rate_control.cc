@@ -260,7 +260,11 @@ bool RateController::OnFeedback(const RateSample& s) {
       // Cruise rounds also add kFairShareBytes per RTT to the estimate: the same
       // amount for every flow (additive increase), so with the multiplicative cut
       // on a standing queue below, flows sharing a bottleneck converge (AIMD).
-      if (mode_ == Mode::kProbeBw && phase_ >= 2 && !app_limited && !standing_queue) {
+      // Not once the queue is rising toward the target (above kStepQueueFraction
+      // of it as the round ends): the rate already fills the link, and a step
+      // then only overshoots into the standing-queue cut.
+      if (mode_ == Mode::kProbeBw && phase_ >= 2 && !app_limited && !standing_queue &&
+          static_cast<double>(queue_us) <= kStepQueueFraction * static_cast<double>(target)) {
         const double step = std::min(kFairShareBytes * 8e6 / std::max(srtt_us_, double(kFairShareMinRttUs)),
                                      kFairShareMaxFraction * FilterMax());
         sample = std::max(sample, FilterMax() + step);

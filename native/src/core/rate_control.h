@@ -34,6 +34,8 @@
 //    exceeds target; at most kProbeMaxUs), one at kDrainGain, the rest at 1;
 //    the cycle starts at a phase drawn from RateConfig::seed, so flows that
 //    share a bottleneck do not probe in step;
+//  - cruise rounds add kFairShareBytes per RTT to btl (additive increase), but
+//    only while q is at most kStepQueueFraction x target as the round ends;
 //  - a standing queue (q above target through a whole round, and at least
 //    kStandingWindowUs: another flow
 //    came, or btl is too high) resets btl to the delivery rate and paces at
@@ -80,6 +82,9 @@ constexpr unsigned kCycleRounds = 8;
 constexpr double kFairShareBytes = 98304;
 constexpr uint64_t kFairShareMinRttUs = 20'000;
 constexpr double kFairShareMaxFraction = 0.1;  // of btl: a slow link is not overrun by the step
+// The step is taken only while the queuing delay as the round ends is at most
+// this fraction of the target (a rising queue means the link is full).
+constexpr double kStepQueueFraction = 0.75;
 constexpr unsigned kBwWindowRounds = 10;
 constexpr uint64_t kMinRttWindowUs = 10'000'000;
 constexpr uint64_t kProbeRttMinUs = 200'000;    // PROBE_RTT lasts max(this, one round)
