@@ -116,7 +116,7 @@ export function parseParamArgs(args: string[]): Record<string, unknown> {
  * unless the command line asks for HTTP (--http, --user, --token-env, --tls, --host,
  * --api-control-port), the default socket when it exists and this process may connect to it.
  */
-function chooseAdminSocket(flags: Record<string, unknown>, globals: string[]): string | undefined {
+function chooseAdminSocket(flags: Record<string, unknown>, globals: string[], env: Record<string, string | undefined>): string | undefined {
   const given = flags['admin-socket'] as string | undefined;
   if (given !== undefined) return given;
   const wantsHttp =
@@ -126,7 +126,7 @@ function chooseAdminSocket(flags: Record<string, unknown>, globals: string[]): s
     flags['tls'] === true ||
     globals.some((a) => /^--?(host|api-control-port|tls-ca)(=|$)/.test(a));
   if (wantsHttp) return undefined;
-  const socketPath = defaultAdminSocketPath();
+  const socketPath = defaultAdminSocketPath(env);
   try {
     if (!statSync(socketPath).isSocket()) return undefined;
     accessSync(socketPath, fsConstants.W_OK); // connect(2) needs write permission
@@ -172,7 +172,7 @@ export async function runApiCommand(argv: string[], io: CommandIo = processIo())
       apiToken = io.env[tokenEnv];
       if (apiToken === undefined || apiToken === '') throw new UsageError(`--token-env: environment variable ${tokenEnv} is not set or empty`);
     }
-    const socketPath = chooseAdminSocket(parsed.flags, globals);
+    const socketPath = chooseAdminSocket(parsed.flags, globals, io.env);
     if (socketPath !== undefined && (user !== undefined || tokenEnv !== undefined)) {
       throw new UsageError('--admin-socket authenticates by this process\'s user: it takes no --user or --token-env');
     }
@@ -180,7 +180,7 @@ export async function runApiCommand(argv: string[], io: CommandIo = processIo())
     if (socketPath === undefined && user === undefined && apiToken === undefined && (method.access !== 'public' || elevate)) {
       throw new UsageError(
         `${method.name} needs a session: give --user NAME (password from $${API_PASSWORD_ENV} or a prompt) or --token-env VAR (an API token), ` +
-          `or run this as root or the daemon's user on its host (local admin socket ${defaultAdminSocketPath()})`,
+          `or run this as root or the daemon's user on its host (local admin socket ${defaultAdminSocketPath(io.env)})`,
       );
     }
     const caFile = parsed.flags['tls-ca'] as string | undefined;
