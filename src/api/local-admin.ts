@@ -63,6 +63,9 @@ export interface LocalAdmin {
   close(): Promise<void>;
 }
 
+/** What a connection may do: act as `user` (from `remote`, for logs), or nothing, for `refusal`. */
+type Verdict = { user: string; remote: string } | { refusal: string };
+
 /** Lines of an /etc/passwd-style file, split into fields. */
 function accountLines(file: string): string[][] {
   try {
@@ -156,22 +159,36 @@ export async function listenLocalAdmin(
   const socketPath = path.resolve(opts.path);
   const gid = opts.group !== undefined ? resolveGroup(opts.group) : undefined;
   const ownUid = process.getuid?.() ?? -1;
-  const peers = new WeakMap<net.Socket, PeerCredentials | Error>();
+  const permitted = (cred: PeerCredentials): boolean =>
+    cred.uid === 0 || cred.uid === ownUid || (gid !== undefined && (cred.gid === gid || processHasGroup(cred.pid, gid)));
+
+  /** Decided once per connection, when it is accepted (the peer process still exists then). */
+  const judge = (socket: net.Socket): Verdict => {
+    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    let cred: PeerCredentials;
+    try {
+      if (typeof fd !== 'number' || fd < 0) throw new Error('the connection has no file descriptor');
+      cred = peerCredentials(fd);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'local admin socket: cannot read the caller\'s credentials');
+      return { refusal: `the local admin socket could not read the caller's credentials: ${(err as Error).message}` };
+    }
+    if (!permitted(cred)) {
+      log.warn({ uid: cred.uid, gid: cred.gid, pid: cred.pid }, 'local admin socket: caller refused');
+      return {
+        refusal:
+          `the local admin socket is for root, the daemon's user (uid ${ownUid})` +
+          (opts.group !== undefined ? ` and members of group '${opts.group}'` : '') +
+          `; this process runs as uid ${cred.uid} (gid ${cred.gid}). Use the HTTP API with a user or an API token instead`,
+      };
+    }
+    return { user: `local:${userName(cred.uid)}`, remote: `unix:pid=${cred.pid},uid=${cred.uid}` };
+  };
+  const verdicts = new WeakMap<net.Socket, Verdict>();
   const server = http.createServer(listener);
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
-  server.on('connection', (socket: net.Socket) => {
-    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    try {
-      if (typeof fd !== 'number' || fd < 0) throw new Error('the connection has no file descriptor');
-      peers.set(socket, peerCredentials(fd));
-    } catch (err) {
-      peers.set(socket, err as Error);
-    }
-  });
-
-  const permitted = (cred: PeerCredentials): boolean =>
-    cred.uid === 0 || cred.uid === ownUid || (gid !== undefined && (cred.gid === gid || processHasGroup(cred.pid, gid)));
+  server.on('connection', (socket: net.Socket) => verdicts.set(socket, judge(socket)));
 
   let inode = 0;
   try {
@@ -207,21 +224,10 @@ export async function listenLocalAdmin(
   return {
     path: socketPath,
     session(socket) {
-      const cred = peers.get(socket);
-      if (cred === undefined) return undefined;
-      if (cred instanceof Error) {
-        throw new ApiCallError(ApiErrorCodes.LOCAL_ADMIN_REFUSED, `the local admin socket could not read the caller's credentials: ${cred.message}`);
-      }
-      if (!permitted(cred)) {
-        log.warn({ uid: cred.uid, gid: cred.gid, pid: cred.pid }, 'local admin socket: caller refused');
-        throw new ApiCallError(
-          ApiErrorCodes.LOCAL_ADMIN_REFUSED,
-          `the local admin socket is for root, the daemon's user (uid ${ownUid})` +
-            (opts.group !== undefined ? ` and members of group '${opts.group}'` : '') +
-            `; this process runs as uid ${cred.uid} (gid ${cred.gid}). Use the HTTP API with a user or an API token instead`,
-        );
-      }
-      return credentialSession('local', `local:${userName(cred.uid)}`, true, `unix:pid=${cred.pid},uid=${cred.uid}`);
+      const verdict = verdicts.get(socket);
+      if (verdict === undefined) return undefined;
+      if ('refusal' in verdict) throw new ApiCallError(ApiErrorCodes.LOCAL_ADMIN_REFUSED, verdict.refusal);
+      return credentialSession('local', verdict.user, true, verdict.remote);
     },
     close() {
       closing ??= new Promise<void>((resolve) => {
