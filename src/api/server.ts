@@ -246,9 +246,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
 
   /** Finds the caller's session and applies the method's access rule. */
   const authenticate = async (req: http.IncomingMessage, method: MethodSpec): Promise<Session | undefined> => {
-    if (method.name === 'server.auth' || method.name === 'server.authAsync') return undefined;
-    // On the local admin socket the process credentials authenticate; a header is ignored.
+    // On the local admin socket the process credentials authenticate (a refused process gets
+    // nothing, not even a login); a header is ignored.
     const local = localAdmin?.session(req.socket);
+    if (method.name === 'server.auth' || method.name === 'server.authAsync') return undefined;
     if (local !== undefined) return checkAccess(local, method);
     const header = req.headers.authorization;
     if (header === undefined) {

@@ -97,6 +97,10 @@ describe('local admin socket', () => {
       expect(error.status).toBe(403);
       expect(error.message).toContain('uid 65534');
       await serve.waitForLog((l) => l.msg === 'local admin socket: caller refused' && l['uid'] === 65534, 'the refusal log line');
+      // Not even a login goes through for it.
+      const login = await runCliAs(65534, 65534, ['api', '--admin-socket', socketPath, 'server.auth', '--user', 'x', '--password', 'whatever-1']);
+      expect(login.code).toBe(1);
+      expect(JSON.parse(login.stderr).error.code).toBe('JETRECV_ERR_LOCAL_ADMIN_REFUSED');
     } finally {
       await chmod(socketPath, 0o600);
     }
