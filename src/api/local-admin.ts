@@ -24,17 +24,23 @@ export const ADMIN_SOCKET_NAME = 'admin.sock';
 export const DEFAULT_RUNTIME_DIR = '/run/jetrecv';
 
 /**
- * Where the daemon puts its socket and `jetrecv api` looks for it: `$RUNTIME_DIRECTORY/admin.sock`
- * (its first entry; systemd's RuntimeDirectory=), else for a user other than root
- * `$XDG_RUNTIME_DIR/jetrecv/admin.sock` (a login session's own runtime directory), else
- * /run/jetrecv/admin.sock.
+ * Where a daemon's socket may be, most specific first: `$RUNTIME_DIRECTORY/admin.sock` (its
+ * first entry; systemd's RuntimeDirectory=) when set; else, for a user other than root,
+ * `$XDG_RUNTIME_DIR/jetrecv/admin.sock` (a login session's runtime directory); then
+ * /run/jetrecv/admin.sock (the service's). The daemon uses the first; `jetrecv api` tries
+ * them in order, so a member of --admin-socket-group finds the service's socket too.
  */
-export function defaultAdminSocketPath(env: Record<string, string | undefined> = process.env, uid = process.getuid?.() ?? 0): string {
+export function adminSocketCandidates(env: Record<string, string | undefined> = process.env, uid = process.getuid?.() ?? 0): string[] {
   const runtime = env['RUNTIME_DIRECTORY']?.split(':')[0];
-  if (runtime !== undefined && runtime !== '') return path.join(runtime, ADMIN_SOCKET_NAME);
+  if (runtime !== undefined && runtime !== '') return [path.join(runtime, ADMIN_SOCKET_NAME)];
   const xdg = env['XDG_RUNTIME_DIR'];
-  if (uid !== 0 && xdg !== undefined && xdg !== '') return path.join(xdg, 'jetrecv', ADMIN_SOCKET_NAME);
-  return path.join(DEFAULT_RUNTIME_DIR, ADMIN_SOCKET_NAME);
+  const service = path.join(DEFAULT_RUNTIME_DIR, ADMIN_SOCKET_NAME);
+  return uid !== 0 && xdg !== undefined && xdg !== '' ? [path.join(xdg, 'jetrecv', ADMIN_SOCKET_NAME), service] : [service];
+}
+
+/** The daemon's default socket path: the first of {@link adminSocketCandidates}. */
+export function defaultAdminSocketPath(env: Record<string, string | undefined> = process.env): string {
+  return adminSocketCandidates(env)[0] as string;
 }
 
 /** Options of the local admin socket. */

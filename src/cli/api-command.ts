@@ -9,7 +9,7 @@ import { ApiCallError } from '../api/api-errors.js';
 import { validateParams } from '../api/params.js';
 import { ApiError, DEFAULT_API_PORT, JetrecvClient } from '../client/index.js';
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
-import { defaultAdminSocketPath } from '../api/local-admin.js';
+import { adminSocketCandidates, defaultAdminSocketPath } from '../api/local-admin.js';
 import { UsageError } from '../errors.js';
 import { formatHelp, parseArgs, type CommandSpec, type FlagSpec } from './args.js';
 import { processIo, promptHidden, type CommandIo } from './user-command.js';
@@ -37,7 +37,7 @@ export const apiSpec: CommandSpec = {
   flags: [
     { name: 'host', type: 'string', valueName: 'HOST', default: '127.0.0.1', help: 'API host' },
     { name: 'api-control-port', type: 'port', valueName: 'PORT', default: DEFAULT_API_PORT, help: 'API TCP port' },
-    { name: 'admin-socket', type: 'path', valueName: 'PATH', help: `the daemon's local admin socket (default ${defaultAdminSocketPath()})` },
+    { name: 'admin-socket', type: 'path', valueName: 'PATH', help: `the daemon's local admin socket (default: the first of ${adminSocketCandidates().join(', ')} that exists)` },
     { name: 'http', type: 'bool', help: 'use the HTTP API even when the admin socket is there' },
     { name: 'user', type: 'string', valueName: 'USER', help: 'log in as this user first (HTTP API)' },
     { name: 'token-env', type: 'string', valueName: 'VAR', help: 'send the API token held in environment variable VAR (HTTP API; never a token on the command line)' },
@@ -114,7 +114,7 @@ export function parseParamArgs(args: string[]): Record<string, unknown> {
 /**
  * The admin socket to use, or undefined for the HTTP API: --admin-socket when given; else,
  * unless the command line asks for HTTP (--http, --user, --token-env, --tls, --host,
- * --api-control-port), the default socket when it exists and this process may connect to it.
+ * --api-control-port), the first default location holding a socket this process may connect to.
  */
 function chooseAdminSocket(flags: Record<string, unknown>, globals: string[], env: Record<string, string | undefined>): string | undefined {
   const given = flags['admin-socket'] as string | undefined;
@@ -126,14 +126,14 @@ function chooseAdminSocket(flags: Record<string, unknown>, globals: string[], en
     flags['tls'] === true ||
     globals.some((a) => /^--?(host|api-control-port|tls-ca)(=|$)/.test(a));
   if (wantsHttp) return undefined;
-  const socketPath = defaultAdminSocketPath(env);
-  try {
-    if (!statSync(socketPath).isSocket()) return undefined;
-    accessSync(socketPath, fsConstants.W_OK); // connect(2) needs write permission
-    return socketPath;
-  } catch {
-    return undefined;
-  }
+  return adminSocketCandidates(env).find((socketPath) => {
+    try {
+      accessSync(socketPath, fsConstants.W_OK); // connect(2) needs write permission
+      return statSync(socketPath).isSocket();
+    } catch {
+      return false;
+    }
+  });
 }
 
 async function readApiPassword(io: CommandIo, user: string): Promise<string> {
