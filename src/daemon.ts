@@ -11,6 +11,8 @@ import type { Logger } from 'pino';
 import { loadOrCreateServerKeys } from './state/server-keys.js';
 import { lockStateDir, type StateLock } from './state/state-lock.js';
 import { UserStore } from './state/users.js';
+import { ApiTokenStore } from './state/api-tokens.js';
+import type { LocalAdminOptions } from './api/local-admin.js';
 import { AuthorizedClients } from './recv/authorized-clients.js';
 import { Receiver } from './recv/receiver.js';
 import { TransferStore } from './recv/transfer-store.js';
@@ -31,6 +33,8 @@ export interface DaemonConfig {
   /** false: run the data path only (no API listener). */
   apiEnabled: boolean;
   superusers: string[];
+  /** Also serve the API on this local admin socket (absent: none; docs/API.md). */
+  adminSocket?: LocalAdminOptions;
   rxThreads: number;
   socketBufferBytes: number;
   /** O_DIRECT writes of large files ('auto', the default) or page cache only ('off'). */
@@ -68,6 +72,8 @@ export interface Daemon {
   publicKey: string;
   recvPort: number;
   apiPort: number | null;
+  /** Path of the local admin socket, null when none is served. */
+  adminSocket: string | null;
   serverId: string;
   /** One-line state for systemd's STATUS=. */
   status(): { sessions: number; receiving: number; recvRateBps: number };
@@ -128,6 +134,7 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
   const { store: transferStore, records: restoredTransfers } = await TransferStore.open(config.persistentStateDir, logger);
   // API users: a file that does not validate stops the start here, before the ports are bound.
   const users = config.apiEnabled ? await UserStore.open(config.persistentStateDir) : null;
+  const tokens = config.apiEnabled ? await ApiTokenStore.open(config.persistentStateDir) : null;
 
   const receiver = new Receiver({
     sandboxDir: path.resolve(config.sandboxDir),
@@ -166,7 +173,7 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
   const counterHelp = loadCounterHelp();
   /** Live set: SIGHUP may change who the superusers are. */
   const superusers = new Set(config.superusers);
-  let api: { port: number; close(): Promise<void> } | null = null;
+  let api: { port: number; adminSocket: string | null; close(): Promise<void> } | null = null;
   if (config.apiEnabled) {
     const { startApiServer } = await import('./api/server.js');
     try {
@@ -182,6 +189,8 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
           onAuthorizationChanged: () => receiver.enforceAuthorization((k) => authorized.isAllowed(k), (k) => parsePublicKey(k)),
         },
         users: users!,
+        tokens: tokens!,
+        ...(config.adminSocket !== undefined ? { localAdmin: config.adminSocket } : {}),
         superusers,
         metrics: () => {
           const counters = receiver.counters();
@@ -222,6 +231,7 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
             recvPort: receiver.port,
             apiHost: config.apiHost,
             apiPort: config.apiPort,
+            adminSocket: api?.adminSocket ?? null,
             rxThreads: config.rxThreads,
             socketBufferBytes: config.socketBufferBytes,
             grantedSocketBufferBytes: granted.rcvbuf,
@@ -238,7 +248,7 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
   }
 
   log.info(
-    { publicKey: receiver.publicKey, recvPort: receiver.port, apiPort: api?.port ?? null, sandboxDir: receiver.sandboxRoot, serverId, aeadBackends: aead },
+    { publicKey: receiver.publicKey, recvPort: receiver.port, apiPort: api?.port ?? null, adminSocket: api?.adminSocket ?? null, sandboxDir: receiver.sandboxRoot, serverId, aeadBackends: aead },
     'jetrecv receiver ready',
   );
 
@@ -248,6 +258,7 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
     publicKey: encodeKey(serverKeys.keys.publicKey),
     recvPort: receiver.port,
     apiPort: api?.port ?? null,
+    adminSocket: api?.adminSocket ?? null,
     serverId,
     status: () => receiver.status(),
     reload(settings) {

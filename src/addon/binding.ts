@@ -282,6 +282,14 @@ export interface NativeConstants {
   handshakeCookieLength: number;
 }
 
+/** Result of peerCredentials(): the peer of a connected Unix socket, as of its connect(). */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  /** The peer's primary group (supplementary groups are not reported). */
+  gid: number;
+}
+
 /** The addon's exports. */
 export interface NativeAddon {
   /** Counter names, in the order readCounters() fills them. */
@@ -318,6 +326,11 @@ export interface NativeAddon {
    * after many frees (e.g. many sessions closed), not per free.
    */
   releaseFreeHeapMemory(): boolean;
+  /**
+   * The credentials of the peer of the connected Unix socket `fd` (getsockopt SO_PEERCRED).
+   * Throws (code, errno) when `fd` is not one: EBADF, ENOTSOCK, ENOTCONN.
+   */
+  peerCredentials(fd: number): PeerCredentials;
   Endpoint: new (opts: EndpointOptions) => NativeEndpoint;
 }
 

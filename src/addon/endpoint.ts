@@ -11,6 +11,7 @@ import {
   type NativeEndpoint,
   type NativeEvent,
   type PartialSweep,
+  type PeerCredentials,
   type ReceiveCheckpoint,
   type ReceiveTransferSpec,
   type ReceiveTransferStats,
@@ -27,6 +28,7 @@ export { DEFAULT_EVENT_QUEUE_CAPACITY } from './limits.js';
 
 export type {
   CipherName,
+  PeerCredentials,
   NativeEvent,
   RatePolicy,
   ReceiveCheckpoint,
@@ -203,4 +205,9 @@ export function releaseFreeHeapMemory(): boolean {
 /** See NativeAddon.sweepPartials: removes tagged partials no kept tag owns, beneath the sandbox root. */
 export function sweepPartials(root: string, keepTags: string[]): PartialSweep {
   return addon.sweepPartials(root, keepTags);
+}
+
+/** See NativeAddon.peerCredentials: who is at the other end of a connected Unix socket. */
+export function peerCredentials(fd: number): PeerCredentials {
+  return addon.peerCredentials(fd);
 }

@@ -3,6 +3,7 @@
 // the code is stable, the message is for humans. Codes of src/errors.ts that can surface
 // through the API (a bad key, a state file that cannot be written) are mapped here too.
 import { ErrorCodes, JetrecvError } from '../errors.js';
+import { ApiTokenErrorCodes } from '../state/api-tokens.js';
 import type { ApiErrorBody } from './structures.js';
 
 /** Error codes specific to the API (stable; never rename or reuse one). */
@@ -29,6 +30,11 @@ export const ApiErrorCodes = {
   RATE_LIMITED: 'JETRECV_ERR_RATE_LIMITED',
   /** The user is not named by --superuser. (403) */
   NOT_SUPERUSER: 'JETRECV_ERR_NOT_SUPERUSER',
+  /**
+   * A process whose user may not use the local admin socket connected to it (it is for root,
+   * the daemon's own user and the configured group). (403)
+   */
+  LOCAL_ADMIN_REFUSED: 'JETRECV_ERR_LOCAL_ADMIN_REFUSED',
   /** The user is a superuser but this session has not called server.superuser(). (403) */
   NOT_ELEVATED: 'JETRECV_ERR_NOT_ELEVATED',
   /** No request with this id was ever made on this server. (404) */
@@ -64,6 +70,10 @@ const HTTP_STATUS_BY_CODE: Record<string, number> = {
   [ApiErrorCodes.RATE_LIMITED]: 429,
   [ApiErrorCodes.NOT_SUPERUSER]: 403,
   [ApiErrorCodes.NOT_ELEVATED]: 403,
+  [ApiErrorCodes.LOCAL_ADMIN_REFUSED]: 403,
+  [ApiTokenErrorCodes.BAD_TOKEN_NAME]: 400,
+  [ApiTokenErrorCodes.TOKEN_EXISTS]: 409,
+  [ApiTokenErrorCodes.TOO_MANY_TOKENS]: 409,
   [ApiErrorCodes.REQUEST_NOT_FOUND]: 404,
   [ApiErrorCodes.REQUEST_EXPIRED]: 410,
   [ApiErrorCodes.REQUEST_FOREIGN]: 403,

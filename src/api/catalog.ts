@@ -21,7 +21,8 @@ export interface ParamSpec {
  * Who may call a method:
  * - `public`: anyone, no token needed;
  * - `session`: any authenticated session;
- * - `superuser`: an elevated session of a user named by --superuser.
+ * - `superuser`: an elevated session of a user named by --superuser, a superuser API token,
+ *   or a caller on the local admin socket.
  */
 export type Access = 'public' | 'session' | 'superuser';
 
@@ -60,6 +61,13 @@ const clientPublicKeyParam: ParamSpec = {
   required: true,
   description:
     "A sender's X25519 public key: standard base64 of 32 bytes (44 characters). The dict form {\"clientPublicKey\": \"...\"} is accepted too.",
+};
+
+const tokenNameParam: ParamSpec = {
+  name: 'name',
+  type: 'string',
+  required: true,
+  description: 'Token name: 1-64 characters from A-Z a-z 0-9 _ . @ -, starting with a letter, digit or _; unique.',
 };
 
 const userParams: ParamSpec[] = [
@@ -145,6 +153,43 @@ export const METHODS: readonly MethodSpec[] = [
       },
     ],
     resultSchema: 'RequestResult',
+  },
+  {
+    name: 'server.createAPIToken',
+    summary:
+      'Create a long-lived named API token for scripts (superuser). The answer holds the token, shown this once (the server keeps only its hash); send it as `Authorization: Bearer <token>`, no login needed. Valid until server.deleteAPIToken.',
+    access: 'superuser',
+    async: false,
+    allowGet: false,
+    params: [
+      tokenNameParam,
+      {
+        name: 'superuser',
+        type: 'boolean',
+        required: false,
+        description: 'true: calls with the token act as an elevated superuser; false (default): as an ordinary session.',
+      },
+    ],
+    resultSchema: 'CreateAPITokenResult',
+  },
+  {
+    name: 'server.getAPITokens',
+    summary: 'The API tokens, without their secrets (superuser).',
+    access: 'superuser',
+    async: false,
+    allowGet: false,
+    params: [],
+    resultSchema: 'APITokenList',
+  },
+  {
+    name: 'server.deleteAPIToken',
+    summary:
+      'Revoke an API token by name (superuser); it stops working at once. Revoking an absent name is not an error: the result says deleted=false.',
+    access: 'superuser',
+    async: false,
+    allowGet: false,
+    params: [tokenNameParam],
+    resultSchema: 'DeleteAPITokenResult',
   },
   {
     name: 'recv.addAuthorizedClientAsync',

@@ -11,7 +11,7 @@ import { DEFAULT_RESULT_TIMEOUT_MS } from './catalog.js';
 import type { LoginLimiter } from './login-limiter.js';
 import type { RecvBackend } from './recv-backend.js';
 import type { RequestCaller, RequestQueue } from './requests.js';
-import type { Session, SessionStore } from './sessions.js';
+import { maySuperuser, type Session, type SessionStore } from './sessions.js';
 import type {
   AddAuthorizedClientResult,
   AllowOnlyResult,
@@ -52,15 +52,16 @@ type Handler = (params: Record<string, unknown>, call: CallContext) => unknown;
 export const NO_USERS_MESSAGE =
   'no API users exist yet, so nobody can log in. Create one with ' +
   "'jetrecv user add NAME --persistent-state-dir DIR' (the daemon's state directory) and name it with " +
-  "'--superuser NAME' when starting the daemon to let it manage authorized clients";
+  "'--superuser NAME' when starting the daemon to let it manage authorized clients, or, on the daemon's host, " +
+  "run 'jetrecv api ...' as root or as the daemon's user: it then uses the local admin socket, which needs no user";
 
 /** The method handlers, keyed by full method name. */
 export function createHandlers(ctx: ApiContext): Record<string, Handler> {
   const log = ctx.logger;
 
-  /** True for an elevated session of a user named by --superuser. */
+  /** True for an elevated session of a user named by --superuser, or of a superuser credential. */
   const isElevated = (session: Session | undefined): boolean =>
-    session !== undefined && session.state === 'active' && session.elevated && ctx.superusers.has(session.user);
+    session !== undefined && session.state === 'active' && session.elevated && maySuperuser(session, ctx.superusers);
 
   const caller = (call: CallContext): RequestCaller => {
     const session = call.session as Session;
@@ -174,7 +175,7 @@ export function createHandlers(ctx: ApiContext): Record<string, Handler> {
 
     'server.superuser': (_p, call): SuperuserResult => {
       const session = call.session as Session;
-      if (!ctx.superusers.has(session.user)) {
+      if (!maySuperuser(session, ctx.superusers)) {
         log.warn({ user: session.user, remoteAddress: call.remoteAddress }, 'superuser elevation refused');
         throw new ApiCallError(
           ApiErrorCodes.NOT_SUPERUSER,

@@ -102,6 +102,29 @@ const SCHEMAS: Record<string, Schema> = {
     onlyAuthorizedClientsAllowed: bool('Whether only listed senders may connect.'),
     clientPublicKeys: { type: 'array', items: { type: 'string' }, description: 'Listed sender keys, oldest first.' },
   }),
+  APITokenStructure: obj(
+    {
+      name: str('Unique token name.'),
+      id: str('Public id: the token reads jrt_<id>_<secret>.'),
+      superuser: bool('Calls with the token act as an elevated superuser.'),
+      createdTime: int('Unix µs.'),
+      createdBy: str('Who created it: a user name, token:<name> or local:<user>.'),
+    },
+    'An API token, without its secret.',
+  ),
+  CreateAPITokenResult: obj(
+    {
+      token: str('Send as "Authorization: Bearer <token>". Shown only in this answer; the server keeps its SHA-256.'),
+      name: str('Unique token name.'),
+      id: str('Public id.'),
+      superuser: bool('Calls with the token act as an elevated superuser.'),
+      createdTime: int('Unix µs.'),
+      createdBy: str('Who created it.'),
+    },
+    'Answer of server.createAPIToken.',
+  ),
+  APITokenList: { type: 'array', items: ref('APITokenStructure') },
+  DeleteAPITokenResult: obj({ name: str('The name asked for.'), deleted: bool('False when no token had this name.') }),
   SourceStructure: obj(
     {
       activeTransferCount: int('Receiving transfers that moved data recently.'),
@@ -164,7 +187,7 @@ const SCHEMAS: Record<string, Schema> = {
       apiControlPort: int('TCP port of this API.'),
       apiVersion: int('Version of this HTTP API.'),
       authRequired: bool('Always true.'),
-      APITokensAvailable: bool('Always false.'),
+      APITokensAvailable: bool('Always true: see server.createAPIToken.'),
       certificateValidation: { type: 'integer', nullable: true, description: 'Days until the TLS certificate expires; null without TLS.' },
       receiver: obj(
         {
@@ -277,7 +300,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       title: 'jetrecv RecvInterface API',
       version: '1',
       description:
-        'HTTP/JSON form of the JetStream RecvInterface and the server methods it needs. Every method is POST /api/v1/<namespace>.<method> with a JSON object of named parameters (an empty body means no parameters). Log in with server.auth and send the token as "Authorization: Bearer <token>". *Async methods answer a Request Structure; fetch the result with server.getRequestResult. Errors are {"error": {"code", "message"}}. See docs/API.md.',
+        'HTTP/JSON form of the JetStream RecvInterface and the server methods it needs. Every method is POST /api/v1/<namespace>.<method> with a JSON object of named parameters (an empty body means no parameters). Log in with server.auth and send the token as "Authorization: Bearer <token>", or send an API token (server.createAPIToken) the same way; on the daemon\'s host, the local admin socket (HTTP over a Unix socket) authenticates root and the service user by their process credentials instead. *Async methods answer a Request Structure; fetch the result with server.getRequestResult. Errors are {"error": {"code", "message"}}. See docs/API.md.',
     },
     servers: [{ url: 'http://127.0.0.1:8886', description: 'Default: loopback, TCP 8886 (https when a certificate is configured).' }],
     tags: [
@@ -286,7 +309,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     ],
     paths,
     components: {
-      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'Token from server.auth.' } },
+      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'Session token from server.auth, or an API token from server.createAPIToken.' } },
       schemas: SCHEMAS,
     },
   };

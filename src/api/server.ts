@@ -6,6 +6,8 @@
 // Routes: POST /api/v1/<method> (GET too for server.getServerInfo), GET /api/v1/openapi.json,
 // GET /metrics when a metrics source is given, GET /ui (the read-only status page, static
 // files: ui-route.ts). docs/API.md describes the behaviour.
+// The same routes are served on the local admin socket when one is configured
+// (local-admin.ts), and API tokens (tokens.ts) are accepted wherever session tokens are.
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as http from 'node:http';
@@ -13,18 +15,21 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ErrorCodes, JetrecvError } from '../errors.js';
+import { ApiTokenStore } from '../state/api-tokens.js';
 import type { UserStore } from '../state/users.js';
 import { ApiCallError, ApiErrorCodes, errorBodyFor, httpStatusForCode } from './api-errors.js';
 import { findMethod, METHODS, type MethodSpec } from './catalog.js';
+import { listenLocalAdmin, type LocalAdmin, type LocalAdminOptions } from './local-admin.js';
 import { LoginLimiter, type LoginLimiterOptions } from './login-limiter.js';
 import { createHandlers, NO_USERS_MESSAGE, type CallContext } from './methods.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { validateParams } from './params.js';
 import type { RecvBackend } from './recv-backend.js';
 import { RequestQueue } from './requests.js';
-import { SessionStore, type Session } from './sessions.js';
+import { maySuperuser, SessionStore, type Session } from './sessions.js';
 import { loadStatusPage, UI_HEADERS } from './ui-route.js';
 import type { ServerInfo, ServerInfoBase } from './structures.js';
+import { createTokenHandlers, tokenSession } from './tokens.js';
 
 /** Version of the HTTP API: the N in /api/vN/. */
 export const API_VERSION = 1;
@@ -46,6 +51,10 @@ export interface ApiServerOptions {
   allowRemoteControl: boolean;
   backend: RecvBackend;
   users: UserStore;
+  /** API tokens (default: an empty store in memory). */
+  tokens?: ApiTokenStore;
+  /** Also serve the API on this local admin socket (local-admin.ts). */
+  localAdmin?: LocalAdminOptions;
   /** Users named by --superuser. A Set is used live: the daemon may change it on SIGHUP. */
   superusers: string[] | Set<string>;
   logger: Logger;
@@ -71,6 +80,8 @@ export interface ApiServer {
   readonly port: number;
   /** The bound address (127.0.0.1 unless allowRemoteControl). */
   readonly host: string;
+  /** Path of the local admin socket, when one is served. */
+  readonly adminSocket: string | null;
   /** Stops accepting calls, ends waiting getRequestResult calls and closes connections. Idempotent. */
   close(): Promise<void>;
 }
@@ -185,7 +196,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       apiControlPort: boundPort,
       apiVersion: API_VERSION,
       authRequired: true,
-      APITokensAvailable: false,
+      APITokensAvailable: true,
       certificateValidation:
         certificateExpiresMs === null ? null : Math.floor((certificateExpiresMs - Date.now()) / 86_400_000),
       receiver: {
@@ -199,28 +210,56 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     };
   };
 
-  const handlers = createHandlers({
-    backend: opts.backend,
-    users: opts.users,
-    sessions,
-    limiter,
-    requests,
-    superusers,
-    logger: log,
-    serverInfo: fullServerInfo,
-  });
+  const tokens = opts.tokens ?? (await ApiTokenStore.open(undefined));
+  const handlers = {
+    ...createHandlers({
+      backend: opts.backend,
+      users: opts.users,
+      sessions,
+      limiter,
+      requests,
+      superusers,
+      logger: log,
+      serverInfo: fullServerInfo,
+    }),
+    ...createTokenHandlers(tokens, log),
+  };
+  let localAdmin: LocalAdmin | undefined;
   const openApiJson = JSON.stringify(buildOpenApiDocument(), null, 2);
   const statusPage = await loadStatusPage(undefined, (problem) => log.warn(problem));
 
+  /** Applies the method's access rule to an authenticated session. */
+  const checkAccess = (session: Session, method: MethodSpec): Session => {
+    if (method.access === 'superuser') {
+      if (!maySuperuser(session, superusers)) {
+        throw new ApiCallError(
+          ApiErrorCodes.NOT_SUPERUSER,
+          `${method.name} is for superusers only; user '${session.user}' is not one (the daemon names superusers with --superuser NAME; API tokens are superusers when created with superuser=true)`,
+        );
+      }
+      if (!session.elevated) {
+        throw new ApiCallError(
+          ApiErrorCodes.NOT_ELEVATED,
+          `${method.name} is for superusers only: call server.superuser() first to elevate this session`,
+        );
+      }
+    }
+    return session;
+  };
+
   /** Finds the caller's session and applies the method's access rule. */
   const authenticate = async (req: http.IncomingMessage, method: MethodSpec): Promise<Session | undefined> => {
+    // On the local admin socket the process credentials authenticate (a refused process gets
+    // nothing, not even a login); a header is ignored.
+    const local = localAdmin?.session(req.socket);
     if (method.name === 'server.auth' || method.name === 'server.authAsync') return undefined;
+    if (local !== undefined) return checkAccess(local, method);
     const header = req.headers.authorization;
     if (header === undefined) {
       if (method.access === 'public') return undefined;
       throw new ApiCallError(
         ApiErrorCodes.UNAUTHENTICATED,
-        `${method.name} needs a session: log in with server.auth and send "Authorization: Bearer <token>"`,
+        `${method.name} needs a session: log in with server.auth and send "Authorization: Bearer <token>" (a session or an API token)`,
       );
     }
     const match = /^Bearer +([A-Za-z0-9_-]{1,200})$/i.exec(header.trim());
@@ -228,12 +267,16 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       throw new ApiCallError(ApiErrorCodes.UNAUTHENTICATED, 'malformed Authorization header: expected "Bearer <token>"');
     }
     const found = sessions.lookup(match[1] as string);
+    if ('problem' in found && found.problem === 'unknown') {
+      const byToken = tokenSession(tokens, match[1] as string, req.socket.remoteAddress ?? 'unknown');
+      if (byToken !== undefined) return checkAccess(byToken, method);
+    }
     if ('problem' in found) {
       throw new ApiCallError(
         ApiErrorCodes.UNAUTHENTICATED,
         found.problem === 'expired'
           ? `session token expired (idle for ${Math.round(sessions.idleTimeoutMs / 60_000)} min or older than ${Math.round(sessions.maxLifetimeMs / 3_600_000)} h); log in again with server.auth`
-          : 'unknown session token (logged out, expired or from before a restart); log in again with server.auth',
+          : 'unknown session token (logged out, expired or from before a restart; log in again with server.auth), and not a live API token (revoked?)',
       );
     }
     const session = found.session;
@@ -255,22 +298,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
           : `session ended: the password of '${session.user}' changed; log in again`,
       );
     }
-    if (method.access === 'superuser') {
-      if (!superusers.has(session.user)) {
-        throw new ApiCallError(
-          ApiErrorCodes.NOT_SUPERUSER,
-          `${method.name} is for superusers only; user '${session.user}' is not one (the daemon names superusers with --superuser NAME)`,
-        );
-      }
-      if (!session.elevated) {
-        throw new ApiCallError(
-          ApiErrorCodes.NOT_ELEVATED,
-          `${method.name} is for superusers only: call server.superuser() first to elevate this session`,
-        );
-      }
-    }
-    return session;
+    return checkAccess(session, method);
   };
+
 
   let closing: Promise<void> | undefined;
   const send = (res: http.ServerResponse, status: number, body: string, contentType = 'application/json; charset=utf-8'): void => {
@@ -416,6 +446,18 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     });
   });
   boundPort = (server.address() as AddressInfo).port;
+  if (opts.localAdmin !== undefined) {
+    try {
+      localAdmin = await listenLocalAdmin(opts.localAdmin, listener, log);
+    } catch (err) {
+      if (opts.localAdmin.optional === true) {
+        log.warn({ path: opts.localAdmin.path, err: (err as Error).message }, 'no local admin socket: the API is served over TCP only');
+      } else {
+        server.close();
+        throw err;
+      }
+    }
+  }
   const sessionSweep = setInterval(() => sessions.sweep(), 60_000);
   sessionSweep.unref();
   log.info({ host: bindHost, port: boundPort, tls: tlsOptions !== undefined }, 'API listening');
@@ -423,15 +465,19 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   return {
     port: boundPort,
     host: bindHost,
+    adminSocket: localAdmin?.path ?? null,
     close(): Promise<void> {
-      closing ??= new Promise<void>((resolve) => {
-        clearInterval(sessionSweep);
-        requests.close();
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        // Calls in flight get a moment to send their answer, then connections are cut.
-        setTimeout(() => server.closeAllConnections(), 1000).unref();
-      });
+      closing ??= Promise.all([
+        new Promise<void>((resolve) => {
+          clearInterval(sessionSweep);
+          requests.close();
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          // Calls in flight get a moment to send their answer, then connections are cut.
+          setTimeout(() => server.closeAllConnections(), 1000).unref();
+        }),
+        localAdmin?.close(),
+      ]).then(() => undefined);
       return closing;
     },
   };

@@ -2,6 +2,8 @@
 // handed out by server.auth; the store keeps only its SHA-256, so lookups do not compare
 // secrets byte by byte and a memory dump holds no usable token. A session expires after
 // `idleTimeoutMs` without a call and at the latest `maxLifetimeMs` after login.
+// Calls authenticated by something other than a login (an API token, the local admin socket)
+// get a one-call session from credentialSession(), never kept in the store.
 import { createHash, randomBytes } from 'node:crypto';
 
 /** One logged-in (or logging-in) API client. */
@@ -20,6 +22,40 @@ export interface Session {
   lastUsedMs: number;
   /** Address the login came from (for logs). */
   readonly remoteAddress: string;
+  /**
+   * Set on one-call sessions of a credential other than a login: 'token' (an API token) or
+   * 'local' (the local admin socket). The credential, not --superuser, says whether the
+   * caller is a superuser (`superuserByCredential`).
+   */
+  readonly credential?: 'token' | 'local';
+  readonly superuserByCredential?: boolean;
+}
+
+/**
+ * Whether the caller of `session` may act as a superuser: a user named by --superuser (after
+ * server.superuser()), or a credential that grants it.
+ */
+export function maySuperuser(session: Session, superusers: ReadonlySet<string>): boolean {
+  return session.superuserByCredential === true || superusers.has(session.user);
+}
+
+/**
+ * A session for one call authenticated by `credential` as `user` (e.g. 'token:ci',
+ * 'local:root'); elevated at once when the credential grants superuser. Not kept in a store.
+ */
+export function credentialSession(credential: 'token' | 'local', user: string, superuser: boolean, remoteAddress: string): Session {
+  const now = Date.now();
+  return {
+    id: `${credential}:${user}`,
+    user,
+    state: 'active',
+    elevated: superuser,
+    createdMs: now,
+    lastUsedMs: now,
+    remoteAddress,
+    credential,
+    superuserByCredential: superuser,
+  };
 }
 
 /** Tuning of {@link SessionStore}. */

@@ -219,6 +219,32 @@ export interface AuthorizedClientsResult {
   clientPublicKeys: string[];
 }
 
+/** An API token as `server.getAPITokens` lists it (never its secret). */
+export interface ApiTokenStructure {
+  name: string;
+  /** Public id: the token reads `jrt_<id>_<secret>`. */
+  id: string;
+  /** Calls with the token act as an elevated superuser. */
+  superuser: boolean;
+  /** Unix µs. */
+  createdTime: number;
+  /** Who created it: a user name, `token:<name>` or `local:<user>`. */
+  createdBy: string;
+}
+
+/** Result of `server.createAPIToken`: the entry and the token itself, shown this once. */
+export interface CreateApiTokenResult extends ApiTokenStructure {
+  /** Send as `Authorization: Bearer <token>`. Not stored by the server (only its hash). */
+  token: string;
+}
+
+/** Result of `server.deleteAPIToken`. */
+export interface DeleteApiTokenResult {
+  name: string;
+  /** False when no token had this name (not an error). */
+  deleted: boolean;
+}
+
 /** Body of every error response: `{ "error": ApiErrorBody }`. */
 export interface ApiErrorBody {
   code: string;

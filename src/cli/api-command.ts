@@ -8,6 +8,8 @@ import { METHODS, resolveMethodName, type MethodSpec } from '../api/catalog.js';
 import { ApiCallError } from '../api/api-errors.js';
 import { validateParams } from '../api/params.js';
 import { ApiError, DEFAULT_API_PORT, JetrecvClient } from '../client/index.js';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { adminSocketCandidates, defaultAdminSocketPath } from '../api/local-admin.js';
 import { UsageError } from '../errors.js';
 import { formatHelp, parseArgs, type CommandSpec, type FlagSpec } from './args.js';
 import { processIo, promptHidden, type CommandIo } from './user-command.js';
@@ -18,12 +20,16 @@ export const API_PASSWORD_ENV = 'JETRECV_API_PASSWORD';
 export const apiSpec: CommandSpec = {
   name: 'api',
   summary: 'call the receiver API (RecvInterface) and print JSON',
-  usage: 'jetrecv api [--host H] [--api-control-port P] [--user U] [--wait] [--tls] <command> [--param=value ...]',
+  usage: 'jetrecv api [--admin-socket PATH | --host H] [--api-control-port P] [--user U | --token-env VAR] [--wait] [--tls] <command> [--param=value ...]',
   description:
     'Calls one API method and prints its answer as JSON. <command> is a method name with or ' +
     'without its namespace (getServerInfo, recv.getSourcesAsync). Parameters follow the command ' +
     'as --name=value or --name value; a value that parses as JSON (true, 42, {"a":1}) is sent ' +
-    'as that JSON, anything else as a string; a bare --name means true. With --user the ' +
+    'as that JSON, anything else as a string; a bare --name means true. ' +
+    'Without --user, --token-env, --host, --api-control-port or --http, the call goes over the ' +
+    'daemon\'s local admin socket when it is there and this process may use it (root, the ' +
+    'daemon\'s user or its --admin-socket-group): no password, superuser at once. Otherwise ' +
+    'it goes to the HTTP API. With --user the ' +
     `password comes from $${API_PASSWORD_ENV} or a prompt on the terminal. Superuser-only ` +
     'methods elevate the session automatically (the user must be named by the daemon\'s ' +
     '--superuser). --wait waits for an *Async request and prints its result instead of the ' +
@@ -31,7 +37,10 @@ export const apiSpec: CommandSpec = {
   flags: [
     { name: 'host', type: 'string', valueName: 'HOST', default: '127.0.0.1', help: 'API host' },
     { name: 'api-control-port', type: 'port', valueName: 'PORT', default: DEFAULT_API_PORT, help: 'API TCP port' },
-    { name: 'user', type: 'string', valueName: 'USER', help: 'log in as this user first' },
+    { name: 'admin-socket', type: 'path', valueName: 'PATH', help: `the daemon's local admin socket (default: the first of ${adminSocketCandidates().join(', ')} that exists)` },
+    { name: 'http', type: 'bool', help: 'use the HTTP API even when the admin socket is there' },
+    { name: 'user', type: 'string', valueName: 'USER', help: 'log in as this user first (HTTP API)' },
+    { name: 'token-env', type: 'string', valueName: 'VAR', help: 'send the API token held in environment variable VAR (HTTP API; never a token on the command line)' },
     { name: 'wait', type: 'bool', help: 'wait for an *Async request and print its result' },
     { name: 'wait-timeout', type: 'duration', valueName: 'DURATION', default: '5m', help: 'how long --wait waits' },
     { name: 'superuser', type: 'bool', help: 'elevate the session even for methods that do not need it (e.g. getServerInfo shows the configuration)' },
@@ -102,6 +111,31 @@ export function parseParamArgs(args: string[]): Record<string, unknown> {
   return params;
 }
 
+/**
+ * The admin socket to use, or undefined for the HTTP API: --admin-socket when given; else,
+ * unless the command line asks for HTTP (--http, --user, --token-env, --tls, --host,
+ * --api-control-port), the first default location holding a socket this process may connect to.
+ */
+function chooseAdminSocket(flags: Record<string, unknown>, globals: string[], env: Record<string, string | undefined>): string | undefined {
+  const given = flags['admin-socket'] as string | undefined;
+  if (given !== undefined) return given;
+  const wantsHttp =
+    flags['http'] === true ||
+    flags['user'] !== undefined ||
+    flags['token-env'] !== undefined ||
+    flags['tls'] === true ||
+    globals.some((a) => /^--?(host|api-control-port|tls-ca)(=|$)/.test(a));
+  if (wantsHttp) return undefined;
+  return adminSocketCandidates(env).find((socketPath) => {
+    try {
+      accessSync(socketPath, fsConstants.W_OK); // connect(2) needs write permission
+      return statSync(socketPath).isSocket();
+    } catch {
+      return false;
+    }
+  });
+}
+
 async function readApiPassword(io: CommandIo, user: string): Promise<string> {
   const fromEnv = io.env[API_PASSWORD_ENV];
   if (fromEnv !== undefined) return fromEnv;
@@ -131,10 +165,22 @@ export async function runApiCommand(argv: string[], io: CommandIo = processIo())
       throw err;
     }
     const user = parsed.flags['user'] as string | undefined;
-    const elevate = method.access === 'superuser' || parsed.flags['superuser'] === true;
-    if (user === undefined && (method.access !== 'public' || elevate)) {
+    const tokenEnv = parsed.flags['token-env'] as string | undefined;
+    if (user !== undefined && tokenEnv !== undefined) throw new UsageError('--user and --token-env exclude each other: log in, or send a token');
+    let apiToken: string | undefined;
+    if (tokenEnv !== undefined) {
+      apiToken = io.env[tokenEnv];
+      if (apiToken === undefined || apiToken === '') throw new UsageError(`--token-env: environment variable ${tokenEnv} is not set or empty`);
+    }
+    const socketPath = chooseAdminSocket(parsed.flags, globals, io.env);
+    if (socketPath !== undefined && (user !== undefined || tokenEnv !== undefined)) {
+      throw new UsageError('--admin-socket authenticates by this process\'s user: it takes no --user or --token-env');
+    }
+    const elevate = socketPath === undefined && apiToken === undefined && (method.access === 'superuser' || parsed.flags['superuser'] === true);
+    if (socketPath === undefined && user === undefined && apiToken === undefined && (method.access !== 'public' || elevate)) {
       throw new UsageError(
-        `${method.name} needs a session: give --user NAME (password from $${API_PASSWORD_ENV} or a prompt)`,
+        `${method.name} needs a session: give --user NAME (password from $${API_PASSWORD_ENV} or a prompt) or --token-env VAR (an API token), ` +
+          `or run this as root or the daemon's user on its host (local admin socket ${defaultAdminSocketPath(io.env)})`,
       );
     }
     const caFile = parsed.flags['tls-ca'] as string | undefined;
@@ -149,6 +195,8 @@ export async function runApiCommand(argv: string[], io: CommandIo = processIo())
       }
     }
     client = new JetrecvClient({
+      ...(socketPath !== undefined ? { socketPath } : {}),
+      ...(apiToken !== undefined ? { token: apiToken } : {}),
       host: parsed.flags['host'] as string,
       port: parsed.flags['api-control-port'] as number,
       tls: useTls ? (ca !== undefined ? { ca } : true) : false,

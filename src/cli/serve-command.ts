@@ -10,6 +10,7 @@ import { loadServeFlags, reloadServeFlags, applyReloadable } from '../config/con
 import { SystemdNotifier, formatStatus } from '../ops/systemd-notify.js';
 import { sdNotify, type CipherName } from '../addon/endpoint.js';
 import { UserStore } from '../state/users.js';
+import { defaultAdminSocketPath, resolveGroup } from '../api/local-admin.js';
 
 /** The API user `--dev` names a superuser (and creates when the user store is empty). */
 export const DEV_ADMIN_USER = 'admin';
@@ -66,6 +67,18 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
     throw new UsageError(`--max-transfer-memory (${flags['max-transfer-memory']}) must not exceed --max-receive-memory (${flags['max-receive-memory']})`, { flag: 'max-transfer-memory' });
   }
   const remote = flags['api-allow-remote-control'] === true;
+  const adminSocketPath = flags['admin-socket'] as string | undefined;
+  const adminSocketGroup = flags['admin-socket-group'] as string | undefined;
+  if (flags['no-admin-socket'] === true && (adminSocketPath !== undefined || adminSocketGroup !== undefined)) {
+    throw new UsageError('--no-admin-socket cannot be combined with --admin-socket or --admin-socket-group', { flag: 'no-admin-socket' });
+  }
+  if (adminSocketGroup !== undefined) {
+    try {
+      resolveGroup(adminSocketGroup);
+    } catch (err) {
+      throw new UsageError((err as Error).message, { flag: 'admin-socket-group' });
+    }
+  }
   return {
     dev,
     logLevel: logLevel as LogLevel,
@@ -81,6 +94,14 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
       apiTlsKey: key,
       apiEnabled: flags['no-api'] !== true,
       superusers: flags['superuser'] as string[],
+      adminSocket:
+        flags['no-admin-socket'] === true
+          ? undefined
+          : {
+              path: adminSocketPath ?? defaultAdminSocketPath(),
+              ...(adminSocketGroup !== undefined ? { group: adminSocketGroup } : {}),
+              optional: adminSocketPath === undefined,
+            },
       rxThreads: flags['rx-threads'] as number,
       socketBufferBytes: flags['socket-buffer'] as number,
       directIo,
@@ -134,6 +155,10 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         `  server public key:  ${daemon.publicKey}\n\n` +
         `send to it from another terminal with:\n` +
         `  ${cmd} send --to 127.0.0.1:${daemon.recvPort} --server-key ${daemon.publicKey} FILE...\n\n` +
+        (daemon.adminSocket !== null
+          ? `administer it as root or as this user through the local admin socket ${daemon.adminSocket} (no login):\n` +
+            `  ${cmd} api${daemon.adminSocket !== defaultAdminSocketPath() ? ` --admin-socket ${daemon.adminSocket}` : ''} --wait recv.getTransfersAsync\n\n`
+          : '') +
         (devAdminPassword !== null && apiPort !== null
           ? `API user created for this state directory (the password is shown only this once):\n` +
             `  user: ${DEV_ADMIN_USER}   password: ${devAdminPassword}   (a superuser in --dev mode)\n` +

@@ -10,6 +10,9 @@ import { ApiErrorCodes } from '../api/api-errors.js';
 import type {
   AddAuthorizedClientResult,
   AllowOnlyResult,
+  ApiTokenStructure,
+  CreateApiTokenResult,
+  DeleteApiTokenResult,
   ApiErrorBody,
   AuthAsyncStructure,
   AuthorizedClientsResult,
@@ -36,11 +39,16 @@ export interface JetrecvClientOptions {
   host?: string;
   /** Default 8886. */
   port?: number;
+  /**
+   * Speak HTTP over this Unix socket instead of TCP (host, port and tls are then unused):
+   * the daemon's local admin socket, where the OS credentials of this process authenticate.
+   */
+  socketPath?: string;
   /** Use HTTPS; an object may carry the CA certificate(s) (PEM) to trust, e.g. a self-signed one. */
   tls?: boolean | { ca?: string | Buffer };
   /** Verify the server certificate (default true). */
   rejectUnauthorized?: boolean;
-  /** A session token from an earlier auth(). */
+  /** A session token from an earlier auth(), or an API token (server.createAPIToken). */
   token?: string;
   /** How long one call may take before it fails, ms (default 60 s; getRequestResult adds its wait). */
   callTimeoutMs?: number;
@@ -121,6 +129,21 @@ export class ServerMethods {
     return this.client.call('server.getServerInfo');
   }
 
+  /** Creates a named API token (superuser); the answer's `token` is shown only this once. */
+  createAPIToken(name: string, options: { superuser?: boolean } = {}): Promise<CreateApiTokenResult> {
+    return this.client.call('server.createAPIToken', { name, ...(options.superuser !== undefined ? { superuser: options.superuser } : {}) });
+  }
+
+  /** The API tokens, without secrets (superuser). */
+  getAPITokens(): Promise<ApiTokenStructure[]> {
+    return this.client.call('server.getAPITokens');
+  }
+
+  /** Revokes the token named `name` (superuser); it stops working at once. */
+  deleteAPIToken(name: string): Promise<DeleteApiTokenResult> {
+    return this.client.call('server.deleteAPIToken', { name });
+  }
+
   getRequestStatus(request: RequestRef): Promise<RequestStatus> {
     return this.client.call('server.getRequestStatus', { requestId: requestIdOf(request) });
   }
@@ -175,6 +198,8 @@ export class JetrecvClient {
   readonly recv: RecvMethods;
   readonly host: string;
   readonly port: number;
+  /** Set when the client talks over a Unix socket. */
+  readonly socketPath: string | undefined;
   private readonly useTls: boolean;
   private readonly agent: http.Agent;
   private readonly callTimeoutMs: number;
@@ -182,9 +207,10 @@ export class JetrecvClient {
   constructor(options: JetrecvClientOptions = {}) {
     this.host = options.host ?? '127.0.0.1';
     this.port = options.port ?? DEFAULT_API_PORT;
+    this.socketPath = options.socketPath;
     this.token = options.token;
     this.callTimeoutMs = options.callTimeoutMs ?? 60_000;
-    this.useTls = options.tls !== undefined && options.tls !== false;
+    this.useTls = options.socketPath === undefined && options.tls !== undefined && options.tls !== false;
     const ca = typeof options.tls === 'object' ? options.tls.ca : undefined;
     this.agent = this.useTls
       ? new https.Agent({ keepAlive: true, rejectUnauthorized: options.rejectUnauthorized ?? true, ...(ca !== undefined ? { ca } : {}) })
@@ -195,6 +221,7 @@ export class JetrecvClient {
 
   /** Base URL, for messages. */
   get url(): string {
+    if (this.socketPath !== undefined) return `http+unix://${this.socketPath}`;
     const host = this.host.includes(':') ? `[${this.host}]` : this.host;
     return `${this.useTls ? 'https' : 'http'}://${host}:${this.port}`;
   }
@@ -230,8 +257,7 @@ export class JetrecvClient {
     };
     if (this.token !== undefined) headers.Authorization = `Bearer ${this.token}`;
     const requestOptions: http.RequestOptions = {
-      host: this.host,
-      port: this.port,
+      ...(this.socketPath !== undefined ? { socketPath: this.socketPath } : { host: this.host, port: this.port }),
       method: 'POST',
       path: `/api/v1/${encodeURIComponent(method)}`,
       headers,

@@ -42,7 +42,8 @@ export interface ScryptParams {
 /** Cost for new passwords: N=2^15, r=8, p=1 (32 MiB, tens of ms), 32-byte hash. */
 export const DEFAULT_SCRYPT_PARAMS: Readonly<ScryptParams> = Object.freeze({ N: 2 ** 15, r: 8, p: 1, keyLength: 32 });
 
-const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/;
+/** A user (or API token) name: 1-64 of [A-Za-z0-9_.@-], starting with a letter, digit or '_'. */
+export const USER_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/;
 const MIN_PASSWORD = 8;
 const MAX_PASSWORD = 1024;
 
@@ -86,7 +87,7 @@ function scryptAsync(password: string, salt: Buffer, params: ScryptParams): Prom
 
 /** Throws BAD_USER_NAME unless `name` is a valid user name. */
 export function checkUserName(name: string): void {
-  if (typeof name !== 'string' || !NAME_RE.test(name)) {
+  if (typeof name !== 'string' || !USER_NAME_PATTERN.test(name)) {
     throw new JetrecvError(
       UserErrorCodes.BAD_USER_NAME,
       `invalid user name ${JSON.stringify(name)}: use 1-64 characters from A-Z a-z 0-9 _ . @ -, starting with a letter, digit or _`,
@@ -309,7 +310,7 @@ function parseUsersFile(text: string, filePath: string): Map<string, StoredUser>
     const where = `users[${i}]`;
     if (typeof entry !== 'object' || entry === null) throw corrupt(`${where} must be an object`);
     const u = entry as Record<string, unknown>;
-    if (typeof u.name !== 'string' || !NAME_RE.test(u.name)) throw corrupt(`${where}.name is not a valid user name`);
+    if (typeof u.name !== 'string' || !USER_NAME_PATTERN.test(u.name)) throw corrupt(`${where}.name is not a valid user name`);
     if (users.has(u.name)) throw corrupt(`user '${u.name}' is listed twice`);
     for (const field of ['createdTime', 'passwordChangedTime'] as const) {
       if (typeof u[field] !== 'number' || !Number.isSafeInteger(u[field]) || (u[field] as number) < 0) {

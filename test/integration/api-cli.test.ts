@@ -130,7 +130,7 @@ describe('jetrecv api', () => {
       [['getSourcesAsync', '--x=1'], "unknown parameter 'x'"],
       [['getRequestStatus', '--requestId=abc'], "'requestId' must be an integer"],
       [['getRequestStatus', 'stray'], "unexpected argument 'stray'"],
-      [['getSourcesAsync'], 'needs a session: give --user NAME'],
+      [['--http', 'getSourcesAsync'], 'needs a session: give --user NAME'],
       [['--user', 'alice', 'getSourcesAsync'], 'standard input is not a terminal; set JETRECV_API_PASSWORD'],
       [['--bogus', 'getServerInfo'], 'unknown flag --bogus'],
       [[], 'missing COMMAND'],

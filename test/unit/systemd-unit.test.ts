@@ -48,6 +48,8 @@ describe('systemd/jetrecv.service', () => {
       User: 'jetrecv',
       Group: 'jetrecv',
       StateDirectory: 'jetrecv',
+      RuntimeDirectory: 'jetrecv',
+      RuntimeDirectoryMode: '0755',
       ConfigurationDirectory: 'jetrecv',
       ReadWritePaths: '/srv/jetrecv',
       WatchdogSec: '30',

@@ -10,6 +10,7 @@
 #include "core/counters.h"
 #include "core/heap_trim.h"
 #include "core/limits.h"
+#include "core/peer_cred.h"
 #include "core/sandbox_fs.h"
 #include "core/sd_notify.h"
 #include "core/udp_socket.h"
@@ -80,6 +81,7 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
                            InstanceMethod("sweepPartials", &Addon::SweepPartials, napi_enumerable),
                            InstanceMethod("routeMtu", &Addon::RouteMtu, napi_enumerable),
                            InstanceMethod("releaseFreeHeapMemory", &Addon::ReleaseFreeHeapMemory, napi_enumerable),
+                           InstanceMethod("peerCredentials", &Addon::PeerCredentials, napi_enumerable),
                            InstanceValue("Endpoint", endpoint_class, napi_enumerable),
                        });
   // Close endpoints the program forgot, before the environment goes away.
@@ -149,6 +151,20 @@ Napi::Value Addon::RouteMtu(const Napi::CallbackInfo& info) {
 // (core::ReleaseFreeHeapMemory).
 Napi::Value Addon::ReleaseFreeHeapMemory(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), core::ReleaseFreeHeapMemory());
+}
+
+// peerCredentials(fd) -> { pid, uid, gid } of the peer of a connected Unix socket
+// (core::PeerCredentials); throws (code, errno) for anything else.
+Napi::Value Addon::PeerCredentials(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int fd = static_cast<int>(IntegerArg(info[0], "fd", 0, 2147483647.0));
+  core::PeerCred cred;
+  CheckStatus(env, core::PeerCredentials(fd, &cred));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", Napi::Number::New(env, static_cast<double>(cred.pid)));
+  out.Set("uid", Napi::Number::New(env, static_cast<double>(cred.uid)));
+  out.Set("gid", Napi::Number::New(env, static_cast<double>(cred.gid)));
+  return out;
 }
 
 }  // namespace jetrecv::binding

@@ -1,6 +1,6 @@
 // addon.h — the addon's per-environment instance data (Napi::Addon): exports
 // counterNames, constants, sdNotify, removeStalePartial, sweepPartials, routeMtu,
-// releaseFreeHeapMemory and the Endpoint class, and keeps the registry of live
+// releaseFreeHeapMemory, peerCredentials and the Endpoint class, and keeps the registry of live
 // endpoints that the environment cleanup hook closes (endpoints the program
 // forgot to close must not leave threads running at exit).
 #pragma once
@@ -39,6 +39,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value SweepPartials(const Napi::CallbackInfo& info);
   Napi::Value RouteMtu(const Napi::CallbackInfo& info);
   Napi::Value ReleaseFreeHeapMemory(const Napi::CallbackInfo& info);
+  Napi::Value PeerCredentials(const Napi::CallbackInfo& info);
 
   std::shared_ptr<LiveEndpoints> live_ = std::make_shared<LiveEndpoints>();
   Napi::FunctionReference endpoint_constructor_;
