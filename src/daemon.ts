@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { loadOrCreateServerKeys } from './state/server-keys.js';
 import { lockStateDir, type StateLock } from './state/state-lock.js';
 import { UserStore } from './state/users.js';
-import { AuthorizedClients } from './recv/authorized-clients.js';
+import { AuthorizedClients } from './state/authorized-clients.js';
 import { Receiver } from './recv/receiver.js';
 import { TransferStore } from './recv/transfer-store.js';
 import { encodeKey, parsePublicKey } from './keys/key-encoding.js';

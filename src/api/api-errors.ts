@@ -3,7 +3,7 @@
 // the code is stable, the message is for humans. Codes of src/errors.ts that can surface
 // through the API (a bad key, a state file that cannot be written) are mapped here too.
 import { ErrorCodes, JetrecvError } from '../errors.js';
-import type { ApiErrorBody } from './structures.js';
+import type { ApiErrorBody } from '../proto/api-structures.js';
 
 /** Error codes specific to the API (stable; never rename or reuse one). */
 export const ApiErrorCodes = {

@@ -22,7 +22,7 @@ import { validateParams } from './params.js';
 import type { RecvBackend } from './recv-backend.js';
 import { RequestQueue } from './requests.js';
 import { SessionStore, type Session } from './sessions.js';
-import type { ServerInfo, ServerInfoBase } from './structures.js';
+import type { ServerInfo, ServerInfoBase } from '../proto/api-structures.js';
 
 /** Version of the HTTP API: the N in /api/vN/. */
 export const API_VERSION = 1;

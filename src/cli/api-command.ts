@@ -9,7 +9,7 @@ import { ApiCallError } from '../api/api-errors.js';
 import { validateParams } from '../api/params.js';
 import { ApiError, DEFAULT_API_PORT, JetrecvClient } from '../client/index.js';
 import { UsageError } from '../errors.js';
-import { formatHelp, parseArgs, type CommandSpec, type FlagSpec } from './args.js';
+import { formatHelp, parseArgs, type CommandSpec, type FlagSpec } from '../config/args.js';
 import { processIo, promptHidden, type CommandIo } from './user-command.js';
 
 /** Environment variable holding the API password for --user. */

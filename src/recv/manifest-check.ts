@@ -2,7 +2,7 @@
 // disk: paths (relative, no '..', no duplicates), sizes, modes, block size. The native
 // layer re-checks paths and resolves them beneath the sandbox (symlink escapes).
 import { ErrorCodes, JetrecvError } from '../errors.js';
-import { joinDestination, normalizeDestinationPath, shownPath, validateRelativePath } from './paths.js';
+import { joinDestination, normalizeDestinationPath, shownPath, validateRelativePath } from '../proto/paths.js';
 import { receivedFileMode } from './file-mode.js';
 import { forEachSliced, mapSliced } from './sliced.js';
 

@@ -23,7 +23,7 @@ import { kSliceItems } from './sliced.js';
 import { TransferRecord, nowUs, resumeExpired, type ReceiveTransferStructure } from './transfer-record.js';
 import { RateWindow } from './rate-window.js';
 import { DEFAULT_SESSION_CAPS, SessionAdmission, type SessionRefusal } from './session-admission.js';
-import type { SourceStructure } from '../api/structures.js';
+import type { SourceStructure } from '../proto/api-structures.js';
 import type { TransferStore, StoredFile, StoredTransfer } from './transfer-store.js';
 import type { BlockRange } from '../proto/control.js';
 
