@@ -171,7 +171,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
       // of the orderly shutdown (transfers then resume from their last checkpoint).
       if (stopping) {
         log.warn({ signal }, 'second signal: exiting at once');
-        process.exit(1);
+        process.exit(1); // emits 'exit', on which the logger writes this line (see createLogger)
       }
       stopping = true;
       clearInterval(statusTimer);
