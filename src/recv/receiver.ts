@@ -13,7 +13,7 @@ import { sourceKey } from '../handshake/source-rate-limiter.js';
 import { encodeKey, type KeyPair } from '../keys/key-encoding.js';
 import { ReliableChannel } from '../control/reliable-channel.js';
 import { decodeControl, encodeControl, TRANSFER_PROTOCOL, type ControlMessage, type ControlMessageInput } from '../proto/control.js';
-import { ErrorCodes, JetrecvError } from '../errors.js';
+import { ErrorCodes, type JetrecvError } from '../errors.js';
 import { RateLimitedLog } from '../log.js';
 import { SendPolicy, type SendErrorCounts } from '../engine/send-policy.js';
 import { boundControlText } from './refusal.js';
