@@ -3,6 +3,7 @@
 // installed there; the project itself builds with TypeScript 7. Formatting is Prettier's job:
 // no stylistic rules here.
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -13,27 +14,7 @@ export default tseslint.config(
     languageOptions: {
       ecmaVersion: 2022,
       sourceType: 'module',
-      globals: {
-        process: 'readonly',
-        console: 'readonly',
-        Buffer: 'readonly',
-        URL: 'readonly',
-        setTimeout: 'readonly',
-        clearTimeout: 'readonly',
-        setInterval: 'readonly',
-        clearInterval: 'readonly',
-        setImmediate: 'readonly',
-        clearImmediate: 'readonly',
-        queueMicrotask: 'readonly',
-        AbortController: 'readonly',
-        AbortSignal: 'readonly',
-        TextEncoder: 'readonly',
-        TextDecoder: 'readonly',
-        structuredClone: 'readonly',
-        fetch: 'readonly',
-        performance: 'readonly',
-        globalThis: 'readonly',
-      },
+      globals: globals.node,
     },
     rules: {
       // `_name` marks a parameter or binding kept on purpose (callbacks, destructuring).
@@ -43,6 +24,11 @@ export default tseslint.config(
       // `x != null` is the one idiom for "neither null nor undefined".
       eqeqeq: ['error', 'always', { null: 'ignore' }],
     },
+  },
+  {
+    // Browser code (the status page's scripts, where present).
+    files: ['ui/**/*.js'],
+    languageOptions: { globals: globals.browser },
   },
   {
     // Tests read JSON answers and poke at internals; `any` is accepted there.
