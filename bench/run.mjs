@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, writeFileSync, statSync, mkdirSync } from 'node:fs';
-import { mkdir, open, readdir, rm, writeFile, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -258,18 +258,6 @@ async function waitTcpListen(port, timeoutMs = 10_000) {
     await sleep(20);
   }
   throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
-}
-
-/** Waits until something has UDP 127.0.0.1:port bound (in this namespace). */
-async function waitUdpBound(port, timeoutMs = 10_000) {
-  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const text = readFileSync('/proc/net/udp', 'utf8');
-    if (text.split('\n').some((l) => (l.trim().split(/\s+/)[1] ?? '').endsWith(hexPort))) return;
-    await sleep(20);
-  }
-  throw new Error(`nothing bound UDP port ${port} after ${timeoutMs} ms`);
 }
 
 // ---------------------------------------------------------------- files and numbers

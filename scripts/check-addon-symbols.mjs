@@ -24,9 +24,19 @@ function dynamicSymbols(file, flag) {
     .map((fields) => ({ type: fields[fields.length - 2], name: fields[fields.length - 1] }));
 }
 
-const nodeExports = new Set(dynamicSymbols(process.execPath, '--defined-only').map((s) => s.name));
+// The shared libraries the addon is linked against (DT_NEEDED, resolved by the loader):
+// their symbols need not be versioned (libIPSec_MB's are not).
+function neededLibraries(file) {
+  const out = execFileSync('ldd', [file], { encoding: 'utf8' });
+  return [...out.matchAll(/=>\s+(\/\S+)/g)].map((m) => m[1]);
+}
+
+const provided = new Set(dynamicSymbols(process.execPath, '--defined-only').map((s) => s.name));
+for (const lib of neededLibraries(addon)) {
+  for (const s of dynamicSymbols(lib, '--defined-only')) provided.add(s.name);
+}
 const missing = dynamicSymbols(addon, '--undefined-only')
-  .filter((s) => s.type === 'U' && !s.name.includes('@') && !nodeExports.has(s.name))
+  .filter((s) => s.type === 'U' && !s.name.includes('@') && !provided.has(s.name))
   .map((s) => s.name);
 if (missing.length > 0) {
   rmSync(addon, { force: true });

@@ -13,7 +13,7 @@ import { lockStateDir, type StateLock } from './state/state-lock.js';
 import { UserStore } from './state/users.js';
 import { ApiTokenStore } from './state/api-tokens.js';
 import type { LocalAdminOptions } from './api/local-admin.js';
-import { AuthorizedClients } from './recv/authorized-clients.js';
+import { AuthorizedClients } from './state/authorized-clients.js';
 import { Receiver } from './recv/receiver.js';
 import { TransferStore } from './recv/transfer-store.js';
 import { encodeKey, parsePublicKey } from './keys/key-encoding.js';

@@ -7,6 +7,11 @@ export type { Logger } from 'pino';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/**
+ * A logger writing JSON lines to stdout or stderr without blocking. Lines logged right before
+ * process.exit() are not lost: pino flushes this destination synchronously on 'exit'
+ * (test/integration/serve-cli.test.ts, "a second stop signal").
+ */
 export function createLogger(level: LogLevel, destination: 'stdout' | 'stderr' = 'stdout'): Logger {
   return pino(
     { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },

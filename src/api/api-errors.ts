@@ -4,7 +4,7 @@
 // through the API (a bad key, a state file that cannot be written) are mapped here too.
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { ApiTokenErrorCodes } from '../state/api-tokens.js';
-import type { ApiErrorBody } from './structures.js';
+import type { ApiErrorBody } from '../proto/api-structures.js';
 
 /** Error codes specific to the API (stable; never rename or reuse one). */
 export const ApiErrorCodes = {

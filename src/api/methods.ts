@@ -22,7 +22,7 @@ import type {
   RequestStructure,
   ServerInfo,
   SuperuserResult,
-} from './structures.js';
+} from '../proto/api-structures.js';
 
 /** Everything the handlers work with; built once by the server. */
 export interface ApiContext {

@@ -1,7 +1,7 @@
 // recv-backend.ts — what the API server needs from the receiver. The daemon implements it
 // with the real sessions and transfers; tests use fixed samples.
-import type { AuthorizedClients } from '../recv/authorized-clients.js';
-import type { ReceiveTransferStructure, SourceStructure } from './structures.js';
+import type { AuthorizedClients } from '../state/authorized-clients.js';
+import type { ReceiveTransferStructure, SourceStructure } from '../proto/api-structures.js';
 
 /** The receiver as the RecvInterface methods see it. */
 export interface RecvBackend {

@@ -7,7 +7,7 @@
 // issued but is no longer kept is reported as expired, one never issued as unknown.
 // Records belong to the user who made them; elevated superusers may read any.
 import { ApiCallError, ApiErrorCodes, errorBodyFor } from './api-errors.js';
-import type { RequestState, RequestStatus } from './structures.js';
+import type { RequestState, RequestStatus } from '../proto/api-structures.js';
 
 /** Tuning of {@link RequestQueue}. */
 export interface RequestQueueOptions {

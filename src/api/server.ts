@@ -28,7 +28,7 @@ import type { RecvBackend } from './recv-backend.js';
 import { RequestQueue } from './requests.js';
 import { maySuperuser, SessionStore, type Session } from './sessions.js';
 import { loadStatusPage, UI_HEADERS } from './ui-route.js';
-import type { ServerInfo, ServerInfoBase } from './structures.js';
+import type { ServerInfo, ServerInfoBase } from '../proto/api-structures.js';
 import { createTokenHandlers, tokenSession } from './tokens.js';
 
 /** Version of the HTTP API: the N in /api/vN/. */

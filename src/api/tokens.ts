@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { ApiTokenStore } from '../state/api-tokens.js';
 import type { CallContext } from './methods.js';
 import { credentialSession, type Session } from './sessions.js';
-import type { ApiTokenStructure, CreateApiTokenResult, DeleteApiTokenResult } from './structures.js';
+import type { ApiTokenStructure, CreateApiTokenResult, DeleteApiTokenResult } from '../proto/api-structures.js';
 
 /** The session user of calls made with the token named `name`. */
 export function tokenUser(name: string): string {

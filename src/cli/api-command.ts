@@ -11,7 +11,7 @@ import { ApiError, DEFAULT_API_PORT, JetrecvClient } from '../client/index.js';
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { adminSocketCandidates, defaultAdminSocketPath } from '../api/local-admin.js';
 import { UsageError } from '../errors.js';
-import { formatHelp, parseArgs, type CommandSpec, type FlagSpec } from './args.js';
+import { formatHelp, parseArgs, type CommandSpec, type FlagSpec } from '../config/args.js';
 import { processIo, promptHidden, type CommandIo } from './user-command.js';
 
 /** Environment variable holding the API password for --user. */

@@ -1,7 +1,7 @@
 // keygen-command.ts — `jetrecv keygen`: make a sender key pair (X25519).
-import { formatHelp, parseArgs, type CommandSpec } from './args.js';
+import { formatHelp, parseArgs, type CommandSpec } from '../config/args.js';
 import { generateKeyPair, encodeKey } from '../keys/key-encoding.js';
-import { formatKeyFile, writeKeyFile } from '../keys/key-file.js';
+import { formatKeyFile, writeKeyFile } from '../state/key-file.js';
 
 export const keygenSpec: CommandSpec = {
   name: 'keygen',

@@ -1,10 +1,10 @@
 // send-command.ts — `jetrecv send`: push files and directories to a receiver, with a
 // progress bar on a terminal and a one-line summary at the end.
-import { formatHelp, parseArgs, type CommandSpec } from './args.js';
+import { formatHelp, parseArgs, type CommandSpec } from '../config/args.js';
 import { ErrorCodes, JetrecvError, UsageError } from '../errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log.js';
 import { generateKeyPair, parsePublicKey, type KeyPair } from '../keys/key-encoding.js';
-import { readKeyFile } from '../keys/key-file.js';
+import { readKeyFile } from '../state/key-file.js';
 import { sendFiles, kDefaultDatagramSize, type SendProgress } from '../send/sender.js';
 import { defaultResumeDir } from '../send/resume-state.js';
 import type { CipherName } from '../addon/endpoint.js';

@@ -1,8 +1,8 @@
 // serve-command.ts — `jetrecv serve`: run the receiver daemon until SIGTERM/SIGINT.
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { formatHelp } from './args.js';
-import { serveSpec } from './serve-spec.js';
+import { formatHelp } from '../config/args.js';
+import { serveSpec } from '../config/serve-spec.js';
 import { UsageError } from '../errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log.js';
 import { startDaemon, type DaemonConfig } from '../daemon.js';
@@ -196,7 +196,7 @@ export async function runServeCommand(argv: string[]): Promise<number> {
       // of the orderly shutdown (transfers then resume from their last checkpoint).
       if (stopping) {
         log.warn({ signal }, 'second signal: exiting at once');
-        process.exit(1);
+        process.exit(1); // emits 'exit', on which the logger writes this line (see createLogger)
       }
       stopping = true;
       clearInterval(statusTimer);

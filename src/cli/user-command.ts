@@ -4,7 +4,7 @@
 // not echoed), never from a flag. Also home of the CLI's no-echo password prompt.
 import { isJetrecvError, UsageError } from '../errors.js';
 import { UserStore } from '../state/users.js';
-import { formatHelp, parseArgs, type CommandSpec } from './args.js';
+import { formatHelp, parseArgs, type CommandSpec } from '../config/args.js';
 
 /** Streams and environment of a command (process ones by default; tests pass their own). */
 export interface CommandIo {

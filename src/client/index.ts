@@ -25,9 +25,9 @@ import type {
   ServerInfo,
   SourceStructure,
   SuperuserResult,
-} from '../api/structures.js';
+} from '../proto/api-structures.js';
 
-export type * from '../api/structures.js';
+export type * from '../proto/api-structures.js';
 export { ApiErrorCodes } from '../api/api-errors.js';
 
 /** Default API port (TCP 8886, as JetStream). */

@@ -6,8 +6,8 @@
 //
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs, type CommandSpec, type FlagSpec } from '../cli/args.js';
-import { serveSpec } from '../cli/serve-spec.js';
+import { parseArgs, type CommandSpec, type FlagSpec } from './args.js';
+import { serveSpec } from './serve-spec.js';
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { LOG_LEVELS } from '../log.js';
 

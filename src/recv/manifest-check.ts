@@ -3,7 +3,7 @@
 // layer re-checks paths and resolves them beneath the sandbox (symlink escapes).
 import { kMaxBlockSize, kMinBlockSize } from '../addon/limits.js';
 import { ErrorCodes, JetrecvError } from '../errors.js';
-import { joinDestination, normalizeDestinationPath, shownPath, validateRelativePath } from './paths.js';
+import { joinDestination, normalizeDestinationPath, shownPath, validateRelativePath } from '../proto/paths.js';
 import { receivedFileMode } from './file-mode.js';
 import { forEachSliced, mapSliced } from './sliced.js';
 

@@ -21,7 +21,7 @@ import type { HandshakeOutcome } from './handshake-intake.js';
 import type { ReceiveSession } from './session-table.js';
 import { kDefaultResumeRetentionMs } from './resume-retention.js';
 import { assembleReceiverParts, type ReceiverParts } from './receiver-parts.js';
-import type { SourceStructure } from '../api/structures.js';
+import type { SourceStructure } from '../proto/api-structures.js';
 import type { TransferStore, StoredTransfer } from './transfer-store.js';
 
 /** The slice of the authorized-clients store the handshake needs. */

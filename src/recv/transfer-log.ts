@@ -3,7 +3,7 @@
 // per sender key its sessions, transfers and receive rate.
 import { RateWindow } from './rate-window.js';
 import { nowUs, type ReceiveTransferStructure, type TransferRecord } from './transfer-record.js';
-import type { SourceStructure } from '../api/structures.js';
+import type { SourceStructure } from '../proto/api-structures.js';
 
 /** Per sending server (per client public key): what getSources reports. */
 interface SourceRecord {

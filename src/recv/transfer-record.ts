@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { RateWindow } from './rate-window.js';
 import type { StoredCheckpoint, StoredFile, StoredTransfer } from './transfer-store.js';
-import type { ReceiveTransferStatus, ReceiveTransferStructure } from '../api/structures.js';
+import type { ReceiveTransferStatus, ReceiveTransferStructure } from '../proto/api-structures.js';
 import type { BlockRange } from '../proto/control.js';
 
 export type TransferStatus = ReceiveTransferStatus;

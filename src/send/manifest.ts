@@ -9,7 +9,7 @@ import { lstat, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { MAX_MANIFEST_FILES } from '../proto/control.js';
-import { validateRelativePath } from '../recv/paths.js';
+import { validateRelativePath } from '../proto/paths.js';
 
 /** One regular file to send. */
 export interface ManifestFile {

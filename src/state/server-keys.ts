@@ -7,7 +7,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { generateKeyPair, type KeyPair } from '../keys/key-encoding.js';
-import { formatKeyFile, readKeyFile } from '../keys/key-file.js';
+import { formatKeyFile, readKeyFile } from './key-file.js';
 import { createFileExclusive } from './atomic-file.js';
 
 /** File name of the server key pair inside the state directory. */

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { pino } from 'pino';
 import type { RecvBackend } from '../../src/api/recv-backend.js';
 import { startApiServer, type ApiServer, type ApiServerOptions } from '../../src/api/server.js';
-import type { ReceiveTransferStructure, ServerInfoBase, SourceStructure } from '../../src/api/structures.js';
-import { AuthorizedClients } from '../../src/recv/authorized-clients.js';
+import type { ReceiveTransferStructure, ServerInfoBase, SourceStructure } from '../../src/proto/api-structures.js';
+import { AuthorizedClients } from '../../src/state/authorized-clients.js';
 import { UserStore } from '../../src/state/users.js';
 
 /** Cheap scrypt cost so tests do not spend seconds hashing. */

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { networkInterfaces } from 'node:os';
 import { buildOpenApiDocument } from '../../src/api/openapi.js';
-import { AuthorizedClients } from '../../src/recv/authorized-clients.js';
+import { AuthorizedClients } from '../../src/state/authorized-clients.js';
 import { ErrorCodes, JetrecvError } from '../../src/errors.js';
 import { UserStore } from '../../src/state/users.js';
 import {

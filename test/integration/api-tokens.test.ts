@@ -6,7 +6,7 @@
 import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError, JetrecvClient } from '../../src/client/index.js';
+import { type ApiError, JetrecvClient } from '../../src/client/index.js';
 import { randomKey } from './api-fixture.js';
 import { runCli, tempDir } from './harness.js';
 import { spawnJetrecv, type ServeProcess } from './serve-process.js';

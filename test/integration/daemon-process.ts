@@ -89,7 +89,7 @@ export function parseSummary(stdout: string): SendSummary {
 export async function readRecords(stateDir: string): Promise<StoredTransfer[]> {
   const dir = path.join(stateDir, 'transfers');
   const out: StoredTransfer[] = [];
-  let names: string[] = [];
+  let names: string[];
   try {
     names = await readdir(dir);
   } catch {

@@ -95,7 +95,7 @@ describe('a manifest with many files', () => {
       // ...and the API answered before it ended (it used to wait for all of it).
       const leftWhenAnswered = await partials(dirs.at(-1)!);
       const end = Date.now() + 120_000;
-      let left = 0;
+      let left: number;
       do {
         left = 0;
         for (const d of dirs) left += await partials(d);

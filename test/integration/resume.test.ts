@@ -73,7 +73,7 @@ function checkpointAtLeast(stateDir: string, fraction: number) {
 async function checkNoTornFinals(sandbox: string): Promise<string[]> {
   const dir = path.join(sandbox, 'd', 'set');
   const partials: string[] = [];
-  let names: string[] = [];
+  let names: string[];
   try {
     names = await readdir(dir);
   } catch {

@@ -144,6 +144,23 @@ describe('start-up checks', () => {
   });
 });
 
+describe('shutdown', () => {
+  it('a second stop signal exits at once with status 1, and its log line reaches stdout', async () => {
+    const serve = spawnJetrecv(['serve', '--sandbox-dir', path.join(root, 'second-signal'), '--recv-port', '0', '--no-api']);
+    try {
+      await serve.ready();
+      // Both before the orderly shutdown can finish (two different signals: a second pending
+      // SIGTERM would merge with the first). The second one takes process.exit(1).
+      serve.child.kill('SIGTERM');
+      serve.child.kill('SIGINT');
+      expect((await serve.exited).code).toBe(1);
+      expect(serve.logs.map((l) => l.msg)).toContain('second signal: exiting at once');
+    } finally {
+      await serve.stop();
+    }
+  });
+});
+
 describe('npm start (jetrecv serve --dev)', () => {
   const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
 

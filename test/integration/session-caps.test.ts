@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
 import { generateKeyPair, parsePublicKey } from '../../src/keys/key-encoding.js';
-import { writeKeyFile } from '../../src/keys/key-file.js';
+import { writeKeyFile } from '../../src/state/key-file.js';
 import { connectRawSender } from './raw-sender.js';
 import { rawHandshake } from './handshake-flood.js';
 import { sendTo, startTestReceiver, tempDir, writeRandomFile, type TestReceiver } from './harness.js';

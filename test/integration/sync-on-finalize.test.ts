@@ -48,7 +48,7 @@ describe('sync on finalize', () => {
     const dir = await tempDir('sync-conf');
     const file = path.join(dir, 'jetrecv.conf');
     await writeFile(file, JSON.stringify({ 'sandbox-dir': '/tmp/x', 'sync-on-finalize': false }));
-    const { serveSpec } = await import('../../src/cli/serve-spec.js');
+    const { serveSpec } = await import('../../src/config/serve-spec.js');
     const spec = { ...serveSpec, flags: [...serveSpec.flags, { name: 'config', type: 'path' as const, valueName: 'FILE', help: 'config file' }] };
     const hasConfig = serveSpec.flags.some((f) => f.name === 'config');
     const loaded = loadServeFlags(['--config', file], hasConfig ? serveSpec : spec);

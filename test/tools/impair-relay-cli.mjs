@@ -161,7 +161,6 @@ async function selftest(opts) {
     refill();
     arm();
   });
-  let receivedAtSink = 0;
   sink.removeAllListeners('message');
   child.stdin.end();
   const final = await new Promise((resolve) => {
@@ -171,7 +170,7 @@ async function selftest(opts) {
       if (ev.event === 'final') resolve(ev);
     });
   });
-  receivedAtSink = final.toServer.forwarded;
+  const receivedAtSink = final.toServer.forwarded;
   const mbit = (final.toServer.bytesForwarded * 8) / result.elapsed / 1e6;
   console.log(JSON.stringify({ datagramSize: opts.size, datagrams: total, forwarded: receivedAtSink, seconds: Number(result.elapsed.toFixed(3)), mbitPerSecond: Number(mbit.toFixed(0)), relaySocketDrops: final.socketDrops }));
   source.close();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { formatHelp, parseArgs, parseDuration, parseRate, UsageError, type CommandSpec } from '../../src/cli/args.js';
+import { formatHelp, parseArgs, parseDuration, parseRate, UsageError, type CommandSpec } from '../../src/config/args.js';
 import { ErrorCodes, JetrecvError } from '../../src/errors.js';
-import { serveSpec } from '../../src/cli/serve-spec.js';
+import { serveSpec } from '../../src/config/serve-spec.js';
 import { sendSpec } from '../../src/cli/send-command.js';
 import { apiSpec } from '../../src/cli/api-command.js';
 import { userSpec } from '../../src/cli/user-command.js';

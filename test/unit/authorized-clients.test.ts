@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AUTHORIZED_CLIENTS_FILE, AuthorizedClients } from '../../src/recv/authorized-clients.js';
+import { AUTHORIZED_CLIENTS_FILE, AuthorizedClients } from '../../src/state/authorized-clients.js';
 
 function keyPair(): { text: string; bytes: Uint8Array } {
   const bytes = new Uint8Array(randomBytes(32));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { serveSpec } from '../../src/cli/serve-spec.js';
+import { serveSpec } from '../../src/config/serve-spec.js';
 const {
   applyReloadable,
   diffReloadable,
@@ -19,7 +19,7 @@ const {
   RELOADABLE_SETTINGS,
   suggestKey,
 } = await import('../../src/config/config-file.js');
-const { parseArgs } = await import('../../src/cli/args.js');
+const { parseArgs } = await import('../../src/config/args.js');
 const { ErrorCodes, JetrecvError } = await import('../../src/errors.js');
 
 type CommandSpec = typeof serveSpec;

@@ -63,7 +63,7 @@ function expectDecodesOrRefuses<T>(fn: () => T, input: Uint8Array): T | null {
     return fn();
   } catch (err) {
     if (err instanceof JetrecvError && err.code === ErrorCodes.PROTOCOL) return null;
-    throw new Error(`unexpected ${(err as Error)?.constructor?.name}: ${(err as Error)?.message} for input ${Buffer.from(input).toString('hex')}`);
+    throw new Error(`unexpected ${(err as Error)?.constructor?.name}: ${(err as Error)?.message} for input ${Buffer.from(input).toString('hex')}`, { cause: err });
   }
 }
 
@@ -191,7 +191,7 @@ describe('fuzz: ReliableChannel.receive', () => {
         try {
           channel.receive(input);
         } catch (err) {
-          throw new Error(`receive threw ${(err as Error).message} for ${Buffer.from(input).toString('hex')}`);
+          throw new Error(`receive threw ${(err as Error).message} for ${Buffer.from(input).toString('hex')}`, { cause: err });
         }
         if (channel.stats().inFlight > 32) throw new Error('in-flight fragments exceed the window');
         if (rng.below(20) === 0) timers.advance(rng.below(3000));

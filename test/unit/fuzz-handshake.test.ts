@@ -93,7 +93,7 @@ describe('fuzz: handshake', () => {
       try {
         res = responder.consumeInitiation(packet, SOURCE);
       } catch (err) {
-        throw new Error(`consumeInitiation threw ${(err as Error).message} for ${Buffer.from(packet).toString('hex')}`);
+        throw new Error(`consumeInitiation threw ${(err as Error).message} for ${Buffer.from(packet).toString('hex')}`, { cause: err });
       }
       if (res.ok) {
         ok++;
@@ -146,7 +146,7 @@ describe('fuzz: handshake', () => {
       try {
         res = responder.consumeInitiation(packet, SOURCE, t + 20); // one instant: the load never ends
       } catch (err) {
-        throw new Error(`consumeInitiation threw ${(err as Error).message} for ${Buffer.from(packet).toString('hex')}`);
+        throw new Error(`consumeInitiation threw ${(err as Error).message} for ${Buffer.from(packet).toString('hex')}`, { cause: err });
       }
       if (res.ok) {
         ok++;
@@ -198,7 +198,7 @@ describe('fuzz: handshake', () => {
       try {
         out = initiator.consumeCookieReply(packet, t + 1);
       } catch (err) {
-        throw new Error(`consumeCookieReply threw ${(err as Error).message} for ${Buffer.from(packet).toString('hex')}`);
+        throw new Error(`consumeCookieReply threw ${(err as Error).message} for ${Buffer.from(packet).toString('hex')}`, { cause: err });
       }
       if (!out) {
         expect(sameBytes(packet, reply)).toBe(false);
@@ -236,7 +236,7 @@ describe('fuzz: handshake', () => {
       try {
         out = initiator.consumeResponse(packet);
       } catch (err) {
-        throw new Error(`consumeResponse threw ${(err as Error).message} for ${Buffer.from(packet).toString('hex')}`);
+        throw new Error(`consumeResponse threw ${(err as Error).message} for ${Buffer.from(packet).toString('hex')}`, { cause: err });
       }
       if (out === null) {
         refused++;

@@ -10,7 +10,7 @@ import {
   parsePublicKey,
   publicKeyFromPrivate,
 } from '../../src/keys/key-encoding.js';
-import { formatKeyFile, readKeyFile, writeKeyFile } from '../../src/keys/key-file.js';
+import { formatKeyFile, readKeyFile, writeKeyFile } from '../../src/state/key-file.js';
 
 const sample = new Uint8Array(32).map((_, i) => i * 7 + 1);
 const sampleText = Buffer.from(sample).toString('base64');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, JetrecvError } from '../../src/errors.js';
-import { joinDestination, normalizeDestinationPath, validateRelativePath } from '../../src/recv/paths.js';
+import { joinDestination, normalizeDestinationPath, validateRelativePath } from '../../src/proto/paths.js';
 
 function pathError(fn: () => unknown): JetrecvError {
   try {

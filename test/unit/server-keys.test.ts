@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeKey, generateKeyPair, publicKeyFromPrivate } from '../../src/keys/key-encoding.js';
-import { formatKeyFile } from '../../src/keys/key-file.js';
+import { formatKeyFile } from '../../src/state/key-file.js';
 import { loadOrCreateServerKeys, SERVER_KEY_FILE } from '../../src/state/server-keys.js';
 
 let root: string;

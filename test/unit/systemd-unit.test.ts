@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { serveSpec } from '../../src/cli/serve-spec.js';
-import { parseArgs } from '../../src/cli/args.js';
+import { serveSpec } from '../../src/config/serve-spec.js';
+import { parseArgs } from '../../src/config/args.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 const unitPath = path.join(repoRoot, 'systemd', 'jetrecv.service');

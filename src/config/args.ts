@@ -192,7 +192,7 @@ function applyDefault(spec: CommandSpec, flag: FlagSpec): unknown {
     try {
       return convertValue(flag, v);
     } catch (err) {
-      throw new Error(`command spec '${spec.name}': bad default for --${flag.name}: ${(err as Error).message}`);
+      throw new Error(`command spec '${spec.name}': bad default for --${flag.name}: ${(err as Error).message}`, { cause: err });
     }
   };
   if (flag.repeatable === true) return (Array.isArray(d) ? d : [d]).map(convert);

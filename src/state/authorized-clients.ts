@@ -8,9 +8,9 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { ErrorCodes, JetrecvError } from '../errors.js';
-import { openStateDocument } from '../state/state-document.js';
+import { openStateDocument } from './state-document.js';
 import { encodeKey, parsePublicKey } from '../keys/key-encoding.js';
-import { writeFileAtomic } from '../state/atomic-file.js';
+import { writeFileAtomic } from './atomic-file.js';
 
 /** File name inside the state directory. */
 export const AUTHORIZED_CLIENTS_FILE = 'authorized-clients.json';

@@ -12,6 +12,7 @@ export const MAX_PATH_BYTES = 4096;
 export const MAX_COMPONENT_BYTES = 255;
 
 // C0 controls (NUL included), DEL and C1 controls: never valid in a jetrecv path.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL_CHAR = /[\u0000-\u001f\u007f-\u009f]/;
 
 /** The path as shown in messages: JSON-quoted (control characters escaped), long ones shortened (at most 160 characters, < 1 KiB). */

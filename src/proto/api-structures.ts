@@ -1,4 +1,4 @@
-// structures.ts — the JSON shapes the RecvInterface API returns (docs/API.md).
+// api-structures.ts — the JSON shapes the RecvInterface API returns (docs/API.md).
 // Field names follow the JetStream structures field for field; extras are marked. Rates are
 // kilobits per second; timestamps are Unix time in microseconds, or null until valid.
 // This file holds types only, so the client library can import it without server code.

@@ -4,8 +4,8 @@
 // written with mode 0600. Unknown extra fields are ignored (forward compatibility).
 import * as fsp from 'node:fs/promises';
 import { ErrorCodes, JetrecvError } from '../errors.js';
-import { createFileExclusive, writeFileAtomic } from '../state/atomic-file.js';
-import { encodeKey, keysEqual, parsePrivateKey, parsePublicKey, publicKeyFromPrivate, type KeyPair } from './key-encoding.js';
+import { createFileExclusive, writeFileAtomic } from './atomic-file.js';
+import { encodeKey, keysEqual, parsePrivateKey, parsePublicKey, publicKeyFromPrivate, type KeyPair } from '../keys/key-encoding.js';
 
 /** Value of the `type` field of a key file. */
 export const KEY_FILE_TYPE = 'jetrecv-x25519';
