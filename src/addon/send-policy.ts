@@ -9,8 +9,8 @@
 // peer goes silent), not here.
 import type { Logger } from 'pino';
 import { RateLimitedLog } from '../log.js';
+import { ErrorCodes } from '../errors.js';
 
-export const kWouldBlockCode = 'JETRECV_ERR_WOULD_BLOCK';
 
 export type SendOutcome = 'sent' | 'lost' | 'failed';
 
@@ -41,7 +41,7 @@ export class SendPolicy {
       return 'sent';
     } catch (err) {
       const e = err as Error & { code?: string; errno?: number };
-      if (e.code === kWouldBlockCode) {
+      if (e.code === ErrorCodes.WOULD_BLOCK) {
         this.counts.wouldBlock++;
         return 'lost';
       }
