@@ -11,7 +11,6 @@ import type { Logger } from 'pino';
 import { RateLimitedLog } from '../log.js';
 import { ErrorCodes } from '../errors.js';
 
-
 export type SendOutcome = 'sent' | 'lost' | 'failed';
 
 export interface SendErrorCounts {
