@@ -37,7 +37,7 @@ export const apiSpec: CommandSpec = {
   flags: [
     { name: 'host', type: 'string', valueName: 'HOST', default: '127.0.0.1', help: 'API host' },
     { name: 'api-control-port', type: 'port', valueName: 'PORT', default: DEFAULT_API_PORT, help: 'API TCP port' },
-    { name: 'admin-socket', type: 'path', valueName: 'PATH', help: `the daemon's local admin socket (default: the first of ${adminSocketCandidates().join(', ')} that exists)` },
+    { name: 'admin-socket', type: 'path', valueName: 'PATH', help: `the daemon's local admin socket; without it, the first of ${adminSocketCandidates().join(', ')} that exists` },
     { name: 'http', type: 'bool', help: 'use the HTTP API even when the admin socket is there' },
     { name: 'user', type: 'string', valueName: 'USER', help: 'log in as this user first (HTTP API)' },
     { name: 'token-env', type: 'string', valueName: 'VAR', help: 'send the API token held in environment variable VAR (HTTP API; never a token on the command line)' },

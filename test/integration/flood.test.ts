@@ -156,10 +156,12 @@ describe('flood of hostile datagrams at the data port', () => {
     await mkdir(src);
     const file = path.join(src, 'payload.bin');
     await writeRandomFile(file, 48 << 20);
-    serve = await spawnServe(['--sandbox-dir', sandbox, '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--socket-buffer', String(16 << 20), '--session-timeout', '5m']);
+    serve = await spawnServe(['--sandbox-dir', sandbox, '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--socket-buffer', String(16 << 20), '--session-timeout', '5m', '--no-transfer-timeout', '5m']);
 
     // A long-lived session whose index the bad-tag flood uses and whose own packets are
-    // replayed: a raw sender, connected through a relay that captures its DATA packets.
+    // replayed (its transfers are all refused, so --no-transfer-timeout must outlast the flood:
+    // at the 10 s default a slow flood outlived it and its datagrams counted as unknown-session);
+    // a raw sender, connected through a relay that captures its DATA packets.
     const captured: Buffer[] = [];
     relay = await startImpairRelay({
       target: { host: '127.0.0.1', port: serve.recvPort },
