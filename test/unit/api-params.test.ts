@@ -65,6 +65,10 @@ describe('method catalogue', () => {
     }
     for (const m of METHODS) expect(m.async).toBe(m.name.endsWith('Async'));
     expect(METHODS.filter((m) => m.access === 'superuser').map((m) => m.name)).toEqual([
+      'server.createAPIToken',
+      'server.getAPITokens',
+      'server.deleteAPIToken',
+      'server.updateBandwidthLimits',
       'recv.addAuthorizedClientAsync',
       'recv.removeAuthorizedClientAsync',
       'recv.allowOnlyAuthorizedClientsAsync',
