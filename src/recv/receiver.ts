@@ -6,7 +6,8 @@
 // stop; the work is done by its parts, a file per concern (assembled in receiver-parts.ts):
 // handshake-intake (responder, outcomes), session-table (caps, lingering refusals,
 // liveness), transfer-opener (request to accept), transfer-progress (accept to end),
-// resume-table and resume-retention (checkpoints, partials), transfer-log (the API's views).
+// resume-table and resume-retention (checkpoints, partials), transfer-log (the API's views),
+// rate-caps (receive rate limits: each transfer's cap, sent to its sender in FEEDBACK).
 // They reach the addon only through the port of endpoint-port.ts.
 import { realpathSync, mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
