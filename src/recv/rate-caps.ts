@@ -83,7 +83,10 @@ export class RateCaps {
     }
     const keys = [...bySource.keys()];
     const perSource = this.current.incomingPerSourceBps > 0 ? this.current.incomingPerSourceBps : Infinity;
-    const shares = maxMinShares(this.current.incomingBps, keys.map(() => perSource));
+    const shares = maxMinShares(
+      this.current.incomingBps,
+      keys.map(() => perSource),
+    );
     this.shares = new Map(keys.map((k, i) => [k, shares[i]!]));
     keys.forEach((key, i) => {
       const list = bySource.get(key)!;

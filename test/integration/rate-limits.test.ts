@@ -57,14 +57,32 @@ beforeAll(async () => {
   const added = await runCli(['user', 'add', 'bob', '--persistent-state-dir', state], { env: { JETRECV_USER_PASSWORD: 'bob-password-1' } });
   expect(added.code, added.stderr).toBe(0);
   serve = spawnJetrecv([
-    'serve', '--sandbox-dir', sandbox, '--persistent-state-dir', state, '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0',
-    '--admin-socket', socketPath, '--incoming-rate-limit-per-source', '20M',
+    'serve',
+    '--sandbox-dir',
+    sandbox,
+    '--persistent-state-dir',
+    state,
+    '--recv-host',
+    '127.0.0.1',
+    '--recv-port',
+    '0',
+    '--api-port',
+    '0',
+    '--admin-socket',
+    socketPath,
+    '--incoming-rate-limit-per-source',
+    '20M',
   ]);
   const ready = await serve.ready();
   recvPort = ready.recvPort;
   apiPort = ready.apiPort as number;
   serverKey = ready.publicKey;
-  for (const [name, size] of [['a.bin', 12 * MiB], ['b.bin', 24 * MiB], ['c.bin', 12 * MiB], ['d.bin', 12 * MiB]] as const) {
+  for (const [name, size] of [
+    ['a.bin', 12 * MiB],
+    ['b.bin', 24 * MiB],
+    ['c.bin', 12 * MiB],
+    ['d.bin', 12 * MiB],
+  ] as const) {
     await writeRandomFile(path.join(root, name), size);
   }
 }, 60_000);
@@ -101,7 +119,9 @@ describe('receive rate limits', () => {
     const changed = await admin(['server.updateBandwidthLimits', '--incomingRateLimitPerSource=400000']);
     expect(changed).toEqual({ incomingRateLimit: 0, incomingRateLimitPerSource: 400_000 });
     const { bps, seconds } = await finished(p);
-    console.log(`rate-limits: 24 MiB, limit raised from 20 to 400 Mbit/s after 1 s: ${(bps / 1e6).toFixed(1)} Mbit/s over ${seconds.toFixed(2)} s`);
+    console.log(
+      `rate-limits: 24 MiB, limit raised from 20 to 400 Mbit/s after 1 s: ${(bps / 1e6).toFixed(1)} Mbit/s over ${seconds.toFixed(2)} s`,
+    );
     // Held at 20 Mbit/s the whole way it would be <= 22; the raise lets it past that.
     expect(bps).toBeGreaterThan(20e6 * SLACK);
   }, 60_000);
@@ -119,7 +139,9 @@ describe('receive rate limits', () => {
     const [r1, r2] = await Promise.all([finished(p1), finished(p2)]);
     // Together: all datagram bytes over the longer run (they overlap from the start).
     const together = (r1.bps * r1.seconds + r2.bps * r2.seconds) / Math.max(r1.seconds, r2.seconds);
-    console.log(`rate-limits: two sources under a 30 Mbit/s global limit: ${(r1.bps / 1e6).toFixed(1)} + ${(r2.bps / 1e6).toFixed(1)} Mbit/s, together ${(together / 1e6).toFixed(1)}`);
+    console.log(
+      `rate-limits: two sources under a 30 Mbit/s global limit: ${(r1.bps / 1e6).toFixed(1)} + ${(r2.bps / 1e6).toFixed(1)} Mbit/s, together ${(together / 1e6).toFixed(1)}`,
+    );
     expect(together).toBeLessThanOrEqual(30e6 * SLACK);
   }, 60_000);
 
@@ -134,18 +156,26 @@ describe('receive rate limits', () => {
       expect(r.code, r.stdout).not.toBe(0);
       expect(r.stderr).toContain(field);
     }
-    for (const [value, text] of [['fast', '--incoming-rate-limit'], ['500G', '--incoming-rate-limit: at most 400G']] as const) {
+    for (const [value, text] of [
+      ['fast', '--incoming-rate-limit'],
+      ['500G', '--incoming-rate-limit: at most 400G'],
+    ] as const) {
       const r = await runCli(['serve', '--sandbox-dir', path.join(root, 'never'), '--no-api', '--incoming-rate-limit', value]);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(text);
     }
-    expect((await admin(['getServerInfo'])) as object).toMatchObject({ bandwidthLimits: { incomingRateLimit: 30_000, incomingRateLimitPerSource: 0 } });
+    expect((await admin(['getServerInfo'])) as object).toMatchObject({
+      bandwidthLimits: { incomingRateLimit: 30_000, incomingRateLimitPerSource: 0 },
+    });
   }, 60_000);
 
   it('refuses a caller that is not an elevated superuser', async () => {
-    const r = await runCli(['api', '--api-control-port', String(apiPort), '--user', 'bob', 'server.updateBandwidthLimits', '--incomingRateLimit=1000'], {
-      env: { JETRECV_API_PASSWORD: 'bob-password-1' },
-    });
+    const r = await runCli(
+      ['api', '--api-control-port', String(apiPort), '--user', 'bob', 'server.updateBandwidthLimits', '--incomingRateLimit=1000'],
+      {
+        env: { JETRECV_API_PASSWORD: 'bob-password-1' },
+      },
+    );
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/superuser/);
     expect((await admin(['getServerInfo'])) as object).toMatchObject({ bandwidthLimits: { incomingRateLimit: 30_000 } });
