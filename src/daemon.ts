@@ -15,6 +15,8 @@ import { ApiTokenStore } from './state/api-tokens.js';
 import type { LocalAdminOptions } from './api/local-admin.js';
 import { AuthorizedClients } from './state/authorized-clients.js';
 import { Receiver } from './recv/receiver.js';
+import type { BandwidthLimits } from './recv/rate-caps.js';
+import type { BandwidthLimitsStructure } from './proto/api-structures.js';
 import { TransferStore } from './recv/transfer-store.js';
 import { encodeKey, parsePublicKey } from './keys/key-encoding.js';
 import { aeadBackends, type CipherName } from './addon/endpoint.js';
@@ -65,6 +67,16 @@ export interface DaemonConfig {
   eventQueueCapacity?: number;
   /** Resumable transfers idle this long are dropped with their partials (0 = never; default 7 d). */
   resumeRetentionMs?: number;
+  /** Receive rate limits at start, bits/s (0 = none; src/recv/rate-caps.ts). */
+  bandwidthLimits?: BandwidthLimits;
+}
+
+/** The API's kbit/s view of the receiver's limits (bits/s). */
+function limitsToKbps(l: BandwidthLimits): BandwidthLimitsStructure {
+  return { incomingRateLimit: Math.floor(l.incomingBps / 1000), incomingRateLimitPerSource: Math.floor(l.incomingPerSourceBps / 1000) };
+}
+function limitsFromKbps(l: BandwidthLimitsStructure): BandwidthLimits {
+  return { incomingBps: l.incomingRateLimit * 1000, incomingPerSourceBps: l.incomingRateLimitPerSource * 1000 };
 }
 
 export interface Daemon {
@@ -78,7 +90,8 @@ export interface Daemon {
   /** One-line state for systemd's STATUS=. */
   status(): { sessions: number; receiving: number; recvRateBps: number };
   /** Applies the settings that may change at runtime (SIGHUP). */
-  reload(settings: { logLevel: LogLevel; superusers: string[]; sessionTimeoutMs: number; resumeRetentionMs?: number }): void;
+  /** bandwidthLimits: only when the config file changed them (an API change stays otherwise). */
+  reload(settings: { logLevel: LogLevel; superusers: string[]; sessionTimeoutMs: number; resumeRetentionMs?: number; bandwidthLimits?: BandwidthLimits }): void;
   close(): Promise<void>;
 }
 
@@ -161,6 +174,7 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
     restoredTransfers,
     handshakeLoadThreshold: config.handshakeLoadThreshold,
     ...(config.eventQueueCapacity !== undefined ? { eventQueueCapacity: config.eventQueueCapacity } : {}),
+    ...(config.bandwidthLimits !== undefined ? { bandwidthLimits: config.bandwidthLimits } : {}),
   });
   const granted = receiver.endpoint.kernelBuffers();
   if (granted.rcvbuf < config.socketBufferBytes) {
@@ -187,6 +201,8 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
           getTransfers: () => receiver.getTransfers(),
           authorizedClients: authorized,
           onAuthorizationChanged: () => receiver.enforceAuthorization((k) => authorized.isAllowed(k), (k) => parsePublicKey(k)),
+          getBandwidthLimits: () => limitsToKbps(receiver.bandwidthLimits),
+          setBandwidthLimits: (l) => receiver.setBandwidthLimits(limitsFromKbps(l)),
         },
         users: users!,
         tokens: tokens!,
@@ -267,6 +283,7 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
       for (const u of settings.superusers) superusers.add(u);
       receiver.setSessionTimeout(settings.sessionTimeoutMs);
       if (settings.resumeRetentionMs !== undefined) receiver.setResumeRetention(settings.resumeRetentionMs);
+      if (settings.bandwidthLimits !== undefined) receiver.setBandwidthLimits(settings.bandwidthLimits);
     },
     close() {
       closing ??= (async () => {

@@ -44,10 +44,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<NackRange> ranges;
   if (DecodeFeedbackFrame(f, size, &fh, &ranges)) {
     FUZZ_CHECK(ranges.size() == fh.range_count);
-    // A protocol-1 frame (no timing flag) has the 40-byte header; the encoder writes only the
-    // current layout, so only those frames re-encode to the same bytes.
+    // A protocol-1 frame (no timing flag) has the 40-byte header, one with the rate cap flag
+    // (only with timing) 64 bytes; the encoder writes only the timing layouts, so only those
+    // frames re-encode to the same bytes.
     const bool timing = (f[1] & kFeedbackFlagTiming) != 0;
-    const size_t header_len = timing ? kFeedbackFrameHeaderLen : kFeedbackFrameHeaderV1Len;
+    const bool rate_cap = (f[1] & kFeedbackFlagRateCap) != 0;
+    FUZZ_CHECK(timing || !rate_cap);
+    const size_t header_len = rate_cap ? kFeedbackFrameHeaderCapLen : timing ? kFeedbackFrameHeaderLen : kFeedbackFrameHeaderV1Len;
+    FUZZ_CHECK(rate_cap || fh.rate_cap_bps == 0);
     FUZZ_CHECK(size == header_len + ranges.size() * kNackRangeLen);
     if (timing) {
       size_t n = EncodeFeedbackFrame(fh, ranges.data(), ranges.size(), out.data(), out.size());
@@ -77,6 +81,10 @@ void FuzzSeeds(std::vector<std::vector<uint8_t>>* out) {
   fb2.U32(123456).U32(40).U64(1 << 20);  // timing: echoed stamp, hold time, datagram bytes
   fb2.U32(0).U32(2).U64(0);
   out->push_back(fb2.bytes);                                                        // FEEDBACK with timing, 1 range
+  Writer fb3;
+  fb3.U8(0x04).U8(0x06).U16(0).U32(5).U64(2).U64(1000).U64(3).U32(0).U32(0);
+  fb3.U32(123456).U32(40).U64(1 << 20).U64(20'000'000);  // timing, then the receiver's rate cap
+  out->push_back(fb3.bytes);                                                        // FEEDBACK with a rate cap, no range
   out->push_back(Writer().U8(0x05).U8(1).U16(0).U32(5).U32(2).U32(0).U64(3).bytes);  // POSITION
 }
 }  // namespace jetrecv::fuzz

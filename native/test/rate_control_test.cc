@@ -4,7 +4,7 @@
 // delivered bytes, 32-bit stamp wrap), startup doubling per RTT round and its
 // exit on queue growth, random loss without queue growth leaving the rate
 // alone, a standing queue cutting it, receiver socket drops and receive-queue
-// protection, the fixed policy, [min, max] clamping.
+// protection, the fixed policy, [min, max] clamping, the receiver's cap.
 #include "core/rate_control.h"
 
 #include <algorithm>
@@ -168,6 +168,40 @@ void TestReceiverProtection() {
   CHECK_EQ(f.rate_bps(), 800'000'000u);
 }
 
+// The receiver's cap (FEEDBACK rate_cap_bps) bounds every policy from the
+// FEEDBACK that carries it, below --rate-max and even below --rate-min; a
+// FEEDBACK without it lifts it.
+void TestReceiverCap() {
+  RateController rc(RateConfig{0, 1'000'000'000, kMinRateBps});
+  uint64_t now = 1'000'000;
+  Drive(rc, now, 2'000'000, 1e9, 0);
+  CHECK(rc.rate_bps() > 500'000'000u);
+  uint64_t peak = 0;
+  for (int i = 0; i < 300; ++i) {  // 3 s of a 1 Gbit/s path under a 20 Mbit/s cap
+    now += 10'000;
+    RateSample s = Sample(now, now - 40'000, 40'000, static_cast<double>(rc.rate_bps()), 1);
+    s.receiver_cap_bps = 20'000'000;
+    rc.OnFeedback(s);
+    CHECK_EQ(rc.receiver_cap_bps(), 20'000'000u);
+    peak = std::max(peak, rc.rate_bps());
+  }
+  CHECK(peak <= 20'000'000u);
+  CHECK(rc.rate_bps() >= 15'000'000u);  // the path is free: it holds near the cap
+  Drive(rc, now, now + 3'000'000, 1e9, 0);  // FEEDBACK without the cap: it grows again
+  CHECK_EQ(rc.receiver_cap_bps(), 0u);
+  CHECK(rc.rate_bps() > 100'000'000u);
+
+  RateController fixed(RateConfig{300'000'000, 0, 50'000'000, RatePolicy::kFixed});
+  now += 10'000;
+  RateSample s = Sample(now, now - 40'000, 40'000, 3e8, 1);
+  s.receiver_cap_bps = 10'000'000;  // below --rate-min: the receiver wins
+  fixed.OnFeedback(s);
+  CHECK_EQ(fixed.rate_bps(), 10'000'000u);
+  s.receiver_cap_bps = 500'000'000;  // above --rate-max: max holds
+  fixed.OnFeedback(s);
+  CHECK_EQ(fixed.rate_bps(), 300'000'000u);
+}
+
 void TestPacer() {
   // 8 Mbit/s = 1,000,000 bytes/s; burst 10,000 bytes.
   Pacer p(8'000'000, 10'000, 0);
@@ -208,6 +242,7 @@ int main() {
   TestRandomLossDoesNotCut();
   TestStandingQueueCuts();
   TestReceiverProtection();
+  TestReceiverCap();
   TestPacer();
   return jetrecv::test::TestExitCode();
 }

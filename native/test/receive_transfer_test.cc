@@ -321,6 +321,23 @@ void TestFeedback() {
   h = ParseFeedback(frame, t->BuildFeedback(now + 2'000'000, 0, 0, frame, kFeedbackFrameHeaderLen + kNackRangeLen + 5), &ranges);
   CHECK_EQ(h.range_count, 1u);
 
+  // The receiver's cap: every later FEEDBACK carries it (the 64-byte header)
+  // until it is lifted (0).
+  t->SetRateCap(20'000'000);
+  FeedbackFrameHeader capped;
+  std::vector<NackRange> capped_ranges;
+  size_t n = t->BuildFeedback(now + 2'500'000, 0, 0, frame, sizeof(frame));
+  REQUIRE(DecodeFeedbackFrame(frame, n, &capped, &capped_ranges));
+  CHECK_EQ(capped.flags, kFeedbackFlagRateCap | kFeedbackFlagTiming);
+  CHECK_EQ(capped.rate_cap_bps, 20'000'000u);
+  CHECK(!capped_ranges.empty());
+  CHECK_EQ(t->BuildFeedback(now + 2'600'000, 0, 0, frame, kFeedbackFrameHeaderCapLen - 1), 0u);
+  t->SetRateCap(0);
+  n = t->BuildFeedback(now + 2'700'000, 0, 0, frame, sizeof(frame));
+  REQUIRE(DecodeFeedbackFrame(frame, n, &capped, &capped_ranges));
+  CHECK_EQ(capped.flags, kFeedbackFlagTiming);
+  CHECK_EQ(capped.rate_cap_bps, 0u);
+
   // Everything arrives: complete flag, no ranges.
   Feed(*t, pa, 64, c);
   Feed(*t, pb, 64, c);

@@ -14,7 +14,7 @@ namespace {
 void Sizes() {
   CHECK_EQ(sizeof(DataHeader), 16u);
   CHECK_EQ(sizeof(BlockFrameHeader), 24u);
-  CHECK_EQ(sizeof(FeedbackFrameHeader), 56u);
+  CHECK_EQ(sizeof(FeedbackFrameHeader), 64u);  // 56 on the wire without the cap flag
   CHECK_EQ(sizeof(NackRange), 16u);
   CHECK_EQ(sizeof(PositionFrame), 24u);
   CHECK_EQ(kBlockPacketOverhead, 56u);
@@ -148,6 +148,27 @@ void FeedbackFrame() {
   CHECK(!DecodeFeedbackFrame(frame, len - 1, &back, &out));
   CHECK(!DecodeFeedbackFrame(frame, len + 16, &back, &out));
   CHECK_EQ(EncodeFeedbackFrame(h, ranges, 2, frame, 50), 0u);
+  CHECK_EQ(back.rate_cap_bps, 0u);  // no cap flag: no receiver cap
+
+  // The receiver's cap: flag bit2, a 64-byte header with rate_cap_bps at 56.
+  h.flags = kFeedbackFlagRateCap;
+  h.rate_cap_bps = 20'000'000;
+  len = EncodeFeedbackFrame(h, ranges, 2, frame, sizeof(frame));
+  CHECK_EQ(len, kFeedbackFrameHeaderCapLen + 2 * kNackRangeLen);
+  uint64_t wire_cap;
+  std::memcpy(&wire_cap, frame + 56, 8);
+  CHECK_EQ(wire_cap, 20'000'000u);
+  CHECK(DecodeFeedbackFrame(frame, len, &back, &out));
+  CHECK_EQ(back.flags, kFeedbackFlagRateCap | kFeedbackFlagTiming);
+  CHECK_EQ(back.rate_cap_bps, 20'000'000u);
+  CHECK_EQ(back.rx_datagram_bytes, 1ull << 40);
+  REQUIRE(out.size() == 2);
+  CHECK_EQ(out[0].first_block, 100u);
+  CHECK(!DecodeFeedbackFrame(frame, len - 8, &back, &out));  // cap flag, 56-byte header
+  frame[1] = kFeedbackFlagRateCap;                            // cap without timing: malformed
+  CHECK(!DecodeFeedbackFrame(frame, len, &back, &out));
+  CHECK_EQ(FeedbackHeaderLen(0), kFeedbackFrameHeaderV1Len);
+  CHECK_EQ(FeedbackHeaderLen(kFeedbackFlagTiming), kFeedbackFrameHeaderLen);
 }
 
 void PositionFrameCodec() {

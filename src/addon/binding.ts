@@ -233,6 +233,12 @@ export interface NativeEndpoint {
    */
   closeReceiveTransfer(localIndex: number, transferId: number, removePartials: boolean): void;
   /**
+   * The receiver's cap on the sender's rate for this transfer, bits/s of UDP payload (0 = none),
+   * sent in every later FEEDBACK (docs/PROTOCOL-transfer.md §3). Only for transfer protocol 3
+   * senders. Throws JETRECV_ERR_UNKNOWN_TRANSFER if the transfer is not open.
+   */
+  setReceiveRateCap(localIndex: number, transferId: number, capBps: number): void;
+  /**
    * Checkpoint on a worker thread: snapshots the bitmaps, fdatasyncs what they cover
    * (and newly finalized files and their directories), resolves with the result. Throws
    * JETRECV_ERR_UNKNOWN_TRANSFER at once if the transfer is not open; the promise rejects

@@ -150,6 +150,10 @@ export class Endpoint<R extends EndpointRole = EndpointRole> {
     this.native.closeReceiveTransfer(localIndex, transferId, removePartials);
   }
 
+  setReceiveRateCap(localIndex: number, transferId: number, capBps: number): void {
+    this.native.setReceiveRateCap(localIndex, transferId, capBps);
+  }
+
   checkpointReceiveTransfer(localIndex: number, transferId: number): Promise<ReceiveCheckpoint> {
     return this.native.checkpointReceiveTransfer(localIndex, transferId);
   }

@@ -2,6 +2,7 @@
 // what they return. The server validates calls against it, the OpenAPI document is built
 // from it and `jetrecv api` resolves command names with it, so they cannot drift apart.
 // Pure data: no server code, safe to import from the client and the CLI.
+import { MAX_RATE_LIMIT_KBPS } from '../proto/api-structures.js';
 
 /** JSON type of a parameter. */
 export type ParamType = 'string' | 'boolean' | 'integer';
@@ -190,6 +191,33 @@ export const METHODS: readonly MethodSpec[] = [
     allowGet: false,
     params: [tokenNameParam],
     resultSchema: 'DeleteAPITokenResult',
+  },
+  {
+    name: 'server.updateBandwidthLimits',
+    summary:
+      "Change the receive rate limits live (superuser): kbit/s of UDP payload, 0 = none; a limit left out keeps its value. Enforced through the rate each sender is told in FEEDBACK, within a few feedback intervals; getServerInfo's bandwidthLimits and getSourcesAsync's recvRateLimit show them. Not persisted: the config file (incoming-rate-limit) sets them at start and on SIGHUP.",
+    access: 'superuser',
+    async: false,
+    allowGet: false,
+    params: [
+      {
+        name: 'incomingRateLimit',
+        type: 'integer',
+        required: false,
+        minimum: 0,
+        maximum: MAX_RATE_LIMIT_KBPS,
+        description: 'Cap on the receive rate of all sources together, kbit/s (0 = none); shared among the sources by max-min fairness.',
+      },
+      {
+        name: 'incomingRateLimitPerSource',
+        type: 'integer',
+        required: false,
+        minimum: 0,
+        maximum: MAX_RATE_LIMIT_KBPS,
+        description: 'Cap on the receive rate of each source (all transfers of one sender key), kbit/s (0 = none).',
+      },
+    ],
+    resultSchema: 'BandwidthLimits',
   },
   {
     name: 'recv.addAuthorizedClientAsync',

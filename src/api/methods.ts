@@ -13,6 +13,7 @@ import type { RecvBackend } from './recv-backend.js';
 import type { RequestCaller, RequestQueue } from './requests.js';
 import { maySuperuser, type Session, type SessionStore } from './sessions.js';
 import type {
+  BandwidthLimitsStructure,
   AddAuthorizedClientResult,
   AllowOnlyResult,
   AuthAsyncStructure,
@@ -226,6 +227,15 @@ export function createHandlers(ctx: ApiContext): Record<string, Handler> {
       checkRequestAccess(call, p.requestId as number);
       const timeoutMs = (p.timeoutMs as number | undefined) ?? DEFAULT_RESULT_TIMEOUT_MS;
       return ctx.requests.result(p.requestId as number, caller(call), timeoutMs, call.signal);
+    },
+
+    'server.updateBandwidthLimits': (p, call): BandwidthLimitsStructure => {
+      const next: BandwidthLimitsStructure = { ...ctx.backend.getBandwidthLimits() };
+      if (p.incomingRateLimit !== undefined) next.incomingRateLimit = p.incomingRateLimit as number;
+      if (p.incomingRateLimitPerSource !== undefined) next.incomingRateLimitPerSource = p.incomingRateLimitPerSource as number;
+      ctx.backend.setBandwidthLimits(next);
+      log.info({ ...next, user: call.session?.user, remoteAddress: call.remoteAddress }, 'bandwidth limits changed');
+      return ctx.backend.getBandwidthLimits();
     },
 
     'recv.addAuthorizedClientAsync': (p, call) => {

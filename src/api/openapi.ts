@@ -141,6 +141,9 @@ const SCHEMAS: Record<string, Schema> = {
       clientPublicKey: str("Extra: the sender's public key."),
       bytesReceived: int('Extra: bytes received from this source.'),
       lastRecvTime: usOrNull('Extra: last packet from this source.'),
+      recvRateLimit: int(
+        "Extra: the cap on this source's receive rate now, kbit/s of UDP payload (0 = none): its max-min share of incomingRateLimit, bounded by incomingRateLimitPerSource.",
+      ),
     },
     'A sending server as seen by this receiver.',
   ),
@@ -166,6 +169,13 @@ const SCHEMAS: Record<string, Schema> = {
     },
     "The receiver's record of one incoming transfer.",
   ),
+  BandwidthLimits: obj(
+    {
+      incomingRateLimit: int('Cap on the receive rate of all sources together, kbit/s of UDP payload (0 = none).'),
+      incomingRateLimitPerSource: int('Cap on the receive rate of each source (sender key), kbit/s (0 = none).'),
+    },
+    'Receive rate limits: answer of server.updateBandwidthLimits and bandwidthLimits of getServerInfo.',
+  ),
   SourceList: { type: 'array', items: ref('SourceStructure') },
   ReceiveTransferList: { type: 'array', items: ref('ReceiveTransferStructure') },
   ServerInfo: {
@@ -189,6 +199,7 @@ const SCHEMAS: Record<string, Schema> = {
       authRequired: bool('Always true.'),
       APITokensAvailable: bool('Always true: see server.createAPIToken.'),
       certificateValidation: { type: 'integer', nullable: true, description: 'Days until the TLS certificate expires; null without TLS.' },
+      bandwidthLimits: ref('BandwidthLimits'),
       receiver: obj(
         {
           onlyAuthorizedClientsAllowed: bool('Authenticated callers only.'),

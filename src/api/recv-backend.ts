@@ -1,7 +1,7 @@
 // recv-backend.ts — what the API server needs from the receiver. The daemon implements it
 // with the real sessions and transfers; tests use fixed samples.
 import type { AuthorizedClients } from '../state/authorized-clients.js';
-import type { ReceiveTransferStructure, SourceStructure } from '../proto/api-structures.js';
+import type { BandwidthLimitsStructure, ReceiveTransferStructure, SourceStructure } from '../proto/api-structures.js';
 
 /** The receiver as the RecvInterface methods see it. */
 export interface RecvBackend {
@@ -17,4 +17,8 @@ export interface RecvBackend {
    * not fail the request (the change itself succeeded).
    */
   onAuthorizationChanged(): void;
+  /** The receive rate limits now (kbit/s, 0 = none). */
+  getBandwidthLimits(): BandwidthLimitsStructure;
+  /** Changes them (values already checked against the catalogue's bounds); open transfers follow at once. */
+  setBandwidthLimits(limits: BandwidthLimitsStructure): void;
 }

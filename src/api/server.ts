@@ -197,6 +197,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       apiVersion: API_VERSION,
       authRequired: true,
       APITokensAvailable: true,
+      bandwidthLimits: opts.backend.getBandwidthLimits(),
       certificateValidation:
         certificateExpiresMs === null ? null : Math.floor((certificateExpiresMs - Date.now()) / 86_400_000),
       receiver: {

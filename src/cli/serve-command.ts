@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { formatHelp } from '../config/args.js';
 import { serveSpec } from '../config/serve-spec.js';
 import { UsageError } from '../errors.js';
+import { MAX_RATE_LIMIT_KBPS } from '../proto/api-structures.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log.js';
 import { startDaemon, type DaemonConfig } from '../daemon.js';
 import { loadServeFlags, reloadServeFlags, applyReloadable } from '../config/config-file.js';
@@ -66,6 +67,10 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
   if ((flags['max-transfer-memory'] as number) > (flags['max-receive-memory'] as number)) {
     throw new UsageError(`--max-transfer-memory (${flags['max-transfer-memory']}) must not exceed --max-receive-memory (${flags['max-receive-memory']})`, { flag: 'max-transfer-memory' });
   }
+  const bandwidthLimits = {
+    incomingBps: rateLimitFlag(flags, 'incoming-rate-limit'),
+    incomingPerSourceBps: rateLimitFlag(flags, 'incoming-rate-limit-per-source'),
+  };
   const remote = flags['api-allow-remote-control'] === true;
   const adminSocketPath = flags['admin-socket'] as string | undefined;
   const adminSocketGroup = flags['admin-socket-group'] as string | undefined;
@@ -117,8 +122,18 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
       noTransferTimeoutMs: flags['no-transfer-timeout'] as number,
       maxSessionsPerKey: flags['max-sessions-per-key'] as number,
       maxSessionsPerSource: flags['max-sessions-per-source'] as number,
+      bandwidthLimits,
     },
   };
+}
+
+/** A receive rate limit flag, bits/s (0 = none), at most MAX_RATE_LIMIT_KBPS. */
+function rateLimitFlag(flags: Record<string, unknown>, name: string): number {
+  const bps = flags[name] as number;
+  if (bps > MAX_RATE_LIMIT_KBPS * 1000) {
+    throw new UsageError(`--${name}: at most ${MAX_RATE_LIMIT_KBPS / 1e6}G (bits/s), got ${bps}`, { flag: name });
+  }
+  return bps;
 }
 
 export async function runServeCommand(argv: string[]): Promise<number> {
@@ -178,6 +193,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         superusers: effectiveSuperusers(nextConfig.config.superusers, dev),
         sessionTimeoutMs: nextConfig.config.sessionTimeoutMs,
         resumeRetentionMs: nextConfig.config.resumeRetentionMs,
+        // Only a changed file value replaces what server.updateBandwidthLimits set.
+        ...(diff.reloadable.some((c) => c.name.startsWith('incoming-rate-limit')) ? { bandwidthLimits: nextConfig.config.bandwidthLimits } : {}),
       });
       for (const c of diff.restartRequired) log.warn({ setting: c.name, from: c.from, to: c.to }, 'setting changed in the config file but needs a restart');
       current = applyReloadable(current, diff);

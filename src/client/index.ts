@@ -8,6 +8,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { ApiErrorCodes } from '../api/api-errors.js';
 import type {
+  BandwidthLimitsStructure,
   AddAuthorizedClientResult,
   AllowOnlyResult,
   ApiTokenStructure,
@@ -142,6 +143,11 @@ export class ServerMethods {
   /** Revokes the token named `name` (superuser); it stops working at once. */
   deleteAPIToken(name: string): Promise<DeleteApiTokenResult> {
     return this.client.call('server.deleteAPIToken', { name });
+  }
+
+  /** Changes the receive rate limits live (superuser); kbit/s, 0 = none, an absent one keeps its value. */
+  updateBandwidthLimits(limits: Partial<BandwidthLimitsStructure>): Promise<BandwidthLimitsStructure> {
+    return this.client.call('server.updateBandwidthLimits', { ...limits });
   }
 
   getRequestStatus(request: RequestRef): Promise<RequestStatus> {

@@ -25,7 +25,14 @@ export const DEFAULT_CONFIG_PATH = '/etc/jetrecv/jetrecv.conf';
  * - `session-timeout`: the idle limit applied to sessions from then on.
  * - `resume-retention`: the resume retention; a sweep runs at once with the new value.
  */
-export const RELOADABLE_SETTINGS: readonly string[] = Object.freeze(['log-level', 'superuser', 'session-timeout', 'resume-retention']);
+export const RELOADABLE_SETTINGS: readonly string[] = Object.freeze([
+  'log-level',
+  'superuser',
+  'session-timeout',
+  'resume-retention',
+  'incoming-rate-limit',
+  'incoming-rate-limit-per-source',
+]);
 
 /**
  * Settings whose string value must be one of a fixed list. The CLI checks these later, in

@@ -31,6 +31,25 @@ export interface SourceStructure {
   bytesReceived: number;
   /** Extra: last time a packet arrived from this source (Unix µs) or null. */
   lastRecvTime: number | null;
+  /**
+   * Extra: the cap on this source's receive rate now, kbit/s of UDP payload (0 = none): its
+   * max-min share of the incoming rate limit, bounded by the per-source limit.
+   */
+  recvRateLimit: number;
+}
+
+/** Largest receive rate limit, kbit/s (400 Gbit/s: the sender's own ceiling, rate_control.h). */
+export const MAX_RATE_LIMIT_KBPS = 400_000_000;
+
+/**
+ * Receive rate limits (JetStream's incoming bandwidth limits), kbit/s of UDP payload; 0 = none.
+ * Result of `server.updateBandwidthLimits` and `bandwidthLimits` of getServerInfo.
+ */
+export interface BandwidthLimitsStructure {
+  /** Cap on all sources together, shared among them by max-min fairness. */
+  incomingRateLimit: number;
+  /** Cap on each source (all transfers of one sender key). */
+  incomingRateLimitPerSource: number;
 }
 
 /** Status of a receive transfer. */
@@ -128,6 +147,8 @@ export interface ServerInfo extends ServerInfoBase {
   /** Whole days until the API's TLS certificate expires; null without TLS. */
   certificateValidation: number | null;
   receiver: ReceiverServerInfo;
+  /** The receive rate limits now (server.updateBandwidthLimits). */
+  bandwidthLimits: BandwidthLimitsStructure;
   /** Extra: the user the caller's token belongs to, or null when called without one. */
   sessionUser: string | null;
   /** Extra: whether the caller's session is an elevated superuser session. */

@@ -16,11 +16,16 @@ export const MAX_PATH_BYTES = 4096;
 /** Longest free-text field (codes, reasons, messages, sender name), in UTF-8 bytes. */
 export const MAX_TEXT_BYTES = 4096;
 /**
- * Data-plane version (docs/PROTOCOL-transfer.md). 2: BLOCK send stamps, FEEDBACK
- * timing fields, POSITION srtt — the rate controller measures the path with them.
- * A receiver refuses a sender below it (its FEEDBACK would not decode there).
+ * Data-plane version a sender speaks (docs/PROTOCOL-transfer.md). 2: BLOCK send stamps,
+ * FEEDBACK timing fields, POSITION srtt — the rate controller measures the path with them.
+ * 3: the sender also decodes the receiver's rate cap in FEEDBACK (src/recv/rate-caps.ts).
  */
-export const TRANSFER_PROTOCOL = 2;
+export const TRANSFER_PROTOCOL = 3;
+/**
+ * Oldest sender a receiver accepts (its FEEDBACK would not decode below it); a protocol-2
+ * sender is also refused while a receive rate limit is set.
+ */
+export const MIN_TRANSFER_PROTOCOL = 2;
 
 /** Longest transfer_uid. */
 export const MAX_TRANSFER_UID_BYTES = 64;

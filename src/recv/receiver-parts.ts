@@ -14,6 +14,7 @@ import { ResumeTable } from './resume-table.js';
 import { ResumeRetention } from './resume-retention.js';
 import { TransferLog } from './transfer-log.js';
 import { InFlight } from './in-flight.js';
+import { RateCaps } from './rate-caps.js';
 import type { TransferStore } from './transfer-store.js';
 import type { PartialFiles, ReceiverEndpoint } from './endpoint-port.js';
 
@@ -62,6 +63,7 @@ export interface ReceiverParts {
   resume: ResumeTable;
   retention: ResumeRetention;
   transferLog: TransferLog;
+  rateCaps: RateCaps;
 }
 
 export function assembleReceiverParts(o: PartsOptions, deps: PartsDeps): ReceiverParts {
@@ -110,6 +112,7 @@ export function assembleReceiverParts(o: PartsOptions, deps: PartsDeps): Receive
     stopped: deps.stopped,
   });
   const transferLog = new TransferLog(o.maxTransferRecords ?? 10_000, (t) => retention.evicted(t));
+  const rateCaps = new RateCaps(endpoint, () => sessions.all(), log);
   const opener = new TransferOpener(
     {
       sandboxRoot: o.sandboxRoot,
@@ -119,8 +122,8 @@ export function assembleReceiverParts(o: PartsOptions, deps: PartsDeps): Receive
       syncOnFinalize: o.syncOnFinalize ?? true,
       store: o.transferStore,
     },
-    { endpoint, resume, progress, transferLog, inFlight, log, session: (i) => sessions.get(i), stopped: deps.stopped, onFault: deps.onFault },
+    { endpoint, resume, progress, transferLog, inFlight, log, session: (i) => sessions.get(i), stopped: deps.stopped, onFault: deps.onFault, rateCaps },
   );
   const handshakes = new HandshakeIntake(o.handshake, sessions, endpoint, sends, log, limited);
-  return { sends, limited, inFlight, handshakes, sessions, opener, progress, resume, retention, transferLog };
+  return { sends, limited, inFlight, handshakes, sessions, opener, progress, resume, retention, transferLog, rateCaps };
 }

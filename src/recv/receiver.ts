@@ -6,7 +6,8 @@
 // stop; the work is done by its parts, a file per concern (assembled in receiver-parts.ts):
 // handshake-intake (responder, outcomes), session-table (caps, lingering refusals,
 // liveness), transfer-opener (request to accept), transfer-progress (accept to end),
-// resume-table and resume-retention (checkpoints, partials), transfer-log (the API's views).
+// resume-table and resume-retention (checkpoints, partials), transfer-log (the API's views),
+// rate-caps (receive rate limits: each transfer's cap, sent to its sender in FEEDBACK).
 // They reach the addon only through the port of endpoint-port.ts.
 import { realpathSync, mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -23,6 +24,7 @@ import { kDefaultResumeRetentionMs } from './resume-retention.js';
 import { assembleReceiverParts, type ReceiverParts } from './receiver-parts.js';
 import type { SourceStructure } from '../proto/api-structures.js';
 import type { TransferStore, StoredTransfer } from './transfer-store.js';
+import type { BandwidthLimits } from './rate-caps.js';
 
 /** The slice of the authorized-clients store the handshake needs. */
 export interface SenderAuthorization {
@@ -84,6 +86,8 @@ export interface ReceiverOptions {
    * name's fileDone and before TransferDone. false: rename only, for scratch space (--no-sync-on-finalize).
    */
   syncOnFinalize?: boolean;
+  /** Receive rate limits at start (bits/s, 0 = none; see rate-caps.ts); changed live by setBandwidthLimits. */
+  bandwidthLimits?: BandwidthLimits;
 }
 
 /** After this many sessions closed, freed heap memory is handed back to the kernel (next tick). */
@@ -144,6 +148,7 @@ export class Receiver {
     );
     this.tick = setInterval(() => this.onTick(), 1000);
     this.tick.unref();
+    if (o.bandwidthLimits) this.parts.rateCaps.set(o.bandwidthLimits);
     this.checkpointTimer = setInterval(() => this.checkpointDue(), 200);
     this.checkpointTimer.unref();
     for (const stored of o.restoredTransfers ?? []) this.restoreTransfer(stored);
@@ -257,9 +262,13 @@ export class Receiver {
     this.parts.transferLog.sample(now);
   }
 
-  /** Every 200 ms: checkpoint each live resumable transfer whose period has passed. */
+  /**
+   * Every 200 ms: checkpoint each live resumable transfer whose period has passed, and divide
+   * the rate limits again (transfers that ended leave their share to the others).
+   */
   private checkpointDue(): void {
     if (this.closed) return;
+    this.parts.rateCaps.apply();
     const now = Date.now();
     for (const s of this.parts.sessions.all()) for (const t of s.transfers.values()) this.parts.resume.checkpointIfDue(s.localIndex, t, now);
   }
@@ -289,7 +298,21 @@ export class Receiver {
   }
 
   getSources(): SourceStructure[] {
-    return this.parts.transferLog.sourceViews(this.publicKey);
+    const kbit = (bps: number): number => Math.floor(bps / 1000);
+    return this.parts.transferLog
+      .sourceViews(this.publicKey)
+      .map((v) => ({ ...v, recvRateLimit: kbit(this.parts.rateCaps.sourceCapBps(v.clientPublicKey)) }));
+  }
+
+  /** The receive rate limits now (bits/s, 0 = none). */
+  get bandwidthLimits(): BandwidthLimits {
+    return this.parts.rateCaps.limits;
+  }
+
+  /** Changes the receive rate limits (validated by the caller); open transfers follow at once. */
+  setBandwidthLimits(limits: BandwidthLimits): void {
+    this.parts.rateCaps.set(limits);
+    this.log.info({ incomingRateLimitBps: limits.incomingBps, incomingRateLimitPerSourceBps: limits.incomingPerSourceBps }, 'receive rate limits changed');
   }
 
   /** Sessions, receiving transfers and the current receive rate (bits/s), for STATUS= lines. */

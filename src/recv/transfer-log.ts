@@ -93,8 +93,9 @@ export class TransferLog {
     return this.records.map((t) => t.toStructure());
   }
 
-  sourceViews(destinationPublicKey: string): SourceStructure[] {
-    const out: SourceStructure[] = [];
+  /** Each source's figures; the receiver adds its rate limit (rate-caps.ts). */
+  sourceViews(destinationPublicKey: string): Omit<SourceStructure, 'recvRateLimit'>[] {
+    const out: Omit<SourceStructure, 'recvRateLimit'>[] = [];
     const idleCutoff = nowUs() - kInactiveAfterUs;
     for (const src of this.sources.values()) {
       const count = (st: string) => src.transfers.filter((t) => t.status === st).length;

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { ErrorCodes, type JetrecvError } from '../errors.js';
-import { TRANSFER_PROTOCOL, type BlockRange, type ControlMessage } from '../proto/control.js';
+import { MIN_TRANSFER_PROTOCOL, type BlockRange, type ControlMessage } from '../proto/control.js';
 import { OpenGate } from './open-gate.js';
 import { validateManifest, type ValidatedManifest } from './manifest-check.js';
 import { kSliceItems } from './sliced.js';
@@ -18,6 +18,7 @@ import type { InFlight } from './in-flight.js';
 import type { ResumeTable } from './resume-table.js';
 import type { TransferProgress } from './transfer-progress.js';
 import type { TransferLog } from './transfer-log.js';
+import type { RateCaps } from './rate-caps.js';
 
 export type TransferRequest = Extract<ControlMessage, { kind: 'transferRequest' }>;
 
@@ -52,6 +53,8 @@ export interface OpenerContext {
   stopped(): boolean;
   /** A handler threw: the session ends. */
   onFault(session: ReceiveSession, err: unknown): void;
+  /** Receive rate limits: refuses senders that cannot take a cap, caps each opened transfer. */
+  rateCaps: Pick<RateCaps, 'refusal' | 'apply'>;
 }
 
 /**
@@ -118,11 +121,16 @@ export class TransferOpener {
       refuse(ErrorCodes.REFUSED, `too many open transfers in one session (max ${this.opts.maxTransfersPerSession})`);
       return;
     }
-    if (req.transferProtocol < TRANSFER_PROTOCOL) {
+    if (req.transferProtocol < MIN_TRANSFER_PROTOCOL) {
       refuse(
         ErrorCodes.PROTOCOL,
-        `the sender speaks transfer protocol ${req.transferProtocol}; this receiver needs ${TRANSFER_PROTOCOL} (rate control with path timing): upgrade jetrecv on the sender`,
+        `the sender speaks transfer protocol ${req.transferProtocol}; this receiver needs ${MIN_TRANSFER_PROTOCOL} (rate control with path timing): upgrade jetrecv on the sender`,
       );
+      return;
+    }
+    const capRefusal = this.ctx.rateCaps.refusal(req.transferProtocol);
+    if (capRefusal !== undefined) {
+      refuse(ErrorCodes.PROTOCOL, capRefusal);
       return;
     }
     // The manifest check and its hash run in slices (a million files take seconds).
@@ -223,6 +231,8 @@ export class TransferOpener {
         record.resumable = checkpointMs > 0;
         record.lastCheckpointMs = Date.now();
         record.files = manifest.files.map((f): StoredFile => ({ path: f.relPath, size: f.size }));
+        record.transferProtocol = req.transferProtocol;
+        record.rateCapBps = 0; // the native transfer is new: no cap yet
         // Resumable: its partials outlive the session; the file list lets retention remove them.
         if (record.resumable && this.opts.store) void this.ctx.inFlight.track(this.opts.store.saveFiles(record.transferId, record.files));
         session.transfers.set(req.transferId, record);
@@ -232,6 +242,7 @@ export class TransferOpener {
           this.ctx.log.info({ transferId: record.transferId, session: session.localIndex, destinationPath: manifest.destinationPath, files: manifest.files.length, totalSize: manifest.totalSize, checkpointSeconds: checkpointMs / 1000 }, 'transfer accepted');
         }
         record.acceptedHave = have;
+        this.ctx.rateCaps.apply(); // the first FEEDBACK already carries this transfer's cap
         sendControl(session, { kind: 'transferAccept', transferId: req.transferId, have });
         record.lastSendTime = nowUs();
         // The first checkpoint records what this open restored (or that it starts from zero).

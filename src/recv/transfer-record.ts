@@ -70,6 +70,12 @@ export class TransferRecord {
   /** Files of the open (paths beneath the sandbox root), while it may leave partials; null = unknown here. */
   files: StoredFile[] | null = null;
 
+  // ---- receive-side rate limits (src/recv/rate-caps.ts), per open ----
+  /** Transfer protocol of the sender of this open (0 = not open here). */
+  transferProtocol = 0;
+  /** The rate cap last pushed to the addon for this open, bits/s (0 = none). */
+  rateCapBps = 0;
+
   /** Session and wire id change when a sender resumes the transfer in a new session. */
   constructor(
     public sessionIndex: number,

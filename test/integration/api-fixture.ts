@@ -7,7 +7,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import type { RecvBackend } from '../../src/api/recv-backend.js';
 import { startApiServer, type ApiServer, type ApiServerOptions } from '../../src/api/server.js';
-import type { ReceiveTransferStructure, ServerInfoBase, SourceStructure } from '../../src/proto/api-structures.js';
+import type { BandwidthLimitsStructure, ReceiveTransferStructure, ServerInfoBase, SourceStructure } from '../../src/proto/api-structures.js';
 import { AuthorizedClients } from '../../src/state/authorized-clients.js';
 import { UserStore } from '../../src/state/users.js';
 
@@ -36,6 +36,7 @@ export const SAMPLE_SOURCE: SourceStructure = {
   clientPublicKey: 'C'.repeat(43) + '=',
   bytesReceived: 123456789,
   lastRecvTime: 1_700_000_000_000_000,
+  recvRateLimit: 0,
 };
 
 export const SAMPLE_TRANSFER: ReceiveTransferStructure = {
@@ -80,6 +81,14 @@ export class SampleBackend implements RecvBackend {
 
   onAuthorizationChanged(): void {
     this.authorizationChanges++;
+  }
+
+  bandwidthLimits: BandwidthLimitsStructure = { incomingRateLimit: 0, incomingRateLimitPerSource: 0 };
+  getBandwidthLimits(): BandwidthLimitsStructure {
+    return { ...this.bandwidthLimits };
+  }
+  setBandwidthLimits(limits: BandwidthLimitsStructure): void {
+    this.bandwidthLimits = { ...limits };
   }
 }
 

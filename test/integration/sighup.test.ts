@@ -155,6 +155,26 @@ describe.skipIf(noPython !== null)('SIGHUP reloads the config file', () => {
     await serve.waitForLog((l) => l.msg === 'configuration reloaded', 'configuration reloaded', { from: fixedFrom });
     expect(await elevationError(carol)).toBe(ApiErrorCodes.NOT_SUPERUSER);
   });
+
+  it('applies changed receive rate limits; an unchanged file leaves a limit set through the API alone', async () => {
+    const limits = async (c: JetrecvClient) => (await c.server.getServerInfo()).bandwidthLimits;
+    const config = { ...baseConfig, 'log-level': 'info', superuser: ['carol'], 'incoming-rate-limit': '300M' };
+    const from = await reloadWith(JSON.stringify(config));
+    const reloaded = await serve.waitForLog((l) => l.msg === 'configuration reloaded', 'configuration reloaded', { from });
+    expect(reloaded['changed']).toContain('incoming-rate-limit');
+    const carol = await login(CAROL);
+    await carol.server.superuser();
+    expect(await limits(carol)).toEqual({ incomingRateLimit: 300_000, incomingRateLimitPerSource: 0 });
+
+    expect(await carol.server.updateBandwidthLimits({ incomingRateLimitPerSource: 5_000 })).toEqual({ incomingRateLimit: 300_000, incomingRateLimitPerSource: 5_000 });
+    const from2 = await reloadWith(JSON.stringify({ ...config, 'session-timeout': '40s' }));
+    await serve.waitForLog((l) => l.msg === 'configuration reloaded', 'configuration reloaded', { from: from2 });
+    expect(await limits(carol)).toEqual({ incomingRateLimit: 300_000, incomingRateLimitPerSource: 5_000 });
+
+    const from3 = await reloadWith(JSON.stringify({ ...config, 'session-timeout': '40s', 'incoming-rate-limit-per-source': '10M' }));
+    await serve.waitForLog((l) => l.msg === 'configuration reloaded', 'configuration reloaded', { from: from3 });
+    expect(await limits(carol)).toEqual({ incomingRateLimit: 300_000, incomingRateLimitPerSource: 10_000 });
+  });
 });
 
 describe.skipIf(noPython !== null)('signals', () => {

@@ -230,4 +230,16 @@ describe('the addon contract', () => {
     expect(rx.events[0]?.type).toBe('overflow');
     expectEventKeys(rx.events, receiverEventTypes);
   });
+
+  it("carries a receive transfer's rate cap to its sender in FEEDBACK, and lifts it", async () => {
+    const { rx, tx } = pair();
+    expect(() => rx.endpoint.setReceiveRateCap(1, 99, 5e6)).toThrow(expect.objectContaining({ code: 'JETRECV_ERR_UNKNOWN_TRANSFER' }));
+    await sendOneFile(rx, tx, 7, 8 << 20); // sent at up to 100 Mbit/s
+    rx.endpoint.setReceiveRateCap(1, 7, 5e6);
+    const rate = () => tx.endpoint.sendTransferStats(2, 7)?.rateBps ?? 0;
+    await waitFor(() => rate() > 0 && rate() <= 5e6, 'the sender paced at the cap');
+    rx.endpoint.setReceiveRateCap(1, 7, 0);
+    await waitFor(() => rate() > 5e6 || tx.events.some((e) => e.type === 'receiverComplete'), 'the sender past the lifted cap');
+    expect(rate()).toBeGreaterThan(5e6);
+  });
 });

@@ -68,6 +68,7 @@ describe('method catalogue', () => {
       'server.createAPIToken',
       'server.getAPITokens',
       'server.deleteAPIToken',
+      'server.updateBandwidthLimits',
       'recv.addAuthorizedClientAsync',
       'recv.removeAuthorizedClientAsync',
       'recv.allowOnlyAuthorizedClientsAsync',

@@ -244,7 +244,7 @@ describe('reloadable settings', () => {
   it('names real serve flags and partitions them', () => {
     const names = serveSpec.flags.map((f) => f.name);
     for (const name of RELOADABLE_SETTINGS) expect(names).toContain(name);
-    expect(RELOADABLE_SETTINGS).toEqual(['log-level', 'superuser', 'session-timeout', 'resume-retention']);
+    expect(RELOADABLE_SETTINGS).toEqual(['log-level', 'superuser', 'session-timeout', 'resume-retention', 'incoming-rate-limit', 'incoming-rate-limit-per-source']);
     const restartOnly = restartOnlySettings();
     expect([...restartOnly, ...RELOADABLE_SETTINGS].sort()).toEqual(names.filter((n) => n !== 'config').sort());
     expect(restartOnly).toContain('recv-port');
@@ -296,6 +296,16 @@ describe('loadServeFlags and reloadServeFlags', () => {
     writeConfig('broken.conf', { 'log-level': 'loud' });
     expect(() => reloadServeFlags(loaded, specWithConfig)).toThrow(/broken\.conf: key 'log-level': expected one of/);
     expect(loaded.flags).toEqual(before);
+  });
+
+  it('takes the receive rate limits as rates and names the key of a bad one', () => {
+    const file = writeConfig('limits.conf', { 'incoming-rate-limit': '500M', 'incoming-rate-limit-per-source': 20_000_000 });
+    const loaded = loadServeFlags(['--config', file], specWithConfig);
+    expect(loaded.flags).toMatchObject({ 'incoming-rate-limit': 500_000_000, 'incoming-rate-limit-per-source': 20_000_000 });
+    writeConfig('limits.conf', { 'incoming-rate-limit-per-source': '20 furlongs' });
+    expect(() => loadServeFlags(['--config', file], specWithConfig)).toThrow(/limits\.conf: key 'incoming-rate-limit-per-source': expected/);
+    writeConfig('limits.conf', { 'incoming-rate-limit': -5 });
+    expect(() => loadServeFlags(['--config', file], specWithConfig)).toThrow(/key 'incoming-rate-limit': expected/);
   });
 
   it('without --config it is the command line alone', () => {

@@ -133,6 +133,18 @@ class ServerInterface:
         """The Server Information structure (no login needed; more fields for superusers)."""
         return self._api.call_object("server.getServerInfo")
 
+    def updateBandwidthLimits(
+        self, incomingRateLimit: Optional[int] = None, incomingRateLimitPerSource: Optional[int] = None
+    ) -> Dict[str, Any]:
+        """Changes the receive rate limits live (superuser), kbit/s, 0 = none; a limit left
+        out keeps its value. Returns ``{'incomingRateLimit', 'incomingRateLimitPerSource'}``."""
+        params: Dict[str, Any] = {}
+        if incomingRateLimit is not None:
+            params["incomingRateLimit"] = incomingRateLimit
+        if incomingRateLimitPerSource is not None:
+            params["incomingRateLimitPerSource"] = incomingRateLimitPerSource
+        return self._api.call_object("server.updateBandwidthLimits", params)
+
     def getRequestStatus(self, request: RequestRef) -> Dict[str, Any]:
         """Answers at once: ``{'requestId', 'processing', 'status', 'errorMessage', 'errorCode',
         'method', 'requestTime', 'endTime'}``. ``request`` is an id or a Request Structure."""

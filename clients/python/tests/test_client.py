@@ -222,6 +222,19 @@ class SuperuserRuleTest(ClientTestCase):
             err = self.assertApiError("JETRECV_ERR_NOT_SUPERUSER", 403, call, arg)
             self.assertIn(USER, err.message)
         self.assertApiError("JETRECV_ERR_NOT_SUPERUSER", 403, api.recv.getAuthorizedClientsAsync)
+        self.assertApiError("JETRECV_ERR_NOT_SUPERUSER", 403, api.server.updateBandwidthLimits, 1000)
+
+    def test_a_superuser_changes_the_bandwidth_limits_live(self) -> None:
+        api = self.login(SUPERUSER, elevate=True)
+        self.addCleanup(api.server.updateBandwidthLimits, 0, 0)
+        self.assertEqual(
+            api.server.updateBandwidthLimits(incomingRateLimitPerSource=20_000),
+            {"incomingRateLimit": 0, "incomingRateLimitPerSource": 20_000},
+        )
+        self.assertEqual(
+            api.server.updateBandwidthLimits(600_000)["incomingRateLimitPerSource"], 20_000
+        )  # a limit left out keeps its value
+        self.assertEqual(api.server.getServerInfo()["bandwidthLimits"]["incomingRateLimit"], 600_000)
 
     def test_a_superuser_must_elevate_first(self) -> None:
         api = self.login(SUPERUSER)
@@ -247,6 +260,8 @@ class BadInputTest(ClientTestCase):
         self.assertBadParameter("timeoutMs", api.server.getRequestResult, request, -1)
         self.assertBadParameter("timeoutMs", api.server.getRequestResult, request, 300_001)
         self.assertBadParameter("bogus", api.call, "recv.getSourcesAsync", {"bogus": 1})
+        self.assertBadParameter("incomingRateLimit", api.server.updateBandwidthLimits, -1)
+        self.assertBadParameter("incomingRateLimitPerSource", api.server.updateBandwidthLimits, None, "20M")
 
     def test_a_malformed_key_and_an_unknown_method(self) -> None:
         api = self.login(SUPERUSER, elevate=True)

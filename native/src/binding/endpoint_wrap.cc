@@ -271,6 +271,7 @@ Napi::Function EndpointWrap::Init(Napi::Env env, Addon* addon) {
           InstanceMethod("openReceiveTransfer", &EndpointWrap::Guard<&EndpointWrap::OpenReceiveTransfer>),
           InstanceMethod("receiveTransferStats", &EndpointWrap::Guard<&EndpointWrap::ReceiveTransferStats>),
           InstanceMethod("closeReceiveTransfer", &EndpointWrap::GuardVoid<&EndpointWrap::CloseReceiveTransfer>),
+          InstanceMethod("setReceiveRateCap", &EndpointWrap::GuardVoid<&EndpointWrap::SetReceiveRateCap>),
           InstanceMethod("checkpointReceiveTransfer", &EndpointWrap::Guard<&EndpointWrap::CheckpointReceiveTransfer>),
           InstanceMethod("startSendTransfer", &EndpointWrap::GuardVoid<&EndpointWrap::StartSendTransfer>),
           InstanceMethod("sendTransferStats", &EndpointWrap::Guard<&EndpointWrap::SendTransferStats>),
@@ -532,6 +533,16 @@ void EndpointWrap::CloseReceiveTransfer(const Napi::CallbackInfo& info) {
   uint32_t transfer_id = Uint32Arg(info[1], "transferId");
   bool remove_partials = BoolArg(info[2], "removePartials");
   CheckStatus(env, endpoint().CloseReceiveTransfer(local_index, transfer_id, remove_partials));
+}
+
+void EndpointWrap::SetReceiveRateCap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t local_index = Uint32Arg(info[0], "localIndex");
+  uint32_t transfer_id = Uint32Arg(info[1], "transferId");
+  uint64_t cap_bps = Uint53Arg(info[2], "capBps");
+  std::shared_ptr<core::ReceiveTransfer> transfer;
+  CheckStatus(env, endpoint().ReceiveTransferRef(local_index, transfer_id, &transfer));
+  transfer->SetRateCap(cap_bps);
 }
 
 Napi::Value EndpointWrap::CheckpointReceiveTransfer(const Napi::CallbackInfo& info) {

@@ -68,6 +68,7 @@ class EndpointWrap : public Napi::ObjectWrap<EndpointWrap> {
   Napi::Value OpenReceiveTransfer(const Napi::CallbackInfo& info);
   Napi::Value ReceiveTransferStats(const Napi::CallbackInfo& info);
   void CloseReceiveTransfer(const Napi::CallbackInfo& info);
+  void SetReceiveRateCap(const Napi::CallbackInfo& info);
   // Promise of the transfer's checkpoint (see ReceiveTransfer::Checkpoint).
   Napi::Value CheckpointReceiveTransfer(const Napi::CallbackInfo& info);
   void StartSendTransfer(const Napi::CallbackInfo& info);

@@ -14,17 +14,25 @@ size_t EncodeControlFrame(const uint8_t* payload, size_t payload_len, uint8_t* f
   return len;
 }
 
+size_t FeedbackHeaderLen(uint8_t flags) {
+  if ((flags & kFeedbackFlagRateCap) != 0) {
+    return (flags & kFeedbackFlagTiming) != 0 ? kFeedbackFrameHeaderCapLen : 0;
+  }
+  return (flags & kFeedbackFlagTiming) != 0 ? kFeedbackFrameHeaderLen : kFeedbackFrameHeaderV1Len;
+}
+
 size_t EncodeFeedbackFrame(const FeedbackFrameHeader& header, const NackRange* ranges, size_t n,
                            uint8_t* frame, size_t cap) {
-  const size_t len = kFeedbackFrameHeaderLen + n * kNackRangeLen;
+  const size_t header_len = FeedbackHeaderLen(header.flags | kFeedbackFlagTiming);
+  const size_t len = header_len + n * kNackRangeLen;
   if (n > UINT16_MAX || len > cap) return 0;
   FeedbackFrameHeader h = header;
   h.type = static_cast<uint8_t>(FrameType::kFeedback);
   h.flags |= kFeedbackFlagTiming;
   h.range_count = static_cast<uint16_t>(n);
-  StoreWire(frame, h);
+  std::memcpy(frame, &h, header_len);
   // sizeof(NackRange) == kNackRangeLen (wire_format.h): an array of them is the wire layout.
-  if (n > 0) std::memcpy(frame + kFeedbackFrameHeaderLen, ranges, n * kNackRangeLen);
+  if (n > 0) std::memcpy(frame + header_len, ranges, n * kNackRangeLen);
   return len;
 }
 
@@ -64,10 +72,10 @@ bool DecodeFeedbackFrame(const uint8_t* frame, size_t len, FeedbackFrameHeader* 
   if (len < kFeedbackFrameHeaderV1Len || frame[0] != static_cast<uint8_t>(FrameType::kFeedback)) {
     return false;
   }
-  // Protocol 1 receivers send the 40-byte header: the timing fields stay 0.
-  const bool timing = (frame[1] & kFeedbackFlagTiming) != 0;
-  const size_t header_len = timing ? kFeedbackFrameHeaderLen : kFeedbackFrameHeaderV1Len;
-  if (len < header_len) return false;
+  // Protocol 1 receivers send the 40-byte header: the timing fields stay 0;
+  // without the cap flag rate_cap_bps stays 0 (no receiver cap).
+  const size_t header_len = FeedbackHeaderLen(frame[1]);
+  if (header_len == 0 || len < header_len) return false;
   *header = FeedbackFrameHeader{};
   std::memcpy(header, frame, header_len);
   if (len != header_len + size_t{header->range_count} * kNackRangeLen) return false;

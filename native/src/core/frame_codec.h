@@ -47,8 +47,12 @@ inline size_t EncodeBlockFrame(const BlockFrameHeader& header, const uint8_t* da
   if (len > 0 && data != frame + kBlockFrameHeaderLen) std::memcpy(frame + kBlockFrameHeaderLen, data, len);
   return kBlockFrameHeaderLen + len;
 }
-// FEEDBACK: header (type, the timing flag and range_count set from n) + ranges;
-// 0 if it does not fit.
+// Length of a FEEDBACK header with these flags: 40 (no timing), 56 (timing),
+// 64 (timing + rate cap); 0 for the cap flag without timing (malformed).
+size_t FeedbackHeaderLen(uint8_t flags);
+// FEEDBACK: header (type, the timing flag and range_count set from n; 64 bytes
+// with rate_cap_bps when flags has kFeedbackFlagRateCap) + ranges; 0 if it
+// does not fit.
 size_t EncodeFeedbackFrame(const FeedbackFrameHeader& header, const NackRange* ranges, size_t n,
                            uint8_t* frame, size_t cap);
 // POSITION: the fixed-size frame (type set); returns kPositionFrameLen or 0 if cap is too small.
@@ -62,7 +66,7 @@ bool DecodeControlFrame(const uint8_t* frame, size_t len, const uint8_t** payloa
 bool DecodeBlockFrame(const uint8_t* frame, size_t len, BlockFrameHeader* header,
                       const uint8_t** data, size_t* data_len);
 // Ranges are appended to *ranges (cleared first); len must be exactly
-// kFeedbackFrameHeaderLen + range_count * kNackRangeLen.
+// FeedbackHeaderLen(flags) + range_count * kNackRangeLen.
 bool DecodeFeedbackFrame(const uint8_t* frame, size_t len, FeedbackFrameHeader* header,
                          std::vector<NackRange>* ranges);
 bool DecodePositionFrame(const uint8_t* frame, size_t len, PositionFrame* position);

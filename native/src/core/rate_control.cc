@@ -84,8 +84,9 @@ RateController::RateController(const RateConfig& config)
 }
 
 uint64_t RateController::Clamp(double bps) const {
-  if (!(bps > static_cast<double>(min_bps_))) return min_bps_;
-  if (bps >= static_cast<double>(max_bps_)) return max_bps_;
+  const uint64_t hi = receiver_cap_bps_ != 0 ? std::min(max_bps_, receiver_cap_bps_) : max_bps_;
+  if (!(bps > static_cast<double>(std::min(min_bps_, hi)))) return std::min(min_bps_, hi);
+  if (bps >= static_cast<double>(hi)) return hi;
   return static_cast<uint64_t>(bps);
 }
 
@@ -131,6 +132,9 @@ void RateController::OnSent(uint64_t sent_total_bytes) {
 }
 
 bool RateController::OnFeedback(const RateSample& s) {
+  // The receiver's cap holds from this FEEDBACK on, whatever the rules below do.
+  receiver_cap_bps_ = s.receiver_cap_bps;
+  rate_bps_ = Clamp(static_cast<double>(rate_bps_));
   const double rate = static_cast<double>(rate_bps_);
   const double iv = static_cast<double>(s.interval_us);
   const double delivered_bps = iv > 0 ? static_cast<double>(s.delivered_bytes) * 8e6 / iv : 0;

@@ -47,7 +47,8 @@
 //    kQueueHighPermille of its socket buffer paces below what it absorbs, and
 //    receiver socket overflow resets btl to what it absorbed;
 //  - policy kFixed ignores the path (delay, loss) and holds max; the receiver
-//    protection still applies. Always clamped to [min, max].
+//    protection still applies. Always clamped to [min, max], and to the
+//    receiver's cap (RateSample::receiver_cap_bps) when one is set.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -135,6 +136,9 @@ struct RateSample {
   // Receiver protection.
   uint32_t socket_drops = 0;    // receiver socket overflow drops since its previous FEEDBACK
   uint32_t rx_queue_permille = 0;  // receiver's fullest socket queue, 1/1000 of its buffer
+  // The receiver's cap on this transfer (FEEDBACK rate_cap_bps; 0 = none):
+  // the rate never exceeds min(max, this), not even the floor min.
+  uint64_t receiver_cap_bps = 0;
 };
 
 // Sender-side bookkeeping that turns FEEDBACK timing into RateSamples. Send
@@ -180,6 +184,8 @@ class RateController {
   uint64_t rate_bps() const { return rate_bps_; }
   uint64_t max_bps() const { return max_bps_; }
   uint64_t min_bps() const { return min_bps_; }
+  // The receiver's cap from the newest FEEDBACK (0 = none).
+  uint64_t receiver_cap_bps() const { return receiver_cap_bps_; }
   // Current bottleneck estimate (bits/s of datagrams), 0 before the first sample.
   uint64_t btl_bps() const { return static_cast<uint64_t>(btl_bps_); }
   uint64_t min_rtt_us() const { return min_rtt_us_; }
@@ -201,6 +207,7 @@ class RateController {
   const RatePolicy policy_;
   uint64_t max_bps_;
   uint64_t min_bps_;
+  uint64_t receiver_cap_bps_ = 0;  // 0 = none; see RateSample
   uint64_t rate_bps_;
   uint64_t start_bps_ = 0;
   Mode mode_ = Mode::kStartup;

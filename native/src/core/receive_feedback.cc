@@ -52,7 +52,10 @@ void ReceiveFeedback::OnPosition(const PositionFrame& position) {
 size_t ReceiveFeedback::Build(uint64_t now_us, const Report& report,
                               const std::vector<const BlockBitmap*>& bitmaps, uint32_t block_size,
                               uint8_t* frame, size_t cap) {
-  if (cap < kFeedbackFrameHeaderLen) return 0;
+  const uint64_t rate_cap_bps = rate_cap_bps_.load(std::memory_order_relaxed);
+  const uint8_t cap_flag = rate_cap_bps != 0 ? kFeedbackFlagRateCap : 0;
+  const size_t header_len = FeedbackHeaderLen(kFeedbackFlagTiming | cap_flag);
+  if (cap < header_len) return 0;
   std::lock_guard lock(mu_);
   const uint64_t interval_us =
       last_feedback_us_ != 0 && now_us > last_feedback_us_ ? now_us - last_feedback_us_ : 0;
@@ -93,7 +96,7 @@ size_t ReceiveFeedback::Build(uint64_t now_us, const Report& report,
   size_t range_count = 0;
   if (!report.complete) {
     const size_t max_ranges =
-        std::min<size_t>((cap - kFeedbackFrameHeaderLen) / kNackRangeLen, UINT16_MAX);
+        std::min<size_t>((cap - header_len) / kNackRangeLen, UINT16_MAX);
     nack_scratch_.resize(max_ranges);
     const double per_block_us =
         recv_rate_Bps_ > 0 ? static_cast<double>(block_size) * 1e6 / recv_rate_Bps_ : 0;
@@ -102,7 +105,8 @@ size_t ReceiveFeedback::Build(uint64_t now_us, const Report& report,
   }
 
   FeedbackFrameHeader h{};
-  h.flags = report.complete ? kFeedbackFlagComplete : 0;
+  h.flags = (report.complete ? kFeedbackFlagComplete : 0) | cap_flag;
+  h.rate_cap_bps = rate_cap_bps;
   h.transfer_id = transfer_id_;
   h.feedback_seq = ++feedback_seq_;
   h.recv_rate = static_cast<uint64_t>(recv_rate_Bps_);

@@ -46,12 +46,18 @@ class ReceiveFeedback {
   };
   // Updates the receive rate and the NACK limit, builds the NACK ranges over
   // bitmaps and writes the FEEDBACK frame into frame[0..cap); returns its length
-  // (0 if cap < kFeedbackFrameHeaderLen). now_us: monotonic µs.
+  // (0 if the header does not fit: kFeedbackFrameHeaderLen, or
+  // kFeedbackFrameHeaderCapLen while a rate cap is set). now_us: monotonic µs.
   size_t Build(uint64_t now_us, const Report& report, const std::vector<const BlockBitmap*>& bitmaps,
                uint32_t block_size, uint8_t* frame, size_t cap);
 
   // Block bytes/s over the last feedback interval.
   double recv_rate_Bps() const;
+
+  // The receiver's cap on the sender's rate (bits/s of UDP payload; 0 = none),
+  // carried by every later FEEDBACK (kFeedbackFlagRateCap). Any thread.
+  void set_rate_cap_bps(uint64_t bps) { rate_cap_bps_.store(bps, std::memory_order_relaxed); }
+  uint64_t rate_cap_bps() const { return rate_cap_bps_.load(std::memory_order_relaxed); }
 
  private:
   const uint32_t transfer_id_;
@@ -61,6 +67,7 @@ class ReceiveFeedback {
   // low 32 bits of the arrival µs; 0 = none).
   std::atomic<uint64_t> rx_datagram_bytes_{0};
   std::atomic<uint64_t> newest_stamp_{0};
+  std::atomic<uint64_t> rate_cap_bps_{0};
 
   mutable std::mutex mu_;  // guards everything below
   SendPosition position_;  // latest POSITION

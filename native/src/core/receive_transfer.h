@@ -186,6 +186,12 @@ class ReceiveTransfer {
   size_t BuildFeedback(uint64_t now_us, uint32_t socket_drops, uint32_t rx_queue_permille,
                        uint8_t* frame, size_t cap);
 
+  // The receiver's cap on the sender's rate, sent in every later FEEDBACK
+  // (bits/s of UDP payload; 0 = none). Only for transfer protocol 3 senders:
+  // older ones cannot decode the longer header. Any thread.
+  void SetRateCap(uint64_t bps) { feedback_.set_rate_cap_bps(bps); }
+  uint64_t rate_cap_bps() const { return feedback_.rate_cap_bps(); }
+
   ReceiveStats Stats() const;
   // True when every file is finalized.
   bool Complete() const;

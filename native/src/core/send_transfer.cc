@@ -308,6 +308,7 @@ bool SendTransfer::OnFeedback(const FeedbackFrameHeader& header, const NackRange
                    rate_.rate_bps(), &sample);
   sample.socket_drops = header.socket_drops;
   sample.rx_queue_permille = header.rx_queue_permille;
+  sample.receiver_cap_bps = header.rate_cap_bps;
   rate_.OnFeedback(sample);
   return false;
 }

@@ -105,8 +105,12 @@ constexpr size_t kMaxControlPayload = 1200;  // fits a 1472-byte datagram with h
 // 44 u32 echo_hold_us  µs between that BLOCK's arrival and this FEEDBACK
 // 48 u64 rx_datagram_bytes  BLOCK datagram bytes received for this transfer
 //                           (duplicates included), whole transfer
+// 56 u64 rate_cap_bps  only with flags bit2 (header 64 bytes): the receiver's cap
+//                      on this transfer's send rate, bits/s of UDP payload (the
+//                      unit of the sender's --rate-max); sent only to transfer
+//                      protocol 3 senders, and only while a cap applies
 // A receiver before transfer protocol 2 sends the 40-byte header without bit1;
-// it decodes with the timing fields 0.
+// it decodes with the timing fields 0. Without bit2 there is no receiver cap.
 struct FeedbackFrameHeader {
   uint8_t type;
   uint8_t flags;
@@ -120,11 +124,14 @@ struct FeedbackFrameHeader {
   uint32_t echo_stamp;
   uint32_t echo_hold_us;
   uint64_t rx_datagram_bytes;
+  uint64_t rate_cap_bps;  // on the wire only with kFeedbackFlagRateCap
 };
-constexpr size_t kFeedbackFrameHeaderLen = 56;
-constexpr size_t kFeedbackFrameHeaderV1Len = 40;  // without the timing fields
+constexpr size_t kFeedbackFrameHeaderLen = 56;     // with the timing fields
+constexpr size_t kFeedbackFrameHeaderV1Len = 40;   // without the timing fields
+constexpr size_t kFeedbackFrameHeaderCapLen = 64;  // with the timing fields and rate_cap_bps
 constexpr uint8_t kFeedbackFlagComplete = 0x01;
 constexpr uint8_t kFeedbackFlagTiming = 0x02;
+constexpr uint8_t kFeedbackFlagRateCap = 0x04;
 
 // NACK range: blocks [first_block, first_block + block_count) of file_index are missing
 struct NackRange {
@@ -152,7 +159,7 @@ constexpr uint8_t kPositionFlagFirstPassDone = 0x01;
 
 static_assert(sizeof(DataHeader) == kDataHeaderLen);
 static_assert(sizeof(BlockFrameHeader) == kBlockFrameHeaderLen);
-static_assert(sizeof(FeedbackFrameHeader) == kFeedbackFrameHeaderLen);
+static_assert(sizeof(FeedbackFrameHeader) == kFeedbackFrameHeaderCapLen);
 static_assert(sizeof(NackRange) == kNackRangeLen);
 static_assert(sizeof(PositionFrame) == kPositionFrameLen);
 

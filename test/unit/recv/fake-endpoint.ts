@@ -21,6 +21,8 @@ export class FakeEndpoint implements ReceiverEndpoint {
   readonly open = new Set<string>();
   readonly closes: { localIndex: number; transferId: number; removePartials: boolean }[] = [];
   readonly checkpoints: string[] = [];
+  /** Rate caps pushed (setReceiveRateCap), by `${session}:${transfer}`. */
+  readonly rateCaps = new Map<string, number>();
   /** What openReceiveTransfer does (default: resolves). */
   onOpen: (spec: ReceiveTransferSpec) => Promise<void> = () => Promise.resolve();
   /** What the next checkpoints resolve with. */
@@ -66,6 +68,10 @@ export class FakeEndpoint implements ReceiverEndpoint {
   closeReceiveTransfer(localIndex: number, transferId: number, removePartials: boolean): void {
     this.closes.push({ localIndex, transferId, removePartials });
     this.open.delete(tkey(localIndex, transferId));
+  }
+  setReceiveRateCap(localIndex: number, transferId: number, capBps: number): void {
+    if (!this.open.has(tkey(localIndex, transferId))) throw Object.assign(new Error('not open'), { code: 'JETRECV_ERR_UNKNOWN_TRANSFER' });
+    this.rateCaps.set(tkey(localIndex, transferId), capBps);
   }
   checkpointReceiveTransfer(localIndex: number, transferId: number): Promise<ReceiveCheckpoint> {
     if (!this.open.has(tkey(localIndex, transferId))) throw Object.assign(new Error('not open'), { code: 'JETRECV_ERR_UNKNOWN_TRANSFER' });
