@@ -17,6 +17,8 @@ import { TransferStore } from './recv/transfer-store.js';
 import { encodeKey, parsePublicKey } from './keys/key-encoding.js';
 import type { CipherName } from './addon/endpoint.js';
 import type { LogLevel } from './log.js';
+import { TransferHooks, type HookSettings } from './hooks/transfer-hooks.js';
+import { DEFAULT_PROGRESS_INTERVAL_MS } from './api/event-stream.js';
 
 export interface DaemonConfig {
   persistentStateDir?: string;
@@ -61,6 +63,10 @@ export interface DaemonConfig {
   eventQueueCapacity?: number;
   /** Resumable transfers idle this long are dropped with their partials (0 = never; default 7 d). */
   resumeRetentionMs?: number;
+  /** Hook command and webhook on transfer events (none: no hooks). */
+  hooks?: HookSettings;
+  /** Progress period of GET /api/v1/events (default 1 s). */
+  eventsProgressIntervalMs?: number;
 }
 
 export interface Daemon {
@@ -72,7 +78,7 @@ export interface Daemon {
   /** One-line state for systemd's STATUS=. */
   status(): { sessions: number; receiving: number; recvRateBps: number };
   /** Applies the settings that may change at runtime (SIGHUP). */
-  reload(settings: { logLevel: LogLevel; superusers: string[]; sessionTimeoutMs: number; resumeRetentionMs?: number }): void;
+  reload(settings: { logLevel: LogLevel; superusers: string[]; sessionTimeoutMs: number; resumeRetentionMs?: number; hooks?: HookSettings; eventsProgressIntervalMs?: number }): void;
   close(): Promise<void>;
 }
 
@@ -161,10 +167,14 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
     );
   }
 
+  // Triggers: they only queue work on the receiver's events; the work runs off its path.
+  const hooks = config.hooks !== undefined ? new TransferHooks(receiver.events, config.hooks, receiver.sandboxRoot, logger) : null;
+  let eventsProgressIntervalMs = config.eventsProgressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS;
+
   const counterHelp = loadCounterHelp();
   /** Live set: SIGHUP may change who the superusers are. */
   const superusers = new Set(config.superusers);
-  let api: { port: number; close(): Promise<void> } | null = null;
+  let api: Awaited<ReturnType<typeof import('./api/server.js').startApiServer>> | null = null;
   if (config.apiEnabled) {
     const { startApiServer } = await import('./api/server.js');
     try {
@@ -181,10 +191,17 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
         },
         users: users!,
         superusers,
+        events: {
+          source: receiver.events,
+          transfers: () => receiver.getTransfers(),
+          progressIntervalMs: () => eventsProgressIntervalMs,
+        },
         metrics: () => {
           const counters = receiver.counters();
           const st = receiver.status();
           return renderPrometheus({
+            ...(hooks !== null ? { hooks: { ...hooks.stats() } } : {}),
+            ...(api !== null ? { eventStreams: api.eventStreamStats() } : {}),
             counters,
             counterHelp,
             handshakes: receiver.handshakeCounts(),
@@ -229,6 +246,7 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
         }),
       });
     } catch (err) {
+      hooks?.close();
       receiver.close();
       throw err;
     }
@@ -253,10 +271,13 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
       for (const u of settings.superusers) superusers.add(u);
       receiver.setSessionTimeout(settings.sessionTimeoutMs);
       if (settings.resumeRetentionMs !== undefined) receiver.setResumeRetention(settings.resumeRetentionMs);
+      if (settings.hooks !== undefined) hooks?.configure(settings.hooks);
+      if (settings.eventsProgressIntervalMs !== undefined) eventsProgressIntervalMs = settings.eventsProgressIntervalMs;
     },
     close() {
       closing ??= (async () => {
         // New sessions are refused at once; live transfers get a final checkpoint.
+        hooks?.close();
         await receiver.shutdown();
         await api?.close();
         await stateLock?.release();

@@ -5,7 +5,7 @@
 // Every fault in one call becomes an error answer for that call; the server keeps serving.
 // Routes: POST /api/v1/<method> (GET too for server.getServerInfo), GET /api/v1/openapi.json,
 // GET /metrics when a metrics source is given, GET /ui (the read-only status page, static
-// files: ui-route.ts). docs/API.md describes the behaviour.
+// files: ui-route.ts), GET /api/v1/events when an event source is given (event-stream.ts). docs/API.md describes the behaviour.
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as http from 'node:http';
@@ -17,6 +17,7 @@ import type { UserStore } from '../state/users.js';
 import { ApiCallError, ApiErrorCodes, errorBodyFor, httpStatusForCode } from './api-errors.js';
 import { findMethod, METHODS, type MethodSpec } from './catalog.js';
 import { LoginLimiter, type LoginLimiterOptions } from './login-limiter.js';
+import { EVENTS_PATH, EVENTS_ROUTE, EventStreams, type EventStreamOptions, type EventStreamStats } from './event-stream.js';
 import { createHandlers, NO_USERS_MESSAGE, type CallContext } from './methods.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { validateParams } from './params.js';
@@ -63,6 +64,8 @@ export interface ApiServerOptions {
   maxBodyBytes?: number;
   /** Prometheus text for GET /metrics; without it /metrics is 404. */
   metrics?: () => string | Promise<string>;
+  /** Transfer events for GET /api/v1/events; without it that route is 404. */
+  events?: EventStreamOptions;
 }
 
 /** A running API server. */
@@ -73,6 +76,8 @@ export interface ApiServer {
   readonly host: string;
   /** Stops accepting calls, ends waiting getRequestResult calls and closes connections. Idempotent. */
   close(): Promise<void>;
+  /** Clients of GET /api/v1/events, for /metrics. */
+  eventStreamStats(): EventStreamStats;
 }
 
 async function readPem(file: string, what: string): Promise<string> {
@@ -210,6 +215,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     serverInfo: fullServerInfo,
   });
   const openApiJson = JSON.stringify(buildOpenApiDocument(), null, 2);
+  const eventStreams = opts.events !== undefined ? new EventStreams(opts.events, log) : null;
   const statusPage = await loadStatusPage(undefined, (problem) => log.warn(problem));
 
   /** Finds the caller's session and applies the method's access rule. */
@@ -330,6 +336,19 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         send(res, 200, openApiJson);
         return;
       }
+      if (pathname === EVENTS_PATH && eventStreams !== null) {
+        if (req.method !== 'GET') {
+          res.setHeader('Allow', 'GET');
+          throw new ApiCallError(ApiErrorCodes.HTTP_METHOD, `${pathname} accepts GET only`);
+        }
+        const session = await authenticate(req, EVENTS_ROUTE);
+        if (session === undefined) throw new Error('events route without a session'); // 'session' access: authenticate threw
+        user = session.user;
+        // Checked again at each tick, the way every call is: the stream keeps its session in
+        // use and ends when the session does (logout, lifetime, user removed).
+        eventStreams.serve(res, () => authenticate(req, EVENTS_ROUTE).then(() => true, () => false));
+        return;
+      }
       if (!pathname.startsWith(API_PREFIX)) {
         throw new ApiCallError(
           ApiErrorCodes.NOT_FOUND,
@@ -423,10 +442,12 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   return {
     port: boundPort,
     host: bindHost,
+    eventStreamStats: () => eventStreams?.stats() ?? { clients: 0, slowDisconnects: 0 },
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
         clearInterval(sessionSweep);
         requests.close();
+        eventStreams?.closeAll();
         server.close(() => resolve());
         server.closeIdleConnections();
         // Calls in flight get a moment to send their answer, then connections are cut.

@@ -10,6 +10,7 @@ import { loadServeFlags, reloadServeFlags, applyReloadable } from '../config/con
 import { SystemdNotifier, formatStatus } from '../ops/systemd-notify.js';
 import { sdNotify, type CipherName } from '../addon/endpoint.js';
 import { UserStore } from '../state/users.js';
+import { hookSettingsFromFlags } from '../hooks/hook-config.js';
 
 /** The API user `--dev` names a superuser (and creates when the user store is empty). */
 export const DEV_ADMIN_USER = 'admin';
@@ -96,6 +97,8 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
       noTransferTimeoutMs: flags['no-transfer-timeout'] as number,
       maxSessionsPerKey: flags['max-sessions-per-key'] as number,
       maxSessionsPerSource: flags['max-sessions-per-source'] as number,
+      hooks: hookSettingsFromFlags(flags),
+      eventsProgressIntervalMs: flags['events-progress-interval'] as number,
     },
   };
 }
@@ -153,6 +156,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         superusers: effectiveSuperusers(nextConfig.config.superusers, dev),
         sessionTimeoutMs: nextConfig.config.sessionTimeoutMs,
         resumeRetentionMs: nextConfig.config.resumeRetentionMs,
+        hooks: nextConfig.config.hooks,
+        eventsProgressIntervalMs: nextConfig.config.eventsProgressIntervalMs,
       });
       for (const c of diff.restartRequired) log.warn({ setting: c.name, from: c.from, to: c.to }, 'setting changed in the config file but needs a restart');
       current = applyReloadable(current, diff);

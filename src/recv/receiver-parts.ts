@@ -14,6 +14,7 @@ import { ResumeTable } from './resume-table.js';
 import { ResumeRetention } from './resume-retention.js';
 import { TransferLog } from './transfer-log.js';
 import { InFlight } from './in-flight.js';
+import { TransferEvents } from './transfer-events.js';
 import type { TransferStore } from './transfer-store.js';
 import type { PartialFiles, ReceiverEndpoint } from './endpoint-port.js';
 
@@ -62,6 +63,8 @@ export interface ReceiverParts {
   resume: ResumeTable;
   retention: ResumeRetention;
   transferLog: TransferLog;
+  /** Transfer events for consumers outside src/recv (hooks, the API's event stream). */
+  events: TransferEvents;
 }
 
 export function assembleReceiverParts(o: PartsOptions, deps: PartsDeps): ReceiverParts {
@@ -70,7 +73,8 @@ export function assembleReceiverParts(o: PartsOptions, deps: PartsDeps): Receive
   const sends = new SendPolicy(log);
   const inFlight = new InFlight(log);
   const resume = new ResumeTable(endpoint, o.transferStore, inFlight, log);
-  const progress = new TransferProgress(endpoint, resume, log);
+  const events = new TransferEvents(log);
+  const progress = new TransferProgress(endpoint, resume, log, events);
   const sessions: SessionTable = new SessionTable(
     endpoint,
     sends,
@@ -119,8 +123,8 @@ export function assembleReceiverParts(o: PartsOptions, deps: PartsDeps): Receive
       syncOnFinalize: o.syncOnFinalize ?? true,
       store: o.transferStore,
     },
-    { endpoint, resume, progress, transferLog, inFlight, log, session: (i) => sessions.get(i), stopped: deps.stopped, onFault: deps.onFault },
+    { endpoint, resume, progress, transferLog, events, inFlight, log, session: (i) => sessions.get(i), stopped: deps.stopped, onFault: deps.onFault },
   );
   const handshakes = new HandshakeIntake(o.handshake, sessions, endpoint, sends, log, limited);
-  return { sends, limited, inFlight, handshakes, sessions, opener, progress, resume, retention, transferLog };
+  return { sends, limited, inFlight, handshakes, sessions, opener, progress, resume, retention, transferLog, events };
 }
