@@ -8,7 +8,7 @@ import type * as http from 'node:http';
 import type { Logger } from 'pino';
 import type { TransferEvent, TransferEventSource } from '../recv/transfer-events.js';
 import type { MethodSpec } from './catalog.js';
-import type { ReceiveTransferStructure } from './structures.js';
+import type { ReceiveTransferStructure } from '../recv/transfer-record.js';
 
 /** The route; its access rule is that of the methods (a session token). */
 export const EVENTS_PATH = '/api/v1/events';

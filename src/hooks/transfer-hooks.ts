@@ -47,12 +47,12 @@ export class TransferHooks {
   private settings: HookSettings;
   private readonly commands: WorkQueue<Job>;
   private readonly webhooks: WorkQueue<Job>;
-  private readonly unsubscribe: () => void;
+  private unsubscribe: (() => void) | null = null;
   private readonly log: Logger;
   private readonly limited: RateLimitedLog;
   private readonly stopping = new AbortController();
 
-  constructor(source: TransferEventSource, settings: HookSettings, private readonly sandboxRoot: string, logger: Logger) {
+  constructor(private readonly source: TransferEventSource, settings: HookSettings, private readonly sandboxRoot: string, logger: Logger) {
     this.log = logger.child({ component: 'hooks' });
     this.limited = new RateLimitedLog(this.log);
     this.settings = settings;
@@ -73,7 +73,7 @@ export class TransferHooks {
         }),
       { concurrency: kWebhookConcurrency, capacity: settings.webhookQueue },
     );
-    this.unsubscribe = source.subscribe((event) => this.onEvent(event));
+    this.listen();
   }
 
   /** New settings (SIGHUP): for events from now on; queued jobs keep theirs. */
@@ -81,6 +81,7 @@ export class TransferHooks {
     this.settings = settings;
     this.commands.limits = { concurrency: settings.commandConcurrency, capacity: settings.commandQueue };
     this.webhooks.limits = { concurrency: kWebhookConcurrency, capacity: settings.webhookQueue };
+    this.listen();
   }
 
   stats(): HookStats {
@@ -89,10 +90,21 @@ export class TransferHooks {
 
   /** Stops: no new events, waiting ones forgotten, running commands killed, deliveries abandoned. */
   close(): void {
-    this.unsubscribe();
+    this.unsubscribe?.();
+    this.unsubscribe = null;
     this.commands.clear();
     this.webhooks.clear();
     this.stopping.abort();
+  }
+
+  /** Subscribed only while a hook is configured: without one, events cost the receiver nothing. */
+  private listen(): void {
+    const wanted = !this.stopping.signal.aborted && (this.settings.command.length > 0 || this.settings.webhookUrl !== null);
+    if (wanted && this.unsubscribe === null) this.unsubscribe = this.source.subscribe((event) => this.onEvent(event));
+    if (!wanted && this.unsubscribe !== null) {
+      this.unsubscribe();
+      this.unsubscribe = null;
+    }
   }
 
   private onEvent(event: TransferEvent): void {
