@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { RateLimitedLog } from '../log.js';
 import type { TransferEvent, TransferEventSource, TransferEventType } from '../recv/transfer-events.js';
-import { runCommandHook } from './command-hook.js';
+import { HookRunner, runCommandHook } from './command-hook.js';
 import { deliverWebhook } from './webhook.js';
 import { WorkQueue, type WorkQueueStats } from './work-queue.js';
 
@@ -51,13 +51,15 @@ export class TransferHooks {
   private readonly log: Logger;
   private readonly limited: RateLimitedLog;
   private readonly stopping = new AbortController();
+  private readonly runner: HookRunner;
 
   constructor(private readonly source: TransferEventSource, settings: HookSettings, private readonly sandboxRoot: string, logger: Logger) {
     this.log = logger.child({ component: 'hooks' });
     this.limited = new RateLimitedLog(this.log);
+    this.runner = new HookRunner(this.log);
     this.settings = settings;
     this.commands = new WorkQueue(
-      (job) => runCommandHook(job.event, { argv: job.settings.command, timeoutMs: job.settings.commandTimeoutMs, sandboxRoot: this.sandboxRoot, log: this.log, signal: this.stopping.signal }),
+      (job) => runCommandHook(job.event, { argv: job.settings.command, timeoutMs: job.settings.commandTimeoutMs, sandboxRoot: this.sandboxRoot, runner: this.runner, log: this.log, signal: this.stopping.signal }),
       { concurrency: settings.commandConcurrency, capacity: settings.commandQueue },
     );
     this.webhooks = new WorkQueue(
@@ -95,6 +97,7 @@ export class TransferHooks {
     this.commands.clear();
     this.webhooks.clear();
     this.stopping.abort();
+    this.runner.close();
   }
 
   /** Subscribed only while a hook is configured: without one, events cost the receiver nothing. */

@@ -233,8 +233,11 @@ describe('events of a real transfer', () => {
     expect(fileRun.cwd).toBe(sandbox);
     expect(runs[3]!.env).toMatchObject({ JETRECV_EVENT: 'transferComplete', JETRECV_STATUS: 'complete', JETRECV_BYTES_RECEIVED: '40001', JETRECV_END_TIME: String(events[3]!.transfer.endTime) });
     // Exit status and output are logged.
-    const done = serve.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'hook command done');
-    expect(done.length).toBe(4);
+    // (the log line follows the hook's exit, so it may come a moment after the hook's file)
+    const done = await until(() => {
+      const lines = serve.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'hook command done');
+      return lines.length === 4 ? lines : undefined;
+    }, 'four hook runs logged', 10_000);
     expect(done[0]).toMatchObject({ exitCode: 0, stdout: 'recorded transferStarted\n', program: process.execPath });
 
     // The webhook: 500 twice, then 200; every attempt signed; retries of one delivery share its id.
