@@ -5,7 +5,8 @@
 // Every fault in one call becomes an error answer for that call; the server keeps serving.
 // Routes: POST /api/v1/<method> (GET too for server.getServerInfo), GET /api/v1/openapi.json,
 // GET /metrics when a metrics source is given, GET /ui (the read-only status page, static
-// files: ui-route.ts), GET /api/v1/events when an event source is given (event-stream.ts). docs/API.md describes the behaviour.
+// files: ui-route.ts), GET /api/v1/events when an event source is given (event-stream.ts).
+// docs/API.md describes the behaviour.
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as http from 'node:http';

@@ -30,7 +30,11 @@ function envName(key: string): string {
  * sandbox), JETRECV_FILE_FULL_PATH and JETRECV_FILE_SIZE; for transferStarted JETRECV_RESUMED.
  */
 export function eventEnvironment(event: TransferEvent, sandboxRoot: string): Record<string, string> {
-  const env: Record<string, string> = { JETRECV_EVENT: event.type, JETRECV_EVENT_TIME: String(event.time), JETRECV_SANDBOX_DIR: sandboxRoot };
+  const env: Record<string, string> = {
+    JETRECV_EVENT: event.type,
+    JETRECV_EVENT_TIME: String(event.time),
+    JETRECV_SANDBOX_DIR: sandboxRoot,
+  };
   for (const [key, value] of Object.entries(event.transfer)) env[envName(key)] = value === null ? '' : String(value);
   if (event.file) {
     env['JETRECV_FILE_INDEX'] = String(event.file.index);
@@ -53,7 +57,17 @@ export class HookRunner {
   /** Runs one job; resolves with its outcome (a dead runner: a failure). */
   run(job: Omit<RunnerJob, 'id'>, signal: AbortSignal): Promise<RunnerResult> {
     const id = this.nextId++;
-    const failed = (error: string): RunnerResult => ({ id, exitCode: null, signal: null, timedOut: false, killed: false, error, stdout: '', stderr: '', ms: 0 });
+    const failed = (error: string): RunnerResult => ({
+      id,
+      exitCode: null,
+      signal: null,
+      timedOut: false,
+      killed: false,
+      error,
+      stdout: '',
+      stderr: '',
+      ms: 0,
+    });
     if (signal.aborted) return Promise.resolve(failed('the daemon stops'));
     const child = this.start();
     return new Promise<RunnerResult>((resolve) => {
@@ -96,8 +110,20 @@ export class HookRunner {
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = null;
       const lost = [...this.pending.keys()];
-      for (const id of lost) this.settle(id, { id, exitCode: null, signal: null, timedOut: false, killed: false, error: 'the hook runner exited', stdout: '', stderr: '', ms: 0 });
-      if (lost.length > 0 || (code !== 0 && code !== null)) this.log.warn({ code, signal, lostJobs: lost.length }, 'hook runner exited; it restarts with the next hook');
+      for (const id of lost)
+        this.settle(id, {
+          id,
+          exitCode: null,
+          signal: null,
+          timedOut: false,
+          killed: false,
+          error: 'the hook runner exited',
+          stdout: '',
+          stderr: '',
+          ms: 0,
+        });
+      if (lost.length > 0 || (code !== 0 && code !== null))
+        this.log.warn({ code, signal, lostJobs: lost.length }, 'hook runner exited; it restarts with the next hook');
     });
     child.on('error', (err) => this.log.warn({ err: err.message }, 'hook runner failed'));
     this.child = child;
@@ -120,8 +146,19 @@ export async function runCommandHook(event: TransferEvent, o: CommandHookOptions
   const env: Record<string, string> = {};
   for (const name of kInheritedEnv) if (process.env[name] !== undefined) env[name] = process.env[name] as string;
   Object.assign(env, eventEnvironment(event, o.sandboxRoot));
-  const r = await o.runner.run({ argv: [...o.argv], env, cwd: o.sandboxRoot, stdin: `${JSON.stringify(event)}\n`, timeoutMs: o.timeoutMs }, o.signal);
-  const line = { hook: 'command', program: o.argv[0], event: event.type, transferId: event.transfer.transferId, ms: r.ms, stdout: r.stdout, stderr: r.stderr };
+  const r = await o.runner.run(
+    { argv: [...o.argv], env, cwd: o.sandboxRoot, stdin: `${JSON.stringify(event)}\n`, timeoutMs: o.timeoutMs },
+    o.signal,
+  );
+  const line = {
+    hook: 'command',
+    program: o.argv[0],
+    event: event.type,
+    transferId: event.transfer.transferId,
+    ms: r.ms,
+    stdout: r.stdout,
+    stderr: r.stderr,
+  };
   if (r.error !== null) {
     o.log.warn({ ...line, err: r.error }, 'hook command could not start');
     return false;

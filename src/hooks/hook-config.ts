@@ -14,11 +14,15 @@ function readSecret(file: string): string {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`--webhook-secret-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { flag: 'webhook-secret-file' });
+    throw new UsageError(`--webhook-secret-file: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
+      flag: 'webhook-secret-file',
+    });
   }
   const secret = text.replace(/\r?\n$/, '');
-  if (secret.length === 0) throw new UsageError(`--webhook-secret-file: ${file} is empty; put the shared secret in it`, { flag: 'webhook-secret-file' });
-  if (Buffer.byteLength(secret) > kMaxSecretBytes) throw new UsageError(`--webhook-secret-file: ${file} holds more than ${kMaxSecretBytes} bytes`, { flag: 'webhook-secret-file' });
+  if (secret.length === 0)
+    throw new UsageError(`--webhook-secret-file: ${file} is empty; put the shared secret in it`, { flag: 'webhook-secret-file' });
+  if (Buffer.byteLength(secret) > kMaxSecretBytes)
+    throw new UsageError(`--webhook-secret-file: ${file} holds more than ${kMaxSecretBytes} bytes`, { flag: 'webhook-secret-file' });
   return secret;
 }
 
@@ -44,12 +48,15 @@ export function hookSettingsFromFlags(flags: Record<string, unknown>): HookSetti
     }
   }
   const command = flags['hook-command'] as string[];
-  if (command.length > 0 && command[0] === '') throw new UsageError('--hook-command: the first argument (the program) is empty', { flag: 'hook-command' });
+  if (command.length > 0 && command[0] === '')
+    throw new UsageError('--hook-command: the first argument (the program) is empty', { flag: 'hook-command' });
   const urlText = flags['webhook-url'] as string | undefined;
   const secretFile = flags['webhook-secret-file'] as string | undefined;
   const webhookUrl = urlText === undefined || urlText === '' ? null : checkUrl(urlText);
   if (webhookUrl !== null && secretFile === undefined) {
-    throw new UsageError('--webhook-secret-file is required with --webhook-url: webhooks are always signed', { flag: 'webhook-secret-file' });
+    throw new UsageError('--webhook-secret-file is required with --webhook-url: webhooks are always signed', {
+      flag: 'webhook-secret-file',
+    });
   }
   return {
     events: events as TransferEventType[],

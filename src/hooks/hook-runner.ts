@@ -78,14 +78,38 @@ function run(job: RunnerJob, reply: (r: RunnerResult) => void): void {
     clearTimeout(timer);
     const killed = running.get(job.id)?.killed ?? false;
     running.delete(job.id);
-    reply({ id: job.id, ...r, timedOut, killed, stdout: stdout.text(), stderr: stderr.text(), ms: Math.round(performance.now() - started) });
+    reply({
+      id: job.id,
+      ...r,
+      timedOut,
+      killed,
+      stdout: stdout.text(),
+      stderr: stderr.text(),
+      ms: Math.round(performance.now() - started),
+    });
   };
   let child: ChildProcess;
   try {
-    child = spawn(job.argv[0] as string, job.argv.slice(1), { shell: false, detached: true, cwd: job.cwd, env: job.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    child = spawn(job.argv[0] as string, job.argv.slice(1), {
+      shell: false,
+      detached: true,
+      cwd: job.cwd,
+      env: job.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
   } catch (err) {
     done = true;
-    reply({ id: job.id, exitCode: null, signal: null, timedOut: false, killed: false, error: (err as Error).message, stdout: '', stderr: '', ms: 0 });
+    reply({
+      id: job.id,
+      exitCode: null,
+      signal: null,
+      timedOut: false,
+      killed: false,
+      error: (err as Error).message,
+      stdout: '',
+      stderr: '',
+      ms: 0,
+    });
     return;
   }
   running.set(job.id, { child, killed: false });

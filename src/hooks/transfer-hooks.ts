@@ -53,13 +53,26 @@ export class TransferHooks {
   private readonly stopping = new AbortController();
   private readonly runner: HookRunner;
 
-  constructor(private readonly source: TransferEventSource, settings: HookSettings, private readonly sandboxRoot: string, logger: Logger) {
+  constructor(
+    private readonly source: TransferEventSource,
+    settings: HookSettings,
+    private readonly sandboxRoot: string,
+    logger: Logger,
+  ) {
     this.log = logger.child({ component: 'hooks' });
     this.limited = new RateLimitedLog(this.log);
     this.runner = new HookRunner(this.log);
     this.settings = settings;
     this.commands = new WorkQueue(
-      (job) => runCommandHook(job.event, { argv: job.settings.command, timeoutMs: job.settings.commandTimeoutMs, sandboxRoot: this.sandboxRoot, runner: this.runner, log: this.log, signal: this.stopping.signal }),
+      (job) =>
+        runCommandHook(job.event, {
+          argv: job.settings.command,
+          timeoutMs: job.settings.commandTimeoutMs,
+          sandboxRoot: this.sandboxRoot,
+          runner: this.runner,
+          log: this.log,
+          signal: this.stopping.signal,
+        }),
       { concurrency: settings.commandConcurrency, capacity: settings.commandQueue },
     );
     this.webhooks = new WorkQueue(
@@ -114,10 +127,18 @@ export class TransferHooks {
     const settings = this.settings;
     if (!settings.events.includes(event.type)) return;
     if (settings.command.length > 0 && !this.commands.push({ event, settings })) {
-      this.limited.warn('command-overflow', { hook: 'command', event: event.type, transferId: event.transfer.transferId, capacity: settings.commandQueue }, 'hook queue full: events dropped (counted in jetrecv_hook_jobs_total{result="dropped"})');
+      this.limited.warn(
+        'command-overflow',
+        { hook: 'command', event: event.type, transferId: event.transfer.transferId, capacity: settings.commandQueue },
+        'hook queue full: events dropped (counted in jetrecv_hook_jobs_total{result="dropped"})',
+      );
     }
     if (settings.webhookUrl !== null && !this.webhooks.push({ event, settings })) {
-      this.limited.warn('webhook-overflow', { hook: 'webhook', event: event.type, transferId: event.transfer.transferId, capacity: settings.webhookQueue }, 'webhook queue full: events dropped (counted in jetrecv_hook_jobs_total{result="dropped"})');
+      this.limited.warn(
+        'webhook-overflow',
+        { hook: 'webhook', event: event.type, transferId: event.transfer.transferId, capacity: settings.webhookQueue },
+        'webhook queue full: events dropped (counted in jetrecv_hook_jobs_total{result="dropped"})',
+      );
     }
   }
 }

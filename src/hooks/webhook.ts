@@ -41,7 +41,10 @@ export interface WebhookOptions {
 export async function deliverWebhook(event: TransferEvent, o: WebhookOptions): Promise<boolean> {
   const body = JSON.stringify(event);
   const target = new URL(o.url);
-  const basic = target.username !== '' || target.password !== '' ? `${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}` : null;
+  const basic =
+    target.username !== '' || target.password !== ''
+      ? `${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`
+      : null;
   target.username = target.password = '';
   const headers: Record<string, string> = {
     'Content-Type': 'application/json',
@@ -57,7 +60,13 @@ export async function deliverWebhook(event: TransferEvent, o: WebhookOptions): P
     let problem: string;
     let retryable = true;
     try {
-      const res = await fetch(target, { method: 'POST', headers, body, signal: AbortSignal.any([o.signal, AbortSignal.timeout(o.timeoutMs)]), redirect: 'manual' });
+      const res = await fetch(target, {
+        method: 'POST',
+        headers,
+        body,
+        signal: AbortSignal.any([o.signal, AbortSignal.timeout(o.timeoutMs)]),
+        redirect: 'manual',
+      });
       await res.body?.cancel().catch(() => {});
       if (res.status >= 200 && res.status < 300) {
         o.log.info({ ...context, status: res.status, attempts: attempt + 1 }, 'webhook delivered');
@@ -67,7 +76,10 @@ export async function deliverWebhook(event: TransferEvent, o: WebhookOptions): P
       retryable = res.status === 429 || res.status >= 500;
     } catch (err) {
       const e = err as Error;
-      problem = e.name === 'TimeoutError' ? `no answer within ${o.timeoutMs} ms` : `${e.message}${(e.cause as Error | undefined)?.message ? `: ${(e.cause as Error).message}` : ''}`;
+      problem =
+        e.name === 'TimeoutError'
+          ? `no answer within ${o.timeoutMs} ms`
+          : `${e.message}${(e.cause as Error | undefined)?.message ? `: ${(e.cause as Error).message}` : ''}`;
     }
     if (o.signal.aborted) {
       o.log.warn({ ...context, attempts: attempt + 1 }, 'webhook delivery abandoned: the daemon stops');
@@ -81,10 +93,14 @@ export async function deliverWebhook(event: TransferEvent, o: WebhookOptions): P
     o.log.info({ ...context, problem, attempt: attempt + 1, retryInMs: wait }, 'webhook attempt failed; retrying');
     await new Promise<void>((r) => {
       const timer = setTimeout(r, wait);
-      o.signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        r();
-      }, { once: true });
+      o.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          r();
+        },
+        { once: true },
+      );
     });
   }
 }

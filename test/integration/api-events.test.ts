@@ -19,7 +19,11 @@ class TestSource implements TransferEventSource {
   }
 }
 
-const event = (type: TransferEvent['type'], pad = ''): TransferEvent => ({ type, time: 1, transfer: { ...SAMPLE_TRANSFER, errorMessage: pad } });
+const event = (type: TransferEvent['type'], pad = ''): TransferEvent => ({
+  type,
+  time: 1,
+  transfer: { ...SAMPLE_TRANSFER, errorMessage: pad },
+});
 
 let fx: Fixture | undefined;
 afterEach(async () => {
@@ -27,10 +31,18 @@ afterEach(async () => {
   fx = undefined;
 });
 
-async function start(source: TestSource, extra: { maxClientBufferBytes?: number; heartbeatMs?: number } = {}): Promise<{ fx: Fixture; token: string }> {
+async function start(
+  source: TestSource,
+  extra: { maxClientBufferBytes?: number; heartbeatMs?: number } = {},
+): Promise<{ fx: Fixture; token: string }> {
   fx = await startFixture({
     users: [['alice', 'alice-password-1']],
-    events: { source, transfers: () => [SAMPLE_TRANSFER, { ...SAMPLE_TRANSFER, transferId: 'f'.repeat(32), status: 'complete' }], progressIntervalMs: () => 100, ...extra },
+    events: {
+      source,
+      transfers: () => [SAMPLE_TRANSFER, { ...SAMPLE_TRANSFER, transferId: 'f'.repeat(32), status: 'complete' }],
+      progressIntervalMs: () => 100,
+      ...extra,
+    },
   });
   return { fx, token: await fx.login('alice', 'alice-password-1') };
 }
@@ -66,7 +78,10 @@ describe('GET /api/v1/events', () => {
     const progress = JSON.parse(/event: progress\ndata: (.*)\n\n/.exec(text)![1]!);
     expect(progress).toMatchObject({ type: 'progress', transfers: [SAMPLE_TRANSFER] });
     await until(() => source.listeners.size === 0, 'unsubscribed after the client left');
-    const post = await fetch(`http://127.0.0.1:${fx.port}/api/v1/events`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+    const post = await fetch(`http://127.0.0.1:${fx.port}/api/v1/events`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}` },
+    });
     expect(post.status).toBe(405);
   });
 

@@ -89,11 +89,24 @@ async function makeFiles(name: string, count: number): Promise<string> {
 }
 
 function send(dir: string, dest: string) {
-  return runCli(['send', '--to', `127.0.0.1:${serve.recvPort}`, '--server-key', serve.publicKey, '--handshake-timeout', '5s', '--dest', dest, dir]);
+  return runCli([
+    'send',
+    '--to',
+    `127.0.0.1:${serve.recvPort}`,
+    '--server-key',
+    serve.publicKey,
+    '--handshake-timeout',
+    '5s',
+    '--dest',
+    dest,
+    dir,
+  ]);
 }
 
 async function recorded(): Promise<{ stdin: string; env: Record<string, string>; cwd: string }[]> {
-  const names = (await readdir(hookOut)).filter((n) => n.endsWith('.json')).sort((a, b) => (BigInt(a.split('-')[0]!) < BigInt(b.split('-')[0]!) ? -1 : 1));
+  const names = (await readdir(hookOut))
+    .filter((n) => n.endsWith('.json'))
+    .sort((a, b) => (BigInt(a.split('-')[0]!) < BigInt(b.split('-')[0]!) ? -1 : 1));
   return Promise.all(names.map(async (n) => JSON.parse(await readFile(path.join(hookOut, n), 'utf8'))));
 }
 
@@ -175,10 +188,14 @@ describe('events of a real transfer', () => {
         if (e.type === 'transferComplete') break;
       }
     })();
-    const watch: ChildProcess = spawn(process.execPath, [cliPath, 'api', '--api-control-port', String(serve.apiPort), '--user', 'alice', 'watch'], {
-      env: { ...process.env, JETRECV_API_PASSWORD: PASSWORD },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const watch: ChildProcess = spawn(
+      process.execPath,
+      [cliPath, 'api', '--api-control-port', String(serve.apiPort), '--user', 'alice', 'watch'],
+      {
+        env: { ...process.env, JETRECV_API_PASSWORD: PASSWORD },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let watchOut = '';
     watch.stdout!.on('data', (d: Buffer) => (watchOut += d.toString()));
     const watchExit = new Promise<number | null>((r) => watch.on('close', r));
@@ -198,7 +215,12 @@ describe('events of a real transfer', () => {
     transferId = lifecycle[0]!.transfer.transferId;
     for (const e of lifecycle) expect(e.transfer.transferId).toBe(transferId);
     expect(lifecycle[0]!.transfer).toMatchObject({ status: 'receiving', destinationPath: '/inbox', filesTotal: 2, totalSize: 40_001 });
-    expect(lifecycle.slice(1, 3).map((e) => e.file!.path).sort()).toEqual(['inbox/batch1/f0.bin', 'inbox/batch1/f1.bin']);
+    expect(
+      lifecycle
+        .slice(1, 3)
+        .map((e) => e.file!.path)
+        .sort(),
+    ).toEqual(['inbox/batch1/f0.bin', 'inbox/batch1/f1.bin']);
     expect(lifecycle[3]!.transfer).toMatchObject({ status: 'complete', bytesReceived: 40_001, filesDone: 2 });
 
     // `jetrecv api watch`: the same events, one JSON per line.
@@ -211,10 +233,14 @@ describe('events of a real transfer', () => {
     expect(watched.every((e) => (e as TransferEvent).transfer.transferId === transferId)).toBe(true);
 
     // The hook command: one run per event, event JSON on stdin, JETRECV_* variables, nothing else leaked.
-    const runs = await until(async () => {
-      const r = await recorded();
-      return r.length === 4 ? r : undefined;
-    }, 'four hook runs', 20_000);
+    const runs = await until(
+      async () => {
+        const r = await recorded();
+        return r.length === 4 ? r : undefined;
+      },
+      'four hook runs',
+      20_000,
+    );
     const events = runs.map((r) => JSON.parse(r.stdin) as TransferEvent);
     expect(events.map((e) => e.type)).toEqual(['transferStarted', 'fileComplete', 'fileComplete', 'transferComplete']);
     expect(events[3]!.transfer).toEqual(lifecycle[3]!.transfer);
@@ -231,13 +257,22 @@ describe('events of a real transfer', () => {
     });
     expect(fileRun.env['LEAK_CHECK']).toBeUndefined();
     expect(fileRun.cwd).toBe(sandbox);
-    expect(runs[3]!.env).toMatchObject({ JETRECV_EVENT: 'transferComplete', JETRECV_STATUS: 'complete', JETRECV_BYTES_RECEIVED: '40001', JETRECV_END_TIME: String(events[3]!.transfer.endTime) });
+    expect(runs[3]!.env).toMatchObject({
+      JETRECV_EVENT: 'transferComplete',
+      JETRECV_STATUS: 'complete',
+      JETRECV_BYTES_RECEIVED: '40001',
+      JETRECV_END_TIME: String(events[3]!.transfer.endTime),
+    });
     // Exit status and output are logged.
     // (the log line follows the hook's exit, so it may come a moment after the hook's file)
-    const done = await until(() => {
-      const lines = serve.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'hook command done');
-      return lines.length === 4 ? lines : undefined;
-    }, 'four hook runs logged', 10_000);
+    const done = await until(
+      () => {
+        const lines = serve.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'hook command done');
+        return lines.length === 4 ? lines : undefined;
+      },
+      'four hook runs logged',
+      10_000,
+    );
     expect(done[0]).toMatchObject({ exitCode: 0, stdout: 'recorded transferStarted\n', program: process.execPath });
 
     // The webhook: 500 twice, then 200; every attempt signed; retries of one delivery share its id.
@@ -250,7 +285,12 @@ describe('events of a real transfer', () => {
       expect(h.headers['x-jetrecv-event']).toBe((JSON.parse(h.body) as TransferEvent).type);
     }
     expect(new Set(hits.slice(0, 3).map((h) => h.headers['x-jetrecv-delivery'])).size).toBe(1);
-    expect(hits.slice(2).map((h) => (JSON.parse(h.body) as TransferEvent).type)).toEqual(['transferStarted', 'fileComplete', 'fileComplete', 'transferComplete']);
+    expect(hits.slice(2).map((h) => (JSON.parse(h.body) as TransferEvent).type)).toEqual([
+      'transferStarted',
+      'fileComplete',
+      'fileComplete',
+      'transferComplete',
+    ]);
     expect(JSON.parse(hits[5]!.body)).toEqual(events[3]);
     // The log names the webhook without its credentials or query, and never the secret.
     const all = serve.logs.join('\n');
@@ -300,11 +340,17 @@ describe('hooks that hang (after SIGHUP)', () => {
     const sent = await send(dir, 'inbox2');
     expect(sent.code, sent.stderr).toBe(0);
     // The transfer is complete while both hook commands and the webhook still hang.
-    const hangs = await until(async () => {
-      const names = (await readdir(hookOut)).filter((n) => n.endsWith('.hang'));
-      return names.length === 2 ? names : undefined;
-    }, 'two hanging hooks', 10_000);
-    const pids = await Promise.all(hangs.map(async (n) => JSON.parse(await readFile(path.join(hookOut, n), 'utf8')) as { pid: number; child: number }));
+    const hangs = await until(
+      async () => {
+        const names = (await readdir(hookOut)).filter((n) => n.endsWith('.hang'));
+        return names.length === 2 ? names : undefined;
+      },
+      'two hanging hooks',
+      10_000,
+    );
+    const pids = await Promise.all(
+      hangs.map(async (n) => JSON.parse(await readFile(path.join(hookOut, n), 'utf8')) as { pid: number; child: number }),
+    );
     for (const p of pids) {
       expect(alive(p.pid)).toBe(true);
       expect(alive(p.child)).toBe(true);
@@ -326,14 +372,22 @@ describe('hooks that hang (after SIGHUP)', () => {
 
     // The timeout kills each hanging hook with its child, logged as such.
     await until(() => pids.every((p) => !alive(p.pid) && !alive(p.child)), 'hooks killed', 20_000);
-    await until(() => serve.logs.slice(before).filter((l) => l.includes('timed out and was killed')).length >= 2, 'timeouts logged', 10_000);
+    await until(
+      () => serve.logs.slice(before).filter((l) => l.includes('timed out and was killed')).length >= 2,
+      'timeouts logged',
+      10_000,
+    );
     expect(await metric('jetrecv_hook_jobs_total{hook="command",result="failed"}')).toBeGreaterThanOrEqual(2);
 
     // The queued event runs next; stopping the daemon kills it (and abandons the webhook) at once.
-    const third = await until(async () => {
-      const names = (await readdir(hookOut)).filter((n) => n.endsWith('.hang') && !hangs.includes(n));
-      return names.length === 1 ? names[0] : undefined;
-    }, 'the queued hook runs', 10_000);
+    const third = await until(
+      async () => {
+        const names = (await readdir(hookOut)).filter((n) => n.endsWith('.hang') && !hangs.includes(n));
+        return names.length === 1 ? names[0] : undefined;
+      },
+      'the queued hook runs',
+      10_000,
+    );
     const p3 = JSON.parse(await readFile(path.join(hookOut, third), 'utf8')) as { pid: number; child: number };
     expect(await serve.stop()).toBe(0);
     await until(() => !alive(p3.pid) && !alive(p3.child), 'the running hook killed at stop', 5_000);

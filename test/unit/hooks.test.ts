@@ -17,8 +17,23 @@ const EVENT: TransferEvent = {
   time: 5,
   file: { index: 2, path: 'in/a.mxf', size: 9 },
   transfer: {
-    transferId: 'ab'.repeat(16), destinationPath: '/in', sourceIP: '10.0.0.1', sourcePort: 4000, status: 'receiving', totalSize: 9, lastErrorTime: null,
-    lastRecvTime: 7, lastSendTime: 8, errorMessage: '', bytesReceived: 9, filesTotal: 3, filesDone: 1, recvRate: 0, startTime: 1, endTime: null, clientPublicKey: 'k',
+    transferId: 'ab'.repeat(16),
+    destinationPath: '/in',
+    sourceIP: '10.0.0.1',
+    sourcePort: 4000,
+    status: 'receiving',
+    totalSize: 9,
+    lastErrorTime: null,
+    lastRecvTime: 7,
+    lastSendTime: 8,
+    errorMessage: '',
+    bytesReceived: 9,
+    filesTotal: 3,
+    filesDone: 1,
+    recvRate: 0,
+    startTime: 1,
+    endTime: null,
+    clientPublicKey: 'k',
   },
 };
 
@@ -27,13 +42,16 @@ describe('WorkQueue', () => {
     const release: (() => void)[] = [];
     let peak = 0;
     let running = 0;
-    const q = new WorkQueue<number>(async (n) => {
-      running++;
-      peak = Math.max(peak, running);
-      await new Promise<void>((r) => release.push(r));
-      running--;
-      return n % 2 === 0;
-    }, { concurrency: 2, capacity: 3 });
+    const q = new WorkQueue<number>(
+      async (n) => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise<void>((r) => release.push(r));
+        running--;
+        return n % 2 === 0;
+      },
+      { concurrency: 2, capacity: 3 },
+    );
     const accepted = [1, 2, 3, 4, 5, 6, 7].map((n) => q.push(n));
     expect(accepted).toEqual([true, true, true, true, true, false, false]);
     expect(q.stats()).toEqual({ queued: 3, running: 2, succeeded: 0, failed: 0, dropped: 2 });
@@ -55,8 +73,17 @@ class Source implements TransferEventSource {
 }
 
 const NONE: HookSettings = {
-  events: ['transferComplete'], command: [], commandTimeoutMs: 1000, commandConcurrency: 1, commandQueue: 10,
-  webhookUrl: null, webhookSecret: null, webhookTimeoutMs: 1000, webhookRetries: 0, webhookBackoffMs: 10, webhookQueue: 10,
+  events: ['transferComplete'],
+  command: [],
+  commandTimeoutMs: 1000,
+  commandConcurrency: 1,
+  commandQueue: 10,
+  webhookUrl: null,
+  webhookSecret: null,
+  webhookTimeoutMs: 1000,
+  webhookRetries: 0,
+  webhookBackoffMs: 10,
+  webhookQueue: 10,
 };
 
 describe('TransferHooks', () => {
@@ -78,9 +105,19 @@ describe('command hook environment', () => {
   it('one JETRECV_* variable per structure field, plus the event and file ones', () => {
     const env = eventEnvironment(EVENT, '/srv/sandbox');
     expect(env).toMatchObject({
-      JETRECV_EVENT: 'fileComplete', JETRECV_EVENT_TIME: '5', JETRECV_TRANSFER_ID: 'ab'.repeat(16), JETRECV_LAST_ERROR_TIME: '', JETRECV_END_TIME: '',
-      JETRECV_SOURCE_IP: '10.0.0.1', JETRECV_FILES_DONE: '1', JETRECV_CLIENT_PUBLIC_KEY: 'k', JETRECV_SANDBOX_DIR: '/srv/sandbox',
-      JETRECV_FILE_INDEX: '2', JETRECV_FILE_PATH: 'in/a.mxf', JETRECV_FILE_FULL_PATH: '/srv/sandbox/in/a.mxf', JETRECV_FILE_SIZE: '9',
+      JETRECV_EVENT: 'fileComplete',
+      JETRECV_EVENT_TIME: '5',
+      JETRECV_TRANSFER_ID: 'ab'.repeat(16),
+      JETRECV_LAST_ERROR_TIME: '',
+      JETRECV_END_TIME: '',
+      JETRECV_SOURCE_IP: '10.0.0.1',
+      JETRECV_FILES_DONE: '1',
+      JETRECV_CLIENT_PUBLIC_KEY: 'k',
+      JETRECV_SANDBOX_DIR: '/srv/sandbox',
+      JETRECV_FILE_INDEX: '2',
+      JETRECV_FILE_PATH: 'in/a.mxf',
+      JETRECV_FILE_FULL_PATH: '/srv/sandbox/in/a.mxf',
+      JETRECV_FILE_SIZE: '9',
     });
     expect(Object.keys(env).length).toBe(3 + Object.keys(EVENT.transfer).length + 4);
   });
@@ -107,7 +144,15 @@ describe('deliverWebhook', () => {
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
     return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/h?key=x`, seen };
   }
-  const opts = (url: string, retries: number) => ({ url, secret: 'k3y', timeoutMs: 2000, retries, backoffMs: 10, log: silent, signal: new AbortController().signal });
+  const opts = (url: string, retries: number) => ({
+    url,
+    secret: 'k3y',
+    timeoutMs: 2000,
+    retries,
+    backoffMs: 10,
+    log: silent,
+    signal: new AbortController().signal,
+  });
 
   it('retries 429 and 5xx, then succeeds; every attempt signed over the exact body', async () => {
     const { url, seen } = await serve([503, 429, 204]);

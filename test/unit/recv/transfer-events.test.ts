@@ -29,7 +29,10 @@ describe('TransferEvents', () => {
     p.progress.onFileDone(s, 1, 1);
     p.progress.onFileDone(s, 1, 0);
     expect(seen.map((e) => e.type)).toEqual(['transferStarted', 'fileComplete', 'fileComplete', 'transferComplete']);
-    expect(seen[0]).toMatchObject({ resumed: false, transfer: { status: 'receiving', filesTotal: 2, totalSize: 3010, destinationPath: '/incoming' } });
+    expect(seen[0]).toMatchObject({
+      resumed: false,
+      transfer: { status: 'receiving', filesTotal: 2, totalSize: 3010, destinationPath: '/incoming' },
+    });
     expect(seen[1]).toMatchObject({ file: { index: 1, path: 'incoming/f1', size: 10 }, transfer: { filesDone: 1 } });
     expect(seen[3]!.transfer).toEqual(p.transferLog.transfers()[0]);
     expect(seen[3]!.transfer).toMatchObject({ status: 'complete', bytesReceived: 3010 });
