@@ -175,11 +175,8 @@ afterAll(async () => {
 });
 
 describe('events of a real transfer', () => {
-  let transferId: string;
-  let streamed: StreamEvent[] = [];
-  let watchLines: string[] = [];
-
   it('reach the SSE stream, `jetrecv api watch`, the hook command and the webhook', async () => {
+    const streamed: StreamEvent[] = [];
     const client = await login();
     const stop = new AbortController();
     const reading = (async () => {
@@ -212,7 +209,7 @@ describe('events of a real transfer', () => {
     // The stream: started -> one fileComplete per file -> complete, one transfer, the API's structure.
     const lifecycle = streamed.filter((e): e is TransferEvent => e.type !== 'progress');
     expect(lifecycle.map((e) => e.type)).toEqual(['transferStarted', 'fileComplete', 'fileComplete', 'transferComplete']);
-    transferId = lifecycle[0]!.transfer.transferId;
+    const transferId = lifecycle[0]!.transfer.transferId;
     for (const e of lifecycle) expect(e.transfer.transferId).toBe(transferId);
     expect(lifecycle[0]!.transfer).toMatchObject({ status: 'receiving', destinationPath: '/inbox', filesTotal: 2, totalSize: 40_001 });
     expect(
@@ -227,7 +224,7 @@ describe('events of a real transfer', () => {
     await until(() => watchOut.includes('"transferComplete"'), 'watch prints transferComplete', 15_000);
     watch.kill('SIGINT');
     expect(await watchExit).toBe(0);
-    watchLines = watchOut.trim().split('\n');
+    const watchLines = watchOut.trim().split('\n');
     const watched = watchLines.map((l) => JSON.parse(l) as StreamEvent).filter((e) => e.type !== 'progress');
     expect(watched.map((e) => e.type)).toEqual(['transferStarted', 'fileComplete', 'fileComplete', 'transferComplete']);
     expect(watched.every((e) => (e as TransferEvent).transfer.transferId === transferId)).toBe(true);
