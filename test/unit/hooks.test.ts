@@ -1,6 +1,7 @@
 // The trigger parts one layer at a time: the bounded queue (concurrency, overflow counted),
 // TransferHooks' subscription (only while a hook is configured), the webhook's retry rule
 // (429/5xx/no answer retried, other answers final) against a local HTTP server.
+import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
@@ -8,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WorkQueue } from '../../src/hooks/work-queue.js';
 import { TransferHooks, type HookSettings } from '../../src/hooks/transfer-hooks.js';
 import { deliverWebhook, redactedUrl, signBody } from '../../src/hooks/webhook.js';
-import { eventEnvironment } from '../../src/hooks/command-hook.js';
+import { eventEnvironment, HookRunner } from '../../src/hooks/command-hook.js';
 import type { TransferEvent, TransferEventListener, TransferEventSource } from '../../src/recv/transfer-events.js';
 
 const silent = pino({ level: 'silent' });
@@ -175,5 +176,48 @@ describe('deliverWebhook', () => {
   it('logs the URL without credentials or query', () => {
     expect(redactedUrl('https://u:p@h.example:8443/a/b?token=t#f')).toBe('https://h.example:8443/a/b');
     expect(signBody('{}', 'k')).toMatch(/^sha256=[0-9a-f]{64}$/);
+  });
+});
+
+describe('HookRunner (the built dist/hooks/hook-runner.js)', () => {
+  /** Running (a zombie waiting for its reaper counts as gone). */
+  const alive = (pid: number) => {
+    try {
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  const job = (script: string, timeoutMs = 10_000) => ({
+    argv: ['/bin/sh', '-c', script],
+    env: { PATH: '/usr/bin:/bin', X: 'y' },
+    cwd: '/tmp',
+    stdin: 'in\n',
+    timeoutMs,
+  });
+
+  it('runs argv with the env, cwd and stdin given, keeps the output, kills at the timeout and at close', async () => {
+    const runner = new HookRunner(silent);
+    const signal = new AbortController().signal;
+    try {
+      const ok = await runner.run(job('read line; echo "$line $X $(pwd)"; echo err >&2; exit 3'), signal);
+      expect(ok).toMatchObject({ exitCode: 3, timedOut: false, killed: false, error: null, stdout: 'in y /tmp\n', stderr: 'err\n' });
+      const slow = await runner.run(job('sleep 30 & echo $!; wait', 300), signal);
+      expect(slow).toMatchObject({ timedOut: true, exitCode: null, signal: 'SIGKILL' });
+      const child = Number(slow.stdout.trim());
+      for (let i = 0; i < 50 && alive(child); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(alive(child)).toBe(false); // the whole group
+      const missing = await runner.run({ ...job(''), argv: ['/no/such/program'] }, signal);
+      expect(missing.error).toMatch(/ENOENT/);
+    } finally {
+      runner.close();
+    }
+    const stop = new AbortController();
+    const runner2 = new HookRunner(silent);
+    const hanging = runner2.run(job('sleep 30'), stop.signal);
+    await new Promise((r) => setTimeout(r, 300));
+    stop.abort();
+    expect(await hanging).toMatchObject({ killed: true });
+    runner2.close();
   });
 });
