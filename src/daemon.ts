@@ -21,6 +21,8 @@ import { TransferStore } from './recv/transfer-store.js';
 import { encodeKey, parsePublicKey } from './keys/key-encoding.js';
 import { aeadBackends, type CipherName } from './addon/endpoint.js';
 import type { LogLevel } from './log.js';
+import { TransferHooks, type HookSettings } from './hooks/transfer-hooks.js';
+import { DEFAULT_PROGRESS_INTERVAL_MS } from './api/event-stream.js';
 
 export interface DaemonConfig {
   persistentStateDir?: string;
@@ -67,6 +69,10 @@ export interface DaemonConfig {
   eventQueueCapacity?: number;
   /** Resumable transfers idle this long are dropped with their partials (0 = never; default 7 d). */
   resumeRetentionMs?: number;
+  /** Hook command and webhook on transfer events (none: no hooks). */
+  hooks?: HookSettings;
+  /** Progress period of GET /api/v1/events (default 1 s). */
+  eventsProgressIntervalMs?: number;
   /** Receive rate limits at start, bits/s (0 = none; src/recv/rate-caps.ts). */
   bandwidthLimits?: BandwidthLimits;
 }
@@ -91,7 +97,7 @@ export interface Daemon {
   status(): { sessions: number; receiving: number; recvRateBps: number };
   /** Applies the settings that may change at runtime (SIGHUP). */
   /** bandwidthLimits: only when the config file changed them (an API change stays otherwise). */
-  reload(settings: { logLevel: LogLevel; superusers: string[]; sessionTimeoutMs: number; resumeRetentionMs?: number; bandwidthLimits?: BandwidthLimits }): void;
+  reload(settings: { logLevel: LogLevel; superusers: string[]; sessionTimeoutMs: number; resumeRetentionMs?: number; bandwidthLimits?: BandwidthLimits; hooks?: HookSettings; eventsProgressIntervalMs?: number }): void;
   close(): Promise<void>;
 }
 
@@ -184,10 +190,14 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
     );
   }
 
+  // Triggers: they only queue work on the receiver's events; the work runs off its path.
+  const hooks = config.hooks !== undefined ? new TransferHooks(receiver.events, config.hooks, receiver.sandboxRoot, logger) : null;
+  let eventsProgressIntervalMs = config.eventsProgressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS;
+
   const counterHelp = loadCounterHelp();
   /** Live set: SIGHUP may change who the superusers are. */
   const superusers = new Set(config.superusers);
-  let api: { port: number; adminSocket: string | null; close(): Promise<void> } | null = null;
+  let api: Awaited<ReturnType<typeof import('./api/server.js').startApiServer>> | null = null;
   if (config.apiEnabled) {
     const { startApiServer } = await import('./api/server.js');
     try {
@@ -208,10 +218,17 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
         tokens: tokens!,
         ...(config.adminSocket !== undefined ? { localAdmin: config.adminSocket } : {}),
         superusers,
+        events: {
+          source: receiver.events,
+          transfers: () => receiver.getTransfers(),
+          progressIntervalMs: () => eventsProgressIntervalMs,
+        },
         metrics: () => {
           const counters = receiver.counters();
           const st = receiver.status();
           return renderPrometheus({
+            ...(hooks !== null ? { hooks: { ...hooks.stats() } } : {}),
+            ...(api !== null ? { eventStreams: api.eventStreamStats() } : {}),
             counters,
             counterHelp,
             handshakes: receiver.handshakeCounts(),
@@ -258,6 +275,7 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
         }),
       });
     } catch (err) {
+      hooks?.close();
       receiver.close();
       throw err;
     }
@@ -284,10 +302,13 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
       receiver.setSessionTimeout(settings.sessionTimeoutMs);
       if (settings.resumeRetentionMs !== undefined) receiver.setResumeRetention(settings.resumeRetentionMs);
       if (settings.bandwidthLimits !== undefined) receiver.setBandwidthLimits(settings.bandwidthLimits);
+      if (settings.hooks !== undefined) hooks?.configure(settings.hooks);
+      if (settings.eventsProgressIntervalMs !== undefined) eventsProgressIntervalMs = settings.eventsProgressIntervalMs;
     },
     close() {
       closing ??= (async () => {
         // New sessions are refused at once; live transfers get a final checkpoint.
+        hooks?.close();
         await receiver.shutdown();
         await api?.close();
         await stateLock?.release();

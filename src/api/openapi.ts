@@ -2,6 +2,8 @@
 // The server serves it at GET /api/v1/openapi.json; docs/openapi.json is a copy that a test
 // keeps identical (regenerate with UPDATE_OPENAPI=1 npx vitest run test/unit/api-openapi.test.ts).
 import { METHODS, type MethodSpec, type ParamSpec } from './catalog.js';
+import { EVENTS_PATH } from './event-stream.js';
+import { TRANSFER_EVENT_TYPES } from '../recv/transfer-events.js';
 
 type Schema = Record<string, unknown>;
 
@@ -178,6 +180,32 @@ const SCHEMAS: Record<string, Schema> = {
   ),
   SourceList: { type: 'array', items: ref('SourceStructure') },
   ReceiveTransferList: { type: 'array', items: ref('ReceiveTransferStructure') },
+  TransferEvent: obj(
+    {
+      type: { type: 'string', enum: [...TRANSFER_EVENT_TYPES] },
+      time: int('When it happened, Unix µs.'),
+      transfer: ref('ReceiveTransferStructure'),
+      file: obj(
+        {
+          index: int('Index in the manifest.'),
+          path: { type: 'string', nullable: true, description: 'Path beneath the sandbox root (destinationPath included).' },
+          size: { type: 'integer', nullable: true, description: 'Bytes.' },
+        },
+        'fileComplete only.',
+      ),
+      resumed: bool('transferStarted only: the sender resumed an earlier transfer.'),
+    },
+    'A transfer event: the data of an SSE event of GET /api/v1/events named by its type, the body of a webhook POST and the stdin of a hook command.',
+    ['type', 'time', 'transfer'],
+  ),
+  ProgressEvent: obj(
+    {
+      type: { type: 'string', enum: ['progress'] },
+      time: int('Unix µs.'),
+      transfers: { type: 'array', items: ref('ReceiveTransferStructure'), description: 'Every receiving transfer.' },
+    },
+    'The data of an SSE `progress` event of GET /api/v1/events, sent every --events-progress-interval while a transfer is receiving.',
+  ),
   ServerInfo: {
     type: 'object',
     description:
@@ -303,6 +331,24 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       summary: 'This document.',
       security: [{}],
       responses: { '200': { description: 'OpenAPI 3.0 document.', content: { 'application/json': { schema: { type: 'object' } } } } },
+    },
+  };
+  paths[EVENTS_PATH] = {
+    get: {
+      operationId: 'events',
+      summary: 'Live transfer events as Server-Sent Events (text/event-stream).',
+      description:
+        'Each event is `event: <type>` and `data: <one JSON line>`: a TransferEvent for transferStarted, fileComplete, transferComplete, transferFailed and transferCancelled, a ProgressEvent for progress. A comment line (`: heartbeat`) comes every 15 s. No event ids, no replay: Last-Event-ID is ignored; after a reconnect call recv.getTransfersAsync. A client more than 1 MiB behind is disconnected. The stream ends with its session.',
+      security: [{ bearerAuth: [] }],
+      'x-access': 'session',
+      responses: {
+        '200': {
+          description: 'The event stream; stays open.',
+          content: { 'text/event-stream': { schema: { oneOf: [ref('TransferEvent'), ref('ProgressEvent')] } } },
+        },
+        '401': errorResponse('Missing, unknown or expired token.'),
+        '405': errorResponse('Not GET.'),
+      },
     },
   };
   return {

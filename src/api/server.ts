@@ -5,7 +5,8 @@
 // Every fault in one call becomes an error answer for that call; the server keeps serving.
 // Routes: POST /api/v1/<method> (GET too for server.getServerInfo), GET /api/v1/openapi.json,
 // GET /metrics when a metrics source is given, GET /ui (the read-only status page, static
-// files: ui-route.ts). docs/API.md describes the behaviour.
+// files: ui-route.ts), GET /api/v1/events when an event source is given (event-stream.ts).
+// docs/API.md describes the behaviour.
 // The same routes are served on the local admin socket when one is configured
 // (local-admin.ts), and API tokens (tokens.ts) are accepted wherever session tokens are.
 import { X509Certificate } from 'node:crypto';
@@ -21,6 +22,7 @@ import { ApiCallError, ApiErrorCodes, errorBodyFor, httpStatusForCode } from './
 import { findMethod, METHODS, type MethodSpec } from './catalog.js';
 import { listenLocalAdmin, type LocalAdmin, type LocalAdminOptions } from './local-admin.js';
 import { LoginLimiter, type LoginLimiterOptions } from './login-limiter.js';
+import { EVENTS_PATH, EVENTS_ROUTE, EventStreams, type EventStreamOptions, type EventStreamStats } from './event-stream.js';
 import { createHandlers, NO_USERS_MESSAGE, type CallContext } from './methods.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { validateParams } from './params.js';
@@ -72,6 +74,8 @@ export interface ApiServerOptions {
   maxBodyBytes?: number;
   /** Prometheus text for GET /metrics; without it /metrics is 404. */
   metrics?: () => string | Promise<string>;
+  /** Transfer events for GET /api/v1/events; without it that route is 404. */
+  events?: EventStreamOptions;
 }
 
 /** A running API server. */
@@ -84,6 +88,8 @@ export interface ApiServer {
   readonly adminSocket: string | null;
   /** Stops accepting calls, ends waiting getRequestResult calls and closes connections. Idempotent. */
   close(): Promise<void>;
+  /** Clients of GET /api/v1/events, for /metrics. */
+  eventStreamStats(): EventStreamStats;
 }
 
 async function readPem(file: string, what: string): Promise<string> {
@@ -227,6 +233,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   };
   let localAdmin: LocalAdmin | undefined;
   const openApiJson = JSON.stringify(buildOpenApiDocument(), null, 2);
+  const eventStreams = opts.events !== undefined ? new EventStreams(opts.events, log) : null;
   const statusPage = await loadStatusPage(undefined, (problem) => log.warn(problem));
 
   /** Applies the method's access rule to an authenticated session. */
@@ -361,6 +368,19 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         send(res, 200, openApiJson);
         return;
       }
+      if (pathname === EVENTS_PATH && eventStreams !== null) {
+        if (req.method !== 'GET') {
+          res.setHeader('Allow', 'GET');
+          throw new ApiCallError(ApiErrorCodes.HTTP_METHOD, `${pathname} accepts GET only`);
+        }
+        const session = await authenticate(req, EVENTS_ROUTE);
+        if (session === undefined) throw new Error('events route without a session'); // 'session' access: authenticate threw
+        user = session.user;
+        // Checked again at each tick, the way every call is: the stream keeps its session in
+        // use and ends when the session does (logout, lifetime, user removed).
+        eventStreams.serve(res, () => authenticate(req, EVENTS_ROUTE).then(() => true, () => false));
+        return;
+      }
       if (!pathname.startsWith(API_PREFIX)) {
         throw new ApiCallError(
           ApiErrorCodes.NOT_FOUND,
@@ -467,11 +487,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     port: boundPort,
     host: bindHost,
     adminSocket: localAdmin?.path ?? null,
+    eventStreamStats: () => eventStreams?.stats() ?? { clients: 0, slowDisconnects: 0 },
     close(): Promise<void> {
       closing ??= Promise.all([
         new Promise<void>((resolve) => {
           clearInterval(sessionSweep);
           requests.close();
+          eventStreams?.closeAll();
           server.close(() => resolve());
           server.closeIdleConnections();
           // Calls in flight get a moment to send their answer, then connections are cut.

@@ -3,9 +3,12 @@
 // before the command; everything after it is the method's parameters. Values are parsed as
 // JSON when they parse (true, 3, {"a":1}), else taken as strings. Commands may omit the
 // namespace when the name is unique (getServerInfo = server.getServerInfo).
+// `jetrecv api --user U watch` prints the event stream instead (api-watch.ts).
 // Exit codes: 0 ok, 1 API error (JSON on stderr), 2 usage.
 import { METHODS, resolveMethodName, type MethodSpec } from '../api/catalog.js';
 import { ApiCallError } from '../api/api-errors.js';
+import { EVENTS_ROUTE } from '../api/event-stream.js';
+import { printEvents, WATCH_COMMAND } from './api-watch.js';
 import { validateParams } from '../api/params.js';
 import { ApiError, DEFAULT_API_PORT, JetrecvClient } from '../client/index.js';
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
@@ -33,7 +36,8 @@ export const apiSpec: CommandSpec = {
     `password comes from $${API_PASSWORD_ENV} or a prompt on the terminal. Superuser-only ` +
     'methods elevate the session automatically (the user must be named by the daemon\'s ' +
     '--superuser). --wait waits for an *Async request and prints its result instead of the ' +
-    'request id.',
+    `request id. The command '${WATCH_COMMAND}' prints the live transfer events ` +
+    '(GET /api/v1/events), one JSON object per line, until interrupted.',
   flags: [
     { name: 'host', type: 'string', valueName: 'HOST', default: '127.0.0.1', help: 'API host' },
     { name: 'api-control-port', type: 'port', valueName: 'PORT', default: DEFAULT_API_PORT, help: 'API TCP port' },
@@ -52,7 +56,7 @@ export const apiSpec: CommandSpec = {
 };
 
 function commandList(): string {
-  const lines = ['', 'Commands (parameters; access):'];
+  const lines = ['', 'Commands (parameters; access):', `  ${WATCH_COMMAND}  (session): live transfer events, one JSON per line`];
   for (const m of METHODS) {
     const params = m.params.map((p) => (p.required ? `--${p.name}=${p.type}` : `[--${p.name}=${p.type}]`)).join(' ');
     lines.push(`  ${m.name}${params !== '' ? ` ${params}` : ''}  (${m.access})`);
@@ -153,7 +157,8 @@ export async function runApiCommand(argv: string[], io: CommandIo = processIo())
       io.stdout.write(formatHelp(apiSpec) + commandList());
       return 0;
     }
-    const method: MethodSpec | undefined = resolveMethodName(command as string);
+    const watch = command === WATCH_COMMAND;
+    const method: MethodSpec | undefined = watch ? EVENTS_ROUTE : resolveMethodName(command as string);
     if (method === undefined) {
       throw new UsageError(`unknown command '${command}' (run 'jetrecv api --help' for the list)`);
     }
@@ -208,6 +213,7 @@ export async function runApiCommand(argv: string[], io: CommandIo = processIo())
       loggedIn = true;
       if (elevate) await client.server.superuser();
     }
+    if (watch) return await printEvents(client, io);
     let result: unknown = await client.call(method.name, params);
     if (parsed.flags['wait'] === true && method.async) {
       result = await client.wait(result as { requestId: number }, parsed.flags['wait-timeout'] as number);

@@ -12,6 +12,7 @@ import { SystemdNotifier, formatStatus } from '../ops/systemd-notify.js';
 import { sdNotify, type CipherName } from '../addon/endpoint.js';
 import { UserStore } from '../state/users.js';
 import { defaultAdminSocketPath, resolveGroup } from '../api/local-admin.js';
+import { hookSettingsFromFlags } from '../hooks/hook-config.js';
 
 /** The API user `--dev` names a superuser (and creates when the user store is empty). */
 export const DEV_ADMIN_USER = 'admin';
@@ -123,6 +124,8 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
       maxSessionsPerKey: flags['max-sessions-per-key'] as number,
       maxSessionsPerSource: flags['max-sessions-per-source'] as number,
       bandwidthLimits,
+      hooks: hookSettingsFromFlags(flags),
+      eventsProgressIntervalMs: flags['events-progress-interval'] as number,
     },
   };
 }
@@ -195,6 +198,8 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         resumeRetentionMs: nextConfig.config.resumeRetentionMs,
         // Only a changed file value replaces what server.updateBandwidthLimits set.
         ...(diff.reloadable.some((c) => c.name.startsWith('incoming-rate-limit')) ? { bandwidthLimits: nextConfig.config.bandwidthLimits } : {}),
+        hooks: nextConfig.config.hooks,
+        eventsProgressIntervalMs: nextConfig.config.eventsProgressIntervalMs,
       });
       for (const c of diff.restartRequired) log.warn({ setting: c.name, from: c.from, to: c.to }, 'setting changed in the config file but needs a restart');
       current = applyReloadable(current, diff);

@@ -3,7 +3,7 @@
 // ... Every call is one HTTP POST to /api/v1/<namespace>.<method>; the session token from
 // auth() is kept and sent as a Bearer token. Errors are thrown as ApiError { code, status,
 // message }. *Async methods answer a typed request handle; client.wait(handle) returns the
-// request's result (or throws its error).
+// request's result (or throws its error). client.events() iterates GET /api/v1/events.
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { ApiErrorCodes } from '../api/api-errors.js';
@@ -28,7 +28,11 @@ import type {
   SuperuserResult,
 } from '../proto/api-structures.js';
 
+import type { StreamEvent } from '../api/event-stream.js';
+
 export type * from '../proto/api-structures.js';
+export type { StreamEvent, ProgressEvent } from '../api/event-stream.js';
+export type { TransferEvent, TransferEventType, TransferEventFile } from '../recv/transfer-events.js';
 export { ApiErrorCodes } from '../api/api-errors.js';
 
 /** Default API port (TCP 8886, as JetStream). */
@@ -272,38 +276,94 @@ export class JetrecvClient {
     };
     return new Promise<T>((resolve, reject) => {
       const onResponse = (res: http.IncomingMessage): void => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (err) => reject(this.unreachable(method, err)));
-        res.on('end', () => {
-          const status = res.statusCode ?? 0;
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown;
-          try {
-            parsed = text === '' ? null : JSON.parse(text);
-          } catch {
-            reject(new ApiError(ApiErrorCodes.BAD_RESPONSE, status, `${method}: the server at ${this.url} answered HTTP ${status} with a body that is not JSON`));
-            return;
-          }
-          if (status >= 200 && status < 300) {
-            resolve(parsed as T);
-            return;
-          }
-          const error = (parsed as { error?: Partial<ApiErrorBody> } | null)?.error;
-          if (error === undefined || typeof error.code !== 'string') {
-            reject(new ApiError(ApiErrorCodes.BAD_RESPONSE, status, `${method}: the server at ${this.url} answered HTTP ${status} without an error object`));
-            return;
-          }
-          const extras: { requestId?: number; parameter?: string } = {};
-          if (typeof error.requestId === 'number') extras.requestId = error.requestId;
-          if (typeof error.parameter === 'string') extras.parameter = error.parameter;
-          reject(new ApiError(error.code, status, String(error.message ?? ''), extras));
-        });
+        this.readAnswer(method, res).then((v) => resolve(v as T), reject);
       };
       const req = this.useTls ? https.request(requestOptions, onResponse) : http.request(requestOptions, onResponse);
       req.on('timeout', () => req.destroy(new Error(`no answer within ${requestOptions.timeout} ms`)));
       req.on('error', (err) => reject(this.unreachable(method, err)));
       req.end(body);
+    });
+  }
+
+  /**
+   * GET /api/v1/events: the transfer events (transferStarted, fileComplete, transferComplete,
+   * transferFailed, transferCancelled) and `progress` events, as they happen, until the server
+   * ends the stream, the loop breaks or `signal` aborts (then the iteration just ends). Needs a
+   * session (auth first). No replay: after a reconnect, getTransfersAsync tells what was missed.
+   */
+  async *events(options: { signal?: AbortSignal } = {}): AsyncGenerator<StreamEvent, void, undefined> {
+    const headers: http.OutgoingHttpHeaders = { Accept: 'text/event-stream' };
+    if (this.token !== undefined) headers.Authorization = `Bearer ${this.token}`;
+    const requestOptions: http.RequestOptions = { host: this.host, port: this.port, method: 'GET', path: '/api/v1/events', headers, agent: this.agent };
+    if (options.signal !== undefined) requestOptions.signal = options.signal;
+    let res: http.IncomingMessage;
+    try {
+      res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        const req = this.useTls ? https.request(requestOptions, resolve) : http.request(requestOptions, resolve);
+        req.on('error', (err) => reject(this.unreachable('events', err)));
+        req.end();
+      });
+    } catch (err) {
+      if (options.signal?.aborted) return;
+      throw err;
+    }
+    if (res.statusCode !== 200) {
+      await this.readAnswer('events', res);
+      throw new ApiError(ApiErrorCodes.BAD_RESPONSE, res.statusCode ?? 0, `events: the server at ${this.url} answered HTTP ${res.statusCode}`);
+    }
+    res.setEncoding('utf8');
+    let pending = '';
+    try {
+      for await (const chunk of res as AsyncIterable<string>) {
+        pending += chunk;
+        for (let end = pending.indexOf('\n\n'); end >= 0; end = pending.indexOf('\n\n')) {
+          const block = pending.slice(0, end);
+          pending = pending.slice(end + 2);
+          const data = block
+            .split('\n')
+            .filter((line) => line.startsWith('data:'))
+            .map((line) => line.slice(5).replace(/^ /, ''))
+            .join('\n');
+          if (data !== '') yield JSON.parse(data) as StreamEvent;
+        }
+      }
+    } catch (err) {
+      if (!options.signal?.aborted) throw this.unreachable('events', err as Error);
+    } finally {
+      res.destroy();
+    }
+  }
+
+  /** Reads an answer: its JSON for 2xx, else throws the ApiError it carries. */
+  private readAnswer(method: string, res: http.IncomingMessage): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', (err) => reject(this.unreachable(method, err)));
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed: unknown;
+        try {
+          parsed = text === '' ? null : JSON.parse(text);
+        } catch {
+          reject(new ApiError(ApiErrorCodes.BAD_RESPONSE, status, `${method}: the server at ${this.url} answered HTTP ${status} with a body that is not JSON`));
+          return;
+        }
+        if (status >= 200 && status < 300) {
+          resolve(parsed);
+          return;
+        }
+        const error = (parsed as { error?: Partial<ApiErrorBody> } | null)?.error;
+        if (error === undefined || typeof error.code !== 'string') {
+          reject(new ApiError(ApiErrorCodes.BAD_RESPONSE, status, `${method}: the server at ${this.url} answered HTTP ${status} without an error object`));
+          return;
+        }
+        const extras: { requestId?: number; parameter?: string } = {};
+        if (typeof error.requestId === 'number') extras.requestId = error.requestId;
+        if (typeof error.parameter === 'string') extras.parameter = error.parameter;
+        reject(new ApiError(error.code, status, String(error.message ?? ''), extras));
+      });
     });
   }
 

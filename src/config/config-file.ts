@@ -10,6 +10,7 @@ import { parseArgs, type CommandSpec, type FlagSpec } from './args.js';
 import { serveSpec } from './serve-spec.js';
 import { ErrorCodes, JetrecvError } from '../errors.js';
 import { LOG_LEVELS } from '../log.js';
+import { TRANSFER_EVENT_TYPES } from '../recv/transfer-events.js';
 
 /** The flag that names the config file; it cannot appear inside a config file. */
 export const CONFIG_FLAG = 'config';
@@ -24,6 +25,8 @@ export const DEFAULT_CONFIG_PATH = '/etc/jetrecv/jetrecv.conf';
  * - `superuser`: the API's superuser list (takes effect at each user's next server.superuser()).
  * - `session-timeout`: the idle limit applied to sessions from then on.
  * - `resume-retention`: the resume retention; a sweep runs at once with the new value.
+ * - `hook-*`, `webhook-*` (the secret file is re-read): for events from then on.
+ * - `events-progress-interval`: at the next progress tick of each event stream.
  */
 export const RELOADABLE_SETTINGS: readonly string[] = Object.freeze([
   'log-level',
@@ -32,6 +35,18 @@ export const RELOADABLE_SETTINGS: readonly string[] = Object.freeze([
   'resume-retention',
   'incoming-rate-limit',
   'incoming-rate-limit-per-source',
+  'hook-command',
+  'hook-events',
+  'hook-timeout',
+  'hook-concurrency',
+  'hook-queue',
+  'webhook-url',
+  'webhook-secret-file',
+  'webhook-timeout',
+  'webhook-retries',
+  'webhook-retry-backoff',
+  'webhook-queue',
+  'events-progress-interval',
 ]);
 
 /**
@@ -43,6 +58,7 @@ const SETTING_CHOICES: Readonly<Record<string, readonly string[]>> = {
   'log-level': LOG_LEVELS,
   'min-cipher': ['chacha20-poly1305', 'aes-256-gcm'],
   'direct-io': ['auto', 'off'],
+  'hook-events': TRANSFER_EVENT_TYPES,
 };
 
 /** What a JSON value for each flag type looks like, for error messages. */

@@ -3,6 +3,7 @@
 import { hostname } from 'node:os';
 import type { CommandSpec } from './args.js';
 import { LOG_LEVELS } from '../log.js';
+import { TRANSFER_EVENT_TYPES } from '../recv/transfer-events.js';
 
 export const serveSpec: CommandSpec = {
   name: 'serve',
@@ -44,6 +45,18 @@ export const serveSpec: CommandSpec = {
     { name: 'incoming-rate-limit', type: 'rate', default: '0', allowZero: true, help: "cap on the receive rate of all senders together, bits/s of UDP payload (e.g. '500M'; 0 = none): shared among the sending sources (sender keys) by max-min fairness and enforced through the rate each sender is told in FEEDBACK, never by dropping; changed live by server.updateBandwidthLimits and SIGHUP" },
     { name: 'incoming-rate-limit-per-source', type: 'rate', default: '0', allowZero: true, help: "cap on the receive rate of one source (all transfers of one sender key), bits/s of UDP payload (0 = none); see --incoming-rate-limit" },
     { name: 'resume-retention', type: 'duration', default: '7d', help: 'drop a resumable transfer whose sender has not come back for this long, and remove its partial files (0 = keep forever); checked at start and hourly' },
+    { name: 'hook-command', type: 'string', repeatable: true, valueName: 'ARG', help: 'command run on each transfer event of --hook-events, as an argv (one --hook-command per argument; config file: a JSON array); no shell; the event JSON on stdin and in JETRECV_* variables; runs as the daemon\'s user in the sandbox directory' },
+    { name: 'hook-events', type: 'string', repeatable: true, default: [...TRANSFER_EVENT_TYPES], valueName: 'EVENT', help: `transfer events that trigger --hook-command and --webhook-url: any of ${TRANSFER_EVENT_TYPES.join(', ')}` },
+    { name: 'hook-timeout', type: 'duration', default: '60s', min: 100, max: 86_400_000, help: 'a hook command still running after this long is killed (its whole process group)' },
+    { name: 'hook-concurrency', type: 'int', default: 2, min: 1, max: 64, valueName: 'N', help: 'hook commands running at the same time' },
+    { name: 'hook-queue', type: 'int', default: 1000, min: 1, max: 1_000_000, valueName: 'N', help: 'events waiting for a hook command slot; past it events are dropped and counted (jetrecv_hook_jobs_total{result="dropped"})' },
+    { name: 'webhook-url', type: 'string', valueName: 'URL', help: 'http:// or https:// URL each transfer event of --hook-events is POSTed to as JSON, signed with --webhook-secret-file' },
+    { name: 'webhook-secret-file', type: 'path', valueName: 'FILE', help: 'file holding the webhook secret (required with --webhook-url): X-JetRecv-Signature is sha256=<hex HMAC-SHA256 of the body>; re-read on SIGHUP' },
+    { name: 'webhook-timeout', type: 'duration', default: '10s', min: 100, max: 300_000, help: 'an attempt to deliver a webhook without an answer after this long fails' },
+    { name: 'webhook-retries', type: 'int', default: 3, min: 0, max: 20, valueName: 'N', help: 'attempts after the first for a webhook that failed (no answer, HTTP 429 or 5xx)' },
+    { name: 'webhook-retry-backoff', type: 'duration', default: '1s', min: 10, max: 60_000, help: 'wait before the first webhook retry; doubles at each next one (at most 60 s)' },
+    { name: 'webhook-queue', type: 'int', default: 1000, min: 1, max: 1_000_000, valueName: 'N', help: 'events waiting for webhook delivery (one at a time, in order); past it events are dropped and counted' },
+    { name: 'events-progress-interval', type: 'duration', default: '1s', min: 100, max: 3_600_000, help: 'how often GET /api/v1/events sends the progress of live transfers' },
     { name: 'log-level', type: 'string', default: 'info', valueName: 'LEVEL', help: `one of ${LOG_LEVELS.join(', ')}` },
     { name: 'dev', type: 'bool', help: "first-try defaults: state and sandbox under ./.jetrecv, API on 127.0.0.1, API user 'admin' a superuser (created with a random password, printed once, when there are no users yet)" },
   ],

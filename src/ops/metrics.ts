@@ -32,6 +32,10 @@ export interface MetricsInput {
   info: { version: string; serverId: string };
   /** AEAD back end by cipher name (addon aeadBackends); omitted: no family. */
   aeadBackends?: Readonly<Record<string, string>>;
+  /** Hook queues by hook kind ('command', 'webhook'); omitted: no families. */
+  hooks?: Record<string, { queued: number; running: number; succeeded: number; failed: number; dropped: number }>;
+  /** Clients of GET /api/v1/events; omitted: no families. */
+  eventStreams?: { clients: number; slowDisconnects: number };
 }
 
 const NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -97,8 +101,10 @@ export function counterMetricName(counter: string): string {
  * counters (input order, with the `drop_*` ones replaced by one `jetrecv_packets_dropped_total`
  * family at the position of the first), then `jetrecv_handshakes_total{outcome}` (if given),
  * `jetrecv_sessions`, `jetrecv_transfers{state}`,
- * `jetrecv_received_bytes_total`, `jetrecv_receive_rate_bits_per_second`, `jetrecv_info`
- * and `jetrecv_aead_backend{cipher,backend}` (if given).
+ * `jetrecv_received_bytes_total`, `jetrecv_receive_rate_bits_per_second`, `jetrecv_info`, then
+ * (if given) `jetrecv_aead_backend{cipher,backend}`, `jetrecv_hook_jobs_total{hook,result}`,
+ * `jetrecv_hook_jobs{hook,state}`, `jetrecv_event_stream_clients` and
+ * `jetrecv_event_stream_slow_disconnects_total`.
  */
 export function renderPrometheus(input: MetricsInput): string {
   const out = new FamilyWriter();
@@ -157,6 +163,27 @@ export function renderPrometheus(input: MetricsInput): string {
       'AEAD implementation new sessions use, by cipher (ipsec-mb or openssl); the value is always 1.',
       Object.entries(input.aeadBackends).map(([cipher, backend]) => ({ labels: { cipher, backend }, value: 1 })),
     );
+  }
+  if (input.hooks !== undefined) {
+    const hooks = Object.entries(input.hooks);
+    out.family(
+      `${METRIC_PREFIX}hook_jobs_total`,
+      'counter',
+      'Transfer events handled by a hook, by hook (command, webhook) and result: succeeded, failed (non-zero exit, timeout, delivery failed after retries) or dropped (queue full).',
+      hooks.flatMap(([hook, st]) => (['succeeded', 'failed', 'dropped'] as const).map((result) => ({ labels: { hook, result }, value: st[result] }))),
+    );
+    out.family(
+      `${METRIC_PREFIX}hook_jobs`,
+      'gauge',
+      'Transfer events waiting for or running in a hook, by hook and state (queued, running).',
+      hooks.flatMap(([hook, st]) => (['queued', 'running'] as const).map((state) => ({ labels: { hook, state }, value: st[state] }))),
+    );
+  }
+  if (input.eventStreams !== undefined) {
+    out.family(`${METRIC_PREFIX}event_stream_clients`, 'gauge', 'Clients connected to GET /api/v1/events.', [{ value: input.eventStreams.clients }]);
+    out.family(`${METRIC_PREFIX}event_stream_slow_disconnects_total`, 'counter', 'Event stream clients disconnected because they fell too far behind.', [
+      { value: input.eventStreams.slowDisconnects },
+    ]);
   }
   return out.text();
 }

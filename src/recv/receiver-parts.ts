@@ -15,6 +15,7 @@ import { ResumeRetention } from './resume-retention.js';
 import { TransferLog } from './transfer-log.js';
 import { InFlight } from './in-flight.js';
 import { RateCaps } from './rate-caps.js';
+import { TransferEvents } from './transfer-events.js';
 import type { TransferStore } from './transfer-store.js';
 import type { PartialFiles, ReceiverEndpoint } from './endpoint-port.js';
 
@@ -64,6 +65,8 @@ export interface ReceiverParts {
   retention: ResumeRetention;
   transferLog: TransferLog;
   rateCaps: RateCaps;
+  /** Transfer events for consumers outside src/recv (hooks, the API's event stream). */
+  events: TransferEvents;
 }
 
 export function assembleReceiverParts(o: PartsOptions, deps: PartsDeps): ReceiverParts {
@@ -72,7 +75,8 @@ export function assembleReceiverParts(o: PartsOptions, deps: PartsDeps): Receive
   const sends = new SendPolicy(log);
   const inFlight = new InFlight(log);
   const resume = new ResumeTable(endpoint, o.transferStore, inFlight, log);
-  const progress = new TransferProgress(endpoint, resume, log);
+  const events = new TransferEvents(log);
+  const progress = new TransferProgress(endpoint, resume, log, events);
   const sessions: SessionTable = new SessionTable(
     endpoint,
     sends,
@@ -122,8 +126,8 @@ export function assembleReceiverParts(o: PartsOptions, deps: PartsDeps): Receive
       syncOnFinalize: o.syncOnFinalize ?? true,
       store: o.transferStore,
     },
-    { endpoint, resume, progress, transferLog, inFlight, log, session: (i) => sessions.get(i), stopped: deps.stopped, onFault: deps.onFault, rateCaps },
+    { endpoint, resume, progress, transferLog, events, inFlight, log, session: (i) => sessions.get(i), stopped: deps.stopped, onFault: deps.onFault, rateCaps },
   );
   const handshakes = new HandshakeIntake(o.handshake, sessions, endpoint, sends, log, limited);
-  return { sends, limited, inFlight, handshakes, sessions, opener, progress, resume, retention, transferLog, rateCaps };
+  return { sends, limited, inFlight, handshakes, sessions, opener, progress, resume, retention, transferLog, rateCaps, events };
 }

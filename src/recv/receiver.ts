@@ -25,6 +25,7 @@ import { assembleReceiverParts, type ReceiverParts } from './receiver-parts.js';
 import type { SourceStructure } from '../proto/api-structures.js';
 import type { TransferStore, StoredTransfer } from './transfer-store.js';
 import type { BandwidthLimits } from './rate-caps.js';
+import type { TransferEventSource } from './transfer-events.js';
 
 /** The slice of the authorized-clients store the handshake needs. */
 export interface SenderAuthorization {
@@ -288,6 +289,11 @@ export class Receiver {
     for (const s of this.parts.sessions.all()) {
       if (!isAllowed(decode(s.peerKey))) this.parts.sessions.goodbye(s, 'sender key is no longer authorized', true);
     }
+  }
+
+  /** Transfer events (started, file complete, complete, failed, cancelled); see transfer-events.ts. */
+  get events(): TransferEventSource {
+    return this.parts.events;
   }
 
   // ---- API views --------------------------------------------------------------

@@ -17,6 +17,7 @@ import type { ReceiverEndpoint } from './endpoint-port.js';
 import type { InFlight } from './in-flight.js';
 import type { ResumeTable } from './resume-table.js';
 import type { TransferProgress } from './transfer-progress.js';
+import type { TransferEvents } from './transfer-events.js';
 import type { TransferLog } from './transfer-log.js';
 import type { RateCaps } from './rate-caps.js';
 
@@ -45,6 +46,7 @@ export interface OpenerContext {
   resume: ResumeTable;
   progress: TransferProgress;
   transferLog: TransferLog;
+  events: TransferEvents;
   inFlight: InFlight;
   log: Logger;
   /** The session of that index, if it is still in the table. */
@@ -198,6 +200,7 @@ export class TransferOpener {
             placeholder.fail(e.message);
             this.ctx.transferLog.remember(placeholder);
             this.ctx.transferLog.attach(placeholder);
+            this.ctx.events.failed(placeholder);
           }
           this.refuse(session, req.transferId, e.code ?? ErrorCodes.DISK, e.message);
           return;
@@ -248,6 +251,7 @@ export class TransferOpener {
         // The first checkpoint records what this open restored (or that it starts from zero).
         if (record.resumable) void this.ctx.resume.checkpoint(session.localIndex, record);
         else void this.ctx.resume.persist(record);
+        this.ctx.events.started(record, resumeFrom !== undefined);
         this.ctx.progress.releaseFileDones(session, placeholder, record);
         if (manifest.files.length === 0) this.ctx.progress.complete(session, record);
       })()

@@ -8,6 +8,7 @@ import { nowUs, type TransferRecord } from './transfer-record.js';
 import { sendControl, type ReceiveSession } from './session-table.js';
 import type { ReceiverEndpoint } from './endpoint-port.js';
 import type { ResumeTable } from './resume-table.js';
+import type { TransferEvents } from './transfer-events.js';
 
 /** Most file indexes in one FilesDone message. */
 const kFilesDoneBatch = 512;
@@ -24,6 +25,7 @@ export class TransferProgress {
     private readonly endpoint: ReceiverEndpoint,
     private readonly resume: ResumeTable,
     private readonly log: Logger,
+    private readonly events: TransferEvents,
   ) {}
 
   /** The native open of `placeholder` starts: its file-done events are held back. */
@@ -51,6 +53,7 @@ export class TransferProgress {
       return;
     }
     t.filesDone++;
+    this.events.fileComplete(t, file);
     let pending = session.pendingFilesDone.get(wireTransferId);
     if (!pending) session.pendingFilesDone.set(wireTransferId, (pending = []));
     pending.push(file);
@@ -87,6 +90,7 @@ export class TransferProgress {
     this.resume.forget(t);
     sendControl(session, { kind: 'transferDone', transferId: t.wireTransferId, bytes: t.totalSize, files: t.filesTotal });
     t.lastSendTime = nowUs();
+    this.events.complete(t);
     this.log.info({ transferId: t.transferId, bytes: t.totalSize, files: t.filesTotal, seconds: ((t.endTime ?? 0) - t.startTime) / 1e6 }, 'transfer complete');
   }
 
@@ -98,6 +102,7 @@ export class TransferProgress {
     this.close(session, t, true);
     t.fail(message);
     this.resume.forget(t);
+    this.events.failed(t);
     this.log.error({ transferId: t.transferId, code, err: message }, 'transfer failed');
     sendControl(session, { kind: 'transferError', transferId: wireTransferId, code, message });
   }
@@ -109,6 +114,7 @@ export class TransferProgress {
     this.close(session, t, true);
     t.fail(`cancelled by sender: ${reason || 'no reason given'}`);
     this.resume.forget(t);
+    this.events.cancelled(t);
     this.log.info({ transferId: t.transferId, reason }, 'transfer cancelled by sender');
   }
 
@@ -155,6 +161,7 @@ export class TransferProgress {
       if (t.resumable) void this.resume.checkpoint(session.localIndex, t);
       t.fail(reason);
       if (!t.resumable) void this.resume.persist(t);
+      this.events.failed(t);
       this.log.warn({ transferId: t.transferId, reason, resumable: t.resumable }, 'transfer ended with its session');
     }
   }

@@ -29,6 +29,10 @@ describe('OpenAPI document', () => {
     }
     expect(doc.paths['/api/v1/server.getServerInfo'].get).toBeDefined();
     expect(doc.paths['/api/v1/openapi.json'].get).toBeDefined();
+    const events = doc.paths['/api/v1/events'].get;
+    expect(events['x-access']).toBe('session');
+    expect(events.responses['200'].content['text/event-stream'].schema.oneOf).toEqual([{ $ref: '#/components/schemas/TransferEvent' }, { $ref: '#/components/schemas/ProgressEvent' }]);
+    expect(doc.components.schemas.TransferEvent.properties.type.enum).toEqual(['transferStarted', 'fileComplete', 'transferComplete', 'transferFailed', 'transferCancelled']);
   });
 
   it('only references schemas it defines', () => {

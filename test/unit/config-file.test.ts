@@ -244,7 +244,9 @@ describe('reloadable settings', () => {
   it('names real serve flags and partitions them', () => {
     const names = serveSpec.flags.map((f) => f.name);
     for (const name of RELOADABLE_SETTINGS) expect(names).toContain(name);
-    expect(RELOADABLE_SETTINGS).toEqual(['log-level', 'superuser', 'session-timeout', 'resume-retention', 'incoming-rate-limit', 'incoming-rate-limit-per-source']);
+    expect(RELOADABLE_SETTINGS.slice(0, 6)).toEqual(['log-level', 'superuser', 'session-timeout', 'resume-retention', 'incoming-rate-limit', 'incoming-rate-limit-per-source']);
+    // The triggers and the event stream's progress period: every hook-* and webhook-* flag.
+    expect(RELOADABLE_SETTINGS.slice(6)).toEqual([...names.filter((n) => n.startsWith('hook-') || n.startsWith('webhook-')), 'events-progress-interval']);
     const restartOnly = restartOnlySettings();
     expect([...restartOnly, ...RELOADABLE_SETTINGS].sort()).toEqual(names.filter((n) => n !== 'config').sort());
     expect(restartOnly).toContain('recv-port');
