@@ -25,8 +25,8 @@ export const MiB = 1024 ** 2;
 const kSections = ['ceiling', 'jetrecv', 'peers', 'veth', 'files', 'concurrent', 'loss', 'wan'];
 // Sections run when --only is not given: wan (the emulated WAN, long and root only) is asked for.
 const kDefaultSections = kSections.filter((s) => s !== 'wan');
-/** Debian packages --install-peers installs: the peers, GNU time, openssl (TLS peer's key), ip and nft (namespaces). */
-const kPeerPackages = ['iperf3', 'uftp', 'socat', 'time', 'openssl', 'iproute2', 'nftables'];
+/** Debian packages --install-peers installs: the peers, GNU time, openssl (TLS peer's key), ip, nft and ethtool (namespaces). */
+const kPeerPackages = ['iperf3', 'uftp', 'socat', 'time', 'openssl', 'iproute2', 'nftables', 'ethtool'];
 
 // ---------------------------------------------------------------- options
 

@@ -1,13 +1,17 @@
 // veth.mjs — the `veth` bench section: jetrecv, iperf3 UDP, a plain TCP copy and a TLS TCP
 // copy between two network namespaces joined by a veth pair (MTU 9000, test/tools/netns.ts),
 // sender in one, receiver in the other. Loopback has a 64 KiB MTU, so TCP there moves
-// 64 KiB segments while UDP moves one datagram per packet; on veth TCP's MSS is the link's
-// (8948 bytes), as on a jumbo-frame NIC. Root only (ip netns, nft); skipped with the reason
-// elsewhere. Both ends still share this machine's cores. Method: bench/README.md.
+// 64 KiB segments while UDP moves one datagram per packet. On the pair, segmentation offloads
+// (TSO, GSO) are off: with them on, TCP's 64 KiB super-packets would cross veth unsegmented
+// just as on lo; off, TCP and UDP alike pay per packet of at most the link's MTU. Root only
+// (ip netns, nft, ethtool); skipped with the reason elsewhere. Both ends still share this
+// machine's cores. Method: bench/README.md.
 import { copyFields, iperf3Once, iperfFields, kTcpModes, tcpCopyOnce, tlsCert } from './peers.mjs';
 import { cleanups, jetrecvFields, jetrecvOnce, which } from './run.mjs';
 
 const kVethMtu = 9000;
+/** ethtool -K arguments: no segmentation offload on the pair (see the header). */
+const kOffloadsOff = ['tso', 'off', 'gso', 'off'];
 
 export async function sectionVeth(ctx, tools) {
   const { opts, results, plan } = ctx;
@@ -17,13 +21,17 @@ export async function sectionVeth(ctx, tools) {
   if (!created.value) return skip(created.skipReason);
   const pair = created.value;
   cleanups.push(() => pair.close());
+  for (const side of ['a', 'b']) {
+    const r = await pair.run(side, ['ethtool', '-K', 'veth0', ...kOffloadsOff]);
+    if (r.code !== 0) return skip(`cannot turn veth offloads off (ethtool -K veth0 ${kOffloadsOff.join(' ')}): ${(r.stderr || 'ethtool missing: apt-get install ethtool').trim().split('\n')[0]}`);
+  }
   // Receiver (server) in b, sender (client) in a, as the pair's loss rules assume.
   const net = {
     serverNs: pair.nsB, serverHost: pair.addressB, clientHost: pair.addressA,
     wrapServer: (argv) => pair.wrap('b', argv), wrapClient: (argv) => pair.wrap('a', argv),
   };
   const dest = ctx.tmpfs;
-  const link = `veth MTU ${kVethMtu}`;
+  const link = `veth MTU ${kVethMtu}, no TSO/GSO`;
   for (const dg of opts.datagramSizes) {
     const name = `jetrecv ${dg} over ${link} → ${dest.name}`;
     plan.add(results, { section: 'veth', name, tool: 'jetrecv', datagramSize: dg, dest: dest.name, bytes: opts.size }, jetrecvFields,
