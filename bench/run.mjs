@@ -1132,7 +1132,9 @@ async function installPeers() {
 
 async function runCleanups() {
   for (const c of live) c.kill('SIGKILL');
-  for (const c of cleanups.splice(0).reverse()) {
+  // Last added first; a step added meanwhile (a section still setting up when a signal came)
+  // is run too.
+  for (let c = cleanups.pop(); c; c = cleanups.pop()) {
     try { await c(); } catch (err) { console.error(`bench: cleanup: ${err.message}`); }
   }
 }
