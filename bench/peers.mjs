@@ -9,35 +9,69 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  MiB, dropCaches, freePort, fsyncSeconds, gbit, peakRssMiB, perGB, procCpu, round, sha256File, sleep, start, stopChild, tail, timed, waitTcpListen, which,
+  MiB,
+  dropCaches,
+  freePort,
+  fsyncSeconds,
+  gbit,
+  peakRssMiB,
+  perGB,
+  procCpu,
+  round,
+  sha256File,
+  sleep,
+  start,
+  stopChild,
+  tail,
+  timed,
+  waitTcpListen,
+  which,
 } from './run.mjs';
 
 /** Summary fields of a TCP copy row (socat). */
-export const copyFields = ['gbitPerSecond', 'gbitPerSecondWithSync', 'receiverPeakRssMiB',
-  { name: 'receiverCpuUserPerGB', get: (r) => r.receiverCpuPerGB?.user }, { name: 'receiverCpuSysPerGB', get: (r) => r.receiverCpuPerGB?.sys },
-  { name: 'senderCpuUserPerGB', get: (r) => r.senderCpuPerGB?.user }, { name: 'senderCpuSysPerGB', get: (r) => r.senderCpuPerGB?.sys }];
+export const copyFields = [
+  'gbitPerSecond',
+  'gbitPerSecondWithSync',
+  'receiverPeakRssMiB',
+  { name: 'receiverCpuUserPerGB', get: (r) => r.receiverCpuPerGB?.user },
+  { name: 'receiverCpuSysPerGB', get: (r) => r.receiverCpuPerGB?.sys },
+  { name: 'senderCpuUserPerGB', get: (r) => r.senderCpuPerGB?.user },
+  { name: 'senderCpuSysPerGB', get: (r) => r.senderCpuPerGB?.sys },
+];
 
 export const iperfFields = ['gbitPerSecond', 'sendGbitPerSecond', 'lostPercent'];
 
 /** The two TCP copies: plain, and TLS 1.3 (socat's OPENSSL address; see tcpCopyOnce). */
-export const kTcpModes = [{ name: 'TCP', tls: false }, { name: 'TLS 1.3 AES-256-GCM', tls: true }];
+export const kTcpModes = [
+  { name: 'TCP', tls: false },
+  { name: 'TLS 1.3 AES-256-GCM', tls: true },
+];
 
 export async function sectionPeers(ctx) {
   const { opts, results, plan } = ctx;
   // dd: the disk's own write ceiling (O_DIRECT), the reference for jetrecv's disk figure.
   for (const dest of ctx.destinations.filter((d) => d.disk)) {
     const name = `dd oflag=direct → ${dest.name}`;
-    plan.add(results, { section: 'peers', name, tool: 'dd', dest: dest.name, bytes: opts.size }, ['gbitPerSecond', 'megabytesPerSecond'], async () => {
-      const out = path.join(dest.dir, `jetrecv-bench-dd-${process.pid}.bin`);
-      try {
-        await dropCaches(opts);
-        const r = await timed(['dd', `if=${ctx.src}`, `of=${out}`, 'bs=4M', 'oflag=direct', 'status=none']);
-        if (r.code !== 0) throw new Error(`dd failed: ${tail(r.stderr)}`);
-        return { gbitPerSecond: round(gbit(opts.size, r.seconds), 3), megabytesPerSecond: round(opts.size / r.seconds / 1e6, 0), seconds: round(r.seconds, 3) };
-      } finally {
-        await rm(out, { force: true });
-      }
-    });
+    plan.add(
+      results,
+      { section: 'peers', name, tool: 'dd', dest: dest.name, bytes: opts.size },
+      ['gbitPerSecond', 'megabytesPerSecond'],
+      async () => {
+        const out = path.join(dest.dir, `jetrecv-bench-dd-${process.pid}.bin`);
+        try {
+          await dropCaches(opts);
+          const r = await timed(['dd', `if=${ctx.src}`, `of=${out}`, 'bs=4M', 'oflag=direct', 'status=none']);
+          if (r.code !== 0) throw new Error(`dd failed: ${tail(r.stderr)}`);
+          return {
+            gbitPerSecond: round(gbit(opts.size, r.seconds), 3),
+            megabytesPerSecond: round(opts.size / r.seconds / 1e6, 0),
+            seconds: round(r.seconds, 3),
+          };
+        } finally {
+          await rm(out, { force: true });
+        }
+      },
+    );
   }
 
   // iperf3 UDP at full rate: what the kernel moves in datagrams of that size (no file, no
@@ -46,7 +80,12 @@ export async function sectionPeers(ctx) {
     results.push({ section: 'peers', name: 'iperf3 UDP', tool: 'iperf3', skipped: 'not installed (apt-get install iperf3)' });
   } else {
     for (const dg of opts.datagramSizes) {
-      plan.add(results, { section: 'peers', name: `iperf3 -u -b 0 -l ${dg}`, tool: 'iperf3', datagramSize: dg, dest: null }, iperfFields, () => iperf3Once(opts, dg));
+      plan.add(
+        results,
+        { section: 'peers', name: `iperf3 -u -b 0 -l ${dg}`, tool: 'iperf3', datagramSize: dg, dest: null },
+        iperfFields,
+        () => iperf3Once(opts, dg),
+      );
     }
   }
 
@@ -58,11 +97,23 @@ export async function sectionPeers(ctx) {
   } else {
     const keys = await uftpKeys(ctx);
     const modes = [{ name: 'plain', enc: false }, ...(keys ? [{ name: 'aes256-gcm', enc: true }] : [])];
-    if (!keys) results.push({ section: 'peers', name: 'uftp -Y aes256-gcm', tool: 'uftp', skipped: 'uftp_keymgt failed; encrypted run skipped' });
+    if (!keys)
+      results.push({ section: 'peers', name: 'uftp -Y aes256-gcm', tool: 'uftp', skipped: 'uftp_keymgt failed; encrypted run skipped' });
     for (const mode of modes) {
       for (const dest of ctx.destinations) {
-        plan.add(results, { section: 'peers', name: `uftp ${mode.name} -R -1 -b 8800 → ${dest.name}`, tool: 'uftp', mode: mode.name, dest: dest.name, bytes: opts.size },
-          ['gbitPerSecond', 'wallGbitPerSecond', 'passes', ...copyFields.slice(2)], () => uftpOnce(ctx, { enc: mode.enc, keys, dest }));
+        plan.add(
+          results,
+          {
+            section: 'peers',
+            name: `uftp ${mode.name} -R -1 -b 8800 → ${dest.name}`,
+            tool: 'uftp',
+            mode: mode.name,
+            dest: dest.name,
+            bytes: opts.size,
+          },
+          ['gbitPerSecond', 'wallGbitPerSecond', 'passes', ...copyFields.slice(2)],
+          () => uftpOnce(ctx, { enc: mode.enc, keys, dest }),
+        );
       }
     }
   }
@@ -75,12 +126,29 @@ export async function sectionPeers(ctx) {
   const cert = await tlsCert(ctx);
   for (const mode of kTcpModes) {
     if (mode.tls && !cert) {
-      results.push({ section: 'peers', name: 'socat TLS', tool: 'socat', tls: true, skipped: 'openssl CLI not installed or key generation failed (apt-get install openssl)' });
+      results.push({
+        section: 'peers',
+        name: 'socat TLS',
+        tool: 'socat',
+        tls: true,
+        skipped: 'openssl CLI not installed or key generation failed (apt-get install openssl)',
+      });
       continue;
     }
     for (const dest of ctx.destinations) {
-      plan.add(results, { section: 'peers', name: `socat -b 1048576 ${mode.name} → ${dest.name}`, tool: 'socat', tls: mode.tls, dest: dest.name, bytes: opts.size }, copyFields,
-        () => tcpCopyOnce(ctx, { dest, cert: mode.tls ? cert : null }));
+      plan.add(
+        results,
+        {
+          section: 'peers',
+          name: `socat -b 1048576 ${mode.name} → ${dest.name}`,
+          tool: 'socat',
+          tls: mode.tls,
+          dest: dest.name,
+          bytes: opts.size,
+        },
+        copyFields,
+        () => tcpCopyOnce(ctx, { dest, cert: mode.tls ? cert : null }),
+      );
     }
   }
 }
@@ -92,7 +160,23 @@ export async function iperf3Once(opts, dg, net = null) {
   const server = start((net?.wrapServer ?? ((a) => a))(['iperf3', '-s', '-B', serverHost, '-p', String(port), '-1']));
   try {
     await waitTcpListen(port, { address: serverHost, ns: net?.serverNs });
-    const client = ['iperf3', '-c', serverHost, '-B', net?.clientHost ?? '127.0.0.1', '-p', String(port), '-u', '-b', '0', '-l', String(dg), '-t', String(opts.iperfSeconds), '--json'];
+    const client = [
+      'iperf3',
+      '-c',
+      serverHost,
+      '-B',
+      net?.clientHost ?? '127.0.0.1',
+      '-p',
+      String(port),
+      '-u',
+      '-b',
+      '0',
+      '-l',
+      String(dg),
+      '-t',
+      String(opts.iperfSeconds),
+      '--json',
+    ];
     const r = await start((net?.wrapClient ?? ((a) => a))(client), { timeoutMs: (opts.iperfSeconds + 30) * 1000 }).done;
     const j = JSON.parse(r.stdout);
     if (j.error) throw new Error(`iperf3: ${j.error}`);
@@ -119,7 +203,27 @@ export async function tlsCert(ctx) {
   await mkdir(dir, { recursive: true });
   const cert = path.join(dir, 'cert.pem');
   const key = path.join(dir, 'key.pem');
-  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=jetrecv-bench'], { encoding: 'utf8' });
+  const r = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=jetrecv-bench',
+    ],
+    { encoding: 'utf8' },
+  );
   return r.status === 0 ? { cert, key } : null;
 }
 
@@ -137,18 +241,26 @@ export async function tcpCopyOnce(ctx, { dest, cert = null, net = null }) {
   try {
     if (dest.disk) await dropCaches(opts);
     const port = await freePort();
-    const listen = cert ? `OPENSSL-LISTEN:${port},bind=${serverHost},reuseaddr,cert=${cert.cert},key=${cert.key},verify=0${tls}` : `TCP-LISTEN:${port},bind=${serverHost},reuseaddr`;
+    const listen = cert
+      ? `OPENSSL-LISTEN:${port},bind=${serverHost},reuseaddr,cert=${cert.cert},key=${cert.key},verify=0${tls}`
+      : `TCP-LISTEN:${port},bind=${serverHost},reuseaddr`;
     const connect = cert ? `OPENSSL:${serverHost}:${port},verify=0${tls}` : `TCP:${serverHost}:${port}`;
     const logLevel = cert ? ['-d', '-d'] : [];
-    const rxP = timed((net?.wrapServer ?? ((a) => a))(['socat', ...logLevel, '-u', '-b', '1048576', listen, `CREATE:${out}`]), { timeoutMs: 600_000 });
+    const rxP = timed((net?.wrapServer ?? ((a) => a))(['socat', ...logLevel, '-u', '-b', '1048576', listen, `CREATE:${out}`]), {
+      timeoutMs: 600_000,
+    });
     await waitTcpListen(port, { address: serverHost, ns: net?.serverNs });
     const t0 = performance.now();
-    const tx = await timed((net?.wrapClient ?? ((a) => a))(['socat', ...logLevel, '-u', '-b', '1048576', `OPEN:${ctx.src},rdonly`, connect]), { timeoutMs: 600_000 });
+    const tx = await timed(
+      (net?.wrapClient ?? ((a) => a))(['socat', ...logLevel, '-u', '-b', '1048576', `OPEN:${ctx.src},rdonly`, connect]),
+      { timeoutMs: 600_000 },
+    );
     const rx = await rxP;
     const seconds = (performance.now() - t0) / 1000;
     if (tx.code !== 0 || rx.code !== 0) throw new Error(`socat failed: ${tail(tx.stderr + rx.stderr)}`);
-    const suite = cert ? /SSL connection using (\S+)/.exec(rx.stderr)?.[1] ?? null : null;
-    if (cert && suite !== 'TLS_AES_256_GCM_SHA384') throw new Error(`socat TLS negotiated ${suite ?? 'no suite it logged'}, not TLS_AES_256_GCM_SHA384`);
+    const suite = cert ? (/SSL connection using (\S+)/.exec(rx.stderr)?.[1] ?? null) : null;
+    if (cert && suite !== 'TLS_AES_256_GCM_SHA384')
+      throw new Error(`socat TLS negotiated ${suite ?? 'no suite it logged'}, not TLS_AES_256_GCM_SHA384`);
     const syncS = dest.disk ? await fsyncSeconds(out) : 0;
     return {
       gbitPerSecond: round(gbit(opts.size, seconds), 3),
@@ -187,9 +299,41 @@ async function uftpOnce(ctx, { enc, keys, dest }) {
   const outDir = path.join(dest.dir, `jetrecv-bench-uftp-${process.pid}-${Date.now()}`);
   await mkdir(outDir, { recursive: true });
   const port = 20000 + Math.floor(Math.random() * 20000); // inside the private namespace
-  const rxArgs = ['uftpd', '-d', '-I', '127.0.0.1', '-U', '0x7F000002', '-p', String(port), '-D', outDir, '-q', '-B', '33554432', '-c', '20971520'];
+  const rxArgs = [
+    'uftpd',
+    '-d',
+    '-I',
+    '127.0.0.1',
+    '-U',
+    '0x7F000002',
+    '-p',
+    String(port),
+    '-D',
+    outDir,
+    '-q',
+    '-B',
+    '33554432',
+    '-c',
+    '20971520',
+  ];
   if (enc) rxArgs.push('-E', '-k', keys.client, '-S', keys.servers, '-M', '232.4.4.1');
-  const txArgs = ['uftp', '-M', '127.0.0.1', '-I', '127.0.0.1', '-U', '0x7F000001', '-p', String(port), '-R', '-1', '-b', '8800', '-B', '33554432'];
+  const txArgs = [
+    'uftp',
+    '-M',
+    '127.0.0.1',
+    '-I',
+    '127.0.0.1',
+    '-U',
+    '0x7F000001',
+    '-p',
+    String(port),
+    '-R',
+    '-1',
+    '-b',
+    '8800',
+    '-B',
+    '33554432',
+  ];
   if (enc) txArgs.push('-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_ecdsa', '-k', keys.server, '-c');
   txArgs.push(ctx.src);
   if (dest.disk) await dropCaches(opts);
@@ -224,4 +368,3 @@ async function uftpOnce(ctx, { enc, keys, dest }) {
     await rm(outDir, { recursive: true, force: true });
   }
 }
-

@@ -23,29 +23,49 @@ export async function sectionVeth(ctx, tools) {
   cleanups.push(() => pair.close());
   for (const side of ['a', 'b']) {
     const r = await pair.run(side, ['ethtool', '-K', 'veth0', ...kOffloadsOff]);
-    if (r.code !== 0) return skip(`cannot turn veth offloads off (ethtool -K veth0 ${kOffloadsOff.join(' ')}): ${(r.stderr || 'ethtool missing: apt-get install ethtool').trim().split('\n')[0]}`);
+    if (r.code !== 0)
+      return skip(
+        `cannot turn veth offloads off (ethtool -K veth0 ${kOffloadsOff.join(' ')}): ${(r.stderr || 'ethtool missing: apt-get install ethtool').trim().split('\n')[0]}`,
+      );
   }
   // Receiver (server) in b, sender (client) in a, as the pair's loss rules assume.
   const net = {
-    serverNs: pair.nsB, serverHost: pair.addressB, clientHost: pair.addressA,
-    wrapServer: (argv) => pair.wrap('b', argv), wrapClient: (argv) => pair.wrap('a', argv),
+    serverNs: pair.nsB,
+    serverHost: pair.addressB,
+    clientHost: pair.addressA,
+    wrapServer: (argv) => pair.wrap('b', argv),
+    wrapClient: (argv) => pair.wrap('a', argv),
   };
   const dest = ctx.tmpfs;
   const link = `veth MTU ${kVethMtu}, no TSO/GSO`;
   for (const dg of opts.datagramSizes) {
     const name = `jetrecv ${dg} over ${link} → ${dest.name}`;
-    plan.add(results, { section: 'veth', name, tool: 'jetrecv', datagramSize: dg, dest: dest.name, bytes: opts.size }, jetrecvFields,
-      () => jetrecvOnce({
-        srcFile: ctx.src, srcSha: ctx.srcSha, destRoot: dest.dir, datagramSize: dg, disk: false, opts, label: name,
-        wrap: net.wrapServer, wrapSend: net.wrapClient, host: net.serverHost,
+    plan.add(results, { section: 'veth', name, tool: 'jetrecv', datagramSize: dg, dest: dest.name, bytes: opts.size }, jetrecvFields, () =>
+      jetrecvOnce({
+        srcFile: ctx.src,
+        srcSha: ctx.srcSha,
+        destRoot: dest.dir,
+        datagramSize: dg,
+        disk: false,
+        opts,
+        label: name,
+        wrap: net.wrapServer,
+        wrapSend: net.wrapClient,
+        host: net.serverHost,
         sendTo: (rx) => ({ address: `${net.serverHost}:${rx.recvPort}` }),
-      }));
+      }),
+    );
   }
   if (!which('iperf3')) {
     results.push({ section: 'veth', name: 'iperf3 UDP over veth', tool: 'iperf3', skipped: 'not installed (apt-get install iperf3)' });
   } else {
     for (const dg of opts.datagramSizes) {
-      plan.add(results, { section: 'veth', name: `iperf3 -u -b 0 -l ${dg} over ${link}`, tool: 'iperf3', datagramSize: dg, dest: null }, iperfFields, () => iperf3Once(opts, dg, net));
+      plan.add(
+        results,
+        { section: 'veth', name: `iperf3 -u -b 0 -l ${dg} over ${link}`, tool: 'iperf3', datagramSize: dg, dest: null },
+        iperfFields,
+        () => iperf3Once(opts, dg, net),
+      );
     }
   }
   if (!which('socat')) {
@@ -55,7 +75,18 @@ export async function sectionVeth(ctx, tools) {
   const cert = await tlsCert(ctx);
   for (const mode of kTcpModes) {
     if (mode.tls && !cert) continue; // the peers section says why
-    plan.add(results, { section: 'veth', name: `socat -b 1048576 ${mode.name} over ${link} → ${dest.name}`, tool: 'socat', tls: mode.tls, dest: dest.name, bytes: opts.size }, copyFields,
-      () => tcpCopyOnce(ctx, { dest, cert: mode.tls ? cert : null, net }));
+    plan.add(
+      results,
+      {
+        section: 'veth',
+        name: `socat -b 1048576 ${mode.name} over ${link} → ${dest.name}`,
+        tool: 'socat',
+        tls: mode.tls,
+        dest: dest.name,
+        bytes: opts.size,
+      },
+      copyFields,
+      () => tcpCopyOnce(ctx, { dest, cert: mode.tls ? cert : null, net }),
+    );
   }
 }
