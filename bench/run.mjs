@@ -13,6 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { sectionPeers } from './peers.mjs';
+import { sectionVeth } from './veth.mjs';
 import { parseWanFlag, printWanTable, sectionWan, wanUsage } from './wan.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -20,9 +22,11 @@ const jetrecvBin = path.join(repoRoot, 'bin', 'jetrecv.js');
 const relayCli = path.join(repoRoot, 'test', 'tools', 'impair-relay-cli.mjs');
 const GiB = 1024 ** 3;
 export const MiB = 1024 ** 2;
-const kSections = ['ceiling', 'jetrecv', 'peers', 'files', 'concurrent', 'loss', 'wan'];
+const kSections = ['ceiling', 'jetrecv', 'peers', 'veth', 'files', 'concurrent', 'loss', 'wan'];
 // Sections run when --only is not given: wan (the emulated WAN, long and root only) is asked for.
 const kDefaultSections = kSections.filter((s) => s !== 'wan');
+/** Debian packages --install-peers installs: the peers, GNU time, openssl (TLS peer's key), ip, nft and ethtool (namespaces). */
+const kPeerPackages = ['iperf3', 'uftp', 'socat', 'time', 'openssl', 'iproute2', 'nftables', 'ethtool'];
 
 // ---------------------------------------------------------------- options
 
@@ -30,14 +34,15 @@ const usage = `usage: npm run bench -- [options]
   --quick              small sizes, 1 run each: a smoke check of the whole harness
   --only LIST          comma-separated sections: ${kSections.join(', ')} (default: all but wan)
   --size SIZE          test file size, e.g. 4G, 512M (default 4G; --quick: 64M)
-  --runs N             runs per configuration (default 3; --quick: 1)
+  --runs N             rounds: each runs every configuration once, interleaved
+                       (A B C A B C …); rows report best and median (default 3; --quick: 1)
   --datagram-sizes L   jetrecv/iperf3 datagram sizes (default 1472,8972)
   --tmpfs-dir DIR      tmpfs for sources and the tmpfs destination (default /dev/shm)
   --disk-dir DIR       a directory on a real disk for the disk destination (default /var/tmp)
   --no-disk            skip every disk destination
   --files N            files in the many-small-files run (default 20000; --quick: 2000)
   --senders N          concurrent senders (default 8)
-  --install-peers      apt-get install iperf3 uftp socat first (needs root and apt)
+  --install-peers      apt-get install ${kPeerPackages.join(' ')} first (needs root and apt)
   --tune-sysctl        raise net.core.rmem_max/wmem_max to 100 MB for the run (restored after)
   --no-drop-caches     do not drop the page cache before disk runs (default: drop when root)
   --serve-arg ARG      extra argument for every \`jetrecv serve\` (repeatable), e.g.
@@ -169,7 +174,7 @@ export function start(argv, { onLine, env, timeoutMs = 0, killOn } = {}) {
 }
 
 /** Runs argv to completion, measured by GNU time when present: adds {cpu: {user, sys, maxRssKiB}}. */
-async function timed(argv, opts = {}) {
+export async function timed(argv, opts = {}) {
   const timeFile = path.join(os.tmpdir(), `jetrecv-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const useGnuTime = existsSync('/usr/bin/time');
   const before = selfChildrenCpu();
@@ -192,7 +197,7 @@ async function timed(argv, opts = {}) {
 const clockTicks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
 
 /** utime/stime of a live process in seconds, from /proc/<pid>/stat; null when it is gone. */
-function procCpu(pid) {
+export function procCpu(pid) {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
@@ -210,7 +215,7 @@ function selfChildrenCpu() {
 }
 
 /** Peak resident set (VmHWM) of a live process in MiB; null when unreadable. */
-function peakRssMiB(pid) {
+export function peakRssMiB(pid) {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) / 1024 : null;
@@ -233,7 +238,7 @@ export function which(cmd) {
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
@@ -248,16 +253,20 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** Like sleep, but does not keep the process alive (for timeouts raced against events). */
 const deadline = (ms) => new Promise((r) => setTimeout(r, ms).unref());
 
-/** Waits until something listens on TCP 127.0.0.1:port (read from /proc/net/tcp). */
-async function waitTcpListen(port, timeoutMs = 10_000) {
-  const hex = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+/**
+ * Waits until something listens on TCP address:port (an IPv4 address), read from
+ * /proc/net/tcp: this process's namespace, or network namespace `ns`.
+ */
+export async function waitTcpListen(port, { address = '127.0.0.1', ns = null, timeoutMs = 10_000 } = {}) {
+  const ip = address.split('.').reverse().map((b) => Number(b).toString(16).padStart(2, '0')).join('');
+  const hex = `${ip}:${port.toString(16).padStart(4, '0')}`.toUpperCase();
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const text = readFileSync('/proc/net/tcp', 'utf8');
+    const text = ns ? spawnSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/tcp'], { encoding: 'utf8' }).stdout ?? '' : readFileSync('/proc/net/tcp', 'utf8');
     if (text.split('\n').some((l) => { const c = l.trim().split(/\s+/); return c[1] === hex && c[3] === '0A'; })) return;
     await sleep(20);
   }
-  throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+  throw new Error(`nothing listens on ${address}:${port}${ns ? ` in ${ns}` : ''} after ${timeoutMs} ms`);
 }
 
 // ---------------------------------------------------------------- files and numbers
@@ -313,11 +322,11 @@ function summarize(values) {
 }
 
 export const round = (x, d = 2) => (typeof x === 'number' && Number.isFinite(x) ? Number(x.toFixed(d)) : null);
-const gbit = (bytes, seconds) => (seconds > 0 ? (bytes * 8) / seconds / 1e9 : null);
-const perGB = (cpu, bytes) => (cpu ? { user: round(cpu.user / (bytes / 1e9), 3), sys: round(cpu.sys / (bytes / 1e9), 3) } : null);
+export const gbit = (bytes, seconds) => (seconds > 0 ? (bytes * 8) / seconds / 1e9 : null);
+export const perGB = (cpu, bytes) => (cpu ? { user: round(cpu.user / (bytes / 1e9), 3), sys: round(cpu.sys / (bytes / 1e9), 3) } : null);
 export const tail = (text, n = 600) => (text.length > n ? `…${text.slice(-n)}` : text).trim();
 
-async function dropCaches(opts) {
+export async function dropCaches(opts) {
   if (!opts.dropCaches || process.getuid?.() !== 0) return false;
   spawnSync('sync');
   try {
@@ -329,7 +338,7 @@ async function dropCaches(opts) {
 }
 
 /** fsync of a file; seconds it took (the page cache written back for a disk destination). */
-async function fsyncSeconds(file) {
+export async function fsyncSeconds(file) {
   const t0 = performance.now();
   const fh = await open(file, 'r+');
   try {
@@ -466,12 +475,13 @@ export function sendArgv(target, publicKey, datagramSize, paths, extra = []) {
 /**
  * One jetrecv transfer of `srcFile` into a fresh sandbox beneath `destRoot`: receiver CPU
  * (from /proc, ready to done), sender CPU (GNU time), receiver peak RSS, drops by reason,
- * retransmissions, and the sha256 of the received file.
+ * retransmissions, and the sha256 of the received file. `wrap` runs the receiver (and the
+ * sender, unless `wrapSend` is given) inside a namespace; the receiver listens on `host`.
  */
-async function jetrecvOnce({ srcFile, srcSha, destRoot, datagramSize, disk, opts, sendTo, extraSend = [], serveArgs = [], wrap, label }) {
+export async function jetrecvOnce({ srcFile, srcSha, destRoot, datagramSize, disk, opts, sendTo, extraSend = [], serveArgs = [], wrap, wrapSend = wrap, host, label }) {
   const sandbox = path.join(destRoot, `jetrecv-sandbox-${process.pid}-${Date.now()}`);
   const size = statSync(srcFile).size;
-  const rx = await startReceiver(sandbox, { wrap, serveArgs });
+  const rx = await startReceiver(sandbox, { wrap, host, serveArgs });
   // A receiver inside a namespace has its API there too, out of this process's reach.
   const apiPort = wrap ? null : rx.apiPort;
   let target = null;
@@ -482,7 +492,7 @@ async function jetrecvOnce({ srcFile, srcSha, destRoot, datagramSize, disk, opts
     const cpu0 = procCpu(rx.pid);
     target = sendTo ? await sendTo(rx) : { address: `127.0.0.1:${rx.recvPort}` };
     const timeoutMs = Math.max(180_000, (size / (20 * MiB)) * 1000);
-    const sent = await timed((wrap ?? ((a) => a))(sendArgv(target.address, rx.publicKey, datagramSize, [srcFile], extraSend)), { timeoutMs, killOn: receiverExit(rx) });
+    const sent = await timed((wrapSend ?? ((a) => a))(sendArgv(target.address, rx.publicKey, datagramSize, [srcFile], extraSend)), { timeoutMs, killOn: receiverExit(rx) });
     const cpu1 = procCpu(rx.pid);
     const rss = peakRssMiB(rx.pid);
     const metrics = diffCounters(await scrapeMetrics(apiPort), metrics0);
@@ -524,24 +534,50 @@ async function jetrecvOnce({ srcFile, srcSha, destRoot, datagramSize, disk, opts
   }
 }
 
-/** Runs `fn` opts.runs times; records failures per run instead of aborting the section. */
-async function repeat(opts, label, fn) {
-  const runs = [];
-  for (let i = 0; i < opts.runs; i++) {
-    process.stderr.write(`  ${label} run ${i + 1}/${opts.runs} … `);
-    try {
-      const r = await fn(i);
-      runs.push(r);
-      process.stderr.write(`${r.gbitPerSecond !== undefined && r.gbitPerSecond !== null ? `${round(r.gbitPerSecond, 2)} Gbit/s` : 'ok'}${r.sha256Ok === false ? ' SHA MISMATCH' : ''}\n`);
-    } catch (err) {
-      runs.push({ error: err.message });
-      process.stderr.write(`failed: ${err.message.split('\n')[0]}\n`);
-    }
-  }
-  return runs;
+/**
+ * The configurations of one bench run, measured interleaved: each of opts.runs rounds runs
+ * every configuration once, in the order they were added (A B C, A B C, …), so a drift in
+ * this machine's speed during the run hits every row alike instead of the rows measured last.
+ * A section adds its configurations instead of measuring them: `add` puts the row into
+ * `results` at once (rows keep the sections' order) and `run` fills in its runsDetail (one
+ * entry per round; a failed round is recorded, not fatal) and summary (median, min, max).
+ */
+export function createPlan(opts) {
+  const configs = [];
+  const afterAll = [];
+  return {
+    /** `once(round)` measures the configuration once and returns the run's figures. */
+    add(results, row, fields, once) {
+      results.push(row);
+      configs.push({ row, fields, once, runs: [] });
+    },
+    /** A step run after the last round (a section's input files removed, say). */
+    after(fn) {
+      afterAll.push(fn);
+    },
+    async run() {
+      try {
+        for (let i = 0; i < opts.runs; i++) {
+          for (const c of configs) {
+            process.stderr.write(`  [round ${i + 1}/${opts.runs}] ${c.row.name} … `);
+            try {
+              const r = await c.once(i);
+              c.runs.push(r);
+              process.stderr.write(`${r.gbitPerSecond !== undefined && r.gbitPerSecond !== null ? `${round(r.gbitPerSecond, 2)} Gbit/s` : 'ok'}${r.sha256Ok === false ? ' SHA MISMATCH' : ''}\n`);
+            } catch (err) {
+              c.runs.push({ error: err.message });
+              process.stderr.write(`failed: ${err.message.split('\n')[0]}\n`);
+            }
+          }
+        }
+      } finally {
+        for (const c of configs) Object.assign(c.row, { runsDetail: c.runs, summary: summarizeRuns(c.runs, c.fields) });
+        for (const fn of afterAll.splice(0)) await fn();
+      }
+    },
+  };
 }
-
-function summarizeRuns(runs, fields) {
+export function summarizeRuns(runs, fields) {
   const ok = runs.filter((r) => !r.error);
   const out = { runs: runs.length, failed: runs.length - ok.length };
   for (const f of fields) {
@@ -553,7 +589,7 @@ function summarizeRuns(runs, fields) {
   return out;
 }
 
-const jetrecvFields = [
+export const jetrecvFields = [
   'gbitPerSecond', 'gbitPerSecondWithSync', 'retransmitPercent', 'receiverPeakRssMiB', 'receiverDropsTotal',
   { name: 'receiverCpuUserPerGB', get: (r) => r.receiverCpuPerGB?.user },
   { name: 'receiverCpuSysPerGB', get: (r) => r.receiverCpuPerGB?.sys },
@@ -562,19 +598,17 @@ const jetrecvFields = [
 ];
 
 async function sectionJetrecv(ctx) {
-  const { opts, results } = ctx;
+  const { opts, results, plan } = ctx;
   for (const dest of ctx.destinations) {
     for (const dg of opts.datagramSizes) {
       const name = `jetrecv ${dg} → ${dest.name}`;
-      console.error(`• ${name}`);
-      const runs = await repeat(opts, name, () => jetrecvOnce({ srcFile: ctx.src, srcSha: ctx.srcSha, destRoot: dest.dir, datagramSize: dg, disk: dest.disk, opts, label: name }));
-      results.push({ section: 'jetrecv', name, tool: 'jetrecv', datagramSize: dg, dest: dest.name, bytes: opts.size, runsDetail: runs, summary: summarizeRuns(runs, jetrecvFields) });
+      plan.add(results, { section: 'jetrecv', name, tool: 'jetrecv', datagramSize: dg, dest: dest.name, bytes: opts.size }, jetrecvFields,
+        () => jetrecvOnce({ srcFile: ctx.src, srcSha: ctx.srcSha, destRoot: dest.dir, datagramSize: dg, disk: dest.disk, opts, label: name }));
       if (!dest.disk) continue;
       // The cost of durable completion (sync on finalize, the default): the same run without it.
       const noSync = `${name}, --no-sync-on-finalize`;
-      console.error(`• ${noSync}`);
-      const runsNoSync = await repeat(opts, noSync, () => jetrecvOnce({ srcFile: ctx.src, srcSha: ctx.srcSha, destRoot: dest.dir, datagramSize: dg, disk: dest.disk, opts, serveArgs: ['--no-sync-on-finalize'], label: noSync }));
-      results.push({ section: 'jetrecv', name: noSync, tool: 'jetrecv', datagramSize: dg, dest: 'disk-nosync', syncOnFinalize: false, bytes: opts.size, runsDetail: runsNoSync, summary: summarizeRuns(runsNoSync, jetrecvFields) });
+      plan.add(results, { section: 'jetrecv', name: noSync, tool: 'jetrecv', datagramSize: dg, dest: 'disk-nosync', syncOnFinalize: false, bytes: opts.size }, jetrecvFields,
+        () => jetrecvOnce({ srcFile: ctx.src, srcSha: ctx.srcSha, destRoot: dest.dir, datagramSize: dg, disk: dest.disk, opts, serveArgs: ['--no-sync-on-finalize'], label: noSync }));
     }
   }
 }
@@ -706,191 +740,12 @@ export function aeadFloor(results, dg) {
   };
 }
 
-// ---------------------------------------------------------------- peers
-
-async function sectionPeers(ctx) {
-  const { opts, results } = ctx;
-  // dd: the disk's own write ceiling (O_DIRECT), the reference for jetrecv's disk figure.
-  for (const dest of ctx.destinations.filter((d) => d.disk)) {
-    const name = `dd oflag=direct → ${dest.name}`;
-    console.error(`• ${name}`);
-    const runs = await repeat(opts, name, async () => {
-      const out = path.join(dest.dir, `jetrecv-bench-dd-${process.pid}.bin`);
-      try {
-        await dropCaches(opts);
-        const r = await timed(['dd', `if=${ctx.src}`, `of=${out}`, 'bs=4M', 'oflag=direct', 'status=none']);
-        if (r.code !== 0) throw new Error(`dd failed: ${tail(r.stderr)}`);
-        return { gbitPerSecond: round(gbit(opts.size, r.seconds), 3), megabytesPerSecond: round(opts.size / r.seconds / 1e6, 0), seconds: round(r.seconds, 3) };
-      } finally {
-        await rm(out, { force: true });
-      }
-    });
-    results.push({ section: 'peers', name, tool: 'dd', dest: dest.name, bytes: opts.size, runsDetail: runs, summary: summarizeRuns(runs, ['gbitPerSecond', 'megabytesPerSecond']) });
-  }
-
-  // iperf3 UDP: the host's raw UDP ceiling (no encryption, no disk).
-  if (!which('iperf3')) {
-    results.push({ section: 'peers', name: 'iperf3 UDP', tool: 'iperf3', skipped: 'not installed (apt-get install iperf3)' });
-  } else {
-    for (const dg of opts.datagramSizes) {
-      const name = `iperf3 -u -b 0 -l ${dg}`;
-      console.error(`• ${name}`);
-      const runs = await repeat(opts, name, async () => {
-        const port = await freePort();
-        const server = start(['iperf3', '-s', '-B', '127.0.0.1', '-p', String(port), '-1']);
-        try {
-          await waitTcpListen(port);
-          const r = await start(['iperf3', '-c', '127.0.0.1', '-B', '127.0.0.1', '-p', String(port), '-u', '-b', '0', '-l', String(dg), '-t', String(opts.iperfSeconds), '--json'], { timeoutMs: (opts.iperfSeconds + 30) * 1000 }).done;
-          const j = JSON.parse(r.stdout);
-          if (j.error) throw new Error(`iperf3: ${j.error}`);
-          const recv = j.end.sum_received ?? j.end.sum;
-          const sent = j.end.sum_sent ?? j.end.sum;
-          return {
-            gbitPerSecond: round(recv.bits_per_second / 1e9, 3),
-            sendGbitPerSecond: round(sent.bits_per_second / 1e9, 3),
-            lostPercent: round(recv.lost_percent, 2),
-            cpuPercent: j.end.cpu_utilization_percent ?? null,
-          };
-        } finally {
-          await stopChild(server, 'SIGTERM', 3000);
-        }
-      });
-      results.push({ section: 'peers', name, tool: 'iperf3', datagramSize: dg, dest: null, runsDetail: runs, summary: summarizeRuns(runs, ['gbitPerSecond', 'sendGbitPerSecond', 'lostPercent']) });
-    }
-  }
-
-  // uftp -> uftpd, unicast, in a namespace that has only lo.
-  if (!which('uftp') || !which('uftpd')) {
-    results.push({ section: 'peers', name: 'uftp', tool: 'uftp', skipped: 'not installed (apt-get install uftp)' });
-  } else if (!ctx.loNamespace) {
-    results.push({ section: 'peers', name: 'uftp', tool: 'uftp', skipped: `no lo-only network namespace: ${ctx.loNamespaceReason}` });
-  } else {
-    const keys = await uftpKeys(ctx);
-    const modes = [{ name: 'plain', enc: false }, ...(keys ? [{ name: 'aes256-gcm', enc: true }] : [])];
-    if (!keys) results.push({ section: 'peers', name: 'uftp -Y aes256-gcm', tool: 'uftp', skipped: 'uftp_keymgt failed; encrypted run skipped' });
-    for (const mode of modes) {
-      for (const dest of ctx.destinations) {
-        const name = `uftp ${mode.name} -R -1 -b 8800 → ${dest.name}`;
-        console.error(`• ${name}`);
-        const runs = await repeat(opts, name, () => uftpOnce(ctx, { enc: mode.enc, keys, dest }));
-        results.push({
-          section: 'peers', name, tool: 'uftp', mode: mode.name, dest: dest.name, bytes: opts.size, runsDetail: runs,
-          summary: summarizeRuns(runs, ['gbitPerSecond', 'wallGbitPerSecond', 'passes', 'receiverPeakRssMiB',
-            { name: 'receiverCpuUserPerGB', get: (r) => r.receiverCpuPerGB?.user }, { name: 'receiverCpuSysPerGB', get: (r) => r.receiverCpuPerGB?.sys },
-            { name: 'senderCpuUserPerGB', get: (r) => r.senderCpuPerGB?.user }, { name: 'senderCpuSysPerGB', get: (r) => r.senderCpuPerGB?.sys }]),
-        });
-      }
-    }
-  }
-
-  // TCP file copy with socat (1 MiB buffers).
-  if (!which('socat')) {
-    results.push({ section: 'peers', name: 'socat TCP', tool: 'socat', skipped: 'not installed (apt-get install socat)' });
-  } else {
-    for (const dest of ctx.destinations) {
-      const name = `socat -b 1048576 TCP → ${dest.name}`;
-      console.error(`• ${name}`);
-      const runs = await repeat(opts, name, async () => {
-        const out = path.join(dest.dir, `jetrecv-bench-socat-${process.pid}.bin`);
-        try {
-          if (dest.disk) await dropCaches(opts);
-          const port = await freePort();
-          const rxP = timed(['socat', '-u', '-b', '1048576', `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`, `CREATE:${out}`], { timeoutMs: 600_000 });
-          await waitTcpListen(port);
-          const t0 = performance.now();
-          const tx = await timed(['socat', '-u', '-b', '1048576', `OPEN:${ctx.src},rdonly`, `TCP:127.0.0.1:${port}`], { timeoutMs: 600_000 });
-          const rx = await rxP;
-          const seconds = (performance.now() - t0) / 1000;
-          if (tx.code !== 0 || rx.code !== 0) throw new Error(`socat failed: ${tail(tx.stderr + rx.stderr)}`);
-          const syncS = dest.disk ? await fsyncSeconds(out) : 0;
-          return {
-            gbitPerSecond: round(gbit(opts.size, seconds), 3),
-            gbitPerSecondWithSync: dest.disk ? round(gbit(opts.size, seconds + syncS), 3) : undefined,
-            receiverCpuPerGB: perGB(rx.cpu, opts.size),
-            senderCpuPerGB: perGB(tx.cpu, opts.size),
-            receiverPeakRssMiB: rx.cpu?.maxRssKiB ? round(rx.cpu.maxRssKiB / 1024, 1) : null,
-            sha256Ok: (await sha256File(out)) === ctx.srcSha,
-          };
-        } finally {
-          await rm(out, { force: true });
-        }
-      });
-      results.push({ section: 'peers', name, tool: 'socat', dest: dest.name, bytes: opts.size, runsDetail: runs,
-        summary: summarizeRuns(runs, ['gbitPerSecond', 'gbitPerSecondWithSync', 'receiverPeakRssMiB',
-          { name: 'receiverCpuUserPerGB', get: (r) => r.receiverCpuPerGB?.user }, { name: 'receiverCpuSysPerGB', get: (r) => r.receiverCpuPerGB?.sys },
-          { name: 'senderCpuUserPerGB', get: (r) => r.senderCpuPerGB?.user }, { name: 'senderCpuSysPerGB', get: (r) => r.senderCpuPerGB?.sys }]) });
-    }
-  }
-}
-
-/** Key pairs and the server list for encrypted uftp (made once per bench). */
-async function uftpKeys(ctx) {
-  if (!which('uftp_keymgt')) return null;
-  const dir = path.join(ctx.work, 'uftp-keys');
-  await mkdir(dir, { recursive: true });
-  const server = path.join(dir, 'server.pem');
-  const client = path.join(dir, 'client.pem');
-  const gen = (file) => spawnSync('uftp_keymgt', ['-g', 'ec:prime256v1', file], { encoding: 'utf8' });
-  const s = gen(server);
-  if (gen(client).status !== 0 || s.status !== 0) return null;
-  const fp = /fingerprint:\s*([0-9A-F:]+)/i.exec(`${s.stdout}${s.stderr}`)?.[1];
-  if (!fp) return null;
-  const servers = path.join(dir, 'servers.txt');
-  await writeFile(servers, `0x7F000001|127.0.0.1|${fp}\n`);
-  return { server, client, servers };
-}
-
-async function uftpOnce(ctx, { enc, keys, dest }) {
-  const { opts } = ctx;
-  const ns = ctx.loNamespace;
-  const outDir = path.join(dest.dir, `jetrecv-bench-uftp-${process.pid}-${Date.now()}`);
-  await mkdir(outDir, { recursive: true });
-  const port = 20000 + Math.floor(Math.random() * 20000); // inside the private namespace
-  const rxArgs = ['uftpd', '-d', '-I', '127.0.0.1', '-U', '0x7F000002', '-p', String(port), '-D', outDir, '-q', '-B', '33554432', '-c', '20971520'];
-  if (enc) rxArgs.push('-E', '-k', keys.client, '-S', keys.servers, '-M', '232.4.4.1');
-  const txArgs = ['uftp', '-M', '127.0.0.1', '-I', '127.0.0.1', '-U', '0x7F000001', '-p', String(port), '-R', '-1', '-b', '8800', '-B', '33554432'];
-  if (enc) txArgs.push('-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_ecdsa', '-k', keys.server, '-c');
-  txArgs.push(ctx.src);
-  if (dest.disk) await dropCaches(opts);
-  const rx = start(ns.wrap(rxArgs));
-  try {
-    await sleep(300); // uftpd has no readiness signal; it binds at once
-    if (rx.child.exitCode !== null) throw new Error(`uftpd exited: ${tail((await rx.done).stderr)}`);
-    const cpu0 = procCpu(rx.pid);
-    const tx = await timed(ns.wrap(txArgs), { timeoutMs: Math.max(300_000, (opts.size / (10 * MiB)) * 1000) });
-    const cpu1 = procCpu(rx.pid);
-    const rss = peakRssMiB(rx.pid);
-    const log = `${tx.stdout}\n${tx.stderr}`;
-    const dataTime = Number(/Status: Completed\s+time:\s+([\d.]+) seconds/.exec(log)?.[1]);
-    if (tx.code !== 0 || !Number.isFinite(dataTime)) throw new Error(`uftp failed (exit ${tx.code}): ${tail(log)}`);
-    const passes = Math.max(1, ...[...log.matchAll(/Starting pass (\d+)/g)].map((m) => Number(m[1])));
-    const out = path.join(outDir, path.basename(ctx.src));
-    const syncS = dest.disk && existsSync(out) ? await fsyncSeconds(out) : 0;
-    const rcvCpu = cpu0 && cpu1 ? { user: cpu1.user - cpu0.user, sys: cpu1.sys - cpu0.sys } : null;
-    return {
-      gbitPerSecond: round(gbit(opts.size, dataTime), 3),
-      wallGbitPerSecond: round(gbit(opts.size, tx.seconds), 3),
-      gbitPerSecondWithSync: dest.disk ? round(gbit(opts.size, dataTime + syncS), 3) : undefined,
-      dataSeconds: dataTime,
-      passes,
-      receiverCpuPerGB: perGB(rcvCpu, opts.size),
-      senderCpuPerGB: perGB(tx.cpu, opts.size),
-      receiverPeakRssMiB: round(rss, 1),
-      sha256Ok: existsSync(out) && (await sha256File(out)) === ctx.srcSha,
-    };
-  } finally {
-    await stopChild(rx, 'SIGTERM', 3000);
-    await rm(outDir, { recursive: true, force: true });
-  }
-}
-
 // ---------------------------------------------------------------- many small files
 
 async function sectionFiles(ctx) {
-  const { opts, results } = ctx;
+  const { opts, results, plan } = ctx;
   const count = opts.files;
   const name = `jetrecv ${count} × 4 KiB files → tmpfs`;
-  console.error(`• ${name}`);
   const srcDir = path.join(ctx.work, 'small-files');
   await mkdir(srcDir, { recursive: true });
   const perDir = 1000; // files spread over subdirectories, as real trees are
@@ -904,7 +759,8 @@ async function sectionFiles(ctx) {
     await writeFile(path.join(sub, `f${i}.bin`), data);
   }
   const srcTree = await sha256Tree(srcDir);
-  const runs = await repeat(opts, name, async () => {
+  const row = { section: 'files', name, tool: 'jetrecv', files: count, fileSize: 4096 };
+  plan.add(results, row, ['filesPerSecond', 'receiverPeakRssMiB'], async () => {
     const sandbox = path.join(ctx.tmpfs.dir, `jetrecv-files-${process.pid}-${Date.now()}`);
     const rx = await startReceiver(sandbox);
     try {
@@ -930,25 +786,27 @@ async function sectionFiles(ctx) {
       if (!opts.keep) await rm(sandbox, { recursive: true, force: true });
     }
   });
-  results.push({ section: 'files', name, tool: 'jetrecv', files: count, fileSize: 4096, runsDetail: runs, summary: summarizeRuns(runs, ['filesPerSecond', 'receiverPeakRssMiB']) });
-  if (!opts.keep) await rm(srcDir, { recursive: true, force: true });
+  plan.after(() => (opts.keep ? undefined : rm(srcDir, { recursive: true, force: true })));
 }
 
 // ---------------------------------------------------------------- concurrent senders
 
 async function sectionConcurrent(ctx) {
-  const { opts, results } = ctx;
+  const { opts, results, plan } = ctx;
   const n = opts.senders;
   const each = opts.concurrentEach;
   const name = `jetrecv ${n} concurrent senders × ${fmtSize(each)} → tmpfs`;
-  console.error(`• ${name}`);
   const files = [];
   for (let i = 0; i < n; i++) {
     const f = path.join(ctx.work, `concurrent-${i}.bin`);
     await writeRandomFile(f, each);
     files.push({ file: f, sha: await sha256File(f) });
   }
-  const runs = await repeat(opts, name, async () => {
+  const row = { section: 'concurrent', name, tool: 'jetrecv', senders: n, bytesPerSender: each };
+  const fields = ['gbitPerSecond', 'fairnessMinOverMax', 'receiverPeakRssMiB',
+    { name: 'receiverCpuUserPerGB', get: (r) => r.receiverCpuPerGB?.user }, { name: 'receiverCpuSysPerGB', get: (r) => r.receiverCpuPerGB?.sys },
+    { name: 'senderCpuUserPerGB', get: (r) => r.sendersCpuPerGB?.user }, { name: 'senderCpuSysPerGB', get: (r) => r.sendersCpuPerGB?.sys }];
+  plan.add(results, row, fields, async () => {
     const sandbox = path.join(ctx.tmpfs.dir, `jetrecv-conc-${process.pid}-${Date.now()}`);
     const rx = await startReceiver(sandbox);
     try {
@@ -982,11 +840,9 @@ async function sectionConcurrent(ctx) {
       if (!opts.keep) await rm(sandbox, { recursive: true, force: true });
     }
   });
-  results.push({ section: 'concurrent', name, tool: 'jetrecv', senders: n, bytesPerSender: each, runsDetail: runs,
-    summary: summarizeRuns(runs, ['gbitPerSecond', 'fairnessMinOverMax', 'receiverPeakRssMiB',
-      { name: 'receiverCpuUserPerGB', get: (r) => r.receiverCpuPerGB?.user }, { name: 'receiverCpuSysPerGB', get: (r) => r.receiverCpuPerGB?.sys },
-      { name: 'senderCpuUserPerGB', get: (r) => r.sendersCpuPerGB?.user }, { name: 'senderCpuSysPerGB', get: (r) => r.sendersCpuPerGB?.sys }]) });
-  if (!opts.keep) for (const f of files) await rm(f.file, { force: true });
+  plan.after(async () => {
+    if (!opts.keep) for (const f of files) await rm(f.file, { force: true });
+  });
 }
 
 // ---------------------------------------------------------------- loss
@@ -1032,7 +888,7 @@ async function nftDroppedDatagrams(ns, datagramSize) {
 }
 
 async function sectionLoss(ctx) {
-  const { opts, results } = ctx;
+  const { opts, results, plan } = ctx;
   const size = opts.lossSize;
   const src = path.join(ctx.work, 'loss.bin');
   await writeRandomFile(src, size);
@@ -1051,8 +907,8 @@ async function sectionLoss(ctx) {
     const ns = ctx.lossNamespace;
     for (const pct of rates) {
       const name = `jetrecv ${dg}, ${pct} % kernel loss (nft) → ${dest.name}`;
-      console.error(`• ${name}`);
-      const runs = await repeat(opts, name, async () => {
+      const row = { section: 'loss', name, tool: 'jetrecv', method: 'nft', lossPercent: pct, datagramSize: dg, bytes: size };
+      plan.add(results, row, [...jetrecvFields, 'retransmittedOverLost'], async () => {
         let before = 0;
         const r = await jetrecvOnce({
           srcFile: src, srcSha: sha, destRoot: dest.dir, datagramSize: dg, disk: dest.disk, opts, label: name,
@@ -1067,8 +923,6 @@ async function sectionLoss(ctx) {
         const lost = r.relay?.dropped ?? null;
         return { ...r, lossPercent: pct, datagramsLost: lost, retransmittedOverLost: lost ? round(r.blocksRetransmitted / lost, 3) : null };
       });
-      results.push({ section: 'loss', name, tool: 'jetrecv', method: 'nft', lossPercent: pct, datagramSize: dg, bytes: size, runsDetail: runs,
-        summary: summarizeRuns(runs, [...jetrecvFields, 'retransmittedOverLost']) });
     }
   }
 
@@ -1077,8 +931,8 @@ async function sectionLoss(ctx) {
   const relayCap = '400M';
   for (const pct of rates) {
     const name = `jetrecv ${dg} via relay, ${pct} % loss, --rate-max ${relayCap} → ${dest.name}`;
-    console.error(`• ${name}`);
-    const runs = await repeat(opts, name, async () => {
+    const row = { section: 'loss', name, tool: 'jetrecv', method: 'relay', lossPercent: pct, datagramSize: dg, bytes: size };
+    plan.add(results, row, [...jetrecvFields, 'retransmittedOverLost'], async () => {
       const r = await jetrecvOnce({
         srcFile: src, srcSha: sha, destRoot: dest.dir, datagramSize: dg, disk: dest.disk, opts, label: name,
         extraSend: ['--rate-max', relayCap], sendTo: (rx) => startRelay(rx.recvPort, pct / 100),
@@ -1086,10 +940,8 @@ async function sectionLoss(ctx) {
       const lost = r.relay ? r.relay.dropped + (r.relay.socketDrops ?? 0) : null;
       return { ...r, lossPercent: pct, datagramsLost: lost, retransmittedOverLost: lost ? round(r.blocksRetransmitted / lost, 3) : null };
     });
-    results.push({ section: 'loss', name, tool: 'jetrecv', method: 'relay', lossPercent: pct, datagramSize: dg, bytes: size, runsDetail: runs,
-      summary: summarizeRuns(runs, [...jetrecvFields, 'retransmittedOverLost']) });
   }
-  if (!opts.keep) await rm(src, { force: true });
+  plan.after(() => (opts.keep ? undefined : rm(src, { force: true })));
 }
 
 // ---------------------------------------------------------------- report
@@ -1100,15 +952,28 @@ function fmtSize(bytes) {
   return `${bytes} B`;
 }
 
+/** A rate: the best run and the median of the rounds, "best / median". */
+function fmtRate(s, d = 2) {
+  if (!s) return '–';
+  return s.n === 1 ? `${round(s.max, d)}` : `${round(s.max, d)} / ${round(s.median, d)}`;
+}
+
 function fmtStat(s, d = 2) {
   if (!s) return '–';
   if (s.n === 1 || s.min === s.max) return `${round(s.median, d)}`;
   return `${round(s.median, d)} [${round(s.min, d)}..${round(s.max, d)}]`;
 }
 
-function medianOf(results, pred, field = 'gbitPerSecond') {
-  const r = results.find((x) => !x.skipped && pred(x));
-  return r?.summary?.[field]?.median ?? null;
+/** A rate row's figure as { median, best } (best: the fastest run); null without the row. */
+function rateOf(results, pred, field = 'gbitPerSecond') {
+  const st = results.find((x) => !x.skipped && pred(x))?.summary?.[field];
+  return st ? { median: st.median, best: st.max } : null;
+}
+
+/** The larger of rate figures, per statistic. */
+function fastestOf(rates) {
+  const known = rates.filter(Boolean);
+  return known.length ? { median: Math.max(...known.map((x) => x.median)), best: Math.max(...known.map((x) => x.best)) } : null;
 }
 
 /**
@@ -1120,7 +985,7 @@ function medianOf(results, pred, field = 'gbitPerSecond') {
  * the ceiling or the socat row is missing. One row per datagram size.
  */
 function computeCpuBounds(results, cores) {
-  const socat = results.find((r) => r.tool === 'socat' && r.dest === 'tmpfs' && r.summary)?.summary;
+  const socat = results.find((r) => r.section === 'peers' && r.tool === 'socat' && !r.tls && r.dest === 'tmpfs' && r.summary)?.summary;
   const med = (x) => x?.median ?? 0;
   const socatRcv = med(socat?.receiverCpuUserPerGB) + med(socat?.receiverCpuSysPerGB);
   const socatSnd = med(socat?.senderCpuUserPerGB) + med(socat?.senderCpuSysPerGB);
@@ -1140,40 +1005,60 @@ function computeCpuBounds(results, cores) {
   });
 }
 
-/** jetrecv against the peers, all from this run. */
+/**
+ * jetrecv against the peers, all from this run: each ratio of the rows' medians (`value`) and
+ * of their best runs (`best`; CPU figures and model bounds are medians in both).
+ */
 function computeRatios(results, opts) {
   const ratios = [];
-  const add = (name, num, den, target) => ratios.push({ name, value: num && den ? round(num / den, 3) : null, numerator: round(num, 3), denominator: round(den, 3), target: target ?? null });
-  const jet = (dg, dest) => medianOf(results, (r) => r.section === 'jetrecv' && r.datagramSize === dg && r.dest === dest);
-  const uftpBest = Math.max(0, ...results.filter((r) => r.tool === 'uftp' && r.dest === 'tmpfs' && r.summary).map((r) => r.summary.gbitPerSecond?.median ?? 0)) || null;
+  const pair = (x) => (x === null || x === undefined ? null : typeof x === 'number' ? { median: x, best: x } : x);
+  const div = (n, d) => (n && d ? round(n / d, 3) : null);
+  const add = (name, num, den, target) => {
+    const [n, d] = [pair(num), pair(den)];
+    ratios.push({ name, value: div(n?.median, d?.median), best: div(n?.best, d?.best), numerator: round(n?.median, 3), denominator: round(d?.median, 3), target: target ?? null });
+  };
+  const rate = (section, tool, extra = () => true) => (field) => rateOf(results, (r) => r.section === section && r.tool === tool && extra(r), field);
+  const jet = (dg, dest, section = 'jetrecv') => rate(section, 'jetrecv', (r) => r.datagramSize === dg && r.dest === dest)();
+  const iperf = (dg, section = 'peers') => rate(section, 'iperf3', (r) => r.datagramSize === dg)();
+  const socat = (dest, tls, section = 'peers') => rate(section, 'socat', (r) => r.dest === dest && r.tls === tls)();
+  const uftpBest = fastestOf(results.filter((r) => r.tool === 'uftp' && r.dest === 'tmpfs' && r.summary).map((r) => rateOf(results, (x) => x === r)));
   const jumbo = Math.max(...opts.datagramSizes);
+  const std = Math.min(...opts.datagramSizes);
   add(`jetrecv ${jumbo} tmpfs / uftp best tmpfs`, jet(jumbo, 'tmpfs'), uftpBest, '>= 2.5');
-  for (const dg of opts.datagramSizes) {
-    add(`jetrecv ${dg} tmpfs / iperf3 -l ${dg}`, jet(dg, 'tmpfs'), medianOf(results, (r) => r.tool === 'iperf3' && r.datagramSize === dg), dg <= 1472 ? '>= 1.0' : null);
-  }
-  const jetBestTmpfs = Math.max(0, ...opts.datagramSizes.map((dg) => jet(dg, 'tmpfs') ?? 0)) || null;
-  add('jetrecv best tmpfs / socat TCP tmpfs', jetBestTmpfs, medianOf(results, (r) => r.tool === 'socat' && r.dest === 'tmpfs'));
-  const jetBestDisk = Math.max(0, ...opts.datagramSizes.map((dg) => jet(dg, 'disk') ?? 0)) || null;
-  add('jetrecv best disk / socat TCP disk', jetBestDisk, medianOf(results, (r) => r.tool === 'socat' && r.dest === 'disk'));
-  add('jetrecv best disk / dd oflag=direct', jetBestDisk, medianOf(results, (r) => r.tool === 'dd'), '>= 0.9');
+  for (const dg of opts.datagramSizes) add(`jetrecv ${dg} tmpfs / iperf3 -l ${dg}`, jet(dg, 'tmpfs'), iperf(dg), '>= 1.0');
+  add(`jetrecv ${jumbo} tmpfs / socat TLS 1.3 AES-256-GCM tmpfs`, jet(jumbo, 'tmpfs'), socat('tmpfs', true), '>= 1.0');
+  const jetBestTmpfs = fastestOf(opts.datagramSizes.map((dg) => jet(dg, 'tmpfs')));
+  add('jetrecv best tmpfs / socat TCP tmpfs', jetBestTmpfs, socat('tmpfs', false));
+  const jetBestDisk = fastestOf(opts.datagramSizes.map((dg) => jet(dg, 'disk')));
+  add('jetrecv best disk / socat TCP disk', jetBestDisk, socat('disk', false));
+  add('jetrecv best disk / dd oflag=direct', jetBestDisk, rate('peers', 'dd')(), '>= 0.9');
+  const jetDiskSync = rate('jetrecv', 'jetrecv', (r) => r.datagramSize === jumbo && r.dest === 'disk');
+  add(`jetrecv ${jumbo} disk: +fsync / without`, jetDiskSync('gbitPerSecondWithSync'), jetDiskSync(), '>= 0.95');
+  // Between two namespaces over veth: no 64 KiB loopback MTU for TCP.
+  for (const dg of opts.datagramSizes) add(`veth: jetrecv ${dg} / iperf3 -l ${dg}`, jet(dg, 'tmpfs', 'veth'), iperf(dg, 'veth'), '>= 1.0');
+  add(`veth: jetrecv ${jumbo} / socat TLS 1.3 AES-256-GCM`, jet(jumbo, 'tmpfs', 'veth'), socat('tmpfs', true, 'veth'), '>= 1.0');
+  add(`veth: jetrecv ${jumbo} / socat TCP`, jet(jumbo, 'tmpfs', 'veth'), socat('tmpfs', false, 'veth'));
+  add(`veth / loopback: socat TCP`, socat('tmpfs', false, 'veth'), socat('tmpfs', false));
+  add(`veth / loopback: jetrecv ${jumbo}`, jet(jumbo, 'tmpfs', 'veth'), jet(jumbo, 'tmpfs'));
   const bound = (dg) => results.find((r) => r.bound && r.datagramSize === dg)?.bound.gbitPerSecond ?? null;
   for (const dg of opts.datagramSizes) add(`jetrecv ${dg} tmpfs / model CPU bound ${dg}`, jet(dg, 'tmpfs'), bound(dg));
-  add(`model CPU bound ${jumbo} / (2.5 × uftp best): is the jumbo target reachable here? (>= 1 needed)`, bound(jumbo), uftpBest ? 2.5 * uftpBest : null);
-  const std = Math.min(...opts.datagramSizes);
-  add(`model CPU bound ${std} / iperf3 -l ${std}: is the standard-MTU target reachable here? (>= 1 needed)`, bound(std), medianOf(results, (r) => r.tool === 'iperf3' && r.datagramSize === std));
+  add(`model CPU bound ${jumbo} / (2.5 × uftp best): is the jumbo target reachable here? (>= 1 needed)`, bound(jumbo), uftpBest && { median: 2.5 * uftpBest.median, best: 2.5 * uftpBest.best });
+  add(`model CPU bound ${std} / iperf3 -l ${std}: is the standard-MTU target reachable here? (>= 1 needed)`, bound(std), iperf(std));
   const cpu = (pred) => {
     const r = results.find((x) => !x.skipped && pred(x));
     const u = r?.summary?.receiverCpuUserPerGB?.median;
     const s = r?.summary?.receiverCpuSysPerGB?.median;
     return u !== undefined && u !== null && s !== undefined && s !== null ? u + s : null;
   };
-  add(`receiver CPU s/GB: jetrecv ${jumbo} tmpfs / uftpd aes256-gcm tmpfs`, cpu((r) => r.section === 'jetrecv' && r.datagramSize === jumbo && r.dest === 'tmpfs'), cpu((r) => r.tool === 'uftp' && r.mode === 'aes256-gcm' && r.dest === 'tmpfs'), '<= 0.25');
+  const jetCpu = (dg) => cpu((r) => r.section === 'jetrecv' && r.datagramSize === dg && r.dest === 'tmpfs');
+  for (const dg of opts.datagramSizes) add(`receiver CPU s/GB, jetrecv ${dg} tmpfs (a figure, not a ratio)`, jetCpu(dg), 1, dg >= 8000 ? '<= 0.5' : '<= 0.8');
   const uftpdCpu = cpu((r) => r.tool === 'uftp' && r.mode === 'aes256-gcm' && r.dest === 'tmpfs');
+  add(`receiver CPU s/GB: jetrecv ${jumbo} tmpfs / uftpd aes256-gcm tmpfs`, jetCpu(jumbo), uftpdCpu, '<= 0.25');
   const aesOpen = aeadFloor(results, jumbo)?.openSecondsPerGB ?? null;
   const rcvFloor = results.find((r) => r.bound && r.datagramSize === jumbo)?.bound.receiverFloor ?? null;
   add(`AES-256-GCM open alone ${jumbo} / (0.25 × uftpd aes256-gcm CPU)`, aesOpen, uftpdCpu ? 0.25 * uftpdCpu : null);
   add(`model receiver floor ${jumbo} / (0.25 × uftpd aes256-gcm CPU): is the CPU target reachable here? (<= 1 needed)`, rcvFloor, uftpdCpu ? 0.25 * uftpdCpu : null);
-  const loss = (method, pct) => medianOf(results, (r) => r.section === 'loss' && r.method === method && r.lossPercent === pct);
+  const loss = (method, pct) => rateOf(results, (r) => r.section === 'loss' && r.method === method && r.lossPercent === pct);
   for (const method of ['nft', 'relay']) {
     for (const pct of [1, 5]) add(`goodput at ${pct} % loss / no loss (${method})`, loss(method, pct), loss(method, 0));
   }
@@ -1181,7 +1066,7 @@ function computeRatios(results, opts) {
 }
 
 function printTable(results, ratios) {
-  const rows = [['test', 'Gbit/s median [min..max]', 'rcv CPU s/GB usr/sys', 'snd CPU s/GB usr/sys', 'rcv RSS MiB', 'retx %', 'notes']];
+  const rows = [['test', 'Gbit/s best / median', 'rcv CPU s/GB usr/sys', 'snd CPU s/GB usr/sys', 'rcv RSS MiB', 'retx %', 'notes']];
   for (const r of results) {
     if (r.skipped) {
       rows.push([r.name, 'skipped', '', '', '', '', r.skipped]);
@@ -1210,16 +1095,16 @@ function printTable(results, ratios) {
     if (s.receiverDropsTotal) notes.push(`rcv drops ${fmtStat(s.receiverDropsTotal, 0)}`);
     if (s.retransmittedOverLost) notes.push(`retx/lost ${fmtStat(s.retransmittedOverLost)}`);
     const cpu = (u, sy) => (u || sy ? `${fmtStat(u)} / ${fmtStat(sy)}` : '');
-    rows.push([r.name, fmtStat(s.gbitPerSecond), cpu(s.receiverCpuUserPerGB, s.receiverCpuSysPerGB), cpu(s.senderCpuUserPerGB, s.senderCpuSysPerGB), fmtStat(s.receiverPeakRssMiB, 0), s.retransmitPercent ? fmtStat(s.retransmitPercent) : '', notes.join('; ')]);
+    rows.push([r.name, fmtRate(s.gbitPerSecond), cpu(s.receiverCpuUserPerGB, s.receiverCpuSysPerGB), cpu(s.senderCpuUserPerGB, s.senderCpuSysPerGB), fmtStat(s.receiverPeakRssMiB, 0), s.retransmitPercent ? fmtStat(s.retransmitPercent) : '', notes.join('; ')]);
   }
   const widths = rows[0].map((_, c) => Math.min(60, Math.max(...rows.map((r) => String(r[c]).length))));
   const line = (r) => r.map((cell, c) => String(cell).padEnd(widths[c])).join(' | ').trimEnd();
   console.log(line(rows[0]));
   console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
   for (const r of rows.slice(1)) console.log(line(r));
-  console.log('\nratios from this run:');
+  console.log('\nratios from this run (of the medians; of the best runs too where that differs):');
   const known = ratios.filter((q) => q.value !== null);
-  for (const q of known) console.log(`  ${q.name}: ${q.value}${q.target ? `  (target ${q.target})` : ''}`);
+  for (const q of known) console.log(`  ${q.name}: ${q.value}${q.best !== null && q.best !== q.value ? ` (best runs: ${q.best})` : ''}${q.target ? `  (target ${q.target})` : ''}`);
   if (known.length < ratios.length) console.log(`  (${ratios.length - known.length} not available: their sections did not run or failed; see the JSON)`);
 }
 
@@ -1238,7 +1123,7 @@ async function tuneSysctl(opts) {
 
 async function installPeers() {
   if (process.getuid?.() !== 0) throw new Error('--install-peers needs root (it runs apt-get)');
-  for (const argv of [['apt-get', 'update'], ['apt-get', 'install', '-y', 'iperf3', 'uftp', 'socat', 'time']]) {
+  for (const argv of [['apt-get', 'update'], ['apt-get', 'install', '-y', ...kPeerPackages]]) {
     console.error(`$ ${argv.join(' ')}`);
     const r = spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
     if (r.status !== 0) throw new Error(`${argv.join(' ')} failed with exit ${r.status}`);
@@ -1247,7 +1132,9 @@ async function installPeers() {
 
 async function runCleanups() {
   for (const c of live) c.kill('SIGKILL');
-  for (const c of cleanups.splice(0).reverse()) {
+  // Last added first; a step added meanwhile (a section still setting up when a signal came)
+  // is run too.
+  for (let c = cleanups.pop(); c; c = cleanups.pop()) {
     try { await c(); } catch (err) { console.error(`bench: cleanup: ${err.message}`); }
   }
 }
@@ -1280,9 +1167,9 @@ async function main() {
   }
   const tmpfs = { name: 'tmpfs', dir: work, disk: false };
   const destinations = [tmpfs, ...(diskWork ? [{ name: 'disk', dir: diskWork, disk: true }] : [])];
-  const ctx = { opts, results: [], work, tmpfs, destinations, src: null, srcSha: null, loNamespace: null, loNamespaceReason: null, lossNamespace: null, lossNamespaceReason: null };
+  const ctx = { opts, results: [], plan: createPlan(opts), work, tmpfs, destinations, src: null, srcSha: null, loNamespace: null, loNamespaceReason: null, lossNamespace: null, lossNamespaceReason: null };
 
-  const needsBigFile = opts.only.some((s) => s === 'jetrecv' || s === 'peers');
+  const needsBigFile = opts.only.some((s) => s === 'jetrecv' || s === 'peers' || s === 'veth');
   if (needsBigFile) {
     ctx.src = path.join(work, 'source.bin');
     console.error(`writing a ${fmtSize(opts.size)} random source file on ${opts.tmpfsDir} …`);
@@ -1315,19 +1202,24 @@ async function main() {
   }
 
   const jetrecvProblem = opts.only.some((s) => s !== 'peers' && s !== 'ceiling') ? jetrecvAvailable() : null;
-  const sections = { ceiling: sectionCeiling, jetrecv: sectionJetrecv, peers: sectionPeers, files: sectionFiles, concurrent: sectionConcurrent, loss: sectionLoss, wan: (c) => sectionWan(c, tools) };
+  // The ceiling measures at once (before and after the rest); wan runs its own matrix after
+  // the interleaved rounds; every other section adds its configurations to ctx.plan.
+  const planners = { jetrecv: sectionJetrecv, peers: sectionPeers, veth: (c) => sectionVeth(c, tools), files: sectionFiles, concurrent: sectionConcurrent, loss: sectionLoss };
+  const sectionFailed = (s, err) => {
+    console.error(`bench: section ${s} failed: ${err.stack ?? err.message}`);
+    ctx.results.push({ section: s, name: `${s} section`, skipped: `failed: ${err.message.split('\n')[0]}` });
+  };
   try {
-    for (const s of opts.only) {
-      if (s !== 'peers' && s !== 'ceiling' && jetrecvProblem) {
-        ctx.results.push({ section: s, name: `jetrecv (${s})`, skipped: jetrecvProblem });
-        continue;
-      }
-      try {
-        await sections[s](ctx);
-      } catch (err) {
-        console.error(`bench: section ${s} failed: ${err.stack ?? err.message}`);
-        ctx.results.push({ section: s, name: `${s} section`, skipped: `failed: ${err.message.split('\n')[0]}` });
-      }
+    if (opts.only.includes('ceiling')) await sectionCeiling(ctx).catch((err) => sectionFailed('ceiling', err));
+    for (const s of opts.only.filter((x) => planners[x])) {
+      if (s !== 'peers' && jetrecvProblem) ctx.results.push({ section: s, name: `jetrecv (${s})`, skipped: jetrecvProblem });
+      else await planners[s](ctx).catch((err) => sectionFailed(s, err));
+    }
+    console.error(`• ${opts.runs} interleaved round(s) of every configuration`);
+    await ctx.plan.run();
+    if (opts.only.includes('wan')) {
+      if (jetrecvProblem) ctx.results.push({ section: 'wan', name: 'jetrecv (wan)', skipped: jetrecvProblem });
+      else await sectionWan(ctx, tools).catch((err) => sectionFailed('wan', err));
     }
     // The ceiling again after the other sections: did the machine's speed move under them?
     if (opts.only.includes('ceiling') && opts.only.some((s) => s !== 'ceiling')) {
