@@ -2,7 +2,8 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { formatHelp } from './args.js';
-import { serveSpec } from './serve-spec.js';
+import { kMaxRxThreads, serveSpec } from './serve-spec.js';
+import { resolveThreadCount } from './thread-count.js';
 import { UsageError } from '../errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log.js';
 import { startDaemon, type DaemonConfig } from '../daemon.js';
@@ -81,7 +82,7 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
       apiTlsKey: key,
       apiEnabled: flags['no-api'] !== true,
       superusers: flags['superuser'] as string[],
-      rxThreads: flags['rx-threads'] as number,
+      rxThreads: resolveThreadCount(flags['rx-threads'] as number | 'auto', kMaxRxThreads),
       socketBufferBytes: flags['socket-buffer'] as number,
       directIo,
       directIoThreads: flags['direct-io-threads'] as number,

@@ -276,8 +276,12 @@ Status Endpoint::Start() {
   if (!receiver) {
     std::vector<UdpSocket*> lanes;
     for (auto& sock : sockets_) lanes.push_back(&sock);
+    std::vector<CounterBlock*> tx_counters;  // one block per TX thread
+    for (size_t i = 0; i < std::min(options_.tx_threads, lanes.size()); ++i) {
+      tx_counters.push_back(&counters_.NewBlock());
+    }
     tx_engine_ = std::make_unique<TxEngine>(std::move(lanes), options_.max_datagram,
-                                            &counters_.NewBlock(), &events_);
+                                            std::move(tx_counters), &events_);
   }
   const size_t threads = receiver ? sockets_.size() : 1;
   // OPENSSL_thread_stop frees this thread's OpenSSL state (error queue) at exit.
