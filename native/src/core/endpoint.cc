@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "core/limits.h"
+#include "core/reuseport_steering.h"
 
 namespace jetrecv::core {
 
@@ -262,6 +263,9 @@ Status Endpoint::Start() {
     if (receiver && i == 0) port = sock.local_port();
     sockets_.push_back(std::move(sock));
   }
+  // RX threads by session and lane, not by 4-tuple hash (reuseport_steering.h). Where
+  // the kernel refuses the program, the hash stays: slower spread, same results.
+  if (receiver && sockets_.size() > 1) (void)AttachLaneSteering(sockets_[0].fd(), sockets_.size());
   local_port_ = sockets_[0].local_port();
   granted_rcvbuf_ = sockets_[0].granted_rcvbuf();
   granted_sndbuf_ = sockets_[0].granted_sndbuf();
