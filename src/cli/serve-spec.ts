@@ -27,7 +27,7 @@ export const serveSpec: CommandSpec = {
     { name: 'api-tls-key', type: 'path', valueName: 'FILE', help: 'PEM private key for --api-tls-cert' },
     { name: 'no-api', type: 'bool', help: 'do not start the API server (data path only)' },
     { name: 'superuser', type: 'string', repeatable: true, valueName: 'NAME', help: 'API user allowed to elevate with server.superuser()' },
-    { name: 'rx-threads', type: 'int', auto: true, default: 'auto', min: 1, max: kMaxRxThreads, valueName: 'N', help: "receive threads (one SO_REUSEPORT socket each); 'auto': one per core, at most 16 (each sender lane lands on one of them, so more threads pay with more senders or --lanes)" },
+    { name: 'rx-threads', type: 'int', auto: true, default: 'auto', min: 1, max: kMaxRxThreads, valueName: 'N', help: "receive threads (one SO_REUSEPORT socket each); 'auto': one per core, at most 16. Senders and their lanes take the threads in turn, so more threads pay with more senders or --lanes" },
     { name: 'socket-buffer', type: 'int', default: 64 << 20, min: 65536, max: 2 ** 31 - 1, valueName: 'BYTES', help: 'UDP receive buffer per socket (the kernel may grant less: see net.core.rmem_max)' },
     { name: 'direct-io', type: 'string', default: 'auto', valueName: 'MODE', help: "'auto': write files of 8 MiB or more with O_DIRECT where the file system allows it (not tmpfs), through a 64 MiB staging pool and --direct-io-threads writer threads; 'off': every write goes through the page cache" },
     { name: 'direct-io-threads', type: 'int', default: 2, min: 1, max: 16, valueName: 'N', help: 'O_DIRECT writer threads, each keeping one 1 MiB write in flight: raise it for striped NVMe arrays' },
