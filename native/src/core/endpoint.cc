@@ -281,7 +281,7 @@ Status Endpoint::Start() {
     std::vector<UdpSocket*> lanes;
     for (auto& sock : sockets_) lanes.push_back(&sock);
     std::vector<CounterBlock*> tx_counters;  // one block per TX thread
-    for (size_t i = 0; i < std::min(options_.tx_threads, lanes.size()); ++i) {
+    for (size_t i = 0; i < std::clamp<size_t>(options_.tx_threads, 1, lanes.size()); ++i) {
       tx_counters.push_back(&counters_.NewBlock());
     }
     tx_engine_ = std::make_unique<TxEngine>(std::move(lanes), options_.max_datagram,
