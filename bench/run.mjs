@@ -47,6 +47,8 @@ const usage = `usage: npm run bench -- [options]
   --no-drop-caches     do not drop the page cache before disk runs (default: drop when root)
   --serve-arg ARG      extra argument for every \`jetrecv serve\` (repeatable), e.g.
                        --serve-arg=--direct-io=off for an A/B run
+  --send-arg ARG       extra argument for every \`jetrecv send\` (repeatable), e.g.
+                       --send-arg=--lanes=2 --send-arg=--tx-threads=2
   --out FILE           JSON output (default bench/results/<timestamp>.json)
   --keep               keep the work directories (for debugging)
 ${wanUsage}`;
@@ -70,13 +72,13 @@ function parseOptions(argv) {
   const o = {
     quick: false, only: [...kDefaultSections], wanQuick: false, wanSize: undefined, wanSizeLong: undefined, wanTools: undefined, wanQueueMs: 50, size: undefined, runs: undefined, datagramSizes: [1472, 8972],
     tmpfsDir: '/dev/shm', diskDir: '/var/tmp', disk: true, files: undefined, senders: 8,
-    installPeers: false, tuneSysctl: false, dropCaches: true, out: undefined, keep: false, serveArgs: [],
+    installPeers: false, tuneSysctl: false, dropCaches: true, out: undefined, keep: false, serveArgs: [], sendArgs: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
-    const eq = /^(--serve-arg)=(.*)$/s.exec(flag);
+    const eq = /^(--serve-arg|--send-arg)=(.*)$/s.exec(flag);
     if (eq) {
-      o.serveArgs.push(eq[2]);
+      (eq[1] === '--serve-arg' ? o.serveArgs : o.sendArgs).push(eq[2]);
       continue;
     }
     const value = () => {
@@ -115,6 +117,7 @@ function parseOptions(argv) {
       case '--out': o.out = value(); break;
       case '--keep': o.keep = true; break;
       case '--serve-arg': o.serveArgs.push(value()); break;
+      case '--send-arg': o.sendArgs.push(value()); break;
       default: if (!parseWanFlag(o, flag, value, die)) die(`unknown option '${flag}'`);
     }
   }
@@ -406,6 +409,7 @@ function jetrecvAvailable() {
  * and waits for its "jetrecv receiver ready" log line. `wrap` runs it inside a namespace.
  */
 let extraServeArgs = []; // --serve-arg, set once by main()
+let extraSendArgs = []; // --send-arg, set once by main()
 
 export async function startReceiver(sandbox, { wrap = (a) => a, host = '127.0.0.1', serveArgs = [] } = {}) {
   await mkdir(sandbox, { recursive: true });
@@ -469,7 +473,7 @@ export function parseSendJson(stdout) {
 }
 
 export function sendArgv(target, publicKey, datagramSize, paths, extra = []) {
-  return [process.execPath, jetrecvBin, 'send', '--json', '--quiet', '--to', target, '--server-key', publicKey, '--datagram-size', String(datagramSize), ...extra, ...paths];
+  return [process.execPath, jetrecvBin, 'send', '--json', '--quiet', '--to', target, '--server-key', publicKey, '--datagram-size', String(datagramSize), ...extraSendArgs, ...extra, ...paths];
 }
 
 /**
@@ -1142,6 +1146,7 @@ async function runCleanups() {
 async function main() {
   const opts = parseOptions(process.argv.slice(2));
   extraServeArgs = opts.serveArgs;
+  extraSendArgs = opts.sendArgs;
   for (const sig of ['SIGINT', 'SIGTERM']) {
     process.on(sig, () => {
       console.error(`\nbench: ${sig}: cleaning up`);

@@ -38,6 +38,8 @@ export interface EndpointOptions {
   directIo: 'auto' | 'off';
   /** Receiver: O_DIRECT writer threads, 1..16 (each keeps one 1 MiB write in flight). Sender: ignored. */
   directIoThreads: number;
+  /** Sender: TX threads, 1..16, cut to `sockets` (thread i sends on lanes i, i+n, ...). Receiver: ignored. */
+  txThreads: number;
   /** Bound of the native event queue, 16..1048576 (constants.defaultEventQueueCapacity; tests go lower). */
   eventQueueCapacity: number;
   /**

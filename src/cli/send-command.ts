@@ -9,6 +9,7 @@ import { sendFiles, kDefaultDatagramSize, type SendProgress } from '../send/send
 import { defaultResumeDir } from '../send/resume-state.js';
 import type { CipherName } from '../addon/endpoint.js';
 import { kDatagramSizeRange } from '../addon/limits.js';
+import { resolveThreadCount } from './thread-count.js';
 
 export const sendSpec: CommandSpec = {
   name: 'send',
@@ -28,6 +29,7 @@ export const sendSpec: CommandSpec = {
     { name: 'rate-min', type: 'rate', default: '1M', help: 'never pace slower than this many bits/s, even when the path looks congested (at most --rate-max)' },
     { name: 'rate-policy', type: 'string', default: 'fair', valueName: 'POLICY', help: "'fair': measure the path and share it with TCP and other transfers; 'fixed': hold --rate-max whatever the path does (dedicated links only)" },
     { name: 'lanes', type: 'int', default: 1, min: 1, max: 16, help: 'UDP sockets (source ports) the data is spread over' },
+    { name: 'tx-threads', type: 'int', auto: true, default: 'auto', min: 1, max: 16, valueName: 'N', help: "TX threads (each seals and sends on lanes of its own, all under one rate), at most --lanes; 'auto': min(--lanes, cores)" },
     // Its range is checked once, by sendFiles (kDatagramSizeRange).
     { name: 'datagram-size', type: 'int', default: kDefaultDatagramSize, valueName: 'BYTES', help: `largest UDP payload per datagram, ${kDatagramSizeRange.min}-${kDatagramSizeRange.max}: 1472 for a 1500-byte MTU, 8972 for jumbo frames` },
     { name: 'cipher', type: 'string', default: 'aes-256-gcm', valueName: 'CIPHER', help: "'aes-256-gcm' or 'chacha20-poly1305'" },
@@ -103,6 +105,12 @@ export async function runSendCommand(argv: string[]): Promise<number> {
   if (ratePolicy === 'fixed' && rateMax === 0) {
     throw new UsageError("--rate-policy fixed holds --rate-max: give --rate-max (e.g. '2G')", { flag: 'rate-policy' });
   }
+  const lanes = f['lanes'] as number;
+  const txThreadsFlag = f['tx-threads'] as number | 'auto';
+  if (txThreadsFlag !== 'auto' && txThreadsFlag > lanes) {
+    throw new UsageError(`--tx-threads (${txThreadsFlag}) must not exceed --lanes (${lanes}): each TX thread sends on lanes of its own`, { flag: 'tx-threads' });
+  }
+  const txThreads = resolveThreadCount(txThreadsFlag, lanes);
   const logLevel = f['log-level'] as string;
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new UsageError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`, { flag: 'log-level' });
@@ -132,7 +140,8 @@ export async function runSendCommand(argv: string[]): Promise<number> {
       rateStartBps: f['rate-start'] as number,
       rateMinBps: rateMin,
       ratePolicy,
-      lanes: f['lanes'] as number,
+      lanes,
+      txThreads,
       datagramSize: f['datagram-size'] as number,
       cipher: cipher as CipherName,
       handshakeTimeoutMs: f['handshake-timeout'] as number,

@@ -2,7 +2,8 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { formatHelp } from '../config/args.js';
-import { serveSpec } from '../config/serve-spec.js';
+import { kMaxRxThreads, serveSpec } from '../config/serve-spec.js';
+import { resolveThreadCount } from './thread-count.js';
 import { UsageError } from '../errors.js';
 import { MAX_RATE_LIMIT_KBPS } from '../proto/api-structures.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log.js';
@@ -108,7 +109,7 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
               ...(adminSocketGroup !== undefined ? { group: adminSocketGroup } : {}),
               optional: adminSocketPath === undefined,
             },
-      rxThreads: flags['rx-threads'] as number,
+      rxThreads: resolveThreadCount(flags['rx-threads'] as number | 'auto', kMaxRxThreads),
       socketBufferBytes: flags['socket-buffer'] as number,
       directIo,
       directIoThreads: flags['direct-io-threads'] as number,

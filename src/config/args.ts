@@ -31,6 +31,8 @@ export interface FlagSpec {
   /** `int` and `duration` (ms): inclusive bounds. */
   min?: number;
   max?: number;
+  /** `int`: also accepts the word 'auto', kept as the string 'auto' (the command resolves it). */
+  auto?: boolean;
 }
 
 /** A command: its flags and positional arguments. */
@@ -127,10 +129,12 @@ function convertValue(flag: FlagSpec, raw: string): string | number {
             : flag.max !== undefined
               ? `an integer <= ${flag.max}`
               : 'an integer';
-      if (!/^[+-]?\d+$/.test(raw)) fail(range);
+      if (flag.auto === true && raw === 'auto') return raw;
+      const expected = flag.auto === true ? `${range} or 'auto'` : range;
+      if (!/^[+-]?\d+$/.test(raw)) fail(expected);
       const n = Number(raw);
-      if (!Number.isSafeInteger(n)) fail(range);
-      return checkBounds(n, range);
+      if (!Number.isSafeInteger(n)) fail(expected);
+      return checkBounds(n, expected);
     }
     case 'port': {
       const lo = flag.allowZero === true ? 0 : 1;

@@ -235,7 +235,9 @@ function convertScalar(file: string, key: string, flag: FlagSpec, value: unknown
   }
   let text: string;
   if (typeof value === 'string') {
-    if (flag.type === 'int' || flag.type === 'port') return fail(JSON_FORM[flag.type]);
+    if ((flag.type === 'int' && !(flag.auto === true && value === 'auto')) || flag.type === 'port') {
+      return fail(flag.auto === true ? `${JSON_FORM.int} or 'auto'` : JSON_FORM[flag.type]);
+    }
     text = value;
   } else if (typeof value === 'number') {
     if (flag.type !== 'int' && flag.type !== 'port' && flag.type !== 'rate') return fail(JSON_FORM[flag.type]);
@@ -494,7 +496,9 @@ export function formatConfigReference(spec: CommandSpec = serveSpec): string {
       flag.repeatable === true
         ? `array of ${flag.type === 'string' ? 'strings' : flag.type}`
         : { string: 'string', path: 'path (string)', int: 'integer', port: 'port (integer)', bool: 'boolean', rate: "bits/s or '10G'", duration: "duration ('30s')" }[flag.type];
-    const bounds = flag.type === 'int' && (flag.min !== undefined || flag.max !== undefined) ? ` ${flag.min ?? ''}..${flag.max ?? ''}` : '';
+    const bounds =
+      (flag.type === 'int' && (flag.min !== undefined || flag.max !== undefined) ? ` ${flag.min ?? ''}..${flag.max ?? ''}` : '') +
+      (flag.auto === true ? " or 'auto'" : '');
     const def = flag.name === 'server-name' ? 'host name' : flag.default === undefined ? (flag.type === 'bool' ? 'false' : '') : JSON.stringify(flag.default);
     const reload = RELOADABLE_SETTINGS.includes(flag.name) ? 'applied' : 'restart';
     rows.push(`| \`${flag.name}\` | ${valueForm}${bounds} | ${def.replace(/\|/g, '\\|')} | ${reload} | ${flag.help.replace(/\|/g, '\\|')} |`);

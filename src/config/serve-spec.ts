@@ -5,6 +5,9 @@ import type { CommandSpec } from './args.js';
 import { LOG_LEVELS } from '../log.js';
 import { TRANSFER_EVENT_TYPES } from '../recv/transfer-events.js';
 
+/** Most RX threads (SO_REUSEPORT sockets) `--rx-threads` takes, also the cap of 'auto'. */
+export const kMaxRxThreads = 16;
+
 export const serveSpec: CommandSpec = {
   name: 'serve',
   summary: 'run the receiver daemon',
@@ -28,7 +31,7 @@ export const serveSpec: CommandSpec = {
     { name: 'admin-socket', type: 'path', valueName: 'PATH', help: "local admin socket: the API over a Unix socket where root, the daemon's own user and --admin-socket-group are superusers without a password (default $RUNTIME_DIRECTORY/admin.sock, else for non-root $XDG_RUNTIME_DIR/jetrecv/admin.sock, else /run/jetrecv/admin.sock; the default is skipped with a warning when it cannot be made)" },
     { name: 'admin-socket-group', type: 'string', valueName: 'GROUP', help: 'group (name or gid) whose members may use the admin socket too: the socket becomes 0660 and owned by it (otherwise 0600)' },
     { name: 'no-admin-socket', type: 'bool', help: 'do not serve the local admin socket' },
-    { name: 'rx-threads', type: 'int', default: 1, min: 1, max: 16, help: 'receive threads (one SO_REUSEPORT socket each)' },
+    { name: 'rx-threads', type: 'int', auto: true, default: 'auto', min: 1, max: kMaxRxThreads, valueName: 'N', help: "receive threads (one SO_REUSEPORT socket each); 'auto': one per core, at most 16. Senders and their lanes take the threads in turn, so more threads pay with more senders or --lanes" },
     { name: 'socket-buffer', type: 'int', default: 64 << 20, min: 65536, max: 2 ** 31 - 1, valueName: 'BYTES', help: 'UDP receive buffer per socket (the kernel may grant less: see net.core.rmem_max)' },
     { name: 'direct-io', type: 'string', default: 'auto', valueName: 'MODE', help: "'auto': write files of 8 MiB or more with O_DIRECT where the file system allows it (not tmpfs), through a 64 MiB staging pool and --direct-io-threads writer threads; 'off': every write goes through the page cache" },
     { name: 'direct-io-threads', type: 'int', default: 2, min: 1, max: 16, valueName: 'N', help: 'O_DIRECT writer threads, each keeping one 1 MiB write in flight: raise it for striped NVMe arrays' },

@@ -124,6 +124,7 @@ export class Receiver {
         feedbackIntervalMs: o.feedbackIntervalMs ?? 10,
         directIo: o.directIo ?? 'auto',
         directIoThreads: o.directIoThreads ?? 2,
+        txThreads: 1,
         eventQueueCapacity: o.eventQueueCapacity ?? DEFAULT_EVENT_QUEUE_CAPACITY,
         handshakeMac1Key: mac1Key(o.serverKeys.publicKey),
         ...(o.maxTransferMemory !== undefined ? { maxTransferMemory: o.maxTransferMemory } : {}),

@@ -41,6 +41,8 @@ export interface SendOptions {
   /** 'fair' (default): measures the path and shares it; 'fixed': holds rateMaxBps. */
   ratePolicy?: RatePolicy;
   lanes: number;
+  /** TX threads, 1..lanes (thread i sends on lanes i, i+n, ...; one rate for all). Default 1. */
+  txThreads?: number;
   /** Largest UDP payload per datagram (1472 for a 1500-byte MTU, 8972 for jumbo): within kDatagramSizeRange. */
   datagramSize: number;
   cipher: CipherName;
@@ -183,6 +185,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         feedbackIntervalMs: 10,
         directIo: 'off',
         directIoThreads: 1,
+        txThreads: opts.txThreads ?? 1,
         eventQueueCapacity: DEFAULT_EVENT_QUEUE_CAPACITY,
       },
       (ev) => onEvent(ev),
@@ -317,7 +320,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
           peerAddress: address,
           peerPort: opts.port,
         });
-        log.debug({ cipher: res.cipher, lanes: res.lanes, reconnects }, 'session established');
+        log.debug({ cipher: res.cipher, lanes: res.lanes, txThreads: opts.txThreads ?? 1, reconnects }, 'session established');
         const ch: ReliableChannel = new ReliableChannel({
           send: (payload) => void sends.send('control', () => endpoint.sendControl(kLocalIndex, payload)),
           onMessage: (bytes) => {

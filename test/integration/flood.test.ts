@@ -64,7 +64,7 @@ const [bindingPath, port, sessionIndex, total, replayFile] = process.argv.slice(
 const { addon } = await import(bindingPath);
 const { readFileSync } = await import('node:fs');
 const ep = new addon.Endpoint({ role: 'sender', bindAddress: '127.0.0.1', port: 0, sockets: 1, rcvbufBytes: 1 << 20,
-  sndbufBytes: 8 << 20, maxDatagram: 1472, feedbackIntervalMs: 10, directIo: 'off', directIoThreads: 1, eventQueueCapacity: 65536, onEvents() { ep.drainEvents(1000); } });
+  sndbufBytes: 8 << 20, maxDatagram: 1472, feedbackIntervalMs: 10, directIo: 'off', directIoThreads: 1, txThreads: 1, eventQueueCapacity: 65536, onEvents() { ep.drainEvents(1000); } });
 const replays = readFileSync(replayFile, 'utf8').trim().split(String.fromCharCode(10)).map((h) => Buffer.from(h, 'hex'));
 let s = 12345;
 const rnd = () => { s = (Math.imul(s, 1103515245) + 12345) >>> 0; return s; };

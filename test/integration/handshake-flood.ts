@@ -22,7 +22,7 @@ const FLOODER = `
 const [bindingPath, packetsPath, initiatorPath, keysPath, port, kind, serverKeyB64, ...sources] = process.argv.slice(1);
 const { addon } = await import(bindingPath);
 const eps = sources.map((src) => new addon.Endpoint({ role: 'sender', bindAddress: src, port: 0, sockets: 1, rcvbufBytes: 1 << 20,
-  sndbufBytes: 4 << 20, maxDatagram: 1472, feedbackIntervalMs: 10, directIo: 'off', directIoThreads: 1, eventQueueCapacity: 1024,
+  sndbufBytes: 4 << 20, maxDatagram: 1472, feedbackIntervalMs: 10, directIo: 'off', directIoThreads: 1, txThreads: 1, eventQueueCapacity: 1024,
   onEvents() { for (const ep of eps) ep.drainEvents(1024); } }));
 const pool = [];
 if (kind === 'garbage') {

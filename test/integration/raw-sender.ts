@@ -25,7 +25,7 @@ export async function connectRawSender(port: number, serverKey: Uint8Array, keys
   let connected: (() => void) | null = null;
   const initiator = new HandshakeInitiator({ staticKeys: keys, responderPublicKey: serverKey, localIndex: 7, cipher: 'aes-256-gcm', lanes: 1 });
   const endpoint = new Endpoint(
-    { role: 'sender', bindAddress: '127.0.0.1', port: 0, sockets: 1, rcvbufBytes: 1 << 20, sndbufBytes: 1 << 20, maxDatagram: 1472, feedbackIntervalMs: 10, directIo: 'off', directIoThreads: 1, eventQueueCapacity: 65536 },
+    { role: 'sender', bindAddress: '127.0.0.1', port: 0, sockets: 1, rcvbufBytes: 1 << 20, sndbufBytes: 1 << 20, maxDatagram: 1472, feedbackIntervalMs: 10, directIo: 'off', directIoThreads: 1, txThreads: 1, eventQueueCapacity: 65536 },
     (ev) => {
       if (ev.type === 'handshake' && !channel) {
         if (initiator.consumeCookieReply(ev.packet)) {

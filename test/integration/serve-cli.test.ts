@@ -27,7 +27,7 @@ describe('usage errors name the flag or value', () => {
   const cases: [string, string[], RegExp][] = [
     ['serve: unknown flag', ['serve', '--sandbox-dir', '/tmp/x', '--recv-prot', '1'], /^jetrecv serve: unknown flag --recv-prot\b/],
     ['serve: port out of range', ['serve', '--sandbox-dir', '/tmp/x', '--recv-port', '70000'], /--recv-port: expected a port 0-65535, got '70000'/],
-    ['serve: bad integer', ['serve', '--sandbox-dir', '/tmp/x', '--rx-threads', 'many'], /--rx-threads: expected an integer 1-16, got 'many'/],
+    ['serve: bad integer', ['serve', '--sandbox-dir', '/tmp/x', '--rx-threads', 'many'], /--rx-threads: expected an integer 1-16 or 'auto', got 'many'/],
     ['serve: bad duration', ['serve', '--sandbox-dir', '/tmp/x', '--session-timeout', 'soon'], /--session-timeout: expected a duration .* got 'soon'/],
     ['serve: bad log level', ['serve', '--sandbox-dir', '/tmp/x', '--log-level', 'loud'], /--log-level: expected one of fatal, .* got 'loud'/],
     ['serve: bad cipher', ['serve', '--sandbox-dir', '/tmp/x', '--min-cipher', 'rot13'], /--min-cipher: .* got 'rot13'/],
@@ -56,6 +56,9 @@ describe('usage errors name the flag or value', () => {
     ['send: bad rate-min', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--rate-min', '0', 'f'], /--rate-min: expected a rate/],
     ['send: datagram too small for a block', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--datagram-size', '311', 'f'], /datagramSize \(--datagram-size\) must be an integer 312-65507, got 311: a block of at least 256 bytes plus 56 bytes of headers/],
     ['send: datagram over the UDP maximum', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--datagram-size', '65508', 'f'], /datagramSize \(--datagram-size\) must be an integer 312-65507, got 65508/],
+    ['send: tx-threads not a number', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--tx-threads', 'many', 'f'], /--tx-threads: expected an integer 1-16 or 'auto', got 'many'/],
+    ['send: tx-threads zero', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--tx-threads', '0', 'f'], /--tx-threads: expected an integer 1-16 or 'auto', got '0'/],
+    ['send: tx-threads over lanes', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--lanes', '2', '--tx-threads', '3', 'f'], /--tx-threads \(3\) must not exceed --lanes \(2\): each TX thread sends on lanes of its own/],
     ['keygen: unknown flag', ['keygen', '--outt', 'k'], /^jetrecv keygen: unknown flag --outt\b/],
     ['keygen: extra argument', ['keygen', 'extra'], /unexpected argument 'extra'/],
     ['unknown command', ['serv'], /jetrecv: unknown command 'serv'/],
@@ -98,7 +101,7 @@ describe('serve --config', () => {
 
   it.each([
     ['unknown key', { 'sandbox-dir': '/tmp/x', 'recv-prot': 9000 }, /: unknown key 'recv-prot' \(did you mean 'recv-port'\?\)/],
-    ['bad value', { 'sandbox-dir': '/tmp/x', 'rx-threads': 32 }, /: key 'rx-threads': expected an integer 1-16, got 32/],
+    ['bad value', { 'sandbox-dir': '/tmp/x', 'rx-threads': 32 }, /: key 'rx-threads': expected an integer 1-16 or 'auto', got 32/],
     ['wrong type', { 'sandbox-dir': '/tmp/x', 'api-port': '8886' }, /: key 'api-port': expected a JSON number, got "8886"/],
     ['bad choice', { 'sandbox-dir': '/tmp/x', 'min-cipher': 'des' }, /: key 'min-cipher': expected one of 'chacha20-poly1305', 'aes-256-gcm', got "des"/],
     ['nested config', { 'sandbox-dir': '/tmp/x', config: '/etc/other.conf' }, /: key 'config' is not allowed in a config file/],

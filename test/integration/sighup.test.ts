@@ -100,7 +100,7 @@ describe.skipIf(noPython !== null)('SIGHUP reloads the config file', () => {
     const reloaded = await serve.waitForLog((l) => l.msg === 'configuration reloaded', 'configuration reloaded', { from });
     expect(new Set(reloaded['changed'] as string[])).toEqual(new Set(['log-level', 'superuser']));
     const restart = await serve.waitForLog((l) => l.msg.includes('needs a restart'), 'needs a restart', { from });
-    expect(restart).toMatchObject({ level: 40, setting: 'rx-threads', from: 1, to: 2 });
+    expect(restart).toMatchObject({ level: 40, setting: 'rx-threads', from: 'auto', to: 2 });
     // Nothing logged at debug level before the reload, although API calls were made.
     expect(serve.logs.slice(0, from).filter((l) => l.level < 30)).toEqual([]);
 

@@ -95,6 +95,7 @@ function side<R extends EndpointRole>(role: R, overrides: Partial<EndpointConfig
     feedbackIntervalMs: 5,
     directIo: 'off',
     directIoThreads: 1,
+    txThreads: 1,
     eventQueueCapacity: DEFAULT_EVENT_QUEUE_CAPACITY,
     ...overrides,
   };

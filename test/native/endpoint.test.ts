@@ -39,6 +39,7 @@ function makeEndpoint(role: 'receiver' | 'sender', overrides: Partial<EndpointOp
     feedbackIntervalMs: 20,
     directIo: 'off',
     directIoThreads: 2,
+    txThreads: 1,
     eventQueueCapacity: 65536,
     onEvents: () => {
       h.doorbells++;

@@ -103,7 +103,8 @@ describe('parseConfigText', () => {
     [{ 'recv-port': '8886' }, "key 'recv-port': expected a JSON number, got \"8886\""],
     [{ 'recv-port': 70000 }, "key 'recv-port': expected a port 0-65535, got 70000"],
     [{ 'recv-port': 8886.5 }, "key 'recv-port': expected a port 0-65535, got 8886.5"],
-    [{ 'rx-threads': 17 }, "key 'rx-threads': expected an integer 1-16, got 17"],
+    [{ 'rx-threads': 17 }, "key 'rx-threads': expected an integer 1-16 or 'auto', got 17"],
+    [{ 'rx-threads': 'many' }, "key 'rx-threads': expected a JSON number or 'auto', got \"many\""],
     [{ 'direct-io-threads': 17 }, "key 'direct-io-threads': expected an integer 1-16, got 17"],
     [{ 'socket-buffer': 1024 }, "key 'socket-buffer': expected an integer 65536-2147483647, got 1024"],
     [{ 'api-allow-remote-control': 'yes' }, "key 'api-allow-remote-control': expected true or false, got \"yes\""],
@@ -229,7 +230,7 @@ describe('mergeConfig', () => {
     expect(merged['recv-port']).toBe(9999);
     expect(merged['api-port']).toBe(4321); // from the file
     expect(merged['superuser']).toEqual(['alice']);
-    expect(merged['rx-threads']).toBe(1); // default
+    expect(merged['rx-threads']).toBe('auto'); // default
     expect(parsed.flags['api-port']).toBe(8886); // inputs untouched
   });
 

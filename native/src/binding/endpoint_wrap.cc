@@ -321,6 +321,8 @@ void EndpointWrap::Construct(const Napi::CallbackInfo& info) {
   }
   options.direct_io_threads =
       static_cast<size_t>(IntegerArg(opts.Get("directIoThreads"), "opts.directIoThreads", 1, 16));
+  options.tx_threads = static_cast<size_t>(
+      IntegerArg(opts.Get("txThreads"), "opts.txThreads", 1, core::kMaxSenderLanes));
   options.event_queue_capacity = static_cast<size_t>(
       IntegerArg(opts.Get("eventQueueCapacity"), "opts.eventQueueCapacity", 16, 1 << 20));
   Napi::Value mac1_key = opts.Get("handshakeMac1Key");

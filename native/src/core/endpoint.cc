@@ -16,6 +16,7 @@
 
 #include "core/endpoint_rx_state.h"
 #include "core/limits.h"
+#include "core/reuseport_steering.h"
 
 namespace jetrecv::core {
 
@@ -138,6 +139,9 @@ Status Endpoint::Start() {
     if (receiver && i == 0) port = sock.local_port();
     sockets_.push_back(std::move(sock));
   }
+  // RX threads by session and lane, not by 4-tuple hash (reuseport_steering.h). Where
+  // the kernel refuses the program, the hash stays: slower spread, same results.
+  if (receiver && sockets_.size() > 1) (void)AttachLaneSteering(sockets_[0].fd(), sockets_.size());
   local_port_ = sockets_[0].local_port();
   granted_rcvbuf_ = sockets_[0].granted_rcvbuf();
   granted_sndbuf_ = sockets_[0].granted_sndbuf();
@@ -152,8 +156,12 @@ Status Endpoint::Start() {
   if (!receiver) {
     std::vector<UdpSocket*> lanes;
     for (auto& sock : sockets_) lanes.push_back(&sock);
+    std::vector<CounterBlock*> tx_counters;  // one block per TX thread
+    for (size_t i = 0; i < std::clamp<size_t>(options_.tx_threads, 1, lanes.size()); ++i) {
+      tx_counters.push_back(&counters_.NewBlock());
+    }
     tx_engine_ = std::make_unique<TxEngine>(std::move(lanes), options_.max_datagram,
-                                            &counters_.NewBlock(), &events_);
+                                            std::move(tx_counters), &events_);
   }
   const size_t threads = receiver ? sockets_.size() : 1;
   // OPENSSL_thread_stop frees this thread's OpenSSL state (error queue) at exit.

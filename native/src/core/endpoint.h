@@ -3,7 +3,7 @@
 // and the event queue for JS. Glue only, no JS types; the binding wraps it.
 //
 // Threads: `sockets` RX threads (receiver: one per SO_REUSEPORT socket; sender:
-// one thread polling every lane socket), plus the TX engine's thread (sender).
+// one thread polling every lane socket), plus the TX engine's tx_threads (sender).
 // RX thread 0 also runs the receiver's feedback timer between receive batches.
 // Every public method may be called from any thread (in practice the JS thread).
 #pragma once
@@ -60,6 +60,7 @@ struct EndpointOptions {
   // transfer of the endpoint). false: every write goes through the page cache.
   bool direct_io = false;
   size_t direct_io_threads = kDefaultDirectThreads;
+  size_t tx_threads = 1;  // sender: TX threads, cut to the lane count (tx_engine.h)
   size_t direct_io_chunks = kDefaultDirectChunks;
   // Receiver: bookkeeping memory one transfer / all live transfers may reserve
   // (ReceiveBudget; both >= 1 MiB, per-transfer <= total).

@@ -23,27 +23,34 @@ SendTransfer::SendTransfer(std::shared_ptr<Session> session, uint32_t transfer_i
       pacer_(rate_.rate_bps(), 64 * 1024, now_ns) {}
 
 SendTransfer::~SendTransfer() {
-  for (SourceFile& f : files_) {
-    if (f.fd >= 0) close(f.fd);
-  }
+  for (FdCache& c : caches_) {
+    for (int fd : c.fd) {
+      if (fd >= 0) close(fd);
+    }
+  }  // each cache's lru gives its budget slots back
 }
 
-Status SendTransfer::AcquireFd(uint32_t file, int* fd) {
-  SourceFile& f = files_[file];
-  fd_lru_.Touch(file);
-  if (f.fd >= 0) {
-    *fd = f.fd;
+Status SendTransfer::AcquireFd(uint32_t file, int* fd, size_t cache) {
+  const SourceFile& f = files_[file];
+  FdCache& c = caches_[cache];
+  if (c.fd.empty()) {
+    c.fd.assign(files_.size(), -1);
+    c.lru.SetFileCount(files_.size());
+  }
+  c.lru.Touch(file);
+  if (c.fd[file] >= 0) {
+    *fd = c.fd[file];
     return Status::Ok();
   }
   *fd = -1;
-  fd_lru_.Add(file, [this](uint32_t victim) {
-    close(files_[victim].fd);
-    files_[victim].fd = -1;
+  c.lru.Add(file, [&c](uint32_t victim) {
+    close(c.fd[victim]);
+    c.fd[victim] = -1;
   });
   const int nfd = open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
   if (nfd < 0) {
     const int err = errno;
-    fd_lru_.Remove(file);
+    c.lru.Remove(file);
     return Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err), kErrIo,
                          f.path);
   }
@@ -52,7 +59,7 @@ Status SendTransfer::AcquireFd(uint32_t file, int* fd) {
     const int err = errno;
     const bool stat_failed = st.st_mode == 0;
     close(nfd);
-    fd_lru_.Remove(file);
+    c.lru.Remove(file);
     if (stat_failed) {
       return Status::Error(err, "cannot stat " + f.path + ": " + std::strerror(err), kErrIo,
                            f.path);
@@ -66,7 +73,7 @@ Status SendTransfer::AcquireFd(uint32_t file, int* fd) {
                          kErrIo, f.path);
   }
   posix_fadvise(nfd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  f.fd = nfd;
+  c.fd[file] = nfd;
   *fd = nfd;
   return Status::Ok();
 }
@@ -84,7 +91,6 @@ std::unique_ptr<SendTransfer> SendTransfer::Open(std::shared_ptr<Session> sessio
   std::unique_ptr<SendTransfer> t(
       new SendTransfer(std::move(session), transfer_id, spec.block_size, rate, now_ns));
   t->files_.reserve(spec.files.size());
-  t->fd_lru_.SetFileCount(spec.files.size());
   for (const SendFileSpec& f : spec.files) {
     SourceFile src;
     src.path = f.path;
@@ -156,10 +162,17 @@ void SendTransfer::AdvanceCursorPastEmptyFiles() {
     if (held_end == cursor_block_) break;
     cursor_block_ = held_end;
   }
-  if (cursor_file_ >= files_.size()) {
-    first_pass_done_ = true;
-    stats_.first_pass_done = true;
+  cursor_done_ = cursor_file_ >= files_.size();
+  UpdateFirstPassDone();
+}
+
+void SendTransfer::UpdateFirstPassDone() {
+  if (first_pass_done_ || !cursor_done_ || !unsent_.empty()) return;
+  for (const BlockBatch& c : claims_) {
+    if (!c.retransmit) return;
   }
+  first_pass_done_ = true;
+  stats_.first_pass_done = true;
 }
 
 uint64_t SendTransfer::HeldEnd(uint32_t file, uint64_t block) const {
@@ -175,93 +188,164 @@ uint64_t SendTransfer::NextHeldStart(uint32_t file, uint64_t block) const {
 }
 
 bool SendTransfer::Sent(uint32_t file, uint64_t block) const {
-  if (first_pass_done_ || file < cursor_file_) return true;
+  if (cursor_done_ || file < cursor_file_) return true;
   return file == cursor_file_ && block < cursor_block_;
 }
 
-void SendTransfer::AddPending(uint32_t file, uint64_t first, uint64_t end) {
-  auto it = pending_.lower_bound(RangeKey{file, first});
-  if (it != pending_.begin()) {
+void SendTransfer::AddRange(RangeMap& m, uint32_t file, uint64_t first, uint64_t end) {
+  auto it = m.lower_bound(RangeKey{file, first});
+  if (it != m.begin()) {
     auto prev = std::prev(it);
     if (prev->first.first == file && prev->second >= first) {
       first = prev->first.second;
       end = std::max(end, prev->second);
-      it = pending_.erase(prev);
+      it = m.erase(prev);
     }
   }
-  while (it != pending_.end() && it->first.first == file && it->first.second <= end) {
+  while (it != m.end() && it->first.first == file && it->first.second <= end) {
     end = std::max(end, it->second);
-    it = pending_.erase(it);
+    it = m.erase(it);
   }
-  pending_.emplace(RangeKey{file, first}, end);
+  m.emplace(RangeKey{file, first}, end);
 }
 
-void SendTransfer::RemovePending(uint32_t file, uint64_t first, uint64_t end) {
-  auto it = pending_.lower_bound(RangeKey{file, first});
-  if (it != pending_.begin()) {
+void SendTransfer::RemoveRange(RangeMap& m, uint32_t file, uint64_t first, uint64_t end) {
+  auto it = m.lower_bound(RangeKey{file, first});
+  if (it != m.begin()) {
     auto prev = std::prev(it);
     if (prev->first.first == file && prev->second > first) it = prev;
   }
-  while (it != pending_.end() && it->first.first == file && it->first.second < end) {
+  while (it != m.end() && it->first.first == file && it->first.second < end) {
     const uint64_t s = it->first.second;
     const uint64_t e = it->second;
-    it = pending_.erase(it);
-    if (s < first) pending_.emplace(RangeKey{file, s}, first);
+    it = m.erase(it);
+    if (s < first) m.emplace(RangeKey{file, s}, first);
     if (e > end) {
-      pending_.emplace(RangeKey{file, end}, e);
+      m.emplace(RangeKey{file, end}, e);
       break;
     }
   }
 }
 
+void SendTransfer::DropNotYetSent(uint32_t file, uint64_t first, uint64_t end) {
+  for (const BlockBatch& c : claims_) {
+    if (c.file == file) RemoveRange(pending_, file, c.first_block, c.first_block + c.count);
+  }
+  auto it = unsent_.lower_bound(RangeKey{file, first});
+  if (it != unsent_.begin() && std::prev(it)->first.first == file) --it;
+  for (; it != unsent_.end() && it->first.first == file && it->first.second < end; ++it) {
+    RemoveRange(pending_, file, it->first.second, it->second);
+  }
+}
+
 bool SendTransfer::PlanBatch(size_t max_blocks, BlockBatch* batch) {
   std::lock_guard lock(mu_);
+  return PlanLocked(max_blocks, batch);
+}
+
+bool SendTransfer::PlanLocked(size_t max_blocks, BlockBatch* batch) {
   if (stats_.receiver_complete || max_blocks == 0) return false;
-  if (!pending_.empty()) {
-    const auto& [key, end] = *pending_.begin();
+  batch->paced_bytes = 0;
+  RangeMap* from = !pending_.empty() ? &pending_ : !unsent_.empty() ? &unsent_ : nullptr;
+  if (from != nullptr) {  // a NACKed range, else first-pass blocks handed back
+    const auto& [key, end] = *from->begin();
     batch->file = key.first;
     batch->first_block = key.second;
     batch->count = static_cast<uint32_t>(std::min<uint64_t>(end - key.second, max_blocks));
-    batch->retransmit = true;
-    return true;
+    batch->retransmit = from == &pending_;
+    RemoveRange(*from, batch->file, batch->first_block, batch->first_block + batch->count);
+  } else {
+    if (cursor_done_) return false;
+    const SourceFile& f = files_[cursor_file_];
+    batch->file = cursor_file_;
+    batch->first_block = cursor_block_;
+    const uint64_t stop = std::min(f.blocks, NextHeldStart(cursor_file_, cursor_block_));
+    batch->count = static_cast<uint32_t>(std::min<uint64_t>(stop - cursor_block_, max_blocks));
+    batch->retransmit = false;
+    cursor_block_ += batch->count;
+    AdvanceCursorPastEmptyFiles();
   }
-  if (first_pass_done_) return false;
-  const SourceFile& f = files_[cursor_file_];
-  batch->file = cursor_file_;
-  batch->first_block = cursor_block_;
-  const uint64_t stop = std::min(f.blocks, NextHeldStart(cursor_file_, cursor_block_));
-  batch->count = static_cast<uint32_t>(std::min<uint64_t>(stop - cursor_block_, max_blocks));
-  batch->retransmit = false;
+  claims_.push_back(*batch);
   return true;
+}
+
+uint64_t SendTransfer::ClaimPacedBatch(size_t max_blocks, uint64_t now_ns, BlockBatch* batch) {
+  std::lock_guard lock(mu_);
+  if (stats_.receiver_complete ||
+      (pending_.empty() && unsent_.empty() && cursor_done_)) {
+    return kNoBatch;
+  }
+  // Batch size: at most max_blocks, and about kTxBatchDurationNs at the current rate.
+  const uint64_t segment = block_size_ + kBlockPacketOverhead;
+  const uint64_t rate = rate_.rate_bps();
+  if (pacer_.rate_bps() != rate) pacer_.SetRate(rate, now_ns);
+  const uint64_t rate_bytes = rate / 8 * kTxBatchDurationNs / 1'000'000'000ull;
+  const size_t blocks = std::clamp<size_t>(rate_bytes / segment, 1, std::max<size_t>(max_blocks, 1));
+  pacer_.SetBurst(std::max<uint64_t>(2 * rate_bytes, blocks * segment));
+  // Budget given back by short sends is spent first; the rest comes from the pacer.
+  const uint64_t planned = blocks * segment;
+  const uint64_t from_credit = std::min(pace_credit_, planned);
+  if (planned > from_credit) {
+    const uint64_t wait = pacer_.WaitNs(planned - from_credit, now_ns);
+    if (wait != 0) return wait;
+  }
+  if (!PlanLocked(blocks, batch)) return kNoBatch;
+  // The claim may be shorter than planned (end of a range or file): take only its bytes.
+  const uint64_t take = static_cast<uint64_t>(batch->count) * segment;
+  const uint64_t credit_used = std::min(pace_credit_, take);
+  pace_credit_ -= credit_used;
+  if (take > credit_used) pacer_.TryConsume(take - credit_used, now_ns);
+  batch->paced_bytes = take;
+  claims_.back().paced_bytes = take;
+  return 0;
 }
 
 void SendTransfer::CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t datagram_bytes,
                                uint64_t stamp_us) {
   std::lock_guard lock(mu_);
-  if (sent == 0) return;
-  path_.OnSent(stamp_us, datagram_bytes);
-  rate_.OnSent(path_.sent_total());
-  const SourceFile& f = files_[batch.file];
-  uint64_t data_bytes = 0;
-  for (uint32_t k = 0; k < sent; ++k) data_bytes += BlockLength(f.size, block_size_, batch.first_block + k);
-  if (batch.retransmit) {
-    RemovePending(batch.file, batch.first_block, batch.first_block + sent);
-    stats_.blocks_retransmitted += sent;
-  } else if (batch.file == cursor_file_ && batch.first_block == cursor_block_) {
-    cursor_block_ += sent;
-    AdvanceCursorPastEmptyFiles();
+  for (auto it = claims_.begin(); it != claims_.end(); ++it) {
+    if (it->file == batch.file && it->first_block == batch.first_block) {
+      claims_.erase(it);
+      break;
+    }
   }
-  stats_.blocks_sent += sent;
-  stats_.bytes_sent += data_bytes;
+  sent = std::min(sent, batch.count);
+  if (batch.paced_bytes > datagram_bytes) pace_credit_ += batch.paced_bytes - datagram_bytes;
+  const uint64_t sent_end = batch.first_block + sent;
+  const uint64_t batch_end = batch.first_block + batch.count;
+  // Blocks that did not go out are handed back: a NACKed range stays NACKed, a
+  // first-pass block is sent (as first pass) by the next claim. Not once the
+  // receiver holds everything.
+  if (sent_end < batch_end && !stats_.receiver_complete) {
+    AddRange(batch.retransmit ? pending_ : unsent_, batch.file, sent_end, batch_end);
+  }
+  if (sent > 0) {
+    path_.OnSent(stamp_us, datagram_bytes);
+    rate_.OnSent(path_.sent_total());
+    const SourceFile& f = files_[batch.file];
+    uint64_t data_bytes = 0;
+    for (uint32_t k = 0; k < sent; ++k) data_bytes += BlockLength(f.size, block_size_, batch.first_block + k);
+    if (batch.retransmit) stats_.blocks_retransmitted += sent;
+    stats_.blocks_sent += sent;
+    stats_.bytes_sent += data_bytes;
+  }
+  UpdateFirstPassDone();
 }
 
 PositionFrame SendTransfer::Position() const {
   std::lock_guard lock(mu_);
+  // The first pass has sent everything before the earliest first-pass block that
+  // is still unclaimed, claimed by a thread, or handed back unsent.
+  RangeKey next{cursor_file_, cursor_block_};
+  if (!unsent_.empty()) next = std::min(next, unsent_.begin()->first);
+  for (const BlockBatch& c : claims_) {
+    if (!c.retransmit) next = std::min(next, RangeKey{c.file, c.first_block});
+  }
   PositionFrame p{};
   p.flags = first_pass_done_ ? kPositionFlagFirstPassDone : 0;
   p.transfer_id = transfer_id_;
-  p.file_index = first_pass_done_ ? static_cast<uint32_t>(files_.size()) : cursor_file_;
-  p.next_block = first_pass_done_ ? 0 : cursor_block_;
+  p.file_index = first_pass_done_ ? static_cast<uint32_t>(files_.size()) : next.first;
+  p.next_block = first_pass_done_ ? 0 : next.second;
   p.srtt_us = static_cast<uint32_t>(std::min<uint64_t>(rate_.srtt_us(), UINT32_MAX));
   return p;
 }
@@ -276,6 +360,7 @@ bool SendTransfer::OnFeedback(const FeedbackFrameHeader& header, const NackRange
 
   if (header.flags & kFeedbackFlagComplete) {
     pending_.clear();
+    unsent_.clear();
     if (stats_.receiver_complete) return false;
     stats_.receiver_complete = true;
     return true;
@@ -297,8 +382,9 @@ bool SendTransfer::OnFeedback(const FeedbackFrameHeader& header, const NackRange
       ++ignored_ranges_;
       continue;
     }
-    if (!first_pass_done_ && r.file_index == cursor_file_) end = std::min(end, cursor_block_);
-    AddPending(r.file_index, r.first_block, end);
+    if (!cursor_done_ && r.file_index == cursor_file_) end = std::min(end, cursor_block_);
+    AddRange(pending_, r.file_index, r.first_block, end);
+    DropNotYetSent(r.file_index, r.first_block, end);
     nacked += end - r.first_block;
   }
 
@@ -338,7 +424,7 @@ bool SendTransfer::first_pass_done() const {
 
 bool SendTransfer::has_pending_work() const {
   std::lock_guard lock(mu_);
-  return !stats_.receiver_complete && (!pending_.empty() || !first_pass_done_);
+  return !stats_.receiver_complete && (!pending_.empty() || !unsent_.empty() || !cursor_done_);
 }
 
 uint64_t SendTransfer::ignored_ranges() const {

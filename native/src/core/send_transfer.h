@@ -1,10 +1,14 @@
 // send_transfer.h — one outgoing transfer's state for the TX engine: the source
 // files (opened lazily, at most kMaxCachedFdsPerTransfer at once, see
 // fd_cache.h), the first-pass cursor, the set of NACKed block ranges waiting
-// for retransmission, the rate controller and pacer, and the statistics.
-// Threads: OnFeedback runs on an RX thread; everything else on the TX thread
-// (Stats on any). A per-transfer mutex guards the shared parts.
+// for retransmission, the rate controller and the pacer whose budget every TX
+// thread shares, and the statistics.
+// Threads: OnFeedback runs on an RX thread; batches are claimed and committed by
+// any number of TX threads at once (a claim hands its blocks to one thread
+// only); AcquireFd is per TX thread (see there). A per-transfer mutex, taken
+// once per batch, never per packet, guards the shared parts.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -57,12 +61,17 @@ struct SendStats {
   uint64_t blocks_resumed = 0;         // blocks skipped because the receiver held them (SendSpec::have)
 };
 
-// A run of blocks of one file to send as one batch.
+// Target duration of one batch at the current rate (bounds burst size).
+constexpr uint64_t kTxBatchDurationNs = 2'000'000;
+
+// A run of blocks of one file to send as one batch, claimed by one TX thread
+// until its CommitBatch.
 struct BlockBatch {
   uint32_t file = 0;
   uint64_t first_block = 0;
   uint32_t count = 0;
   bool retransmit = false;
+  uint64_t paced_bytes = 0;  // taken from the pacing budget by ClaimPacedBatch (0 = unpaced)
 };
 
 class SendTransfer {
@@ -81,22 +90,33 @@ class SendTransfer {
   uint32_t transfer_id() const { return transfer_id_; }
   uint32_t block_size() const { return block_size_; }
   size_t file_count() const { return files_.size(); }
-  // TX thread only: an fd of `file` open O_RDONLY, valid until the next
-  // AcquireFd call. Opens the file if it is not cached (closing the least
-  // recently used one at the cap or when the process budget is spent) and then
-  // re-checks that it is a regular file of the expected size. Errors name the file.
-  Status AcquireFd(uint32_t file, int* fd);
-  size_t open_fd_count() const { return fd_lru_.size(); }  // TX thread (tests)
+  // An fd of `file` open O_RDONLY, valid until the next AcquireFd call on the
+  // same `cache` (each TX thread passes its own, 0..kMaxFdCaches-1). Opens the
+  // file if that cache has no fd for it (closing the cache's least recently used
+  // one at the cap or when the process budget is spent) and then re-checks that
+  // it is a regular file of the expected size. Errors name the file.
+  Status AcquireFd(uint32_t file, int* fd, size_t cache = 0);
+  size_t open_fd_count(size_t cache = 0) const { return caches_[cache].lru.size(); }  // tests
   uint64_t file_size(uint32_t file) const { return files_[file].size; }
   const std::string& file_path(uint32_t file) const { return files_[file].path; }
 
-  // The next batch: the oldest NACKed range first, else the next first-pass
-  // blocks. At most max_blocks blocks, all full-size except possibly the last
-  // (so the batch can go out as one GSO send). False if nothing to send.
+  // Claims the next batch for the calling thread: the oldest NACKed range first,
+  // then first-pass blocks handed back unsent, then the next first-pass blocks.
+  // At most max_blocks blocks, all full-size except possibly the last (so the
+  // batch can go out as one GSO send). Claimed blocks are planned for no other
+  // thread until CommitBatch. False if nothing to send. Unpaced.
   bool PlanBatch(size_t max_blocks, BlockBatch* batch);
-  // The first `sent` blocks of a planned batch went out (sent <= batch.count);
-  // the rest will be planned again. datagram_bytes is their UDP payload total;
-  // stamp_us the send time their send_stamp carries (monotonic µs).
+  // PlanBatch paced: sizes the batch to about kTxBatchDurationNs at the current
+  // rate (at most max_blocks), and claims it only if the transfer's pacing
+  // budget, shared by every TX thread, holds its bytes (then taken). Returns 0
+  // when a batch was claimed, else ns until the budget would allow one, or
+  // kNoBatch if there is nothing to send.
+  static constexpr uint64_t kNoBatch = UINT64_MAX;
+  uint64_t ClaimPacedBatch(size_t max_blocks, uint64_t now_ns, BlockBatch* batch);
+  // Ends a claim: the first `sent` blocks went out (sent <= batch.count, 0 on
+  // any failure); the rest are handed back for the next claim. datagram_bytes
+  // is the UDP payload total of the sent ones (budget taken for the rest is
+  // given back); stamp_us the send time their send_stamp carries (monotonic µs).
   void CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t datagram_bytes,
                    uint64_t stamp_us);
 
@@ -109,8 +129,6 @@ class SendTransfer {
   bool OnFeedback(const FeedbackFrameHeader& header, const NackRange* ranges, size_t n,
                   uint64_t now_ns);
 
-  // Pacing: the TX thread consumes tokens before each batch.
-  Pacer& pacer() { return pacer_; }
   uint64_t rate_bps() const;
   SendStats Stats() const;
   bool receiver_complete() const;
@@ -118,27 +136,37 @@ class SendTransfer {
   bool has_pending_work() const;
   uint64_t ignored_ranges() const;
 
-  // TX-thread bookkeeping for POSITION frames and failure.
+  // Engine bookkeeping for POSITION frames (the lane-0 TX thread only) and failure.
   uint64_t next_position_ns = 0;
-  bool position_done_sent = false;  // a POSITION with the done flag went out
-  bool failed = false;              // a read or send error stopped this transfer
-  uint64_t send_error_since_ns = 0; // first of an unbroken run of hard send errors (0 = none)
+  bool position_done_sent = false;           // a POSITION with the done flag went out
+  std::atomic<bool> failed{false};           // a read or send error stopped this transfer
+  std::atomic<uint64_t> send_error_since_ns{0};  // first of an unbroken run of hard send errors (0 = none)
+
+  // Separate fd caches, one per TX thread (AcquireFd).
+  static constexpr size_t kMaxFdCaches = 16;
 
  private:
   struct SourceFile {
     std::string path;
-    int fd = -1;             // -1 = not open; TX thread only
     uint64_t size = 0;
     uint64_t blocks = 0;
   };
   using RangeKey = std::pair<uint32_t, uint64_t>;  // (file, first_block)
+  using RangeMap = std::map<RangeKey, uint64_t>;   // (file, first_block) -> end block
 
   SendTransfer(std::shared_ptr<Session> session, uint32_t transfer_id, uint32_t block_size,
                const RateConfig& rate, uint64_t now_ns);
   void AdvanceCursorPastEmptyFiles();  // requires mu_
+  // first_pass_done_ = cursor at the end, nothing handed back, no first-pass claim. Requires mu_.
+  void UpdateFirstPassDone();
   bool Sent(uint32_t file, uint64_t block) const;  // first pass has passed it; requires mu_
-  void AddPending(uint32_t file, uint64_t first, uint64_t end);     // requires mu_
-  void RemovePending(uint32_t file, uint64_t first, uint64_t end);  // requires mu_
+  bool PlanLocked(size_t max_blocks, BlockBatch* batch);  // PlanBatch; requires mu_
+  // Range sets of blocks (pending_, unsent_): merged on add, split on remove.
+  static void AddRange(RangeMap& m, uint32_t file, uint64_t first, uint64_t end);
+  static void RemoveRange(RangeMap& m, uint32_t file, uint64_t first, uint64_t end);
+  // Removes from pending_ the blocks of [first, end) that are claimed or handed
+  // back unsent: they go out anyway, a NACK for them must not send them twice. Requires mu_.
+  void DropNotYetSent(uint32_t file, uint64_t first, uint64_t end);
   // End of the held range containing (file, block), or block if none. Requires mu_.
   uint64_t HeldEnd(uint32_t file, uint64_t block) const;
   // Start of the first held range of `file` at or after block, or UINT64_MAX.
@@ -149,18 +177,28 @@ class SendTransfer {
   const uint32_t block_size_;
   std::vector<SourceFile> files_;
   uint64_t total_blocks_ = 0;
-  FdLru fd_lru_;  // files_ with fd >= 0 (fd_cache.h); TX thread
+  // One fd cache per TX thread: fd[i] is file i's fd or -1, lru counts the open
+  // ones against the per-transfer cap and the process budget (fd_cache.h).
+  struct FdCache {
+    std::vector<int> fd;
+    FdLru lru;
+  };
+  FdCache caches_[kMaxFdCaches];  // caches_[i]: TX thread i only
 
   mutable std::mutex mu_;
-  // First-pass cursor: next block to send for the first time. Guarded by mu_.
+  // First-pass cursor: next block no thread has claimed yet. Guarded by mu_.
   uint32_t cursor_file_ = 0;
   uint64_t cursor_block_ = 0;
-  bool first_pass_done_ = false;
-  std::map<RangeKey, uint64_t> pending_;  // NACKed ranges -> end block; guarded by mu_
-  std::map<RangeKey, uint64_t> held_;     // resume: held ranges -> end block (merged); set at Open
+  bool cursor_done_ = false;      // the cursor passed the last file
+  bool first_pass_done_ = false;  // and every first-pass block went out
+  RangeMap pending_;   // NACKed ranges waiting for retransmission; guarded by mu_
+  RangeMap unsent_;    // first-pass blocks claimed but handed back unsent; guarded by mu_
+  std::vector<BlockBatch> claims_;  // batches claimed and not yet committed; guarded by mu_
+  RangeMap held_;      // resume: held ranges (merged); set at Open
   RateController rate_;                    // guarded by mu_
   PathSampler path_;                       // guarded by mu_
-  Pacer pacer_;                            // TX thread only (rate set under mu_ by TX thread)
+  Pacer pacer_;                            // the shared pacing budget; guarded by mu_
+  uint64_t pace_credit_ = 0;  // budget taken for blocks that did not go out; guarded by mu_
   uint64_t last_feedback_seq_ = 0;
   bool have_feedback_ = false;
   uint64_t ignored_ranges_ = 0;

@@ -37,18 +37,28 @@ constexpr uint64_t kTxBackoffNs = 100'000;
 
 }  // namespace
 
-TxEngine::TxEngine(std::vector<UdpSocket*> lanes, size_t max_datagram, CounterBlock* counters,
-                   EventSink* events)
+TxEngine::TxEngine(std::vector<UdpSocket*> lanes, size_t max_datagram,
+                   std::vector<CounterBlock*> counters, EventSink* events)
     : lanes_(std::move(lanes)),
       max_datagram_(std::min(max_datagram, kMaxDatagram)),
-      counters_(counters),
       events_(events) {
   if (lanes_.size() > kMaxLanes) lanes_.resize(kMaxLanes);
-  batch_buf_.resize(kMaxGsoSegments * std::max<size_t>(max_datagram_, 1));
-  thread_ = std::thread([this] {
-    Run();
-    OPENSSL_thread_stop();  // frees this thread's OpenSSL state (error queue)
-  });
+  const size_t threads = std::clamp<size_t>(
+      std::min({counters.size(), lanes_.size(), SendTransfer::kMaxFdCaches}), 1, kMaxLanes);
+  for (size_t i = 0; i < threads; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->index = i;
+    for (size_t lane = i; lane < lanes_.size(); lane += threads) w->lanes.push_back(lane);
+    w->counters = i < counters.size() ? counters[i] : nullptr;
+    w->batch_buf.resize(kMaxGsoSegments * std::max<size_t>(max_datagram_, 1));
+    workers_.push_back(std::move(w));
+  }
+  for (auto& w : workers_) {
+    w->thread = std::thread([this, worker = w.get()] {
+      Run(*worker);
+      OPENSSL_thread_stop();  // frees this thread's OpenSSL state (error queue)
+    });
+  }
 }
 
 TxEngine::~TxEngine() { Shutdown(); }
@@ -141,12 +151,14 @@ void TxEngine::Shutdown() {
     stopping_ = true;
   }
   wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
   std::lock_guard lock(mu_);
   transfers_.clear();
 }
 
-void TxEngine::Run() {
+void TxEngine::Run(Worker& worker) {
   // Pacing sleeps are short; the default 50 µs timer slack would stretch them.
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   std::vector<std::shared_ptr<SendTransfer>> active;
@@ -162,9 +174,9 @@ void TxEngine::Run() {
     uint64_t wait = kTxMaxSleepNs;
     bool progressed = false;
     // Round-robin: a different transfer goes first each round.
-    const size_t first = next_transfer_++ % active.size();
+    const size_t first = worker.next_transfer++ % active.size();
     for (size_t k = 0; k < active.size(); ++k) {
-      const uint64_t w = ServiceTransfer(*active[(first + k) % active.size()], now);
+      const uint64_t w = ServiceTransfer(worker, *active[(first + k) % active.size()], now);
       if (w == 0) {
         progressed = true;
       } else {
@@ -175,41 +187,39 @@ void TxEngine::Run() {
   }
 }
 
-uint64_t TxEngine::ServiceTransfer(SendTransfer& t, uint64_t now_ns) {
-  if (t.failed || t.receiver_complete()) return kTxMaxSleepNs;
+uint64_t TxEngine::ServiceTransfer(Worker& w, SendTransfer& t, uint64_t now_ns) {
+  if (t.failed.load(std::memory_order_relaxed) || t.receiver_complete()) return kTxMaxSleepNs;
 
-  // POSITION: on schedule, and at once when the first pass has just finished.
-  const bool done = t.first_pass_done();
-  if (now_ns >= t.next_position_ns || (done && !t.position_done_sent)) {
-    SendPosition(t, now_ns);
-    t.next_position_ns = now_ns + (done ? kDonePositionIntervalNs : kPositionIntervalNs);
+  // POSITION (lane 0, so thread 0): on schedule, and at once when the first pass has just finished.
+  uint64_t position_wait = kTxMaxSleepNs;
+  if (w.index == 0) {
+    const bool done = t.first_pass_done();
+    if (now_ns >= t.next_position_ns || (done && !t.position_done_sent)) {
+      SendPosition(w, t);
+      t.next_position_ns = now_ns + (done ? kDonePositionIntervalNs : kPositionIntervalNs);
+    }
+    position_wait = t.next_position_ns > now_ns ? t.next_position_ns - now_ns : 1;
   }
-  const uint64_t position_wait = t.next_position_ns > now_ns ? t.next_position_ns - now_ns : 1;
-  if (!t.has_pending_work()) return position_wait;
 
-  // Batch size: at most one GSO send, and about kTxBatchDurationNs at the current rate.
+  // At most one GSO send per batch; the transfer sizes it to its rate.
   const size_t segment = t.block_size() + kBlockPacketOverhead;
-  const uint64_t rate = t.rate_bps();
-  Pacer& pacer = t.pacer();
-  if (pacer.rate_bps() != rate) pacer.SetRate(rate, now_ns);
-  size_t max_blocks = std::min({kMaxGsoSegments, kMaxGsoBytes / segment, batch_buf_.size() / segment});
-  const uint64_t rate_bytes = rate / 8 * kTxBatchDurationNs / 1'000'000'000ull;
-  max_blocks = std::clamp<size_t>(rate_bytes / segment, 1, std::max<size_t>(max_blocks, 1));
-  pacer.SetBurst(std::max<uint64_t>(2 * rate_bytes, max_blocks * segment));
-
+  const size_t max_blocks = std::min({kMaxGsoSegments, kMaxGsoBytes / segment, w.batch_buf.size() / segment});
   BlockBatch batch;
-  if (!t.PlanBatch(max_blocks, &batch)) return position_wait;
-  const uint64_t planned_bytes = static_cast<uint64_t>(batch.count) * segment;
-  const uint64_t pace_wait = pacer.WaitNs(planned_bytes, now_ns);
+  const uint64_t pace_wait = t.ClaimPacedBatch(max_blocks, now_ns, &batch);
+  if (pace_wait == SendTransfer::kNoBatch) return position_wait;
   if (pace_wait != 0) return std::min(pace_wait, position_wait);
-  return SendBatch(t, batch) ? 0 : std::min(kTxBackoffNs, position_wait);
+  return SendBatch(w, t, batch) ? 0 : std::min(kTxBackoffNs, position_wait);
 }
 
-bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
+bool TxEngine::SendBatch(Worker& w, SendTransfer& t, const BlockBatch& batch) {
   const uint32_t block_size = t.block_size();
   const size_t segment = block_size + kBlockPacketOverhead;
   const uint64_t file_size = t.file_size(batch.file);
-  uint8_t* buf = batch_buf_.data();
+  uint8_t* buf = w.batch_buf.data();
+  const auto unsent = [&] {  // hands the whole batch back
+    t.CommitBatch(batch, 0, 0, 0);
+    return false;
+  };
 
   // One preadv straight into the packets' data areas.
   iovec iov[kMaxGsoSegments];
@@ -226,10 +236,10 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
   int left = static_cast<int>(batch.count);
   int read_err = 0;
   int fd = -1;  // opened lazily (bounded fd cache, see send_transfer.h)
-  const Status open_st = t.AcquireFd(batch.file, &fd);
+  const Status open_st = t.AcquireFd(batch.file, &fd, w.index);
   if (!open_st.ok()) {
     FailTransfer(t, batch.file, open_st.err != 0 ? open_st.err : EIO, kErrIo, open_st.message);
-    return false;
+    return unsent();
   }
   while (left > 0) {
     const ssize_t r = preadv(fd, cur, left, offset + static_cast<off_t>(got));
@@ -245,11 +255,11 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
     FailTransfer(t, batch.file, read_err != 0 ? read_err : EIO, kErrIo,
                  read_err != 0 ? "cannot read " + t.file_path(batch.file) + ": " + std::strerror(read_err)
                                : "source file " + t.file_path(batch.file) + " shrank while it was being sent");
-    return false;
+    return unsent();
   }
 
   // Frame headers, then seal every packet on the lane this batch goes out on.
-  const size_t lane = next_lane_++ % lanes_.size();
+  const size_t lane = w.lanes[w.next_lane++ % w.lanes.size()];
   Session& session = *t.session();
   size_t last_len = 0;
   // Every datagram of the batch carries the batch's send stamp (FEEDBACK echoes it).
@@ -266,42 +276,42 @@ bool TxEngine::SendBatch(SendTransfer& t, const BlockBatch& batch) {
     uint8_t* frame = packet + kDataHeaderLen;
     const size_t frame_len = EncodeBlockFrame(h, static_cast<const uint8_t*>(iov[k].iov_base), iov[k].iov_len,
                                               frame, segment - kDataHeaderLen - kAeadTagLen);
-    if (frame_len == 0) return false;  // the segment always holds the frame
+    if (frame_len == 0) return unsent();  // the segment always holds the frame
     last_len = session.SealInPlace(static_cast<uint8_t>(lane), packet, frame_len);
-    if (last_len == 0) return false;  // cipher failure: nothing sent, retried later
+    if (last_len == 0) return unsent();  // cipher failure: nothing sent, retried later
   }
   const size_t total = (batch.count - 1) * segment + last_len;
   const int sent = lanes_[lane]->SendSegments(session.peer(), session.peer_len(), buf, total,
-                                              segment, counters_);
+                                              segment, w.counters);
   if (sent < 0) {
     // A hard error (counted by the socket). Retried, since routes and firewalls change;
     // an unbroken run of them for kSendErrorGiveUpNs fails the transfer with its errno.
     const uint64_t now = MonoNs();
-    if (t.send_error_since_ns == 0) t.send_error_since_ns = now;
-    if (now - t.send_error_since_ns >= kSendErrorGiveUpNs) {
-      FailTransfer(t, batch.file, -sent, kErrSocket,
-                   "cannot send to the receiver: " + std::string(std::strerror(-sent)));
+    uint64_t since = 0;
+    if (!t.send_error_since_ns.compare_exchange_strong(since, now)) {
+      if (now - since >= kSendErrorGiveUpNs) {
+        FailTransfer(t, batch.file, -sent, kErrSocket,
+                     "cannot send to the receiver: " + std::string(std::strerror(-sent)));
+      }
     }
-    return false;
+    return unsent();
   }
-  t.send_error_since_ns = 0;
-  if (sent == 0) return false;  // socket buffer full
+  t.send_error_since_ns.store(0, std::memory_order_relaxed);
+  if (sent == 0) return unsent();  // socket buffer full
   const uint32_t sent_blocks = static_cast<uint32_t>(std::min<int>(sent, static_cast<int>(batch.count)));
   const uint64_t sent_bytes = sent_blocks == batch.count
                                   ? total
                                   : static_cast<uint64_t>(sent_blocks) * segment;
-  t.pacer().TryConsume(sent_bytes, MonoNs());
   t.CommitBatch(batch, sent_blocks, sent_bytes, stamp_us);
-  if (batch.retransmit && counters_ != nullptr) {
-    counters_->Add(CounterId::kblocks_retransmitted, sent_blocks);
+  if (batch.retransmit && w.counters != nullptr) {
+    w.counters->Add(CounterId::kblocks_retransmitted, sent_blocks);
   }
   return true;
 }
 
 void TxEngine::FailTransfer(SendTransfer& t, uint32_t file, int err, const char* code,
                             std::string message) {
-  if (t.failed) return;
-  t.failed = true;
+  if (t.failed.exchange(true)) return;
   if (events_ == nullptr) return;
   Event e;
   e.type = EventType::kTransferError;
@@ -314,13 +324,13 @@ void TxEngine::FailTransfer(SendTransfer& t, uint32_t file, int err, const char*
   events_->Push(std::move(e));
 }
 
-void TxEngine::SendPosition(SendTransfer& t, uint64_t now_ns) {
+void TxEngine::SendPosition(Worker& w, SendTransfer& t) {
   const PositionFrame p = t.Position();
-  const size_t frame_len = EncodePositionFrame(p, position_buf_ + kDataHeaderLen, kPositionFrameLen);
-  const size_t len = t.session()->SealInPlace(0, position_buf_, frame_len);
+  const size_t frame_len = EncodePositionFrame(p, w.position_buf + kDataHeaderLen, kPositionFrameLen);
+  const size_t len = t.session()->SealInPlace(0, w.position_buf, frame_len);
   if (len == 0) return;
-  const int rc = lanes_[0]->SendTo(t.session()->peer(), t.session()->peer_len(), position_buf_,
-                                   len, counters_);
+  const int rc = lanes_[0]->SendTo(t.session()->peer(), t.session()->peer_len(), w.position_buf,
+                                   len, w.counters);
   if (rc > 0 && (p.flags & kPositionFlagFirstPassDone)) t.position_done_sent = true;
 }
 
