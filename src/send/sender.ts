@@ -244,6 +244,26 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
 
     const sendInit = () => void sends.send('handshake-init', () => endpoint.sendRaw(address, opts.port, initiator.createInitiation()));
     sendInit();
+    // Encoded while the INIT is on its way (the first encode generates the codecs, tens of ms):
+    // on the RESP the request leaves at once. The same bytes serve every reconnect.
+    let transferRequest: Uint8Array;
+    try {
+      transferRequest = encodeControl({
+        kind: 'transferRequest',
+        transferId: kTransferId,
+        destinationPath: opts.destinationPath,
+        blockSize,
+        files: manifest.files.map((f) => ({ path: f.path, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs })),
+        emptyDirs: manifest.emptyDirs,
+        checkpointFrequencySeconds: checkpointSeconds,
+        transferUid: checkpointSeconds > 0 ? resumeState.uid : new Uint8Array(0),
+        senderName: hostname(),
+        transferProtocol: TRANSFER_PROTOCOL,
+      });
+    } catch (err) {
+      finish(err as Error); // a manifest the protocol cannot carry
+      return;
+    }
     const handshakeDeadline = started + (opts.handshakeTimeoutMs ?? 10_000);
     timers.push(
       setInterval(() => {
@@ -330,20 +350,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
           onCallbackError: (err) => finish(err instanceof Error ? err : new Error(String(err))),
         });
         channel = ch;
-        channel.sendMessage(
-          encodeControl({
-            kind: 'transferRequest',
-            transferId: kTransferId,
-            destinationPath: opts.destinationPath,
-            blockSize,
-            files: manifest.files.map((f) => ({ path: f.path, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs })),
-            emptyDirs: manifest.emptyDirs,
-            checkpointFrequencySeconds: checkpointSeconds,
-            transferUid: checkpointSeconds > 0 ? resumeState.uid : new Uint8Array(0),
-            senderName: hostname(),
-            transferProtocol: TRANSFER_PROTOCOL,
-          }),
-        );
+        channel.sendMessage(transferRequest);
       } else if (ev.type === 'control') {
         channel?.receive(ev.payload);
       } else if (ev.type === 'transferError') {
