@@ -80,6 +80,8 @@ export interface SendResult {
   /** Over every session of this run (retransmissions included). */
   blocksSent: number;
   blocksRetransmitted: number;
+  /** Of blocksRetransmitted: second copies of repairs sent after the first pass (the tail). */
+  blocksTailCopies: number;
   /** Block data bytes sent over every session (retransmissions included). */
   bytesSent: number;
   totalBlocks: number;
@@ -168,7 +170,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
     let firstAcceptDone = false;
     let blocksResumedAtStart = 0;
     // Stats of earlier sessions of this run.
-    const past = { blocksSent: 0, blocksRetransmitted: 0, bytesSent: 0, blocksResumed: 0 };
+    const past = { blocksSent: 0, blocksRetransmitted: 0, blocksTailCopies: 0, bytesSent: 0, blocksResumed: 0 };
     const timers: NodeJS.Timeout[] = [];
 
     const endpoint = new Endpoint(
@@ -292,6 +294,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
       if (st) {
         past.blocksSent += st.blocksSent;
         past.blocksRetransmitted += st.blocksRetransmitted;
+        past.blocksTailCopies += st.blocksTailCopies;
         past.bytesSent += st.bytesSent;
         past.blocksResumed += st.blocksResumed;
       }
@@ -459,6 +462,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         gbitPerSecond: (manifest.totalBytes * 8) / seconds / 1e9,
         blocksSent: past.blocksSent + (st?.blocksSent ?? 0),
         blocksRetransmitted: past.blocksRetransmitted + (st?.blocksRetransmitted ?? 0),
+        blocksTailCopies: past.blocksTailCopies + (st?.blocksTailCopies ?? 0),
         bytesSent: past.bytesSent + (st?.bytesSent ?? 0),
         totalBlocks,
         blocksResumed: past.blocksResumed + (st?.blocksResumed ?? 0),

@@ -179,50 +179,59 @@ bool SendTransfer::Sent(uint32_t file, uint64_t block) const {
   return file == cursor_file_ && block < cursor_block_;
 }
 
-void SendTransfer::AddPending(uint32_t file, uint64_t first, uint64_t end) {
-  auto it = pending_.lower_bound(RangeKey{file, first});
-  if (it != pending_.begin()) {
+void SendTransfer::AddRange(RangeMap& m, uint32_t file, uint64_t first, uint64_t end) {
+  auto it = m.lower_bound(RangeKey{file, first});
+  if (it != m.begin()) {
     auto prev = std::prev(it);
     if (prev->first.first == file && prev->second >= first) {
       first = prev->first.second;
       end = std::max(end, prev->second);
-      it = pending_.erase(prev);
+      it = m.erase(prev);
     }
   }
-  while (it != pending_.end() && it->first.first == file && it->first.second <= end) {
+  while (it != m.end() && it->first.first == file && it->first.second <= end) {
     end = std::max(end, it->second);
-    it = pending_.erase(it);
+    it = m.erase(it);
   }
-  pending_.emplace(RangeKey{file, first}, end);
+  m.emplace(RangeKey{file, first}, end);
 }
 
-void SendTransfer::RemovePending(uint32_t file, uint64_t first, uint64_t end) {
-  auto it = pending_.lower_bound(RangeKey{file, first});
-  if (it != pending_.begin()) {
+void SendTransfer::RemoveRange(RangeMap& m, uint32_t file, uint64_t first, uint64_t end) {
+  auto it = m.lower_bound(RangeKey{file, first});
+  if (it != m.begin()) {
     auto prev = std::prev(it);
     if (prev->first.first == file && prev->second > first) it = prev;
   }
-  while (it != pending_.end() && it->first.first == file && it->first.second < end) {
+  while (it != m.end() && it->first.first == file && it->first.second < end) {
     const uint64_t s = it->first.second;
     const uint64_t e = it->second;
-    it = pending_.erase(it);
-    if (s < first) pending_.emplace(RangeKey{file, s}, first);
+    it = m.erase(it);
+    if (s < first) m.emplace(RangeKey{file, s}, first);
     if (e > end) {
-      pending_.emplace(RangeKey{file, end}, e);
+      m.emplace(RangeKey{file, end}, e);
       break;
     }
   }
 }
 
+uint64_t SendTransfer::RangeBlocks(const RangeMap& m) {
+  uint64_t n = 0;
+  for (const auto& [key, end] : m) n += end - key.second;
+  return n;
+}
+
 bool SendTransfer::PlanBatch(size_t max_blocks, BlockBatch* batch) {
   std::lock_guard lock(mu_);
   if (stats_.receiver_complete || max_blocks == 0) return false;
-  if (!pending_.empty()) {
-    const auto& [key, end] = *pending_.begin();
+  // NACKed ranges first, then the tail copies (only after the first pass), then new blocks.
+  for (RangeMap* m : {&pending_, &tail_copies_}) {
+    if (m->empty()) continue;
+    const auto& [key, end] = *m->begin();
     batch->file = key.first;
     batch->first_block = key.second;
     batch->count = static_cast<uint32_t>(std::min<uint64_t>(end - key.second, max_blocks));
     batch->retransmit = true;
+    batch->tail_copy = m == &tail_copies_;
     return true;
   }
   if (first_pass_done_) return false;
@@ -232,6 +241,7 @@ bool SendTransfer::PlanBatch(size_t max_blocks, BlockBatch* batch) {
   const uint64_t stop = std::min(f.blocks, NextHeldStart(cursor_file_, cursor_block_));
   batch->count = static_cast<uint32_t>(std::min<uint64_t>(stop - cursor_block_, max_blocks));
   batch->retransmit = false;
+  batch->tail_copy = false;
   return true;
 }
 
@@ -244,9 +254,16 @@ void SendTransfer::CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t 
   const SourceFile& f = files_[batch.file];
   uint64_t data_bytes = 0;
   for (uint32_t k = 0; k < sent; ++k) data_bytes += BlockLength(f.size, block_size_, batch.first_block + k);
-  if (batch.retransmit) {
-    RemovePending(batch.file, batch.first_block, batch.first_block + sent);
+  if (batch.tail_copy) {
+    RemoveRange(tail_copies_, batch.file, batch.first_block, batch.first_block + sent);
     stats_.blocks_retransmitted += sent;
+    stats_.blocks_tail_copies += sent;
+  } else if (batch.retransmit) {
+    RemoveRange(pending_, batch.file, batch.first_block, batch.first_block + sent);
+    stats_.blocks_retransmitted += sent;
+    if (first_pass_done_ && RangeBlocks(tail_copies_) + sent <= kTailCopyMaxBlocks) {
+      AddRange(tail_copies_, batch.file, batch.first_block, batch.first_block + sent);
+    }
   } else if (batch.file == cursor_file_ && batch.first_block == cursor_block_) {
     cursor_block_ += sent;
     AdvanceCursorPastEmptyFiles();
@@ -276,6 +293,7 @@ bool SendTransfer::OnFeedback(const FeedbackFrameHeader& header, const NackRange
 
   if (header.flags & kFeedbackFlagComplete) {
     pending_.clear();
+    tail_copies_.clear();
     if (stats_.receiver_complete) return false;
     stats_.receiver_complete = true;
     return true;
@@ -298,7 +316,7 @@ bool SendTransfer::OnFeedback(const FeedbackFrameHeader& header, const NackRange
       continue;
     }
     if (!first_pass_done_ && r.file_index == cursor_file_) end = std::min(end, cursor_block_);
-    AddPending(r.file_index, r.first_block, end);
+    AddRange(pending_, r.file_index, r.first_block, end);
     nacked += end - r.first_block;
   }
 
@@ -337,7 +355,7 @@ bool SendTransfer::first_pass_done() const {
 
 bool SendTransfer::has_pending_work() const {
   std::lock_guard lock(mu_);
-  return !stats_.receiver_complete && (!pending_.empty() || !first_pass_done_);
+  return !stats_.receiver_complete && (!pending_.empty() || !tail_copies_.empty() || !first_pass_done_);
 }
 
 uint64_t SendTransfer::ignored_ranges() const {

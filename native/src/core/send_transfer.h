@@ -49,6 +49,7 @@ struct SendStats {
   uint64_t bytes_sent = 0;             // block data bytes sent, retransmissions included
   uint64_t blocks_sent = 0;            // retransmissions included
   uint64_t blocks_retransmitted = 0;
+  uint64_t blocks_tail_copies = 0;     // of blocks_retransmitted: second copies of tail repairs
   uint64_t blocks_acked = 0;           // receiver's blocks_received from the latest FEEDBACK
   uint64_t total_blocks = 0;
   double rate_bps = 0;                 // current paced rate, bits/s of UDP payload
@@ -63,7 +64,13 @@ struct BlockBatch {
   uint64_t first_block = 0;
   uint32_t count = 0;
   bool retransmit = false;
+  bool tail_copy = false;  // the second copy of a repair sent after the first pass (a retransmit)
 };
+
+// After the first pass, every repaired range is sent a second time once the NACKed ranges
+// are out (at most this many blocks waiting for their copy): a lost repair in the tail would
+// otherwise cost a re-NACK hold-off plus a round trip (docs/PROTOCOL-transfer.md §4, "The tail").
+constexpr uint64_t kTailCopyMaxBlocks = 1024;
 
 class SendTransfer {
  public:
@@ -137,8 +144,10 @@ class SendTransfer {
                const RateConfig& rate, uint64_t now_ns);
   void AdvanceCursorPastEmptyFiles();  // requires mu_
   bool Sent(uint32_t file, uint64_t block) const;  // first pass has passed it; requires mu_
-  void AddPending(uint32_t file, uint64_t first, uint64_t end);     // requires mu_
-  void RemovePending(uint32_t file, uint64_t first, uint64_t end);  // requires mu_
+  using RangeMap = std::map<RangeKey, uint64_t>;  // (file, first block) -> end block, merged
+  static void AddRange(RangeMap& m, uint32_t file, uint64_t first, uint64_t end);
+  static void RemoveRange(RangeMap& m, uint32_t file, uint64_t first, uint64_t end);
+  static uint64_t RangeBlocks(const RangeMap& m);
   // End of the held range containing (file, block), or block if none. Requires mu_.
   uint64_t HeldEnd(uint32_t file, uint64_t block) const;
   // Start of the first held range of `file` at or after block, or UINT64_MAX.
@@ -156,7 +165,8 @@ class SendTransfer {
   uint32_t cursor_file_ = 0;
   uint64_t cursor_block_ = 0;
   bool first_pass_done_ = false;
-  std::map<RangeKey, uint64_t> pending_;  // NACKed ranges -> end block; guarded by mu_
+  RangeMap pending_;                      // NACKed ranges; guarded by mu_
+  RangeMap tail_copies_;                  // repairs whose second copy is due; guarded by mu_
   std::map<RangeKey, uint64_t> held_;     // resume: held ranges -> end block (merged); set at Open
   RateController rate_;                    // guarded by mu_
   PathSampler path_;                       // guarded by mu_
