@@ -1,12 +1,13 @@
 // send_transfer_test.cc — the sender's batch planning around loss repair: NACKed ranges go
 // before new blocks; during the first pass a repair is sent once; after it every repair is
-// sent a second time once the NACKed ranges are out (tail copies, at most
-// kTailCopyMaxBlocks waiting), and a complete FEEDBACK drops what is left.
+// sent a second time once the NACKed ranges are out (tail copies: only the last repairs of a
+// burst, within a budget), and a complete FEEDBACK drops what is left.
 #include "core/send_transfer.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -91,12 +92,20 @@ void TestTailCopies(const std::string& dir) {
   CHECK_EQ(s.blocks_retransmitted, 2u + 4u + 4u);
   CHECK(!t->has_pending_work());
 
-  // At most kTailCopyMaxBlocks wait for their copy: a huge repair gets none beyond it.
+  // A big repair burst: only its last blocks (at most kTailCopyQueueBlocks NACKed behind
+  // them) get copies, and all copies stay within the budget.
   Nack(*t, 3, {{0, 2000, 0}});
   p = Drain(*t, 8);
   uint64_t copies = 0;
-  for (const Planned& x : p) copies += x.tail_copy ? x.count : 0;
-  CHECK_EQ(copies, kTailCopyMaxBlocks);
+  for (const Planned& x : p) {
+    if (!x.tail_copy) continue;
+    copies += x.count;
+    CHECK(x.first >= 2000 - kTailCopyQueueBlocks - 8);
+  }
+  s = t->Stats();
+  CHECK(copies > 0);
+  CHECK_EQ(s.blocks_tail_copies, 4u + copies);
+  CHECK(s.blocks_tail_copies <= std::max(kTailCopyFloorBlocks, s.blocks_retransmitted / kTailCopyShareDiv));
 
   // A complete FEEDBACK drops the copies still due.
   Nack(*t, 4, {{0, 5, 100}});

@@ -214,9 +214,12 @@ void SendTransfer::RemoveRange(RangeMap& m, uint32_t file, uint64_t first, uint6
   }
 }
 
-uint64_t SendTransfer::RangeBlocks(const RangeMap& m) {
+uint64_t SendTransfer::RangeBlocks(const RangeMap& m, uint64_t cap) {
   uint64_t n = 0;
-  for (const auto& [key, end] : m) n += end - key.second;
+  for (const auto& [key, end] : m) {
+    n += end - key.second;
+    if (n > cap) return cap + 1;
+  }
   return n;
 }
 
@@ -261,7 +264,10 @@ void SendTransfer::CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t 
   } else if (batch.retransmit) {
     RemoveRange(pending_, batch.file, batch.first_block, batch.first_block + sent);
     stats_.blocks_retransmitted += sent;
-    if (first_pass_done_ && RangeBlocks(tail_copies_) + sent <= kTailCopyMaxBlocks) {
+    const uint64_t budget =
+        std::max(kTailCopyFloorBlocks, stats_.blocks_retransmitted / kTailCopyShareDiv);
+    if (first_pass_done_ && stats_.blocks_tail_copies + RangeBlocks(tail_copies_) + sent <= budget &&
+        RangeBlocks(pending_, kTailCopyQueueBlocks) <= kTailCopyQueueBlocks) {
       AddRange(tail_copies_, batch.file, batch.first_block, batch.first_block + sent);
     }
   } else if (batch.file == cursor_file_ && batch.first_block == cursor_block_) {

@@ -67,10 +67,14 @@ struct BlockBatch {
   bool tail_copy = false;  // the second copy of a repair sent after the first pass (a retransmit)
 };
 
-// After the first pass, every repaired range is sent a second time once the NACKed ranges
-// are out (at most this many blocks waiting for their copy): a lost repair in the tail would
-// otherwise cost a re-NACK hold-off plus a round trip (docs/PROTOCOL-transfer.md §4, "The tail").
-constexpr uint64_t kTailCopyMaxBlocks = 1024;
+// Tail copies (docs/PROTOCOL-transfer.md §4): after the first pass, a repair that leaves at
+// most kTailCopyQueueBlocks NACKed blocks behind it is sent a second time once the NACKed
+// ranges are out, while all copies stay within max(kTailCopyFloorBlocks, retransmissions /
+// kTailCopyShareDiv). A lost repair in the tail otherwise costs a re-NACK hold-off plus a
+// round trip; the bounds keep a big late burst (a startup's queue drops) from being doubled.
+constexpr uint64_t kTailCopyQueueBlocks = 256;
+constexpr uint64_t kTailCopyFloorBlocks = 64;
+constexpr uint64_t kTailCopyShareDiv = 20;
 
 class SendTransfer {
  public:
@@ -147,7 +151,8 @@ class SendTransfer {
   using RangeMap = std::map<RangeKey, uint64_t>;  // (file, first block) -> end block, merged
   static void AddRange(RangeMap& m, uint32_t file, uint64_t first, uint64_t end);
   static void RemoveRange(RangeMap& m, uint32_t file, uint64_t first, uint64_t end);
-  static uint64_t RangeBlocks(const RangeMap& m);
+  // Blocks in m, counted up to cap + 1 (enough to tell "more than cap").
+  static uint64_t RangeBlocks(const RangeMap& m, uint64_t cap = UINT64_MAX - 1);
   // End of the held range containing (file, block), or block if none. Requires mu_.
   uint64_t HeldEnd(uint32_t file, uint64_t block) const;
   // Start of the first held range of `file` at or after block, or UINT64_MAX.
