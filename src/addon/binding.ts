@@ -163,6 +163,8 @@ export interface SendTransferStats {
   bytesSent: number;
   blocksSent: number;
   blocksRetransmitted: number;
+  /** Of blocksRetransmitted: the second copies of repairs sent after the first pass (the tail). */
+  blocksTailCopies: number;
   blocksAcked: number;
   totalBlocks: number;
   rateBps: number;

@@ -164,6 +164,7 @@ export async function runSendCommand(argv: string[]): Promise<number> {
           gbitPerSecond: result.gbitPerSecond,
           blocksSent: result.blocksSent,
           blocksRetransmitted: result.blocksRetransmitted,
+          blocksTailCopies: result.blocksTailCopies,
           bytesSent: result.bytesSent,
           totalBlocks: result.totalBlocks,
           blocksResumed: result.blocksResumed,

@@ -175,11 +175,30 @@ function loadSchema(): Schema {
     });
   }
   const root = protobuf.loadSync(file);
+  // Generate every type's encoder and decoder now, not lazily on a type's first use: the
+  // whole cost (tens of ms) is paid where loadControlCodec is called, off the critical path.
+  const setup = (ns: protobuf.NamespaceBase): void => {
+    for (const o of ns.nestedArray) {
+      if (o instanceof protobuf.Type) o.setup();
+      if (o instanceof protobuf.Type || o instanceof protobuf.Namespace) setup(o); // nested types
+    }
+  };
+  setup(root);
   schema = {
     envelope: root.lookupType('jetrecv.control.v1.Envelope'),
     control: root.lookupType('jetrecv.control.v1.Control'),
   };
   return schema;
+}
+
+/**
+ * Loads the schema and generates its codecs (20-60 ms on a busy host, once per process).
+ * Call it while the process waits anyway: the sender during the handshake round trip, the
+ * receiver at start. Otherwise the first control message pays it, between the handshake and
+ * the TransferRequest (docs/PROTOCOL-control.md, "The first round trips").
+ */
+export function loadControlCodec(): void {
+  loadSchema();
 }
 
 // ---- field checks -------------------------------------------------------------------------

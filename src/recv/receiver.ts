@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, releaseFreeHeapMemory, removeStalePartial, sweepPartials, type ReceiverEvent, type CipherName } from '../addon/endpoint.js';
 import { mac1Key } from '../handshake/packets.js';
 import { encodeKey, type KeyPair } from '../keys/key-encoding.js';
-import { decodeControl, type ControlMessage } from '../proto/control.js';
+import { decodeControl, loadControlCodec, type ControlMessage } from '../proto/control.js';
 import type { SendErrorCounts } from '../addon/send-policy.js';
 import { kMaxDatagram } from '../addon/limits.js';
 import { TransferRecord, type ReceiveTransferStructure } from './transfer-record.js';
@@ -112,6 +112,7 @@ export class Receiver {
     this.log = o.logger.child({ component: 'receiver' });
     mkdirSync(o.sandboxDir, { recursive: true, mode: 0o750 });
     this.sandboxRoot = realpathSync(o.sandboxDir);
+    loadControlCodec(); // now, not between a sender's handshake and its TransferRequest
     this.endpoint = new Endpoint(
       {
         role: 'receiver',

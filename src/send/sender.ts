@@ -82,6 +82,8 @@ export interface SendResult {
   /** Over every session of this run (retransmissions included). */
   blocksSent: number;
   blocksRetransmitted: number;
+  /** Of blocksRetransmitted: second copies of repairs sent after the first pass (the tail). */
+  blocksTailCopies: number;
   /** Block data bytes sent over every session (retransmissions included). */
   bytesSent: number;
   totalBlocks: number;
@@ -170,7 +172,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
     let firstAcceptDone = false;
     let blocksResumedAtStart = 0;
     // Stats of earlier sessions of this run.
-    const past = { blocksSent: 0, blocksRetransmitted: 0, bytesSent: 0, blocksResumed: 0 };
+    const past = { blocksSent: 0, blocksRetransmitted: 0, blocksTailCopies: 0, bytesSent: 0, blocksResumed: 0 };
     const timers: NodeJS.Timeout[] = [];
 
     const endpoint = new Endpoint(
@@ -247,6 +249,26 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
 
     const sendInit = () => void sends.send('handshake-init', () => endpoint.sendRaw(address, opts.port, initiator.createInitiation()));
     sendInit();
+    // Encoded while the INIT is on its way (the first encode generates the codecs, tens of ms):
+    // on the RESP the request leaves at once. The same bytes serve every reconnect.
+    let transferRequest: Uint8Array;
+    try {
+      transferRequest = encodeControl({
+        kind: 'transferRequest',
+        transferId: kTransferId,
+        destinationPath: opts.destinationPath,
+        blockSize,
+        files: manifest.files.map((f) => ({ path: f.path, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs })),
+        emptyDirs: manifest.emptyDirs,
+        checkpointFrequencySeconds: checkpointSeconds,
+        transferUid: checkpointSeconds > 0 ? resumeState.uid : new Uint8Array(0),
+        senderName: hostname(),
+        transferProtocol: TRANSFER_PROTOCOL,
+      });
+    } catch (err) {
+      finish(err as Error); // a manifest the protocol cannot carry
+      return;
+    }
     const handshakeDeadline = started + (opts.handshakeTimeoutMs ?? 10_000);
     timers.push(
       setInterval(() => {
@@ -275,6 +297,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
       if (st) {
         past.blocksSent += st.blocksSent;
         past.blocksRetransmitted += st.blocksRetransmitted;
+        past.blocksTailCopies += st.blocksTailCopies;
         past.bytesSent += st.bytesSent;
         past.blocksResumed += st.blocksResumed;
       }
@@ -333,20 +356,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
           onCallbackError: (err) => finish(err instanceof Error ? err : new Error(String(err))),
         });
         channel = ch;
-        channel.sendMessage(
-          encodeControl({
-            kind: 'transferRequest',
-            transferId: kTransferId,
-            destinationPath: opts.destinationPath,
-            blockSize,
-            files: manifest.files.map((f) => ({ path: f.path, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs })),
-            emptyDirs: manifest.emptyDirs,
-            checkpointFrequencySeconds: checkpointSeconds,
-            transferUid: checkpointSeconds > 0 ? resumeState.uid : new Uint8Array(0),
-            senderName: hostname(),
-            transferProtocol: TRANSFER_PROTOCOL,
-          }),
-        );
+        channel.sendMessage(transferRequest);
       } else if (ev.type === 'control') {
         channel?.receive(ev.payload);
       } else if (ev.type === 'transferError') {
@@ -455,6 +465,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         gbitPerSecond: (manifest.totalBytes * 8) / seconds / 1e9,
         blocksSent: past.blocksSent + (st?.blocksSent ?? 0),
         blocksRetransmitted: past.blocksRetransmitted + (st?.blocksRetransmitted ?? 0),
+        blocksTailCopies: past.blocksTailCopies + (st?.blocksTailCopies ?? 0),
         bytesSent: past.bytesSent + (st?.bytesSent ?? 0),
         totalBlocks,
         blocksResumed: past.blocksResumed + (st?.blocksResumed ?? 0),

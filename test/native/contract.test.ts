@@ -42,7 +42,7 @@ const receiveStatsKeys: KeyList<ReceiveTransferStats> = {
   bytesReceived: true, blocksReceived: true, totalBlocks: true, filesDone: true, recvRateBps: true, lastRecvUs: true, failed: true, blocksResumed: true,
 };
 const sendStatsKeys: KeyList<SendTransferStats> = {
-  bytesSent: true, blocksSent: true, blocksRetransmitted: true, blocksAcked: true, totalBlocks: true, rateBps: true, firstPassDone: true,
+  bytesSent: true, blocksSent: true, blocksRetransmitted: true, blocksTailCopies: true, blocksAcked: true, totalBlocks: true, rateBps: true, firstPassDone: true,
   receiverComplete: true, blocksResumed: true,
 };
 const checkpointKeys: KeyList<ReceiveCheckpoint> = { doneFiles: true, ranges: true, blocksHeld: true, bytesHeld: true };

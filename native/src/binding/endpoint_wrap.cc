@@ -576,6 +576,7 @@ Napi::Value EndpointWrap::SendTransferStats(const Napi::CallbackInfo& info) {
   out.Set("bytesSent", static_cast<double>(stats->bytes_sent));
   out.Set("blocksSent", static_cast<double>(stats->blocks_sent));
   out.Set("blocksRetransmitted", static_cast<double>(stats->blocks_retransmitted));
+  out.Set("blocksTailCopies", static_cast<double>(stats->blocks_tail_copies));
   out.Set("blocksAcked", static_cast<double>(stats->blocks_acked));
   out.Set("totalBlocks", static_cast<double>(stats->total_blocks));
   out.Set("rateBps", stats->rate_bps);

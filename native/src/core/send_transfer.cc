@@ -238,6 +238,15 @@ void SendTransfer::DropNotYetSent(uint32_t file, uint64_t first, uint64_t end) {
   }
 }
 
+uint64_t SendTransfer::RangeBlocks(const RangeMap& m, uint64_t cap) {
+  uint64_t n = 0;
+  for (const auto& [key, end] : m) {
+    n += end - key.second;
+    if (n > cap) return cap + 1;
+  }
+  return n;
+}
+
 bool SendTransfer::PlanBatch(size_t max_blocks, BlockBatch* batch) {
   std::lock_guard lock(mu_);
   return PlanLocked(max_blocks, batch);
@@ -246,13 +255,19 @@ bool SendTransfer::PlanBatch(size_t max_blocks, BlockBatch* batch) {
 bool SendTransfer::PlanLocked(size_t max_blocks, BlockBatch* batch) {
   if (stats_.receiver_complete || max_blocks == 0) return false;
   batch->paced_bytes = 0;
-  RangeMap* from = !pending_.empty() ? &pending_ : !unsent_.empty() ? &unsent_ : nullptr;
-  if (from != nullptr) {  // a NACKed range, else first-pass blocks handed back
+  // NACKed ranges first, then the tail copies (only after the first pass), then
+  // first-pass blocks handed back, then new blocks.
+  RangeMap* from = !pending_.empty()       ? &pending_
+                   : !tail_copies_.empty() ? &tail_copies_
+                   : !unsent_.empty()      ? &unsent_
+                                           : nullptr;
+  if (from != nullptr) {
     const auto& [key, end] = *from->begin();
     batch->file = key.first;
     batch->first_block = key.second;
     batch->count = static_cast<uint32_t>(std::min<uint64_t>(end - key.second, max_blocks));
-    batch->retransmit = from == &pending_;
+    batch->retransmit = from != &unsent_;
+    batch->tail_copy = from == &tail_copies_;
     RemoveRange(*from, batch->file, batch->first_block, batch->first_block + batch->count);
   } else {
     if (cursor_done_) return false;
@@ -262,6 +277,7 @@ bool SendTransfer::PlanLocked(size_t max_blocks, BlockBatch* batch) {
     const uint64_t stop = std::min(f.blocks, NextHeldStart(cursor_file_, cursor_block_));
     batch->count = static_cast<uint32_t>(std::min<uint64_t>(stop - cursor_block_, max_blocks));
     batch->retransmit = false;
+    batch->tail_copy = false;
     cursor_block_ += batch->count;
     AdvanceCursorPastEmptyFiles();
   }
@@ -317,7 +333,8 @@ void SendTransfer::CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t 
   // first-pass block is sent (as first pass) by the next claim. Not once the
   // receiver holds everything.
   if (sent_end < batch_end && !stats_.receiver_complete) {
-    AddRange(batch.retransmit ? pending_ : unsent_, batch.file, sent_end, batch_end);
+    RangeMap& back = batch.tail_copy ? tail_copies_ : batch.retransmit ? pending_ : unsent_;
+    AddRange(back, batch.file, sent_end, batch_end);
   }
   if (sent > 0) {
     path_.OnSent(stamp_us, datagram_bytes);
@@ -325,7 +342,21 @@ void SendTransfer::CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t 
     const SourceFile& f = files_[batch.file];
     uint64_t data_bytes = 0;
     for (uint32_t k = 0; k < sent; ++k) data_bytes += BlockLength(f.size, block_size_, batch.first_block + k);
-    if (batch.retransmit) stats_.blocks_retransmitted += sent;
+    if (batch.tail_copy) {
+      stats_.blocks_retransmitted += sent;
+      stats_.blocks_tail_copies += sent;
+    } else if (batch.retransmit) {
+      stats_.blocks_retransmitted += sent;
+      // A late repair (after the first pass) is sent a second time, within bounds.
+      const uint64_t budget = std::max(kTailCopyFloorBlocks, stats_.blocks_retransmitted / kTailCopyShareDiv);
+      uint64_t claimed_copies = 0;  // tail copies on other threads, not yet committed
+      for (const BlockBatch& c : claims_) claimed_copies += c.tail_copy ? c.count : 0;
+      if (first_pass_done_ &&
+          stats_.blocks_tail_copies + claimed_copies + RangeBlocks(tail_copies_) + sent <= budget &&
+          RangeBlocks(pending_, kTailCopyQueueBlocks) <= kTailCopyQueueBlocks) {
+        AddRange(tail_copies_, batch.file, batch.first_block, sent_end);
+      }
+    }
     stats_.blocks_sent += sent;
     stats_.bytes_sent += data_bytes;
   }
@@ -361,6 +392,7 @@ bool SendTransfer::OnFeedback(const FeedbackFrameHeader& header, const NackRange
   if (header.flags & kFeedbackFlagComplete) {
     pending_.clear();
     unsent_.clear();
+    tail_copies_.clear();
     if (stats_.receiver_complete) return false;
     stats_.receiver_complete = true;
     return true;
@@ -424,7 +456,8 @@ bool SendTransfer::first_pass_done() const {
 
 bool SendTransfer::has_pending_work() const {
   std::lock_guard lock(mu_);
-  return !stats_.receiver_complete && (!pending_.empty() || !unsent_.empty() || !cursor_done_);
+  return !stats_.receiver_complete &&
+         (!pending_.empty() || !tail_copies_.empty() || !unsent_.empty() || !cursor_done_);
 }
 
 uint64_t SendTransfer::ignored_ranges() const {

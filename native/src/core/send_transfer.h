@@ -53,6 +53,7 @@ struct SendStats {
   uint64_t bytes_sent = 0;             // block data bytes sent, retransmissions included
   uint64_t blocks_sent = 0;            // retransmissions included
   uint64_t blocks_retransmitted = 0;
+  uint64_t blocks_tail_copies = 0;     // of blocks_retransmitted: second copies of tail repairs
   uint64_t blocks_acked = 0;           // receiver's blocks_received from the latest FEEDBACK
   uint64_t total_blocks = 0;
   double rate_bps = 0;                 // current paced rate, bits/s of UDP payload
@@ -72,7 +73,17 @@ struct BlockBatch {
   uint32_t count = 0;
   bool retransmit = false;
   uint64_t paced_bytes = 0;  // taken from the pacing budget by ClaimPacedBatch (0 = unpaced)
+  bool tail_copy = false;  // the second copy of a repair sent after the first pass (a retransmit)
 };
+
+// Tail copies (docs/PROTOCOL-transfer.md §4): after the first pass, a repair that leaves at
+// most kTailCopyQueueBlocks NACKed blocks behind it is sent a second time once the NACKed
+// ranges are out, while all copies stay within max(kTailCopyFloorBlocks, retransmissions /
+// kTailCopyShareDiv). A lost repair in the tail otherwise costs a re-NACK hold-off plus a
+// round trip; the bounds keep a big late burst (a startup's queue drops) from being doubled.
+constexpr uint64_t kTailCopyQueueBlocks = 256;
+constexpr uint64_t kTailCopyFloorBlocks = 64;
+constexpr uint64_t kTailCopyShareDiv = 20;
 
 class SendTransfer {
  public:
@@ -167,6 +178,8 @@ class SendTransfer {
   // Removes from pending_ the blocks of [first, end) that are claimed or handed
   // back unsent: they go out anyway, a NACK for them must not send them twice. Requires mu_.
   void DropNotYetSent(uint32_t file, uint64_t first, uint64_t end);
+  // Blocks in m, counted up to cap + 1 (enough to tell "more than cap").
+  static uint64_t RangeBlocks(const RangeMap& m, uint64_t cap = UINT64_MAX - 1);
   // End of the held range containing (file, block), or block if none. Requires mu_.
   uint64_t HeldEnd(uint32_t file, uint64_t block) const;
   // Start of the first held range of `file` at or after block, or UINT64_MAX.
@@ -192,6 +205,7 @@ class SendTransfer {
   bool cursor_done_ = false;      // the cursor passed the last file
   bool first_pass_done_ = false;  // and every first-pass block went out
   RangeMap pending_;   // NACKed ranges waiting for retransmission; guarded by mu_
+  RangeMap tail_copies_;  // repairs whose second copy is due; guarded by mu_
   RangeMap unsent_;    // first-pass blocks claimed but handed back unsent; guarded by mu_
   std::vector<BlockBatch> claims_;  // batches claimed and not yet committed; guarded by mu_
   RangeMap held_;      // resume: held ranges (merged); set at Open
