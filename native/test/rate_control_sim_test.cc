@@ -13,6 +13,8 @@
 // 1 %, a bounded queue, >= 0.96 of the link at 20 ms, two flows sharing within
 // 0.8 (a latecomer, measured once converged), the fixed policy; two flows
 // started together (the bench's fairness row) only against a floor (open gap).
+// Several flows send in an order drawn per tick (so none always gets the slots
+// a full drop-tail queue frees, as with packets of two hosts interleaving).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -191,7 +193,12 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
     };
     if (bbr_first) bbr_send();
     // Senders: pace (tokens at the current rate), one stamped batch per tick.
-    for (size_t f = 0; f < flows.size(); ++f) {
+    // With several flows the first one is drawn per tick, like the competitor's
+    // coin: a fixed order would hand flow 0 every slot a full queue frees.
+    const size_t first_flow =
+        flows.size() > 1 ? static_cast<size_t>(u(rng) * static_cast<double>(flows.size())) : 0;
+    for (size_t k = 0; k < flows.size(); ++k) {
+      const size_t f = (first_flow + k) % flows.size();
       Flow& fl = flows[f];
       if (now < fl.start_us) continue;
       // Bucket: 4 ms at the rate (tx_engine's burst).
@@ -529,25 +536,32 @@ TogetherResult RunTogether(uint64_t mib, uint32_t seed, bool print_trace) {
 }
 
 // Asserted: the worst of 20 seeds >= 0.25 (a regression floor). The target
-// (>= 0.8 in every run) is NOT met (open gap, issue 10): this prints a worst
-// of ~0.3 and a mean of ~0.45. The flow that starts later (or whose first
-// train queues behind the other's startup) leaves startup at a small share
-// (startup ends on the other flow's queue), and the shares then converge only
+// (>= 0.8 in every run) is NOT met (open gap, issue 10): this prints a mean of
+// ~0.81 and a worst of ~0.27 (12 of 20 seeds >= 0.8). Before the senders'
+// order was drawn per tick, flow 0 took every slot the full queue freed and
+// this printed a mean of ~0.44. What is left: the standing-queue cut resets
+// each flow to its delivery rate, i.e. its share, so a split made while the
+// queue of the two startups drains (the flows cut in different rounds) stays;
+// and a flow whose first train queues behind the other's startup measures a
+// small share and leaves startup at it (seed 11). The shares then converge only
 // through the additive step: ~2 x 15.7 Mbit/s per 50 ms round against the
-// 1 Gbit/s to redistribute, so an uneven split lasts tens of seconds (the
-// 1 GiB runs printed below), far beyond the ~1.8 s (36 RTT) both flows run.
+// 1 Gbit/s to redistribute, so an uneven split lasts seconds (the 1 GiB runs
+// printed below), beyond the ~1.8 s (36 RTT) both flows run.
 void TestTwoFlowsTogether() {
   double worst = 1, sum = 0;
   constexpr uint32_t kSeeds = 20;
+  uint32_t fair_seeds = 0;
   for (uint32_t seed = 1; seed <= kSeeds; ++seed) {
     const TogetherResult t = RunTogether(128, seed, seed == 1);
     std::printf("two flows together, 2 x 128 MiB, 50 ms, seed %u: fairness %.3f over %.2f s, lost/sent %.4f\n",
                 seed, t.fairness, t.both_s, t.lost_over_sent);
     worst = std::min(worst, t.fairness);
     sum += t.fairness;
+    if (t.fairness >= 0.8) ++fair_seeds;
   }
-  std::printf("two flows together, 2 x 128 MiB: mean fairness %.3f, worst %.3f (target >= 0.8, not met)\n",
-              sum / kSeeds, worst);
+  std::printf("two flows together, 2 x 128 MiB: mean fairness %.3f, worst %.3f, %u of %u seeds >= 0.8 "
+              "(target: all, not met)\n",
+              sum / kSeeds, worst, fair_seeds, kSeeds);
   CHECK(worst >= 0.25);
   for (uint32_t seed = 1; seed <= 3; ++seed) {
     const TogetherResult t = RunTogether(1024, seed, seed == 1);
