@@ -535,18 +535,18 @@ TogetherResult RunTogether(uint64_t mib, uint32_t seed, bool print_trace) {
   return out;
 }
 
-// Asserted: the worst of 20 seeds >= 0.25 (a regression floor). The target
-// (>= 0.8 in every run) is NOT met (open gap, issue 10): this prints a mean of
-// ~0.81 and a worst of ~0.27 (12 of 20 seeds >= 0.8). Before the senders'
-// order was drawn per tick, flow 0 took every slot the full queue freed and
-// this printed a mean of ~0.44. What is left: the standing-queue cut resets
-// each flow to its delivery rate, i.e. its share, so a split made while the
-// queue of the two startups drains (the flows cut in different rounds) stays;
-// and a flow whose first train queues behind the other's startup measures a
-// small share and leaves startup at it (seed 11). The shares then converge only
-// through the additive step: ~2 x 15.7 Mbit/s per 50 ms round against the
-// 1 Gbit/s to redistribute, so an uneven split lasts seconds (the 1 GiB runs
-// printed below), beyond the ~1.8 s (36 RTT) both flows run.
+// Asserted: a mean of >= 0.85 over 20 seeds, >= 18 of them >= 0.8, and the worst
+// >= 0.2 (regression floors; the old controller, whose standing-queue cut reset each
+// flow to its own delivery rate, printed a mean of ~0.81 and 12 of 20 seeds). The
+// target (>= 0.8 in every run) is NOT met (open gap, issue 10): with the share-aware
+// cut (rate_control.h kShareCutExponent) this prints a mean of ~0.88 and 19 of 20
+// seeds >= 0.86; the exception is a flow whose first train queues behind the other's
+// startup (seed 11, ~0.22): it measures a small share, leaves startup at it, and its
+// "path" (the highest estimate it has seen) is that small share too, so the cut gives
+// it no relief. Fixing it needs each flow to learn the link's rate, not its share
+// (a receiver-measured packet-pair spacing, or the receiver telling each flow the total).
+// Before the senders' order was drawn per tick, flow 0 took every slot the full queue
+// freed and this printed a mean of ~0.44.
 void TestTwoFlowsTogether() {
   double worst = 1, sum = 0;
   constexpr uint32_t kSeeds = 20;
@@ -562,7 +562,9 @@ void TestTwoFlowsTogether() {
   std::printf("two flows together, 2 x 128 MiB: mean fairness %.3f, worst %.3f, %u of %u seeds >= 0.8 "
               "(target: all, not met)\n",
               sum / kSeeds, worst, fair_seeds, kSeeds);
-  CHECK(worst >= 0.25);
+  CHECK(sum / kSeeds >= 0.85);
+  CHECK(fair_seeds >= 18);
+  CHECK(worst >= 0.2);
   for (uint32_t seed = 1; seed <= 3; ++seed) {
     const TogetherResult t = RunTogether(1024, seed, seed == 1);
     std::printf("two flows together, 2 x 1 GiB, 50 ms, seed %u: fairness %.3f over %.1f s, time to fairness %.1f s\n",
