@@ -118,7 +118,7 @@ console.log(JSON.stringify(sent));
 async function runFlooder(port: number, sessionIndex: number, total: number, replays: Buffer[], replayFile: string): Promise<Record<string, number>> {
   await writeFile(replayFile, replays.map((b) => b.toString('hex')).join('\n'));
   return new Promise((resolve, reject) => {
-    const bindingPath = path.join(repoRoot, 'dist', 'native', 'binding.js');
+    const bindingPath = path.join(repoRoot, 'dist', 'addon', 'binding.js');
     const child = spawn(process.execPath, ['--input-type=module', '-e', FLOODER, bindingPath, String(port), String(sessionIndex), String(total), replayFile], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -76,7 +76,7 @@ export async function startFlood(port: number, kind: FloodKind, serverKey: strin
     process.execPath,
     [
       '--input-type=module', '-e', FLOODER,
-      path.join(dist, 'native', 'binding.js'), path.join(dist, 'handshake', 'packets.js'),
+      path.join(dist, 'addon', 'binding.js'), path.join(dist, 'handshake', 'packets.js'),
       path.join(dist, 'handshake', 'initiator.js'), path.join(dist, 'keys', 'key-encoding.js'),
       String(port), kind, serverKey, ...sources,
     ],
