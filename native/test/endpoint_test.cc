@@ -1,13 +1,15 @@
 // endpoint_test.cc — Endpoints on 127.0.0.1: handshake packets become events;
 // garbage is counted under its drop reason and produces no event; CONTROL
 // frames after AddSession arrive as events; BLOCK frames reach a receive
-// transfer; a sender endpoint's TX engine delivers a whole file.
+// transfer; a sender endpoint's TX engine delivers a whole file; RecvBatch
+// reports a drained queue and its waiting flag (the NACK limit's RX-drain check).
 #include "core/endpoint.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -489,6 +491,40 @@ void SegmentsArriveAsDatagrams() {
   CHECK(got.size() == 3 && got[2].size() == 500u);
 }
 
+// What the NACK limit relies on (Endpoint::RxDrainedUs): RecvBatch says when it
+// found the queue empty, and `waiting` is set only while it waits with nothing
+// taken off the queue.
+void RecvBatchReportsDrainAndWaiting() {
+  UdpSocket sender, receiver;
+  REQUIRE(UdpSocket::Open("127.0.0.1", 0, false, 0, 1 << 20, &sender).ok());
+  REQUIRE(UdpSocket::Open("127.0.0.1", 0, false, 1 << 20, 0, &receiver).ok());
+  socklen_t len;
+  sockaddr_storage dst = Loopback(receiver.local_port(), &len);
+  const uint8_t byte = 7;
+  CHECK(!receiver.Readable());
+  for (int i = 0; i < 3; ++i) CHECK_EQ(sender.SendTo(dst, len, &byte, 1), 1);
+  CHECK(WaitFor([&] { return receiver.Readable(); }));
+  RecvBatchBuffers two(2);
+  CHECK_EQ(receiver.RecvBatch(two, 0), 2);
+  CHECK(!two.drained);  // a full batch: more may be queued
+  CHECK(receiver.Readable());
+  CHECK_EQ(receiver.RecvBatch(two, 0), 1);
+  CHECK(two.drained);
+  CHECK(!receiver.Readable());
+  CHECK_EQ(receiver.RecvBatch(two, 10), 0);  // timed out on an empty queue
+  CHECK(two.drained);
+
+  std::atomic<bool> waiting{false};
+  int got = -1;
+  std::thread t([&] { got = receiver.RecvBatch(two, 5000, -1, &waiting); });
+  CHECK(WaitFor([&] { return waiting.load(); }));
+  CHECK_EQ(sender.SendTo(dst, len, &byte, 1), 1);
+  t.join();
+  CHECK_EQ(got, 1);
+  CHECK(two.drained);
+  CHECK(!waiting.load());  // cleared before the datagram was taken
+}
+
 // ---- handshake flood vs the native gate (handshake_filter.h), issue 12 finding 5 ----
 
 // An INIT of kHandshakeInitLen bytes; with a key, bytes 120..135 are a valid mac1 (keyed BLAKE2b-128).
@@ -648,6 +684,7 @@ int main() {
   EventQueueKeepsRoomForTransferEvents();
   CountersSumAcrossBlocks();
   SegmentsArriveAsDatagrams();
+  RecvBatchReportsDrainAndWaiting();
   HandshakeRateLimit();
   return jetrecv::test::TestExitCode();
 }

@@ -3,7 +3,7 @@
 // block, > 64 blocks) fed shuffled with duplicates from two threads; bytes,
 // names, modes, mtimes, events, partials invisible before completion; bad
 // blocks; FEEDBACK (NACKs only before the POSITION, hold-off, cap, complete
-// flag); Open refusals; write failures (EFBIG via RLIMIT_FSIZE, vanished
+// flag, not before every RX thread has drained past the POSITION); Open refusals; write failures (EFBIG via RLIMIT_FSIZE, vanished
 // directory) -> kTransferError; Close removing partials.
 #include "core/receive_transfer.h"
 
@@ -349,6 +349,52 @@ void TestFeedback() {
   CHECK(ReadAll(spec.root + "/b") == b);
 }
 
+// Lanes on two RX threads: a block sent before a POSITION may still sit in the
+// other thread's socket queue. NACKs wait until every RX thread has handled what
+// was queued when the POSITION was recorded (rx_drained_us), not just the
+// reorder delay; a block still missing then is NACKed.
+void TestFeedbackWaitsForRxThreads() {
+  constexpr uint32_t bs = 10;
+  ReceiveSpec spec;
+  spec.root = MakeRoot("feedback_rx_threads");
+  spec.block_size = bs;
+  spec.files = {{"a", 100 * bs, 0644, 0}};
+  FakeSink sink;
+  Status st;
+  auto t = ReceiveTransfer::Open(spec, 3, 9, &sink, &st);
+  REQUIRE(t != nullptr);
+  const std::vector<Packet> pa = PacketsFor(9, 0, Content(100 * bs, 7), bs);
+  std::vector<Packet> lane0, queued;  // 40..49: on the other RX thread, not handled yet
+  for (uint64_t i = 0; i < 50; ++i) (i >= 40 ? queued : lane0).push_back(pa[i]);
+  CounterBlock c;
+  Feed(*t, lane0, 16, c);
+  PositionFrame pos{};
+  pos.type = static_cast<uint8_t>(FrameType::kPosition);
+  pos.transfer_id = 9;
+  pos.next_block = 50;
+  t->OnPosition(pos);
+
+  uint8_t frame[1500];
+  std::vector<NackRange> ranges;
+  const uint64_t recorded = 10'000'000;  // the POSITION is recorded at this feedback
+  const uint64_t before = recorded - 1;  // the other thread's last empty queue
+  ParseFeedback(frame, t->BuildFeedback(recorded, 0, 0, frame, sizeof(frame), before), &ranges);
+  CHECK(ranges.empty());
+  // Past the reorder delay, but that thread has not drained since: no NACK.
+  for (uint64_t now = recorded + 10'000; now <= recorded + 100'000; now += 10'000) {
+    ParseFeedback(frame, t->BuildFeedback(now, 0, 0, frame, sizeof(frame), before), &ranges);
+    CHECK(ranges.empty());
+  }
+  // It drained: 45..49 arrived, 40..44 were lost on the path and are NACKed.
+  Feed(*t, std::vector<Packet>(queued.begin() + 5, queued.end()), 16, c);
+  const uint64_t now = recorded + 110'000;
+  ParseFeedback(frame, t->BuildFeedback(now, 0, 0, frame, sizeof(frame), recorded + 105'000), &ranges);
+  REQUIRE(ranges.size() == 1);
+  CHECK_EQ(ranges[0].first_block, 40u);
+  CHECK_EQ(ranges[0].block_count, 5u);
+  CHECK_EQ(c.Get(CounterId::kdrop_duplicate_block), 0u);
+}
+
 void TestOpenRefusals() {
   const std::string root = MakeRoot("refuse");
   const std::string outside = MakeRoot("refuse-outside");
@@ -488,6 +534,7 @@ int main() {
   TestWholeTransfer();
   TestBadBlocks();
   TestFeedback();
+  TestFeedbackWaitsForRxThreads();
   TestOpenRefusals();
   TestWriteErrorFailsTransfer();
   TestVanishedDirectory();

@@ -61,20 +61,20 @@ async function makeFiles(name: string, sizes: number[]): Promise<string[]> {
   return files;
 }
 
-async function expectIntact(files: string[], dest: string): Promise<void> {
+async function expectIntact(files: string[], dest: string, to: TestReceiver = rx): Promise<void> {
   for (const f of files) {
-    expect(await sha256File(path.join(rx.sandbox, dest, path.basename(f))), `${dest}/${path.basename(f)}`).toBe(await sha256File(f));
+    expect(await sha256File(path.join(to.sandbox, dest, path.basename(f))), `${dest}/${path.basename(f)}`).toBe(await sha256File(f));
   }
 }
 
-/** Sends `files` through a relay with `impair` to the receiver; checks integrity; returns figures. */
-async function sendThroughRelay(label: string, files: string[], impair: Omit<ImpairRelayOptions, 'target'>, extra: string[] = []): Promise<{ summary: SendSummary; relay: RelayStats }> {
-  const relay = await startImpairRelay({ target: { host: '127.0.0.1', port: rx.daemon.recvPort }, seed: 11, ...impair });
+/** Sends `files` through a relay with `impair` to the receiver `to`; checks integrity; returns figures. */
+async function sendThroughRelay(label: string, files: string[], impair: Omit<ImpairRelayOptions, 'target'>, extra: string[] = [], to: TestReceiver = rx): Promise<{ summary: SendSummary; relay: RelayStats }> {
+  const relay = await startImpairRelay({ target: { host: '127.0.0.1', port: to.daemon.recvPort }, seed: 11, ...impair });
   let relayStats: RelayStats;
   let res;
   try {
     res = await runCli(
-      ['send', '--json', '--to', `127.0.0.1:${relay.port}`, '--server-key', rx.daemon.publicKey, '--handshake-timeout', '10s', '--datagram-size', String(kDatagram), '--rate-max', kRateMax, '--dest', label, ...extra, ...files],
+      ['send', '--json', '--to', `127.0.0.1:${relay.port}`, '--server-key', to.daemon.publicKey, '--handshake-timeout', '10s', '--datagram-size', String(kDatagram), '--rate-max', kRateMax, '--dest', label, ...extra, ...files],
       { timeoutMs: 90_000 },
     );
   } finally {
@@ -83,7 +83,7 @@ async function sendThroughRelay(label: string, files: string[], impair: Omit<Imp
   }
   expect(res.code, res.stderr).toBe(0);
   const summary = parseSummary(res.stdout);
-  await expectIntact(files, label);
+  await expectIntact(files, label, to);
   const lost = lostToServer(relayStats);
   const ratio = lost > 0 ? (summary.blocksRetransmitted / lost).toFixed(2) : 'n/a';
   console.log(
@@ -117,6 +117,25 @@ describe('loss recovery through the impairment relay', () => {
     // Every block once in the first pass, and about what was lost resent, not twice over.
     expect(summary.blocksSent - summary.blocksRetransmitted).toBe(summary.totalBlocks);
     expect(summary.blocksRetransmitted).toBeLessThan(2 * lostToServer(relay) + 50);
+  });
+
+  it('resends exactly what was lost when the lanes sit on two RX threads (--rx-threads 2 --lanes 2)', async () => {
+    // Lane 1 is read by the other RX thread than lane 0's POSITION: NACKs wait until both
+    // threads have drained (PROTOCOL-transfer §3), so real losses are resent and queued
+    // blocks are not (no duplicates at the receiver).
+    const rx2 = await startTestReceiver({ rxThreads: 2 });
+    try {
+      const files = await makeFiles('rx2', [8 << 20, 2 << 20, 4321]);
+      const dup0 = rx2.daemon.receiver.counters()['drop_duplicate_block'] ?? 0;
+      const { summary, relay } = await sendThroughRelay('rx2', files, { toServer: { drop: 0.05 } }, ['--lanes', '2', '--tx-threads', '2'], rx2);
+      const dup = (rx2.daemon.receiver.counters()['drop_duplicate_block'] ?? 0) - dup0;
+      console.log(`[loss] rx2: receiver duplicate blocks ${dup}`);
+      expect(summary.blocksRetransmitted).toBeGreaterThan(0);
+      expect(summary.blocksSent - summary.blocksRetransmitted).toBe(summary.totalBlocks);
+      expect(summary.blocksRetransmitted).toBeLessThan(2 * lostToServer(relay) + 50);
+    } finally {
+      await rx2.close();
+    }
   });
 
   it('converges at 20 % random loss', async () => {

@@ -164,6 +164,7 @@ Status Endpoint::Start() {
                                             std::move(tx_counters), &events_);
   }
   const size_t threads = receiver ? sockets_.size() : 1;
+  if (receiver) rx_progress_ = std::make_unique<RxProgress[]>(threads);
   // OPENSSL_thread_stop frees this thread's OpenSSL state (error queue) at exit.
   for (size_t i = 0; i < threads; ++i) {
     rx_threads_.emplace_back([this, i] {

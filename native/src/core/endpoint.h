@@ -192,6 +192,18 @@ class Endpoint {
   std::unique_ptr<PartialRemover> remover_;
   // Socket overflow drops not yet reported in a FEEDBACK (all RX threads add).
   std::atomic<uint64_t> unreported_socket_drops_{0};
+  // Receiver: how far each RX thread has handled its socket's queue, for the
+  // NACK limit (endpoint_feedback.cc). Written by its RX thread once per batch.
+  struct alignas(64) RxProgress {
+    // Every datagram queued on the socket before this monotonic µs is handled
+    // (the start of the last receive call that found the queue empty).
+    std::atomic<uint64_t> drained_us{0};
+    // Waiting for the socket with nothing taken off it (UdpSocket::RecvBatch).
+    std::atomic<bool> waiting{false};
+  };
+  std::unique_ptr<RxProgress[]> rx_progress_;  // one per socket (receiver)
+  // The receive-queue point every RX thread has handled (RxProgress), now_us at most.
+  uint64_t RxDrainedUs(size_t feedback_thread, uint64_t now_us) const;
 
   mutable std::shared_mutex sessions_mu_;
   std::unordered_map<uint32_t, std::shared_ptr<Session>> sessions_;  // guarded by sessions_mu_

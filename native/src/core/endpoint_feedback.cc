@@ -8,6 +8,22 @@
 
 namespace jetrecv::core {
 
+uint64_t Endpoint::RxDrainedUs(size_t feedback_thread, uint64_t now_us) const {
+  // One socket holds every lane in send order: a POSITION is handled after the
+  // blocks sent before it (the feedback thread runs between batches).
+  if (sockets_.size() == 1) return now_us;
+  uint64_t point = now_us;
+  for (size_t i = 0; i < sockets_.size(); ++i) {
+    const RxProgress& progress = rx_progress_[i];
+    // Queue seen empty, then its thread seen waiting (or it is this thread, between
+    // batches): whatever that thread took off the queue before is handled, since it
+    // clears `waiting` before it takes any. Checked in this order, so now_us holds.
+    if (!sockets_[i].Readable() && (i == feedback_thread || progress.waiting.load())) continue;
+    point = std::min(point, progress.drained_us.load(std::memory_order_acquire));
+  }
+  return point;
+}
+
 void Endpoint::RunFeedback(RxThreadState& rx, uint64_t now_us) {
   std::vector<std::pair<TransferKey, std::shared_ptr<ReceiveTransfer>>> transfers;
   {
@@ -22,6 +38,8 @@ void Endpoint::RunFeedback(RxThreadState& rx, uint64_t now_us) {
   // ... and how full the fullest receive queue is (the sender drains it; PROTOCOL-transfer §5).
   uint32_t queue_permille = 0;
   for (const UdpSocket& sock : sockets_) queue_permille = std::max(queue_permille, sock.QueueFillPermille());
+  // NACKs wait until every RX thread has handled what was queued at a POSITION.
+  const uint64_t rx_drained_us = RxDrainedUs(rx.index, now_us);
   uint8_t* packet = rx.feedback_packet.data();
   const size_t frame_cap = rx.feedback_packet.size() - kDataHeaderLen - kAeadTagLen;
   const uint64_t feedback_interval_us = uint64_t{options_.feedback_interval_ms} * 1000;
@@ -31,7 +49,8 @@ void Endpoint::RunFeedback(RxThreadState& rx, uint64_t now_us) {
     if (!session) continue;
     if (!transfer->FeedbackDue(now_us, feedback_interval_us)) continue;  // idle: backed off
     size_t frame_len =
-        transfer->BuildFeedback(now_us, socket_drops, queue_permille, packet + kDataHeaderLen, frame_cap);
+        transfer->BuildFeedback(now_us, socket_drops, queue_permille, packet + kDataHeaderLen,
+                                frame_cap, rx_drained_us);
     if (frame_len == 0) continue;
     size_t packet_len = session->SealInPlace(0, packet, frame_len);
     if (packet_len == 0) continue;

@@ -42,9 +42,13 @@ void Endpoint::RxLoop(size_t thread_index) {
     }
     if (receiver) {
       UdpSocket& sock = sockets_[thread_index];
+      RxProgress& progress = rx_progress_[thread_index];
+      const uint64_t recv_start_us = MonotonicMicros();
       // timeout_ms is 0 when the feedback timer is due: receive without waiting.
-      int n = sock.RecvBatch(rx.buffers, timeout_ms, wake_fd_);
+      int n = sock.RecvBatch(rx.buffers, timeout_ms, wake_fd_, &progress.waiting);
       if (n > 0) HandleBatch(rx, rx.buffers.datagrams);
+      // Published after the batch is handled: its blocks are in the bitmaps.
+      if (rx.buffers.drained) progress.drained_us.store(recv_start_us, std::memory_order_release);
       if (rx.buffers.overflow_drops > 0) {
         rx.counters->Add(CounterId::krx_socket_overflow, rx.buffers.overflow_drops);
         unreported_socket_drops_.fetch_add(rx.buffers.overflow_drops, std::memory_order_relaxed);

@@ -77,8 +77,11 @@ size_t ReceiveFeedback::Build(uint64_t now_us, const Report& report,
   if (nacks_.path_rtt_us() != 0) reorder_us = std::min(reorder_us, nacks_.path_rtt_us() / 4);
   const uint64_t reorder_delay_us =
       std::min(kMaxNackHoldoffUs, std::max<uint64_t>({interval_us, reorder_us, 1}));
+  // ... and only once every RX thread has handled what was queued when it was
+  // recorded: a lane on another RX thread may lag by more than the delay.
   while (!position_history_.empty() &&
-         position_history_.front().first + reorder_delay_us <= now_us) {
+         position_history_.front().first + reorder_delay_us <= now_us &&
+         position_history_.front().first <= report.rx_drained_us) {
     if (PositionAfter(position_history_.front().second, nack_limit_)) {
       nack_limit_ = position_history_.front().second;
     }

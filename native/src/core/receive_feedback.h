@@ -43,6 +43,10 @@ class ReceiveFeedback {
     bool complete = false;         // every file finalized: no NACKs, kFeedbackFlagComplete
     uint32_t socket_drops = 0;     // the endpoint's socket drops since the last round
     uint32_t rx_queue_permille = 0;
+    // Every datagram queued on the receiver's sockets before this monotonic µs is
+    // handled (in the bitmaps): a POSITION recorded later waits, its lanes' blocks
+    // may still sit in another RX thread's queue (Endpoint::RxDrainedUs).
+    uint64_t rx_drained_us = UINT64_MAX;
   };
   // Updates the receive rate and the NACK limit, builds the NACK ranges over
   // bitmaps and writes the FEEDBACK frame into frame[0..cap); returns its length

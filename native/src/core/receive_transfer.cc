@@ -703,7 +703,7 @@ void ReceiveTransfer::OnPosition(const PositionFrame& position) {
 }
 
 size_t ReceiveTransfer::BuildFeedback(uint64_t now_us, uint32_t socket_drops, uint32_t rx_queue_permille,
-                                      uint8_t* frame, size_t cap) {
+                                      uint8_t* frame, size_t cap, uint64_t rx_drained_us) {
   if (failed_.load(std::memory_order_acquire)) return 0;
   {
     std::shared_lock lifecycle(lifecycle_mu_);
@@ -715,6 +715,7 @@ size_t ReceiveTransfer::BuildFeedback(uint64_t now_us, uint32_t socket_drops, ui
   report.complete = Complete();
   report.socket_drops = socket_drops;
   report.rx_queue_permille = rx_queue_permille;
+  report.rx_drained_us = rx_drained_us;
   return feedback_.Build(now_us, report, bitmaps_, block_size_, frame, cap);
 }
 

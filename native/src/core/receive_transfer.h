@@ -182,9 +182,11 @@ class ReceiveTransfer {
   // Writes one FEEDBACK frame (header + NACK ranges) into frame[0..cap) and
   // returns its length (0 if cap < kFeedbackFrameHeaderLen or the transfer has
   // failed or closed). now_us: monotonic µs; socket_drops and rx_queue_permille:
-  // the endpoint's (FeedbackFrameHeader). Call about every feedback interval.
+  // the endpoint's (FeedbackFrameHeader); rx_drained_us: every datagram queued on
+  // the RX sockets before it is handled (ReceiveFeedback::Report; the default: all
+  // of them). Call about every feedback interval.
   size_t BuildFeedback(uint64_t now_us, uint32_t socket_drops, uint32_t rx_queue_permille,
-                       uint8_t* frame, size_t cap);
+                       uint8_t* frame, size_t cap, uint64_t rx_drained_us = UINT64_MAX);
 
   // The receiver's cap on the sender's rate, sent in every later FEEDBACK
   // (bits/s of UDP payload; 0 = none). Only for transfer protocol 3 senders:

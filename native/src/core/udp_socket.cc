@@ -332,16 +332,28 @@ uint32_t UdpSocket::QueueFillPermille() const {
   return static_cast<uint32_t>(std::min<uint64_t>(1000, uint64_t{info[0]} * 1000 / info[1]));
 }
 
-int UdpSocket::RecvBatch(RecvBatchBuffers& buffers, int timeout_ms, int wake_fd) {
+bool UdpSocket::Readable() const {
+  pollfd fd{fd_, POLLIN, 0};
+  return ::poll(&fd, 1, 0) > 0 && (fd.revents & (POLLIN | POLLERR)) != 0;
+}
+
+int UdpSocket::RecvBatch(RecvBatchBuffers& buffers, int timeout_ms, int wake_fd,
+                         std::atomic<bool>* waiting) {
   buffers.datagrams.clear();
   buffers.gro_batches = 0;
   buffers.overflow_drops = 0;
+  buffers.drained = false;
   if (timeout_ms != 0) {
     pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd, POLLIN, 0}};
     int nfds = wake_fd >= 0 ? 2 : 1;
+    if (waiting != nullptr) waiting->store(true);
     int r = ::poll(fds, nfds, timeout_ms);
+    if (waiting != nullptr) waiting->store(false);
     if (r < 0) return errno == EINTR ? 0 : -errno;
-    if ((fds[0].revents & (POLLIN | POLLERR)) == 0) return 0;
+    if ((fds[0].revents & (POLLIN | POLLERR)) == 0) {
+      buffers.drained = true;  // empty at the timeout or wake
+      return 0;
+    }
   }
   const size_t slots = buffers.slots_;
   std::vector<mmsghdr>& msgs = buffers.msgs_;
@@ -355,7 +367,12 @@ int UdpSocket::RecvBatch(RecvBatchBuffers& buffers, int timeout_ms, int wake_fd)
   do {
     n = ::recvmmsg(fd_, msgs.data(), static_cast<unsigned>(slots), MSG_DONTWAIT, nullptr);
   } while (n < 0 && errno == EINTR);
-  if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+    buffers.drained = true;
+    return 0;
+  }
+  buffers.drained = static_cast<size_t>(n) < slots;
 
   for (int i = 0; i < n; ++i) {
     msghdr& hdr = msgs[i].msg_hdr;

@@ -48,6 +48,9 @@ class RecvBatchBuffers {
   std::vector<RecvDatagram> datagrams;  // filled by RecvBatch
   uint64_t gro_batches = 0;             // slots of the last batch that held >1 datagram
   uint64_t overflow_drops = 0;          // new SO_RXQ_OVFL drops seen in the last batch
+  // The last batch found the queue empty (fewer datagrams than slots, or none):
+  // every datagram queued before the call is in this batch.
+  bool drained = false;
 
  private:
   friend class UdpSocket;
@@ -100,8 +103,13 @@ class UdpSocket {
   // Receives one batch into buffers.datagrams (cleared first): waits up to
   // timeout_ms (0 = don't wait, <0 = forever) for the socket or wake_fd (an
   // eventfd; -1 = none) to become readable. Returns the number of datagrams, 0 on
-  // timeout or wake, or -errno.
-  int RecvBatch(RecvBatchBuffers& buffers, int timeout_ms, int wake_fd = -1);
+  // timeout or wake, or -errno. waiting (optional) is true exactly while the call
+  // waits and has taken nothing off the queue: set before the wait, cleared before
+  // the receive (endpoint_feedback.cc reads it to see an idle RX thread).
+  int RecvBatch(RecvBatchBuffers& buffers, int timeout_ms, int wake_fd = -1,
+                std::atomic<bool>* waiting = nullptr);
+  // True if a datagram is queued (poll without waiting). Any thread.
+  bool Readable() const;
 
   // How full the receive queue is, in 1/1000 of the receive buffer (0..1000),
   // from SO_MEMINFO (memory the queued datagrams hold against SO_RCVBUF).
