@@ -70,9 +70,28 @@ export function parseSize(text) {
 
 function parseOptions(argv) {
   const o = {
-    quick: false, only: [...kDefaultSections], wanQuick: false, wanSize: undefined, wanSizeLong: undefined, wanTools: undefined, wanQueueMs: 50, size: undefined, runs: undefined, datagramSizes: [1472, 8972],
-    tmpfsDir: '/dev/shm', diskDir: '/var/tmp', disk: true, files: undefined, senders: 8,
-    installPeers: false, tuneSysctl: false, dropCaches: true, out: undefined, keep: false, serveArgs: [], sendArgs: [],
+    quick: false,
+    only: [...kDefaultSections],
+    wanQuick: false,
+    wanSize: undefined,
+    wanSizeLong: undefined,
+    wanTools: undefined,
+    wanQueueMs: 50,
+    size: undefined,
+    runs: undefined,
+    datagramSizes: [1472, 8972],
+    tmpfsDir: '/dev/shm',
+    diskDir: '/var/tmp',
+    disk: true,
+    files: undefined,
+    senders: 8,
+    installPeers: false,
+    tuneSysctl: false,
+    dropCaches: true,
+    out: undefined,
+    keep: false,
+    serveArgs: [],
+    sendArgs: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -92,33 +111,77 @@ function parseOptions(argv) {
       return n;
     };
     switch (flag) {
-      case '--help': case '-h': console.log(usage); process.exit(0); break;
-      case '--quick': o.quick = true; break;
+      case '--help':
+      case '-h':
+        console.log(usage);
+        process.exit(0);
+        break;
+      case '--quick':
+        o.quick = true;
+        break;
       case '--only': {
-        o.only = value().split(',').map((s) => s.trim()).filter(Boolean);
+        o.only = value()
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
         for (const s of o.only) if (!kSections.includes(s)) die(`--only: unknown section '${s}' (expected ${kSections.join(', ')})`);
         break;
       }
-      case '--size': try { o.size = parseSize(value()); } catch (e) { die(`--size: ${e.message}`); } break;
-      case '--runs': o.runs = int(value(), 1); break;
+      case '--size':
+        try {
+          o.size = parseSize(value());
+        } catch (e) {
+          die(`--size: ${e.message}`);
+        }
+        break;
+      case '--runs':
+        o.runs = int(value(), 1);
+        break;
       case '--datagram-sizes': {
-        o.datagramSizes = value().split(',').map((v) => int(v, 312));
+        o.datagramSizes = value()
+          .split(',')
+          .map((v) => int(v, 312));
         if (o.datagramSizes.some((n) => n > 65507)) die('--datagram-sizes: at most 65507');
         break;
       }
-      case '--tmpfs-dir': o.tmpfsDir = value(); break;
-      case '--disk-dir': o.diskDir = value(); break;
-      case '--no-disk': o.disk = false; break;
-      case '--files': o.files = int(value(), 1); break;
-      case '--senders': o.senders = int(value(), 1); break;
-      case '--install-peers': o.installPeers = true; break;
-      case '--tune-sysctl': o.tuneSysctl = true; break;
-      case '--no-drop-caches': o.dropCaches = false; break;
-      case '--out': o.out = value(); break;
-      case '--keep': o.keep = true; break;
-      case '--serve-arg': o.serveArgs.push(value()); break;
-      case '--send-arg': o.sendArgs.push(value()); break;
-      default: if (!parseWanFlag(o, flag, value, die)) die(`unknown option '${flag}'`);
+      case '--tmpfs-dir':
+        o.tmpfsDir = value();
+        break;
+      case '--disk-dir':
+        o.diskDir = value();
+        break;
+      case '--no-disk':
+        o.disk = false;
+        break;
+      case '--files':
+        o.files = int(value(), 1);
+        break;
+      case '--senders':
+        o.senders = int(value(), 1);
+        break;
+      case '--install-peers':
+        o.installPeers = true;
+        break;
+      case '--tune-sysctl':
+        o.tuneSysctl = true;
+        break;
+      case '--no-drop-caches':
+        o.dropCaches = false;
+        break;
+      case '--out':
+        o.out = value();
+        break;
+      case '--keep':
+        o.keep = true;
+        break;
+      case '--serve-arg':
+        o.serveArgs.push(value());
+        break;
+      case '--send-arg':
+        o.sendArgs.push(value());
+        break;
+      default:
+        if (!parseWanFlag(o, flag, value, die)) die(`unknown option '${flag}'`);
     }
   }
   o.size ??= o.quick ? 64 * MiB : 4 * GiB;
@@ -156,18 +219,28 @@ export function start(argv, { onLine, env, timeoutMs = 0, killOn } = {}) {
   let stdout = '';
   let stderr = '';
   if (onLine) createInterface({ input: child.stdout }).on('line', onLine);
-  child.stdout.on('data', (d) => { if (stdout.length < 4 * MiB) stdout += d; });
-  child.stderr.on('data', (d) => { if (stderr.length < 4 * MiB) stderr += d; });
+  child.stdout.on('data', (d) => {
+    if (stdout.length < 4 * MiB) stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    if (stderr.length < 4 * MiB) stderr += d;
+  });
   let timer;
   const done = new Promise((resolve) => {
-    child.on('error', (err) => { stderr += `\n${err.message}`; });
+    child.on('error', (err) => {
+      stderr += `\n${err.message}`;
+    });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       live.delete(child);
       resolve({ code, signal, stdout, stderr, seconds: (performance.now() - t0) / 1000 });
     });
   });
-  if (timeoutMs > 0) timer = setTimeout(() => { stderr += `\n[bench: killed after ${timeoutMs} ms]`; child.kill('SIGKILL'); }, timeoutMs);
+  if (timeoutMs > 0)
+    timer = setTimeout(() => {
+      stderr += `\n[bench: killed after ${timeoutMs} ms]`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
   killOn?.then((why) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     stderr += `\n[bench: killed: ${why}]`;
@@ -188,7 +261,9 @@ export async function timed(argv, opts = {}) {
       const last = readFileSync(timeFile, 'utf8').trim().split('\n').pop();
       const [u, s, m] = last.split(/\s+/).map(Number);
       if ([u, s, m].every(Number.isFinite)) cpu = { user: u, sys: s, maxRssKiB: m };
-    } catch { /* no time output: the command did not start */ }
+    } catch {
+      /* no time output: the command did not start */
+    }
     await rm(timeFile, { force: true });
   } else {
     const after = selfChildrenCpu();
@@ -261,12 +336,24 @@ const deadline = (ms) => new Promise((r) => setTimeout(r, ms).unref());
  * /proc/net/tcp: this process's namespace, or network namespace `ns`.
  */
 export async function waitTcpListen(port, { address = '127.0.0.1', ns = null, timeoutMs = 10_000 } = {}) {
-  const ip = address.split('.').reverse().map((b) => Number(b).toString(16).padStart(2, '0')).join('');
+  const ip = address
+    .split('.')
+    .reverse()
+    .map((b) => Number(b).toString(16).padStart(2, '0'))
+    .join('');
   const hex = `${ip}:${port.toString(16).padStart(4, '0')}`.toUpperCase();
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const text = ns ? spawnSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/tcp'], { encoding: 'utf8' }).stdout ?? '' : readFileSync('/proc/net/tcp', 'utf8');
-    if (text.split('\n').some((l) => { const c = l.trim().split(/\s+/); return c[1] === hex && c[3] === '0A'; })) return;
+    const text = ns
+      ? (spawnSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/tcp'], { encoding: 'utf8' }).stdout ?? '')
+      : readFileSync('/proc/net/tcp', 'utf8');
+    if (
+      text.split('\n').some((l) => {
+        const c = l.trim().split(/\s+/);
+        return c[1] === hex && c[3] === '0A';
+      })
+    )
+      return;
     await sleep(20);
   }
   throw new Error(`nothing listens on ${address}:${port}${ns ? ` in ${ns}` : ''} after ${timeoutMs} ms`);
@@ -292,7 +379,10 @@ export async function writeRandomFile(file, size) {
 export function sha256File(file) {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
-    createReadStream(file, { highWaterMark: 4 * MiB }).on('data', (d) => h.update(d)).on('error', reject).on('end', () => resolve(h.digest('hex')));
+    createReadStream(file, { highWaterMark: 4 * MiB })
+      .on('data', (d) => h.update(d))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('hex')));
   });
 }
 
@@ -372,7 +462,9 @@ function machineInfo(opts) {
     const r = spawnSync('dpkg-query', ['-W', '-f', '${Version}', pkg], { encoding: 'utf8' });
     return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : null;
   };
-  const osRelease = existsSync('/etc/os-release') ? /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? null : null;
+  const osRelease = existsSync('/etc/os-release')
+    ? (/PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? null)
+    : null;
   return {
     cpuModel: /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? null,
     cores: os.cpus().length,
@@ -389,7 +481,7 @@ function machineInfo(opts) {
     diskDir: opts.disk ? opts.diskDir : null,
     diskType: opts.disk ? fsType(opts.diskDir) : null,
     loadAverageAtStart: os.loadavg().map((x) => round(x, 2)),
-    peers: Object.fromEntries(['iperf3', 'uftp', 'socat'].map((pkg) => [pkg, which(pkg) ? debVersion(pkg) ?? 'installed' : null])),
+    peers: Object.fromEntries(['iperf3', 'uftp', 'socat'].map((pkg) => [pkg, which(pkg) ? (debVersion(pkg) ?? 'installed') : null])),
   };
 }
 
@@ -416,14 +508,37 @@ export async function startReceiver(sandbox, { wrap = (a) => a, host = '127.0.0.
   let resolveReady;
   const ready = new Promise((r) => (resolveReady = r));
   const logs = [];
-  const handle = start(wrap([process.execPath, jetrecvBin, 'serve', '--recv-host', host, '--recv-port', '0', '--api-port', '0', '--sandbox-dir', sandbox, '--log-level', 'info', ...extraServeArgs, ...serveArgs]), {
-    onLine: (line) => {
-      let rec;
-      try { rec = JSON.parse(line); } catch { return; }
-      logs.push(rec);
-      if (rec.msg === 'jetrecv receiver ready') resolveReady(rec);
+  const handle = start(
+    wrap([
+      process.execPath,
+      jetrecvBin,
+      'serve',
+      '--recv-host',
+      host,
+      '--recv-port',
+      '0',
+      '--api-port',
+      '0',
+      '--sandbox-dir',
+      sandbox,
+      '--log-level',
+      'info',
+      ...extraServeArgs,
+      ...serveArgs,
+    ]),
+    {
+      onLine: (line) => {
+        let rec;
+        try {
+          rec = JSON.parse(line);
+        } catch {
+          return;
+        }
+        logs.push(rec);
+        if (rec.msg === 'jetrecv receiver ready') resolveReady(rec);
+      },
     },
-  });
+  );
   const first = await Promise.race([ready, handle.done.then((r) => ({ exited: r })), deadline(30_000).then(() => ({ timeout: true }))]);
   if (first.exited || first.timeout) {
     await stopChild(handle, 'SIGKILL');
@@ -449,7 +564,10 @@ async function scrapeMetrics(apiPort) {
     const counters = {};
     for (const line of text.split('\n')) {
       let m = /^jetrecv_packets_dropped_total\{reason="([^"]+)"\}\s+(\S+)/.exec(line);
-      if (m) { dropsByReason[m[1]] = Number(m[2]); continue; }
+      if (m) {
+        dropsByReason[m[1]] = Number(m[2]);
+        continue;
+      }
       m = /^jetrecv_([a-z0-9_]+)_total\s+(\S+)/.exec(line);
       if (m) counters[m[1]] = Number(m[2]);
     }
@@ -461,19 +579,47 @@ async function scrapeMetrics(apiPort) {
 
 function diffCounters(after, before) {
   if (!after) return null;
-  const d = (a = {}, b = {}) => Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (b[k] ?? 0)]).filter(([, v]) => v !== 0));
+  const d = (a = {}, b = {}) =>
+    Object.fromEntries(
+      Object.entries(a)
+        .map(([k, v]) => [k, v - (b[k] ?? 0)])
+        .filter(([, v]) => v !== 0),
+    );
   return { dropsByReason: d(after.dropsByReason, before?.dropsByReason), counters: d(after.counters, before?.counters) };
 }
 
 /** Parses the `jetrecv send --json` summary line. */
 export function parseSendJson(stdout) {
-  const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  const line = stdout
+    .trim()
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('{'));
   if (!line) return null;
-  try { return JSON.parse(line); } catch { return null; }
+  try {
+    return JSON.parse(line);
+  } catch {
+    return null;
+  }
 }
 
 export function sendArgv(target, publicKey, datagramSize, paths, extra = []) {
-  return [process.execPath, jetrecvBin, 'send', '--json', '--quiet', '--to', target, '--server-key', publicKey, '--datagram-size', String(datagramSize), ...extraSendArgs, ...extra, ...paths];
+  return [
+    process.execPath,
+    jetrecvBin,
+    'send',
+    '--json',
+    '--quiet',
+    '--to',
+    target,
+    '--server-key',
+    publicKey,
+    '--datagram-size',
+    String(datagramSize),
+    ...extraSendArgs,
+    ...extra,
+    ...paths,
+  ];
 }
 
 /**
@@ -482,7 +628,21 @@ export function sendArgv(target, publicKey, datagramSize, paths, extra = []) {
  * retransmissions, and the sha256 of the received file. `wrap` runs the receiver (and the
  * sender, unless `wrapSend` is given) inside a namespace; the receiver listens on `host`.
  */
-export async function jetrecvOnce({ srcFile, srcSha, destRoot, datagramSize, disk, opts, sendTo, extraSend = [], serveArgs = [], wrap, wrapSend = wrap, host, label }) {
+export async function jetrecvOnce({
+  srcFile,
+  srcSha,
+  destRoot,
+  datagramSize,
+  disk,
+  opts,
+  sendTo,
+  extraSend = [],
+  serveArgs = [],
+  wrap,
+  wrapSend = wrap,
+  host,
+  label,
+}) {
   const sandbox = path.join(destRoot, `jetrecv-sandbox-${process.pid}-${Date.now()}`);
   const size = statSync(srcFile).size;
   const rx = await startReceiver(sandbox, { wrap, host, serveArgs });
@@ -496,14 +656,18 @@ export async function jetrecvOnce({ srcFile, srcSha, destRoot, datagramSize, dis
     const cpu0 = procCpu(rx.pid);
     target = sendTo ? await sendTo(rx) : { address: `127.0.0.1:${rx.recvPort}` };
     const timeoutMs = Math.max(180_000, (size / (20 * MiB)) * 1000);
-    const sent = await timed((wrapSend ?? ((a) => a))(sendArgv(target.address, rx.publicKey, datagramSize, [srcFile], extraSend)), { timeoutMs, killOn: receiverExit(rx) });
+    const sent = await timed((wrapSend ?? ((a) => a))(sendArgv(target.address, rx.publicKey, datagramSize, [srcFile], extraSend)), {
+      timeoutMs,
+      killOn: receiverExit(rx),
+    });
     const cpu1 = procCpu(rx.pid);
     const rss = peakRssMiB(rx.pid);
     const metrics = diffCounters(await scrapeMetrics(apiPort), metrics0);
     finished = true;
     const relayStats = target.finish ? await target.finish() : null;
     const summary = parseSendJson(sent.stdout);
-    if (sent.code !== 0 || !summary) throw new Error(`${label}: jetrecv send failed (exit ${sent.code}): ${tail(sent.stderr || sent.stdout)}`);
+    if (sent.code !== 0 || !summary)
+      throw new Error(`${label}: jetrecv send failed (exit ${sent.code}): ${tail(sent.stderr || sent.stdout)}`);
     const received = path.join(sandbox, path.basename(srcFile));
     const syncS = disk ? await fsyncSeconds(received) : 0;
     const sha = existsSync(received) ? await sha256File(received) : null;
@@ -567,7 +731,9 @@ export function createPlan(opts) {
             try {
               const r = await c.once(i);
               c.runs.push(r);
-              process.stderr.write(`${r.gbitPerSecond !== undefined && r.gbitPerSecond !== null ? `${round(r.gbitPerSecond, 2)} Gbit/s` : 'ok'}${r.sha256Ok === false ? ' SHA MISMATCH' : ''}\n`);
+              process.stderr.write(
+                `${r.gbitPerSecond !== undefined && r.gbitPerSecond !== null ? `${round(r.gbitPerSecond, 2)} Gbit/s` : 'ok'}${r.sha256Ok === false ? ' SHA MISMATCH' : ''}\n`,
+              );
             } catch (err) {
               c.runs.push({ error: err.message });
               process.stderr.write(`failed: ${err.message.split('\n')[0]}\n`);
@@ -594,7 +760,11 @@ export function summarizeRuns(runs, fields) {
 }
 
 export const jetrecvFields = [
-  'gbitPerSecond', 'gbitPerSecondWithSync', 'retransmitPercent', 'receiverPeakRssMiB', 'receiverDropsTotal',
+  'gbitPerSecond',
+  'gbitPerSecondWithSync',
+  'retransmitPercent',
+  'receiverPeakRssMiB',
+  'receiverDropsTotal',
   { name: 'receiverCpuUserPerGB', get: (r) => r.receiverCpuPerGB?.user },
   { name: 'receiverCpuSysPerGB', get: (r) => r.receiverCpuPerGB?.sys },
   { name: 'senderCpuUserPerGB', get: (r) => r.senderCpuPerGB?.user },
@@ -606,13 +776,40 @@ async function sectionJetrecv(ctx) {
   for (const dest of ctx.destinations) {
     for (const dg of opts.datagramSizes) {
       const name = `jetrecv ${dg} → ${dest.name}`;
-      plan.add(results, { section: 'jetrecv', name, tool: 'jetrecv', datagramSize: dg, dest: dest.name, bytes: opts.size }, jetrecvFields,
-        () => jetrecvOnce({ srcFile: ctx.src, srcSha: ctx.srcSha, destRoot: dest.dir, datagramSize: dg, disk: dest.disk, opts, label: name }));
+      plan.add(
+        results,
+        { section: 'jetrecv', name, tool: 'jetrecv', datagramSize: dg, dest: dest.name, bytes: opts.size },
+        jetrecvFields,
+        () =>
+          jetrecvOnce({ srcFile: ctx.src, srcSha: ctx.srcSha, destRoot: dest.dir, datagramSize: dg, disk: dest.disk, opts, label: name }),
+      );
       if (!dest.disk) continue;
       // The cost of durable completion (sync on finalize, the default): the same run without it.
       const noSync = `${name}, --no-sync-on-finalize`;
-      plan.add(results, { section: 'jetrecv', name: noSync, tool: 'jetrecv', datagramSize: dg, dest: 'disk-nosync', syncOnFinalize: false, bytes: opts.size }, jetrecvFields,
-        () => jetrecvOnce({ srcFile: ctx.src, srcSha: ctx.srcSha, destRoot: dest.dir, datagramSize: dg, disk: dest.disk, opts, serveArgs: ['--no-sync-on-finalize'], label: noSync }));
+      plan.add(
+        results,
+        {
+          section: 'jetrecv',
+          name: noSync,
+          tool: 'jetrecv',
+          datagramSize: dg,
+          dest: 'disk-nosync',
+          syncOnFinalize: false,
+          bytes: opts.size,
+        },
+        jetrecvFields,
+        () =>
+          jetrecvOnce({
+            srcFile: ctx.src,
+            srcSha: ctx.srcSha,
+            destRoot: dest.dir,
+            datagramSize: dg,
+            disk: dest.disk,
+            opts,
+            serveArgs: ['--no-sync-on-finalize'],
+            label: noSync,
+          }),
+      );
     }
   }
 }
@@ -636,7 +833,11 @@ const kCeilingDriftLimit = 0.2;
  */
 function aesGcmFloor(payloadBytes, seconds, rounds) {
   const rate = (extra) => {
-    const r = spawnSync('openssl', ['speed', '-seconds', String(seconds), ...extra, '-evp', 'aes-256-gcm', '-bytes', String(payloadBytes)], { encoding: 'utf8' });
+    const r = spawnSync(
+      'openssl',
+      ['speed', '-seconds', String(seconds), ...extra, '-evp', 'aes-256-gcm', '-bytes', String(payloadBytes)],
+      { encoding: 'utf8' },
+    );
     const m = /^AES-256-GCM\s+([\d.]+)k\s*$/m.exec(r.stdout ?? '');
     if (r.status !== 0 || !m) throw new Error(`openssl speed failed: ${tail(`${r.stdout ?? ''}${r.stderr ?? ''}`, 200)}`);
     return Number(m[1]) * 1000; // bytes per second
@@ -656,7 +857,10 @@ function aeadSpeedFloors(payloads, rounds) {
   if (!existsSync(bin)) return null;
   const r = spawnSync(bin, ['--sizes', payloads.join(','), '--rounds', String(rounds), '--seconds', '0.5'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`aead-speed failed: ${tail(`${r.stdout ?? ''}${r.stderr ?? ''}`, 200)}`);
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const floors = {};
   for (const l of lines.filter((x) => x.cipher === 'aes-256-gcm')) {
     const slot = ((floors[l.backend] ??= {})[l.bytes] ??= {});
@@ -682,25 +886,47 @@ async function sectionCeiling(ctx, phase = 'before') {
     const version = spawnSync('openssl', ['version'], { encoding: 'utf8' }).stdout?.trim() ?? '?';
     for (const dg of opts.datagramSizes) {
       const payload = dg - kBlockPacketOverhead;
-      console.error(`• AES-256-GCM floor (${phase}), ${payload}-byte blocks (${version}; Node has ${process.versions.openssl}), best of ${rounds}`);
+      console.error(
+        `• AES-256-GCM floor (${phase}), ${payload}-byte blocks (${version}; Node has ${process.versions.openssl}), best of ${rounds}`,
+      );
       results.push({
-        section: 'ceiling', phase, name: `AES-256-GCM alone, ${payload}-byte blocks, 1 core (openssl speed, ${phase})`, tool: 'openssl', cipher: 'aes-256-gcm', datagramSize: dg,
-        opensslVersion: version, nodeOpensslVersion: process.versions.openssl, aead: aesGcmFloor(payload, 1, rounds), loadAverage: loadAverage(),
+        section: 'ceiling',
+        phase,
+        name: `AES-256-GCM alone, ${payload}-byte blocks, 1 core (openssl speed, ${phase})`,
+        tool: 'openssl',
+        cipher: 'aes-256-gcm',
+        datagramSize: dg,
+        opensslVersion: version,
+        nodeOpensslVersion: process.versions.openssl,
+        aead: aesGcmFloor(payload, 1, rounds),
+        loadAverage: loadAverage(),
       });
     }
   }
   console.error(`• AES-256-GCM in jetrecv's AEAD back ends (${phase}), build/aead-speed, best of ${rounds}`);
   const own = aeadSpeedFloors(payloads, rounds);
   if (own === null) {
-    results.push({ section: 'ceiling', name: 'AES-256-GCM in jetrecv (aead-speed)', skipped: 'build/aead-speed missing (npm run build:native)' });
+    results.push({
+      section: 'ceiling',
+      name: 'AES-256-GCM in jetrecv (aead-speed)',
+      skipped: 'build/aead-speed missing (npm run build:native)',
+    });
     return;
   }
   for (const [backend, bySize] of Object.entries(own.floors)) {
     for (const dg of opts.datagramSizes) {
       const payload = dg - kBlockPacketOverhead;
       results.push({
-        section: 'ceiling', phase, name: `AES-256-GCM ${backend}, ${payload}-byte blocks, 1 core (aead-speed, ${phase})`, tool: 'aead-speed', backend,
-        usedByJetrecv: backend === own.defaultBackend, cipher: 'aes-256-gcm', datagramSize: dg, aead: bySize[payload], loadAverage: loadAverage(),
+        section: 'ceiling',
+        phase,
+        name: `AES-256-GCM ${backend}, ${payload}-byte blocks, 1 core (aead-speed, ${phase})`,
+        tool: 'aead-speed',
+        backend,
+        usedByJetrecv: backend === own.defaultBackend,
+        cipher: 'aes-256-gcm',
+        datagramSize: dg,
+        aead: bySize[payload],
+        loadAverage: loadAverage(),
       });
     }
   }
@@ -721,7 +947,14 @@ export function ceilingDrift(results) {
     for (const op of ['sealSecondsPerGB', 'openSecondsPerGB']) {
       const change = a.aead[op] / b.aead[op] - 1;
       if (Math.abs(change) > kCeilingDriftLimit) {
-        out.push({ name: `${b.name.replace(/, before\)$/, ')')} ${op}`, before: b.aead[op], after: a.aead[op], change: round(change, 3), loadBefore: b.loadAverage, loadAfter: a.loadAverage });
+        out.push({
+          name: `${b.name.replace(/, before\)$/, ')')} ${op}`,
+          before: b.aead[op],
+          after: a.aead[op],
+          change: round(change, 3),
+          loadBefore: b.loadAverage,
+          loadAfter: a.loadAverage,
+        });
       }
     }
   }
@@ -769,7 +1002,10 @@ async function sectionFiles(ctx) {
     const rx = await startReceiver(sandbox);
     try {
       const cpu0 = procCpu(rx.pid);
-      const sent = await timed(sendArgv(`127.0.0.1:${rx.recvPort}`, rx.publicKey, 8972, [srcDir]), { timeoutMs: 600_000, killOn: receiverExit(rx) });
+      const sent = await timed(sendArgv(`127.0.0.1:${rx.recvPort}`, rx.publicKey, 8972, [srcDir]), {
+        timeoutMs: 600_000,
+        killOn: receiverExit(rx),
+      });
       const cpu1 = procCpu(rx.pid);
       const summary = parseSendJson(sent.stdout);
       if (sent.code !== 0 || !summary) throw new Error(`jetrecv send failed (exit ${sent.code}): ${tail(sent.stderr || sent.stdout)}`);
@@ -807,9 +1043,15 @@ async function sectionConcurrent(ctx) {
     files.push({ file: f, sha: await sha256File(f) });
   }
   const row = { section: 'concurrent', name, tool: 'jetrecv', senders: n, bytesPerSender: each };
-  const fields = ['gbitPerSecond', 'fairnessMinOverMax', 'receiverPeakRssMiB',
-    { name: 'receiverCpuUserPerGB', get: (r) => r.receiverCpuPerGB?.user }, { name: 'receiverCpuSysPerGB', get: (r) => r.receiverCpuPerGB?.sys },
-    { name: 'senderCpuUserPerGB', get: (r) => r.sendersCpuPerGB?.user }, { name: 'senderCpuSysPerGB', get: (r) => r.sendersCpuPerGB?.sys }];
+  const fields = [
+    'gbitPerSecond',
+    'fairnessMinOverMax',
+    'receiverPeakRssMiB',
+    { name: 'receiverCpuUserPerGB', get: (r) => r.receiverCpuPerGB?.user },
+    { name: 'receiverCpuSysPerGB', get: (r) => r.receiverCpuPerGB?.sys },
+    { name: 'senderCpuUserPerGB', get: (r) => r.sendersCpuPerGB?.user },
+    { name: 'senderCpuSysPerGB', get: (r) => r.sendersCpuPerGB?.sys },
+  ];
   plan.add(results, row, fields, async () => {
     const sandbox = path.join(ctx.tmpfs.dir, `jetrecv-conc-${process.pid}-${Date.now()}`);
     const rx = await startReceiver(sandbox);
@@ -817,13 +1059,18 @@ async function sectionConcurrent(ctx) {
       const cpu0 = procCpu(rx.pid);
       const children0 = selfChildrenCpu();
       const t0 = performance.now();
-      const senders = files.map((f) => start(sendArgv(`127.0.0.1:${rx.recvPort}`, rx.publicKey, 8972, [f.file]), { timeoutMs: 900_000, killOn: receiverExit(rx) }).done);
+      const senders = files.map(
+        (f) =>
+          start(sendArgv(`127.0.0.1:${rx.recvPort}`, rx.publicKey, 8972, [f.file]), { timeoutMs: 900_000, killOn: receiverExit(rx) }).done,
+      );
       const done = await Promise.all(senders);
       const wall = (performance.now() - t0) / 1000;
       const cpu1 = procCpu(rx.pid);
       const children1 = selfChildrenCpu();
       const per = done.map((r) => parseSendJson(r.stdout));
-      const failed = done.map((r, i) => (r.code !== 0 || !per[i] ? `sender ${i}: exit ${r.code}: ${tail(r.stderr, 200)}` : null)).filter(Boolean);
+      const failed = done
+        .map((r, i) => (r.code !== 0 || !per[i] ? `sender ${i}: exit ${r.code}: ${tail(r.stderr, 200)}` : null))
+        .filter(Boolean);
       if (failed.length) throw new Error(failed.join('; '));
       const rates = per.map((p) => p.gbitPerSecond);
       let shaOk = true;
@@ -857,14 +1104,21 @@ async function startRelay(recvPort, dropRate) {
   let resolveFinal;
   const ready = new Promise((r) => (resolveReady = r));
   const final = new Promise((r) => (resolveFinal = r));
-  const h = start([process.execPath, relayCli, '--target', `127.0.0.1:${recvPort}`, '--dir', 'toServer', '--drop', String(dropRate), '--seed', '1'], {
-    onLine: (line) => {
-      let ev;
-      try { ev = JSON.parse(line); } catch { return; }
-      if (ev.event === 'ready') resolveReady(ev);
-      if (ev.event === 'final') resolveFinal(ev);
+  const h = start(
+    [process.execPath, relayCli, '--target', `127.0.0.1:${recvPort}`, '--dir', 'toServer', '--drop', String(dropRate), '--seed', '1'],
+    {
+      onLine: (line) => {
+        let ev;
+        try {
+          ev = JSON.parse(line);
+        } catch {
+          return;
+        }
+        if (ev.event === 'ready') resolveReady(ev);
+        if (ev.event === 'final') resolveFinal(ev);
+      },
     },
-  });
+  );
   const first = await Promise.race([ready, h.done.then((r) => ({ exited: r })), deadline(60_000).then(() => ({ timeout: true }))]);
   if (first.exited || first.timeout) throw new Error(`impairment relay did not start: ${tail(first.exited?.stderr ?? 'timeout')}`);
   return {
@@ -915,7 +1169,13 @@ async function sectionLoss(ctx) {
       plan.add(results, row, [...jetrecvFields, 'retransmittedOverLost'], async () => {
         let before = 0;
         const r = await jetrecvOnce({
-          srcFile: src, srcSha: sha, destRoot: dest.dir, datagramSize: dg, disk: dest.disk, opts, label: name,
+          srcFile: src,
+          srcSha: sha,
+          destRoot: dest.dir,
+          datagramSize: dg,
+          disk: dest.disk,
+          opts,
+          label: name,
           wrap: (argv) => ns.wrap(argv),
           sendTo: async (rx) => {
             await ns.setUdpLossPercent(pct, rx.recvPort);
@@ -938,8 +1198,15 @@ async function sectionLoss(ctx) {
     const row = { section: 'loss', name, tool: 'jetrecv', method: 'relay', lossPercent: pct, datagramSize: dg, bytes: size };
     plan.add(results, row, [...jetrecvFields, 'retransmittedOverLost'], async () => {
       const r = await jetrecvOnce({
-        srcFile: src, srcSha: sha, destRoot: dest.dir, datagramSize: dg, disk: dest.disk, opts, label: name,
-        extraSend: ['--rate-max', relayCap], sendTo: (rx) => startRelay(rx.recvPort, pct / 100),
+        srcFile: src,
+        srcSha: sha,
+        destRoot: dest.dir,
+        datagramSize: dg,
+        disk: dest.disk,
+        opts,
+        label: name,
+        extraSend: ['--rate-max', relayCap],
+        sendTo: (rx) => startRelay(rx.recvPort, pct / 100),
       });
       const lost = r.relay ? r.relay.dropped + (r.relay.socketDrops ?? 0) : null;
       return { ...r, lossPercent: pct, datagramsLost: lost, retransmittedOverLost: lost ? round(r.blocksRetransmitted / lost, 3) : null };
@@ -1000,9 +1267,15 @@ function computeCpuBounds(results, cores) {
     const snd = aead.sealSecondsPerGB + socatSnd;
     const gbPerSecond = Math.min(cores / (rcv + snd), 1 / rcv, 1 / snd);
     return {
-      section: 'ceiling', name: `model: CPU bound, ${datagramSize}-byte datagrams → tmpfs`, tool: 'model', datagramSize,
+      section: 'ceiling',
+      name: `model: CPU bound, ${datagramSize}-byte datagrams → tmpfs`,
+      tool: 'model',
+      datagramSize,
       bound: {
-        gbitPerSecond: round(gbPerSecond * 8, 2), receiverFloor: round(rcv, 3), senderFloor: round(snd, 3), cores,
+        gbitPerSecond: round(gbPerSecond * 8, 2),
+        receiverFloor: round(rcv, 3),
+        senderFloor: round(snd, 3),
+        cores,
         note: `AES-256-GCM floor (${aead.source}) + socat's copy cost per end; ${cores} cores for both ends`,
       },
     };
@@ -1019,13 +1292,25 @@ function computeRatios(results, opts) {
   const div = (n, d) => (n && d ? round(n / d, 3) : null);
   const add = (name, num, den, target) => {
     const [n, d] = [pair(num), pair(den)];
-    ratios.push({ name, value: div(n?.median, d?.median), best: div(n?.best, d?.best), numerator: round(n?.median, 3), denominator: round(d?.median, 3), target: target ?? null });
+    ratios.push({
+      name,
+      value: div(n?.median, d?.median),
+      best: div(n?.best, d?.best),
+      numerator: round(n?.median, 3),
+      denominator: round(d?.median, 3),
+      target: target ?? null,
+    });
   };
-  const rate = (section, tool, extra = () => true) => (field) => rateOf(results, (r) => r.section === section && r.tool === tool && extra(r), field);
+  const rate =
+    (section, tool, extra = () => true) =>
+    (field) =>
+      rateOf(results, (r) => r.section === section && r.tool === tool && extra(r), field);
   const jet = (dg, dest, section = 'jetrecv') => rate(section, 'jetrecv', (r) => r.datagramSize === dg && r.dest === dest)();
   const iperf = (dg, section = 'peers') => rate(section, 'iperf3', (r) => r.datagramSize === dg)();
   const socat = (dest, tls, section = 'peers') => rate(section, 'socat', (r) => r.dest === dest && r.tls === tls)();
-  const uftpBest = fastestOf(results.filter((r) => r.tool === 'uftp' && r.dest === 'tmpfs' && r.summary).map((r) => rateOf(results, (x) => x === r)));
+  const uftpBest = fastestOf(
+    results.filter((r) => r.tool === 'uftp' && r.dest === 'tmpfs' && r.summary).map((r) => rateOf(results, (x) => x === r)),
+  );
   const jumbo = Math.max(...opts.datagramSizes);
   const std = Math.min(...opts.datagramSizes);
   add(`jetrecv ${jumbo} tmpfs / uftp best tmpfs`, jet(jumbo, 'tmpfs'), uftpBest, '>= 2.5');
@@ -1046,7 +1331,11 @@ function computeRatios(results, opts) {
   add(`veth / loopback: jetrecv ${jumbo}`, jet(jumbo, 'tmpfs', 'veth'), jet(jumbo, 'tmpfs'));
   const bound = (dg) => results.find((r) => r.bound && r.datagramSize === dg)?.bound.gbitPerSecond ?? null;
   for (const dg of opts.datagramSizes) add(`jetrecv ${dg} tmpfs / model CPU bound ${dg}`, jet(dg, 'tmpfs'), bound(dg));
-  add(`model CPU bound ${jumbo} / (2.5 × uftp best): is the jumbo target reachable here? (>= 1 needed)`, bound(jumbo), uftpBest && { median: 2.5 * uftpBest.median, best: 2.5 * uftpBest.best });
+  add(
+    `model CPU bound ${jumbo} / (2.5 × uftp best): is the jumbo target reachable here? (>= 1 needed)`,
+    bound(jumbo),
+    uftpBest && { median: 2.5 * uftpBest.median, best: 2.5 * uftpBest.best },
+  );
   add(`model CPU bound ${std} / iperf3 -l ${std}: is the standard-MTU target reachable here? (>= 1 needed)`, bound(std), iperf(std));
   const cpu = (pred) => {
     const r = results.find((x) => !x.skipped && pred(x));
@@ -1055,13 +1344,18 @@ function computeRatios(results, opts) {
     return u !== undefined && u !== null && s !== undefined && s !== null ? u + s : null;
   };
   const jetCpu = (dg) => cpu((r) => r.section === 'jetrecv' && r.datagramSize === dg && r.dest === 'tmpfs');
-  for (const dg of opts.datagramSizes) add(`receiver CPU s/GB, jetrecv ${dg} tmpfs (a figure, not a ratio)`, jetCpu(dg), 1, dg >= 8000 ? '<= 0.5' : '<= 0.8');
+  for (const dg of opts.datagramSizes)
+    add(`receiver CPU s/GB, jetrecv ${dg} tmpfs (a figure, not a ratio)`, jetCpu(dg), 1, dg >= 8000 ? '<= 0.5' : '<= 0.8');
   const uftpdCpu = cpu((r) => r.tool === 'uftp' && r.mode === 'aes256-gcm' && r.dest === 'tmpfs');
   add(`receiver CPU s/GB: jetrecv ${jumbo} tmpfs / uftpd aes256-gcm tmpfs`, jetCpu(jumbo), uftpdCpu, '<= 0.25');
   const aesOpen = aeadFloor(results, jumbo)?.openSecondsPerGB ?? null;
   const rcvFloor = results.find((r) => r.bound && r.datagramSize === jumbo)?.bound.receiverFloor ?? null;
   add(`AES-256-GCM open alone ${jumbo} / (0.25 × uftpd aes256-gcm CPU)`, aesOpen, uftpdCpu ? 0.25 * uftpdCpu : null);
-  add(`model receiver floor ${jumbo} / (0.25 × uftpd aes256-gcm CPU): is the CPU target reachable here? (<= 1 needed)`, rcvFloor, uftpdCpu ? 0.25 * uftpdCpu : null);
+  add(
+    `model receiver floor ${jumbo} / (0.25 × uftpd aes256-gcm CPU): is the CPU target reachable here? (<= 1 needed)`,
+    rcvFloor,
+    uftpdCpu ? 0.25 * uftpdCpu : null,
+  );
   const loss = (method, pct) => rateOf(results, (r) => r.section === 'loss' && r.method === method && r.lossPercent === pct);
   for (const method of ['nft', 'relay']) {
     for (const pct of [1, 5]) add(`goodput at ${pct} % loss / no loss (${method})`, loss(method, pct), loss(method, 0));
@@ -1081,12 +1375,26 @@ function printTable(results, ratios) {
       continue;
     }
     if (r.bound) {
-      rows.push([r.name, String(r.bound.gbitPerSecond), `${r.bound.receiverFloor} (floor)`, `${r.bound.senderFloor} (floor)`, '', '', r.bound.note]);
+      rows.push([
+        r.name,
+        String(r.bound.gbitPerSecond),
+        `${r.bound.receiverFloor} (floor)`,
+        `${r.bound.senderFloor} (floor)`,
+        '',
+        '',
+        r.bound.note,
+      ]);
       continue;
     }
     const s = r.summary;
     const notes = [];
-    if (s.failed) notes.push(`${s.failed}/${s.runs} runs failed: ${r.runsDetail.find((x) => x.error)?.error.split('\n')[0].slice(0, 80)}`);
+    if (s.failed)
+      notes.push(
+        `${s.failed}/${s.runs} runs failed: ${r.runsDetail
+          .find((x) => x.error)
+          ?.error.split('\n')[0]
+          .slice(0, 80)}`,
+      );
     if (s.sha256AllOk === false) notes.push('SHA256 MISMATCH');
     if (s.sha256AllOk === true) notes.push('sha256 ok');
     if (s.filesPerSecond) notes.push(`${fmtStat(s.filesPerSecond, 0)} files/s`);
@@ -1099,17 +1407,33 @@ function printTable(results, ratios) {
     if (s.receiverDropsTotal) notes.push(`rcv drops ${fmtStat(s.receiverDropsTotal, 0)}`);
     if (s.retransmittedOverLost) notes.push(`retx/lost ${fmtStat(s.retransmittedOverLost)}`);
     const cpu = (u, sy) => (u || sy ? `${fmtStat(u)} / ${fmtStat(sy)}` : '');
-    rows.push([r.name, fmtRate(s.gbitPerSecond), cpu(s.receiverCpuUserPerGB, s.receiverCpuSysPerGB), cpu(s.senderCpuUserPerGB, s.senderCpuSysPerGB), fmtStat(s.receiverPeakRssMiB, 0), s.retransmitPercent ? fmtStat(s.retransmitPercent) : '', notes.join('; ')]);
+    rows.push([
+      r.name,
+      fmtRate(s.gbitPerSecond),
+      cpu(s.receiverCpuUserPerGB, s.receiverCpuSysPerGB),
+      cpu(s.senderCpuUserPerGB, s.senderCpuSysPerGB),
+      fmtStat(s.receiverPeakRssMiB, 0),
+      s.retransmitPercent ? fmtStat(s.retransmitPercent) : '',
+      notes.join('; '),
+    ]);
   }
   const widths = rows[0].map((_, c) => Math.min(60, Math.max(...rows.map((r) => String(r[c]).length))));
-  const line = (r) => r.map((cell, c) => String(cell).padEnd(widths[c])).join(' | ').trimEnd();
+  const line = (r) =>
+    r
+      .map((cell, c) => String(cell).padEnd(widths[c]))
+      .join(' | ')
+      .trimEnd();
   console.log(line(rows[0]));
   console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
   for (const r of rows.slice(1)) console.log(line(r));
   console.log('\nratios from this run (of the medians; of the best runs too where that differs):');
   const known = ratios.filter((q) => q.value !== null);
-  for (const q of known) console.log(`  ${q.name}: ${q.value}${q.best !== null && q.best !== q.value ? ` (best runs: ${q.best})` : ''}${q.target ? `  (target ${q.target})` : ''}`);
-  if (known.length < ratios.length) console.log(`  (${ratios.length - known.length} not available: their sections did not run or failed; see the JSON)`);
+  for (const q of known)
+    console.log(
+      `  ${q.name}: ${q.value}${q.best !== null && q.best !== q.value ? ` (best runs: ${q.best})` : ''}${q.target ? `  (target ${q.target})` : ''}`,
+    );
+  if (known.length < ratios.length)
+    console.log(`  (${ratios.length - known.length} not available: their sections did not run or failed; see the JSON)`);
 }
 
 // ---------------------------------------------------------------- main
@@ -1127,7 +1451,10 @@ async function tuneSysctl(opts) {
 
 async function installPeers() {
   if (process.getuid?.() !== 0) throw new Error('--install-peers needs root (it runs apt-get)');
-  for (const argv of [['apt-get', 'update'], ['apt-get', 'install', '-y', ...kPeerPackages]]) {
+  for (const argv of [
+    ['apt-get', 'update'],
+    ['apt-get', 'install', '-y', ...kPeerPackages],
+  ]) {
     console.error(`$ ${argv.join(' ')}`);
     const r = spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
     if (r.status !== 0) throw new Error(`${argv.join(' ')} failed with exit ${r.status}`);
@@ -1139,7 +1466,11 @@ async function runCleanups() {
   // Last added first; a step added meanwhile (a section still setting up when a signal came)
   // is run too.
   for (let c = cleanups.pop(); c; c = cleanups.pop()) {
-    try { await c(); } catch (err) { console.error(`bench: cleanup: ${err.message}`); }
+    try {
+      await c();
+    } catch (err) {
+      console.error(`bench: cleanup: ${err.message}`);
+    }
   }
 }
 
@@ -1172,7 +1503,20 @@ async function main() {
   }
   const tmpfs = { name: 'tmpfs', dir: work, disk: false };
   const destinations = [tmpfs, ...(diskWork ? [{ name: 'disk', dir: diskWork, disk: true }] : [])];
-  const ctx = { opts, results: [], plan: createPlan(opts), work, tmpfs, destinations, src: null, srcSha: null, loNamespace: null, loNamespaceReason: null, lossNamespace: null, lossNamespaceReason: null };
+  const ctx = {
+    opts,
+    results: [],
+    plan: createPlan(opts),
+    work,
+    tmpfs,
+    destinations,
+    src: null,
+    srcSha: null,
+    loNamespace: null,
+    loNamespaceReason: null,
+    lossNamespace: null,
+    lossNamespaceReason: null,
+  };
 
   const needsBigFile = opts.only.some((s) => s === 'jetrecv' || s === 'peers' || s === 'veth');
   if (needsBigFile) {
@@ -1209,7 +1553,14 @@ async function main() {
   const jetrecvProblem = opts.only.some((s) => s !== 'peers' && s !== 'ceiling') ? jetrecvAvailable() : null;
   // The ceiling measures at once (before and after the rest); wan runs its own matrix after
   // the interleaved rounds; every other section adds its configurations to ctx.plan.
-  const planners = { jetrecv: sectionJetrecv, peers: sectionPeers, veth: (c) => sectionVeth(c, tools), files: sectionFiles, concurrent: sectionConcurrent, loss: sectionLoss };
+  const planners = {
+    jetrecv: sectionJetrecv,
+    peers: sectionPeers,
+    veth: (c) => sectionVeth(c, tools),
+    files: sectionFiles,
+    concurrent: sectionConcurrent,
+    loss: sectionLoss,
+  };
   const sectionFailed = (s, err) => {
     console.error(`bench: section ${s} failed: ${err.stack ?? err.message}`);
     ctx.results.push({ section: s, name: `${s} section`, skipped: `failed: ${err.message.split('\n')[0]}` });
@@ -1255,10 +1606,15 @@ async function main() {
   mkdirSync(path.dirname(outFile), { recursive: true });
   writeFileSync(outFile, `${JSON.stringify(report, null, 2)}\n`);
   console.log('');
-  printTable(ctx.results.filter((r) => r.section !== 'wan'), ratios);
+  printTable(
+    ctx.results.filter((r) => r.section !== 'wan'),
+    ratios,
+  );
   printWanTable(ctx.results);
   for (const d of drift) {
-    console.log(`\nWARNING: ceiling moved ${round(d.change * 100, 0)} % during the run: ${d.name} ${d.before} → ${d.after} (load ${d.loadBefore.join(' ')} → ${d.loadAfter.join(' ')}); figures of this run are suspect`);
+    console.log(
+      `\nWARNING: ceiling moved ${round(d.change * 100, 0)} % during the run: ${d.name} ${d.before} → ${d.after} (load ${d.loadBefore.join(' ')} → ${d.loadAfter.join(' ')}); figures of this run are suspect`,
+    );
   }
   console.log(`\nsaved ${path.relative(process.cwd(), outFile)}`);
   const mismatch = ctx.results.some((r) => r.summary?.sha256AllOk === false);

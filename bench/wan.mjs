@@ -11,7 +11,19 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import {
-  MiB, cleanups, parseSendJson, round, sendArgv, sha256File, sleep, start, startReceiver, stopChild, tail, which, writeRandomFile,
+  MiB,
+  cleanups,
+  parseSendJson,
+  round,
+  sendArgv,
+  sha256File,
+  sleep,
+  start,
+  startReceiver,
+  stopChild,
+  tail,
+  which,
+  writeRandomFile,
 } from './run.mjs';
 
 const kTools = ['jetrecv', 'tcp-bbr', 'tcp-cubic', 'uftp-tfmcc', 'uftp-fixed'];
@@ -45,17 +57,31 @@ export const wanUsage = `  --wan-size SIZE      file size per wan row (default 2
 /** Parses the wan flags into `o`; returns false when `flag` is not one of them. */
 export function parseWanFlag(o, flag, value, die) {
   switch (flag) {
-    case '--wan-quick': o.wanQuick = true; return true;
-    case '--wan-size': o.wanSize = value(); return true;
-    case '--wan-size-long': o.wanSizeLong = value(); return true;
+    case '--wan-quick':
+      o.wanQuick = true;
+      return true;
+    case '--wan-size':
+      o.wanSize = value();
+      return true;
+    case '--wan-size-long':
+      o.wanSizeLong = value();
+      return true;
     case '--wan-tools': {
-      o.wanTools = value().split(',').map((s) => s.trim()).filter(Boolean);
+      o.wanTools = value()
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       for (const t of o.wanTools) if (!kTools.includes(t)) die(`--wan-tools: unknown tool '${t}' (expected ${kTools.join(', ')})`);
       return true;
     }
     case '--wan-rows': {
-      o.wanRows = value().split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
-      for (const r of o.wanRows) if (!/^(fairness|share|(2\.5g\/)?\d+(\.\d+)?\/\d+(\.\d+)?)$/.test(r)) die(`--wan-rows: bad row '${r}' (expected RTT/loss such as 20/1, 2.5G/50/1, fairness or share)`);
+      o.wanRows = value()
+        .split(',')
+        .map((x) => x.trim().toLowerCase())
+        .filter(Boolean);
+      for (const r of o.wanRows)
+        if (!/^(fairness|share|(2\.5g\/)?\d+(\.\d+)?\/\d+(\.\d+)?)$/.test(r))
+          die(`--wan-rows: bad row '${r}' (expected RTT/loss such as 20/1, 2.5G/50/1, fairness or share)`);
       return true;
     }
     case '--wan-queue-ms': {
@@ -64,7 +90,8 @@ export function parseWanFlag(o, flag, value, die) {
       o.wanQueueMs = v;
       return true;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -107,7 +134,8 @@ function sampler(wan, p) {
       const t0 = samples[first - 1].t;
       for (let i = first + 1; i < samples.length; i++) {
         const a = samples[i - 2] ?? samples[0];
-        if (((samples[i].link - a.link) * 8) / ((samples[i].t - a.t) / 1000) >= 0.9 * p.rateBps) return round((samples[i].t - t0) / 1000, 3);
+        if (((samples[i].link - a.link) * 8) / ((samples[i].t - a.t) / 1000) >= 0.9 * p.rateBps)
+          return round((samples[i].t - t0) / 1000, 3);
       }
       return null;
     },
@@ -134,10 +162,14 @@ async function jetrecvRun(ctx, wan, p, { files, extraSend = [], timeoutMs, onDon
   const rx = await startReceiver(sandbox, { wrap: (a) => wan.wrap('b', a), host: wan.addressB });
   try {
     const dg = p.mtu - 28;
-    const sends = files.map((f, i) => start(wan.wrap('a', sendArgv(`${wan.addressB}:${rx.recvPort}`, rx.publicKey, dg, [f.file], extraSend)), { timeoutMs }).done.then((r) => {
-      onDone(i);
-      return r;
-    }));
+    const sends = files.map((f, i) =>
+      start(wan.wrap('a', sendArgv(`${wan.addressB}:${rx.recvPort}`, rx.publicKey, dg, [f.file], extraSend)), { timeoutMs }).done.then(
+        (r) => {
+          onDone(i);
+          return r;
+        },
+      ),
+    );
     const done = await Promise.all(sends);
     const out = [];
     for (const [i, r] of done.entries()) {
@@ -148,8 +180,12 @@ async function jetrecvRun(ctx, wan, p, { files, extraSend = [], timeoutMs, onDon
       }
       const received = path.join(sandbox, path.basename(files[i].file));
       out.push({
-        seconds: summary.seconds, bytes: summary.bytes, blocksSent: summary.blocksSent, blocksRetransmitted: summary.blocksRetransmitted,
-        wireBytes: summary.blocksSent * (dg + 28), sha256Ok: (await sha256File(received).catch(() => null)) === files[i].sha,
+        seconds: summary.seconds,
+        bytes: summary.bytes,
+        blocksSent: summary.blocksSent,
+        blocksRetransmitted: summary.blocksRetransmitted,
+        wireBytes: summary.blocksSent * (dg + 28),
+        sha256Ok: (await sha256File(received).catch(() => null)) === files[i].sha,
       });
     }
     return out;
@@ -167,14 +203,23 @@ async function tcpRun(wan, algo, seconds, port, killOn) {
   const srv = start(wan.wrap('b', ['iperf3', '-s', '-1', '-p', String(port), '-B', wan.addressB]));
   try {
     await sleep(400); // iperf3 -s binds at once; no readiness line with -1
-    const c = await start(wan.wrap('a', ['iperf3', '-c', wan.addressB, '-p', String(port), '-C', algo, '-t', String(seconds), '-J', '-i', '0.1']), { timeoutMs: (seconds + 30) * 1000, killOn }).done;
+    const c = await start(
+      wan.wrap('a', ['iperf3', '-c', wan.addressB, '-p', String(port), '-C', algo, '-t', String(seconds), '-J', '-i', '0.1']),
+      { timeoutMs: (seconds + 30) * 1000, killOn },
+    ).done;
     let j;
-    try { j = JSON.parse(c.stdout); } catch { return { error: `iperf3 gave no JSON (exit ${c.code}): ${tail(c.stderr || c.stdout, 300)}` }; }
+    try {
+      j = JSON.parse(c.stdout);
+    } catch {
+      return { error: `iperf3 gave no JSON (exit ${c.code}): ${tail(c.stderr || c.stdout, 300)}` };
+    }
     if (j.error) return { error: `iperf3: ${j.error}` };
     const mss = j.start?.tcp_mss_default ?? 1448;
     return {
-      bytes: j.end.sum_received.bytes, seconds: j.end.sum_received.seconds,
-      retransmits: j.end.sum_sent.retransmits, segmentsSent: Math.round(j.end.sum_sent.bytes / mss),
+      bytes: j.end.sum_received.bytes,
+      seconds: j.end.sum_received.seconds,
+      retransmits: j.end.sum_sent.retransmits,
+      segmentsSent: Math.round(j.end.sum_sent.bytes / mss),
       intervals: j.intervals.map((x) => ({ start: x.sum.start, end: x.sum.end, bytes: x.sum.bytes })),
     };
   } finally {
@@ -191,13 +236,40 @@ async function uftpRun(ctx, wan, p, src, { mode, timeoutMs }) {
   try {
     await sleep(300);
     const block = p.mtu === 1500 ? 1400 : 8800;
-    const cc = mode === 'tfmcc' ? ['-C', `tfmcc:max=${Math.round(p.rateBps / 1000)}`] : ['-R', String(Math.round((p.rateBps * 0.95) / 1000))];
-    const tx = await start(wan.wrap('a', ['uftp', '-M', wan.addressB, '-I', wan.addressA, '-p', String(port), '-b', String(block), '-B', '33554432', ...cc, src.file]), { timeoutMs }).done;
+    const cc =
+      mode === 'tfmcc' ? ['-C', `tfmcc:max=${Math.round(p.rateBps / 1000)}`] : ['-R', String(Math.round((p.rateBps * 0.95) / 1000))];
+    const tx = await start(
+      wan.wrap('a', [
+        'uftp',
+        '-M',
+        wan.addressB,
+        '-I',
+        wan.addressA,
+        '-p',
+        String(port),
+        '-b',
+        String(block),
+        '-B',
+        '33554432',
+        ...cc,
+        src.file,
+      ]),
+      { timeoutMs },
+    ).done;
     const log = `${tx.stdout}\n${tx.stderr}`;
     const dataTime = Number(/Status: Completed\s+time:\s+([\d.]+) seconds/.exec(log)?.[1]);
-    if (tx.code !== 0 || !Number.isFinite(dataTime)) return { error: tx.signal === 'SIGKILL' ? `timeout after ${timeoutMs / 1000} s` : `uftp failed (exit ${tx.code}): ${tail(log, 300)}`, timedOut: tx.signal === 'SIGKILL' };
+    if (tx.code !== 0 || !Number.isFinite(dataTime))
+      return {
+        error: tx.signal === 'SIGKILL' ? `timeout after ${timeoutMs / 1000} s` : `uftp failed (exit ${tx.code}): ${tail(log, 300)}`,
+        timedOut: tx.signal === 'SIGKILL',
+      };
     const out = path.join(outDir, path.basename(src.file));
-    return { seconds: dataTime, blocks: Math.ceil(src.size / block), passes: Math.max(1, ...[...log.matchAll(/Starting pass (\d+)/g)].map((m) => Number(m[1]))), sha256Ok: (await sha256File(out).catch(() => null)) === src.sha };
+    return {
+      seconds: dataTime,
+      blocks: Math.ceil(src.size / block),
+      passes: Math.max(1, ...[...log.matchAll(/Starting pass (\d+)/g)].map((m) => Number(m[1]))),
+      sha256Ok: (await sha256File(out).catch(() => null)) === src.sha,
+    };
   } finally {
     await stopChild(rx, 'SIGTERM', 3000);
     await rm(outDir, { recursive: true, force: true });
@@ -208,28 +280,55 @@ async function uftpRun(ctx, wan, p, src, { mode, timeoutMs }) {
 async function wanRow(ctx, wan, p, tool, src) {
   const { opts } = ctx;
   const ideal = idealSeconds(src.size, p);
-  await wan.start({ rateBps: p.rateBps, rttMs: p.rttMs, lossPercent: p.lossPercent, queueMs: opts.wanQueueMs, statsIntervalMs: kStatsMs, seed: 1 });
+  await wan.start({
+    rateBps: p.rateBps,
+    rttMs: p.rttMs,
+    lossPercent: p.lossPercent,
+    queueMs: opts.wanQueueMs,
+    statsIntervalMs: kStatsMs,
+    seed: 1,
+  });
   const smp = sampler(wan, p);
   const drops0 = await wan.udpReceiveBufferErrors('b');
   let r;
   try {
     if (tool === 'jetrecv') {
       const [x] = await jetrecvRun(ctx, wan, p, { files: [src], timeoutMs: Math.max(90_000, ideal * 20_000) });
-      r = x.error ? x : {
-        goodputOverLink: round((x.bytes * 8) / x.seconds / p.rateBps, 3), seconds: x.seconds, sha256Ok: x.sha256Ok,
-        retransmittedOverSent: round(x.blocksRetransmitted / x.blocksSent, 4), retransmitted: x.blocksRetransmitted, sent: x.blocksSent,
-      };
+      r = x.error
+        ? x
+        : {
+            goodputOverLink: round((x.bytes * 8) / x.seconds / p.rateBps, 3),
+            seconds: x.seconds,
+            sha256Ok: x.sha256Ok,
+            retransmittedOverSent: round(x.blocksRetransmitted / x.blocksSent, 4),
+            retransmitted: x.blocksRetransmitted,
+            sent: x.blocksSent,
+          };
     } else if (tool.startsWith('tcp-')) {
       // TCP runs for a fixed time (a file of this size could take an hour at 200 ms + 2 %).
       const seconds = Math.min(20, Math.max(5, Math.ceil(ideal * 2)));
       const x = await tcpRun(wan, tool.slice(4), seconds, 5201);
-      r = x.error ? x : {
-        goodputOverLink: round((x.bytes * 8) / x.seconds / p.rateBps, 3), seconds: round(x.seconds, 3), bytesReceived: x.bytes,
-        retransmittedOverSent: round(x.retransmits / x.segmentsSent, 4), retransmitted: x.retransmits, sent: x.segmentsSent,
-      };
+      r = x.error
+        ? x
+        : {
+            goodputOverLink: round((x.bytes * 8) / x.seconds / p.rateBps, 3),
+            seconds: round(x.seconds, 3),
+            bytesReceived: x.bytes,
+            retransmittedOverSent: round(x.retransmits / x.segmentsSent, 4),
+            retransmitted: x.retransmits,
+            sent: x.segmentsSent,
+          };
     } else {
       const x = await uftpRun(ctx, wan, p, src, { mode: tool.slice(5), timeoutMs: Math.max(20_000, ideal * 6000) });
-      r = x.error ? x : { goodputOverLink: round((src.size * 8) / x.seconds / p.rateBps, 3), seconds: x.seconds, passes: x.passes, sha256Ok: x.sha256Ok, blocks: x.blocks };
+      r = x.error
+        ? x
+        : {
+            goodputOverLink: round((src.size * 8) / x.seconds / p.rateBps, 3),
+            seconds: x.seconds,
+            passes: x.passes,
+            sha256Ok: x.sha256Ok,
+            blocks: x.blocks,
+          };
     }
   } finally {
     smp.stop();
@@ -248,9 +347,14 @@ async function wanRow(ctx, wan, p, tool, src) {
   // the tool's useful data (file or TCP payload bytes / link bytes, over the whole run).
   const util = smp.steadyLinkUtil();
   const useful = tool.startsWith('tcp-') ? r.bytesReceived : src.size;
-  const steadyGoodputOverLink = !r.error && util !== null && final?.ab.link_bytes > 0 && useful ? round((util * useful) / final.ab.link_bytes, 3) : null;
+  const steadyGoodputOverLink =
+    !r.error && util !== null && final?.ab.link_bytes > 0 && useful ? round((util * useful) / final.ab.link_bytes, 3) : null;
   return {
-    ...r, ...link, timeTo90Seconds: smp.t90(), steadyLinkUtil: util, steadyGoodputOverLink,
+    ...r,
+    ...link,
+    timeTo90Seconds: smp.t90(),
+    steadyLinkUtil: util,
+    steadyGoodputOverLink,
     retransmittedOverLost: r.retransmitted !== undefined && link.pathLost ? round(r.retransmitted / link.pathLost, 3) : null,
   };
 }
@@ -261,7 +365,13 @@ async function wanRow(ctx, wan, p, tool, src) {
  * carried after the faster one ended (then it was alone), over the same time.
  */
 async function fairnessRun(ctx, wan, p, files) {
-  await wan.start({ rateBps: p.rateBps, rttMs: p.rttMs, lossPercent: p.lossPercent, queueMs: ctx.opts.wanQueueMs, statsIntervalMs: kStatsMs });
+  await wan.start({
+    rateBps: p.rateBps,
+    rttMs: p.rttMs,
+    lossPercent: p.lossPercent,
+    queueMs: ctx.opts.wanQueueMs,
+    statsIntervalMs: kStatsMs,
+  });
   const smp = sampler(wan, p);
   const marks = [];
   try {
@@ -278,7 +388,8 @@ async function fairnessRun(ctx, wan, p, files) {
       fairnessSlowerOverFaster: round(Math.min(fastRate, slowRate) / Math.max(fastRate, slowRate), 3),
       completionRatio: round(fast.seconds / slow.seconds, 3),
       retransmittedOverSent: round(rs.reduce((s, x) => s + x.blocksRetransmitted, 0) / rs.reduce((s, x) => s + x.blocksSent, 0), 4),
-      sha256Ok: rs.every((x) => x.sha256Ok), timeTo90Seconds: smp.t90(),
+      sha256Ok: rs.every((x) => x.sha256Ok),
+      timeTo90Seconds: smp.t90(),
     };
   } finally {
     smp.stop();
@@ -288,7 +399,13 @@ async function fairnessRun(ctx, wan, p, files) {
 
 /** jetrecv beside one TCP BBR flow: each one's share of the link while jetrecv ran. */
 async function shareRun(ctx, wan, p, src) {
-  await wan.start({ rateBps: p.rateBps, rttMs: p.rttMs, lossPercent: p.lossPercent, queueMs: ctx.opts.wanQueueMs, statsIntervalMs: kStatsMs });
+  await wan.start({
+    rateBps: p.rateBps,
+    rttMs: p.rttMs,
+    lossPercent: p.lossPercent,
+    queueMs: ctx.opts.wanQueueMs,
+    statsIntervalMs: kStatsMs,
+  });
   const smp = sampler(wan, p);
   try {
     // TCP runs until jetrecv is done (then it is stopped; its share comes from the link).
@@ -323,7 +440,12 @@ export async function sectionWan(ctx, tools) {
     return;
   }
   const wanTools = opts.wanTools ?? kTools;
-  const missing = (t) => (t.startsWith('tcp-') && !which('iperf3') ? 'iperf3 is not installed (--install-peers)' : t.startsWith('uftp') && !(which('uftp') && which('uftpd')) ? 'uftp is not installed (--install-peers)' : null);
+  const missing = (t) =>
+    t.startsWith('tcp-') && !which('iperf3')
+      ? 'iperf3 is not installed (--install-peers)'
+      : t.startsWith('uftp') && !(which('uftp') && which('uftpd'))
+        ? 'uftp is not installed (--install-peers)'
+        : null;
   const cc = readFileSync('/proc/sys/net/ipv4/tcp_available_congestion_control', 'utf8');
   if (!/\bbbr\b/.test(cc)) spawnSync('modprobe', ['tcp_bbr']);
   const size = opts.wanSize;
@@ -361,7 +483,9 @@ export async function sectionWan(ctx, tools) {
       } catch (err) {
         r = { error: err.message };
       }
-      process.stderr.write(`${r.error ? `failed: ${r.error.split('\n')[0]}` : `${r.goodputOverLink} of the link (steady ${r.steadyGoodputOverLink})`}\n`);
+      process.stderr.write(
+        `${r.error ? `failed: ${r.error.split('\n')[0]}` : `${r.goodputOverLink} of the link (steady ${r.steadyGoodputOverLink})`}\n`,
+      );
       results.push({ section: 'wan', kind: 'matrix', name, tool, point: p, bytes: p.rttMs >= kLongRttMs ? sizeLong : size, wan: r });
     }
   }
@@ -374,13 +498,27 @@ export async function sectionWan(ctx, tools) {
       process.stderr.write(`• wan two jetrecv flows, ${linkName(fairP)} … `);
       const f = await fairnessRun(ctx, wan, fairP, files).catch((err) => ({ error: err.message }));
       process.stderr.write(`${f.error ?? `fairness ${f.fairnessSlowerOverFaster}`}\n`);
-      results.push({ section: 'wan', kind: 'fairness', name: `two jetrecv flows, ${linkName(fairP)}`, tool: 'jetrecv', point: fairP, wan: f });
+      results.push({
+        section: 'wan',
+        kind: 'fairness',
+        name: `two jetrecv flows, ${linkName(fairP)}`,
+        tool: 'jetrecv',
+        point: fairP,
+        wan: f,
+      });
     }
     if (wanted(opts, 'share') && !missing('tcp-bbr')) {
       process.stderr.write(`• wan jetrecv beside TCP BBR, ${linkName(fairP)} … `);
       const s = await shareRun(ctx, wan, fairP, src).catch((err) => ({ error: err.message }));
       process.stderr.write(`${s.error ?? `jetrecv ${s.jetrecvShare}, TCP ${s.tcpShare}`}\n`);
-      results.push({ section: 'wan', kind: 'share', name: `jetrecv beside TCP BBR, ${linkName(fairP)}`, tool: 'jetrecv', point: fairP, wan: s });
+      results.push({
+        section: 'wan',
+        kind: 'share',
+        name: `jetrecv beside TCP BBR, ${linkName(fairP)}`,
+        tool: 'jetrecv',
+        point: fairP,
+        wan: s,
+      });
     }
   }
 }
@@ -390,33 +528,84 @@ export function printWanTable(results) {
   const rows = results.filter((r) => r.section === 'wan');
   if (rows.length === 0) return;
   const f = (v) => (v === null || v === undefined ? '–' : String(v));
-  const lines = [['link', 'RTT ms', 'loss %', 'MiB', 'tool', 'goodput/link', 'steady', 'retx/sent', 'retx/lost', 't90 s', 'peak queue ms', 'notes']];
+  const lines = [
+    ['link', 'RTT ms', 'loss %', 'MiB', 'tool', 'goodput/link', 'steady', 'retx/sent', 'retx/lost', 't90 s', 'peak queue ms', 'notes'],
+  ];
   const mib = (r) => (r.bytes ? String(Math.round(r.bytes / 2 ** 20)) : '');
   for (const r of rows) {
     const p = r.point ?? {};
     const w = r.wan ?? {};
     const link = p.rateBps ? `${p.rateBps / 1e9}G/${p.mtu}` : '';
-    if (r.skipped) { lines.push([link, f(p.rttMs), f(p.lossPercent), '', r.tool ?? '', 'skipped', '', '', '', '', '', r.skipped]); continue; }
+    if (r.skipped) {
+      lines.push([link, f(p.rttMs), f(p.lossPercent), '', r.tool ?? '', 'skipped', '', '', '', '', '', r.skipped]);
+      continue;
+    }
     const notes = [];
-    if (w.error) notes.push(`FAILED: ${w.error.split('\n')[0].slice(0, 70)}${w.deliveredOverLink !== undefined ? ` (delivered ${w.deliveredOverLink} of the link)` : ''}`);
+    if (w.error)
+      notes.push(
+        `FAILED: ${w.error.split('\n')[0].slice(0, 70)}${w.deliveredOverLink !== undefined ? ` (delivered ${w.deliveredOverLink} of the link)` : ''}`,
+      );
     if (w.sha256Ok === false) notes.push('SHA256 MISMATCH');
     if (w.retransmittedEstimated) notes.push('retx estimated from the emulator');
     if (w.passes) notes.push(`${w.passes} passes`);
     if (w.receiverSocketDrops) notes.push(`receiver socket drops ${w.receiverSocketDrops}`);
     if (w.queueDropped) notes.push(`queue drops ${w.queueDropped}`);
     if (r.kind === 'fairness') {
-      lines.push([link, f(p.rttMs), f(p.lossPercent), '', 'jetrecv ×2', f(w.goodputs?.join(' + ')), '', f(w.retransmittedOverSent), '', f(w.timeTo90Seconds), '', `fairness ${f(w.fairnessSlowerOverFaster)} (completion ratio ${f(w.completionRatio)}) ${notes.join('; ')}`]);
+      lines.push([
+        link,
+        f(p.rttMs),
+        f(p.lossPercent),
+        '',
+        'jetrecv ×2',
+        f(w.goodputs?.join(' + ')),
+        '',
+        f(w.retransmittedOverSent),
+        '',
+        f(w.timeTo90Seconds),
+        '',
+        `fairness ${f(w.fairnessSlowerOverFaster)} (completion ratio ${f(w.completionRatio)}) ${notes.join('; ')}`,
+      ]);
       continue;
     }
     if (r.kind === 'share') {
-      lines.push([link, f(p.rttMs), f(p.lossPercent), '', 'jetrecv + BBR', `${f(w.jetrecvShare)} + ${f(w.tcpShare)}`, '', f(w.retransmittedOverSent), '', '', '', `TCP keeps ${f(w.tcpShare)} of the link ${notes.join('; ')}`]);
+      lines.push([
+        link,
+        f(p.rttMs),
+        f(p.lossPercent),
+        '',
+        'jetrecv + BBR',
+        `${f(w.jetrecvShare)} + ${f(w.tcpShare)}`,
+        '',
+        f(w.retransmittedOverSent),
+        '',
+        '',
+        '',
+        `TCP keeps ${f(w.tcpShare)} of the link ${notes.join('; ')}`,
+      ]);
       continue;
     }
-    lines.push([link, f(p.rttMs), f(p.lossPercent), mib(r), r.tool, f(w.goodputOverLink), f(w.steadyGoodputOverLink), f(w.retransmittedOverSent), f(w.retransmittedOverLost), f(w.timeTo90Seconds), f(w.peakQueueMs), notes.join('; ')]);
+    lines.push([
+      link,
+      f(p.rttMs),
+      f(p.lossPercent),
+      mib(r),
+      r.tool,
+      f(w.goodputOverLink),
+      f(w.steadyGoodputOverLink),
+      f(w.retransmittedOverSent),
+      f(w.retransmittedOverLost),
+      f(w.timeTo90Seconds),
+      f(w.peakQueueMs),
+      notes.join('; '),
+    ]);
   }
   const widths = lines[0].map((_, c) => Math.min(70, Math.max(...lines.map((l) => String(l[c]).length))));
-  const line = (l) => l.map((cell, c) => String(cell).padEnd(widths[c])).join(' | ').trimEnd();
-  console.log('\nwan (through build/wan-emu; goodput/link: file bytes per the tool\'s own data time, TCP over a fixed time):');
+  const line = (l) =>
+    l
+      .map((cell, c) => String(cell).padEnd(widths[c]))
+      .join(' | ')
+      .trimEnd();
+  console.log("\nwan (through build/wan-emu; goodput/link: file bytes per the tool's own data time, TCP over a fixed time):");
   console.log(line(lines[0]));
   console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
   for (const l of lines.slice(1)) console.log(line(l));

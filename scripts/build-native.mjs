@@ -23,7 +23,9 @@ if (!existsSync(path.join(nodeInclude, 'openssl', 'evp.h'))) {
 }
 const syslib = spawnSync('sh', ['-c', 'test -e /usr/include/openssl/evp.h']);
 if (syslib.status !== 0) {
-  console.error('jetrecv build: OpenSSL development headers for the core tests are missing; install libssl-dev (Debian: apt-get install libssl-dev).');
+  console.error(
+    'jetrecv build: OpenSSL development headers for the core tests are missing; install libssl-dev (Debian: apt-get install libssl-dev).',
+  );
   process.exit(1);
 }
 const cmakeJs = path.resolve('node_modules/cmake-js/bin/cmake-js');

@@ -97,7 +97,15 @@ export interface Daemon {
   status(): { sessions: number; receiving: number; recvRateBps: number };
   /** Applies the settings that may change at runtime (SIGHUP). */
   /** bandwidthLimits: only when the config file changed them (an API change stays otherwise). */
-  reload(settings: { logLevel: LogLevel; superusers: string[]; sessionTimeoutMs: number; resumeRetentionMs?: number; bandwidthLimits?: BandwidthLimits; hooks?: HookSettings; eventsProgressIntervalMs?: number }): void;
+  reload(settings: {
+    logLevel: LogLevel;
+    superusers: string[];
+    sessionTimeoutMs: number;
+    resumeRetentionMs?: number;
+    bandwidthLimits?: BandwidthLimits;
+    hooks?: HookSettings;
+    eventsProgressIntervalMs?: number;
+  }): void;
   close(): Promise<void>;
 }
 
@@ -147,7 +155,8 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
   const serverKeys = await loadOrCreateServerKeys(config.persistentStateDir);
   if (serverKeys.warning) log.warn({ path: serverKeys.path }, serverKeys.warning);
   if (serverKeys.created && serverKeys.path) log.info({ path: serverKeys.path }, 'created a new server key pair');
-  if (!config.persistentStateDir) log.warn('no --persistent-state-dir: the server key is new for this launch, and authorized clients are kept in memory only');
+  if (!config.persistentStateDir)
+    log.warn('no --persistent-state-dir: the server key is new for this launch, and authorized clients are kept in memory only');
   const authorized = await AuthorizedClients.open(config.persistentStateDir);
   // Transfer records and checkpoints (resume after a restart); corrupt files are logged and ignored.
   const { store: transferStore, records: restoredTransfers } = await TransferStore.open(config.persistentStateDir, logger);
@@ -210,7 +219,11 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
           getSources: () => receiver.getSources(),
           getTransfers: () => receiver.getTransfers(),
           authorizedClients: authorized,
-          onAuthorizationChanged: () => receiver.enforceAuthorization((k) => authorized.isAllowed(k), (k) => parsePublicKey(k)),
+          onAuthorizationChanged: () =>
+            receiver.enforceAuthorization(
+              (k) => authorized.isAllowed(k),
+              (k) => parsePublicKey(k),
+            ),
           getBandwidthLimits: () => limitsToKbps(receiver.bandwidthLimits),
           setBandwidthLimits: (l) => receiver.setBandwidthLimits(limitsFromKbps(l)),
         },
@@ -282,7 +295,15 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
   }
 
   log.info(
-    { publicKey: receiver.publicKey, recvPort: receiver.port, apiPort: api?.port ?? null, adminSocket: api?.adminSocket ?? null, sandboxDir: receiver.sandboxRoot, serverId, aeadBackends: aead },
+    {
+      publicKey: receiver.publicKey,
+      recvPort: receiver.port,
+      apiPort: api?.port ?? null,
+      adminSocket: api?.adminSocket ?? null,
+      sandboxDir: receiver.sandboxRoot,
+      serverId,
+      aeadBackends: aead,
+    },
     'jetrecv receiver ready',
   );
 

@@ -26,7 +26,11 @@ export function createLogger(level: LogLevel, destination: 'stdout' | 'stderr' =
  */
 export class RateLimitedLog {
   private last = new Map<string, { at: number; suppressed: number }>();
-  constructor(private readonly log: Logger, private readonly intervalMs = 10_000, private readonly maxKeys = 1024) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly intervalMs = 10_000,
+    private readonly maxKeys = 1024,
+  ) {}
 
   warn(key: string, obj: Record<string, unknown>, msg: string): void {
     const now = Date.now();

@@ -38,7 +38,13 @@
     const headers = { 'Content-Type': 'application/json' };
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token !== null && method !== 'server.auth') headers.Authorization = `Bearer ${token}`;
-    const res = await fetch(`/api/v1/${method}`, { method: 'POST', headers, body: JSON.stringify(params ?? {}), credentials: 'omit', cache: 'no-store' });
+    const res = await fetch(`/api/v1/${method}`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(params ?? {}),
+      credentials: 'omit',
+      cache: 'no-store',
+    });
     let body = null;
     try {
       body = await res.json();

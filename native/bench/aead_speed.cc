@@ -38,7 +38,8 @@ struct Options {
 };
 
 [[noreturn]] void Usage(const char* why) {
-  std::fprintf(stderr, "aead-speed: %s\nusage: aead-speed [--sizes 1416,8916] [--seconds 0.3] [--rounds 3]\n", why);
+  std::fprintf(stderr, "aead-speed: %s\nusage: aead-speed [--sizes 1416,8916] [--seconds 0.3] [--rounds 3]\n",
+               why);
   std::exit(2);
 }
 
@@ -110,9 +111,10 @@ int main(int argc, char** argv) {
       for (size_t size : opts.sizes) {
         std::vector<uint8_t> packet(kDataHeaderLen + size + kAeadTagLen, 0x5a);
         AeadContext sealer, opener;
-        if (!sealer.Init(cipher, true, backend) || !sealer.SetKey(key) || !opener.Init(cipher, false, backend) ||
-            !opener.SetKey(key)) {
-          std::fprintf(stderr, "aead-speed: %s %s: context set-up failed\n", AeadBackendName(backend), CipherName(cipher));
+        if (!sealer.Init(cipher, true, backend) || !sealer.SetKey(key) ||
+            !opener.Init(cipher, false, backend) || !opener.SetKey(key)) {
+          std::fprintf(stderr, "aead-speed: %s %s: context set-up failed\n", AeadBackendName(backend),
+                       CipherName(cipher));
           return 1;
         }
         uint8_t nonce[kAeadNonceLen];
@@ -120,7 +122,8 @@ int main(int argc, char** argv) {
         uint8_t* body = packet.data() + kDataHeaderLen;
         if (!sealer.Seal(nonce, packet.data(), kDataHeaderLen, body, size, body + size) ||
             !opener.Open(nonce, packet.data(), kDataHeaderLen, body, size, body + size)) {
-          std::fprintf(stderr, "aead-speed: %s %s: a sealed packet did not open\n", AeadBackendName(backend), CipherName(cipher));
+          std::fprintf(stderr, "aead-speed: %s %s: a sealed packet did not open\n", AeadBackendName(backend),
+                       CipherName(cipher));
           return 1;
         }
         for (bool seal : {true, false}) {
@@ -129,8 +132,9 @@ int main(int argc, char** argv) {
             double v = TimeRound(seal ? sealer : opener, seal, packet, size, opts.seconds);
             if (r == 0 || v < best) best = v;
           }
-          std::printf("{\"backend\":\"%s\",\"cipher\":\"%s\",\"op\":\"%s\",\"bytes\":%zu,\"cpuSecondsPerGB\":%.4f}\n",
-                      AeadBackendName(backend), CipherName(cipher), seal ? "seal" : "open", size, best);
+          std::printf(
+              "{\"backend\":\"%s\",\"cipher\":\"%s\",\"op\":\"%s\",\"bytes\":%zu,\"cpuSecondsPerGB\":%.4f}\n",
+              AeadBackendName(backend), CipherName(cipher), seal ? "seal" : "open", size, best);
           std::fflush(stdout);
         }
       }

@@ -35,7 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t* block = nullptr;
   size_t block_len = 0;
   if (DecodeBlockFrame(f, size, &bh, &block, &block_len)) {
-    FUZZ_CHECK(block_len > 0 && block == f + kBlockFrameHeaderLen && block_len == size - kBlockFrameHeaderLen);
+    FUZZ_CHECK(block_len > 0 && block == f + kBlockFrameHeaderLen &&
+               block_len == size - kBlockFrameHeaderLen);
     size_t n = EncodeBlockFrame(bh, block, block_len, out.data(), out.size());
     FUZZ_CHECK(n == size && std::memcmp(out.data(), f, size) == 0);
   }
@@ -50,7 +51,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const bool timing = (f[1] & kFeedbackFlagTiming) != 0;
     const bool rate_cap = (f[1] & kFeedbackFlagRateCap) != 0;
     FUZZ_CHECK(timing || !rate_cap);
-    const size_t header_len = rate_cap ? kFeedbackFrameHeaderCapLen : timing ? kFeedbackFrameHeaderLen : kFeedbackFrameHeaderV1Len;
+    const size_t header_len = rate_cap ? kFeedbackFrameHeaderCapLen
+                              : timing ? kFeedbackFrameHeaderLen
+                                       : kFeedbackFrameHeaderV1Len;
     FUZZ_CHECK(rate_cap || fh.rate_cap_bps == 0);
     FUZZ_CHECK(size == header_len + ranges.size() * kNackRangeLen);
     if (timing) {
@@ -70,21 +73,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
 namespace jetrecv::fuzz {
 void FuzzSeeds(std::vector<std::vector<uint8_t>>* out) {
-  out->push_back(Writer().U8(0x02).U8(0).U16(0).Raw({1, 2, 3}).bytes);           // CONTROL
+  out->push_back(Writer().U8(0x02).U8(0).U16(0).Raw({1, 2, 3}).bytes);                       // CONTROL
   out->push_back(Writer().U8(0x01).U8(0).U16(0).U32(5).U32(1).U32(0).U64(512).U8(9).bytes);  // BLOCK
   Writer fb;
   fb.U8(0x04).U8(0).U16(2).U32(5).U64(1).U64(1000).U64(3).U32(0).U32(0);
   fb.U32(0).U32(2).U64(0).U32(1).U32(1).U64(7);
-  out->push_back(fb.bytes);                                                         // FEEDBACK (protocol 1), 2 ranges
+  out->push_back(fb.bytes);  // FEEDBACK (protocol 1), 2 ranges
   Writer fb2;
   fb2.U8(0x04).U8(0x02).U16(1).U32(5).U64(1).U64(1000).U64(3).U32(0).U32(0);
   fb2.U32(123456).U32(40).U64(1 << 20);  // timing: echoed stamp, hold time, datagram bytes
   fb2.U32(0).U32(2).U64(0);
-  out->push_back(fb2.bytes);                                                        // FEEDBACK with timing, 1 range
+  out->push_back(fb2.bytes);  // FEEDBACK with timing, 1 range
   Writer fb3;
   fb3.U8(0x04).U8(0x06).U16(0).U32(5).U64(2).U64(1000).U64(3).U32(0).U32(0);
   fb3.U32(123456).U32(40).U64(1 << 20).U64(20'000'000);  // timing, then the receiver's rate cap
-  out->push_back(fb3.bytes);                                                        // FEEDBACK with a rate cap, no range
+  out->push_back(fb3.bytes);                             // FEEDBACK with a rate cap, no range
   out->push_back(Writer().U8(0x05).U8(1).U16(0).U32(5).U32(2).U32(0).U64(3).bytes);  // POSITION
 }
 }  // namespace jetrecv::fuzz

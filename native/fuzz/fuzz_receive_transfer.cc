@@ -14,8 +14,8 @@
 // blocks_received and the complete flag as the model says, and NACKs only
 // blocks that are missing and before the latest POSITION, inside the files;
 // every file finalized holds exactly the pattern bytes, with its manifest size.
-#include <sys/stat.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -43,7 +43,9 @@ void Cleanup() {
   if (g_root) jetrecv::fuzz::RemoveTree(*g_root, true);
 }
 
-uint8_t Pattern(uint32_t file, uint64_t offset) { return static_cast<uint8_t>(offset * 7 + file * 13 + (offset >> 8)); }
+uint8_t Pattern(uint32_t file, uint64_t offset) {
+  return static_cast<uint8_t>(offset * 7 + file * 13 + (offset >> 8));
+}
 
 uint64_t BlockLen(uint64_t size, uint32_t bs, uint64_t block) {
   const uint64_t off = block * bs;
@@ -151,9 +153,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const bool valid = h.transfer_id == kTransferId && h.file_index < nfiles && h.offset % bs == 0 &&
                            h.offset / bs < m.blocks[h.file_index] &&
                            len == BlockLen(m.sizes[h.file_index], bs, h.offset / bs);
-        if (!valid) ++want_bad;
-        else if (!seen.insert({h.file_index, h.offset / bs}).second) ++want_dup;
-        else ++want_new;
+        if (!valid)
+          ++want_bad;
+        else if (!seen.insert({h.file_index, h.offset / bs}).second)
+          ++want_dup;
+        else
+          ++want_new;
       }
       const uint64_t w0 = counters.Get(CounterId::kblocks_written);
       const uint64_t b0 = counters.Get(CounterId::kdrop_bad_block);
@@ -178,8 +183,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (PositionAfter(sp, latest)) latest = sp;
     } else if (op == 2) {
       now_us += uint64_t{in.U16()} * 50;
-      static const size_t kCaps[] = {0, kFeedbackFrameHeaderLen, kFeedbackFrameHeaderLen + kNackRangeLen,
-                                     kFeedbackFrameHeaderLen + 3 * kNackRangeLen, 1440, 65536};
+      static const size_t kCaps[] = {0,
+                                     kFeedbackFrameHeaderLen,
+                                     kFeedbackFrameHeaderLen + kNackRangeLen,
+                                     kFeedbackFrameHeaderLen + 3 * kNackRangeLen,
+                                     1440,
+                                     65536};
       const size_t cap = kCaps[in.U8() % 6];
       const size_t n = t->BuildFeedback(now_us, 0, 0, frame.data(), cap);
       if (cap < kFeedbackFrameHeaderLen) {
@@ -243,8 +252,8 @@ void FuzzSeeds(std::vector<std::vector<uint8_t>>* out) {
   {  // block size 64, 2 files of 130 and 64 bytes: every block in runs, POSITION, FEEDBACK.
     Writer w;
     w.U8(2).U8(1).U16(130).U16(64);
-    w.U8(1).U8(1).U16(1).U8(0);             // POSITION file 1 block 1
-    w.U8(2).U16(100).U8(4);                 // FEEDBACK: NACKs everything before it, later
+    w.U8(1).U8(1).U16(1).U8(0);  // POSITION file 1 block 1
+    w.U8(2).U16(100).U8(4);      // FEEDBACK: NACKs everything before it, later
     w.U8(2).U16(100).U8(4);
     w.U8(0).U8(3).U8(1).U8(0).U8(0).U8(0).U8(0);  // blocks (0,0) (0,1) (0,2)
     w.U8(2).U16(1000).U8(5);

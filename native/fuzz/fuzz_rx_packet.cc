@@ -127,15 +127,16 @@ uint64_t BlockLen(uint64_t size, uint32_t bs, uint64_t block) {
 
 // Counters whose sum must equal rx_datagrams: one outcome per datagram.
 uint64_t Outcomes(const std::array<uint64_t, kCounterCount>& c) {
-  static const CounterId kIds[] = {
-      CounterId::kdrop_short, CounterId::kdrop_bad_type, CounterId::kdrop_bad_length,
-      CounterId::kdrop_unknown_session, CounterId::kdrop_bad_tag, CounterId::kdrop_replay,
-      CounterId::kdrop_bad_frame, CounterId::kdrop_unknown_transfer, CounterId::kdrop_bad_block,
-      CounterId::kdrop_duplicate_block, CounterId::kdrop_transfer_failed,
-      CounterId::kdrop_event_queue_full, CounterId::kdrop_handshake_rate,
-      CounterId::kdrop_handshake_source_rate, CounterId::kdrop_handshake_mac1,
-      CounterId::khandshake_packets, CounterId::kcontrol_recv, CounterId::kposition_recv,
-      CounterId::kblocks_written};
+  static const CounterId kIds[] = {CounterId::kdrop_short,           CounterId::kdrop_bad_type,
+                                   CounterId::kdrop_bad_length,      CounterId::kdrop_unknown_session,
+                                   CounterId::kdrop_bad_tag,         CounterId::kdrop_replay,
+                                   CounterId::kdrop_bad_frame,       CounterId::kdrop_unknown_transfer,
+                                   CounterId::kdrop_bad_block,       CounterId::kdrop_duplicate_block,
+                                   CounterId::kdrop_transfer_failed, CounterId::kdrop_event_queue_full,
+                                   CounterId::kdrop_handshake_rate,  CounterId::kdrop_handshake_source_rate,
+                                   CounterId::kdrop_handshake_mac1,  CounterId::khandshake_packets,
+                                   CounterId::kcontrol_recv,         CounterId::kposition_recv,
+                                   CounterId::kblocks_written};
   uint64_t sum = 0;
   for (CounterId id : kIds) sum += c[static_cast<size_t>(id)];
   return sum;
@@ -205,9 +206,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   while (!in.empty()) {
     const uint8_t op = in.U8();
     switch (op % 8) {
-      case 0:
-        push(in.Bytes(in.U16() % 2048));
-        break;
+      case 0: push(in.Bytes(in.U16() % 2048)); break;
       case 1: {
         const uint8_t lane = in.U8() % (kMaxLanes + 1);  // kMaxLanes itself is refused
         seal(in.Bytes(in.U16() % 2048), lane);
@@ -228,7 +227,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (len == 0) len = 1;
         std::vector<uint8_t> frame(kBlockFrameHeaderLen + len);
         StoreWire(frame.data(), h);
-        for (uint64_t j = 0; j < len; ++j) frame[kBlockFrameHeaderLen + j] = static_cast<uint8_t>(h.offset + j + h.file_index * 31);
+        for (uint64_t j = 0; j < len; ++j)
+          frame[kBlockFrameHeaderLen + j] = static_cast<uint8_t>(h.offset + j + h.file_index * 31);
         seal(frame, (mode >> 2) & 3);
         break;
       }
@@ -247,7 +247,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 4: {
         const auto payload = in.Bytes(in.U16() % 1300);
         std::vector<uint8_t> frame(kControlFrameHeaderLen + payload.size());
-        if (EncodeControlFrame(payload.data(), payload.size(), frame.data(), frame.size()) != 0) seal(frame, 0);
+        if (EncodeControlFrame(payload.data(), payload.size(), frame.data(), frame.size()) != 0)
+          seal(frame, 0);
         break;
       }
       case 5: {
@@ -291,7 +292,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // Every datagram counted once: as a drop by reason, or accepted.
   const auto after = ReadCounters();
-  const uint64_t datagrams = after[size_t(CounterId::krx_datagrams)] - before[size_t(CounterId::krx_datagrams)];
+  const uint64_t datagrams =
+      after[size_t(CounterId::krx_datagrams)] - before[size_t(CounterId::krx_datagrams)];
   FUZZ_CHECK(datagrams == injected);
   FUZZ_CHECK(Outcomes(after) - Outcomes(before) == injected);
 
@@ -320,8 +322,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::fprintf(stderr, "unexpected transfer error: %s\n", e.message.c_str());
         FUZZ_CHECK(false);  // the sandbox is a healthy tmp dir
         break;
-      default:
-        FUZZ_CHECK(false);
+      default: FUZZ_CHECK(false);
     }
   }
   ep.TakeDroppedEvents();

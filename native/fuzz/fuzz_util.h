@@ -15,12 +15,12 @@
 #include <string>
 #include <vector>
 
-#define FUZZ_CHECK(cond)                                                              \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
+#define FUZZ_CHECK(cond)                                                                 \
+  do {                                                                                   \
+    if (!(cond)) {                                                                       \
       std::fprintf(stderr, "%s:%d: FUZZ_CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                   \
-    }                                                                                 \
+      std::abort();                                                                      \
+    }                                                                                    \
   } while (0)
 
 namespace jetrecv::fuzz {
@@ -76,8 +76,10 @@ struct Writer {
 // else /tmp.
 inline std::string MakeTempDir(const char* tag) {
   std::string base = "/tmp";
-  if (const char* env = std::getenv("JETRECV_FUZZ_TMPDIR"); env && *env) base = env;
-  else if (::access("/dev/shm", W_OK) == 0) base = "/dev/shm";
+  if (const char* env = std::getenv("JETRECV_FUZZ_TMPDIR"); env && *env)
+    base = env;
+  else if (::access("/dev/shm", W_OK) == 0)
+    base = "/dev/shm";
   std::string tmpl = base + "/jetrecv-fuzz-" + tag + "-XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');

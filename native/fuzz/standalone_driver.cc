@@ -136,14 +136,19 @@ int main(int argc, char** argv) {
   std::vector<std::vector<uint8_t>> corpus;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a.rfind("--runs=", 0) == 0) runs = std::strtoull(a.c_str() + 7, nullptr, 10);
-    else if (a.rfind("--seed=", 0) == 0) seed = std::strtoull(a.c_str() + 7, nullptr, 10);
-    else if (a.rfind("--max-len=", 0) == 0) max_len = std::strtoull(a.c_str() + 10, nullptr, 10);
-    else if (a.rfind("--write-seeds=", 0) == 0) write_seeds = a.substr(14);
+    if (a.rfind("--runs=", 0) == 0)
+      runs = std::strtoull(a.c_str() + 7, nullptr, 10);
+    else if (a.rfind("--seed=", 0) == 0)
+      seed = std::strtoull(a.c_str() + 7, nullptr, 10);
+    else if (a.rfind("--max-len=", 0) == 0)
+      max_len = std::strtoull(a.c_str() + 10, nullptr, 10);
+    else if (a.rfind("--write-seeds=", 0) == 0)
+      write_seeds = a.substr(14);
     else if (a.rfind("--", 0) == 0) {
       std::fprintf(stderr, "fuzz driver: unknown option %s\n", a.c_str());
       return 2;
-    } else CollectInputs(a, &corpus);
+    } else
+      CollectInputs(a, &corpus);
   }
   std::vector<std::vector<uint8_t>> seeds;
   jetrecv::fuzz::FuzzSeeds(&seeds);
@@ -151,7 +156,8 @@ int main(int argc, char** argv) {
     mkdir(write_seeds.c_str(), 0755);
     for (size_t i = 0; i < seeds.size(); ++i) {
       std::ofstream(write_seeds + "/seed-" + std::to_string(i), std::ios::binary)
-          .write(reinterpret_cast<const char*>(seeds[i].data()), static_cast<std::streamsize>(seeds[i].size()));
+          .write(reinterpret_cast<const char*>(seeds[i].data()),
+                 static_cast<std::streamsize>(seeds[i].size()));
     }
     std::printf("wrote %zu seeds to %s\n", seeds.size(), write_seeds.c_str());
     return 0;

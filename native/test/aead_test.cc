@@ -14,7 +14,7 @@ using namespace jetrecv::core;
 
 namespace {
 
-constexpr uint8_t kBaseKey[kAeadKeyLen] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+constexpr uint8_t kBaseKey[kAeadKeyLen] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                            17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
 struct Sealed {
@@ -102,8 +102,8 @@ void NonceLayout() {
 
 void EpochKeys() {
   // The derivation is exactly HMAC-SHA256(base, "jetrecv epoch" || u8 lane || u64 epoch LE).
-  const uint8_t input[] = {'j', 'e', 't', 'r', 'e', 'c', 'v', ' ', 'e', 'p', 'o', 'c', 'h',
-                           7,   1,   0,   0,   0,   0,   0,   0,   0};
+  const uint8_t input[] = {'j', 'e', 't', 'r', 'e', 'c', 'v', ' ', 'e', 'p', 'o',
+                           'c', 'h', 7,   1,   0,   0,   0,   0,   0,   0,   0};
   uint8_t expected[32];
   unsigned len = 0;
   REQUIRE(HMAC(EVP_sha256(), kBaseKey, 32, input, sizeof(input), expected, &len) != nullptr);

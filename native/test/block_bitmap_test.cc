@@ -70,8 +70,12 @@ void TestConcurrentTrySet() {
   constexpr uint64_t n = 100000;
   BlockBitmap b(n);
   uint64_t won[2] = {0, 0};
-  std::thread t0([&] { for (uint64_t i = 0; i < n; ++i) won[0] += b.TrySet(i); });
-  std::thread t1([&] { for (uint64_t i = n; i-- > 0;) won[1] += b.TrySet(i); });
+  std::thread t0([&] {
+    for (uint64_t i = 0; i < n; ++i) won[0] += b.TrySet(i);
+  });
+  std::thread t1([&] {
+    for (uint64_t i = n; i-- > 0;) won[1] += b.TrySet(i);
+  });
   t0.join();
   t1.join();
   CHECK_EQ(won[0] + won[1], n);

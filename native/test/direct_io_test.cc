@@ -6,8 +6,6 @@
 // file; Close with writes pending (keeping and removing partials); a failed
 // direct write (EFBIG) failing the transfer; small and tmpfs files staying
 // buffered. Every case checks the final bytes and the direct-I/O counters.
-#include "core/direct_writer.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -26,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/direct_writer.h"
 #include "core/receive_transfer.h"
 #include "fs_test_util.h"
 #include "test_util.h"
@@ -86,8 +85,8 @@ struct Fixture {
   uint64_t Get(CounterId id) const { return counters.Get(id); }
 };
 
-std::unique_ptr<ReceiveTransfer> OpenOne(Fixture& fx, const std::string& root, uint32_t bs,
-                                         uint64_t size, const char* name = "big.bin") {
+std::unique_ptr<ReceiveTransfer> OpenOne(Fixture& fx, const std::string& root, uint32_t bs, uint64_t size,
+                                         const char* name = "big.bin") {
   ReceiveSpec spec;
   spec.root = root;
   spec.block_size = bs;

@@ -6,6 +6,9 @@
 #include "core/endpoint.h"
 
 #include <fcntl.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,10 +22,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
 
 #include "test_util.h"
 
@@ -119,7 +118,10 @@ void HandshakeBecomesEvent() {
   sockaddr_storage dst = Loopback(rx->local_port(), &len);
   CHECK(tx->SendRaw(dst, len, init.data(), init.size()).ok());
   std::vector<Event> events;
-  CHECK(WaitFor([&] { rx->DrainEvents(&events, 100); return !events.empty(); }));
+  CHECK(WaitFor([&] {
+    rx->DrainEvents(&events, 100);
+    return !events.empty();
+  }));
   REQUIRE(events.size() == 1);
   CHECK(events[0].type == EventType::kHandshake);
   CHECK(events[0].bytes == init);
@@ -132,7 +134,10 @@ void HandshakeBecomesEvent() {
   const Event from_tx = events[0];
   CHECK(rx->SendRaw(from_tx.addr, from_tx.addr_len, resp.data(), resp.size()).ok());
   events.clear();
-  CHECK(WaitFor([&] { tx->DrainEvents(&events, 100); return !events.empty(); }));
+  CHECK(WaitFor([&] {
+    tx->DrainEvents(&events, 100);
+    return !events.empty();
+  }));
   CHECK(events.size() == 1 && events[0].bytes == resp);
   // A COOKIE REPLY (responder under load) too; one byte longer is a bad length.
   std::vector<uint8_t> cookie(kHandshakeCookieLen, 0xCC);
@@ -142,7 +147,10 @@ void HandshakeBecomesEvent() {
   CHECK(rx->SendRaw(from_tx.addr, from_tx.addr_len, long_cookie.data(), long_cookie.size()).ok());
   CHECK(rx->SendRaw(from_tx.addr, from_tx.addr_len, cookie.data(), cookie.size()).ok());
   events.clear();
-  CHECK(WaitFor([&] { tx->DrainEvents(&events, 100); return !events.empty(); }));
+  CHECK(WaitFor([&] {
+    tx->DrainEvents(&events, 100);
+    return !events.empty();
+  }));
   CHECK(events.size() == 1 && events[0].bytes == cookie);
   CHECK_EQ(Counter(*tx, CounterId::kdrop_bad_length), 1u);
   rx->Close();
@@ -211,7 +219,10 @@ void GarbageIsCountedNotQueued() {
 
   // The good packet is delivered; replaying it is counted as a replay.
   peer.Send(good);
-  CHECK(WaitFor([&] { rx->DrainEvents(&events, 100); return !events.empty(); }));
+  CHECK(WaitFor([&] {
+    rx->DrainEvents(&events, 100);
+    return !events.empty();
+  }));
   REQUIRE(events.size() == 1);
   CHECK(events[0].type == EventType::kControl);
   CHECK_EQ(events[0].session, 7u);
@@ -235,7 +246,10 @@ void ControlBothWays() {
   const uint8_t payload[] = {'m', 'a', 'n', 'i', 'f', 'e', 's', 't'};
   CHECK(tx->SendControl(99, payload, sizeof(payload)).ok());
   std::vector<Event> events;
-  CHECK(WaitFor([&] { rx->DrainEvents(&events, 100); return !events.empty(); }));
+  CHECK(WaitFor([&] {
+    rx->DrainEvents(&events, 100);
+    return !events.empty();
+  }));
   REQUIRE(events.size() == 1);
   CHECK(events[0].type == EventType::kControl);
   CHECK_EQ(events[0].session, 7u);
@@ -243,7 +257,10 @@ void ControlBothWays() {
 
   CHECK(rx->SendControl(7, payload, 3).ok());
   events.clear();
-  CHECK(WaitFor([&] { tx->DrainEvents(&events, 100); return !events.empty(); }));
+  CHECK(WaitFor([&] {
+    tx->DrainEvents(&events, 100);
+    return !events.empty();
+  }));
   CHECK(events.size() == 1 && events[0].session == 99 && events[0].bytes.size() == 3);
 
   auto stats = rx->GetSessionStats(7);
@@ -297,12 +314,15 @@ void BlocksReachTransfer() {
     h.offset = offset;
     size_t len = std::min<size_t>(4, content.size() - offset);
     std::vector<uint8_t> frame(kBlockFrameHeaderLen + len);
-    REQUIRE(EncodeBlockFrame(h, reinterpret_cast<const uint8_t*>(content.data()) + offset, len,
-                             frame.data(), frame.size()) == frame.size());
+    REQUIRE(EncodeBlockFrame(h, reinterpret_cast<const uint8_t*>(content.data()) + offset, len, frame.data(),
+                             frame.size()) == frame.size());
     peer.Send(peer.Seal(frame));
   }
   std::vector<Event> events;
-  CHECK(WaitFor([&] { rx->DrainEvents(&events, 100); return !events.empty(); }));
+  CHECK(WaitFor([&] {
+    rx->DrainEvents(&events, 100);
+    return !events.empty();
+  }));
   REQUIRE(events.size() == 1);
   CHECK(events[0].type == EventType::kFileDone);
   CHECK_EQ(events[0].transfer, 1u);
@@ -356,14 +376,16 @@ void SenderDeliversFile() {
   REQUIRE(st.ok());
 
   std::vector<Event> rx_events, tx_events;
-  bool done = WaitFor([&] {
-    rx->DrainEvents(&rx_events, 100);
-    tx->DrainEvents(&tx_events, 100);
-    bool file_done = false, complete = false;
-    for (auto& e : rx_events) file_done |= e.type == EventType::kFileDone;
-    for (auto& e : tx_events) complete |= e.type == EventType::kReceiverComplete;
-    return file_done && complete;
-  }, 20000);
+  bool done = WaitFor(
+      [&] {
+        rx->DrainEvents(&rx_events, 100);
+        tx->DrainEvents(&tx_events, 100);
+        bool file_done = false, complete = false;
+        for (auto& e : rx_events) file_done |= e.type == EventType::kFileDone;
+        for (auto& e : tx_events) complete |= e.type == EventType::kReceiverComplete;
+        return file_done && complete;
+      },
+      20000);
   CHECK(done);
   CHECK(ReadFile(dst_dir + "/sub/copy.bin") == content);
   auto sstats = tx->GetSendTransferStats(99, 42);
@@ -414,7 +436,7 @@ void EventQueueBoundAndDoorbell() {
   CHECK_EQ(rings, 1);  // empty -> non-empty rings
   CHECK(queue.Push(control(2)));
   CHECK(queue.Push(control(3)));
-  CHECK_EQ(rings, 1);  // already non-empty: no ring
+  CHECK_EQ(rings, 1);              // already non-empty: no ring
   CHECK(!queue.Push(control(4)));  // full: dropped, counted, never blocks
   CHECK_EQ(counters.Get(CounterId::kdrop_event_queue_full), 1u);
   std::vector<Event> out;
@@ -434,8 +456,12 @@ void CountersSumAcrossBlocks() {
   CounterSet set;
   CounterBlock& a = set.NewBlock();
   CounterBlock& b = set.NewBlock();
-  std::thread ta([&] { for (int i = 0; i < 100000; ++i) a.Add(CounterId::krx_datagrams); });
-  std::thread tb([&] { for (int i = 0; i < 100000; ++i) b.Add(CounterId::krx_datagrams, 2); });
+  std::thread ta([&] {
+    for (int i = 0; i < 100000; ++i) a.Add(CounterId::krx_datagrams);
+  });
+  std::thread tb([&] {
+    for (int i = 0; i < 100000; ++i) b.Add(CounterId::krx_datagrams, 2);
+  });
   ta.join();
   tb.join();
   set.Add(CounterId::kdrop_short, 5);
@@ -485,7 +511,8 @@ void SegmentsArriveAsDatagrams() {
   CHECK_EQ(sender.SendSegments(dst, len, payload.data(), 2500, 1000), 3);
   WaitFor([&] {
     int n = receiver.RecvBatch(buffers, 10);
-    for (int i = 0; i < n; ++i) got.emplace_back(buffers.datagrams[i].data, buffers.datagrams[i].data + buffers.datagrams[i].len);
+    for (int i = 0; i < n; ++i)
+      got.emplace_back(buffers.datagrams[i].data, buffers.datagrams[i].data + buffers.datagrams[i].len);
     return got.size() >= 3;
   });
   CHECK(got.size() == 3 && got[2].size() == 500u);
@@ -535,9 +562,11 @@ std::vector<uint8_t> MakeInit(uint32_t sender_index, const std::array<uint8_t, 3
   std::memcpy(init.data() + 4, &sender_index, 4);
   if (mac1_key != nullptr) {
     size_t size = 16, out_len = 0;
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size), OSSL_PARAM_construct_end()};
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
+                           OSSL_PARAM_construct_end()};
     REQUIRE(EVP_Q_mac(nullptr, "BLAKE2BMAC", nullptr, nullptr, params, mac1_key->data(), 32, init.data(), 120,
-                      init.data() + 120, 16, &out_len) != nullptr && out_len == 16);
+                      init.data() + 120, 16, &out_len) != nullptr &&
+            out_len == 16);
   }
   return init;
 }
@@ -553,8 +582,8 @@ sockaddr_storage V4Source(uint32_t host_order_addr, socklen_t* len) {
 }
 
 // Injects `count` copies of `packet` from `from`, in RX-sized batches; returns how many became events.
-uint64_t InjectHandshakes(Endpoint& ep, const std::vector<uint8_t>& packet, const std::vector<sockaddr_storage>& from,
-                          socklen_t from_len, size_t count) {
+uint64_t InjectHandshakes(Endpoint& ep, const std::vector<uint8_t>& packet,
+                          const std::vector<sockaddr_storage>& from, socklen_t from_len, size_t count) {
   const uint64_t before = Counter(ep, CounterId::khandshake_packets);
   std::vector<std::vector<uint8_t>> copies(kRecvBatchSlots, packet);
   for (size_t done = 0; done < count;) {
@@ -633,11 +662,11 @@ void HandshakeRateLimit() {
   for (int i = 0; i < kPackets; ++i) {
     while (sock.SendTo(dst, len, init.data(), init.size()) == 0) std::this_thread::yield();
   }
-  const double elapsed_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   WaitFor([&] {
     return Counter(*rx, CounterId::khandshake_packets) + Counter(*rx, CounterId::kdrop_handshake_rate) +
-               Counter(*rx, CounterId::krx_socket_overflow) >= uint64_t(kPackets);
+               Counter(*rx, CounterId::krx_socket_overflow) >=
+           uint64_t(kPackets);
   });
   // One source: held to its own bucket (handshake_filter.h).
   const uint64_t accepted = Counter(*rx, CounterId::khandshake_packets);
@@ -647,10 +676,12 @@ void HandshakeRateLimit() {
   // Many sources: the endpoint-wide budget.
   socklen_t from_len;
   std::vector<sockaddr_storage> sources;
-  for (uint32_t i = 0; i < 3 * kMaxHandshakeEventsPerSecond; ++i) sources.push_back(V4Source(0x0b000000 + i, &from_len));
+  for (uint32_t i = 0; i < 3 * kMaxHandshakeEventsPerSecond; ++i)
+    sources.push_back(V4Source(0x0b000000 + i, &from_len));
   const auto inject_start = std::chrono::steady_clock::now();
   const uint64_t events = InjectHandshakes(*rx, init, sources, from_len, sources.size());
-  const double inject_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - inject_start).count();
+  const double inject_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - inject_start).count();
   CHECK(Counter(*rx, CounterId::kdrop_handshake_rate) > 0);
   CHECK(events <= kMaxHandshakeEventsPerSecond * (1 + inject_s + 0.5));
 }

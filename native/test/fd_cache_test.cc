@@ -8,6 +8,8 @@
 // written through: the transfer fails with kTransferError. A SendTransfer of
 // 600 files opens nothing at Open, keeps <= 8 open while reading them all, and
 // refuses a file whose size changed before it was first opened.
+#include "core/fd_cache.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +24,6 @@
 #include <thread>
 #include <vector>
 
-#include "core/fd_cache.h"
 #include "core/receive_transfer.h"
 #include "core/sandbox_fs.h"
 #include "core/send_transfer.h"
@@ -52,13 +53,11 @@ size_t OpenFdCount() {
   return n - 1;  // the DIR's own fd
 }
 
-
 std::string MakeRoot(const std::string& name) {
   const std::string root = g_base + "/" + name;
   REQUIRE(mkdir(root.c_str(), 0755) == 0);
   return root;
 }
-
 
 void FeedBlock(ReceiveTransfer& t, uint32_t transfer, uint32_t file, const std::string& content,
                uint64_t block, CounterBlock& counters) {
@@ -80,7 +79,8 @@ void TestReceiveManyFiles() {
   std::vector<std::string> contents;
   for (size_t i = 0; i < kFiles; ++i) {
     contents.push_back(Content(2 * kBlock + 1 + i % 15, static_cast<uint32_t>(i)));  // 3 blocks
-    spec.files.push_back({std::string("d") + std::to_string(i % 7) + std::string("/f") + std::to_string(i), contents.back().size(), 0644, 1'600'000'000'000});
+    spec.files.push_back({std::string("d") + std::to_string(i % 7) + std::string("/f") + std::to_string(i),
+                          contents.back().size(), 0644, 1'600'000'000'000});
   }
   FakeSink sink;
   Status st;
@@ -95,7 +95,8 @@ void TestReceiveManyFiles() {
   for (uint64_t block = 0; block < 3; ++block) {
     // Two threads, each over half of the files: every file is re-opened.
     auto feed = [&](size_t parity) {
-      for (size_t i = parity; i < kFiles; i += 2) FeedBlock(*t, 7, static_cast<uint32_t>(i), contents[i], block, counters);
+      for (size_t i = parity; i < kFiles; i += 2)
+        FeedBlock(*t, 7, static_cast<uint32_t>(i), contents[i], block, counters);
     };
     std::thread a(feed, 0), b(feed, 1);
     a.join();
@@ -117,7 +118,8 @@ void TestReceiveManyFiles() {
   CHECK_EQ(t->open_fd_count(), 0u);
   CHECK_EQ(FdBudgetInUse(), 0u);
   for (size_t i = 0; i < kFiles; ++i) {
-    const std::string p = root + std::string("/d") + std::to_string(i % 7) + std::string("/f") + std::to_string(i);
+    const std::string p =
+        root + std::string("/d") + std::to_string(i % 7) + std::string("/f") + std::to_string(i);
     CHECK(ReadAll(p) == contents[i]);
   }
   for (const Event& e : sink.Take()) CHECK(e.type == EventType::kFileDone);
@@ -151,7 +153,8 @@ void TestReplacedPartial(int kind) {
   REQUIRE(st.ok() && t != nullptr);
   CounterBlock counters;
   // Block 0 of every file: file 0 is evicted long before the end.
-  for (size_t i = 0; i < contents.size(); ++i) FeedBlock(*t, 9, static_cast<uint32_t>(i), contents[i], 0, counters);
+  for (size_t i = 0; i < contents.size(); ++i)
+    FeedBlock(*t, 9, static_cast<uint32_t>(i), contents[i], 0, counters);
   const std::string partial = root + "/" + PartialPathFor("f0");
   struct stat before {};
   REQUIRE(lstat(partial.c_str(), &before) == 0);
@@ -194,7 +197,8 @@ void TestSendManyFiles() {
     const std::string p = dir + std::string("/s") + std::to_string(i);
     const int fd = open(p.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
     REQUIRE(fd >= 0);
-    REQUIRE(write(fd, contents.back().data(), contents.back().size()) == static_cast<ssize_t>(contents.back().size()));
+    REQUIRE(write(fd, contents.back().data(), contents.back().size()) ==
+            static_cast<ssize_t>(contents.back().size()));
     close(fd);
     spec.files.push_back({p, contents.back().size()});
   }
@@ -202,7 +206,7 @@ void TestSendManyFiles() {
   Status st;
   auto t = SendTransfer::Open(nullptr, 3, spec, 0, &st);
   REQUIRE(st.ok() && t != nullptr);
-  CHECK_EQ(OpenFdCount(), fds_before);  // nothing opened yet
+  CHECK_EQ(OpenFdCount(), fds_before);    // nothing opened yet
   for (int pass = 0; pass < 2; ++pass) {  // the second pass re-opens evicted files
     for (uint32_t i = 0; i < kFiles; ++i) {
       int fd = -1;

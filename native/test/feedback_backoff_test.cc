@@ -43,7 +43,7 @@ void TestActivitySnapsBack() {
     sent += b.Due(now, base) ? 1 : 0;
   }
   CHECK_EQ(sent, 50);
-  CHECK(b.Due(3'510'000, base));  // idle again: the base gap first...
+  CHECK(b.Due(3'510'000, base));   // idle again: the base gap first...
   CHECK(!b.Due(3'520'000, base));  // ...then doubled (20 ms)
   CHECK(b.Due(3'530'000, base));
 }

@@ -18,9 +18,9 @@
 #include <thread>
 #include <vector>
 
+#include "core/partial_remover.h"
 #include "core/receive_transfer.h"
 #include "core/sandbox_fs.h"
-#include "core/partial_remover.h"
 #include "core/work_queue.h"
 #include "fs_test_util.h"
 #include "test_util.h"
@@ -67,7 +67,8 @@ struct StepLog : EventSink {
 };
 
 void WaitFor(StepLog& log, const std::string& prefix, size_t n) {
-  for (int i = 0; i < 2000 && log.Count(prefix) < n; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 2000 && log.Count(prefix) < n; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
 void FeedAll(ReceiveTransfer& t, const std::vector<Packet>& packets, CounterBlock& counters) {
@@ -83,13 +84,15 @@ void TestSyncBeforeRenameBeforeDone(bool sync) {
   ReceiveSpec spec;
   spec.root = root;
   spec.block_size = bs;
-  spec.files = {{"a.bin", 5 * bs + 3, 0644, 1'600'000'000'000}, {"sub/b.bin", 3 * bs, 0644, 1'600'000'000'000}};
+  spec.files = {{"a.bin", 5 * bs + 3, 0644, 1'600'000'000'000},
+                {"sub/b.bin", 3 * bs, 0644, 1'600'000'000'000}};
   if (!sync) spec.sync_on_finalize = false;
   const std::string contents[2] = {Content(spec.files[0].size, 1), Content(spec.files[1].size, 2)};
   CounterSet counters;
   auto finalizer = std::make_shared<WorkQueue>(2, &counters);
   StepLog log;
-  SetFinalizeTraceForTesting([&](const char* step, const std::string& path) { log.Add(std::string(step) + " " + path); });
+  SetFinalizeTraceForTesting(
+      [&](const char* step, const std::string& path) { log.Add(std::string(step) + " " + path); });
   Status st;
   auto t = ReceiveTransfer::Open(spec, 1, 1, &log, &st, nullptr, finalizer);
   REQUIRE(t != nullptr);
@@ -214,7 +217,8 @@ void TestNonResumableRemovedOffThread() {
   hold.unlock();
   CHECK_EQ(remover.Drain(std::chrono::seconds(60)), 0u);
   CHECK_EQ(remover.pending(), 0u);
-  for (int i = 0; i < 2000; ++i) CHECK(!Exists(root + "/.f" + std::to_string(i) + ".0123456789abcdef.jrpart"));
+  for (int i = 0; i < 2000; ++i)
+    CHECK(!Exists(root + "/.f" + std::to_string(i) + ".0123456789abcdef.jrpart"));
 
   // Drain whose limit passes while the workers are held: everything queued is dropped.
   const std::string root2 = MakeRoot("remover-drop");

@@ -38,18 +38,18 @@ constexpr uint64_t kTraceUs = 50'000;  // per-flow delivery trace (the bench's s
 struct PathSpec {
   double link_bps = 1e9;
   uint64_t rtt_us = 20'000;
-  double loss = 0;           // random loss before the queue
-  uint64_t queue_ms = 50;    // drop-tail limit
+  double loss = 0;         // random loss before the queue
+  uint64_t queue_ms = 50;  // drop-tail limit
   uint32_t datagram = 8972;
 };
 
 struct FlowStats {
-  uint64_t sent = 0, lost = 0, delivered = 0;       // datagrams
-  uint64_t delivered_bytes_after = 0;               // in the measuring window
+  uint64_t sent = 0, lost = 0, delivered = 0;  // datagrams
+  uint64_t delivered_bytes_after = 0;          // in the measuring window
   uint64_t sent_after = 0, lost_after = 0;
   uint64_t startup_end_us = 0;
-  uint64_t done_us = 0;                             // a finite flow: all its data delivered
-  std::vector<uint64_t> delivered_per_trace;        // cumulative datagram bytes per kTraceUs
+  uint64_t done_us = 0;                       // a finite flow: all its data delivered
+  std::vector<uint64_t> delivered_per_trace;  // cumulative datagram bytes per kTraceUs
 };
 
 struct Flow {
@@ -65,13 +65,23 @@ struct Flow {
   bool has_newest = false;
   uint64_t next_fb_us = 0;
   uint64_t datagrams = 0;  // data to deliver (0: unlimited); each lost datagram is sent again
-  struct Fb { uint64_t at_us; uint32_t echo; uint32_t hold; uint64_t rx; };
+  struct Fb {
+    uint64_t at_us;
+    uint32_t echo;
+    uint32_t hold;
+    uint64_t rx;
+  };
   std::deque<Fb> feedback;  // in flight to the sender
   FlowStats st;
   explicit Flow(const RateConfig& c) : rc(c) {}
 };
 
-struct Pkt { int flow; uint64_t send_us; uint32_t size; uint64_t at_us; };
+struct Pkt {
+  int flow;
+  uint64_t send_us;
+  uint32_t size;
+  uint64_t at_us;
+};
 
 // A TCP BBR (v1) stand-in: paced at gain x its bandwidth estimate (the max of
 // per-round delivery rates over 10 rounds), inflight capped at 2 x estimate x
@@ -82,8 +92,8 @@ struct BbrFlow {
   uint64_t start_us = 0;
   bool active = false;
   double tokens = 0;
-  double bw_Bpus = 0;             // estimate, bytes per µs
-  std::deque<double> round_bw;    // last 10 round samples
+  double bw_Bpus = 0;           // estimate, bytes per µs
+  std::deque<double> round_bw;  // last 10 round samples
   uint64_t min_rtt_us = 0;
   uint64_t round_start_us = 0;
   uint64_t round_acked = 0;
@@ -92,9 +102,9 @@ struct BbrFlow {
   unsigned full_rounds = 0;
   unsigned phase = 0;
   uint64_t phase_start_us = 0;
-  uint64_t inflight = 0;          // bytes sent, not yet acked or known lost
-  std::deque<std::pair<uint64_t, uint32_t>> acks;     // (arrival at sender, bytes)
-  std::deque<std::pair<uint64_t, uint32_t>> losses;   // (noticed at, bytes)
+  uint64_t inflight = 0;                             // bytes sent, not yet acked or known lost
+  std::deque<std::pair<uint64_t, uint32_t>> acks;    // (arrival at sender, bytes)
+  std::deque<std::pair<uint64_t, uint32_t>> losses;  // (noticed at, bytes)
   uint64_t delivered_bytes_after = 0;
   uint64_t sent = 0, lost = 0;
 };
@@ -109,9 +119,9 @@ struct SimResult {
 
 // Runs flows (config, start time) over the path for duration_us; measures from measure_from_us.
 // bbr_start_us: when a BBR competitor starts (UINT64_MAX: none).
-SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cfgs,
-              uint64_t duration_us, uint64_t measure_from_us, uint32_t seed,
-              uint64_t bbr_start_us = UINT64_MAX, std::vector<uint64_t> flow_datagrams = {}) {
+SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cfgs, uint64_t duration_us,
+              uint64_t measure_from_us, uint32_t seed, uint64_t bbr_start_us = UINT64_MAX,
+              std::vector<uint64_t> flow_datagrams = {}) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> u(0, 1);
   std::vector<Flow> flows;
@@ -154,9 +164,11 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
         b.losses.pop_front();
       }
       if (now >= b.round_start_us + b.min_rtt_us) {
-        b.round_bw.push_back(static_cast<double>(b.round_acked) / static_cast<double>(now - b.round_start_us));
+        b.round_bw.push_back(static_cast<double>(b.round_acked) /
+                             static_cast<double>(now - b.round_start_us));
         if (b.round_bw.size() > 10) b.round_bw.pop_front();
-        b.bw_Bpus = std::max(*std::max_element(b.round_bw.begin(), b.round_bw.end()), b.bw_Bpus * (b.startup ? 1 : 0));
+        b.bw_Bpus = std::max(*std::max_element(b.round_bw.begin(), b.round_bw.end()),
+                             b.bw_Bpus * (b.startup ? 1 : 0));
         b.round_acked = 0;
         b.round_start_us = now;
         if (b.startup) {
@@ -325,12 +337,14 @@ void TestSingleFlowMatrix() {
       SimResult r = Run(p, {{c, 0}}, duration, from, 1 + static_cast<uint32_t>(rtt + loss * 1000));
       const FlowStats& s = r.flows[0];
       const double util = Goodput(s, duration - from) / p.link_bps;
-      const double waste = static_cast<double>(s.lost_after) / static_cast<double>(std::max<uint64_t>(s.sent_after, 1));
-      std::printf("rtt %6.1f ms loss %4.1f %%: goodput/link %.3f (>= %.3f) lost/sent %.4f "
-                  "(whole run %.4f) queue mean %.2f ms max %.2f ms, startup ended %.0f ms\n",
-                  rtt / 1000.0, loss * 100, util, 0.9 * (1 - loss), waste,
-                  static_cast<double>(s.lost) / static_cast<double>(s.sent), r.mean_queue_ms_after,
-                  r.max_queue_ms_after, s.startup_end_us / 1000.0);
+      const double waste =
+          static_cast<double>(s.lost_after) / static_cast<double>(std::max<uint64_t>(s.sent_after, 1));
+      std::printf(
+          "rtt %6.1f ms loss %4.1f %%: goodput/link %.3f (>= %.3f) lost/sent %.4f "
+          "(whole run %.4f) queue mean %.2f ms max %.2f ms, startup ended %.0f ms\n",
+          rtt / 1000.0, loss * 100, util, 0.9 * (1 - loss), waste,
+          static_cast<double>(s.lost) / static_cast<double>(s.sent), r.mean_queue_ms_after,
+          r.max_queue_ms_after, s.startup_end_us / 1000.0);
       // Startup included: its overshoot must fit the queue too.
       const double waste_all = static_cast<double>(s.lost) / static_cast<double>(s.sent);
       CHECK(util >= 0.9 * (1 - loss));
@@ -363,12 +377,14 @@ void TestShortRttLinkUtilisation() {
       const uint64_t duration = 8'000'000, from = 2'000'000;
       SimResult r = Run(p, {{c, 0}}, duration, from, 100 + seed);
       const FlowStats& s = r.flows[0];
-      const double link_util = Goodput(s, duration - from) * (p.datagram + kIpUdpHeader) / p.datagram / p.link_bps;
-      std::printf("20 ms, loss %.0f %%, MTU 1500, seed %u: link utilisation %.3f (>= 0.96), lost/sent %.4f, "
-                  "queue mean %.2f ms max %.2f ms\n",
-                  loss * 100, seed, link_util,
-                  static_cast<double>(s.lost_after) / static_cast<double>(std::max<uint64_t>(s.sent_after, 1)),
-                  r.mean_queue_ms_after, r.max_queue_ms_after);
+      const double link_util =
+          Goodput(s, duration - from) * (p.datagram + kIpUdpHeader) / p.datagram / p.link_bps;
+      std::printf(
+          "20 ms, loss %.0f %%, MTU 1500, seed %u: link utilisation %.3f (>= 0.96), lost/sent %.4f, "
+          "queue mean %.2f ms max %.2f ms\n",
+          loss * 100, seed, link_util,
+          static_cast<double>(s.lost_after) / static_cast<double>(std::max<uint64_t>(s.sent_after, 1)),
+          r.mean_queue_ms_after, r.max_queue_ms_after);
       CHECK(link_util >= 0.96);
       CHECK(r.max_queue_ms_after < static_cast<double>(p.queue_ms));
     }
@@ -410,10 +426,11 @@ void TestLatecomerBehindStandingQueue() {
   const double hog_share = Goodput(r.flows[0], 8'000'000) / p.link_bps;
   const FlowStats& j = r.flows[1];
   const double sent_share = static_cast<double>(j.sent_after) * p.datagram * 8e6 / 8'000'000 / p.link_bps;
-  std::printf("behind a full queue: the other flow keeps %.2f of the link; jetrecv delivers %.2f and sends %.2f "
-              "of it (lost/sent %.3f)\n",
-              hog_share, Goodput(j, 8'000'000) / p.link_bps, sent_share,
-              static_cast<double>(j.lost_after) / static_cast<double>(std::max<uint64_t>(j.sent_after, 1)));
+  std::printf(
+      "behind a full queue: the other flow keeps %.2f of the link; jetrecv delivers %.2f and sends %.2f "
+      "of it (lost/sent %.3f)\n",
+      hog_share, Goodput(j, 8'000'000) / p.link_bps, sent_share,
+      static_cast<double>(j.lost_after) / static_cast<double>(std::max<uint64_t>(j.sent_after, 1)));
   CHECK(hog_share >= 0.5);
   CHECK(sent_share <= 0.3);  // it does not pour datagrams into a queue that drops them
 }
@@ -436,12 +453,15 @@ void TestBesideBbr() {
   SimResult r = Run(p, {{c, 3'000'000}}, duration, from, 9, 0);
   const FlowStats& j = r.flows[0];
   const double mine = Goodput(j, duration - from) / p.link_bps;
-  const double tcp = static_cast<double>(r.bbr_delivered_bytes_after) * 8e6 / static_cast<double>(duration - from) /
-                     p.link_bps;
-  const double waste = static_cast<double>(j.lost_after) / static_cast<double>(std::max<uint64_t>(j.sent_after, 1));
-  std::printf("beside BBR: jetrecv %.3f of the link, lost/sent %.4f; BBR %.3f (lost/sent %.4f), queue mean %.1f ms\n",
-              mine, waste, tcp, static_cast<double>(r.bbr_lost) / static_cast<double>(std::max<uint64_t>(r.bbr_sent, 1)),
-              r.mean_queue_ms_after);
+  const double tcp = static_cast<double>(r.bbr_delivered_bytes_after) * 8e6 /
+                     static_cast<double>(duration - from) / p.link_bps;
+  const double waste =
+      static_cast<double>(j.lost_after) / static_cast<double>(std::max<uint64_t>(j.sent_after, 1));
+  std::printf(
+      "beside BBR: jetrecv %.3f of the link, lost/sent %.4f; BBR %.3f (lost/sent %.4f), queue mean %.1f ms\n",
+      mine, waste, tcp,
+      static_cast<double>(r.bbr_lost) / static_cast<double>(std::max<uint64_t>(r.bbr_sent, 1)),
+      r.mean_queue_ms_after);
   CHECK(tcp >= 0.3);
   CHECK(mine >= 0.1);
 }
@@ -465,10 +485,11 @@ void TestTwoFlowsShare() {
       SimResult r = Run(p, {{c, 0}, {c2, 2'000'000}}, duration, from, seed);
       const double a = Goodput(r.flows[0], duration - from), b = Goodput(r.flows[1], duration - from);
       const double fair = std::min(a, b) / std::max(a, b);
-      std::printf("two flows rtt %.0f ms seed %u: %.0f + %.0f Mbit/s (link %.0f), fairness %.2f, "
-                  "queue mean %.2f ms max %.2f ms\n",
-                  rtt / 1000.0, seed, a / 1e6, b / 1e6, p.link_bps / 1e6, fair, r.mean_queue_ms_after,
-                  r.max_queue_ms_after);
+      std::printf(
+          "two flows rtt %.0f ms seed %u: %.0f + %.0f Mbit/s (link %.0f), fairness %.2f, "
+          "queue mean %.2f ms max %.2f ms\n",
+          rtt / 1000.0, seed, a / 1e6, b / 1e6, p.link_bps / 1e6, fair, r.mean_queue_ms_after,
+          r.max_queue_ms_after);
       CHECK((a + b) >= 0.9 * p.link_bps);
       CHECK(r.max_queue_ms_after < static_cast<double>(p.queue_ms));
       sum += fair;
@@ -486,7 +507,12 @@ void TestTwoFlowsShare() {
 // start to the first finish). Time to fairness: from the later start to the
 // first 500 ms window from which every 500 ms window's slower / faster is >= 0.8
 // until the first finish (-1: never).
-struct TogetherResult { double fairness; double ttf_s; double both_s; double lost_over_sent; };
+struct TogetherResult {
+  double fairness;
+  double ttf_s;
+  double both_s;
+  double lost_over_sent;
+};
 TogetherResult RunTogether(uint64_t mib, uint32_t seed, bool print_trace) {
   PathSpec p;
   p.rtt_us = 50'000;
@@ -496,8 +522,8 @@ TogetherResult RunTogether(uint64_t mib, uint32_t seed, bool print_trace) {
   c.seed = seed * 7;
   RateConfig c2 = c;
   c2.seed = seed * 13 + 1;
-  const uint64_t skew = (seed * 2654435761u >> 8) % 100 * 1000;  // 0-99 ms
-  const uint64_t datagrams = mib * 1024 * 1024 / 1400;        // ~1400 data bytes per datagram
+  const uint64_t skew = (seed * 2654435761u >> 8) % 100 * 1000;           // 0-99 ms
+  const uint64_t datagrams = mib * 1024 * 1024 / 1400;                    // ~1400 data bytes per datagram
   const uint64_t duration = 1'000'000 + mib * 2 * 8 * 1024 * 1024 / 800;  // both at >= 0.8 Gbit/s
   SimResult r = Run(p, {{c, 0}, {c2, skew}}, duration, 0, seed, UINT64_MAX, {datagrams, datagrams});
   const FlowStats& a = r.flows[0];
@@ -553,22 +579,25 @@ void TestTwoFlowsTogether() {
   uint32_t fair_seeds = 0;
   for (uint32_t seed = 1; seed <= kSeeds; ++seed) {
     const TogetherResult t = RunTogether(128, seed, seed == 1);
-    std::printf("two flows together, 2 x 128 MiB, 50 ms, seed %u: fairness %.3f over %.2f s, lost/sent %.4f\n",
-                seed, t.fairness, t.both_s, t.lost_over_sent);
+    std::printf(
+        "two flows together, 2 x 128 MiB, 50 ms, seed %u: fairness %.3f over %.2f s, lost/sent %.4f\n", seed,
+        t.fairness, t.both_s, t.lost_over_sent);
     worst = std::min(worst, t.fairness);
     sum += t.fairness;
     if (t.fairness >= 0.8) ++fair_seeds;
   }
-  std::printf("two flows together, 2 x 128 MiB: mean fairness %.3f, worst %.3f, %u of %u seeds >= 0.8 "
-              "(target: all, not met)\n",
-              sum / kSeeds, worst, fair_seeds, kSeeds);
+  std::printf(
+      "two flows together, 2 x 128 MiB: mean fairness %.3f, worst %.3f, %u of %u seeds >= 0.8 "
+      "(target: all, not met)\n",
+      sum / kSeeds, worst, fair_seeds, kSeeds);
   CHECK(sum / kSeeds >= 0.85);
   CHECK(fair_seeds >= 18);
   CHECK(worst >= 0.2);
   for (uint32_t seed = 1; seed <= 3; ++seed) {
     const TogetherResult t = RunTogether(1024, seed, seed == 1);
-    std::printf("two flows together, 2 x 1 GiB, 50 ms, seed %u: fairness %.3f over %.1f s, time to fairness %.1f s\n",
-                seed, t.fairness, t.both_s, t.ttf_s);
+    std::printf(
+        "two flows together, 2 x 1 GiB, 50 ms, seed %u: fairness %.3f over %.1f s, time to fairness %.1f s\n",
+        seed, t.fairness, t.both_s, t.ttf_s);
   }
 }
 

@@ -26,7 +26,7 @@ void TestDefaultsAndClamp() {
   RateController start_below(RateConfig{50'000'000, 10, 20'000'000});
   CHECK_EQ(start_below.rate_bps(), 20'000'000u);  // --rate-min is a floor
   RateController fixed(RateConfig{300'000'000, 0, kMinRateBps, RatePolicy::kFixed});
-  CHECK_EQ(fixed.rate_bps(), 300'000'000u);      // fixed starts (and stays) at max
+  CHECK_EQ(fixed.rate_bps(), 300'000'000u);  // fixed starts (and stays) at max
 }
 
 void TestSamplerEcho() {
@@ -59,8 +59,7 @@ void TestSamplerEcho() {
 
 // A sample of one 10 ms interval at rate `sent_bps`, `delivered` fraction of it
 // arriving, with RTT `rtt_us`, the echo being of a block sent at `send_us`.
-RateSample Sample(uint64_t now_us, uint64_t send_us, uint64_t rtt_us, double sent_bps,
-                  double delivered) {
+RateSample Sample(uint64_t now_us, uint64_t send_us, uint64_t rtt_us, double sent_bps, double delivered) {
   RateSample s;
   s.now_us = now_us;
   s.has_timing = true;
@@ -119,8 +118,9 @@ void TestRandomLossDoesNotCut() {
   RateController rc(RateConfig{2'000'000'000, 1'000'000'000, kMinRateBps});
   uint64_t now = 1'000'000;
   Drive(rc, now, 2'000'000, 1e10, 0.05);
-  std::printf("5 %% random loss: btl %.0f Mbit/s, rate %.0f Mbit/s\n", rc.btl_bps() / 1e6, rc.rate_bps() / 1e6);
-  CHECK(rc.btl_bps() >= 1'900'000'000u);  // the estimate is the cap, not (1 - loss) x it
+  std::printf("5 %% random loss: btl %.0f Mbit/s, rate %.0f Mbit/s\n", rc.btl_bps() / 1e6,
+              rc.rate_bps() / 1e6);
+  CHECK(rc.btl_bps() >= 1'900'000'000u);   // the estimate is the cap, not (1 - loss) x it
   CHECK(rc.rate_bps() >= 1'500'000'000u);  // at worst the 0.75 round after a probe
   CHECK_EQ(rc.loss_events(), 0u);
 }
@@ -186,7 +186,7 @@ void TestReceiverCap() {
     peak = std::max(peak, rc.rate_bps());
   }
   CHECK(peak <= 20'000'000u);
-  CHECK(rc.rate_bps() >= 15'000'000u);  // the path is free: it holds near the cap
+  CHECK(rc.rate_bps() >= 15'000'000u);      // the path is free: it holds near the cap
   Drive(rc, now, now + 3'000'000, 1e9, 0);  // FEEDBACK without the cap: it grows again
   CHECK_EQ(rc.receiver_cap_bps(), 0u);
   CHECK(rc.rate_bps() > 100'000'000u);
@@ -205,8 +205,8 @@ void TestReceiverCap() {
 void TestPacer() {
   // 8 Mbit/s = 1,000,000 bytes/s; burst 10,000 bytes.
   Pacer p(8'000'000, 10'000, 0);
-  CHECK(p.TryConsume(10'000, 0));      // full bucket
-  CHECK(!p.TryConsume(1'000, 0));      // empty now
+  CHECK(p.TryConsume(10'000, 0));            // full bucket
+  CHECK(!p.TryConsume(1'000, 0));            // empty now
   CHECK_EQ(p.WaitNs(1'000, 0), 1'000'001u);  // 1 ms for 1000 bytes
   CHECK(!p.TryConsume(1'000, 999'000));
   CHECK(p.TryConsume(1'000, 1'000'000));

@@ -3,8 +3,8 @@
 // block, > 64 blocks) fed shuffled with duplicates from two threads; bytes,
 // names, modes, mtimes, events, partials invisible before completion; bad
 // blocks; FEEDBACK (NACKs only before the POSITION, hold-off, cap, complete
-// flag, not before every RX thread has drained past the POSITION); Open refusals; write failures (EFBIG via RLIMIT_FSIZE, vanished
-// directory) -> kTransferError; Close removing partials.
+// flag, not before every RX thread has drained past the POSITION); Open refusals; write failures (EFBIG via
+// RLIMIT_FSIZE, vanished directory) -> kTransferError; Close removing partials.
 #include "core/receive_transfer.h"
 
 #include <errno.h>
@@ -28,10 +28,10 @@
 
 using namespace jetrecv::core;
 using jetrecv::test::Content;
-using jetrecv::test::Packet;
-using jetrecv::test::PacketsFor;
 using jetrecv::test::Exists;
 using jetrecv::test::FakeSink;
+using jetrecv::test::Packet;
+using jetrecv::test::PacketsFor;
 using jetrecv::test::ReadAll;
 
 namespace {
@@ -44,9 +44,7 @@ std::string MakeRoot(const std::string& name) {
   return root;
 }
 
-
-void Feed(ReceiveTransfer& t, const std::vector<Packet>& packets, size_t chunk,
-          CounterBlock& counters) {
+void Feed(ReceiveTransfer& t, const std::vector<Packet>& packets, size_t chunk, CounterBlock& counters) {
   std::vector<BlockRef> refs;
   for (size_t i = 0; i < packets.size(); i += chunk) {
     refs.clear();
@@ -63,7 +61,8 @@ FeedbackFrameHeader ParseFeedback(const uint8_t* frame, size_t len, std::vector<
   std::memcpy(&h, frame, kFeedbackFrameHeaderLen);
   REQUIRE(len == kFeedbackFrameHeaderLen + h.range_count * kNackRangeLen);
   ranges->resize(h.range_count);
-  if (h.range_count) std::memcpy(ranges->data(), frame + kFeedbackFrameHeaderLen, h.range_count * kNackRangeLen);
+  if (h.range_count)
+    std::memcpy(ranges->data(), frame + kFeedbackFrameHeaderLen, h.range_count * kNackRangeLen);
   return h;
 }
 
@@ -182,7 +181,8 @@ void TestWholeTransfer() {
 
   uint8_t frame[1500];
   std::vector<NackRange> ranges;
-  const FeedbackFrameHeader h = ParseFeedback(frame, t->BuildFeedback(1'000'000, 0, 0, frame, sizeof(frame)), &ranges);
+  const FeedbackFrameHeader h =
+      ParseFeedback(frame, t->BuildFeedback(1'000'000, 0, 0, frame, sizeof(frame)), &ranges);
   CHECK_EQ(h.flags & kFeedbackFlagComplete, kFeedbackFlagComplete);
   CHECK_EQ(h.range_count, 0u);
   CHECK_EQ(h.blocks_received, 78u);
@@ -318,7 +318,9 @@ void TestFeedback() {
 
   // A frame with room for one range carries one; a cap below the header, none.
   CHECK_EQ(t->BuildFeedback(now + 1'000'000, 0, 0, frame, kFeedbackFrameHeaderLen - 1), 0u);
-  h = ParseFeedback(frame, t->BuildFeedback(now + 2'000'000, 0, 0, frame, kFeedbackFrameHeaderLen + kNackRangeLen + 5), &ranges);
+  h = ParseFeedback(
+      frame, t->BuildFeedback(now + 2'000'000, 0, 0, frame, kFeedbackFrameHeaderLen + kNackRangeLen + 5),
+      &ranges);
   CHECK_EQ(h.range_count, 1u);
 
   // The receiver's cap: every later FEEDBACK carries it (the 64-byte header)
@@ -410,7 +412,7 @@ void TestOpenRefusals() {
   CHECK(st.code == "JETRECV_ERR_PATH_ESCAPE");
   CHECK(st.path == "evil/x");
   CHECK(!Exists(outside + "/.x.jrpart"));
-  CHECK(!Exists(root + "/.ok1.jrpart"));      // partials created before the failure are removed
+  CHECK(!Exists(root + "/.ok1.jrpart"));  // partials created before the failure are removed
   CHECK(!Exists(root + "/dir/.ok2.jrpart"));
 
   spec.files = {{"../up", 10, 0644, 0}};

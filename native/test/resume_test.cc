@@ -24,9 +24,9 @@
 
 using namespace jetrecv::core;
 using jetrecv::test::Content;
-using jetrecv::test::Packet;
 using jetrecv::test::Exists;
 using jetrecv::test::FakeSink;
+using jetrecv::test::Packet;
 using jetrecv::test::ReadAll;
 
 namespace {
@@ -45,10 +45,9 @@ std::string MakeRoot(const std::string& name) {
   return root;
 }
 
-
 // Blocks [first, end) of one file's content.
-std::vector<Packet> Blocks(uint32_t transfer, uint32_t file, const std::string& content,
-                           uint32_t bs, uint64_t first, uint64_t end) {
+std::vector<Packet> Blocks(uint32_t transfer, uint32_t file, const std::string& content, uint32_t bs,
+                           uint64_t first, uint64_t end) {
   std::vector<Packet> out;
   for (uint64_t b = first; b < end && b * bs < content.size(); ++b) {
     Packet p{};
@@ -85,7 +84,8 @@ std::vector<NackRange> NacksAfterFirstPass(ReceiveTransfer& t, uint32_t transfer
   std::memcpy(&h, frame, kFeedbackFrameHeaderLen);
   std::vector<NackRange> ranges(h.range_count);
   REQUIRE(len == kFeedbackFrameHeaderLen + h.range_count * kNackRangeLen);
-  if (h.range_count) std::memcpy(ranges.data(), frame + kFeedbackFrameHeaderLen, h.range_count * kNackRangeLen);
+  if (h.range_count)
+    std::memcpy(ranges.data(), frame + kFeedbackFrameHeaderLen, h.range_count * kNackRangeLen);
   return ranges;
 }
 
@@ -95,9 +95,9 @@ ReceiveSpec ThreeFiles(const std::string& root) {
   ReceiveSpec spec;
   spec.root = root;
   spec.block_size = kBs;
-  spec.files = {{"a.bin", 5 * kBs, 0644, 1'600'000'000'000},           // 5 blocks
-                {"d/b.bin", 100 * kBs + 7, 0600, 1'600'000'001'000},   // 101 blocks
-                {"d/c.bin", 40 * kBs, 0640, 1'600'000'002'000}};       // 40 blocks
+  spec.files = {{"a.bin", 5 * kBs, 0644, 1'600'000'000'000},          // 5 blocks
+                {"d/b.bin", 100 * kBs + 7, 0600, 1'600'000'001'000},  // 101 blocks
+                {"d/c.bin", 40 * kBs, 0640, 1'600'000'002'000}};      // 40 blocks
   return spec;
 }
 

@@ -3,6 +3,8 @@
 // kernel's hash would put on one member) reach member (receiver_index + lane)
 // mod N, for several sessions and lanes; a datagram too short for the program
 // still arrives (member 0); bad socket counts are refused.
+#include "core/reuseport_steering.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -13,7 +15,6 @@
 #include <cstring>
 #include <vector>
 
-#include "core/reuseport_steering.h"
 #include "core/udp_socket.h"
 #include "core/wire_format.h"
 #include "test_util.h"

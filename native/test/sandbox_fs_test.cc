@@ -69,8 +69,8 @@ void TestOpenRoot() {
 }
 
 void TestLexical(int root) {
-  const char* bad[] = {"", "/abs", "/", "..", "../x", "a/../b", "a/..", ".", "./a", "a/./b",
-                       "a//b", "a/", "//a"};
+  const char* bad[] = {"",  "/abs", "/",     "..",   "../x", "a/../b", "a/..",
+                       ".", "./a",  "a/./b", "a//b", "a/",   "//a"};
   for (const char* p : bad) {
     CHECK(!RelPathError(p).empty());
     Status st = MakeDirsBeneath(root, p, 0755);
@@ -94,7 +94,7 @@ void TestLexical(int root) {
   long_path += "f";
   CHECK(RelPathError(long_path) == "is longer than PATH_MAX");
   CHECK(RelPathError("a/b.c/..d/...").empty());  // dots inside names are fine
-  CHECK(!Exists(g_base + "/b"));                   // "a/../b" created nothing
+  CHECK(!Exists(g_base + "/b"));                 // "a/../b" created nothing
 }
 
 void TestNestedDirs(int root) {
@@ -342,7 +342,7 @@ void TestPreallocation(const std::string& dir) {
     CHECK(static_cast<uint64_t>(fst.st_size) == size);
     const uint64_t allocated = static_cast<uint64_t>(fst.st_blocks) * 512;
     if (tmpfs) CHECK(allocated < (1u << 20));  // sparse: the writes allocate the pages
-    if (reserves) CHECK(allocated >= size);     // extents reserved up front
+    if (reserves) CHECK(allocated >= size);    // extents reserved up front
     close(fd);
   }
   close(root);

@@ -22,31 +22,30 @@ inline int TestExitCode() {
 
 }  // namespace jetrecv::test
 
-#define CHECK(cond)                                                               \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      std::printf("%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);        \
-      ++jetrecv::test::FailureCount();                                            \
-    }                                                                             \
+#define CHECK(cond)                                                        \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
+      std::printf("%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      ++jetrecv::test::FailureCount();                                     \
+    }                                                                      \
   } while (0)
 
-#define CHECK_EQ(a, b)                                                            \
-  do {                                                                            \
-    auto check_a_ = (a);                                                          \
-    auto check_b_ = (b);                                                          \
-    if (!(check_a_ == check_b_)) {                                                \
-      std::printf("%s:%d: CHECK_EQ failed: %s == %s (%lld vs %lld)\n", __FILE__, \
-                  __LINE__, #a, #b, static_cast<long long>(check_a_),             \
-                  static_cast<long long>(check_b_));                              \
-      ++jetrecv::test::FailureCount();                                            \
-    }                                                                             \
+#define CHECK_EQ(a, b)                                                                             \
+  do {                                                                                             \
+    auto check_a_ = (a);                                                                           \
+    auto check_b_ = (b);                                                                           \
+    if (!(check_a_ == check_b_)) {                                                                 \
+      std::printf("%s:%d: CHECK_EQ failed: %s == %s (%lld vs %lld)\n", __FILE__, __LINE__, #a, #b, \
+                  static_cast<long long>(check_a_), static_cast<long long>(check_b_));             \
+      ++jetrecv::test::FailureCount();                                                             \
+    }                                                                                              \
   } while (0)
 
 // Aborts the test: for preconditions whose failure makes later checks meaningless.
-#define REQUIRE(cond)                                                             \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      std::printf("%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond);      \
-      std::exit(1);                                                               \
-    }                                                                             \
+#define REQUIRE(cond)                                                        \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
+      std::printf("%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond); \
+      std::exit(1);                                                          \
+    }                                                                        \
   } while (0)

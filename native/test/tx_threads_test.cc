@@ -36,8 +36,7 @@ std::string MakeFile(const std::string& name, uint64_t blocks) {
   return p;
 }
 
-std::unique_ptr<SendTransfer> OpenTransfer(const std::string& path, uint64_t blocks,
-                                           uint64_t rate_bps) {
+std::unique_ptr<SendTransfer> OpenTransfer(const std::string& path, uint64_t blocks, uint64_t rate_bps) {
   SendSpec spec;
   spec.block_size = kBs;
   spec.files = {{path, blocks * kBs}};
@@ -168,7 +167,7 @@ void TestClaimsAndShortSends() {
   REQUIRE(t->PlanBatch(10, &b));  // [10, 20)
   CHECK_EQ(a.first_block, 0u);
   CHECK_EQ(b.first_block, 10u);
-  t->CommitBatch(b, 4, 4 * kSegment, 0);  // [10, 14) sent, [14, 20) handed back
+  t->CommitBatch(b, 4, 4 * kSegment, 0);   // [10, 14) sent, [14, 20) handed back
   CHECK_EQ(t->Position().next_block, 0u);  // a still in flight
   t->CommitBatch(a, a.count, a.count * kSegment, 0);
   CHECK_EQ(t->Position().next_block, 14u);

@@ -1,10 +1,11 @@
 // wire_format_test.cc — layouts of the wire structs and the frame codec
 // (encode -> decode round trips, byte positions, malformed frames refused).
+#include "core/wire_format.h"
+
 #include <cstring>
 #include <vector>
 
 #include "core/endpoint.h"
-#include "core/wire_format.h"
 #include "test_util.h"
 
 using namespace jetrecv::core;
@@ -30,8 +31,7 @@ void DataHeaderLayout() {
   h.counter = 0x0102030405060708ull;
   uint8_t bytes[kDataHeaderLen];
   StoreWire(bytes, h);
-  const uint8_t expected[kDataHeaderLen] = {3, 7, 0, 0, 0x44, 0x33, 0x22, 0x11,
-                                            8, 7, 6, 5, 4, 3, 2, 1};
+  const uint8_t expected[kDataHeaderLen] = {3, 7, 0, 0, 0x44, 0x33, 0x22, 0x11, 8, 7, 6, 5, 4, 3, 2, 1};
   CHECK(std::memcmp(bytes, expected, sizeof(expected)) == 0);
   DataHeader back = LoadWire<DataHeader>(bytes);
   CHECK_EQ(back.receiver_index, 0x11223344u);
@@ -69,9 +69,9 @@ void BlockFrame() {
   size_t len = EncodeBlockFrame(h, data, sizeof(data), frame, sizeof(frame));
   CHECK_EQ(len, kBlockFrameHeaderLen + sizeof(data));
   CHECK_EQ(frame[0], static_cast<uint8_t>(FrameType::kBlock));
-  CHECK_EQ(frame[4], 77u);       // transfer_id at 4, LE
-  CHECK_EQ(frame[8], 3u);        // file_index at 8
-  CHECK_EQ(frame[16 + 4], 2u);   // offset at 16: 2^33 -> byte 4 = 0x02
+  CHECK_EQ(frame[4], 77u);      // transfer_id at 4, LE
+  CHECK_EQ(frame[8], 3u);       // file_index at 8
+  CHECK_EQ(frame[16 + 4], 2u);  // offset at 16: 2^33 -> byte 4 = 0x02
   BlockFrameHeader back;
   const uint8_t* out;
   size_t out_len;
@@ -165,7 +165,7 @@ void FeedbackFrame() {
   REQUIRE(out.size() == 2);
   CHECK_EQ(out[0].first_block, 100u);
   CHECK(!DecodeFeedbackFrame(frame, len - 8, &back, &out));  // cap flag, 56-byte header
-  frame[1] = kFeedbackFlagRateCap;                            // cap without timing: malformed
+  frame[1] = kFeedbackFlagRateCap;                           // cap without timing: malformed
   CHECK(!DecodeFeedbackFrame(frame, len, &back, &out));
   CHECK_EQ(FeedbackHeaderLen(0), kFeedbackFrameHeaderV1Len);
   CHECK_EQ(FeedbackHeaderLen(kFeedbackFlagTiming), kFeedbackFrameHeaderLen);

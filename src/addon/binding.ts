@@ -175,17 +175,46 @@ export interface SendTransferStats {
 }
 
 /** A handshake packet of exactly its type's length (INIT on a receiver; RESP or COOKIE REPLY on a sender). */
-export interface HandshakeEvent { type: 'handshake'; address: string; port: number; packet: Uint8Array }
+export interface HandshakeEvent {
+  type: 'handshake';
+  address: string;
+  port: number;
+  packet: Uint8Array;
+}
 /** The payload of an authenticated CONTROL frame of `session`. */
-export interface ControlEvent { type: 'control'; session: number; payload: Uint8Array }
+export interface ControlEvent {
+  type: 'control';
+  session: number;
+  payload: Uint8Array;
+}
 /** Receiver: file `file` of the transfer is finalized (renamed, synced unless syncOnFinalize is false). */
-export interface FileDoneEvent { type: 'fileDone'; session: number; transfer: number; file: number }
+export interface FileDoneEvent {
+  type: 'fileDone';
+  session: number;
+  transfer: number;
+  file: number;
+}
 /** The transfer failed (receiver: disk or sandbox error; sender: a source file could not be read). */
-export interface TransferErrorEvent { type: 'transferError'; session: number; transfer: number; file: number; code: string; errno: number; message: string }
+export interface TransferErrorEvent {
+  type: 'transferError';
+  session: number;
+  transfer: number;
+  file: number;
+  code: string;
+  errno: number;
+  message: string;
+}
 /** Sender: the receiver's FEEDBACK says it holds every block of the transfer. */
-export interface ReceiverCompleteEvent { type: 'receiverComplete'; session: number; transfer: number }
+export interface ReceiverCompleteEvent {
+  type: 'receiverComplete';
+  session: number;
+  transfer: number;
+}
 /** `dropped` events were lost because the queue was full; it comes first in a drain. */
-export interface OverflowEvent { type: 'overflow'; dropped: number }
+export interface OverflowEvent {
+  type: 'overflow';
+  dropped: number;
+}
 
 /** What a receiver endpoint queues. */
 export type ReceiverEvent = HandshakeEvent | ControlEvent | FileDoneEvent | TransferErrorEvent | OverflowEvent;
@@ -348,10 +377,9 @@ export interface NativeAddon {
  * Where the build puts the addon (cmake-js: build/Release, or build/Debug with JETRECV_DEBUG).
  * JETRECV_NATIVE_ADDON names another build (e.g. a sanitizer build) and then is the only choice.
  */
-export const addonCandidates: readonly string[] = process.env.JETRECV_NATIVE_ADDON ? [path.resolve(process.env.JETRECV_NATIVE_ADDON)] : [
-  path.join(packageRoot, 'build', 'Release', 'jetrecv_native.node'),
-  path.join(packageRoot, 'build', 'Debug', 'jetrecv_native.node'),
-];
+export const addonCandidates: readonly string[] = process.env.JETRECV_NATIVE_ADDON
+  ? [path.resolve(process.env.JETRECV_NATIVE_ADDON)]
+  : [path.join(packageRoot, 'build', 'Release', 'jetrecv_native.node'), path.join(packageRoot, 'build', 'Debug', 'jetrecv_native.node')];
 
 function loadAddon(): NativeAddon {
   const found = addonCandidates.find((p) => existsSync(p));

@@ -47,7 +47,11 @@ export class SendPolicy {
       this.counts.failed++;
       const key = e.code ?? 'unknown';
       this.counts.byCode[key] = (this.counts.byCode[key] ?? 0) + 1;
-      this.limited.warn(`send:${what}:${key}:${e.errno ?? ''}`, { ...context, send: what, code: e.code, errno: e.errno, err: e.message, failedSends: this.counts.failed }, 'send failed; the datagram is lost');
+      this.limited.warn(
+        `send:${what}:${key}:${e.errno ?? ''}`,
+        { ...context, send: what, code: e.code, errno: e.errno, err: e.message, failedSends: this.counts.failed },
+        'send failed; the datagram is lost',
+      );
       return 'failed';
     }
   }

@@ -99,11 +99,7 @@ export class ApiCallError extends JetrecvError {
   /** Extra fields copied into the error body (requestId, parameter). */
   readonly bodyExtras: Pick<ApiErrorBody, 'requestId' | 'parameter'>;
 
-  constructor(
-    code: string,
-    message: string,
-    extras: Pick<ApiErrorBody, 'requestId' | 'parameter'> & { retryAfterSeconds?: number } = {},
-  ) {
+  constructor(code: string, message: string, extras: Pick<ApiErrorBody, 'requestId' | 'parameter'> & { retryAfterSeconds?: number } = {}) {
     super(code, message);
     this.name = 'ApiCallError';
     const { retryAfterSeconds, ...bodyExtras } = extras;

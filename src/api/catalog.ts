@@ -52,8 +52,7 @@ const requestIdParam: ParamSpec = {
   type: 'integer',
   required: true,
   minimum: 1,
-  description:
-    'Id from a Request Structure. The integer or the whole Request Structure ({"requestId": N}) is accepted.',
+  description: 'Id from a Request Structure. The integer or the whole Request Structure ({"requestId": N}) is accepted.',
 };
 
 const clientPublicKeyParam: ParamSpec = {
@@ -61,7 +60,7 @@ const clientPublicKeyParam: ParamSpec = {
   type: 'string',
   required: true,
   description:
-    "A sender's X25519 public key: standard base64 of 32 bytes (44 characters). The dict form {\"clientPublicKey\": \"...\"} is accepted too.",
+    'A sender\'s X25519 public key: standard base64 of 32 bytes (44 characters). The dict form {"clientPublicKey": "..."} is accepted too.',
 };
 
 const tokenNameParam: ParamSpec = {
@@ -80,8 +79,7 @@ const userParams: ParamSpec[] = [
 export const METHODS: readonly MethodSpec[] = [
   {
     name: 'server.auth',
-    summary:
-      'Log in. Returns the session token to send as `Authorization: Bearer <token>`; failed logins are rate-limited.',
+    summary: 'Log in. Returns the session token to send as `Authorization: Bearer <token>`; failed logins are rate-limited.',
     access: 'public',
     async: false,
     allowGet: false,
@@ -137,8 +135,7 @@ export const METHODS: readonly MethodSpec[] = [
   },
   {
     name: 'server.getRequestResult',
-    summary:
-      'Wait until a request completes (at most timeoutMs) and return its result, or its error if it failed.',
+    summary: 'Wait until a request completes (at most timeoutMs) and return its result, or its error if it failed.',
     access: 'session',
     async: false,
     allowGet: false,

@@ -102,7 +102,9 @@ export function resolveGroup(group: string): number {
 /** Whether process `pid` has `gid` among its groups (/proc/<pid>/status); false if it is gone. */
 function processHasGroup(pid: number, gid: number): boolean {
   try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Groups:'));
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Groups:'));
     return line !== undefined && line.slice(7).trim().split(/\s+/).map(Number).includes(gid);
   } catch {
     return false;
@@ -131,7 +133,9 @@ async function clearStaleSocket(socketPath: string, log: Logger): Promise<void> 
     throw err;
   }
   if (!st.isSocket()) {
-    throw new JetrecvError(ErrorCodes.CONFIG, `--admin-socket: ${socketPath} exists and is not a socket; not replacing it`, { path: socketPath });
+    throw new JetrecvError(ErrorCodes.CONFIG, `--admin-socket: ${socketPath} exists and is not a socket; not replacing it`, {
+      path: socketPath,
+    });
   }
   try {
     await probe(socketPath);
@@ -153,11 +157,7 @@ async function clearStaleSocket(socketPath: string, log: Logger): Promise<void> 
  * replaces a stale socket, creates the socket with mode 0600 (0660 owned by `opts.group`).
  * Throws JETRECV_ERR_CONFIG when the path is in use, not a socket, or cannot be created.
  */
-export async function listenLocalAdmin(
-  opts: LocalAdminOptions,
-  listener: http.RequestListener,
-  logger: Logger,
-): Promise<LocalAdmin> {
+export async function listenLocalAdmin(opts: LocalAdminOptions, listener: http.RequestListener, logger: Logger): Promise<LocalAdmin> {
   const log = logger.child({ component: 'local-admin' });
   // Loaded here, not at import: the client side (`jetrecv api`) and a server without the
   // socket do not need the addon.
@@ -176,7 +176,7 @@ export async function listenLocalAdmin(
       if (typeof fd !== 'number' || fd < 0) throw new Error('the connection has no file descriptor');
       cred = peerCredentials(fd);
     } catch (err) {
-      log.warn({ err: (err as Error).message }, 'local admin socket: cannot read the caller\'s credentials');
+      log.warn({ err: (err as Error).message }, "local admin socket: cannot read the caller's credentials");
       return { refusal: `the local admin socket could not read the caller's credentials: ${(err as Error).message}` };
     }
     if (!permitted(cred)) {
@@ -221,7 +221,9 @@ export async function listenLocalAdmin(
   } catch (err) {
     server.close();
     if (err instanceof JetrecvError) throw err;
-    throw new JetrecvError(ErrorCodes.CONFIG, `--admin-socket: cannot listen on ${socketPath}: ${(err as Error).message}`, { path: socketPath });
+    throw new JetrecvError(ErrorCodes.CONFIG, `--admin-socket: cannot listen on ${socketPath}: ${(err as Error).message}`, {
+      path: socketPath,
+    });
   }
   server.on('error', (err) => log.error({ err }, 'admin socket server error'));
   log.info({ path: socketPath, group: opts.group ?? null }, 'local admin socket listening');

@@ -273,10 +273,8 @@ export function createHandlers(ctx: ApiContext): Record<string, Handler> {
         clientPublicKeys: ctx.backend.authorizedClients.list(),
       })),
 
-    'recv.getSourcesAsync': (_p, call) =>
-      submit(call, 'recv.getSourcesAsync', async () => await ctx.backend.getSources()),
+    'recv.getSourcesAsync': (_p, call) => submit(call, 'recv.getSourcesAsync', async () => await ctx.backend.getSources()),
 
-    'recv.getTransfersAsync': (_p, call) =>
-      submit(call, 'recv.getTransfersAsync', async () => await ctx.backend.getTransfers()),
+    'recv.getTransfersAsync': (_p, call) => submit(call, 'recv.getTransfersAsync', async () => await ctx.backend.getTransfers()),
   };
 }

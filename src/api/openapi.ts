@@ -267,7 +267,9 @@ function operation(method: MethodSpec): Schema {
     description: method.async ? `Request queued; its result is a ${method.resultSchema}.` : 'Success.',
     content: { 'application/json': { schema: ref(answer) } },
   };
-  responses['400'] = errorResponse('Malformed JSON (JETRECV_ERR_BAD_REQUEST), bad parameter (JETRECV_ERR_BAD_PARAMETER) or bad key (JETRECV_ERR_BAD_KEY).');
+  responses['400'] = errorResponse(
+    'Malformed JSON (JETRECV_ERR_BAD_REQUEST), bad parameter (JETRECV_ERR_BAD_PARAMETER) or bad key (JETRECV_ERR_BAD_KEY).',
+  );
   if (method.access !== 'public' || method.name.startsWith('server.auth')) {
     responses['401'] = errorResponse('Missing, unknown or expired token; for logins a wrong password or no users.');
   }
@@ -366,7 +368,13 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     ],
     paths,
     components: {
-      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'Session token from server.auth, or an API token from server.createAPIToken.' } },
+      securitySchemes: {
+        bearerAuth: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'Session token from server.auth, or an API token from server.createAPIToken.',
+        },
+      },
       schemas: SCHEMAS,
     },
   };

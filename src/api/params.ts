@@ -59,8 +59,7 @@ export function validateParams(method: MethodSpec, body: unknown): Record<string
   const known = new Set(method.params.map((p) => p.name));
   for (const key of Object.keys(body)) {
     if (!known.has(key)) {
-      const expected =
-        method.params.length === 0 ? 'it takes no parameters' : `expected ${method.params.map((p) => p.name).join(', ')}`;
+      const expected = method.params.length === 0 ? 'it takes no parameters' : `expected ${method.params.map((p) => p.name).join(', ')}`;
       throw badParameter(method, key, `unknown parameter '${key}' (${expected})`);
     }
   }
@@ -81,11 +80,7 @@ export function validateParams(method: MethodSpec, body: unknown): Record<string
 
 function checkType(method: MethodSpec, param: ParamSpec, value: unknown): unknown {
   const fail = (): never => {
-    throw badParameter(
-      method,
-      param.name,
-      `parameter '${param.name}' must be ${expectedTypeText(param)}, got ${describeJsonValue(value)}`,
-    );
+    throw badParameter(method, param.name, `parameter '${param.name}' must be ${expectedTypeText(param)}, got ${describeJsonValue(value)}`);
   };
   switch (param.type) {
     case 'string':

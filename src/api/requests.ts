@@ -89,11 +89,9 @@ export class RequestQueue {
   submit(owner: string, method: string, run: () => Promise<unknown>): number {
     if (this.closed) throw new ApiCallError(ApiErrorCodes.SHUTTING_DOWN, 'the server is shutting down');
     if (this.inFlight >= this.maxInFlight) {
-      throw new ApiCallError(
-        ApiErrorCodes.BUSY,
-        `too many requests in progress (${this.maxInFlight}); retry when some have completed`,
-        { retryAfterSeconds: 1 },
-      );
+      throw new ApiCallError(ApiErrorCodes.BUSY, `too many requests in progress (${this.maxInFlight}); retry when some have completed`, {
+        retryAfterSeconds: 1,
+      });
     }
     const id = this.nextId++;
     this.records.set(id, {

@@ -166,9 +166,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     try {
       certificateExpiresMs = Date.parse(new X509Certificate(cert).validTo);
     } catch (err) {
-      throw new JetrecvError(ErrorCodes.CONFIG, `the API TLS certificate ${opts.tls.cert} is not a PEM certificate: ${(err as Error).message}`, {
-        path: opts.tls.cert,
-      });
+      throw new JetrecvError(
+        ErrorCodes.CONFIG,
+        `the API TLS certificate ${opts.tls.cert} is not a PEM certificate: ${(err as Error).message}`,
+        {
+          path: opts.tls.cert,
+        },
+      );
     }
     tlsOptions = { cert, key };
   }
@@ -180,9 +184,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     if ((await opts.users.get(name)) === undefined) log.warn({ user: name }, 'a --superuser names a user that does not exist (yet)');
   }
 
-  const sessions = new SessionStore(
-    opts.sessionIdleTimeoutMs !== undefined ? { idleTimeoutMs: opts.sessionIdleTimeoutMs } : {},
-  );
+  const sessions = new SessionStore(opts.sessionIdleTimeoutMs !== undefined ? { idleTimeoutMs: opts.sessionIdleTimeoutMs } : {});
   const requests = new RequestQueue({
     ...(opts.requestRetention ?? {}),
     ...(opts.requestConcurrency !== undefined ? { concurrency: opts.requestConcurrency } : {}),
@@ -204,8 +206,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       authRequired: true,
       APITokensAvailable: true,
       bandwidthLimits: opts.backend.getBandwidthLimits(),
-      certificateValidation:
-        certificateExpiresMs === null ? null : Math.floor((certificateExpiresMs - Date.now()) / 86_400_000),
+      certificateValidation: certificateExpiresMs === null ? null : Math.floor((certificateExpiresMs - Date.now()) / 86_400_000),
       receiver: {
         ...baseReceiver,
         onlyAuthorizedClientsAllowed: clients.allowOnly,
@@ -309,7 +310,6 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     return checkAccess(session, method);
   };
 
-
   let closing: Promise<void> | undefined;
   const send = (res: http.ServerResponse, status: number, body: string, contentType = 'application/json; charset=utf-8'): void => {
     if (res.headersSent || res.destroyed) return;
@@ -378,7 +378,12 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         user = session.user;
         // Checked again at each tick, the way every call is: the stream keeps its session in
         // use and ends when the session does (logout, lifetime, user removed).
-        eventStreams.serve(res, () => authenticate(req, EVENTS_ROUTE).then(() => true, () => false));
+        eventStreams.serve(res, () =>
+          authenticate(req, EVENTS_ROUTE).then(
+            () => true,
+            () => false,
+          ),
+        );
         return;
       }
       if (!pathname.startsWith(API_PREFIX)) {
@@ -405,7 +410,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       const isGet = req.method === 'GET' && method.allowGet;
       if (req.method !== 'POST' && !isGet) {
         res.setHeader('Allow', method.allowGet ? 'GET, POST' : 'POST');
-        throw new ApiCallError(ApiErrorCodes.HTTP_METHOD, `${method.name} must be called with POST${method.allowGet ? ' or GET' : ''}, not ${req.method}`);
+        throw new ApiCallError(
+          ApiErrorCodes.HTTP_METHOD,
+          `${method.name} must be called with POST${method.allowGet ? ' or GET' : ''}, not ${req.method}`,
+        );
       }
       const body = parseJsonBody(await readBody(req, maxBody), method.name);
       const session = await authenticate(req, method);

@@ -28,7 +28,10 @@ export function createTokenHandlers(
     'server.createAPIToken': async (p, call): Promise<CreateApiTokenResult> => {
       const createdBy = (call.session as Session).user;
       const { token, info } = await tokens.create(p.name as string, p.superuser === true, createdBy);
-      logger.info({ token: info.name, id: info.id, superuser: info.superuser, user: createdBy, remoteAddress: call.remoteAddress }, 'API token created');
+      logger.info(
+        { token: info.name, id: info.id, superuser: info.superuser, user: createdBy, remoteAddress: call.remoteAddress },
+        'API token created',
+      );
       return { token, ...info };
     },
 
@@ -37,7 +40,10 @@ export function createTokenHandlers(
     'server.deleteAPIToken': async (p, call): Promise<DeleteApiTokenResult> => {
       const revoked = await tokens.revoke(p.name as string);
       if (revoked !== undefined) {
-        logger.info({ token: revoked.name, id: revoked.id, user: call.session?.user, remoteAddress: call.remoteAddress }, 'API token revoked');
+        logger.info(
+          { token: revoked.name, id: revoked.id, user: call.session?.user, remoteAddress: call.remoteAddress },
+          'API token revoked',
+        );
       }
       return { name: p.name as string, deleted: revoked !== undefined };
     },

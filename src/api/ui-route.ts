@@ -76,7 +76,8 @@ export async function loadStatusPage(dir: string = UI_ASSET_DIR, onMissing?: (pr
       problems.push(`${file}: ${(err as Error).message}`);
     }
   }
-  const missing = problems.length === 0 ? undefined : `the status page files are missing from this installation (${[...new Set(problems)].join('; ')})`;
+  const missing =
+    problems.length === 0 ? undefined : `the status page files are missing from this installation (${[...new Set(problems)].join('; ')})`;
   if (missing !== undefined) onMissing?.(missing);
   return {
     handles: (pathname) => pathname === UI_PATH || pathname.startsWith(`${UI_PATH}/`),

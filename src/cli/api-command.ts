@@ -23,33 +23,48 @@ export const API_PASSWORD_ENV = 'JETRECV_API_PASSWORD';
 export const apiSpec: CommandSpec = {
   name: 'api',
   summary: 'call the receiver API (RecvInterface) and print JSON',
-  usage: 'jetrecv api [--admin-socket PATH | --host H] [--api-control-port P] [--user U | --token-env VAR] [--wait] [--tls] <command> [--param=value ...]',
+  usage:
+    'jetrecv api [--admin-socket PATH | --host H] [--api-control-port P] [--user U | --token-env VAR] [--wait] [--tls] <command> [--param=value ...]',
   description:
     'Calls one API method and prints its answer as JSON. <command> is a method name with or ' +
     'without its namespace (getServerInfo, recv.getSourcesAsync). Parameters follow the command ' +
     'as --name=value or --name value; a value that parses as JSON (true, 42, {"a":1}) is sent ' +
     'as that JSON, anything else as a string; a bare --name means true. ' +
     'Without --user, --token-env, --host, --api-control-port or --http, the call goes over the ' +
-    'daemon\'s local admin socket when it is there and this process may use it (root, the ' +
-    'daemon\'s user or its --admin-socket-group): no password, superuser at once. Otherwise ' +
+    "daemon's local admin socket when it is there and this process may use it (root, the " +
+    "daemon's user or its --admin-socket-group): no password, superuser at once. Otherwise " +
     'it goes to the HTTP API. With --user the ' +
     `password comes from $${API_PASSWORD_ENV} or a prompt on the terminal. Superuser-only ` +
-    'methods elevate the session automatically (the user must be named by the daemon\'s ' +
+    "methods elevate the session automatically (the user must be named by the daemon's " +
     '--superuser). --wait waits for an *Async request and prints its result instead of the ' +
     `request id. The command '${WATCH_COMMAND}' prints the live transfer events ` +
     '(GET /api/v1/events), one JSON object per line, until interrupted.',
   flags: [
     { name: 'host', type: 'string', valueName: 'HOST', default: '127.0.0.1', help: 'API host' },
     { name: 'api-control-port', type: 'port', valueName: 'PORT', default: DEFAULT_API_PORT, help: 'API TCP port' },
-    { name: 'admin-socket', type: 'path', valueName: 'PATH', help: `the daemon's local admin socket; without it, the first of ${adminSocketCandidates().join(', ')} that exists` },
+    {
+      name: 'admin-socket',
+      type: 'path',
+      valueName: 'PATH',
+      help: `the daemon's local admin socket; without it, the first of ${adminSocketCandidates().join(', ')} that exists`,
+    },
     { name: 'http', type: 'bool', help: 'use the HTTP API even when the admin socket is there' },
     { name: 'user', type: 'string', valueName: 'USER', help: 'log in as this user first (HTTP API)' },
-    { name: 'token-env', type: 'string', valueName: 'VAR', help: 'send the API token held in environment variable VAR (HTTP API; never a token on the command line)' },
+    {
+      name: 'token-env',
+      type: 'string',
+      valueName: 'VAR',
+      help: 'send the API token held in environment variable VAR (HTTP API; never a token on the command line)',
+    },
     { name: 'wait', type: 'bool', help: 'wait for an *Async request and print its result' },
     { name: 'wait-timeout', type: 'duration', valueName: 'DURATION', default: '5m', help: 'how long --wait waits' },
-    { name: 'superuser', type: 'bool', help: 'elevate the session even for methods that do not need it (e.g. getServerInfo shows the configuration)' },
+    {
+      name: 'superuser',
+      type: 'bool',
+      help: 'elevate the session even for methods that do not need it (e.g. getServerInfo shows the configuration)',
+    },
     { name: 'tls', type: 'bool', help: 'use HTTPS' },
-    { name: 'tls-ca', type: 'path', valueName: 'FILE', help: 'trust this CA certificate (PEM), e.g. the server\'s self-signed one' },
+    { name: 'tls-ca', type: 'path', valueName: 'FILE', help: "trust this CA certificate (PEM), e.g. the server's self-signed one" },
     { name: 'tls-insecure', type: 'bool', help: 'do not verify the server certificate' },
   ],
   positionals: { name: 'COMMAND', help: 'API method, then its --param=value arguments', min: 1, max: 1 },
@@ -171,17 +186,20 @@ export async function runApiCommand(argv: string[], io: CommandIo = processIo())
     }
     const user = parsed.flags['user'] as string | undefined;
     const tokenEnv = parsed.flags['token-env'] as string | undefined;
-    if (user !== undefined && tokenEnv !== undefined) throw new UsageError('--user and --token-env exclude each other: log in, or send a token');
+    if (user !== undefined && tokenEnv !== undefined)
+      throw new UsageError('--user and --token-env exclude each other: log in, or send a token');
     let apiToken: string | undefined;
     if (tokenEnv !== undefined) {
       apiToken = io.env[tokenEnv];
-      if (apiToken === undefined || apiToken === '') throw new UsageError(`--token-env: environment variable ${tokenEnv} is not set or empty`);
+      if (apiToken === undefined || apiToken === '')
+        throw new UsageError(`--token-env: environment variable ${tokenEnv} is not set or empty`);
     }
     const socketPath = chooseAdminSocket(parsed.flags, globals, io.env);
     if (socketPath !== undefined && (user !== undefined || tokenEnv !== undefined)) {
-      throw new UsageError('--admin-socket authenticates by this process\'s user: it takes no --user or --token-env');
+      throw new UsageError("--admin-socket authenticates by this process's user: it takes no --user or --token-env");
     }
-    const elevate = socketPath === undefined && apiToken === undefined && (method.access === 'superuser' || parsed.flags['superuser'] === true);
+    const elevate =
+      socketPath === undefined && apiToken === undefined && (method.access === 'superuser' || parsed.flags['superuser'] === true);
     if (socketPath === undefined && user === undefined && apiToken === undefined && (method.access !== 'public' || elevate)) {
       throw new UsageError(
         `${method.name} needs a session: give --user NAME (password from $${API_PASSWORD_ENV} or a prompt) or --token-env VAR (an API token), ` +

@@ -9,7 +9,7 @@ export const keygenSpec: CommandSpec = {
   usage: 'jetrecv keygen [--out FILE] [--force]',
   description:
     'Creates a key pair for `jetrecv send --key FILE`. With --out the key file is written with ' +
-    'mode 0600 and the public key is printed (give it to the receiver\'s admin for ' +
+    "mode 0600 and the public key is printed (give it to the receiver's admin for " +
     'recv.addAuthorizedClientAsync); without it the key file is printed on stdout.',
   flags: [
     { name: 'out', type: 'path', valueName: 'FILE', help: 'write the key file here (mode 0600)' },

@@ -14,7 +14,10 @@ const commands: Record<string, CommandEntry> = {
   serve: { summary: 'run the receiver daemon', run: async (a) => (await import('./serve-command.js')).runServeCommand(a) },
   send: { summary: 'send files and directories to a receiver', run: async (a) => (await import('./send-command.js')).runSendCommand(a) },
   keygen: { summary: 'create a sender key pair (X25519)', run: async (a) => (await import('./keygen-command.js')).runKeygenCommand(a) },
-  api: { summary: 'call the receiver API (RecvInterface) and print JSON', run: async (a) => (await import('./api-command.js')).runApiCommand(a) },
+  api: {
+    summary: 'call the receiver API (RecvInterface) and print JSON',
+    run: async (a) => (await import('./api-command.js')).runApiCommand(a),
+  },
   user: { summary: 'manage API users in the state directory', run: async (a) => (await import('./user-command.js')).runUserCommand(a) },
 };
 

@@ -17,30 +17,96 @@ export const sendSpec: CommandSpec = {
   usage: 'jetrecv send --to HOST[:PORT] --server-key KEY [options] PATH...',
   description:
     'Sends each PATH (a file, or a directory with everything beneath it) to the receiver, ' +
-    'which places it at <sandbox>/<dest>/<name>. Encryption is always on; the receiver\'s public ' +
+    "which places it at <sandbox>/<dest>/<name>. Encryption is always on; the receiver's public " +
     'key (--server-key) is required and a receiver that does not answer to it stays silent.',
   flags: [
     { name: 'to', type: 'string', valueName: 'HOST[:PORT]', help: 'receiver address; the port defaults to 8886' },
     { name: 'server-key', type: 'string', valueName: 'KEY', help: "the receiver's public key (base64, 44 characters)" },
     { name: 'key', type: 'path', valueName: 'FILE', help: "this sender's key file (jetrecv keygen); default: a new key for this run" },
-    { name: 'dest', type: 'string', default: '/', valueName: 'PATH', help: 'destination path beneath the receiver\'s sandbox' },
-    { name: 'rate-max', type: 'rate', default: '0', allowZero: true, help: "never send faster than this many bits/s (e.g. '2G'; 0 = no cap, the receiver's feedback sets the pace)" },
+    { name: 'dest', type: 'string', default: '/', valueName: 'PATH', help: "destination path beneath the receiver's sandbox" },
+    {
+      name: 'rate-max',
+      type: 'rate',
+      default: '0',
+      allowZero: true,
+      help: "never send faster than this many bits/s (e.g. '2G'; 0 = no cap, the receiver's feedback sets the pace)",
+    },
     { name: 'rate-start', type: 'rate', default: '1G', help: 'initial send rate before the first receiver report' },
-    { name: 'rate-min', type: 'rate', default: '1M', help: 'never pace slower than this many bits/s, even when the path looks congested (at most --rate-max)' },
-    { name: 'rate-policy', type: 'string', default: 'fair', valueName: 'POLICY', help: "'fair': measure the path and share it with TCP and other transfers; 'fixed': hold --rate-max whatever the path does (dedicated links only)" },
+    {
+      name: 'rate-min',
+      type: 'rate',
+      default: '1M',
+      help: 'never pace slower than this many bits/s, even when the path looks congested (at most --rate-max)',
+    },
+    {
+      name: 'rate-policy',
+      type: 'string',
+      default: 'fair',
+      valueName: 'POLICY',
+      help: "'fair': measure the path and share it with TCP and other transfers; 'fixed': hold --rate-max whatever the path does (dedicated links only)",
+    },
     { name: 'lanes', type: 'int', default: 1, min: 1, max: 16, help: 'UDP sockets (source ports) the data is spread over' },
-    { name: 'tx-threads', type: 'int', auto: true, default: 'auto', min: 1, max: 16, valueName: 'N', help: "TX threads (each seals and sends on lanes of its own, all under one rate), at most --lanes; 'auto': min(--lanes, cores)" },
+    {
+      name: 'tx-threads',
+      type: 'int',
+      auto: true,
+      default: 'auto',
+      min: 1,
+      max: 16,
+      valueName: 'N',
+      help: "TX threads (each seals and sends on lanes of its own, all under one rate), at most --lanes; 'auto': min(--lanes, cores)",
+    },
     // Its range is checked once, by sendFiles (kDatagramSizeRange).
-    { name: 'datagram-size', type: 'int', default: kDefaultDatagramSize, valueName: 'BYTES', help: `largest UDP payload per datagram, ${kDatagramSizeRange.min}-${kDatagramSizeRange.max}: 1472 for a 1500-byte MTU, 8972 for jumbo frames` },
+    {
+      name: 'datagram-size',
+      type: 'int',
+      default: kDefaultDatagramSize,
+      valueName: 'BYTES',
+      help: `largest UDP payload per datagram, ${kDatagramSizeRange.min}-${kDatagramSizeRange.max}: 1472 for a 1500-byte MTU, 8972 for jumbo frames`,
+    },
     { name: 'cipher', type: 'string', default: 'aes-256-gcm', valueName: 'CIPHER', help: "'aes-256-gcm' or 'chacha20-poly1305'" },
-    { name: 'handshake-timeout', type: 'duration', default: '10s', help: 'give up when the receiver does not answer the handshake in this time' },
-    { name: 'checkpoint-interval', type: 'int', default: 2, min: 0, max: 3600, valueName: 'SECONDS', help: 'ask the receiver to checkpoint this often, so an interrupted transfer resumes (0 = no checkpoints, no resume)' },
-    { name: 'resume', type: 'bool', default: true, help: 'resume an unfinished identical send (same --key, receiver, --dest and files) instead of starting over; --no-resume starts afresh' },
-    { name: 'resume-dir', type: 'path', valueName: 'DIR', help: 'where unfinished sends are remembered (default $XDG_CACHE_HOME/jetrecv/send or ~/.cache/jetrecv/send)' },
-    { name: 'reconnect-timeout', type: 'duration', default: '60s', help: 'after losing the receiver (restart, shutdown), keep reconnecting this long to resume (0 = fail at once)' },
+    {
+      name: 'handshake-timeout',
+      type: 'duration',
+      default: '10s',
+      help: 'give up when the receiver does not answer the handshake in this time',
+    },
+    {
+      name: 'checkpoint-interval',
+      type: 'int',
+      default: 2,
+      min: 0,
+      max: 3600,
+      valueName: 'SECONDS',
+      help: 'ask the receiver to checkpoint this often, so an interrupted transfer resumes (0 = no checkpoints, no resume)',
+    },
+    {
+      name: 'resume',
+      type: 'bool',
+      default: true,
+      help: 'resume an unfinished identical send (same --key, receiver, --dest and files) instead of starting over; --no-resume starts afresh',
+    },
+    {
+      name: 'resume-dir',
+      type: 'path',
+      valueName: 'DIR',
+      help: 'where unfinished sends are remembered (default $XDG_CACHE_HOME/jetrecv/send or ~/.cache/jetrecv/send)',
+    },
+    {
+      name: 'reconnect-timeout',
+      type: 'duration',
+      default: '60s',
+      help: 'after losing the receiver (restart, shutdown), keep reconnecting this long to resume (0 = fail at once)',
+    },
     { name: 'quiet', type: 'bool', short: 'q', help: 'no progress bar' },
     { name: 'json', type: 'bool', help: 'print the summary as JSON' },
-    { name: 'log-level', type: 'string', default: 'warn', valueName: 'LEVEL', help: `diagnostics on stderr: one of ${LOG_LEVELS.join(', ')}` },
+    {
+      name: 'log-level',
+      type: 'string',
+      default: 'warn',
+      valueName: 'LEVEL',
+      help: `diagnostics on stderr: one of ${LOG_LEVELS.join(', ')}`,
+    },
   ],
   positionals: { name: 'PATH', help: 'files or directories to send', min: 1 },
 };
@@ -50,7 +116,8 @@ export function parseTarget(text: string): { host: string; port: number } {
   const m = /^([^:\s]+)(?::(\d+))?$/.exec(text);
   if (!m) throw new UsageError(`--to: expected HOST[:PORT], got '${text}'`, { flag: 'to' });
   const port = m[2] === undefined ? 8886 : Number(m[2]);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--to: port must be 1-65535, got '${m[2]}'`, { flag: 'to' });
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new UsageError(`--to: port must be 1-65535, got '${m[2]}'`, { flag: 'to' });
   return { host: m[1]!, port };
 }
 
@@ -81,7 +148,10 @@ export async function runSendCommand(argv: string[]): Promise<number> {
   }
   const f = parsed.flags;
   if (f['to'] === undefined) throw new UsageError('--to HOST[:PORT] is required', { flag: 'to' });
-  if (f['server-key'] === undefined) throw new UsageError("--server-key is required: the receiver's public key (shown when it starts, and by getServerInfo)", { flag: 'server-key' });
+  if (f['server-key'] === undefined)
+    throw new UsageError("--server-key is required: the receiver's public key (shown when it starts, and by getServerInfo)", {
+      flag: 'server-key',
+    });
   const { host, port } = parseTarget(f['to'] as string);
   let serverKey: Uint8Array;
   try {
@@ -108,7 +178,9 @@ export async function runSendCommand(argv: string[]): Promise<number> {
   const lanes = f['lanes'] as number;
   const txThreadsFlag = f['tx-threads'] as number | 'auto';
   if (txThreadsFlag !== 'auto' && txThreadsFlag > lanes) {
-    throw new UsageError(`--tx-threads (${txThreadsFlag}) must not exceed --lanes (${lanes}): each TX thread sends on lanes of its own`, { flag: 'tx-threads' });
+    throw new UsageError(`--tx-threads (${txThreadsFlag}) must not exceed --lanes (${lanes}): each TX thread sends on lanes of its own`, {
+      flag: 'tx-threads',
+    });
   }
   const txThreads = resolveThreadCount(txThreadsFlag, lanes);
   const logLevel = f['log-level'] as string;

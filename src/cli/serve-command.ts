@@ -60,14 +60,20 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
     sandboxDir ??= path.resolve('.jetrecv', 'received');
     stateDir ??= path.resolve('.jetrecv', 'state');
   }
-  if (!sandboxDir) throw new UsageError('--sandbox-dir is required: the directory received files are written beneath (or use --dev)', { flag: 'sandbox-dir' });
+  if (!sandboxDir)
+    throw new UsageError('--sandbox-dir is required: the directory received files are written beneath (or use --dev)', {
+      flag: 'sandbox-dir',
+    });
   const cert = flags['api-tls-cert'] as string | undefined;
   const key = flags['api-tls-key'] as string | undefined;
   if ((cert === undefined) !== (key === undefined)) {
     throw new UsageError('--api-tls-cert and --api-tls-key must be given together', { flag: cert ? 'api-tls-key' : 'api-tls-cert' });
   }
   if ((flags['max-transfer-memory'] as number) > (flags['max-receive-memory'] as number)) {
-    throw new UsageError(`--max-transfer-memory (${flags['max-transfer-memory']}) must not exceed --max-receive-memory (${flags['max-receive-memory']})`, { flag: 'max-transfer-memory' });
+    throw new UsageError(
+      `--max-transfer-memory (${flags['max-transfer-memory']}) must not exceed --max-receive-memory (${flags['max-receive-memory']})`,
+      { flag: 'max-transfer-memory' },
+    );
   }
   const bandwidthLimits = {
     incomingBps: rateLimitFlag(flags, 'incoming-rate-limit'),
@@ -198,11 +204,14 @@ export async function runServeCommand(argv: string[]): Promise<number> {
         sessionTimeoutMs: nextConfig.config.sessionTimeoutMs,
         resumeRetentionMs: nextConfig.config.resumeRetentionMs,
         // Only a changed file value replaces what server.updateBandwidthLimits set.
-        ...(diff.reloadable.some((c) => c.name.startsWith('incoming-rate-limit')) ? { bandwidthLimits: nextConfig.config.bandwidthLimits } : {}),
+        ...(diff.reloadable.some((c) => c.name.startsWith('incoming-rate-limit'))
+          ? { bandwidthLimits: nextConfig.config.bandwidthLimits }
+          : {}),
         hooks: nextConfig.config.hooks,
         eventsProgressIntervalMs: nextConfig.config.eventsProgressIntervalMs,
       });
-      for (const c of diff.restartRequired) log.warn({ setting: c.name, from: c.from, to: c.to }, 'setting changed in the config file but needs a restart');
+      for (const c of diff.restartRequired)
+        log.warn({ setting: c.name, from: c.from, to: c.to }, 'setting changed in the config file but needs a restart');
       current = applyReloadable(current, diff);
       log.info({ changed: diff.reloadable.map((c) => c.name) }, 'configuration reloaded');
     } catch (err) {

@@ -64,7 +64,7 @@ export const userSpec: CommandSpec = {
   summary: 'manage API users in the state directory',
   usage: 'jetrecv user add|remove|passwd NAME --persistent-state-dir DIR | jetrecv user list --persistent-state-dir DIR',
   description:
-    'API users live in <DIR>/users.json (scrypt-hashed passwords, mode 0600); use the daemon\'s ' +
+    "API users live in <DIR>/users.json (scrypt-hashed passwords, mode 0600); use the daemon's " +
     '--persistent-state-dir. A running daemon picks up changes at once; passwd and remove end ' +
     `the user's API sessions. Passwords (8-1024 characters) come from $${USER_PASSWORD_ENV} or ` +
     'are asked twice on the terminal. Make a user a superuser by naming it with --superuser ' +
@@ -74,7 +74,7 @@ export const userSpec: CommandSpec = {
       name: 'persistent-state-dir',
       type: 'path',
       valueName: 'DIR',
-      help: 'the daemon\'s state directory (required)',
+      help: "the daemon's state directory (required)",
     },
   ],
   positionals: { name: 'ACTION [NAME]', help: 'add NAME, remove NAME, passwd NAME, or list', min: 1, max: 2 },
@@ -100,7 +100,7 @@ export async function runUserCommand(argv: string[], io: CommandIo = processIo()
     }
     const [action, name] = parsed.positionals;
     const dir = parsed.flags['persistent-state-dir'] as string | undefined;
-    if (dir === undefined) throw new UsageError('--persistent-state-dir DIR is required (the daemon\'s state directory)');
+    if (dir === undefined) throw new UsageError("--persistent-state-dir DIR is required (the daemon's state directory)");
     const needsName = action === 'add' || action === 'remove' || action === 'passwd';
     if (action !== 'list' && !needsName) {
       throw new UsageError(`unknown action '${action}': expected add, remove, passwd or list (see jetrecv user --help)`);

@@ -136,7 +136,10 @@ export class ServerMethods {
 
   /** Creates a named API token (superuser); the answer's `token` is shown only this once. */
   createAPIToken(name: string, options: { superuser?: boolean } = {}): Promise<CreateApiTokenResult> {
-    return this.client.call('server.createAPIToken', { name, ...(options.superuser !== undefined ? { superuser: options.superuser } : {}) });
+    return this.client.call('server.createAPIToken', {
+      name,
+      ...(options.superuser !== undefined ? { superuser: options.superuser } : {}),
+    });
   }
 
   /** The API tokens, without secrets (superuser). */
@@ -174,9 +177,7 @@ export class RecvMethods {
     return this.client.call('recv.addAuthorizedClientAsync', { clientPublicKey });
   }
 
-  removeAuthorizedClientAsync(
-    clientPublicKey: string | { clientPublicKey: string },
-  ): Promise<AsyncRequest<RemoveAuthorizedClientResult>> {
+  removeAuthorizedClientAsync(clientPublicKey: string | { clientPublicKey: string }): Promise<AsyncRequest<RemoveAuthorizedClientResult>> {
     return this.client.call('recv.removeAuthorizedClientAsync', { clientPublicKey });
   }
 
@@ -294,7 +295,14 @@ export class JetrecvClient {
   async *events(options: { signal?: AbortSignal } = {}): AsyncGenerator<StreamEvent, void, undefined> {
     const headers: http.OutgoingHttpHeaders = { Accept: 'text/event-stream' };
     if (this.token !== undefined) headers.Authorization = `Bearer ${this.token}`;
-    const requestOptions: http.RequestOptions = { host: this.host, port: this.port, method: 'GET', path: '/api/v1/events', headers, agent: this.agent };
+    const requestOptions: http.RequestOptions = {
+      host: this.host,
+      port: this.port,
+      method: 'GET',
+      path: '/api/v1/events',
+      headers,
+      agent: this.agent,
+    };
     if (options.signal !== undefined) requestOptions.signal = options.signal;
     let res: http.IncomingMessage;
     try {
@@ -309,7 +317,11 @@ export class JetrecvClient {
     }
     if (res.statusCode !== 200) {
       await this.readAnswer('events', res);
-      throw new ApiError(ApiErrorCodes.BAD_RESPONSE, res.statusCode ?? 0, `events: the server at ${this.url} answered HTTP ${res.statusCode}`);
+      throw new ApiError(
+        ApiErrorCodes.BAD_RESPONSE,
+        res.statusCode ?? 0,
+        `events: the server at ${this.url} answered HTTP ${res.statusCode}`,
+      );
     }
     res.setEncoding('utf8');
     let pending = '';
@@ -347,7 +359,13 @@ export class JetrecvClient {
         try {
           parsed = text === '' ? null : JSON.parse(text);
         } catch {
-          reject(new ApiError(ApiErrorCodes.BAD_RESPONSE, status, `${method}: the server at ${this.url} answered HTTP ${status} with a body that is not JSON`));
+          reject(
+            new ApiError(
+              ApiErrorCodes.BAD_RESPONSE,
+              status,
+              `${method}: the server at ${this.url} answered HTTP ${status} with a body that is not JSON`,
+            ),
+          );
           return;
         }
         if (status >= 200 && status < 300) {
@@ -356,7 +374,13 @@ export class JetrecvClient {
         }
         const error = (parsed as { error?: Partial<ApiErrorBody> } | null)?.error;
         if (error === undefined || typeof error.code !== 'string') {
-          reject(new ApiError(ApiErrorCodes.BAD_RESPONSE, status, `${method}: the server at ${this.url} answered HTTP ${status} without an error object`));
+          reject(
+            new ApiError(
+              ApiErrorCodes.BAD_RESPONSE,
+              status,
+              `${method}: the server at ${this.url} answered HTTP ${status} without an error object`,
+            ),
+          );
           return;
         }
         const extras: { requestId?: number; parameter?: string } = {};

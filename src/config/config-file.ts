@@ -64,7 +64,7 @@ const SETTING_CHOICES: Readonly<Record<string, readonly string[]>> = {
 /** What a JSON value for each flag type looks like, for error messages. */
 const JSON_FORM: Record<FlagSpec['type'], string> = {
   string: 'a JSON string',
-  path: 'a JSON string (a path; relative paths are resolved against the config file\'s directory)',
+  path: "a JSON string (a path; relative paths are resolved against the config file's directory)",
   int: 'a JSON number',
   port: 'a JSON number',
   bool: 'true or false',
@@ -275,11 +275,7 @@ function convertScalar(file: string, key: string, flag: FlagSpec, value: unknown
  * `file` labels error messages; `baseDir` anchors relative paths.
  * @throws JetrecvError CONFIG naming `file` and the bad key.
  */
-export function parseConfigText(
-  text: string,
-  file: string,
-  opts: { baseDir?: string; spec?: CommandSpec } = {},
-): Record<string, unknown> {
+export function parseConfigText(text: string, file: string, opts: { baseDir?: string; spec?: CommandSpec } = {}): Record<string, unknown> {
   const spec = opts.spec ?? serveSpec;
   const baseDir = opts.baseDir ?? path.dirname(path.resolve(file));
   let raw: unknown;
@@ -315,7 +311,11 @@ export function parseConfigText(
     }
     if (flag.repeatable === true) {
       if (!Array.isArray(value)) {
-        throw configError(file, `key '${key}': expected a JSON array (each item ${JSON_FORM[flag.type]}), like ["a", "b"], got ${describeJson(value)}`, { key });
+        throw configError(
+          file,
+          `key '${key}': expected a JSON array (each item ${JSON_FORM[flag.type]}), like ["a", "b"], got ${describeJson(value)}`,
+          { key },
+        );
       }
       out[key] = value.map((item, i) => convertScalar(file, `${key}[${i}]`, flag, item, baseDir));
     } else {
@@ -495,13 +495,30 @@ export function formatConfigReference(spec: CommandSpec = serveSpec): string {
     const valueForm =
       flag.repeatable === true
         ? `array of ${flag.type === 'string' ? 'strings' : flag.type}`
-        : { string: 'string', path: 'path (string)', int: 'integer', port: 'port (integer)', bool: 'boolean', rate: "bits/s or '10G'", duration: "duration ('30s')" }[flag.type];
+        : {
+            string: 'string',
+            path: 'path (string)',
+            int: 'integer',
+            port: 'port (integer)',
+            bool: 'boolean',
+            rate: "bits/s or '10G'",
+            duration: "duration ('30s')",
+          }[flag.type];
     const bounds =
       (flag.type === 'int' && (flag.min !== undefined || flag.max !== undefined) ? ` ${flag.min ?? ''}..${flag.max ?? ''}` : '') +
       (flag.auto === true ? " or 'auto'" : '');
-    const def = flag.name === 'server-name' ? 'host name' : flag.default === undefined ? (flag.type === 'bool' ? 'false' : '') : JSON.stringify(flag.default);
+    const def =
+      flag.name === 'server-name'
+        ? 'host name'
+        : flag.default === undefined
+          ? flag.type === 'bool'
+            ? 'false'
+            : ''
+          : JSON.stringify(flag.default);
     const reload = RELOADABLE_SETTINGS.includes(flag.name) ? 'applied' : 'restart';
-    rows.push(`| \`${flag.name}\` | ${valueForm}${bounds} | ${def.replace(/\|/g, '\\|')} | ${reload} | ${flag.help.replace(/\|/g, '\\|')} |`);
+    rows.push(
+      `| \`${flag.name}\` | ${valueForm}${bounds} | ${def.replace(/\|/g, '\\|')} | ${reload} | ${flag.help.replace(/\|/g, '\\|')} |`,
+    );
   }
   return `${rows.join('\n')}\n`;
 }

@@ -1,11 +1,6 @@
 // index.ts — public surface of the handshake module (Noise IK over X25519, jetrecv framing).
 export { HandshakeInitiator, type HandshakeInitiatorOptions, type InitiatorResult } from './initiator.js';
-export {
-  HandshakeResponder,
-  type HandshakeResponderOptions,
-  type ResponderFailureReason,
-  type ResponderResult,
-} from './responder.js';
+export { HandshakeResponder, type HandshakeResponderOptions, type ResponderFailureReason, type ResponderResult } from './responder.js';
 export type { SessionKeys } from './session-keys.js';
 export {
   COOKIE_LIFETIME_MS,

@@ -151,11 +151,7 @@ export function ikWriteMessage1(o: {
  * Responder, first half of reading message 1: `e, es, s` — recovers the initiator's static
  * key so the caller can check it is authorized before doing anything more. Null on failure.
  */
-export function ikReadMessage1Static(o: {
-  prologue: Uint8Array;
-  staticKeys: KeyPair;
-  message: Uint8Array;
-}): IkResponderPartial | null {
+export function ikReadMessage1Static(o: { prologue: Uint8Array; staticKeys: KeyPair; message: Uint8Array }): IkResponderPartial | null {
   if (o.message.length < ikMessage1Length(0)) return null;
   const state = SymmetricState.initialize(o.prologue);
   state.mixHash(o.staticKeys.publicKey); // pre-message <- s
@@ -177,9 +173,7 @@ export function ikReadMessage1Static(o: {
  * Responder, second half of reading message 1: `ss` + payload. Returns the payload and the
  * state to answer from, or null. Does not mutate `partial`.
  */
-export function ikReadMessage1Payload(
-  partial: IkResponderPartial,
-): { payload: Uint8Array; state: SymmetricState } | null {
+export function ikReadMessage1Payload(partial: IkResponderPartial): { payload: Uint8Array; state: SymmetricState } | null {
   const state = partial.state.clone();
   if (!state.mixKeyDh(dh(partial.staticKeys.privateKey, partial.remoteStatic))) return null; // ss
   const payload = state.decryptAndHash(partial.encryptedPayload);
@@ -211,10 +205,7 @@ export function ikWriteMessage2(o: {
 }
 
 /** Initiator: read message 2 and finish. Null on any failure; `pending` is not mutated. */
-export function ikReadMessage2(
-  pending: IkInitiatorPending,
-  message: Uint8Array,
-): { payload: Uint8Array; result: IkResult } | null {
+export function ikReadMessage2(pending: IkInitiatorPending, message: Uint8Array): { payload: Uint8Array; result: IkResult } | null {
   if (message.length < ikMessage2Length(0)) return null;
   const state = pending.state.clone();
   const remoteEphemeral = message.subarray(0, DH_LEN);

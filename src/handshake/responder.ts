@@ -172,11 +172,7 @@ export class HandshakeResponder {
    * monotonic-enough clock; default Date.now()) drives the rate limiter, the load meter
    * and the cookie secret's rotation.
    */
-  consumeInitiation(
-    packet: Uint8Array,
-    source: { address: string; port: number },
-    nowMs: number = Date.now(),
-  ): ResponderResult {
+  consumeInitiation(packet: Uint8Array, source: { address: string; port: number }, nowMs: number = Date.now()): ResponderResult {
     if (!(packet instanceof Uint8Array) || packet.length !== HANDSHAKE_INIT_LENGTH) return fail('malformed');
     if (packet[0] !== HANDSHAKE_INIT_TYPE || !reservedBytesZero(packet)) return fail('malformed');
     if (!verifyMac1(this.ownMac1Key, packet, INIT_MAC1_OFFSET)) return fail('mac1');

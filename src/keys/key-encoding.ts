@@ -37,14 +37,13 @@ function parseKeyText(text: string, what: string): Uint8Array {
     throw badKey(`${what} must be a string of ${KEY_TEXT_LENGTH} base64 characters, got ${typeof text}`);
   }
   if (text.trim().length === 0) throw badKey(`${what} is empty`);
-  if (text.trim() !== text) throw badKey(`${what} has leading or trailing whitespace (${text.length} characters; a key is exactly ${KEY_TEXT_LENGTH})`);
+  if (text.trim() !== text)
+    throw badKey(`${what} has leading or trailing whitespace (${text.length} characters; a key is exactly ${KEY_TEXT_LENGTH})`);
   const trimmed = text;
   const bad = /[^A-Za-z0-9+/=]/.exec(trimmed);
   if (bad) {
     const hint = bad[0] === '-' || bad[0] === '_' ? ' (URL-safe base64; use standard base64 with + and /)' : '';
-    throw badKey(
-      `${what} is not base64: unexpected character ${JSON.stringify(bad[0])} at position ${bad.index}${hint}`,
-    );
+    throw badKey(`${what} is not base64: unexpected character ${JSON.stringify(bad[0])} at position ${bad.index}${hint}`);
   }
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(trimmed) || trimmed.length % 4 !== 0) {
     throw badKey(`${what} is not base64: misplaced '=' padding or length ${trimmed.length} not a multiple of 4`);

@@ -129,9 +129,7 @@ export function renderPrometheus(input: MetricsInput): string {
       }
       continue;
     }
-    out.family(counterMetricName(name), 'counter', help[name] ?? `addon counter ${name}`, [
-      { value: input.counters[name] as number },
-    ]);
+    out.family(counterMetricName(name), 'counter', help[name] ?? `addon counter ${name}`, [{ value: input.counters[name] as number }]);
   }
   if (input.handshakes !== undefined) {
     out.family(
@@ -170,7 +168,9 @@ export function renderPrometheus(input: MetricsInput): string {
       `${METRIC_PREFIX}hook_jobs_total`,
       'counter',
       'Transfer events handled by a hook, by hook (command, webhook) and result: succeeded, failed (non-zero exit, timeout, delivery failed after retries) or dropped (queue full).',
-      hooks.flatMap(([hook, st]) => (['succeeded', 'failed', 'dropped'] as const).map((result) => ({ labels: { hook, result }, value: st[result] }))),
+      hooks.flatMap(([hook, st]) =>
+        (['succeeded', 'failed', 'dropped'] as const).map((result) => ({ labels: { hook, result }, value: st[result] })),
+      ),
     );
     out.family(
       `${METRIC_PREFIX}hook_jobs`,
@@ -180,10 +180,15 @@ export function renderPrometheus(input: MetricsInput): string {
     );
   }
   if (input.eventStreams !== undefined) {
-    out.family(`${METRIC_PREFIX}event_stream_clients`, 'gauge', 'Clients connected to GET /api/v1/events.', [{ value: input.eventStreams.clients }]);
-    out.family(`${METRIC_PREFIX}event_stream_slow_disconnects_total`, 'counter', 'Event stream clients disconnected because they fell too far behind.', [
-      { value: input.eventStreams.slowDisconnects },
+    out.family(`${METRIC_PREFIX}event_stream_clients`, 'gauge', 'Clients connected to GET /api/v1/events.', [
+      { value: input.eventStreams.clients },
     ]);
+    out.family(
+      `${METRIC_PREFIX}event_stream_slow_disconnects_total`,
+      'counter',
+      'Event stream clients disconnected because they fell too far behind.',
+      [{ value: input.eventStreams.slowDisconnects }],
+    );
   }
   return out.text();
 }

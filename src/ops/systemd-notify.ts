@@ -109,7 +109,8 @@ export class SystemdNotifier {
 
   /** EXTEND_TIMEOUT_USEC: asks for more time to start or stop (e.g. long checkpoints). */
   extendTimeout(usec: number): boolean {
-    if (!Number.isSafeInteger(usec) || usec <= 0) throw new RangeError(`extendTimeout: expected a positive integer of microseconds, got ${usec}`);
+    if (!Number.isSafeInteger(usec) || usec <= 0)
+      throw new RangeError(`extendTimeout: expected a positive integer of microseconds, got ${usec}`);
     return this.notify(`EXTEND_TIMEOUT_USEC=${usec}`);
   }
 

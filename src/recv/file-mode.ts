@@ -22,5 +22,5 @@ export function processUmask(): number {
 
 /** Mode of a received file for a manifest entry's `senderMode`. */
 export function receivedFileMode(senderMode: number, umask: number = processUmask()): number {
-  return ((senderMode & 0o777) || 0o644) & ~umask & 0o777;
+  return (senderMode & 0o777 || 0o644) & ~umask & 0o777;
 }

@@ -14,8 +14,20 @@ import type { ReceiverEndpoint } from './endpoint-port.js';
 /** Outcome of one handshake packet that reached the responder: a responder reason, or one of these. */
 export type HandshakeOutcome = ResponderFailureReason | 'accepted' | SessionRefusal;
 const kHandshakeOutcomes: readonly HandshakeOutcome[] = [
-  'accepted', 'malformed', 'mac1', 'cookie-sent', 'bad-mac2', 'rate-limited', 'decrypt', 'bad-key', 'unauthorized', 'replay', 'cipher',
-  'max-sessions', 'max-sessions-per-key', 'max-sessions-per-source',
+  'accepted',
+  'malformed',
+  'mac1',
+  'cookie-sent',
+  'bad-mac2',
+  'rate-limited',
+  'decrypt',
+  'bad-key',
+  'unauthorized',
+  'replay',
+  'cipher',
+  'max-sessions',
+  'max-sessions-per-key',
+  'max-sessions-per-source',
 ];
 
 export class HandshakeIntake {
@@ -47,21 +59,44 @@ export class HandshakeIntake {
         // Under load: cheap answer, no DH. Counted; logged once per 10 s whatever the source.
         const reply = result.cookieReply;
         this.sends.send('cookie-reply', () => this.endpoint.sendRaw(address, port, reply), { sourceIP: address, sourcePort: port });
-        this.limited.warn('hs:under-load', { sourceIP: address, sourcePort: port, reason: result.reason }, 'handshake load: answering INITs without a valid mac2 with a cookie');
+        this.limited.warn(
+          'hs:under-load',
+          { sourceIP: address, sourcePort: port, reason: result.reason },
+          'handshake load: answering INITs without a valid mac2 with a cookie',
+        );
         return;
       }
       const who = result.peerPublicKey ? encodeKey(result.peerPublicKey) : undefined;
       if (result.reason === 'unauthorized') {
-        this.limited.warn(`unauth:${who}`, { sourceIP: address, sourcePort: port, clientPublicKey: who }, 'handshake refused: sender key is not authorized');
+        this.limited.warn(
+          `unauth:${who}`,
+          { sourceIP: address, sourcePort: port, clientPublicKey: who },
+          'handshake refused: sender key is not authorized',
+        );
       } else {
-        this.limited.warn(`hs:${result.reason}:${address}`, { sourceIP: address, sourcePort: port, reason: result.reason, clientPublicKey: who }, 'handshake dropped');
+        this.limited.warn(
+          `hs:${result.reason}:${address}`,
+          { sourceIP: address, sourcePort: port, reason: result.reason, clientPublicKey: who },
+          'handshake dropped',
+        );
       }
       return;
     }
     const peerKey = encodeKey(result.peerPublicKey);
     const { session, refusal } = this.sessions.admit(result, peerKey, address, port);
     this.count(refusal ?? 'accepted');
-    if (!refusal) this.log.info({ session: session.localIndex, sourceIP: address, sourcePort: port, clientPublicKey: peerKey, cipher: result.cipher, lanes: result.lanes }, 'sender connected');
+    if (!refusal)
+      this.log.info(
+        {
+          session: session.localIndex,
+          sourceIP: address,
+          sourcePort: port,
+          clientPublicKey: peerKey,
+          cipher: result.cipher,
+          lanes: result.lanes,
+        },
+        'sender connected',
+      );
   }
 
   private count(outcome: HandshakeOutcome): void {

@@ -35,14 +35,18 @@ export async function validateManifest(req: ManifestRequest, maxFiles = kMaxFile
     throw bad(`block size ${req.blockSize} is outside ${kMinBlockSize}..${kMaxBlockSize}`, ErrorCodes.PROTOCOL);
   }
   if (req.files.length > maxFiles) {
-    throw bad(`too many files in one transfer: ${req.files.length} (this receiver accepts at most ${maxFiles} per transfer: --max-files-per-transfer)`, ErrorCodes.REFUSED);
+    throw bad(
+      `too many files in one transfer: ${req.files.length} (this receiver accepts at most ${maxFiles} per transfer: --max-files-per-transfer)`,
+      ErrorCodes.REFUSED,
+    );
   }
   const dest = normalizeDestinationPath(req.destinationPath);
   const seen = new Set<string>();
   let totalSize = 0;
   const files = await mapSliced(req.files, (f, i) => {
     const rel = validateRelativePath(f.path, `file ${i} path`);
-    if (!Number.isSafeInteger(f.size) || f.size < 0) throw bad(`file ${shownPath(f.path)}: size ${f.size} is not a valid byte count`, ErrorCodes.PROTOCOL);
+    if (!Number.isSafeInteger(f.size) || f.size < 0)
+      throw bad(`file ${shownPath(f.path)}: size ${f.size} is not a valid byte count`, ErrorCodes.PROTOCOL);
     if (!Number.isFinite(f.mtimeMs)) throw bad(`file ${shownPath(f.path)}: bad modification time`, ErrorCodes.PROTOCOL);
     const relPath = joinDestination(dest, rel);
     if (seen.has(relPath)) throw bad(`file ${shownPath(f.path)} appears twice in the manifest`);
@@ -58,7 +62,8 @@ export async function validateManifest(req: ManifestRequest, maxFiles = kMaxFile
   // A file may not also be a parent directory of another entry.
   const parentCheck = (p: string) => {
     for (let i = p.indexOf('/'); i > 0; i = p.indexOf('/', i + 1)) {
-      if (seen.has(p.slice(0, i))) throw bad(`${shownPath(p.slice(0, i))} is a file in the manifest but also a directory of ${shownPath(p)}`);
+      if (seen.has(p.slice(0, i)))
+        throw bad(`${shownPath(p.slice(0, i))} is a file in the manifest but also a directory of ${shownPath(p)}`);
     }
   };
   await forEachSliced(files, (f) => parentCheck(f.relPath));

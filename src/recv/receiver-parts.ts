@@ -109,7 +109,8 @@ export function assembleReceiverParts(o: PartsOptions, deps: PartsDeps): Receive
     log,
     pathsInUse: () => {
       const inUse = new Set<string>();
-      for (const s of sessions.all()) for (const t of s.transfers.values()) if (t.status === 'receiving') for (const f of t.files ?? []) inUse.add(f.path);
+      for (const s of sessions.all())
+        for (const t of s.transfers.values()) if (t.status === 'receiving') for (const f of t.files ?? []) inUse.add(f.path);
       return inUse;
     },
     forgetRecord: (t) => transferLog.forget(t),
@@ -126,7 +127,19 @@ export function assembleReceiverParts(o: PartsOptions, deps: PartsDeps): Receive
       syncOnFinalize: o.syncOnFinalize ?? true,
       store: o.transferStore,
     },
-    { endpoint, resume, progress, transferLog, events, inFlight, log, session: (i) => sessions.get(i), stopped: deps.stopped, onFault: deps.onFault, rateCaps },
+    {
+      endpoint,
+      resume,
+      progress,
+      transferLog,
+      events,
+      inFlight,
+      log,
+      session: (i) => sessions.get(i),
+      stopped: deps.stopped,
+      onFault: deps.onFault,
+      rateCaps,
+    },
   );
   const handshakes = new HandshakeIntake(o.handshake, sessions, endpoint, sends, log, limited);
   return { sends, limited, inFlight, handshakes, sessions, opener, progress, resume, retention, transferLog, rateCaps, events };

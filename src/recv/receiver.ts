@@ -11,7 +11,15 @@
 // They reach the addon only through the port of endpoint-port.ts.
 import { realpathSync, mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, releaseFreeHeapMemory, removeStalePartial, sweepPartials, type ReceiverEvent, type CipherName } from '../addon/endpoint.js';
+import {
+  DEFAULT_EVENT_QUEUE_CAPACITY,
+  Endpoint,
+  releaseFreeHeapMemory,
+  removeStalePartial,
+  sweepPartials,
+  type ReceiverEvent,
+  type CipherName,
+} from '../addon/endpoint.js';
 import { mac1Key } from '../handshake/packets.js';
 import { encodeKey, type KeyPair } from '../keys/key-encoding.js';
 import { decodeControl, loadControlCodec, type ControlMessage } from '../proto/control.js';
@@ -137,7 +145,12 @@ export class Receiver {
       {
         ...o,
         sandboxRoot: this.sandboxRoot,
-        handshake: { staticKeys: o.serverKeys, minCipher: o.minCipher, isAuthorized: (key) => o.authorization.isAllowed(key), loadThreshold: o.handshakeLoadThreshold },
+        handshake: {
+          staticKeys: o.serverKeys,
+          minCipher: o.minCipher,
+          isAuthorized: (key) => o.authorization.isAllowed(key),
+          loadThreshold: o.handshakeLoadThreshold,
+        },
       },
       {
         endpoint: this.endpoint,
@@ -217,7 +230,11 @@ export class Receiver {
     try {
       msg = decodeControl(bytes);
     } catch (err) {
-      this.parts.limited.warn(`badctl:${session.localIndex}`, { session: session.localIndex, err: (err as Error).message }, 'undecodable control message');
+      this.parts.limited.warn(
+        `badctl:${session.localIndex}`,
+        { session: session.localIndex, err: (err as Error).message },
+        'undecodable control message',
+      );
       return;
     }
     switch (msg.kind) {
@@ -231,7 +248,11 @@ export class Receiver {
         this.parts.sessions.end(session, `sender closed the session${msg.reason ? `: ${msg.reason}` : ''}`);
         break;
       default:
-        this.parts.limited.warn(`unexpected:${msg.kind}`, { session: session.localIndex, kind: msg.kind }, 'unexpected control message from sender');
+        this.parts.limited.warn(
+          `unexpected:${msg.kind}`,
+          { session: session.localIndex, kind: msg.kind },
+          'unexpected control message from sender',
+        );
     }
   }
 
@@ -241,7 +262,11 @@ export class Receiver {
    */
   private onSessionFault(session: ReceiveSession, err: unknown): void {
     const e = err as Error & { code?: string };
-    this.parts.limited.warn(`fault:${e.code ?? e.name}`, { session: session.localIndex, clientPublicKey: session.peerKey, code: e.code, err: e.message, stack: e.stack }, 'session handler failed: ending the session');
+    this.parts.limited.warn(
+      `fault:${e.code ?? e.name}`,
+      { session: session.localIndex, clientPublicKey: session.peerKey, code: e.code, err: e.message, stack: e.stack },
+      'session handler failed: ending the session',
+    );
     try {
       this.parts.sessions.goodbye(session, `internal error handling this sender: ${e.message}`, true);
     } catch (err2) {
@@ -273,7 +298,8 @@ export class Receiver {
     if (this.closed) return;
     this.parts.rateCaps.apply();
     const now = Date.now();
-    for (const s of this.parts.sessions.all()) for (const t of s.transfers.values()) this.parts.resume.checkpointIfDue(s.localIndex, t, now);
+    for (const s of this.parts.sessions.all())
+      for (const t of s.transfers.values()) this.parts.resume.checkpointIfDue(s.localIndex, t, now);
   }
 
   private restoreTransfer(stored: StoredTransfer): void {
@@ -301,7 +327,8 @@ export class Receiver {
   // ---- API views --------------------------------------------------------------
 
   getTransfers(): ReceiveTransferStructure[] {
-    for (const s of this.parts.sessions.all()) for (const t of s.transfers.values()) if (t.status === 'receiving') this.parts.progress.refreshStats(s, t);
+    for (const s of this.parts.sessions.all())
+      for (const t of s.transfers.values()) if (t.status === 'receiving') this.parts.progress.refreshStats(s, t);
     return this.parts.transferLog.transfers();
   }
 
@@ -320,7 +347,10 @@ export class Receiver {
   /** Changes the receive rate limits (validated by the caller); open transfers follow at once. */
   setBandwidthLimits(limits: BandwidthLimits): void {
     this.parts.rateCaps.set(limits);
-    this.log.info({ incomingRateLimitBps: limits.incomingBps, incomingRateLimitPerSourceBps: limits.incomingPerSourceBps }, 'receive rate limits changed');
+    this.log.info(
+      { incomingRateLimitBps: limits.incomingBps, incomingRateLimitPerSourceBps: limits.incomingPerSourceBps },
+      'receive rate limits changed',
+    );
   }
 
   /** Sessions, receiving transfers and the current receive rate (bits/s), for STATUS= lines. */

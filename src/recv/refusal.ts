@@ -22,7 +22,8 @@ export function boundText(text: string, maxBytes = kMaxRefusalReasonBytes): stri
 /** The message with every free-text field (reason, message, code) bounded. */
 export function boundControlText(msg: ControlMessageInput): ControlMessageInput {
   const m = { ...msg } as Record<string, unknown>;
-  for (const field of ['reason', 'message'] as const) if (typeof m[field] === 'string') m[field] = boundText(m[field], kMaxRefusalReasonBytes);
+  for (const field of ['reason', 'message'] as const)
+    if (typeof m[field] === 'string') m[field] = boundText(m[field], kMaxRefusalReasonBytes);
   if (typeof m['code'] === 'string') m['code'] = boundText(m['code'], kMaxCodeBytes);
   return m as unknown as ControlMessageInput;
 }

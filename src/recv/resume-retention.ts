@@ -66,7 +66,16 @@ export class ResumeRetention {
           const r = await this.discard(t);
           if (!r) return;
           this.ctx.log.info(
-            { transferId: t.transferId, clientPublicKey: t.clientPublicKey, destinationPath: t.destinationPath, partialsRemoved: r.removed, leftAlone: r.leftAlone.slice(0, 20), leftAloneCount: r.leftAlone.length, fileListKnown: r.fileListKnown, retentionMs: this.retentionMs },
+            {
+              transferId: t.transferId,
+              clientPublicKey: t.clientPublicKey,
+              destinationPath: t.destinationPath,
+              partialsRemoved: r.removed,
+              leftAlone: r.leftAlone.slice(0, 20),
+              leftAloneCount: r.leftAlone.length,
+              fileListKnown: r.fileListKnown,
+              retentionMs: this.retentionMs,
+            },
             'resumable transfer expired: record dropped, partial files removed',
           );
         }
@@ -88,7 +97,11 @@ export class ResumeRetention {
           return;
         }
         const r = await this.discard(t);
-        if (r) this.ctx.log.info({ transferId: t.transferId, partialsRemoved: r.removed, leftAloneCount: r.leftAlone.length, fileListKnown: r.fileListKnown }, 'resumable transfer record evicted by count: partial files removed');
+        if (r)
+          this.ctx.log.info(
+            { transferId: t.transferId, partialsRemoved: r.removed, leftAloneCount: r.leftAlone.length, fileListKnown: r.fileListKnown },
+            'resumable transfer record evicted by count: partial files removed',
+          );
       })(),
     );
   }
@@ -100,10 +113,20 @@ export class ResumeRetention {
    * systems are never touched.
    */
   sweepOrphans(): void {
-    const keep = [...new Set(this.ctx.resume.records().map((t) => t.partialTag).filter((tag) => tag !== ''))];
+    const keep = [
+      ...new Set(
+        this.ctx.resume
+          .records()
+          .map((t) => t.partialTag)
+          .filter((tag) => tag !== ''),
+      ),
+    ];
     try {
       const r = this.ctx.partials.sweepPartials(this.ctx.sandboxRoot, keep);
-      this.ctx.log.info({ removed: r.removed, bytesRemoved: r.bytesRemoved, kept: r.kept, leftAlone: r.leftAlone }, 'orphaned partial files swept');
+      this.ctx.log.info(
+        { removed: r.removed, bytesRemoved: r.bytesRemoved, kept: r.kept, leftAlone: r.leftAlone },
+        'orphaned partial files swept',
+      );
     } catch (err) {
       this.ctx.log.warn({ err: (err as Error).message }, 'orphaned partial files not swept');
     }

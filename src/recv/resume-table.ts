@@ -29,7 +29,10 @@ export class ResumeTable {
     if (!uid) return undefined;
     const previous = this.byUid.get(`${peerKey}:${uid}`);
     if (previous && previous.manifestHash !== hash) {
-      this.log.warn({ transferId: previous.transferId, clientPublicKey: peerKey }, 'a transfer uid came back with a different manifest: starting a new transfer');
+      this.log.warn(
+        { transferId: previous.transferId, clientPublicKey: peerKey },
+        'a transfer uid came back with a different manifest: starting a new transfer',
+      );
       this.byUid.delete(`${peerKey}:${uid}`);
       return undefined;
     }

@@ -17,7 +17,11 @@ export interface SessionCaps {
 }
 
 /** Defaults; see docs/OPERATIONS.md for why they never hurt a legitimate sender. */
-export const DEFAULT_SESSION_CAPS: Readonly<SessionCaps> = Object.freeze({ maxSessions: 4096, maxSessionsPerKey: 32, maxSessionsPerSource: 64 });
+export const DEFAULT_SESSION_CAPS: Readonly<SessionCaps> = Object.freeze({
+  maxSessions: 4096,
+  maxSessionsPerKey: 32,
+  maxSessionsPerSource: 64,
+});
 
 /** Session counts by key and by source; the caller adds and removes each session exactly once. */
 export class SessionAdmission {
@@ -49,7 +53,11 @@ export class SessionAdmission {
 
   /** The cap behind a refusal, for messages. */
   limitOf(refusal: SessionRefusal): number {
-    return refusal === 'max-sessions' ? this.caps.maxSessions : refusal === 'max-sessions-per-key' ? this.caps.maxSessionsPerKey : this.caps.maxSessionsPerSource;
+    return refusal === 'max-sessions'
+      ? this.caps.maxSessions
+      : refusal === 'max-sessions-per-key'
+        ? this.caps.maxSessionsPerKey
+        : this.caps.maxSessionsPerSource;
   }
 
   /** Sessions counted (for tests): in total, of one key, from one address's source. */

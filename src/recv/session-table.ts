@@ -97,7 +97,11 @@ export class SessionTable {
     readonly opts: SessionTableOptions,
     private readonly hooks: SessionHooks,
   ) {
-    this.admission = new SessionAdmission({ maxSessions: opts.maxSessions, maxSessionsPerKey: opts.maxSessionsPerKey, maxSessionsPerSource: opts.maxSessionsPerSource });
+    this.admission = new SessionAdmission({
+      maxSessions: opts.maxSessions,
+      maxSessionsPerKey: opts.maxSessionsPerKey,
+      maxSessionsPerSource: opts.maxSessionsPerSource,
+    });
   }
 
   /** A free local index (u32, never 0 or 0xffffffff), for the handshake responder. */
@@ -128,15 +132,25 @@ export class SessionTable {
    * and port is replaced, the RESP is sent, and over a cap the session opens only to carry a
    * final goodbye saying why, then ends after the linger. Returns the cap refused, or null.
    */
-  admit(hs: AcceptedHandshake, peerKey: string, address: string, port: number): { session: ReceiveSession; refusal: SessionRefusal | null } {
+  admit(
+    hs: AcceptedHandshake,
+    peerKey: string,
+    address: string,
+    port: number,
+  ): { session: ReceiveSession; refusal: SessionRefusal | null } {
     for (const old of this.all()) {
-      if (old.peerKey === peerKey && old.address === address && old.port === port) this.end(old, 'replaced by a new handshake from the same sender');
+      if (old.peerKey === peerKey && old.address === address && old.port === port)
+        this.end(old, 'replaced by a new handshake from the same sender');
     }
     const refusal = this.admission.check(peerKey, address);
     const session = this.open(hs, peerKey, address, port);
     if (refusal) {
       const reason = `${kRefusalText[refusal]} (max ${this.admission.limitOf(refusal)})`;
-      this.limited.warn(`${refusal}:${refusal === 'max-sessions-per-key' ? peerKey : sourceKey(address)}`, { sourceIP: address, sourcePort: port, clientPublicKey: peerKey, reason }, 'session refused');
+      this.limited.warn(
+        `${refusal}:${refusal === 'max-sessions-per-key' ? peerKey : sourceKey(address)}`,
+        { sourceIP: address, sourcePort: port, clientPublicKey: peerKey, reason },
+        'session refused',
+      );
       session.refusing = true;
       session.admitted = false;
       this.admission.remove(peerKey, address); // a refused session holds no cap slot while it lingers
@@ -149,7 +163,15 @@ export class SessionTable {
   /** Adds the native session, counts it, answers the INIT with its RESP. */
   private open(hs: AcceptedHandshake, peerKey: string, address: string, port: number): ReceiveSession {
     const localIndex = hs.localIndex;
-    this.endpoint.addSession({ localIndex, remoteIndex: hs.remoteIndex, cipher: hs.cipher, sendKey: hs.keys.sendKey, recvKey: hs.keys.recvKey, peerAddress: address, peerPort: port });
+    this.endpoint.addSession({
+      localIndex,
+      remoteIndex: hs.remoteIndex,
+      cipher: hs.cipher,
+      sendKey: hs.keys.sendKey,
+      recvKey: hs.keys.recvKey,
+      peerAddress: address,
+      peerPort: port,
+    });
     const session: ReceiveSession = {
       localIndex,
       peerKey,

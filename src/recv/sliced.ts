@@ -26,7 +26,12 @@ export async function jsonArraySliced(items: readonly unknown[], slice = kSliceI
   const parts: string[] = [];
   for (let start = 0; start < items.length; start += slice) {
     if (start > 0) await nextTurn();
-    parts.push(items.slice(start, start + slice).map((x) => JSON.stringify(x)).join(','));
+    parts.push(
+      items
+        .slice(start, start + slice)
+        .map((x) => JSON.stringify(x))
+        .join(','),
+    );
   }
   return `[${parts.join(',')}]`;
 }

@@ -131,7 +131,16 @@ export class TransferLog {
   private sourceFor(peerKey: string, address: string, port: number): SourceRecord {
     let src = this.sources.get(peerKey);
     if (!src) {
-      src = { clientPublicKey: peerKey, sourceIP: address, sourcePort: port, sessions: new Set(), transfers: [], rate: new RateWindow(), bytesTotal: 0, lastRecvTime: null };
+      src = {
+        clientPublicKey: peerKey,
+        sourceIP: address,
+        sourcePort: port,
+        sessions: new Set(),
+        transfers: [],
+        rate: new RateWindow(),
+        bytesTotal: 0,
+        lastRecvTime: null,
+      };
       this.sources.set(peerKey, src);
     }
     src.sourceIP = address;

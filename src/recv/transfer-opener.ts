@@ -81,7 +81,8 @@ export function haveRanges(doneFiles: number[], ranges: number[], sizes: number[
     const blocks = Math.ceil((sizes[f] ?? 0) / blockSize);
     if (blocks > 0) out.push({ fileIndex: f, firstBlock: 0, blockCount: blocks });
   }
-  for (let i = 0; i + 2 < ranges.length; i += 3) out.push({ fileIndex: ranges[i]!, firstBlock: ranges[i + 1]!, blockCount: ranges[i + 2]! });
+  for (let i = 0; i + 2 < ranges.length; i += 3)
+    out.push({ fileIndex: ranges[i]!, firstBlock: ranges[i + 1]!, blockCount: ranges[i + 2]! });
   return out;
 }
 
@@ -95,7 +96,17 @@ export class TransferOpener {
 
   /** The one refusal path: logged, and a TransferRefuse with a bounded reason goes to the sender. */
   refuse(session: ReceiveSession, transferId: number, code: string, reason: string): void {
-    this.ctx.log.warn({ session: session.localIndex, sourceIP: session.address, clientPublicKey: session.peerKey, transfer: transferId, code, reason: reason.slice(0, 4096) }, 'transfer refused');
+    this.ctx.log.warn(
+      {
+        session: session.localIndex,
+        sourceIP: session.address,
+        clientPublicKey: session.peerKey,
+        transfer: transferId,
+        code,
+        reason: reason.slice(0, 4096),
+      },
+      'transfer refused',
+    );
     sendControl(session, { kind: 'transferRefuse', transferId, code, reason });
   }
 
@@ -111,9 +122,15 @@ export class TransferOpener {
     if (existing) {
       // A retransmitted request for a transfer we already accepted: answer again.
       // (While a resume is being prepared, the answer comes when it is ready.)
-      if (existing.status === 'receiving' && existing.wireTransferId === req.transferId && existing.sessionIndex === session.localIndex && existing.manifestHash) {
+      if (
+        existing.status === 'receiving' &&
+        existing.wireTransferId === req.transferId &&
+        existing.sessionIndex === session.localIndex &&
+        existing.manifestHash
+      ) {
         sendControl(session, { kind: 'transferAccept', transferId: req.transferId, have: existing.acceptedHave });
-      } else if (existing.status !== 'receiving') refuse(ErrorCodes.PROTOCOL, `transfer id ${req.transferId} was already used in this session`);
+      } else if (existing.status !== 'receiving')
+        refuse(ErrorCodes.PROTOCOL, `transfer id ${req.transferId} was already used in this session`);
       return;
     }
     // Open transfers and requests still being checked count toward the session's cap.
@@ -165,10 +182,20 @@ export class TransferOpener {
   /** A checked manifest: resume or new transfer, native open, then TransferAccept. */
   private accept(session: ReceiveSession, req: TransferRequest, manifest: ValidatedManifest, hash: string): void {
     const uid = Buffer.from(req.transferUid).toString('hex');
-    const checkpointMs = uid && req.checkpointFrequencySeconds > 0 ? Math.max(this.opts.minCheckpointSeconds, req.checkpointFrequencySeconds) * 1000 : 0;
+    const checkpointMs =
+      uid && req.checkpointFrequencySeconds > 0 ? Math.max(this.opts.minCheckpointSeconds, req.checkpointFrequencySeconds) * 1000 : 0;
     const resumeFrom = this.ctx.resume.lookup(session.peerKey, uid, hash, checkpointMs);
     // Placeholder: a retransmitted request during the awaits below is answered as a duplicate.
-    const placeholder = new TransferRecord(session.localIndex, req.transferId, session.peerKey, session.address, session.port, `/${manifest.destinationPath}`, manifest.totalSize, manifest.files.length);
+    const placeholder = new TransferRecord(
+      session.localIndex,
+      req.transferId,
+      session.peerKey,
+      session.address,
+      session.port,
+      `/${manifest.destinationPath}`,
+      manifest.totalSize,
+      manifest.files.length,
+    );
     session.transfers.set(req.transferId, placeholder);
     void this.ctx.inFlight.track(
       (async () => {
@@ -242,7 +269,17 @@ export class TransferOpener {
         this.ctx.transferLog.attach(record);
         this.ctx.resume.add(record);
         if (!resumeFrom) {
-          this.ctx.log.info({ transferId: record.transferId, session: session.localIndex, destinationPath: manifest.destinationPath, files: manifest.files.length, totalSize: manifest.totalSize, checkpointSeconds: checkpointMs / 1000 }, 'transfer accepted');
+          this.ctx.log.info(
+            {
+              transferId: record.transferId,
+              session: session.localIndex,
+              destinationPath: manifest.destinationPath,
+              files: manifest.files.length,
+              totalSize: manifest.totalSize,
+              checkpointSeconds: checkpointMs / 1000,
+            },
+            'transfer accepted',
+          );
         }
         record.acceptedHave = have;
         this.ctx.rateCaps.apply(); // the first FEEDBACK already carries this transfer's cap
@@ -266,17 +303,41 @@ export class TransferOpener {
    * NACKs what it lacks). A very fragmented checkpoint is announced in part: the addon holds
    * every block it lists, so anything not announced is resent and dropped as a duplicate.
    */
-  private trustedHave(record: TransferRecord, resume: StoredCheckpoint | undefined, session: ReceiveSession, req: TransferRequest, manifest: ValidatedManifest): BlockRange[] {
+  private trustedHave(
+    record: TransferRecord,
+    resume: StoredCheckpoint | undefined,
+    session: ReceiveSession,
+    req: TransferRequest,
+    manifest: ValidatedManifest,
+  ): BlockRange[] {
     const st = this.ctx.endpoint.receiveTransferStats(session.localIndex, req.transferId);
     record.rate.rebase(st?.bytesReceived ?? 0); // restored blocks were not received now
-    let have = resume ? haveRanges(resume.doneFiles, resume.ranges, manifest.files.map((f) => f.size), req.blockSize) : [];
+    let have = resume
+      ? haveRanges(
+          resume.doneFiles,
+          resume.ranges,
+          manifest.files.map((f) => f.size),
+          req.blockSize,
+        )
+      : [];
     const listed = have.reduce((a, r) => a + r.blockCount, 0);
     if (have.length > kMaxHaveRanges) have = have.slice(0, kMaxHaveRanges);
     if (!st || st.blocksResumed !== listed) {
-      this.ctx.log.warn({ transferId: record.transferId, listed, restored: st?.blocksResumed ?? 0 }, 'checkpoint no longer matches the partial files: those files restart from zero');
+      this.ctx.log.warn(
+        { transferId: record.transferId, listed, restored: st?.blocksResumed ?? 0 },
+        'checkpoint no longer matches the partial files: those files restart from zero',
+      );
       have = [];
     }
-    this.ctx.log.info({ transferId: record.transferId, session: session.localIndex, blocksResumed: st?.blocksResumed ?? 0, bytesHeld: resume?.bytesHeld ?? 0 }, 'transfer resumed');
+    this.ctx.log.info(
+      {
+        transferId: record.transferId,
+        session: session.localIndex,
+        blocksResumed: st?.blocksResumed ?? 0,
+        bytesHeld: resume?.bytesHeld ?? 0,
+      },
+      'transfer resumed',
+    );
     return have;
   }
 

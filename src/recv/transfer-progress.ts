@@ -91,7 +91,10 @@ export class TransferProgress {
     sendControl(session, { kind: 'transferDone', transferId: t.wireTransferId, bytes: t.totalSize, files: t.filesTotal });
     t.lastSendTime = nowUs();
     this.events.complete(t);
-    this.log.info({ transferId: t.transferId, bytes: t.totalSize, files: t.filesTotal, seconds: ((t.endTime ?? 0) - t.startTime) / 1e6 }, 'transfer complete');
+    this.log.info(
+      { transferId: t.transferId, bytes: t.totalSize, files: t.filesTotal, seconds: ((t.endTime ?? 0) - t.startTime) / 1e6 },
+      'transfer complete',
+    );
   }
 
   /** The data path failed the transfer: partials removed (a full disk gets its space back), the sender told. */
@@ -176,9 +179,17 @@ export class TransferProgress {
     if (!st || t.status !== 'receiving') return;
     if (st.failed) {
       this.log.warn({ transferId: t.transferId }, 'transfer failed in the data path and its error event was lost');
-      this.onError(session, t.wireTransferId, 'the transfer failed in the data path (its error event was lost when the native event queue overflowed)', ErrorCodes.DISK);
+      this.onError(
+        session,
+        t.wireTransferId,
+        'the transfer failed in the data path (its error event was lost when the native event queue overflowed)',
+        ErrorCodes.DISK,
+      );
     } else if (st.filesDone >= t.filesTotal && t.filesDone < t.filesTotal) {
-      this.log.warn({ transferId: t.transferId, filesDone: t.filesDone, filesTotal: t.filesTotal }, 'every file is final but file-done events were lost: completing the transfer');
+      this.log.warn(
+        { transferId: t.transferId, filesDone: t.filesDone, filesTotal: t.filesTotal },
+        'every file is final but file-done events were lost: completing the transfer',
+      );
       this.flushFilesDone(session);
       t.filesDone = t.filesTotal;
       this.complete(session, t);

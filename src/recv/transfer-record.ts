@@ -15,7 +15,9 @@ export function nowUs(): number {
 }
 
 /** Latest activity of a transfer (Unix µs): start, last block, last message, error, end or checkpoint. */
-export function lastActivityTime(t: Pick<StoredTransfer, 'startTime' | 'endTime' | 'lastRecvTime' | 'lastSendTime' | 'lastErrorTime' | 'checkpoint'>): number {
+export function lastActivityTime(
+  t: Pick<StoredTransfer, 'startTime' | 'endTime' | 'lastRecvTime' | 'lastSendTime' | 'lastErrorTime' | 'checkpoint'>,
+): number {
   return Math.max(t.startTime, t.endTime ?? 0, t.lastRecvTime ?? 0, t.lastSendTime ?? 0, t.lastErrorTime ?? 0, t.checkpoint?.time ?? 0);
 }
 
@@ -25,7 +27,10 @@ export function lastActivityTime(t: Pick<StoredTransfer, 'startTime' | 'endTime'
  * expire this way (finished ones are bounded by the record count instead).
  */
 export function resumeExpired(
-  t: Pick<StoredTransfer, 'status' | 'resumable' | 'startTime' | 'endTime' | 'lastRecvTime' | 'lastSendTime' | 'lastErrorTime' | 'checkpoint'>,
+  t: Pick<
+    StoredTransfer,
+    'status' | 'resumable' | 'startTime' | 'endTime' | 'lastRecvTime' | 'lastSendTime' | 'lastErrorTime' | 'checkpoint'
+  >,
   nowMicros: number,
   retentionMs: number,
 ): boolean {

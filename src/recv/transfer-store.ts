@@ -81,17 +81,32 @@ export function decodeStoredTransfer(text: string): StoredTransfer {
   const t = JSON.parse(body) as StoredTransfer;
   const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
   if (
-    typeof t !== 'object' || t === null || typeof t.transferId !== 'string' || !kIdPattern.test(t.transferId) ||
-    typeof t.transferUid !== 'string' || typeof t.clientPublicKey !== 'string' || typeof t.manifestHash !== 'string' ||
-    typeof t.destinationPath !== 'string' || !['receiving', 'complete', 'error'].includes(t.status) ||
-    !num(t.totalSize) || !num(t.filesTotal) || !num(t.startTime) || typeof t.resumable !== 'boolean' ||
+    typeof t !== 'object' ||
+    t === null ||
+    typeof t.transferId !== 'string' ||
+    !kIdPattern.test(t.transferId) ||
+    typeof t.transferUid !== 'string' ||
+    typeof t.clientPublicKey !== 'string' ||
+    typeof t.manifestHash !== 'string' ||
+    typeof t.destinationPath !== 'string' ||
+    !['receiving', 'complete', 'error'].includes(t.status) ||
+    !num(t.totalSize) ||
+    !num(t.filesTotal) ||
+    !num(t.startTime) ||
+    typeof t.resumable !== 'boolean' ||
     (t.partialTag !== undefined && (typeof t.partialTag !== 'string' || !/^([0-9a-f]{16})?$/.test(t.partialTag)))
   ) {
     throw new Error('record has missing or malformed fields');
   }
   const cp = t.checkpoint;
-  if (cp !== null && (typeof cp !== 'object' || !Array.isArray(cp.doneFiles) || !Array.isArray(cp.ranges) || cp.ranges.length % 3 !== 0 ||
-    ![...cp.doneFiles, ...cp.ranges].every((n) => Number.isSafeInteger(n) && n >= 0))) {
+  if (
+    cp !== null &&
+    (typeof cp !== 'object' ||
+      !Array.isArray(cp.doneFiles) ||
+      !Array.isArray(cp.ranges) ||
+      cp.ranges.length % 3 !== 0 ||
+      ![...cp.doneFiles, ...cp.ranges].every((n) => Number.isSafeInteger(n) && n >= 0))
+  ) {
     throw new Error('checkpoint has malformed ranges');
   }
   return t;
@@ -108,7 +123,10 @@ interface PendingWrite {
 export class TransferStore {
   private readonly pending = new Map<string, PendingWrite>();
 
-  private constructor(readonly dir: string | null, private readonly log: Logger) {}
+  private constructor(
+    readonly dir: string | null,
+    private readonly log: Logger,
+  ) {}
 
   /**
    * Opens `<stateDir>/transfers` (created 0700) and loads every valid record; corrupt
@@ -132,7 +150,10 @@ export class TransferStore {
         if (`${t.transferId}.json` !== name) throw new Error(`names transfer ${t.transferId}`);
         records.push(t);
       } catch (err) {
-        log.warn({ file, err: (err as Error).message }, 'corrupt transfer checkpoint ignored: that transfer restarts from zero if its sender resumes it');
+        log.warn(
+          { file, err: (err as Error).message },
+          'corrupt transfer checkpoint ignored: that transfer restarts from zero if its sender resumes it',
+        );
         await rename(file, `${file}.corrupt`).catch(() => rm(file, { force: true }));
       }
     }
@@ -172,21 +193,23 @@ export class TransferStore {
       const t = p.snapshot();
       if (t === null) await rm(file, { force: true });
       else await writeFileAtomic(file, encodeStoredTransfer(t), 0o600);
-    })().then(
-      () => waiters.forEach((w) => w.resolve()),
-      (err: Error) => {
-        this.log.error({ transferId, err: err.message }, 'cannot write transfer record');
-        waiters.forEach((w) => w.reject(err));
-      },
-    ).finally(() => {
-      p.running = null;
-      if (p.again || p.waiters.length > 0) {
-        p.again = false;
-        this.run(transferId, p);
-      } else {
-        this.pending.delete(transferId);
-      }
-    });
+    })()
+      .then(
+        () => waiters.forEach((w) => w.resolve()),
+        (err: Error) => {
+          this.log.error({ transferId, err: err.message }, 'cannot write transfer record');
+          waiters.forEach((w) => w.reject(err));
+        },
+      )
+      .finally(() => {
+        p.running = null;
+        if (p.again || p.waiters.length > 0) {
+          p.again = false;
+          this.run(transferId, p);
+        } else {
+          this.pending.delete(transferId);
+        }
+      });
   }
 
   /** Removes a record file and its `.files` sidecar (retention). */
@@ -220,7 +243,11 @@ export class TransferStore {
       const text = await readFile(file, 'utf8');
       const nl = text.indexOf('\n');
       const body = text.slice(nl + 1).replace(/\n$/, '');
-      if (nl < 0 || !text.startsWith(kFilesHeader) || createHash('sha256').update(body).digest('hex') !== text.slice(kFilesHeader.length, nl)) {
+      if (
+        nl < 0 ||
+        !text.startsWith(kFilesHeader) ||
+        createHash('sha256').update(body).digest('hex') !== text.slice(kFilesHeader.length, nl)
+      ) {
         throw new Error('checksum mismatch or malformed header');
       }
       const files = JSON.parse(body) as StoredFile[];
@@ -229,7 +256,8 @@ export class TransferStore {
       }
       return files;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ file, err: (err as Error).message }, 'transfer file list unreadable: its partial files are left in place');
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.log.warn({ file, err: (err as Error).message }, 'transfer file list unreadable: its partial files are left in place');
       return null;
     }
   }

@@ -68,11 +68,15 @@ function limiter(limit: number): <T>(job: () => Promise<T>) => Promise<T> {
 
 function fsError(err: unknown, what: string, localPath: string): JetrecvError {
   const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-  const reason =
-    code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code;
-  return new JetrecvError(ErrorCodes.DISK, `cannot ${what} ${localPath}: ${reason}`, { path: localPath, errno: code }, {
-    cause: err,
-  });
+  const reason = code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code;
+  return new JetrecvError(
+    ErrorCodes.DISK,
+    `cannot ${what} ${localPath}: ${reason}`,
+    { path: localPath, errno: code },
+    {
+      cause: err,
+    },
+  );
 }
 
 function specialKind(st: Stats | Dirent): string {
@@ -153,11 +157,9 @@ export async function buildManifest(paths: readonly string[], opts: BuildManifes
           } catch (err) {
             if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(err, 'stat', childLocal);
             if (suspectName) {
-              throw new JetrecvError(
-                ErrorCodes.PATH_INVALID,
-                `cannot send ${childLocal}: its name is not valid UTF-8; rename it`,
-                { path: childLocal },
-              );
+              throw new JetrecvError(ErrorCodes.PATH_INVALID, `cannot send ${childLocal}: its name is not valid UTF-8; rename it`, {
+                path: childLocal,
+              });
             }
             warnings.push(`skipped ${childLocal}: it vanished while the manifest was built`);
             return 0;

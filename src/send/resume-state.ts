@@ -32,7 +32,14 @@ export function resumeKey(id: ResumeIdentity): string {
   return createHash('sha256')
     .update(Buffer.from(id.senderPublicKey))
     .update(Buffer.from(id.serverPublicKey))
-    .update(JSON.stringify({ d: id.destinationPath, b: id.blockSize, f: id.manifest.files.map((f) => [f.path, f.size, f.mode, f.mtimeMs]), e: id.manifest.emptyDirs }))
+    .update(
+      JSON.stringify({
+        d: id.destinationPath,
+        b: id.blockSize,
+        f: id.manifest.files.map((f) => [f.path, f.size, f.mode, f.mtimeMs]),
+        e: id.manifest.emptyDirs,
+      }),
+    )
     .digest('hex');
 }
 

@@ -275,11 +275,21 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         if (connectedAt) return;
         const now = Date.now();
         if (lostAt === 0 && now >= handshakeDeadline) {
-          finish(new JetrecvError(ErrorCodes.TIMEOUT, `no answer from ${opts.host}:${opts.port} within ${Math.round((opts.handshakeTimeoutMs ?? 10_000) / 1000)} s: the receiver is not running there, --server-key is not its public key, or this sender's key is not authorized`));
+          finish(
+            new JetrecvError(
+              ErrorCodes.TIMEOUT,
+              `no answer from ${opts.host}:${opts.port} within ${Math.round((opts.handshakeTimeoutMs ?? 10_000) / 1000)} s: the receiver is not running there, --server-key is not its public key, or this sender's key is not authorized`,
+            ),
+          );
           return;
         }
         if (lostAt !== 0 && now - lostAt >= reconnectTimeoutMs) {
-          finish(new JetrecvError(ErrorCodes.TIMEOUT, `lost the receiver (${lostReason}) and could not reconnect within ${Math.round(reconnectTimeoutMs / 1000)} s; run the same send again to resume`));
+          finish(
+            new JetrecvError(
+              ErrorCodes.TIMEOUT,
+              `lost the receiver (${lostReason}) and could not reconnect within ${Math.round(reconnectTimeoutMs / 1000)} s; run the same send again to resume`,
+            ),
+          );
           return;
         }
         sendInit();
@@ -415,7 +425,13 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         case 'goodbye':
           // Final: do not reconnect now. The receiver keeps a resumable transfer's partials
           // (e.g. this key was de-authorized), so the resume file stays for a later run.
-          if (msg.final) finish(new JetrecvError(ErrorCodes.REFUSED, `receiver ended the session for good: ${msg.reason}${checkpointSeconds > 0 && resumeState.file !== null ? '; once that is resolved, run the same send again to resume' : ''}`));
+          if (msg.final)
+            finish(
+              new JetrecvError(
+                ErrorCodes.REFUSED,
+                `receiver ended the session for good: ${msg.reason}${checkpointSeconds > 0 && resumeState.file !== null ? '; once that is resolved, run the same send again to resume' : ''}`,
+              ),
+            );
           else if (reconnectTimeoutMs > 0) lose(`receiver closed the session: ${msg.reason}`);
           else finish(new JetrecvError(ErrorCodes.REFUSED, `receiver closed the session: ${msg.reason}`));
           break;
@@ -436,7 +452,12 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         return;
       }
       if (silentMs > (opts.peerTimeoutMs ?? 30_000)) {
-        finish(new JetrecvError(ErrorCodes.TIMEOUT, `nothing heard from the receiver for ${Math.round((opts.peerTimeoutMs ?? 30_000) / 1000)} s`));
+        finish(
+          new JetrecvError(
+            ErrorCodes.TIMEOUT,
+            `nothing heard from the receiver for ${Math.round((opts.peerTimeoutMs ?? 30_000) / 1000)} s`,
+          ),
+        );
         return;
       }
       if (!st || !opts.onProgress) return;

@@ -127,7 +127,10 @@ export class ApiTokenStore {
     return this.mutate((tokens) => {
       const all = [...tokens.values()];
       if (all.some((t) => t.name === name)) {
-        throw new JetrecvError(ApiTokenErrorCodes.TOKEN_EXISTS, `name: a token named '${name}' exists; revoke it first or pick another name`);
+        throw new JetrecvError(
+          ApiTokenErrorCodes.TOKEN_EXISTS,
+          `name: a token named '${name}' exists; revoke it first or pick another name`,
+        );
       }
       if (all.length >= MAX_API_TOKENS) {
         throw new JetrecvError(ApiTokenErrorCodes.TOO_MANY_TOKENS, `there are already ${MAX_API_TOKENS} API tokens; revoke unused ones`);
@@ -216,7 +219,8 @@ function parseTokensFile(text: string, filePath: string): Map<string, StoredToke
     if (names.has(t.name)) throw corrupt(`token '${t.name}' is listed twice`);
     if (typeof t.id !== 'string' || !ID_RE.test(t.id) || tokens.has(t.id)) throw corrupt(`${where}.id must be 16 hex digits, unique`);
     if (typeof t.superuser !== 'boolean') throw corrupt(`${where}.superuser must be true or false`);
-    if (!Number.isSafeInteger(t.createdTime) || (t.createdTime as number) < 0) throw corrupt(`${where}.createdTime must be a non-negative integer (Unix microseconds)`);
+    if (!Number.isSafeInteger(t.createdTime) || (t.createdTime as number) < 0)
+      throw corrupt(`${where}.createdTime must be a non-negative integer (Unix microseconds)`);
     if (typeof t.createdBy !== 'string') throw corrupt(`${where}.createdBy must be a string`);
     if (typeof t.secretSha256 !== 'string' || !HASH_RE.test(t.secretSha256)) throw corrupt(`${where}.secretSha256 must be 64 hex digits`);
     names.add(t.name);

@@ -18,11 +18,7 @@ function tempPathFor(target: string): string {
  * fsync it, rename it over `target`, then fsync the directory so the rename itself is
  * durable. The final file has exactly `mode` (the umask does not apply).
  */
-export async function writeFileAtomic(
-  target: string,
-  data: string | Uint8Array,
-  mode = 0o600,
-): Promise<void> {
+export async function writeFileAtomic(target: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const tmp = tempPathFor(target);
   try {
     await writeSyncedTemp(tmp, data, mode);
@@ -47,11 +43,7 @@ async function writeSyncedTemp(tmp: string, data: string | Uint8Array, mode: num
 }
 
 /** Synchronous form of {@link writeFileAtomic}, same guarantees. */
-export function writeFileAtomicSync(
-  target: string,
-  data: string | Uint8Array,
-  mode = 0o600,
-): void {
+export function writeFileAtomicSync(target: string, data: string | Uint8Array, mode = 0o600): void {
   const tmp = tempPathFor(target);
   let fd: number | undefined;
   try {
@@ -82,11 +74,7 @@ export function writeFileAtomicSync(
  * all. Rejects with an `EEXIST` error, leaving the existing file untouched, if `target`
  * already exists, even when another process creates it concurrently.
  */
-export async function createFileExclusive(
-  target: string,
-  data: string | Uint8Array,
-  mode = 0o600,
-): Promise<void> {
+export async function createFileExclusive(target: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const tmp = tempPathFor(target);
   try {
     await writeSyncedTemp(tmp, data, mode);

@@ -71,7 +71,12 @@ export async function writeKeyFile(path: string, keyPair: KeyPair, options: { fo
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') {
-      throw new JetrecvError(ErrorCodes.DISK, `key file ${path} already exists; refusing to overwrite it (use --force to replace it)`, { path }, { cause: err });
+      throw new JetrecvError(
+        ErrorCodes.DISK,
+        `key file ${path} already exists; refusing to overwrite it (use --force to replace it)`,
+        { path },
+        { cause: err },
+      );
     }
     throw new JetrecvError(ErrorCodes.DISK, `cannot write key file ${path}: ${(err as Error).message}`, { path }, { cause: err });
   }
@@ -96,10 +101,13 @@ export async function readKeyFile(path: string): Promise<KeyFileContents> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why =
-      code === 'ENOENT' ? 'does not exist (create one with `jetrecv keygen`)'
-      : code === 'EACCES' ? 'is not readable by this user (permission denied)'
-      : code === 'EISDIR' ? 'is a directory, not a key file'
-      : `cannot be read: ${(err as Error).message}`;
+      code === 'ENOENT'
+        ? 'does not exist (create one with `jetrecv keygen`)'
+        : code === 'EACCES'
+          ? 'is not readable by this user (permission denied)'
+          : code === 'EISDIR'
+            ? 'is a directory, not a key file'
+            : `cannot be read: ${(err as Error).message}`;
     throw new JetrecvError(ErrorCodes.DISK, `key file ${path} ${why}`, { path }, { cause: err });
   }
   const keyPair = parseKeyFileText(text, path);

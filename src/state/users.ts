@@ -98,10 +98,7 @@ export function checkUserName(name: string): void {
 /** Throws BAD_PASSWORD unless `password` has 8 to 1024 characters. */
 export function checkPassword(password: string): void {
   if (typeof password !== 'string' || password.length < MIN_PASSWORD || password.length > MAX_PASSWORD) {
-    throw new JetrecvError(
-      UserErrorCodes.BAD_PASSWORD,
-      `invalid password: it must have ${MIN_PASSWORD} to ${MAX_PASSWORD} characters`,
-    );
+    throw new JetrecvError(UserErrorCodes.BAD_PASSWORD, `invalid password: it must have ${MIN_PASSWORD} to ${MAX_PASSWORD} characters`);
   }
 }
 
@@ -258,7 +255,10 @@ export class UserStore {
     try {
       await this.reload(false);
     } catch (err) {
-      this.logger?.error({ path: this.filePath, err: (err as Error).message }, 'users file changed and cannot be used; keeping the previous users');
+      this.logger?.error(
+        { path: this.filePath, err: (err as Error).message },
+        'users file changed and cannot be used; keeping the previous users',
+      );
     }
   }
 
@@ -303,7 +303,12 @@ function isPowerOfTwo(n: number): boolean {
 
 /** Validates users.json; throws JETRECV_ERR_STATE naming the file and the problem. */
 function parseUsersFile(text: string, filePath: string): Map<string, StoredUser> {
-  const { obj, corrupt } = openStateDocument(text, filePath, USERS_FILE_VERSION, "Fix the file or recreate the users with 'jetrecv user add'");
+  const { obj, corrupt } = openStateDocument(
+    text,
+    filePath,
+    USERS_FILE_VERSION,
+    "Fix the file or recreate the users with 'jetrecv user add'",
+  );
   if (!Array.isArray(obj.users)) throw corrupt("'users' must be an array");
   const users = new Map<string, StoredUser>();
   obj.users.forEach((entry: unknown, i: number) => {
@@ -320,13 +325,15 @@ function parseUsersFile(text: string, filePath: string): Map<string, StoredUser>
     const s = u.scrypt as Record<string, unknown> | undefined;
     if (typeof s !== 'object' || s === null) throw corrupt(`${where}.scrypt must be an object`);
     const { N, r, p, keyLength, salt, hash } = s;
-    if (!isPowerOfTwo(N as number) || (N as number) < 2 ** 10 || (N as number) > 2 ** 22) throw corrupt(`${where}.scrypt.N must be a power of two from 2^10 to 2^22`);
+    if (!isPowerOfTwo(N as number) || (N as number) < 2 ** 10 || (N as number) > 2 ** 22)
+      throw corrupt(`${where}.scrypt.N must be a power of two from 2^10 to 2^22`);
     if (!Number.isSafeInteger(r) || (r as number) < 1 || (r as number) > 32) throw corrupt(`${where}.scrypt.r must be an integer 1-32`);
     if (!Number.isSafeInteger(p) || (p as number) < 1 || (p as number) > 16) throw corrupt(`${where}.scrypt.p must be an integer 1-16`);
     if (!Number.isSafeInteger(keyLength) || (keyLength as number) < 16 || (keyLength as number) > 64) {
       throw corrupt(`${where}.scrypt.keyLength must be an integer 16-64`);
     }
-    if (typeof salt !== 'string' || Buffer.from(salt, 'base64').length < 16) throw corrupt(`${where}.scrypt.salt must be base64 of at least 16 bytes`);
+    if (typeof salt !== 'string' || Buffer.from(salt, 'base64').length < 16)
+      throw corrupt(`${where}.scrypt.salt must be base64 of at least 16 bytes`);
     if (typeof hash !== 'string' || Buffer.from(hash, 'base64').length !== keyLength) {
       throw corrupt(`${where}.scrypt.hash must be base64 of keyLength bytes`);
     }

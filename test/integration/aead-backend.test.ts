@@ -59,7 +59,19 @@ describe('AEAD back end of jetrecv serve', () => {
       await writeRandomFile(src, 3 << 20);
       for (const cipher of CIPHERS) {
         const sent = await runCli(
-          ['send', '--to', `127.0.0.1:${info.recvPort}`, '--server-key', info.publicKey, '--cipher', cipher, '--quiet', '--dest', cipher, src],
+          [
+            'send',
+            '--to',
+            `127.0.0.1:${info.recvPort}`,
+            '--server-key',
+            info.publicKey,
+            '--cipher',
+            cipher,
+            '--quiet',
+            '--dest',
+            cipher,
+            src,
+          ],
           { env: { JETRECV_AEAD: 'openssl' } },
         );
         expect(sent.code, sent.stderr).toBe(0);

@@ -21,9 +21,20 @@ beforeAll(async () => {
   const r = await runCli(['user', 'add', 'carol', '--persistent-state-dir', stateDir], { env: { JETRECV_USER_PASSWORD: PASSWORD } });
   expect(r.code, r.stderr).toBe(0);
   serve = spawnJetrecv([
-    'serve', '--sandbox-dir', sandbox, '--persistent-state-dir', stateDir,
-    '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0',
-    '--api-allow-remote-control', '--api-host', '127.0.0.1',
+    'serve',
+    '--sandbox-dir',
+    sandbox,
+    '--persistent-state-dir',
+    stateDir,
+    '--recv-host',
+    '127.0.0.1',
+    '--recv-port',
+    '0',
+    '--api-port',
+    '0',
+    '--api-allow-remote-control',
+    '--api-host',
+    '127.0.0.1',
   ]);
   apiPort = (await serve.ready()).apiPort as number;
 });
@@ -34,7 +45,11 @@ afterAll(async () => {
 
 describe('anonymous callers with remote control on', () => {
   it('getServerInfo without a session hides the sandbox path; with a session it is shown', async () => {
-    const anon = await fetch(`http://127.0.0.1:${apiPort}/api/v1/server.getServerInfo`, { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } });
+    const anon = await fetch(`http://127.0.0.1:${apiPort}/api/v1/server.getServerInfo`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(anon.status).toBe(200);
     const text = await anon.text();
     expect(text).not.toContain('sandbox-secret-location');

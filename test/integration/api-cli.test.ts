@@ -102,14 +102,19 @@ describe('jetrecv api', () => {
     expect(f.clients.allowOnly).toBe(true);
     expect(f.clients.list()).toEqual([key]);
     const dict = capture(env);
-    expect(await runApiCommand([...base, 'removeAuthorizedClientAsync', `--clientPublicKey={"clientPublicKey":"${key}"}`], dict.io)).toBe(0);
+    expect(await runApiCommand([...base, 'removeAuthorizedClientAsync', `--clientPublicKey={"clientPublicKey":"${key}"}`], dict.io)).toBe(
+      0,
+    );
     expect(JSON.parse(dict.out())).toEqual({ clientPublicKey: key, removed: true });
   });
 
   it('exits 1 with the API error as JSON on stderr', async () => {
     const f = await start();
     const c = capture({ JETRECV_API_PASSWORD: 'alice-password-1' });
-    const code = await runApiCommand(['--api-control-port', String(f.port), '--user', 'alice', 'addAuthorizedClientAsync', `--clientPublicKey=${randomKey()}`], c.io);
+    const code = await runApiCommand(
+      ['--api-control-port', String(f.port), '--user', 'alice', 'addAuthorizedClientAsync', `--clientPublicKey=${randomKey()}`],
+      c.io,
+    );
     expect(code).toBe(1);
     expect(JSON.parse(c.err())).toEqual({
       error: { code: 'JETRECV_ERR_NOT_SUPERUSER', status: 403, message: expect.stringContaining("user 'alice' is not a superuser") },
@@ -180,7 +185,13 @@ describe('jetrecv user', () => {
 
     const list = capture();
     expect(await runUserCommand(['list', `--persistent-state-dir=${f.stateDir}`], list.io)).toBe(0);
-    expect(list.out().split('\n').filter(Boolean).map((l) => l.split('\t')[0])).toEqual(['alice', 'bob', 'root']);
+    expect(
+      list
+        .out()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('\t')[0]),
+    ).toEqual(['alice', 'bob', 'root']);
 
     const passwd = capture({ JETRECV_USER_PASSWORD: 'bob-password-2' });
     expect(await runUserCommand(['passwd', 'bob', '--persistent-state-dir', f.stateDir], passwd.io)).toBe(0);

@@ -54,9 +54,18 @@ describe('JetrecvClient', () => {
     expect(added.added).toBe(true);
     const dictReq = await api.recv.addAuthorizedClientAsync({ clientPublicKey: key });
     expect((await api.wait(dictReq)).added).toBe(false);
-    expect(await api.wait(await api.recv.allowOnlyAuthorizedClientsAsync(true))).toEqual({ onlyAuthorizedClientsAllowed: true, changed: true });
-    expect(await api.wait(await api.recv.getAuthorizedClientsAsync())).toEqual({ onlyAuthorizedClientsAllowed: true, clientPublicKeys: [key] });
-    expect(await api.wait(await api.recv.removeAuthorizedClientAsync({ clientPublicKey: key }))).toEqual({ clientPublicKey: key, removed: true });
+    expect(await api.wait(await api.recv.allowOnlyAuthorizedClientsAsync(true))).toEqual({
+      onlyAuthorizedClientsAllowed: true,
+      changed: true,
+    });
+    expect(await api.wait(await api.recv.getAuthorizedClientsAsync())).toEqual({
+      onlyAuthorizedClientsAllowed: true,
+      clientPublicKeys: [key],
+    });
+    expect(await api.wait(await api.recv.removeAuthorizedClientAsync({ clientPublicKey: key }))).toEqual({
+      clientPublicKey: key,
+      removed: true,
+    });
     expect(await api.wait(await api.recv.getSourcesAsync())).toEqual([SAMPLE_SOURCE]);
 
     const transfersReq = await api.recv.getTransfersAsync();
@@ -72,7 +81,7 @@ describe('JetrecvClient', () => {
     await expect(api.recv.getSourcesAsync()).rejects.toMatchObject({ code: 'JETRECV_ERR_UNAUTHENTICATED', status: 401 });
   });
 
-  it('throws ApiError with code, status and message; wait() throws a failed request\'s error', async () => {
+  it("throws ApiError with code, status and message; wait() throws a failed request's error", async () => {
     const f = await start();
     const api = client({ port: f.port });
     const err = await api.server.auth('alice', 'wrong-password').catch((e: unknown) => e);
@@ -80,7 +89,11 @@ describe('JetrecvClient', () => {
     expect(err).toMatchObject({ code: 'JETRECV_ERR_LOGIN_FAILED', status: 401, message: 'invalid user name or password' });
     await api.server.auth('alice', 'alice-password-1');
     await expect(api.recv.addAuthorizedClientAsync(randomKey())).rejects.toMatchObject({ code: 'JETRECV_ERR_NOT_SUPERUSER', status: 403 });
-    await expect(api.server.getRequestStatus(12345)).rejects.toMatchObject({ code: 'JETRECV_ERR_REQUEST_NOT_FOUND', status: 404, requestId: 12345 });
+    await expect(api.server.getRequestStatus(12345)).rejects.toMatchObject({
+      code: 'JETRECV_ERR_REQUEST_NOT_FOUND',
+      status: 404,
+      requestId: 12345,
+    });
     await expect(api.call('recv.getSourcesAsync', { bogus: 1 })).rejects.toMatchObject({ status: 400, parameter: 'bogus' });
 
     f.backend.transfersError = Object.assign(new Error('x'), {});
@@ -95,8 +108,15 @@ describe('JetrecvClient', () => {
     await api.server.superuser();
     const key = randomKey();
     const lowOrder = Buffer.from('e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800', 'hex').toString('base64');
-    for (const [bad, message] of [[` ${key}`, /leading or trailing whitespace/], [`${key} `, /leading or trailing whitespace/], [lowOrder, /low-order X25519 point/]] as const) {
-      const err = await api.recv.addAuthorizedClientAsync(bad).then((req) => api.wait(req)).catch((e: unknown) => e);
+    for (const [bad, message] of [
+      [` ${key}`, /leading or trailing whitespace/],
+      [`${key} `, /leading or trailing whitespace/],
+      [lowOrder, /low-order X25519 point/],
+    ] as const) {
+      const err = await api.recv
+        .addAuthorizedClientAsync(bad)
+        .then((req) => api.wait(req))
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ApiError);
       expect(err).toMatchObject({ code: 'JETRECV_ERR_BAD_KEY' });
       expect((err as Error).message).toMatch(message);

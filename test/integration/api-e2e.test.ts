@@ -24,11 +24,39 @@ async function login(user: string, elevate: boolean): Promise<JetrecvClient> {
 }
 
 function send(file: string, dest: string, extra: string[] = []) {
-  return runCli(['send', '--to', `127.0.0.1:${serve.recvPort}`, '--server-key', serve.publicKey, '--key', senderKeyFile, '--handshake-timeout', '2s', '--dest', dest, ...extra, file]);
+  return runCli([
+    'send',
+    '--to',
+    `127.0.0.1:${serve.recvPort}`,
+    '--server-key',
+    serve.publicKey,
+    '--key',
+    senderKeyFile,
+    '--handshake-timeout',
+    '2s',
+    '--dest',
+    dest,
+    ...extra,
+    file,
+  ]);
 }
 
 function startServe(extra: string[] = []) {
-  return spawnServe(['--persistent-state-dir', stateDir, '--sandbox-dir', sandbox, '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--superuser', 'alice', ...extra]);
+  return spawnServe([
+    '--persistent-state-dir',
+    stateDir,
+    '--sandbox-dir',
+    sandbox,
+    '--recv-host',
+    '127.0.0.1',
+    '--recv-port',
+    '0',
+    '--api-port',
+    '0',
+    '--superuser',
+    'alice',
+    ...extra,
+  ]);
 }
 
 beforeAll(async () => {
@@ -101,7 +129,7 @@ describe('authorized clients on real handshakes', () => {
     await alice.wait(await alice.recv.addAuthorizedClientAsync(senderPub));
   });
 
-  it('removing a key ends that sender\'s live session and fails its transfer at once', async () => {
+  it("removing a key ends that sender's live session and fails its transfer at once", async () => {
     const alice = await login('alice', true);
     const file = path.join(root, 'cut.bin');
     await writeRandomFile(file, 24 << 20);
@@ -166,7 +194,14 @@ describe('sources and transfers from real sessions', () => {
     const res = await sending;
     expect(res.code, res.stderr).toBe(0);
     const after = (await alice.wait(await alice.recv.getTransfersAsync())).find((x) => x.destinationPath === '/watched')!;
-    expect(after).toMatchObject({ status: 'complete', totalSize: 24 << 20, bytesReceived: 24 << 20, sourceIP: '127.0.0.1', filesTotal: 1, filesDone: 1 });
+    expect(after).toMatchObject({
+      status: 'complete',
+      totalSize: 24 << 20,
+      bytesReceived: 24 << 20,
+      sourceIP: '127.0.0.1',
+      filesTotal: 1,
+      filesDone: 1,
+    });
     expect(after.endTime).toBeGreaterThan(after.startTime);
     expect(after.lastRecvTime).toBeGreaterThan(after.startTime);
     expect(after.lastErrorTime).toBeNull();
@@ -192,24 +227,58 @@ describe('state across restarts', () => {
     expect(info.receiver.onlyAuthorizedClientsAllowed).toBe(true);
     expect(info.receiver.authorizedClients).toEqual([senderPub]);
     expect(info.receiver).toMatchObject({ recvPorts: [serve.recvPort], persistentState: true });
-    expect(info).toMatchObject({ publicKey: key, authRequired: true, encryptionAvailable: true, apiControlPort: serve.apiPort, allowRemoteControl: false });
+    expect(info).toMatchObject({
+      publicKey: key,
+      authRequired: true,
+      encryptionAvailable: true,
+      apiControlPort: serve.apiPort,
+      allowRemoteControl: false,
+    });
     expect(info.configuration).toMatchObject({ persistentStateDir: stateDir, superusers: ['alice'] });
     // and the listed sender still gets in, while an unlisted one does not
     const file = path.join(root, 'after-restart.bin');
     await writeFile(file, 'still trusted');
     expect((await send(file, 'restarted')).code).toBe(0);
-    const stranger = await runCli(['send', '--to', `127.0.0.1:${serve.recvPort}`, '--server-key', serve.publicKey, '--handshake-timeout', '2s', '--dest', 'stranger', file]);
+    const stranger = await runCli([
+      'send',
+      '--to',
+      `127.0.0.1:${serve.recvPort}`,
+      '--server-key',
+      serve.publicKey,
+      '--handshake-timeout',
+      '2s',
+      '--dest',
+      'stranger',
+      file,
+    ]);
     expect(stranger.code).toBe(1);
     expect(await exists(path.join(sandbox, 'stranger'))).toBe(false);
   });
 
   it('without --persistent-state-dir nothing carries over: a new key and no allow-only rule', async () => {
-    const other = await spawnServe(['--sandbox-dir', path.join(root, 'ephemeral'), '--recv-host', '127.0.0.1', '--recv-port', '0', '--no-api']);
+    const other = await spawnServe([
+      '--sandbox-dir',
+      path.join(root, 'ephemeral'),
+      '--recv-host',
+      '127.0.0.1',
+      '--recv-port',
+      '0',
+      '--no-api',
+    ]);
     try {
       expect(other.publicKey).not.toBe(serve.publicKey);
       const file = path.join(root, 'anyone.txt');
       await writeFile(file, 'anyone may send here');
-      const r = await runCli(['send', '--to', `127.0.0.1:${other.recvPort}`, '--server-key', other.publicKey, '--handshake-timeout', '2s', file]);
+      const r = await runCli([
+        'send',
+        '--to',
+        `127.0.0.1:${other.recvPort}`,
+        '--server-key',
+        other.publicKey,
+        '--handshake-timeout',
+        '2s',
+        file,
+      ]);
       expect(r.code, r.stderr).toBe(0);
       expect(await readFile(path.join(root, 'ephemeral', 'anyone.txt'), 'utf8')).toBe('anyone may send here');
     } finally {
@@ -221,7 +290,15 @@ describe('state across restarts', () => {
     const broken = path.join(root, 'broken-state');
     await mkdir(broken, { recursive: true });
     await writeFile(path.join(broken, 'authorized-clients.json'), '{"version": 1, "clients": [tru');
-    const err = await spawnServe(['--persistent-state-dir', broken, '--sandbox-dir', path.join(root, 'sb2'), '--recv-port', '0', '--no-api']).catch((e: unknown) => e as { code: number; stderr: string });
+    const err = await spawnServe([
+      '--persistent-state-dir',
+      broken,
+      '--sandbox-dir',
+      path.join(root, 'sb2'),
+      '--recv-port',
+      '0',
+      '--no-api',
+    ]).catch((e: unknown) => e as { code: number; stderr: string });
     expect((err as { code: number }).code).toBe(1);
     expect((err as { stderr: string }).stderr).toMatch(/authorized-clients\.json/);
   });

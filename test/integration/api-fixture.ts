@@ -7,7 +7,12 @@ import path from 'node:path';
 import { pino } from 'pino';
 import type { RecvBackend } from '../../src/api/recv-backend.js';
 import { startApiServer, type ApiServer, type ApiServerOptions } from '../../src/api/server.js';
-import type { BandwidthLimitsStructure, ReceiveTransferStructure, ServerInfoBase, SourceStructure } from '../../src/proto/api-structures.js';
+import type {
+  BandwidthLimitsStructure,
+  ReceiveTransferStructure,
+  ServerInfoBase,
+  SourceStructure,
+} from '../../src/proto/api-structures.js';
 import { AuthorizedClients } from '../../src/state/authorized-clients.js';
 import { UserStore } from '../../src/state/users.js';
 

@@ -174,15 +174,25 @@ describe('login and sessions', () => {
       ctx.skip();
       return;
     }
-    const f = await start({ allowRemoteControl: true, host: '0.0.0.0', loginRateLimit: { freeAttempts: 3, addressFreeAttempts: 5, baseDelayMs: 400, paceMaxMs: 50 } });
+    const f = await start({
+      allowRemoteControl: true,
+      host: '0.0.0.0',
+      loginRateLimit: { freeAttempts: 3, addressFreeAttempts: 5, baseDelayMs: 400, paceMaxMs: 50 },
+    });
     const auth = (user: string, password: string, host: string) =>
-      rawRequest(f.port, '/api/v1/server.auth', { body: JSON.stringify({ user, password }), headers: { 'Content-Type': 'application/json' }, host });
+      rawRequest(f.port, '/api/v1/server.auth', {
+        body: JSON.stringify({ user, password }),
+        headers: { 'Content-Type': 'application/json' },
+        host,
+      });
     for (let i = 0; i < 3; i++) expect((await auth('alice', `wrong-guess-${i}`, remote)).status).toBe(401);
     const limited = await auth('alice', 'alice-password-1', remote);
     expect(limited.status).toBe(429);
     expect(limited.json.error.code).toBe('JETRECV_ERR_RATE_LIMITED');
     expect(limited.headers.get('retry-after')).toBe('1');
-    expect(f.logs.some((l) => l.msg === 'login refused: too many failed attempts' && l.user === 'alice' && l.remoteAddress === remote)).toBe(true);
+    expect(
+      f.logs.some((l) => l.msg === 'login refused: too many failed attempts' && l.user === 'alice' && l.remoteAddress === remote),
+    ).toBe(true);
     // Another address is not locked out by them: alice logs in from loopback at once.
     expect((await auth('alice', 'alice-password-1', '127.0.0.1')).status).toBe(200);
     // The same address may still try other names until its own (larger) allowance is spent.
@@ -279,7 +289,11 @@ describe('superuser rules for the authorized-client methods', () => {
     expect(await result(f, token, again.json.requestId)).toEqual({ clientPublicKey: key1, added: false });
     expect(f.backend.authorizationChanges).toBe(2);
 
-    const only = await f.call('recv.allowOnlyAuthorizedClientsAsync', { onlyAuthorizedClientsAllowed: { onlyAuthorizedClientsAllowed: true } }, token);
+    const only = await f.call(
+      'recv.allowOnlyAuthorizedClientsAsync',
+      { onlyAuthorizedClientsAllowed: { onlyAuthorizedClientsAllowed: true } },
+      token,
+    );
     expect(await result(f, token, only.json.requestId)).toEqual({ onlyAuthorizedClientsAllowed: true, changed: true });
     expect(f.backend.authorizationChanges).toBe(3);
 
@@ -332,7 +346,14 @@ describe('request model', () => {
     const second = (await f.call('recv.getSourcesAsync', {}, token)).json.requestId as number;
     await new Promise((r) => setTimeout(r, 50));
     const s1 = await f.call('server.getRequestStatus', { requestId: first }, token);
-    expect(s1.json).toMatchObject({ requestId: first, processing: true, status: 'processing', errorMessage: '', method: 'recv.getSourcesAsync', endTime: null });
+    expect(s1.json).toMatchObject({
+      requestId: first,
+      processing: true,
+      status: 'processing',
+      errorMessage: '',
+      method: 'recv.getSourcesAsync',
+      endTime: null,
+    });
     const s2 = await f.call('server.getRequestStatus', { requestId: { requestId: second } }, token);
     expect(s2.json).toMatchObject({ requestId: second, processing: true, status: 'pending' });
 
@@ -360,7 +381,12 @@ describe('request model', () => {
     expect(res.status).toBe(500);
     expect(res.json.error).toEqual({ code: 'JETRECV_ERR_DISK', message: 'transfer table unreadable: EIO', requestId: id });
     const status = await f.call('server.getRequestStatus', { requestId: id }, token);
-    expect(status.json).toMatchObject({ status: 'error', processing: false, errorMessage: 'transfer table unreadable: EIO', errorCode: 'JETRECV_ERR_DISK' });
+    expect(status.json).toMatchObject({
+      status: 'error',
+      processing: false,
+      errorMessage: 'transfer table unreadable: EIO',
+      errorCode: 'JETRECV_ERR_DISK',
+    });
 
     f.backend.transfersError = new Error('a bug with a secret detail');
     const id2 = (await f.call('recv.getTransfersAsync', {}, token)).json.requestId as number;
@@ -370,7 +396,7 @@ describe('request model', () => {
     expect(f.logs.some((l) => l.msg === 'request failed with an internal error')).toBe(true);
   });
 
-  it('refuses unknown ids (404), expired ids (410) and other users\' ids (403); elevated superusers may read any', async () => {
+  it("refuses unknown ids (404), expired ids (410) and other users' ids (403); elevated superusers may read any", async () => {
     const f = await start({ requestRetention: { maxAgeMs: 200, maxCount: 3 } });
     const alice = await f.login(...ALICE);
     const root = await f.login(...ROOT);
@@ -413,21 +439,71 @@ describe('bad input gets a JSON 4xx and the server keeps serving', () => {
     const f = await start();
     const token = await superToken(f);
     const cases: { answer: Promise<any>; status: number; code: string; contains?: string; parameter?: string }[] = [
-      { answer: f.call('recv.getSourcesAsync', '{"broken":', token), status: 400, code: 'JETRECV_ERR_BAD_REQUEST', contains: 'not valid JSON' },
+      {
+        answer: f.call('recv.getSourcesAsync', '{"broken":', token),
+        status: 400,
+        code: 'JETRECV_ERR_BAD_REQUEST',
+        contains: 'not valid JSON',
+      },
       { answer: f.call('recv.getSourcesAsync', '[1,2]', token), status: 400, code: 'JETRECV_ERR_BAD_REQUEST', contains: 'JSON object' },
-      { answer: f.call('recv.addAuthorizedClientAsync', {}, token), status: 400, code: 'JETRECV_ERR_BAD_PARAMETER', contains: "missing parameter 'clientPublicKey' (a string)", parameter: 'clientPublicKey' },
-      { answer: f.call('recv.addAuthorizedClientAsync', { clientPublicKey: 42 }, token), status: 400, code: 'JETRECV_ERR_BAD_PARAMETER', contains: 'must be a string, got number 42' },
-      { answer: f.call('recv.allowOnlyAuthorizedClientsAsync', { onlyAuthorizedClientsAllowed: 'yes' }, token), status: 400, code: 'JETRECV_ERR_BAD_PARAMETER', contains: 'must be a boolean (true or false), got string "yes"' },
-      { answer: f.call('server.getRequestStatus', { requestId: 1.5 }, token), status: 400, code: 'JETRECV_ERR_BAD_PARAMETER', contains: 'must be an integer >= 1' },
-      { answer: f.call('server.getRequestResult', { requestId: 1, timeoutMs: 10_000_000 }, token), status: 400, code: 'JETRECV_ERR_BAD_PARAMETER', contains: 'timeoutMs' },
-      { answer: f.call('recv.getSourcesAsync', { verbose: true }, token), status: 400, code: 'JETRECV_ERR_BAD_PARAMETER', contains: "unknown parameter 'verbose'" },
-      { answer: f.call('recv.addAuthorizedClientAsync', { clientPublicKy: randomKey() }, token), status: 400, code: 'JETRECV_ERR_BAD_PARAMETER', contains: 'expected clientPublicKey' },
+      {
+        answer: f.call('recv.addAuthorizedClientAsync', {}, token),
+        status: 400,
+        code: 'JETRECV_ERR_BAD_PARAMETER',
+        contains: "missing parameter 'clientPublicKey' (a string)",
+        parameter: 'clientPublicKey',
+      },
+      {
+        answer: f.call('recv.addAuthorizedClientAsync', { clientPublicKey: 42 }, token),
+        status: 400,
+        code: 'JETRECV_ERR_BAD_PARAMETER',
+        contains: 'must be a string, got number 42',
+      },
+      {
+        answer: f.call('recv.allowOnlyAuthorizedClientsAsync', { onlyAuthorizedClientsAllowed: 'yes' }, token),
+        status: 400,
+        code: 'JETRECV_ERR_BAD_PARAMETER',
+        contains: 'must be a boolean (true or false), got string "yes"',
+      },
+      {
+        answer: f.call('server.getRequestStatus', { requestId: 1.5 }, token),
+        status: 400,
+        code: 'JETRECV_ERR_BAD_PARAMETER',
+        contains: 'must be an integer >= 1',
+      },
+      {
+        answer: f.call('server.getRequestResult', { requestId: 1, timeoutMs: 10_000_000 }, token),
+        status: 400,
+        code: 'JETRECV_ERR_BAD_PARAMETER',
+        contains: 'timeoutMs',
+      },
+      {
+        answer: f.call('recv.getSourcesAsync', { verbose: true }, token),
+        status: 400,
+        code: 'JETRECV_ERR_BAD_PARAMETER',
+        contains: "unknown parameter 'verbose'",
+      },
+      {
+        answer: f.call('recv.addAuthorizedClientAsync', { clientPublicKy: randomKey() }, token),
+        status: 400,
+        code: 'JETRECV_ERR_BAD_PARAMETER',
+        contains: 'expected clientPublicKey',
+      },
       { answer: f.call('recv.getSourcesAsyncc', {}, token), status: 404, code: 'JETRECV_ERR_UNKNOWN_METHOD', contains: 'openapi.json' },
-      { answer: f.call('getSourcesAsync', {}, token), status: 404, code: 'JETRECV_ERR_UNKNOWN_METHOD', contains: 'did you mean recv.getSourcesAsync' },
+      {
+        answer: f.call('getSourcesAsync', {}, token),
+        status: 404,
+        code: 'JETRECV_ERR_UNKNOWN_METHOD',
+        contains: 'did you mean recv.getSourcesAsync',
+      },
       { answer: rawRequest(f.port, '/api/v1/recv.getSourcesAsync', { method: 'GET' }), status: 405, code: 'JETRECV_ERR_HTTP_METHOD' },
       { answer: rawRequest(f.port, '/nowhere', { method: 'GET' }), status: 404, code: 'JETRECV_ERR_NOT_FOUND' },
       { answer: rawRequest(f.port, '/metrics', { method: 'GET' }), status: 404, code: 'JETRECV_ERR_NOT_FOUND' },
-      { answer: f.call('recv.addAuthorizedClientAsync', { clientPublicKey: 'x'.repeat(70_000) }, token), status: 413, code: 'JETRECV_ERR_BODY_TOO_LARGE' },
+      {
+        answer: f.call('recv.addAuthorizedClientAsync', { clientPublicKey: 'x'.repeat(70_000) }, token),
+        status: 413,
+        code: 'JETRECV_ERR_BODY_TOO_LARGE',
+      },
     ];
     for (const c of cases) {
       const answer = await c.answer;
@@ -444,7 +520,11 @@ describe('bad input gets a JSON 4xx and the server keeps serving', () => {
         controller.close();
       },
     });
-    const chunked = await fetch(`http://127.0.0.1:${f.port}/api/v1/server.getServerInfo`, { method: 'POST', body: big, duplex: 'half' } as RequestInit);
+    const chunked = await fetch(`http://127.0.0.1:${f.port}/api/v1/server.getServerInfo`, {
+      method: 'POST',
+      body: big,
+      duplex: 'half',
+    } as RequestInit);
     expect(chunked.status).toBe(413);
 
     expect(f.clients.list()).toEqual([]);

@@ -21,12 +21,18 @@ const created: Record<string, string> = {};
 function start(): ServeProcess {
   return spawnJetrecv([
     'serve',
-    '--sandbox-dir', path.join(root, 'sandbox'),
-    '--persistent-state-dir', stateDir,
-    '--recv-host', '127.0.0.1',
-    '--recv-port', '0',
-    '--api-port', '0',
-    '--admin-socket', socketPath,
+    '--sandbox-dir',
+    path.join(root, 'sandbox'),
+    '--persistent-state-dir',
+    stateDir,
+    '--recv-host',
+    '127.0.0.1',
+    '--recv-port',
+    '0',
+    '--api-port',
+    '0',
+    '--admin-socket',
+    socketPath,
   ]);
 }
 
@@ -85,8 +91,13 @@ describe('API tokens', () => {
     const viewer = client(created.viewer as string);
     try {
       expect(Array.isArray(await viewer.wait(await viewer.recv.getTransfersAsync()))).toBe(true);
-      await expect(viewer.recv.addAuthorizedClientAsync(randomKey())).rejects.toMatchObject({ code: 'JETRECV_ERR_NOT_SUPERUSER', status: 403 });
-      await expect(viewer.server.createAPIToken('sneaky', { superuser: true })).rejects.toMatchObject({ code: 'JETRECV_ERR_NOT_SUPERUSER' });
+      await expect(viewer.recv.addAuthorizedClientAsync(randomKey())).rejects.toMatchObject({
+        code: 'JETRECV_ERR_NOT_SUPERUSER',
+        status: 403,
+      });
+      await expect(viewer.server.createAPIToken('sneaky', { superuser: true })).rejects.toMatchObject({
+        code: 'JETRECV_ERR_NOT_SUPERUSER',
+      });
       await expect(viewer.server.superuser()).rejects.toMatchObject({ code: 'JETRECV_ERR_NOT_SUPERUSER' });
     } finally {
       viewer.close();
@@ -117,7 +128,11 @@ describe('API tokens', () => {
     const ci = client(created.ci as string);
     const viewer = client(created.viewer as string);
     try {
-      await expect(ci.server.createAPIToken('no spaces')).rejects.toMatchObject({ code: 'JETRECV_ERR_BAD_TOKEN_NAME', status: 400, message: expect.stringContaining('name:') });
+      await expect(ci.server.createAPIToken('no spaces')).rejects.toMatchObject({
+        code: 'JETRECV_ERR_BAD_TOKEN_NAME',
+        status: 400,
+        message: expect.stringContaining('name:'),
+      });
       await expect(ci.server.createAPIToken('viewer')).rejects.toMatchObject({ code: 'JETRECV_ERR_TOKEN_EXISTS', status: 409 });
       expect(await ci.server.deleteAPIToken('viewer')).toEqual({ name: 'viewer', deleted: true });
       expect(await ci.server.deleteAPIToken('viewer')).toEqual({ name: 'viewer', deleted: false });

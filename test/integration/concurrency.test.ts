@@ -56,8 +56,18 @@ describe('concurrent senders', () => {
     const r = await runCli(['user', 'add', 'ops', '--persistent-state-dir', stateDir], { env: { JETRECV_USER_PASSWORD: PASSWORD } });
     expect(r.code, r.stderr).toBe(0);
     serve = await spawnServe([
-      '--persistent-state-dir', stateDir, '--sandbox-dir', path.join(root, 'sandbox'), '--recv-host', '127.0.0.1',
-      '--recv-port', '0', '--api-port', '0', '--session-timeout', '2s',
+      '--persistent-state-dir',
+      stateDir,
+      '--sandbox-dir',
+      path.join(root, 'sandbox'),
+      '--recv-host',
+      '127.0.0.1',
+      '--recv-port',
+      '0',
+      '--api-port',
+      '0',
+      '--session-timeout',
+      '2s',
     ]);
     api = new JetrecvClient({ host: '127.0.0.1', port: serve.apiPort! });
     await api.server.auth('ops', PASSWORD);
@@ -84,7 +94,25 @@ describe('concurrent senders', () => {
     const rssBaseline = await vmRss(serve.pid);
 
     // The sender that will vanish: a real CLI process, slow enough to be killed mid-transfer.
-    const doomed = spawn(process.execPath, [cliPath, 'send', '--to', `127.0.0.1:${serve.recvPort}`, '--server-key', serve.publicKey, '--dest', 'doomed', '--rate-max', '20M', '--rate-start', '20M', doomedFile], { stdio: 'ignore' });
+    const doomed = spawn(
+      process.execPath,
+      [
+        cliPath,
+        'send',
+        '--to',
+        `127.0.0.1:${serve.recvPort}`,
+        '--server-key',
+        serve.publicKey,
+        '--dest',
+        'doomed',
+        '--rate-max',
+        '20M',
+        '--rate-start',
+        '20M',
+        doomedFile,
+      ],
+      { stdio: 'ignore' },
+    );
     const doomedExit = new Promise<NodeJS.Signals | null>((res) => doomed.on('close', (_c, sig) => res(sig)));
 
     const serverKey = parsePublicKey(serve.publicKey);
@@ -141,10 +169,14 @@ describe('concurrent senders', () => {
     }
 
     // The vanished sender: timed out after --session-timeout, its transfer is an error.
-    const doomedRecord = await until('the doomed transfer to fail', async () => {
-      const transfers = await api.wait(await api.recv.getTransfersAsync());
-      return transfers.find((t) => t.destinationPath === '/doomed' && t.status === 'error');
-    }, 20_000);
+    const doomedRecord = await until(
+      'the doomed transfer to fail',
+      async () => {
+        const transfers = await api.wait(await api.recv.getTransfersAsync());
+        return transfers.find((t) => t.destinationPath === '/doomed' && t.status === 'error');
+      },
+      20_000,
+    );
     expect(doomedRecord.errorMessage).toMatch(/no packet from the sender/);
     expect(doomedRecord.bytesReceived).toBeLessThan(64 << 20);
     // Its file never appears under its final name (the partial stays hidden, kept for a resume).
@@ -161,7 +193,9 @@ describe('concurrent senders', () => {
     expect(sources.every((s) => s.encryptedConnectionState === 'disconnected')).toBe(true);
     expect(new Set(sources.map((s) => s.clientPublicKey)).size).toBe(SENDERS + 1);
     const rssAfter = await vmRss(serve.pid);
-    console.log(`concurrency: peak ${peakSessions} live sessions; daemon RSS ${(rssBaseline / 2 ** 20).toFixed(1)} MiB before, ${(rssAfter / 2 ** 20).toFixed(1)} MiB after ${SENDERS + 1} sessions`);
+    console.log(
+      `concurrency: peak ${peakSessions} live sessions; daemon RSS ${(rssBaseline / 2 ** 20).toFixed(1)} MiB before, ${(rssAfter / 2 ** 20).toFixed(1)} MiB after ${SENDERS + 1} sessions`,
+    );
     expect(peakSessions).toBeGreaterThanOrEqual(4);
     expect(rssAfter - rssBaseline).toBeLessThan(RSS_SLACK);
   }, 120_000);

@@ -22,7 +22,22 @@ export interface ServeProcess {
 export async function startServe(opts: { sandbox: string; stateDir: string; port: number; extra?: string[] }): Promise<ServeProcess> {
   const child = spawn(
     process.execPath,
-    [cliPath, 'serve', '--sandbox-dir', opts.sandbox, '--persistent-state-dir', opts.stateDir, '--recv-host', '127.0.0.1', '--recv-port', String(opts.port), '--no-api', '--log-level', 'info', ...(opts.extra ?? [])],
+    [
+      cliPath,
+      'serve',
+      '--sandbox-dir',
+      opts.sandbox,
+      '--persistent-state-dir',
+      opts.stateDir,
+      '--recv-host',
+      '127.0.0.1',
+      '--recv-port',
+      String(opts.port),
+      '--no-api',
+      '--log-level',
+      'info',
+      ...(opts.extra ?? []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: process.env },
   );
   const lines: string[] = [];
@@ -60,7 +75,10 @@ export interface SendProcess {
 
 /** Starts `jetrecv send ... --json` without waiting for it. */
 export function startSend(args: string[]): SendProcess {
-  const child = spawn(process.execPath, [cliPath, 'send', '--json', '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+  const child = spawn(process.execPath, [cliPath, 'send', '--json', '--log-level', 'warn', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: process.env,
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -77,7 +95,16 @@ export function startSend(args: string[]): SendProcess {
 /** The summary `jetrecv send --json` prints: the sender's result without its timing extras. */
 export type SendSummary = Pick<
   SendResult,
-  'bytes' | 'files' | 'blocksSent' | 'blocksRetransmitted' | 'bytesSent' | 'totalBlocks' | 'blocksResumed' | 'blocksResumedAtStart' | 'reconnects' | 'resumedEarlierRun'
+  | 'bytes'
+  | 'files'
+  | 'blocksSent'
+  | 'blocksRetransmitted'
+  | 'bytesSent'
+  | 'totalBlocks'
+  | 'blocksResumed'
+  | 'blocksResumedAtStart'
+  | 'reconnects'
+  | 'resumedEarlierRun'
 >;
 
 export function parseSummary(stdout: string): SendSummary {

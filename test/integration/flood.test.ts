@@ -51,9 +51,25 @@ async function vmRssBytes(pid: number): Promise<number> {
 }
 
 const OUTCOMES = [
-  'drop_short', 'drop_bad_type', 'drop_bad_length', 'drop_unknown_session', 'drop_bad_tag', 'drop_replay',
-  'drop_bad_frame', 'drop_unknown_transfer', 'drop_bad_block', 'drop_duplicate_block', 'drop_transfer_failed',
-  'drop_event_queue_full', 'drop_handshake_rate', 'drop_handshake_source_rate', 'drop_handshake_mac1', 'handshake_packets', 'control_recv', 'position_recv', 'blocks_written',
+  'drop_short',
+  'drop_bad_type',
+  'drop_bad_length',
+  'drop_unknown_session',
+  'drop_bad_tag',
+  'drop_replay',
+  'drop_bad_frame',
+  'drop_unknown_transfer',
+  'drop_bad_block',
+  'drop_duplicate_block',
+  'drop_transfer_failed',
+  'drop_event_queue_full',
+  'drop_handshake_rate',
+  'drop_handshake_source_rate',
+  'drop_handshake_mac1',
+  'handshake_packets',
+  'control_recv',
+  'position_recv',
+  'blocks_written',
 ];
 const sumOf = (c: Record<string, number>, names: string[]) => names.reduce((s, n) => s + (c[n] ?? 0), 0);
 const delta = (a: Record<string, number>, b: Record<string, number>, name: string) => (b[name] ?? 0) - (a[name] ?? 0);
@@ -115,13 +131,23 @@ ep.close();
 console.log(JSON.stringify(sent));
 `;
 
-async function runFlooder(port: number, sessionIndex: number, total: number, replays: Buffer[], replayFile: string): Promise<Record<string, number>> {
+async function runFlooder(
+  port: number,
+  sessionIndex: number,
+  total: number,
+  replays: Buffer[],
+  replayFile: string,
+): Promise<Record<string, number>> {
   await writeFile(replayFile, replays.map((b) => b.toString('hex')).join('\n'));
   return new Promise((resolve, reject) => {
     const bindingPath = path.join(repoRoot, 'dist', 'addon', 'binding.js');
-    const child = spawn(process.execPath, ['--input-type=module', '-e', FLOODER, bindingPath, String(port), String(sessionIndex), String(total), replayFile], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--input-type=module', '-e', FLOODER, bindingPath, String(port), String(sessionIndex), String(total), replayFile],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -156,7 +182,22 @@ describe('flood of hostile datagrams at the data port', () => {
     await mkdir(src);
     const file = path.join(src, 'payload.bin');
     await writeRandomFile(file, 48 << 20);
-    serve = await spawnServe(['--sandbox-dir', sandbox, '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--socket-buffer', String(16 << 20), '--session-timeout', '5m', '--no-transfer-timeout', '5m']);
+    serve = await spawnServe([
+      '--sandbox-dir',
+      sandbox,
+      '--recv-host',
+      '127.0.0.1',
+      '--recv-port',
+      '0',
+      '--api-port',
+      '0',
+      '--socket-buffer',
+      String(16 << 20),
+      '--session-timeout',
+      '5m',
+      '--no-transfer-timeout',
+      '5m',
+    ]);
 
     // A long-lived session whose index the bad-tag flood uses and whose own packets are
     // replayed (its transfers are all refused, so --no-transfer-timeout must outlast the flood:
@@ -173,7 +214,13 @@ describe('flood of hostile datagrams at the data port', () => {
     raw = await connectRawSender(relay.port, parsePublicKey(serve.publicKey));
     for (let id = 1; id <= 24; id++) {
       const reply = await raw.request(
-        { kind: 'transferRequest', transferId: id, destinationPath: 'x', blockSize: 1416, files: [{ path: '../refused', size: 1, mode: 0o644, mtimeMs: 0 }] },
+        {
+          kind: 'transferRequest',
+          transferId: id,
+          destinationPath: 'x',
+          blockSize: 1416,
+          files: [{ path: '../refused', size: 1, mode: 0o644, mtimeMs: 0 }],
+        },
         id,
       );
       expect(reply.kind).toBe('transferRefuse');
@@ -182,9 +229,29 @@ describe('flood of hostile datagrams at the data port', () => {
     const sessionIndex = captured[0]!.readUInt32LE(4);
 
     // The real transfer, straight to the receiver, running while the flood comes.
-    const transfer = runCli(['send', '--to', `127.0.0.1:${serve.recvPort}`, '--server-key', serve.publicKey, '--dest', 'flood', '--rate-max', '200M', '--rate-start', '50M', '--handshake-timeout', '10s', '--json', file], { timeoutMs: 110_000 });
+    const transfer = runCli(
+      [
+        'send',
+        '--to',
+        `127.0.0.1:${serve.recvPort}`,
+        '--server-key',
+        serve.publicKey,
+        '--dest',
+        'flood',
+        '--rate-max',
+        '200M',
+        '--rate-start',
+        '50M',
+        '--handshake-timeout',
+        '10s',
+        '--json',
+        file,
+      ],
+      { timeoutMs: 110_000 },
+    );
     const deadline = Date.now() + 20_000;
-    while (((await scrapeCounters(serve.apiPort!))['blocks_written'] ?? 0) < 1000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (((await scrapeCounters(serve.apiPort!))['blocks_written'] ?? 0) < 1000 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
 
     const before = await scrapeCounters(serve.apiPort!).catch((err: Error) => {
       throw new Error(`${err.message}; daemon stderr: ${serve!.stderr()}\nlogs: ${serve!.logs.slice(-20).join('\n')}`);
@@ -250,10 +317,17 @@ describe('flood of hostile datagrams at the data port', () => {
     // then the three session-targeted kinds are checked together.
     const reconnects = connectedLines() - connectedBefore;
     if (reconnects > 0) {
-      console.log(`flood: the sender re-handshook ${reconnects} time(s) during the flood; bad-tag and replay datagrams after the switch named a closed session`);
+      console.log(
+        `flood: the sender re-handshook ${reconnects} time(s) during the flood; bad-tag and replay datagrams after the switch named a closed session`,
+      );
       expect(figures.badTag).toBeLessThanOrEqual(sent.badTag!);
       expect(figures.replay).toBeLessThanOrEqual(sent.replay!);
-      within(figures.badTag + figures.replay + figures.unknownSession, sent.badTag! + sent.replay! + sent.unknownSession!, 'drop_bad_tag + drop_replay + drop_unknown_session', 5000);
+      within(
+        figures.badTag + figures.replay + figures.unknownSession,
+        sent.badTag! + sent.replay! + sent.unknownSession!,
+        'drop_bad_tag + drop_replay + drop_unknown_session',
+        5000,
+      );
     } else {
       within(figures.unknownSession, sent.unknownSession!, 'drop_unknown_session', 5000); // + the transfer's stragglers after its session ended
       within(figures.badTag, sent.badTag!, 'drop_bad_tag');

@@ -52,7 +52,13 @@ function selectors(expr: string): { name: string; matchers: { label: string; op:
 /** Labels an expression groups by (`by (a, b)`) and a legend names (`{{a}}`). */
 function namedLabels(q: Query): string[] {
   const labels: string[] = [];
-  for (const m of q.expr.matchAll(/\bby\s*\(([^)]*)\)/g)) labels.push(...(m[1] as string).split(',').map((s) => s.trim()).filter(Boolean));
+  for (const m of q.expr.matchAll(/\bby\s*\(([^)]*)\)/g))
+    labels.push(
+      ...(m[1] as string)
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
   for (const m of (q.legend ?? '').matchAll(/\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}/g)) labels.push(m[1] as string);
   return labels.filter((l) => !TARGET_LABELS.has(l));
 }
@@ -79,7 +85,8 @@ function queryProblems(q: Query, families: Map<string, PromFamily>): string[] {
     }
   }
   for (const label of namedLabels(q)) {
-    if (!used.some((f) => f.samples.some((x) => label in x.labels))) problems.push(`${q.where}: no metric of "${q.expr}" has the label ${label}`);
+    if (!used.some((f) => f.samples.some((x) => label in x.labels)))
+      problems.push(`${q.where}: no metric of "${q.expr}" has the label ${label}`);
   }
   return problems;
 }
@@ -91,7 +98,17 @@ const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8'));
 
 beforeAll(async () => {
   root = await tempDir('grafana');
-  serve = spawnJetrecv(['serve', '--sandbox-dir', path.join(root, 'sandbox'), '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0']);
+  serve = spawnJetrecv([
+    'serve',
+    '--sandbox-dir',
+    path.join(root, 'sandbox'),
+    '--recv-host',
+    '127.0.0.1',
+    '--recv-port',
+    '0',
+    '--api-port',
+    '0',
+  ]);
   const info = await serve.ready();
   families = (await scrapeMetrics(info.apiPort as number)).families;
 });
@@ -109,7 +126,9 @@ describe('ops/grafana/jetrecv.json', () => {
   });
 
   it('covers rates, sessions, transfers, drops by reason, retransmissions and disk writes', () => {
-    const exprs = dashboardQueries(dashboard).map((q) => q.expr).join('\n');
+    const exprs = dashboardQueries(dashboard)
+      .map((q) => q.expr)
+      .join('\n');
     for (const name of [
       'jetrecv_receive_rate_bits_per_second',
       'jetrecv_sessions',

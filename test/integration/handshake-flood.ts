@@ -75,10 +75,17 @@ export async function startFlood(port: number, kind: FloodKind, serverKey: strin
   const child: ChildProcess = spawn(
     process.execPath,
     [
-      '--input-type=module', '-e', FLOODER,
-      path.join(dist, 'addon', 'binding.js'), path.join(dist, 'handshake', 'packets.js'),
-      path.join(dist, 'handshake', 'initiator.js'), path.join(dist, 'keys', 'key-encoding.js'),
-      String(port), kind, serverKey, ...sources,
+      '--input-type=module',
+      '-e',
+      FLOODER,
+      path.join(dist, 'addon', 'binding.js'),
+      path.join(dist, 'handshake', 'packets.js'),
+      path.join(dist, 'handshake', 'initiator.js'),
+      path.join(dist, 'keys', 'key-encoding.js'),
+      String(port),
+      kind,
+      serverKey,
+      ...sources,
     ],
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );

@@ -9,7 +9,14 @@ import path from 'node:path';
 import { rm } from 'node:fs/promises';
 import { generateKeyPair, parsePublicKey } from '../../src/keys/key-encoding.js';
 import { HandshakeInitiator } from '../../src/handshake/index.js';
-import { HANDSHAKE_COOKIE_LENGTH, HANDSHAKE_COOKIE_TYPE, INIT_MAC1_OFFSET, computeMac1, mac1Key, writeU32 } from '../../src/handshake/packets.js';
+import {
+  HANDSHAKE_COOKIE_LENGTH,
+  HANDSHAKE_COOKIE_TYPE,
+  INIT_MAC1_OFFSET,
+  computeMac1,
+  mac1Key,
+  writeU32,
+} from '../../src/handshake/packets.js';
 import { sendTo, sha256File, startTestReceiver, tempDir, writeRandomFile, type TestReceiver } from './harness.js';
 
 let rx: TestReceiver;
@@ -37,7 +44,13 @@ describe('handshake under load', () => {
     const serverKey = parsePublicKey(rx.daemon.publicKey);
     // The attacker knows the server key, so its INITs pass mac1. One real INIT, made
     // distinct (sender_index) and re-MACed per packet: cheap for the attacker.
-    const template = new HandshakeInitiator({ staticKeys: generateKeyPair(), responderPublicKey: serverKey, localIndex: 1, cipher: 'aes-256-gcm', lanes: 1 }).createInitiation();
+    const template = new HandshakeInitiator({
+      staticKeys: generateKeyPair(),
+      responderPublicKey: serverKey,
+      localIndex: 1,
+      cipher: 'aes-256-gcm',
+      lanes: 1,
+    }).createInitiation();
     const floodKey = mac1Key(serverKey);
     let index = 1;
     const nextInit = (): Buffer => {

@@ -98,7 +98,17 @@ export function runCli(
 
 /** `jetrecv send` to a test receiver. */
 export function sendTo(rx: TestReceiver, paths: string[], extra: string[] = []): Promise<CliResult> {
-  return runCli(['send', '--to', `127.0.0.1:${rx.daemon.recvPort}`, '--server-key', rx.daemon.publicKey, '--handshake-timeout', '5s', ...extra, ...paths]);
+  return runCli([
+    'send',
+    '--to',
+    `127.0.0.1:${rx.daemon.recvPort}`,
+    '--server-key',
+    rx.daemon.publicKey,
+    '--handshake-timeout',
+    '5s',
+    ...extra,
+    ...paths,
+  ]);
 }
 
 /** Writes `size` random bytes to `file` in 4 MiB chunks. */
@@ -193,7 +203,10 @@ export interface ServeProcess {
  */
 export function spawnServe(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<ServeProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, 'serve', ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cliPath, 'serve', ...args], {
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const logs: string[] = [];
     let stderr = '';
     let buf = '';

@@ -32,8 +32,23 @@ afterAll(async () => {
 const longPath = Array.from({ length: 16 }, (_, i) => String.fromCharCode(97 + i).repeat(255)).join('/');
 const file = (p: string) => ({ path: p, size: 10, mode: 0o644, mtimeMs: 0 });
 
-function request(transferId: number, files: { path: string; size: number; mode: number; mtimeMs: number }[], emptyDirs: string[] = [], destinationPath = '/'): ControlMessageInput {
-  return { kind: 'transferRequest', transferId, destinationPath, blockSize: 1024, files, emptyDirs, checkpointFrequencySeconds: 0, transferUid: new Uint8Array(0), senderName: 'hostile' };
+function request(
+  transferId: number,
+  files: { path: string; size: number; mode: number; mtimeMs: number }[],
+  emptyDirs: string[] = [],
+  destinationPath = '/',
+): ControlMessageInput {
+  return {
+    kind: 'transferRequest',
+    transferId,
+    destinationPath,
+    blockSize: 1024,
+    files,
+    emptyDirs,
+    checkpointFrequencySeconds: 0,
+    transferUid: new Uint8Array(0),
+    senderName: 'hostile',
+  };
 }
 
 describe('a hostile manifest never takes the daemon down', () => {
@@ -77,7 +92,18 @@ describe('refusals after the native open reach jetrecv send', () => {
     const dest = ['blocker', ...Array.from({ length: 20 }, () => 'd'.repeat(200)), 'e'.repeat(66)].join('/');
     expect(Buffer.byteLength(dest)).toBe(4094);
     const res = await runCli(
-      ['send', '--to', `127.0.0.1:${serve.recvPort}`, '--server-key', serve.publicKey, '--handshake-timeout', '5s', '--dest', dest, path.join(src, name)],
+      [
+        'send',
+        '--to',
+        `127.0.0.1:${serve.recvPort}`,
+        '--server-key',
+        serve.publicKey,
+        '--handshake-timeout',
+        '5s',
+        '--dest',
+        dest,
+        path.join(src, name),
+      ],
       { timeoutMs: 40_000 },
     );
     expect(res.code).not.toBe(0);

@@ -24,7 +24,20 @@ beforeAll(async () => {
   root = await tempDir('large');
   sandbox = path.join(root, 'sandbox');
   await mkdir(sandbox);
-  serve = await spawnServe(['--sandbox-dir', sandbox, '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-host', '127.0.0.1', '--api-port', '0', '--max-files-per-transfer', String(kFiles)]);
+  serve = await spawnServe([
+    '--sandbox-dir',
+    sandbox,
+    '--recv-host',
+    '127.0.0.1',
+    '--recv-port',
+    '0',
+    '--api-host',
+    '127.0.0.1',
+    '--api-port',
+    '0',
+    '--max-files-per-transfer',
+    String(kFiles),
+  ]);
 });
 afterAll(async () => {
   await serve?.stop();
@@ -33,7 +46,17 @@ afterAll(async () => {
 
 function request(transferId: number, dest: string, count: number): ControlMessageInput {
   const files = Array.from({ length: count }, (_, i) => ({ path: `d${Math.floor(i / 1000)}/f${i}`, size: 1, mode: 0o644, mtimeMs: 0 }));
-  return { kind: 'transferRequest', transferId, destinationPath: dest, blockSize: 1024, files, emptyDirs: [], checkpointFrequencySeconds: 0, transferUid: new Uint8Array(0), senderName: 'large' };
+  return {
+    kind: 'transferRequest',
+    transferId,
+    destinationPath: dest,
+    blockSize: 1024,
+    files,
+    emptyDirs: [],
+    checkpointFrequencySeconds: 0,
+    transferUid: new Uint8Array(0),
+    senderName: 'large',
+  };
 }
 
 async function untilFilled(dir: string, timeoutMs: number): Promise<void> {
@@ -57,9 +80,15 @@ describe('a manifest with many files', () => {
       return m;
     });
     await untilFilled(path.join(sandbox, 'big'), 60_000); // the native open is creating partials
-    const send = runCli(['send', '--to', `127.0.0.1:${serve.recvPort}`, '--server-key', serve.publicKey, '--dest', 'cli', small], { timeoutMs: 170_000 });
+    const send = runCli(['send', '--to', `127.0.0.1:${serve.recvPort}`, '--server-key', serve.publicKey, '--dest', 'cli', small], {
+      timeoutMs: 170_000,
+    });
     const asked = Date.now();
-    const info = await fetch(`http://127.0.0.1:${serve.apiPort}/api/v1/server.getServerInfo`, { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } });
+    const info = await fetch(`http://127.0.0.1:${serve.apiPort}/api/v1/server.getServerInfo`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'Content-Type': 'application/json' },
+    });
     const apiMs = Date.now() - asked;
     events.push(`api ${info.status}`);
     const other = await connectRawSender(serve.recvPort, key, undefined, 60_000);
@@ -78,7 +107,10 @@ describe('a manifest with many files', () => {
   }, 180_000);
 
   // Ended by a cancel (closeReceiveTransfer) or by its session's goodbye (removeSession).
-  for (const [n, how] of [[4, 'cancel'], [5, 'goodbye']] as const) {
+  for (const [n, how] of [
+    [4, 'cancel'],
+    [5, 'goodbye'],
+  ] as const) {
     it(`a huge non-resumable transfer ended by ${how}: the API answers while its partials are removed; none is left after`, async () => {
       const count = 30_000;
       const dest = `ended-${how}`;
@@ -90,7 +122,11 @@ describe('a manifest with many files', () => {
       raw.send(how === 'cancel' ? { kind: 'cancel', transferId: n, reason: 'test' } : { kind: 'goodbye', reason: 'test', final: true });
       // The removal has begun (it goes in manifest order: d0 first)...
       while ((await partials(dirs[0]!)) === 1000) await new Promise((r) => setTimeout(r, 5));
-      const info = await fetch(`http://127.0.0.1:${serve.apiPort}/api/v1/server.getServerInfo`, { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } });
+      const info = await fetch(`http://127.0.0.1:${serve.apiPort}/api/v1/server.getServerInfo`, {
+        method: 'POST',
+        body: '{}',
+        headers: { 'Content-Type': 'application/json' },
+      });
       expect(info.status).toBe(200);
       // ...and the API answered before it ended (it used to wait for all of it).
       const leftWhenAnswered = await partials(dirs.at(-1)!);
@@ -110,7 +146,20 @@ describe('a manifest with many files', () => {
   it('a sender waiting for a long open is not timed out as silent (--session-timeout 1s)', async () => {
     const own = path.join(root, 'sandbox-quick'); // its start-up sweep must not touch the other serve's partials
     await mkdir(own);
-    const quick = await spawnServe(['--sandbox-dir', own, '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-host', '127.0.0.1', '--api-port', '0', '--session-timeout', '1s']);
+    const quick = await spawnServe([
+      '--sandbox-dir',
+      own,
+      '--recv-host',
+      '127.0.0.1',
+      '--recv-port',
+      '0',
+      '--api-host',
+      '127.0.0.1',
+      '--api-port',
+      '0',
+      '--session-timeout',
+      '1s',
+    ]);
     try {
       const raw = await connectRawSender(quick.recvPort, parsePublicKey(quick.publicKey));
       const started = Date.now();

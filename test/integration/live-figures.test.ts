@@ -25,7 +25,20 @@ beforeAll(async () => {
   const kg = await runCli(['keygen', '--out', senderKeyFile]);
   expect(kg.code, kg.stderr).toBe(0);
   senderPub = /public key: (\S+)/.exec(kg.stdout)![1]!;
-  serve = await spawnServe(['--persistent-state-dir', stateDir, '--sandbox-dir', path.join(root, 'sandbox'), '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--superuser', 'alice']);
+  serve = await spawnServe([
+    '--persistent-state-dir',
+    stateDir,
+    '--sandbox-dir',
+    path.join(root, 'sandbox'),
+    '--recv-host',
+    '127.0.0.1',
+    '--recv-port',
+    '0',
+    '--api-port',
+    '0',
+    '--superuser',
+    'alice',
+  ]);
 });
 afterAll(async () => {
   await serve?.stop();
@@ -33,7 +46,21 @@ afterAll(async () => {
 });
 
 function send(file: string, dest: string, extra: string[] = []) {
-  return runCli(['send', '--to', `127.0.0.1:${serve.recvPort}`, '--server-key', serve.publicKey, '--key', senderKeyFile, '--handshake-timeout', '5s', '--dest', dest, ...extra, file]);
+  return runCli([
+    'send',
+    '--to',
+    `127.0.0.1:${serve.recvPort}`,
+    '--server-key',
+    serve.publicKey,
+    '--key',
+    senderKeyFile,
+    '--handshake-timeout',
+    '5s',
+    '--dest',
+    dest,
+    ...extra,
+    file,
+  ]);
 }
 
 describe('live figures of getTransfersAsync and getSourcesAsync', () => {

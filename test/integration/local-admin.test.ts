@@ -23,7 +23,20 @@ function runCliAs(uid: number, gid: number, args: string[]): Promise<CliResult> 
 }
 
 function serveArgs(root: string, socketPath: string, extra: string[] = []): string[] {
-  return ['serve', '--sandbox-dir', path.join(root, 'sandbox'), '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--admin-socket', socketPath, ...extra];
+  return [
+    'serve',
+    '--sandbox-dir',
+    path.join(root, 'sandbox'),
+    '--recv-host',
+    '127.0.0.1',
+    '--recv-port',
+    '0',
+    '--api-port',
+    '0',
+    '--admin-socket',
+    socketPath,
+    ...extra,
+  ];
 }
 
 let root: string;
@@ -81,30 +94,42 @@ describe('local admin socket', () => {
     expect(forcedHttp.stderr).toContain('--user');
   });
 
-  it.skipIf(asOtherUserSkip !== null)('refuses a uid that is neither root nor the daemon user, by file mode and by SO_PEERCRED', async () => {
-    await chmod(root, 0o755);
-    await chmod(path.dirname(socketPath), 0o755);
-    const byMode = await runCliAs(65534, 65534, ['api', '--admin-socket', socketPath, 'getServerInfo']);
-    expect(byMode.code).toBe(1);
-    expect(byMode.stderr).toMatch(/EACCES|permission denied/i);
+  it.skipIf(asOtherUserSkip !== null)(
+    'refuses a uid that is neither root nor the daemon user, by file mode and by SO_PEERCRED',
+    async () => {
+      await chmod(root, 0o755);
+      await chmod(path.dirname(socketPath), 0o755);
+      const byMode = await runCliAs(65534, 65534, ['api', '--admin-socket', socketPath, 'getServerInfo']);
+      expect(byMode.code).toBe(1);
+      expect(byMode.stderr).toMatch(/EACCES|permission denied/i);
 
-    await chmod(socketPath, 0o666); // let it connect: the daemon's own check must refuse it
-    try {
-      const byCred = await runCliAs(65534, 65534, ['api', '--admin-socket', socketPath, 'getServerInfo']);
-      expect(byCred.code).toBe(1);
-      const error = JSON.parse(byCred.stderr).error;
-      expect(error.code).toBe('JETRECV_ERR_LOCAL_ADMIN_REFUSED');
-      expect(error.status).toBe(403);
-      expect(error.message).toContain('uid 65534');
-      await serve.waitForLog((l) => l.msg === 'local admin socket: caller refused' && l['uid'] === 65534, 'the refusal log line');
-      // Not even a login goes through for it.
-      const login = await runCliAs(65534, 65534, ['api', '--admin-socket', socketPath, 'server.auth', '--user', 'x', '--password', 'whatever-1']);
-      expect(login.code).toBe(1);
-      expect(JSON.parse(login.stderr).error.code).toBe('JETRECV_ERR_LOCAL_ADMIN_REFUSED');
-    } finally {
-      await chmod(socketPath, 0o600);
-    }
-  });
+      await chmod(socketPath, 0o666); // let it connect: the daemon's own check must refuse it
+      try {
+        const byCred = await runCliAs(65534, 65534, ['api', '--admin-socket', socketPath, 'getServerInfo']);
+        expect(byCred.code).toBe(1);
+        const error = JSON.parse(byCred.stderr).error;
+        expect(error.code).toBe('JETRECV_ERR_LOCAL_ADMIN_REFUSED');
+        expect(error.status).toBe(403);
+        expect(error.message).toContain('uid 65534');
+        await serve.waitForLog((l) => l.msg === 'local admin socket: caller refused' && l['uid'] === 65534, 'the refusal log line');
+        // Not even a login goes through for it.
+        const login = await runCliAs(65534, 65534, [
+          'api',
+          '--admin-socket',
+          socketPath,
+          'server.auth',
+          '--user',
+          'x',
+          '--password',
+          'whatever-1',
+        ]);
+        expect(login.code).toBe(1);
+        expect(JSON.parse(login.stderr).error.code).toBe('JETRECV_ERR_LOCAL_ADMIN_REFUSED');
+      } finally {
+        await chmod(socketPath, 0o600);
+      }
+    },
+  );
 
   it.skipIf(asOtherUserSkip !== null)('--admin-socket-group: the socket is 0660 and owned by the group, whose members get in', async () => {
     const groupRoot = await tempDir('local-admin-group');
@@ -133,7 +158,10 @@ describe('local admin socket', () => {
     const stalePath = path.join(dir, 'admin.sock');
     try {
       // A process that dies without closing its listening socket leaves the file behind.
-      const leaver = spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stalePath)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+      const leaver = spawnSync(process.execPath, [
+        '-e',
+        `require('net').createServer().listen(${JSON.stringify(stalePath)}, () => process.kill(process.pid, 'SIGKILL'))`,
+      ]);
       expect(leaver.signal).toBe('SIGKILL');
       expect((await stat(stalePath)).isSocket()).toBe(true);
 

@@ -68,13 +68,36 @@ async function expectIntact(files: string[], dest: string, to: TestReceiver = rx
 }
 
 /** Sends `files` through a relay with `impair` to the receiver `to`; checks integrity; returns figures. */
-async function sendThroughRelay(label: string, files: string[], impair: Omit<ImpairRelayOptions, 'target'>, extra: string[] = [], to: TestReceiver = rx): Promise<{ summary: SendSummary; relay: RelayStats }> {
+async function sendThroughRelay(
+  label: string,
+  files: string[],
+  impair: Omit<ImpairRelayOptions, 'target'>,
+  extra: string[] = [],
+  to: TestReceiver = rx,
+): Promise<{ summary: SendSummary; relay: RelayStats }> {
   const relay = await startImpairRelay({ target: { host: '127.0.0.1', port: to.daemon.recvPort }, seed: 11, ...impair });
   let relayStats: RelayStats;
   let res;
   try {
     res = await runCli(
-      ['send', '--json', '--to', `127.0.0.1:${relay.port}`, '--server-key', to.daemon.publicKey, '--handshake-timeout', '10s', '--datagram-size', String(kDatagram), '--rate-max', kRateMax, '--dest', label, ...extra, ...files],
+      [
+        'send',
+        '--json',
+        '--to',
+        `127.0.0.1:${relay.port}`,
+        '--server-key',
+        to.daemon.publicKey,
+        '--handshake-timeout',
+        '10s',
+        '--datagram-size',
+        String(kDatagram),
+        '--rate-max',
+        kRateMax,
+        '--dest',
+        label,
+        ...extra,
+        ...files,
+      ],
       { timeoutMs: 90_000 },
     );
   } finally {
@@ -127,7 +150,13 @@ describe('loss recovery through the impairment relay', () => {
     try {
       const files = await makeFiles('rx2', [8 << 20, 2 << 20, 4321]);
       const dup0 = rx2.daemon.receiver.counters()['drop_duplicate_block'] ?? 0;
-      const { summary, relay } = await sendThroughRelay('rx2', files, { toServer: { drop: 0.05 } }, ['--lanes', '2', '--tx-threads', '2'], rx2);
+      const { summary, relay } = await sendThroughRelay(
+        'rx2',
+        files,
+        { toServer: { drop: 0.05 } },
+        ['--lanes', '2', '--tx-threads', '2'],
+        rx2,
+      );
       const dup = (rx2.daemon.receiver.counters()['drop_duplicate_block'] ?? 0) - dup0;
       console.log(`[loss] rx2: receiver duplicate blocks ${dup}`);
       expect(summary.blocksRetransmitted).toBeGreaterThan(0);
@@ -155,7 +184,9 @@ describe('loss recovery through the impairment relay', () => {
     // Duplicated datagrams carry new counters only when resent, so the relay's copies are
     // replays (dropped by the replay window); blocks that arrive twice are counted, not rewritten.
     const dup = (rx.daemon.receiver.counters()['drop_duplicate_block'] ?? 0) - dup0;
-    console.log(`[loss] reorder: relay duplicated ${relay.toServer.duplicated}, reordered ${relay.toServer.reordered}, receiver duplicate blocks ${dup}`);
+    console.log(
+      `[loss] reorder: relay duplicated ${relay.toServer.duplicated}, reordered ${relay.toServer.reordered}, receiver duplicate blocks ${dup}`,
+    );
   });
 
   it('recovers when the last data packets of a file and of the whole transfer are lost', async () => {
@@ -196,7 +227,21 @@ describe('loss recovery through the impairment relay', () => {
 
 /** Runs `jetrecv serve` inside a namespace and resolves its data port and key. */
 function serveIn(wrap: (argv: string[]) => string[], sandbox: string): Promise<{ port: number; key: string; stop(): Promise<void> }> {
-  const argv = wrap([process.execPath, cliPath, 'serve', '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--sandbox-dir', sandbox, '--log-level', 'info']);
+  const argv = wrap([
+    process.execPath,
+    cliPath,
+    'serve',
+    '--recv-host',
+    '127.0.0.1',
+    '--recv-port',
+    '0',
+    '--api-port',
+    '0',
+    '--sandbox-dir',
+    sandbox,
+    '--log-level',
+    'info',
+  ]);
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -247,7 +292,21 @@ describe('loss recovery with kernel-level loss (nftables in a network namespace)
         try {
           await ns.setUdpLossPercent(percent, server.port);
           const res = await ns.run(
-            [process.execPath, cliPath, 'send', '--json', '--to', `127.0.0.1:${server.port}`, '--server-key', server.key, '--handshake-timeout', '10s', '--datagram-size', String(datagram), ...files],
+            [
+              process.execPath,
+              cliPath,
+              'send',
+              '--json',
+              '--to',
+              `127.0.0.1:${server.port}`,
+              '--server-key',
+              server.key,
+              '--handshake-timeout',
+              '10s',
+              '--datagram-size',
+              String(datagram),
+              ...files,
+            ],
             90_000,
           );
           expect(res.code, res.stderr).toBe(0);

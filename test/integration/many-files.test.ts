@@ -70,8 +70,16 @@ describe.skipIf(noPrlimit !== null)(`${FILES} files with RLIMIT_NOFILE ${FD_LIMI
     const info = await serve.ready();
     // Default 1472-byte datagrams: files of up to 3 blocks.
     const res = await runLimited([
-      'send', '--to', `127.0.0.1:${info.recvPort}`, '--server-key', info.publicKey, '--handshake-timeout', '5s',
-      '--dest', 'many', src,
+      'send',
+      '--to',
+      `127.0.0.1:${info.recvPort}`,
+      '--server-key',
+      info.publicKey,
+      '--handshake-timeout',
+      '5s',
+      '--dest',
+      'many',
+      src,
     ]);
     expect(res.code, `send failed: ${res.stderr}\nreceiver: ${serve.stderr()}`).toBe(0);
     expect(serve.exitStatus(), `receiver died: ${serve.stderr()}`).toBeNull();

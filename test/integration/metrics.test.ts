@@ -7,7 +7,15 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { repoRoot, runCli, sha256File, tempDir, writeRandomFile } from './harness.js';
 import { parseCounterHelp } from '../../src/ops/metrics.js';
-import { parsePrometheus, sampleValue, scrapeMetrics, spawnJetrecv, type PromFamily, type ReadyInfo, type ServeProcess } from './serve-process.js';
+import {
+  parsePrometheus,
+  sampleValue,
+  scrapeMetrics,
+  spawnJetrecv,
+  type PromFamily,
+  type ReadyInfo,
+  type ServeProcess,
+} from './serve-process.js';
 
 let root: string;
 let serve: ServeProcess;
@@ -18,10 +26,14 @@ beforeAll(async () => {
   root = await tempDir('metrics');
   serve = spawnJetrecv([
     'serve',
-    '--sandbox-dir', path.join(root, 'sandbox'),
-    '--recv-host', '127.0.0.1',
-    '--recv-port', '0',
-    '--api-port', '0',
+    '--sandbox-dir',
+    path.join(root, 'sandbox'),
+    '--recv-host',
+    '127.0.0.1',
+    '--recv-port',
+    '0',
+    '--api-port',
+    '0',
   ]);
   info = await serve.ready();
 });
@@ -76,9 +88,19 @@ describe('/metrics', () => {
     // Scrape while a paced send (about 2.5 s) runs.
     const snapshots: Map<string, PromFamily>[] = [before.families];
     let sending = true;
-    const send = runCli(['send', '--to', `127.0.0.1:${info.recvPort}`, '--server-key', info.publicKey, '--rate-max', '20M', '--quiet', '--dest', 'm', src]).finally(
-      () => (sending = false),
-    );
+    const send = runCli([
+      'send',
+      '--to',
+      `127.0.0.1:${info.recvPort}`,
+      '--server-key',
+      info.publicKey,
+      '--rate-max',
+      '20M',
+      '--quiet',
+      '--dest',
+      'm',
+      src,
+    ]).finally(() => (sending = false));
     while (sending) {
       snapshots.push((await scrapeMetrics(info.apiPort as number)).families);
       await new Promise((r) => setTimeout(r, 100));

@@ -48,9 +48,24 @@ async function setup(name: string) {
     return p;
   };
   const sendArgs = (publicKey: string, side: 'a' | 'b', extra: string[] = []) => [
-    '--to', `127.0.0.1:${port}`, '--server-key', publicKey, '--key', keys[side === 'a' ? 0 : 1]!, '--dest', 'd',
-    '--rate-max', String(kRateBps), '--datagram-size', '8972', '--handshake-timeout', '10s',
-    '--resume-dir', path.join(dir, `resume-${side}`), ...extra, src[side],
+    '--to',
+    `127.0.0.1:${port}`,
+    '--server-key',
+    publicKey,
+    '--key',
+    keys[side === 'a' ? 0 : 1]!,
+    '--dest',
+    'd',
+    '--rate-max',
+    String(kRateBps),
+    '--datagram-size',
+    '8972',
+    '--handshake-timeout',
+    '10s',
+    '--resume-dir',
+    path.join(dir, `resume-${side}`),
+    ...extra,
+    src[side],
   ];
   return { dir, sandbox, stateDir, serve, sendArgs };
 }
@@ -94,7 +109,9 @@ describe('partial files belong to one transfer', () => {
     // a: resumable, stopped at >= 30 %; the receiver stops gracefully (final checkpoint).
     const rx1 = await serve();
     const sa1 = startSend(sendArgs(rx1.publicKey, 'a', cpArgs));
-    const cpA = await waitFor('a checkpoint of a', async () => (await readRecords(stateDir)).find((r) => (r.checkpoint?.bytesHeld ?? 0) >= 0.3 * kSize));
+    const cpA = await waitFor('a checkpoint of a', async () =>
+      (await readRecords(stateDir)).find((r) => (r.checkpoint?.bytesHeld ?? 0) >= 0.3 * kSize),
+    );
     sa1.child.kill('SIGKILL');
     await sa1.done;
     rx1.child.kill('SIGTERM');
@@ -151,7 +168,9 @@ describe('no disk stays reserved by a transfer that cannot resume', () => {
     bArgs.splice(bArgs.indexOf('d'), 1, 'e');
     const sb = startSend(bArgs);
     const eDir = path.join(sandbox, 'e');
-    await waitFor('the second partial', async () => ((await readdir(eDir).catch(() => [] as string[])).some((n) => n.endsWith('.jrpart')) ? true : undefined));
+    await waitFor('the second partial', async () =>
+      (await readdir(eDir).catch(() => [] as string[])).some((n) => n.endsWith('.jrpart')) ? true : undefined,
+    );
     rx2.child.kill('SIGKILL');
     await rx2.exited;
     sb.child.kill('SIGKILL');

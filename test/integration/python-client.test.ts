@@ -95,10 +95,16 @@ describe.skipIf(noOfflineBuild !== null)('Python client package', () => {
       const source = path.join(dir, 'src');
       await cp(clientDir, source, { recursive: true, filter: (p) => !/(__pycache__|\.egg-info|[/]build)$/.test(p) });
       const target = path.join(dir, 'site');
-      const install = await runPython(['-m', 'pip', 'install', '--no-build-isolation', '--no-deps', '--no-index', '--target', target, source], {});
+      const install = await runPython(
+        ['-m', 'pip', 'install', '--no-build-isolation', '--no-deps', '--no-index', '--target', target, source],
+        {},
+      );
       expect(install.code, `${install.stderr}\n${install.stdout}`).toBe(0);
       const check = await runPython(
-        ['-c', 'import jetrecv, os; print(jetrecv.__version__, jetrecv.__file__, os.path.exists(os.path.join(os.path.dirname(jetrecv.__file__), "py.typed")))'],
+        [
+          '-c',
+          'import jetrecv, os; print(jetrecv.__version__, jetrecv.__file__, os.path.exists(os.path.join(os.path.dirname(jetrecv.__file__), "py.typed")))',
+        ],
         { PYTHONPATH: target },
         dir,
       );
@@ -125,8 +131,19 @@ describe.skipIf(skipReason !== null)('Python client against a real daemon', () =
       expect(r.code, r.stderr).toBe(0);
     }
     return spawnServe([
-      '--persistent-state-dir', stateDir, '--sandbox-dir', path.join(root, name, 'sandbox'),
-      '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--superuser', 'root', ...extra,
+      '--persistent-state-dir',
+      stateDir,
+      '--sandbox-dir',
+      path.join(root, name, 'sandbox'),
+      '--recv-host',
+      '127.0.0.1',
+      '--recv-port',
+      '0',
+      '--api-port',
+      '0',
+      '--superuser',
+      'root',
+      ...extra,
     ]);
   }
 
@@ -141,7 +158,18 @@ describe.skipIf(skipReason !== null)('Python client against a real daemon', () =
     senderPub = /public key: (\S+)/.exec(kg.stdout)![1]!;
     const file = path.join(root, 'payload.bin');
     await writeRandomFile(file, 256 << 10);
-    const sent = await runCli(['send', '--to', `127.0.0.1:${serve.recvPort}`, '--server-key', serve.publicKey, '--key', keyFile, '--dest', SENT_DEST, file]);
+    const sent = await runCli([
+      'send',
+      '--to',
+      `127.0.0.1:${serve.recvPort}`,
+      '--server-key',
+      serve.publicKey,
+      '--key',
+      keyFile,
+      '--dest',
+      SENT_DEST,
+      file,
+    ]);
     expect(sent.code, sent.stderr).toBe(0);
 
     Object.assign(env, {
@@ -178,7 +206,19 @@ describe.skipIf(skipReason !== null)('Python client against a real daemon', () =
 
   it('runs the example: authorizes a key, turns allow-only on, lists the transfers', async () => {
     const run = await runPython(
-      ['examples/authorize_and_watch.py', '--host', '127.0.0.1', '--port', String(serve.apiPort), '--user', 'root', '--key', senderPub, '--polls', '1'],
+      [
+        'examples/authorize_and_watch.py',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(serve.apiPort),
+        '--user',
+        'root',
+        '--key',
+        senderPub,
+        '--polls',
+        '1',
+      ],
       { JETRECV_API_PASSWORD: PASSWORD },
     );
     expect(run.code, `${run.stderr}\n${run.stdout}`).toBe(0);

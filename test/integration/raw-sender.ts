@@ -18,14 +18,38 @@ export interface RawSender {
   close(): void;
 }
 
-export async function connectRawSender(port: number, serverKey: Uint8Array, keys: KeyPair = generateKeyPair(), timeoutMs = 5000): Promise<RawSender> {
+export async function connectRawSender(
+  port: number,
+  serverKey: Uint8Array,
+  keys: KeyPair = generateKeyPair(),
+  timeoutMs = 5000,
+): Promise<RawSender> {
   const inbox: ControlMessage[] = [];
   const waiters: (() => void)[] = [];
   let channel: ReliableChannel | null = null;
   let connected: (() => void) | null = null;
-  const initiator = new HandshakeInitiator({ staticKeys: keys, responderPublicKey: serverKey, localIndex: 7, cipher: 'aes-256-gcm', lanes: 1 });
+  const initiator = new HandshakeInitiator({
+    staticKeys: keys,
+    responderPublicKey: serverKey,
+    localIndex: 7,
+    cipher: 'aes-256-gcm',
+    lanes: 1,
+  });
   const endpoint = new Endpoint(
-    { role: 'sender', bindAddress: '127.0.0.1', port: 0, sockets: 1, rcvbufBytes: 1 << 20, sndbufBytes: 1 << 20, maxDatagram: 1472, feedbackIntervalMs: 10, directIo: 'off', directIoThreads: 1, txThreads: 1, eventQueueCapacity: 65536 },
+    {
+      role: 'sender',
+      bindAddress: '127.0.0.1',
+      port: 0,
+      sockets: 1,
+      rcvbufBytes: 1 << 20,
+      sndbufBytes: 1 << 20,
+      maxDatagram: 1472,
+      feedbackIntervalMs: 10,
+      directIo: 'off',
+      directIoThreads: 1,
+      txThreads: 1,
+      eventQueueCapacity: 65536,
+    },
     (ev) => {
       if (ev.type === 'handshake' && !channel) {
         if (initiator.consumeCookieReply(ev.packet)) {
@@ -34,7 +58,15 @@ export async function connectRawSender(port: number, serverKey: Uint8Array, keys
         }
         const res = initiator.consumeResponse(ev.packet);
         if (!res) return;
-        endpoint.addSession({ localIndex: 7, remoteIndex: res.remoteIndex, cipher: res.cipher, sendKey: res.keys.sendKey, recvKey: res.keys.recvKey, peerAddress: '127.0.0.1', peerPort: port });
+        endpoint.addSession({
+          localIndex: 7,
+          remoteIndex: res.remoteIndex,
+          cipher: res.cipher,
+          sendKey: res.keys.sendKey,
+          recvKey: res.keys.recvKey,
+          peerAddress: '127.0.0.1',
+          peerPort: port,
+        });
         channel = new ReliableChannel({
           send: (p) => endpoint.sendControl(7, p),
           onMessage: (b) => {
@@ -56,7 +88,8 @@ export async function connectRawSender(port: number, serverKey: Uint8Array, keys
   });
   return {
     async request(msg, transferId, waitMs = 5000) {
-      const full = msg.kind === 'transferRequest' && msg.transferProtocol === undefined ? { ...msg, transferProtocol: TRANSFER_PROTOCOL } : msg;
+      const full =
+        msg.kind === 'transferRequest' && msg.transferProtocol === undefined ? { ...msg, transferProtocol: TRANSFER_PROTOCOL } : msg;
       channel!.sendMessage(encodeControl(full));
       const deadline = Date.now() + waitMs;
       for (;;) {

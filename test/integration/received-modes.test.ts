@@ -37,7 +37,16 @@ describe('received file modes', () => {
       await chmod(p, mode);
       paths.push(p);
     }
-    const res = await runCli(['send', '--to', `127.0.0.1:${info.recvPort}`, '--server-key', info.publicKey, '--handshake-timeout', '5s', ...paths]);
+    const res = await runCli([
+      'send',
+      '--to',
+      `127.0.0.1:${info.recvPort}`,
+      '--server-key',
+      info.publicKey,
+      '--handshake-timeout',
+      '5s',
+      ...paths,
+    ]);
     expect(res.code, res.stderr).toBe(0);
     for (const [name, , expected] of files) {
       const got = path.join(info.sandboxDir, name);

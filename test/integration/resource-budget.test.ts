@@ -65,7 +65,19 @@ describe('--max-transfer-memory and --max-receive-memory (real jetrecv serve)', 
   it('a transfer over the configured per-transfer or total limit is refused, one under it accepted', async () => {
     const root = await tempDir('budget-flags');
     // 1 MiB per transfer, 2 MiB for all; in 256-byte blocks 1 GiB of file is 512 KiB of bitmap.
-    const serve = await spawnServe(['--sandbox-dir', path.join(root, 'sandbox'), '--recv-host', '127.0.0.1', '--recv-port', '0', '--no-api', '--max-transfer-memory', String(1 << 20), '--max-receive-memory', String(2 << 20)]);
+    const serve = await spawnServe([
+      '--sandbox-dir',
+      path.join(root, 'sandbox'),
+      '--recv-host',
+      '127.0.0.1',
+      '--recv-port',
+      '0',
+      '--no-api',
+      '--max-transfer-memory',
+      String(1 << 20),
+      '--max-receive-memory',
+      String(2 << 20),
+    ]);
     const sender = await connectRawSender(serve.recvPort, parsePublicKey(serve.publicKey));
     try {
       const big = await sender.request(request(1, [{ path: 'x.bin', size: 4 * 2 ** 30 }], 256), 1); // 2 MiB of bitmap

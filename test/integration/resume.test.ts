@@ -53,9 +53,25 @@ async function setup(name: string) {
     return p;
   };
   const sendArgs = (publicKey: string) => [
-    '--to', `127.0.0.1:${port}`, '--server-key', publicKey, '--key', keyFile, '--dest', 'd',
-    '--rate-max', String(kRateBps), '--datagram-size', '8972', '--checkpoint-interval', String(kCheckpointSeconds),
-    '--resume-dir', resumeDir, '--handshake-timeout', '10s', path.join(src, 'set'),
+    '--to',
+    `127.0.0.1:${port}`,
+    '--server-key',
+    publicKey,
+    '--key',
+    keyFile,
+    '--dest',
+    'd',
+    '--rate-max',
+    String(kRateBps),
+    '--datagram-size',
+    '8972',
+    '--checkpoint-interval',
+    String(kCheckpointSeconds),
+    '--resume-dir',
+    resumeDir,
+    '--handshake-timeout',
+    '10s',
+    path.join(src, 'set'),
   ];
   return { sandbox, stateDir, resumeDir, serve, sendArgs };
 }
@@ -123,7 +139,9 @@ describe('checkpoints and resume', () => {
     // dead receiver (3 s of silence) and a margin can hold at the capped rate.
     const resent = sum.bytesSent - kTotal;
     const bound = (kRateBps / 8) * (kCheckpointSeconds + 3 + 2);
-    console.log(`receiver SIGKILL: checkpoint held ${(heldAtKill * kBlock / 2 ** 20).toFixed(1)} MiB of ${kTotal / 2 ** 20} MiB; re-sent ${(resent / 2 ** 20).toFixed(1)} MiB (bound ${(bound / 2 ** 20).toFixed(1)} MiB)`);
+    console.log(
+      `receiver SIGKILL: checkpoint held ${((heldAtKill * kBlock) / 2 ** 20).toFixed(1)} MiB of ${kTotal / 2 ** 20} MiB; re-sent ${(resent / 2 ** 20).toFixed(1)} MiB (bound ${(bound / 2 ** 20).toFixed(1)} MiB)`,
+    );
     expect(resent).toBeLessThanOrEqual(bound);
     await expectIntact(sandbox);
     // The record persists as complete; nothing resumable is left behind.

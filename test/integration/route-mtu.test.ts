@@ -37,7 +37,25 @@ describe.skipIf(!support.ok)('a datagram size larger than the route MTU', () => 
   it('jetrecv send --datagram-size 8972 over MTU 1500 sends 1472-byte datagrams, says so, and the file arrives intact', async () => {
     const file = path.join(root, 'f.bin');
     await writeRandomFile(file, 6 << 20);
-    const res = await pair.run('a', [process.execPath, cliPath, 'send', '--to', `${pair.addressB}:9700`, '--server-key', serverKey, '--datagram-size', '8972', '--json', '--dest', 'd', file], 60_000);
+    const res = await pair.run(
+      'a',
+      [
+        process.execPath,
+        cliPath,
+        'send',
+        '--to',
+        `${pair.addressB}:9700`,
+        '--server-key',
+        serverKey,
+        '--datagram-size',
+        '8972',
+        '--json',
+        '--dest',
+        'd',
+        file,
+      ],
+      60_000,
+    );
     expect(res.code, res.stderr).toBe(0);
     expect(res.stderr).toContain('does not fit the 1500-byte MTU of the route');
     expect(res.stderr).toContain('sending 1472-byte datagrams');
@@ -49,7 +67,24 @@ describe.skipIf(!support.ok)('a datagram size larger than the route MTU', () => 
   it('fails with the send error when the route starts refusing every send, instead of retrying forever', async () => {
     const file = path.join(root, 'g.bin');
     await writeRandomFile(file, 256 << 20);
-    const send = pair.run('a', [process.execPath, cliPath, 'send', '--to', `${pair.addressB}:9700`, '--server-key', serverKey, '--rate-max', '100M', '--dest', 'g', file], 60_000);
+    const send = pair.run(
+      'a',
+      [
+        process.execPath,
+        cliPath,
+        'send',
+        '--to',
+        `${pair.addressB}:9700`,
+        '--server-key',
+        serverKey,
+        '--rate-max',
+        '100M',
+        '--dest',
+        'g',
+        file,
+      ],
+      60_000,
+    );
     await new Promise((r) => setTimeout(r, 2000)); // connected and sending (256 MiB at 100 Mbit/s: ~21 s)
     const t0 = Date.now();
     for (const cmd of [

@@ -54,7 +54,18 @@ describe('who gets in', () => {
     const file = path.join(src, 'secret.bin');
     await writeRandomFile(file, 100_000);
     const before = rx.daemon.receiver.counters();
-    const res = await runCli(['send', '--to', `127.0.0.1:${rx.daemon.recvPort}`, '--server-key', encodeKey(generateKeyPair().publicKey), '--handshake-timeout', '2s', '--dest', 'wrongkey', file]);
+    const res = await runCli([
+      'send',
+      '--to',
+      `127.0.0.1:${rx.daemon.recvPort}`,
+      '--server-key',
+      encodeKey(generateKeyPair().publicKey),
+      '--handshake-timeout',
+      '2s',
+      '--dest',
+      'wrongkey',
+      file,
+    ]);
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/no answer from 127\.0\.0\.1:\d+/);
     const after = rx.daemon.receiver.counters();

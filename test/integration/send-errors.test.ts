@@ -42,7 +42,24 @@ describe.skipIf(!support.ok)("the receiver's own sends fail mid-transfer (EPERM)
     const src = path.join(root, 'srcp', 'src');
     await mkdir(src, { recursive: true });
     for (let i = 0; i < 400; i++) await writeRandomFile(path.join(src, `f${i}.bin`), 64 << 10);
-    const send = pair.run('a', [process.execPath, cliPath, 'send', '--to', `${pair.addressB}:${kPort}`, '--server-key', serverKey, '--rate-max', '20M', '--dest', 'd', src], 120_000);
+    const send = pair.run(
+      'a',
+      [
+        process.execPath,
+        cliPath,
+        'send',
+        '--to',
+        `${pair.addressB}:${kPort}`,
+        '--server-key',
+        serverKey,
+        '--rate-max',
+        '20M',
+        '--dest',
+        'd',
+        src,
+      ],
+      120_000,
+    );
     await serve.waitForLog((l) => l.msg === 'transfer accepted', 'transfer accepted', { timeoutMs: 20_000 });
     await new Promise((r) => setTimeout(r, 1500)); // some files finalized and announced
     const nft = (...args: string[]) => pair.run('b', ['nft', ...args], 10_000);
@@ -54,7 +71,9 @@ describe.skipIf(!support.ok)("the receiver's own sends fail mid-transfer (EPERM)
       const r = await nft(...cmd);
       expect(r.code, r.stderr).toBe(0);
     }
-    await serve.waitForLog((l) => l.msg === 'send failed; the datagram is lost' && l['errno'] === 1, 'a failed send (EPERM) logged', { timeoutMs: 20_000 });
+    await serve.waitForLog((l) => l.msg === 'send failed; the datagram is lost' && l['errno'] === 1, 'a failed send (EPERM) logged', {
+      timeoutMs: 20_000,
+    });
     await new Promise((r) => setTimeout(r, 4000)); // the sender loses the receiver and retries its handshake
     expect(serve.exitStatus()).toBeNull();
     const del = await nft('delete', 'table', 'inet', 'jrsenderr');

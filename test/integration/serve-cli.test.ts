@@ -26,39 +26,131 @@ const KEY = 'VJAAkzc+6PDd1jul0akm6ChWsyCjhQYQZLxFrGqpL2E=';
 describe('usage errors name the flag or value', () => {
   const cases: [string, string[], RegExp][] = [
     ['serve: unknown flag', ['serve', '--sandbox-dir', '/tmp/x', '--recv-prot', '1'], /^jetrecv serve: unknown flag --recv-prot\b/],
-    ['serve: port out of range', ['serve', '--sandbox-dir', '/tmp/x', '--recv-port', '70000'], /--recv-port: expected a port 0-65535, got '70000'/],
-    ['serve: bad integer', ['serve', '--sandbox-dir', '/tmp/x', '--rx-threads', 'many'], /--rx-threads: expected an integer 1-16 or 'auto', got 'many'/],
-    ['serve: bad duration', ['serve', '--sandbox-dir', '/tmp/x', '--session-timeout', 'soon'], /--session-timeout: expected a duration .* got 'soon'/],
-    ['serve: bad log level', ['serve', '--sandbox-dir', '/tmp/x', '--log-level', 'loud'], /--log-level: expected one of fatal, .* got 'loud'/],
+    [
+      'serve: port out of range',
+      ['serve', '--sandbox-dir', '/tmp/x', '--recv-port', '70000'],
+      /--recv-port: expected a port 0-65535, got '70000'/,
+    ],
+    [
+      'serve: bad integer',
+      ['serve', '--sandbox-dir', '/tmp/x', '--rx-threads', 'many'],
+      /--rx-threads: expected an integer 1-16 or 'auto', got 'many'/,
+    ],
+    [
+      'serve: bad duration',
+      ['serve', '--sandbox-dir', '/tmp/x', '--session-timeout', 'soon'],
+      /--session-timeout: expected a duration .* got 'soon'/,
+    ],
+    [
+      'serve: bad log level',
+      ['serve', '--sandbox-dir', '/tmp/x', '--log-level', 'loud'],
+      /--log-level: expected one of fatal, .* got 'loud'/,
+    ],
     ['serve: bad cipher', ['serve', '--sandbox-dir', '/tmp/x', '--min-cipher', 'rot13'], /--min-cipher: .* got 'rot13'/],
     ['serve: bad direct-io', ['serve', '--sandbox-dir', '/tmp/x', '--direct-io', 'on'], /--direct-io: expected 'auto' or 'off', got 'on'/],
-    ['serve: direct-io-threads out of range', ['serve', '--sandbox-dir', '/tmp/x', '--direct-io-threads', '0'], /--direct-io-threads: expected an integer 1-16, got '0'/],
-    ['serve: max-transfer-memory below 1 MiB', ['serve', '--sandbox-dir', '/tmp/x', '--max-transfer-memory', '1000'], /--max-transfer-memory: expected an integer 1048576-9007199254740991, got '1000'/],
-    ['serve: per-transfer memory over the total', ['serve', '--sandbox-dir', '/tmp/x', '--max-transfer-memory', '536870912', '--max-receive-memory', '268435456'], /--max-transfer-memory \(536870912\) must not exceed --max-receive-memory \(268435456\)/],
-    ['serve: max-sessions-per-key out of range', ['serve', '--sandbox-dir', '/tmp/x', '--max-sessions-per-key', '0'], /--max-sessions-per-key: expected an integer 1-4096, got '0'/],
-    ['serve: max-sessions-per-source out of range', ['serve', '--sandbox-dir', '/tmp/x', '--max-sessions-per-source', '5000'], /--max-sessions-per-source: expected an integer 1-4096, got '5000'/],
-    ['serve: no-transfer-timeout too short', ['serve', '--sandbox-dir', '/tmp/x', '--no-transfer-timeout', '100ms'], /--no-transfer-timeout: expected a duration .* between 1000ms and 3600000ms, got '100ms'/],
+    [
+      'serve: direct-io-threads out of range',
+      ['serve', '--sandbox-dir', '/tmp/x', '--direct-io-threads', '0'],
+      /--direct-io-threads: expected an integer 1-16, got '0'/,
+    ],
+    [
+      'serve: max-transfer-memory below 1 MiB',
+      ['serve', '--sandbox-dir', '/tmp/x', '--max-transfer-memory', '1000'],
+      /--max-transfer-memory: expected an integer 1048576-9007199254740991, got '1000'/,
+    ],
+    [
+      'serve: per-transfer memory over the total',
+      ['serve', '--sandbox-dir', '/tmp/x', '--max-transfer-memory', '536870912', '--max-receive-memory', '268435456'],
+      /--max-transfer-memory \(536870912\) must not exceed --max-receive-memory \(268435456\)/,
+    ],
+    [
+      'serve: max-sessions-per-key out of range',
+      ['serve', '--sandbox-dir', '/tmp/x', '--max-sessions-per-key', '0'],
+      /--max-sessions-per-key: expected an integer 1-4096, got '0'/,
+    ],
+    [
+      'serve: max-sessions-per-source out of range',
+      ['serve', '--sandbox-dir', '/tmp/x', '--max-sessions-per-source', '5000'],
+      /--max-sessions-per-source: expected an integer 1-4096, got '5000'/,
+    ],
+    [
+      'serve: no-transfer-timeout too short',
+      ['serve', '--sandbox-dir', '/tmp/x', '--no-transfer-timeout', '100ms'],
+      /--no-transfer-timeout: expected a duration .* between 1000ms and 3600000ms, got '100ms'/,
+    ],
     ['serve: missing value', ['serve', '--sandbox-dir'], /--sandbox-dir/],
     ['serve: no sandbox', ['serve'], /--sandbox-dir is required/],
-    ['serve: unknown admin socket group', ['serve', '--sandbox-dir', '/tmp/x', '--admin-socket-group', 'no-such-group-x'], /--admin-socket-group: no group 'no-such-group-x' in \/etc\/group/],
-    ['serve: admin socket on and off', ['serve', '--sandbox-dir', '/tmp/x', '--no-admin-socket', '--admin-socket', '/tmp/a.sock'], /--no-admin-socket cannot be combined with --admin-socket/],
+    [
+      'serve: unknown admin socket group',
+      ['serve', '--sandbox-dir', '/tmp/x', '--admin-socket-group', 'no-such-group-x'],
+      /--admin-socket-group: no group 'no-such-group-x' in \/etc\/group/,
+    ],
+    [
+      'serve: admin socket on and off',
+      ['serve', '--sandbox-dir', '/tmp/x', '--no-admin-socket', '--admin-socket', '/tmp/a.sock'],
+      /--no-admin-socket cannot be combined with --admin-socket/,
+    ],
     ['api: user and token', ['api', '--user', 'a', '--token-env', 'T', 'getServerInfo'], /--user and --token-env exclude each other/],
-    ['api: token variable unset', ['api', '--token-env', 'JETRECV_TEST_UNSET_VAR', 'getServerInfo'], /--token-env: environment variable JETRECV_TEST_UNSET_VAR is not set or empty/],
-    ['serve: half a TLS pair', ['serve', '--sandbox-dir', '/tmp/x', '--api-tls-cert', '/tmp/c.pem'], /--api-tls-cert and --api-tls-key must be given together/],
+    [
+      'api: token variable unset',
+      ['api', '--token-env', 'JETRECV_TEST_UNSET_VAR', 'getServerInfo'],
+      /--token-env: environment variable JETRECV_TEST_UNSET_VAR is not set or empty/,
+    ],
+    [
+      'serve: half a TLS pair',
+      ['serve', '--sandbox-dir', '/tmp/x', '--api-tls-cert', '/tmp/c.pem'],
+      /--api-tls-cert and --api-tls-key must be given together/,
+    ],
     ['send: unknown flag', ['send', '--too', 'x', 'f'], /^jetrecv send: unknown flag --too\b/],
     ['send: no --to', ['send', '--server-key', KEY, 'f'], /--to HOST\[:PORT\] is required/],
     ['send: bad key', ['send', '--to', '127.0.0.1', '--server-key', 'abc', 'f'], /--server-key is not base64/],
     ['send: bad port', ['send', '--to', '127.0.0.1:99999', '--server-key', KEY, 'f'], /--to: port must be 1-65535, got '99999'/],
-    ['send: bad rate', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--rate-max', 'fast', 'f'], /--rate-max: expected a rate .* got 'fast'/],
-    ['send: bad rate policy', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--rate-policy', 'greedy', 'f'], /--rate-policy: expected 'fair' or 'fixed', got 'greedy'/],
-    ['send: rate-min above rate-max', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--rate-max', '100M', '--rate-min', '200M', 'f'], /--rate-min \(200000000 bit\/s\) must not exceed --rate-max \(100000000 bit\/s\)/],
-    ['send: fixed without rate-max', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--rate-policy', 'fixed', 'f'], /--rate-policy fixed holds --rate-max: give --rate-max/],
+    [
+      'send: bad rate',
+      ['send', '--to', '127.0.0.1', '--server-key', KEY, '--rate-max', 'fast', 'f'],
+      /--rate-max: expected a rate .* got 'fast'/,
+    ],
+    [
+      'send: bad rate policy',
+      ['send', '--to', '127.0.0.1', '--server-key', KEY, '--rate-policy', 'greedy', 'f'],
+      /--rate-policy: expected 'fair' or 'fixed', got 'greedy'/,
+    ],
+    [
+      'send: rate-min above rate-max',
+      ['send', '--to', '127.0.0.1', '--server-key', KEY, '--rate-max', '100M', '--rate-min', '200M', 'f'],
+      /--rate-min \(200000000 bit\/s\) must not exceed --rate-max \(100000000 bit\/s\)/,
+    ],
+    [
+      'send: fixed without rate-max',
+      ['send', '--to', '127.0.0.1', '--server-key', KEY, '--rate-policy', 'fixed', 'f'],
+      /--rate-policy fixed holds --rate-max: give --rate-max/,
+    ],
     ['send: bad rate-min', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--rate-min', '0', 'f'], /--rate-min: expected a rate/],
-    ['send: datagram too small for a block', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--datagram-size', '311', 'f'], /datagramSize \(--datagram-size\) must be an integer 312-65507, got 311: a block of at least 256 bytes plus 56 bytes of headers/],
-    ['send: datagram over the UDP maximum', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--datagram-size', '65508', 'f'], /datagramSize \(--datagram-size\) must be an integer 312-65507, got 65508/],
-    ['send: tx-threads not a number', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--tx-threads', 'many', 'f'], /--tx-threads: expected an integer 1-16 or 'auto', got 'many'/],
-    ['send: tx-threads zero', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--tx-threads', '0', 'f'], /--tx-threads: expected an integer 1-16 or 'auto', got '0'/],
-    ['send: tx-threads over lanes', ['send', '--to', '127.0.0.1', '--server-key', KEY, '--lanes', '2', '--tx-threads', '3', 'f'], /--tx-threads \(3\) must not exceed --lanes \(2\): each TX thread sends on lanes of its own/],
+    [
+      'send: datagram too small for a block',
+      ['send', '--to', '127.0.0.1', '--server-key', KEY, '--datagram-size', '311', 'f'],
+      /datagramSize \(--datagram-size\) must be an integer 312-65507, got 311: a block of at least 256 bytes plus 56 bytes of headers/,
+    ],
+    [
+      'send: datagram over the UDP maximum',
+      ['send', '--to', '127.0.0.1', '--server-key', KEY, '--datagram-size', '65508', 'f'],
+      /datagramSize \(--datagram-size\) must be an integer 312-65507, got 65508/,
+    ],
+    [
+      'send: tx-threads not a number',
+      ['send', '--to', '127.0.0.1', '--server-key', KEY, '--tx-threads', 'many', 'f'],
+      /--tx-threads: expected an integer 1-16 or 'auto', got 'many'/,
+    ],
+    [
+      'send: tx-threads zero',
+      ['send', '--to', '127.0.0.1', '--server-key', KEY, '--tx-threads', '0', 'f'],
+      /--tx-threads: expected an integer 1-16 or 'auto', got '0'/,
+    ],
+    [
+      'send: tx-threads over lanes',
+      ['send', '--to', '127.0.0.1', '--server-key', KEY, '--lanes', '2', '--tx-threads', '3', 'f'],
+      /--tx-threads \(3\) must not exceed --lanes \(2\): each TX thread sends on lanes of its own/,
+    ],
     ['keygen: unknown flag', ['keygen', '--outt', 'k'], /^jetrecv keygen: unknown flag --outt\b/],
     ['keygen: extra argument', ['keygen', 'extra'], /unexpected argument 'extra'/],
     ['unknown command', ['serv'], /jetrecv: unknown command 'serv'/],
@@ -103,7 +195,11 @@ describe('serve --config', () => {
     ['unknown key', { 'sandbox-dir': '/tmp/x', 'recv-prot': 9000 }, /: unknown key 'recv-prot' \(did you mean 'recv-port'\?\)/],
     ['bad value', { 'sandbox-dir': '/tmp/x', 'rx-threads': 32 }, /: key 'rx-threads': expected an integer 1-16 or 'auto', got 32/],
     ['wrong type', { 'sandbox-dir': '/tmp/x', 'api-port': '8886' }, /: key 'api-port': expected a JSON number, got "8886"/],
-    ['bad choice', { 'sandbox-dir': '/tmp/x', 'min-cipher': 'des' }, /: key 'min-cipher': expected one of 'chacha20-poly1305', 'aes-256-gcm', got "des"/],
+    [
+      'bad choice',
+      { 'sandbox-dir': '/tmp/x', 'min-cipher': 'des' },
+      /: key 'min-cipher': expected one of 'chacha20-poly1305', 'aes-256-gcm', got "des"/,
+    ],
     ['nested config', { 'sandbox-dir': '/tmp/x', config: '/etc/other.conf' }, /: key 'config' is not allowed in a config file/],
     ['not JSON', '{ "sandbox-dir": "/tmp/x",\n  oops }', /: not valid JSON at line 2, column 3/],
   ])('refuses a config file with a %s, naming the file and the key', async (name, content, message) => {
@@ -132,11 +228,17 @@ describe('start-up checks', () => {
       ctx.skip();
     }
     const requested = 1 << 30;
-    const serve = spawnJetrecv(['serve', '--sandbox-dir', path.join(root, 'rcvbuf'), '--recv-port', '0', '--no-api', '--socket-buffer', String(requested)], {
-      wrapper: ['setpriv', '--bounding-set=-net_admin', '--inh-caps=-net_admin'],
-    });
+    const serve = spawnJetrecv(
+      ['serve', '--sandbox-dir', path.join(root, 'rcvbuf'), '--recv-port', '0', '--no-api', '--socket-buffer', String(requested)],
+      {
+        wrapper: ['setpriv', '--bounding-set=-net_admin', '--inh-caps=-net_admin'],
+      },
+    );
     try {
-      const warning = await serve.waitForLog((l) => l.msg.startsWith('the kernel granted a smaller UDP receive buffer'), 'the socket buffer warning');
+      const warning = await serve.waitForLog(
+        (l) => l.msg.startsWith('the kernel granted a smaller UDP receive buffer'),
+        'the socket buffer warning',
+      );
       expect(warning).toMatchObject({ level: 40, component: 'daemon', requested });
       expect(warning['granted']).toBeLessThan(requested);
       expect(warning.msg).toContain('net.core.rmem_max');
@@ -206,7 +308,12 @@ describe('npm start (jetrecv serve --dev)', () => {
 
       // The API listens on 127.0.0.1 only, and admin is a superuser.
       await expect(
-        new Promise((resolve, reject) => net.connect(info.apiPort as number, '127.0.0.2').once('connect', resolve).once('error', reject)),
+        new Promise((resolve, reject) =>
+          net
+            .connect(info.apiPort as number, '127.0.0.2')
+            .once('connect', resolve)
+            .once('error', reject),
+        ),
       ).rejects.toMatchObject({ code: 'ECONNREFUSED' });
       const admin = new JetrecvClient({ port: info.apiPort as number });
       await admin.server.auth('admin', password);
@@ -242,7 +349,17 @@ describe('npm start (jetrecv serve --dev)', () => {
 
   it('creates no API user without --dev', async () => {
     const dir = path.join(root, 'prod');
-    const serve = spawnJetrecv(['serve', '--sandbox-dir', path.join(dir, 'sandbox'), '--persistent-state-dir', path.join(dir, 'state'), '--recv-port', '0', '--api-port', '0']);
+    const serve = spawnJetrecv([
+      'serve',
+      '--sandbox-dir',
+      path.join(dir, 'sandbox'),
+      '--persistent-state-dir',
+      path.join(dir, 'state'),
+      '--recv-port',
+      '0',
+      '--api-port',
+      '0',
+    ]);
     try {
       await serve.ready();
       await serve.waitForLog((l) => l.msg.startsWith('no API users exist yet'), 'the no-users warning');
@@ -253,5 +370,3 @@ describe('npm start (jetrecv serve --dev)', () => {
     }
   });
 });
-
-

@@ -25,7 +25,12 @@ export interface ReadyInfo {
 }
 
 /** Polls `check` every 20 ms until it returns a value other than undefined/false. */
-export async function until<T>(check: () => T | undefined | false, what: string, timeoutMs = 30_000, alive?: () => string | null): Promise<T> {
+export async function until<T>(
+  check: () => T | undefined | false,
+  what: string,
+  timeoutMs = 30_000,
+  alive?: () => string | null,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const got = check();
@@ -72,7 +77,11 @@ export function spawnJetrecv(
     else env[k] = v;
   }
   const [command, ...prefix] = [...(opts.wrapper ?? []), process.execPath];
-  const child = spawn(command as string, [...prefix, cliPath, ...args], { cwd: opts.cwd ?? repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command as string, [...prefix, cliPath, ...args], {
+    cwd: opts.cwd ?? repoRoot,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const logs: LogLine[] = [];
   const otherStdout: string[] = [];
   let stderr = '';
@@ -111,9 +120,13 @@ export function spawnJetrecv(
     exitStatus: () => status,
     waitForLog(pred, what, o = {}) {
       const from = o.from ?? 0;
-      return until(() => logs.slice(from).find(pred), `log line: ${what}`, o.timeoutMs ?? 30_000, () =>
-        // Lines may still be in the pipe when the process exits: only give up once it closed.
-        status !== null && !logs.slice(from).some(pred) ? deadText() : null,
+      return until(
+        () => logs.slice(from).find(pred),
+        `log line: ${what}`,
+        o.timeoutMs ?? 30_000,
+        () =>
+          // Lines may still be in the pipe when the process exits: only give up once it closed.
+          status !== null && !logs.slice(from).some(pred) ? deadText() : null,
       );
     },
     async ready(timeoutMs = 30_000) {
@@ -337,7 +350,8 @@ export function parsePrometheus(text: string): Map<string, PromFamily> {
       let fam = families.get(name);
       if (kind === 'TYPE') {
         if (!['counter', 'gauge', 'untyped', 'histogram', 'summary'].includes(rest ?? '')) throw new Error(`${where}: bad type`);
-        if (fam !== undefined && (fam.samples.length > 0 || fam.type !== 'untyped')) throw new Error(`${where}: TYPE after samples or twice`);
+        if (fam !== undefined && (fam.samples.length > 0 || fam.type !== 'untyped'))
+          throw new Error(`${where}: TYPE after samples or twice`);
         if (fam === undefined) families.set(name, (fam = { name, type: 'untyped', help: undefined, samples: [] }));
         fam.type = rest as PromFamily['type'];
       } else {
@@ -384,7 +398,9 @@ export function sampleValue(families: Map<string, PromFamily>, name: string, lab
 }
 
 /** GET /metrics of a daemon's API port: content type and parsed families. */
-export async function scrapeMetrics(apiPort: number): Promise<{ contentType: string | null; text: string; families: Map<string, PromFamily> }> {
+export async function scrapeMetrics(
+  apiPort: number,
+): Promise<{ contentType: string | null; text: string; families: Map<string, PromFamily> }> {
   const res = await fetch(`http://127.0.0.1:${apiPort}/metrics`);
   const text = await res.text();
   if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}: ${text}`);

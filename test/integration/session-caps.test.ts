@@ -42,7 +42,12 @@ describe('session caps', () => {
     // Raw handshakes send nothing after the handshake: neither the no-transfer timeout nor the
     // session timeout may close them while the test runs (on a loaded machine the patient
     // handshakes took over 30 s, the default session timeout, and freed the cap).
-    rx = await startTestReceiver({ maxSessionsPerKey: 3, maxSessionsPerSource: 5, noTransferTimeoutMs: 300_000, sessionTimeoutMs: 300_000 });
+    rx = await startTestReceiver({
+      maxSessionsPerKey: 3,
+      maxSessionsPerSource: 5,
+      noTransferTimeoutMs: 300_000,
+      sessionTimeoutMs: 300_000,
+    });
   });
   afterAll(async () => {
     await rx?.close();
@@ -80,7 +85,12 @@ describe('session caps', () => {
 describe('per-source cap', () => {
   let rx: TestReceiver;
   beforeAll(async () => {
-    rx = await startTestReceiver({ maxSessionsPerKey: 3, maxSessionsPerSource: 4, noTransferTimeoutMs: 300_000, sessionTimeoutMs: 300_000 });
+    rx = await startTestReceiver({
+      maxSessionsPerKey: 3,
+      maxSessionsPerSource: 4,
+      noTransferTimeoutMs: 300_000,
+      sessionTimeoutMs: 300_000,
+    });
   });
   afterAll(async () => {
     await rx?.close();
@@ -118,7 +128,17 @@ describe('no-transfer timeout', () => {
     try {
       // A transfer that is accepted and then gets no data: open until the session times out.
       const reply = await busy.request(
-        { kind: 'transferRequest', transferId: 1, destinationPath: '/open', blockSize: 1024, files: [{ path: 'never.bin', size: 1 << 20, mode: 0o644, mtimeMs: 0 }], emptyDirs: [], checkpointFrequencySeconds: 0, transferUid: new Uint8Array(0), senderName: 'test' },
+        {
+          kind: 'transferRequest',
+          transferId: 1,
+          destinationPath: '/open',
+          blockSize: 1024,
+          files: [{ path: 'never.bin', size: 1 << 20, mode: 0o644, mtimeMs: 0 }],
+          emptyDirs: [],
+          checkpointFrequencySeconds: 0,
+          transferUid: new Uint8Array(0),
+          senderName: 'test',
+        },
         1,
       );
       expect(reply.kind).toBe('transferAccept');

@@ -40,8 +40,22 @@ describe('SIGTERM during a transfer', () => {
     const rx1 = await startServe({ sandbox, stateDir, port });
     running.push(rx1);
     const send = startSend([
-      '--to', `127.0.0.1:${port}`, '--server-key', rx1.publicKey, '--key', keyFile, '--dest', 'in',
-      '--rate-max', '40M', '--datagram-size', '8972', '--checkpoint-interval', '1', '--resume-dir', path.join(root, 'resume'),
+      '--to',
+      `127.0.0.1:${port}`,
+      '--server-key',
+      rx1.publicKey,
+      '--key',
+      keyFile,
+      '--dest',
+      'in',
+      '--rate-max',
+      '40M',
+      '--datagram-size',
+      '8972',
+      '--checkpoint-interval',
+      '1',
+      '--resume-dir',
+      path.join(root, 'resume'),
       ...files.map((f) => path.join(src, f)),
     ]);
     await waitFor('a quarter of the bytes checkpointed', async () =>

@@ -47,7 +47,9 @@ beforeAll(async () => {
   };
   await writeFile(configFile, JSON.stringify(baseConfig, null, 2));
   notify = await listenNotify(path.join(root, 'notify.sock'));
-  serve = spawnJetrecv(['serve', '--config', configFile, '--persistent-state-dir', stateDir], { env: { NOTIFY_SOCKET: notify.socketPath } });
+  serve = spawnJetrecv(['serve', '--config', configFile, '--persistent-state-dir', stateDir], {
+    env: { NOTIFY_SOCKET: notify.socketPath },
+  });
   const info = await serve.ready();
   expect(info.sandboxDir).toBe(path.join(root, 'sandbox'));
   apiPort = info.apiPort as number;
@@ -119,7 +121,11 @@ describe.skipIf(noPython !== null)('SIGHUP reloads the config file', () => {
     const from2 = await reloadWith(JSON.stringify({ ...baseConfig, 'log-level': 'warn', superuser: ['carol'] }));
     const bob = await login(BOB);
     expect(await elevationError(bob)).toBe(ApiErrorCodes.NOT_SUPERUSER);
-    await serve.waitForLog((l) => l.level === 40 && l.msg === 'superuser elevation refused' && l['user'] === 'bob', 'refused elevation warning', { from: from2 });
+    await serve.waitForLog(
+      (l) => l.level === 40 && l.msg === 'superuser elevation refused' && l['user'] === 'bob',
+      'refused elevation warning',
+      { from: from2 },
+    );
     expect(serve.logs.filter(isLogin('bob')).length).toBe(loginsBefore);
     expect(serve.logs.slice(from2).filter((l) => l.level < 40)).toEqual([]);
   });
@@ -146,7 +152,9 @@ describe.skipIf(noPython !== null)('SIGHUP reloads the config file', () => {
     expect(await elevationError(carol)).toBeNull();
     const bob = await login(BOB);
     expect(await elevationError(bob)).toBe(ApiErrorCodes.NOT_SUPERUSER);
-    await serve.waitForLog((l) => l.msg === 'superuser elevation refused' && l['user'] === 'bob', 'refused elevation warning', { from: firstFrom });
+    await serve.waitForLog((l) => l.msg === 'superuser elevation refused' && l['user'] === 'bob', 'refused elevation warning', {
+      from: firstFrom,
+    });
     // Still at 'warn': neither the logins nor a 'configuration reloaded' line were logged.
     expect(serve.logs.slice(firstFrom).filter((l) => l.level < 40)).toEqual([]);
 
@@ -166,7 +174,10 @@ describe.skipIf(noPython !== null)('SIGHUP reloads the config file', () => {
     await carol.server.superuser();
     expect(await limits(carol)).toEqual({ incomingRateLimit: 300_000, incomingRateLimitPerSource: 0 });
 
-    expect(await carol.server.updateBandwidthLimits({ incomingRateLimitPerSource: 5_000 })).toEqual({ incomingRateLimit: 300_000, incomingRateLimitPerSource: 5_000 });
+    expect(await carol.server.updateBandwidthLimits({ incomingRateLimitPerSource: 5_000 })).toEqual({
+      incomingRateLimit: 300_000,
+      incomingRateLimitPerSource: 5_000,
+    });
     const from2 = await reloadWith(JSON.stringify({ ...config, 'session-timeout': '40s' }));
     await serve.waitForLog((l) => l.msg === 'configuration reloaded', 'configuration reloaded', { from: from2 });
     expect(await limits(carol)).toEqual({ incomingRateLimit: 300_000, incomingRateLimitPerSource: 5_000 });
@@ -184,7 +195,9 @@ describe.skipIf(noPython !== null)('signals', () => {
     const sock = net.connect(apiPort, '127.0.0.1');
     await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
     sock.on('error', () => {});
-    sock.write('POST /api/v1/server.getServerInfo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
+    sock.write(
+      'POST /api/v1/server.getServerInfo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{',
+    );
     await new Promise((r) => setTimeout(r, 100));
 
     const from = notify.messages.length;

@@ -20,9 +20,16 @@ afterAll(async () => {
 function serveArgs(name: string, extra: string[] = []): string[] {
   return [
     'serve',
-    '--sandbox-dir', path.join(root, name, 'sandbox'),
-    '--persistent-state-dir', path.join(root, name, 'state'),
-    '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0',
+    '--sandbox-dir',
+    path.join(root, name, 'sandbox'),
+    '--persistent-state-dir',
+    path.join(root, name, 'state'),
+    '--recv-host',
+    '127.0.0.1',
+    '--recv-port',
+    '0',
+    '--api-port',
+    '0',
     ...extra,
   ];
 }

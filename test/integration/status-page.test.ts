@@ -44,9 +44,24 @@ beforeAll(async () => {
   root = await tempDir('status-page');
   const stateDir = path.join(root, 'state');
   sandbox = path.join(root, 'sandbox');
-  const added = await runCli(['user', 'add', 'viewer', '--persistent-state-dir', stateDir], { env: { ...process.env, JETRECV_USER_PASSWORD: PASSWORD } });
+  const added = await runCli(['user', 'add', 'viewer', '--persistent-state-dir', stateDir], {
+    env: { ...process.env, JETRECV_USER_PASSWORD: PASSWORD },
+  });
   expect(added.code, added.stderr).toBe(0);
-  serve = await spawnServe(['--persistent-state-dir', stateDir, '--sandbox-dir', sandbox, '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--server-name', 'status-test']);
+  serve = await spawnServe([
+    '--persistent-state-dir',
+    stateDir,
+    '--sandbox-dir',
+    sandbox,
+    '--recv-host',
+    '127.0.0.1',
+    '--recv-port',
+    '0',
+    '--api-port',
+    '0',
+    '--server-name',
+    'status-test',
+  ]);
   base = `http://127.0.0.1:${serve.apiPort}`;
 });
 
@@ -75,7 +90,13 @@ describe('GET /ui over HTTP', () => {
       expect(r.headers.get('set-cookie'), urlPath).toBeNull();
       expect(r.text.length, urlPath).toBeGreaterThan(100);
     }
-    for (const directive of ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "form-action 'none'", "require-trusted-types-for 'script'"]) {
+    for (const directive of [
+      "default-src 'none'",
+      "script-src 'self'",
+      "frame-ancestors 'none'",
+      "form-action 'none'",
+      "require-trusted-types-for 'script'",
+    ]) {
       expect(UI_CONTENT_SECURITY_POLICY).toContain(directive);
     }
     expect(UI_CONTENT_SECURITY_POLICY).not.toMatch(/unsafe-inline|unsafe-eval|\*/);
@@ -140,7 +161,16 @@ describe.skipIf(noBrowser !== null)('the status page in headless Chromium', () =
     await writeFile(path.join(sandbox, 'blocked'), 'a file, not a directory');
     const small = path.join(root, 'small.bin');
     await writeRandomFile(small, 64 << 10);
-    const sendArgs = ['send', '--to', `127.0.0.1:${serve.recvPort}`, '--server-key', serve.publicKey, '--handshake-timeout', '2s', '--quiet'];
+    const sendArgs = [
+      'send',
+      '--to',
+      `127.0.0.1:${serve.recvPort}`,
+      '--server-key',
+      serve.publicKey,
+      '--handshake-timeout',
+      '2s',
+      '--quiet',
+    ];
     const refused = await runCli([...sendArgs, '--dest', `blocked/${HOSTILE_DEST}`, small]);
     expect(refused.code, refused.stderr).not.toBe(0);
     // A live transfer: 48 MiB paced at 40 Mbit/s takes about 10 s.
@@ -150,7 +180,15 @@ describe.skipIf(noBrowser !== null)('the status page in headless Chromium', () =
 
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });

@@ -49,7 +49,10 @@ describe('sync on finalize', () => {
     const file = path.join(dir, 'jetrecv.conf');
     await writeFile(file, JSON.stringify({ 'sandbox-dir': '/tmp/x', 'sync-on-finalize': false }));
     const { serveSpec } = await import('../../src/config/serve-spec.js');
-    const spec = { ...serveSpec, flags: [...serveSpec.flags, { name: 'config', type: 'path' as const, valueName: 'FILE', help: 'config file' }] };
+    const spec = {
+      ...serveSpec,
+      flags: [...serveSpec.flags, { name: 'config', type: 'path' as const, valueName: 'FILE', help: 'config file' }],
+    };
     const hasConfig = serveSpec.flags.some((f) => f.name === 'config');
     const loaded = loadServeFlags(['--config', file], hasConfig ? serveSpec : spec);
     expect(serveConfigFromFlags(loaded.flags).config.syncOnFinalize).toBe(false);

@@ -42,11 +42,16 @@ async function serveWith(name: string, env: Record<string, string>, ports: { udp
   const serve = spawnJetrecv(
     [
       'serve',
-      '--sandbox-dir', path.join(dir, 'sandbox'),
-      '--persistent-state-dir', path.join(dir, 'state'),
-      '--recv-host', '127.0.0.1',
-      '--recv-port', String(ports.udp),
-      '--api-port', String(ports.tcp),
+      '--sandbox-dir',
+      path.join(dir, 'sandbox'),
+      '--persistent-state-dir',
+      path.join(dir, 'state'),
+      '--recv-host',
+      '127.0.0.1',
+      '--recv-port',
+      String(ports.udp),
+      '--api-port',
+      String(ports.tcp),
     ],
     { env },
   );
@@ -85,7 +90,19 @@ describe.skipIf(noPython !== null)('jetrecv serve under a NOTIFY_SOCKET', () => 
     const src = path.join(root, 'src.bin');
     await writeRandomFile(src, 6 << 20);
     const statusFrom = notify.messages.length;
-    const sent = await runCli(['send', '--to', `127.0.0.1:${udp}`, '--server-key', info.publicKey, '--rate-max', '20M', '--quiet', '--dest', 'n', src]);
+    const sent = await runCli([
+      'send',
+      '--to',
+      `127.0.0.1:${udp}`,
+      '--server-key',
+      info.publicKey,
+      '--rate-max',
+      '20M',
+      '--quiet',
+      '--dest',
+      'n',
+      src,
+    ]);
     expect(sent.code, sent.stderr).toBe(0);
     expect(await sha256File(path.join(info.sandboxDir, 'n', 'src.bin'))).toBe(await sha256File(src));
     const busy = await notify.waitFor(
@@ -123,7 +140,11 @@ describe.skipIf(noPython !== null)('jetrecv serve under a NOTIFY_SOCKET', () => 
 
   it('ignores WATCHDOG_USEC meant for another process (WATCHDOG_PID)', async () => {
     const notify = await listen(path.join(root, 'notify-pid.sock'));
-    const serve = await serveWith('watchdog-pid', { NOTIFY_SOCKET: notify.socketPath, WATCHDOG_USEC: '100000', WATCHDOG_PID: '1' }, { udp: 0, tcp: 0 });
+    const serve = await serveWith(
+      'watchdog-pid',
+      { NOTIFY_SOCKET: notify.socketPath, WATCHDOG_USEC: '100000', WATCHDOG_PID: '1' },
+      { udp: 0, tcp: 0 },
+    );
     await notify.waitFor((m) => m.fields['READY'] === '1', 'READY=1');
     await new Promise((r) => setTimeout(r, 500));
     expect((await serve.stop()).code).toBe(0);

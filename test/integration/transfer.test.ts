@@ -3,7 +3,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, mkdtemp, writeFile, rm, stat, statfs, utimes, chmod } from 'node:fs/promises';
 import path from 'node:path';
-import { diffTrees, listTree, runCli, sendTo, sha256File, startTestReceiver, tempDir, writeRandomFile, type TestReceiver } from './harness.js';
+import {
+  diffTrees,
+  listTree,
+  runCli,
+  sendTo,
+  sha256File,
+  startTestReceiver,
+  tempDir,
+  writeRandomFile,
+  type TestReceiver,
+} from './harness.js';
 import { sampleValue, scrapeMetrics, spawnJetrecv } from './serve-process.js';
 
 let rx: TestReceiver;
@@ -43,7 +53,11 @@ describe('transfers over loopback', () => {
     const expected = await listTree(src);
     const got = await listTree(path.join(rx.sandbox, 'trees'));
     // only the tree was sent to this destination
-    const onlyTree = { files: new Map([...expected.files].filter(([p]) => p.startsWith('tree/'))), dirs: new Set([...expected.dirs].filter((d) => d.startsWith('tree'))), other: [] };
+    const onlyTree = {
+      files: new Map([...expected.files].filter(([p]) => p.startsWith('tree/'))),
+      dirs: new Set([...expected.dirs].filter((d) => d.startsWith('tree'))),
+      other: [],
+    };
     expect(diffTrees(onlyTree, got)).toEqual([]);
     expect(got.files.size).toBe(2000);
   });
@@ -109,13 +123,36 @@ describe('direct I/O into a disk file system', () => {
         ctx.skip();
       }
       const root = await mkdtemp('/var/tmp/jetrecv-direct-');
-      const serve = spawnJetrecv(['serve', '--sandbox-dir', path.join(root, 'sandbox'), '--recv-host', '127.0.0.1', '--recv-port', '0', '--api-port', '0', '--direct-io', mode, ...(mode === 'auto' ? ['--direct-io-threads', '3'] : [])]);
+      const serve = spawnJetrecv([
+        'serve',
+        '--sandbox-dir',
+        path.join(root, 'sandbox'),
+        '--recv-host',
+        '127.0.0.1',
+        '--recv-port',
+        '0',
+        '--api-port',
+        '0',
+        '--direct-io',
+        mode,
+        ...(mode === 'auto' ? ['--direct-io-threads', '3'] : []),
+      ]);
       try {
         const info = await serve.ready();
         const file = path.join(root, 'big.bin');
         const size = 24 << 20;
         await writeRandomFile(file, size);
-        const res = await runCli(['send', '--to', `127.0.0.1:${info.recvPort}`, '--server-key', info.publicKey, '--quiet', '--dest', 'd', file]);
+        const res = await runCli([
+          'send',
+          '--to',
+          `127.0.0.1:${info.recvPort}`,
+          '--server-key',
+          info.publicKey,
+          '--quiet',
+          '--dest',
+          'd',
+          file,
+        ]);
         expect(res.code, res.stderr).toBe(0);
         expect(await sha256File(path.join(root, 'sandbox', 'd', 'big.bin'))).toBe(await sha256File(file));
         const { families } = await scrapeMetrics(info.apiPort as number);

@@ -36,7 +36,9 @@ async function send(label: string, paths: string[], extra: string[], txThreads: 
   expect(res.stderr).toContain(`"txThreads":${txThreads}`);
   const summary = JSON.parse(res.stdout.trim().split('\n').pop() ?? '') as SendSummary;
   expect(summary.blocksSent - summary.blocksRetransmitted).toBe(summary.totalBlocks);
-  console.log(`[tx-threads] ${label}: ${summary.totalBlocks} blocks, ${summary.blocksRetransmitted} retransmitted, ${summary.gbitPerSecond.toFixed(3)} Gbit/s`);
+  console.log(
+    `[tx-threads] ${label}: ${summary.totalBlocks} blocks, ${summary.blocksRetransmitted} retransmitted, ${summary.gbitPerSecond.toFixed(3)} Gbit/s`,
+  );
   return summary;
 }
 

@@ -51,7 +51,26 @@ describe.skipIf(!support.ok)('jetrecv through an emulated WAN (100 Mbit/s, 40 ms
   it('delivers a 32 MiB file intact without resending more than the bound', async () => {
     const file = path.join(root, 'f.bin');
     await writeRandomFile(file, kFileBytes);
-    const res = await wan.run('a', [process.execPath, cliPath, 'send', '--to', `${wan.addressB}:${kPort}`, '--server-key', serverKey, '--datagram-size', '1472', '--json', '--quiet', '--dest', 'd', file], 120_000);
+    const res = await wan.run(
+      'a',
+      [
+        process.execPath,
+        cliPath,
+        'send',
+        '--to',
+        `${wan.addressB}:${kPort}`,
+        '--server-key',
+        serverKey,
+        '--datagram-size',
+        '1472',
+        '--json',
+        '--quiet',
+        '--dest',
+        'd',
+        file,
+      ],
+      120_000,
+    );
     expect(res.code, res.stderr).toBe(0);
     const summary = JSON.parse(res.stdout.trim().split('\n').pop() ?? '{}') as { blocksSent: number; blocksRetransmitted: number };
     const link = (await wan.stop())!.ab;

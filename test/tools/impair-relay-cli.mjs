@@ -25,8 +25,13 @@ options (probabilities 0..1, times in ms):
   --delay-ms T  --jitter-ms T`;
 
 const numberFlags = {
-  '--drop': 'drop', '--duplicate': 'duplicate', '--corrupt': 'corrupt', '--reorder': 'reorder',
-  '--reorder-delay-ms': 'reorderDelayMs', '--delay-ms': 'delayMs', '--jitter-ms': 'jitterMs',
+  '--drop': 'drop',
+  '--duplicate': 'duplicate',
+  '--corrupt': 'corrupt',
+  '--reorder': 'reorder',
+  '--reorder-delay-ms': 'reorderDelayMs',
+  '--delay-ms': 'delayMs',
+  '--jitter-ms': 'jitterMs',
 };
 
 function fail(message) {
@@ -35,7 +40,17 @@ function fail(message) {
 }
 
 function parse(argv) {
-  const out = { impairment: {}, dir: 'both', seed: 1, listenPort: 0, target: undefined, selftest: false, stdinCommands: false, size: 1472, megabytes: 200 };
+  const out = {
+    impairment: {},
+    dir: 'both',
+    seed: 1,
+    listenPort: 0,
+    target: undefined,
+    selftest: false,
+    stdinCommands: false,
+    size: 1472,
+    megabytes: 200,
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -77,7 +92,12 @@ function scoped(dir, impairment) {
 async function runRelay(opts) {
   if (!opts.target) fail('--target HOST:PORT is required');
   const { relay: tools } = await loadTestTools();
-  const relay = await tools.startImpairRelay({ target: opts.target, listenPort: opts.listenPort, seed: opts.seed, ...scoped(opts.dir, opts.impairment) });
+  const relay = await tools.startImpairRelay({
+    target: opts.target,
+    listenPort: opts.listenPort,
+    seed: opts.seed,
+    ...scoped(opts.dir, opts.impairment),
+  });
   const print = (event, extra = {}) => process.stdout.write(`${JSON.stringify({ event, ...extra })}\n`);
   print('ready', { port: relay.port, host: relay.host, target: opts.target, impairment: relay.impairment(), pid: process.pid });
   let done = false;
@@ -112,7 +132,11 @@ async function runRelay(opts) {
 async function selftest(opts) {
   const sink = dgram.createSocket({ type: 'udp4', recvBufferSize: 8 << 20 });
   await new Promise((resolve) => sink.bind(0, '127.0.0.1', resolve));
-  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--stdin-commands', '--target', `127.0.0.1:${sink.address().port}`], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(import.meta.url), '--stdin-commands', '--target', `127.0.0.1:${sink.address().port}`],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   const ready = await new Promise((resolve, reject) => {
     const rl = createInterface({ input: child.stdout });
     rl.once('line', (l) => resolve(JSON.parse(l)));
@@ -172,7 +196,16 @@ async function selftest(opts) {
   });
   const receivedAtSink = final.toServer.forwarded;
   const mbit = (final.toServer.bytesForwarded * 8) / result.elapsed / 1e6;
-  console.log(JSON.stringify({ datagramSize: opts.size, datagrams: total, forwarded: receivedAtSink, seconds: Number(result.elapsed.toFixed(3)), mbitPerSecond: Number(mbit.toFixed(0)), relaySocketDrops: final.socketDrops }));
+  console.log(
+    JSON.stringify({
+      datagramSize: opts.size,
+      datagrams: total,
+      forwarded: receivedAtSink,
+      seconds: Number(result.elapsed.toFixed(3)),
+      mbitPerSecond: Number(mbit.toFixed(0)),
+      relaySocketDrops: final.socketDrops,
+    }),
+  );
   source.close();
   sink.close();
 }

@@ -268,7 +268,17 @@ function before(x: Held, y: Held): boolean {
 }
 
 function emptyStats(): DirectionStats {
-  return { received: 0, forwarded: 0, bytesForwarded: 0, dropped: 0, droppedByRule: 0, duplicated: 0, reordered: 0, corrupted: 0, delayed: 0 };
+  return {
+    received: 0,
+    forwarded: 0,
+    bytesForwarded: 0,
+    dropped: 0,
+    droppedByRule: 0,
+    duplicated: 0,
+    reordered: 0,
+    corrupted: 0,
+    delayed: 0,
+  };
 }
 
 function bindSocket(socket: dgram.Socket, port: number, host: string): Promise<void> {
@@ -507,13 +517,18 @@ export async function startImpairRelay(options: ImpairRelayOptions): Promise<Imp
         held.clear();
         const sockets = [listener, ...[...upstreams.values()].map((u) => u.socket)];
         upstreams.clear();
-        await Promise.all(sockets.map((s) => new Promise<void>((resolve) => {
-          try {
-            s.close(() => resolve());
-          } catch {
-            resolve(); // already closed
-          }
-        })));
+        await Promise.all(
+          sockets.map(
+            (s) =>
+              new Promise<void>((resolve) => {
+                try {
+                  s.close(() => resolve());
+                } catch {
+                  resolve(); // already closed
+                }
+              }),
+          ),
+        );
       })();
       return closing;
     },

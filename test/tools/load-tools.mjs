@@ -22,19 +22,37 @@ export function compileTestTools() {
   const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
   if (!existsSync(tsc)) throw new Error(`cannot compile test/tools: ${tsc} is missing (run npm install)`);
   const tmpDir = `${outDir}.tmp-${process.pid}`;
-  const r = spawnSync(process.execPath, [
-    tsc, '--ignoreConfig', '--outDir', tmpDir, '--rootDir', toolsDir,
-    '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022',
-    '--types', 'node', '--skipLibCheck', '--strict',
-    ...sources.map((f) => path.join(toolsDir, f)),
-  ], { cwd: repoRoot, encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      tsc,
+      '--ignoreConfig',
+      '--outDir',
+      tmpDir,
+      '--rootDir',
+      toolsDir,
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--types',
+      'node',
+      '--skipLibCheck',
+      '--strict',
+      ...sources.map((f) => path.join(toolsDir, f)),
+    ],
+    { cwd: repoRoot, encoding: 'utf8' },
+  );
   if (r.status !== 0) {
     rmSync(tmpDir, { recursive: true, force: true });
     throw new Error(`tsc failed on test/tools:\n${r.stdout}${r.stderr}`);
   }
   // Old cache entries go; the new one appears atomically (concurrent runs may race here).
   if (existsSync(cacheRoot)) {
-    for (const e of readdirSync(cacheRoot)) if (e !== key && !e.includes('.tmp-')) rmSync(path.join(cacheRoot, e), { recursive: true, force: true });
+    for (const e of readdirSync(cacheRoot))
+      if (e !== key && !e.includes('.tmp-')) rmSync(path.join(cacheRoot, e), { recursive: true, force: true });
   }
   try {
     renameSync(tmpDir, outDir);

@@ -123,7 +123,8 @@ export function checkKernelImpairment(): KernelImpairmentCheck {
 function probe(): KernelImpairmentCheck {
   const no = (skipReason: string): KernelImpairmentCheck => ({ ok: false, skipReason });
   if (process.platform !== 'linux') return no(`kernel-level impairment needs Linux (this is ${process.platform})`);
-  if (process.getuid?.() !== 0) return no('kernel-level impairment needs root (network namespaces and nftables); run the tests as root to include it');
+  if (process.getuid?.() !== 0)
+    return no('kernel-level impairment needs root (network namespaces and nftables); run the tests as root to include it');
   if (runSync(['ip', '-V']).code !== 0) return no("kernel-level impairment needs iproute2's 'ip' (apt-get install iproute2)");
   if (runSync(['nft', '--version']).code !== 0) return no("kernel-level impairment needs 'nft' (apt-get install nftables)");
   const ns = `jetrecv-probe-${process.pid}`;
@@ -132,9 +133,43 @@ function probe(): KernelImpairmentCheck {
   try {
     const table = runSync(['ip', 'netns', 'exec', ns, 'nft', 'add', 'table', 'inet', kTable]);
     if (table.code !== 0) return no(`nftables does not work in a namespace: ${firstLine(table.stderr)}`);
-    const chain = runSync(['ip', 'netns', 'exec', ns, 'nft', 'add', 'chain', 'inet', kTable, 'input', '{ type filter hook input priority 0; policy accept; }']);
+    const chain = runSync([
+      'ip',
+      'netns',
+      'exec',
+      ns,
+      'nft',
+      'add',
+      'chain',
+      'inet',
+      kTable,
+      'input',
+      '{ type filter hook input priority 0; policy accept; }',
+    ]);
     if (chain.code !== 0) return no(`nftables cannot add an input chain: ${firstLine(chain.stderr)}`);
-    const rule = runSync(['ip', 'netns', 'exec', ns, 'nft', 'add', 'rule', 'inet', kTable, 'input', 'meta', 'l4proto', 'udp', 'numgen', 'random', 'mod', '100', '<', '1', 'counter', 'drop']);
+    const rule = runSync([
+      'ip',
+      'netns',
+      'exec',
+      ns,
+      'nft',
+      'add',
+      'rule',
+      'inet',
+      kTable,
+      'input',
+      'meta',
+      'l4proto',
+      'udp',
+      'numgen',
+      'random',
+      'mod',
+      '100',
+      '<',
+      '1',
+      'counter',
+      'drop',
+    ]);
     if (rule.code !== 0) return no(`nftables has no 'numgen random' here: ${firstLine(rule.stderr)}`);
     return { ok: true, skipReason: null };
   } finally {
@@ -158,14 +193,37 @@ async function setLossRule(ns: string, percent: number, port?: number): Promise<
   if (percent === 0) return;
   const match = port === undefined ? ['meta', 'l4proto', 'udp'] : ['udp', 'dport', String(port)];
   await must(
-    ['ip', 'netns', 'exec', ns, 'nft', 'add', 'rule', 'inet', kTable, 'input', ...match, 'numgen', 'random', 'mod', '100', '<', String(percent), 'counter', 'drop'],
+    [
+      'ip',
+      'netns',
+      'exec',
+      ns,
+      'nft',
+      'add',
+      'rule',
+      'inet',
+      kTable,
+      'input',
+      ...match,
+      'numgen',
+      'random',
+      'mod',
+      '100',
+      '<',
+      String(percent),
+      'counter',
+      'drop',
+    ],
     'nft add rule',
   );
 }
 
 async function addLossTable(ns: string): Promise<void> {
   await must(['ip', 'netns', 'exec', ns, 'nft', 'add', 'table', 'inet', kTable], 'nft add table');
-  await must(['ip', 'netns', 'exec', ns, 'nft', 'add', 'chain', 'inet', kTable, 'input', '{ type filter hook input priority 0; policy accept; }'], 'nft add chain');
+  await must(
+    ['ip', 'netns', 'exec', ns, 'nft', 'add', 'chain', 'inet', kTable, 'input', '{ type filter hook input priority 0; policy accept; }'],
+    'nft add chain',
+  );
 }
 
 /** Sum of the packet counters of the drop rules in a namespace's impairment table. */
@@ -202,8 +260,33 @@ export async function createNetnsPair(options: NetnsPairOptions = {}): Promise<C
       await must(['ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up'], 'lo up');
     }
     // Both ends are created directly inside their namespaces: nothing touches the host's.
-    await must(['ip', 'link', 'add', 'name', 'veth0', 'netns', nsA, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'veth0', 'netns', nsB, 'mtu', String(mtu)], 'ip link add veth');
-    for (const [ns, addr] of [[nsA, kAddressA], [nsB, kAddressB]] as const) {
+    await must(
+      [
+        'ip',
+        'link',
+        'add',
+        'name',
+        'veth0',
+        'netns',
+        nsA,
+        'mtu',
+        String(mtu),
+        'type',
+        'veth',
+        'peer',
+        'name',
+        'veth0',
+        'netns',
+        nsB,
+        'mtu',
+        String(mtu),
+      ],
+      'ip link add veth',
+    );
+    for (const [ns, addr] of [
+      [nsA, kAddressA],
+      [nsB, kAddressB],
+    ] as const) {
       await must(['ip', 'netns', 'exec', ns, 'ip', 'addr', 'add', `${addr}/30`, 'dev', 'veth0'], 'ip addr add');
       await must(['ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'veth0', 'up'], 'veth up');
       await addLossTable(ns);
@@ -245,9 +328,13 @@ export async function createNetnsPair(options: NetnsPairOptions = {}): Promise<C
  * `lossRules`, also checks that nft works there (else a skip reason), for callers of
  * setUdpLossPercent.
  */
-export async function createLoopbackNamespace(prefix = 'jetrecv-lo', options: { lossRules?: boolean } = {}): Promise<Created<LoopbackNamespace>> {
+export async function createLoopbackNamespace(
+  prefix = 'jetrecv-lo',
+  options: { lossRules?: boolean } = {},
+): Promise<Created<LoopbackNamespace>> {
   if (process.getuid?.() !== 0) return { value: null, skipReason: 'a network namespace needs root' };
-  if (runSync(['ip', '-V']).code !== 0) return { value: null, skipReason: "a network namespace needs iproute2's 'ip' (apt-get install iproute2)" };
+  if (runSync(['ip', '-V']).code !== 0)
+    return { value: null, skipReason: "a network namespace needs iproute2's 'ip' (apt-get install iproute2)" };
   if (options.lossRules === true) {
     // The caller will call setUdpLossPercent: say now (a skip reason) when nft cannot run.
     const check = checkKernelImpairment();

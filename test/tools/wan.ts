@@ -149,14 +149,30 @@ export function wanEmulatorArgs(nsA: string, nsB: string, params: WanLinkParams)
   const rate = num('rateBps', params.rateBps, 0, 1e12) ?? 0;
   const rtt = num('rttMs', params.rttMs, 0, 20000) ?? 0;
   const args = [
-    '--ns-a', nsA, '--dev-a', kDevice, '--ns-b', nsB, '--dev-b', kDevice,
-    '--rate', String(Math.round(rate)), '--delay', String(rtt / 2),
-    '--loss-ab', String(num('lossPercent', params.lossPercent, 0, 100) ?? 0),
-    '--loss-ba', String(num('lossPercentBA', params.lossPercentBA, 0, 100) ?? 0),
-    '--queue-ms', String(num('queueMs', params.queueMs, 0, 10000) ?? 50),
-    '--jitter', String(num('jitterMs', params.jitterMs, 0, 10000) ?? 0),
-    '--seed', String(num('seed', params.seed, 0, 2 ** 48) ?? 1),
-    '--stats-interval-ms', String(num('statsIntervalMs', params.statsIntervalMs, 0, 3_600_000) ?? 50),
+    '--ns-a',
+    nsA,
+    '--dev-a',
+    kDevice,
+    '--ns-b',
+    nsB,
+    '--dev-b',
+    kDevice,
+    '--rate',
+    String(Math.round(rate)),
+    '--delay',
+    String(rtt / 2),
+    '--loss-ab',
+    String(num('lossPercent', params.lossPercent, 0, 100) ?? 0),
+    '--loss-ba',
+    String(num('lossPercentBA', params.lossPercentBA, 0, 100) ?? 0),
+    '--queue-ms',
+    String(num('queueMs', params.queueMs, 0, 10000) ?? 50),
+    '--jitter',
+    String(num('jitterMs', params.jitterMs, 0, 10000) ?? 0),
+    '--seed',
+    String(num('seed', params.seed, 0, 2 ** 48) ?? 1),
+    '--stats-interval-ms',
+    String(num('statsIntervalMs', params.statsIntervalMs, 0, 3_600_000) ?? 50),
   ];
   if (params.reorder) args.push('--reorder');
   return args;
@@ -189,7 +205,10 @@ export async function createWanPath(options: WanPathOptions = {}): Promise<Creat
     for (const ns of created.splice(0)) await runCommand(['ip', 'netns', 'del', ns]);
   };
   try {
-    for (const [ns, local, peer] of [[nsA, kAddressA, kAddressB], [nsB, kAddressB, kAddressA]] as const) {
+    for (const [ns, local, peer] of [
+      [nsA, kAddressA, kAddressB],
+      [nsB, kAddressB, kAddressA],
+    ] as const) {
       await must(['ip', 'netns', 'add', ns], 'ip netns add');
       created.push(ns);
       await must(['ip', '-n', ns, 'link', 'set', 'lo', 'up'], 'lo up');
@@ -200,7 +219,10 @@ export async function createWanPath(options: WanPathOptions = {}): Promise<Creat
       await must(['ip', '-n', ns, 'link', 'set', kDevice, 'mtu', String(mtu), 'txqueuelen', '10000', 'up'], 'tun up');
       await must(['ip', '-n', ns, 'addr', 'add', local, 'peer', `${peer}/32`, 'dev', kDevice], 'ip addr add');
       const buf = `4096 131072 ${tcpMax}`;
-      await must(['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', `net.ipv4.tcp_rmem=${buf}`, `net.ipv4.tcp_wmem=${buf}`], 'sysctl tcp buffers');
+      await must(
+        ['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', `net.ipv4.tcp_rmem=${buf}`, `net.ipv4.tcp_wmem=${buf}`],
+        'sysctl tcp buffers',
+      );
     }
   } catch (err) {
     await deleteNamespaces();
@@ -260,7 +282,11 @@ export async function createWanPath(options: WanPathOptions = {}): Promise<Creat
         for (const w of e.waiters.splice(0)) w(s);
       });
       emu = e;
-      const outcome = await Promise.race([ready.then(() => 'ready'), e.exited.then(() => 'exited'), new Promise((r) => setTimeout(() => r('timeout'), 10_000))]);
+      const outcome = await Promise.race([
+        ready.then(() => 'ready'),
+        e.exited.then(() => 'exited'),
+        new Promise((r) => setTimeout(() => r('timeout'), 10_000)),
+      ]);
       if (outcome !== 'ready') {
         emu = null;
         child.kill('SIGKILL');
@@ -282,12 +308,17 @@ export async function createWanPath(options: WanPathOptions = {}): Promise<Creat
     },
     stop: stopEmulator,
     async udpReceiveBufferErrors(side) {
-      const lines = (await must(['ip', 'netns', 'exec', nsOf(side), 'cat', '/proc/net/snmp'], 'read /proc/net/snmp')).split('\n').filter((l) => l.startsWith('Udp:'));
+      const lines = (await must(['ip', 'netns', 'exec', nsOf(side), 'cat', '/proc/net/snmp'], 'read /proc/net/snmp'))
+        .split('\n')
+        .filter((l) => l.startsWith('Udp:'));
       const [names, values] = lines.map((l) => l.trim().split(/\s+/));
       return Number(values?.[names?.indexOf('RcvbufErrors') ?? -1] ?? NaN);
     },
     async deviceDrops() {
-      const read = async (ns: string) => Number((await must(['ip', 'netns', 'exec', ns, 'cat', `/sys/class/net/${kDevice}/statistics/tx_dropped`], 'read tx_dropped')).trim());
+      const read = async (ns: string) =>
+        Number(
+          (await must(['ip', 'netns', 'exec', ns, 'cat', `/sys/class/net/${kDevice}/statistics/tx_dropped`], 'read tx_dropped')).trim(),
+        );
       return { a: await read(nsA), b: await read(nsB) };
     },
     close() {

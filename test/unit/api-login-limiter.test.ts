@@ -68,7 +68,14 @@ describe('LoginLimiter', () => {
 
   it('forgets a bucket after forgetAfterMs without failures and bounds the number of buckets', () => {
     let now = 0;
-    const limiter = new LoginLimiter({ freeAttempts: 0, addressFreeAttempts: 100, baseDelayMs: 1000, forgetAfterMs: 10_000, maxKeys: 4, now: () => now });
+    const limiter = new LoginLimiter({
+      freeAttempts: 0,
+      addressFreeAttempts: 100,
+      baseDelayMs: 1000,
+      forgetAfterMs: 10_000,
+      maxKeys: 4,
+      now: () => now,
+    });
     limiter.recordFailure('k1', A);
     now += 10_000;
     expect(limiter.refusalMs('k1', A)).toBe(0);

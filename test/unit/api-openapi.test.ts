@@ -31,8 +31,17 @@ describe('OpenAPI document', () => {
     expect(doc.paths['/api/v1/openapi.json'].get).toBeDefined();
     const events = doc.paths['/api/v1/events'].get;
     expect(events['x-access']).toBe('session');
-    expect(events.responses['200'].content['text/event-stream'].schema.oneOf).toEqual([{ $ref: '#/components/schemas/TransferEvent' }, { $ref: '#/components/schemas/ProgressEvent' }]);
-    expect(doc.components.schemas.TransferEvent.properties.type.enum).toEqual(['transferStarted', 'fileComplete', 'transferComplete', 'transferFailed', 'transferCancelled']);
+    expect(events.responses['200'].content['text/event-stream'].schema.oneOf).toEqual([
+      { $ref: '#/components/schemas/TransferEvent' },
+      { $ref: '#/components/schemas/ProgressEvent' },
+    ]);
+    expect(doc.components.schemas.TransferEvent.properties.type.enum).toEqual([
+      'transferStarted',
+      'fileComplete',
+      'transferComplete',
+      'transferFailed',
+      'transferCancelled',
+    ]);
   });
 
   it('only references schemas it defines', () => {
@@ -43,6 +52,9 @@ describe('OpenAPI document', () => {
   it('docs/openapi.json is identical to the built document', () => {
     const built = `${JSON.stringify(doc, null, 2)}\n`;
     if (process.env.UPDATE_OPENAPI === '1') writeFileSync(docsFile, built);
-    expect(readFileSync(docsFile, 'utf8'), 'docs/openapi.json is stale: run UPDATE_OPENAPI=1 npx vitest run test/unit/api-openapi.test.ts').toBe(built);
+    expect(
+      readFileSync(docsFile, 'utf8'),
+      'docs/openapi.json is stale: run UPDATE_OPENAPI=1 npx vitest run test/unit/api-openapi.test.ts',
+    ).toBe(built);
   });
 });

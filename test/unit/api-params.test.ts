@@ -29,7 +29,9 @@ describe('validateParams', () => {
       [{ clientPublicKey: 'k', extra: 1 }, /unknown parameter 'extra' \(expected clientPublicKey\)/, 'extra'],
     ];
     for (const [body, message, parameter] of cases) {
-      expect(() => validateParams(add, body)).toThrow(expect.objectContaining({ code: 'JETRECV_ERR_BAD_PARAMETER', bodyExtras: { parameter } }));
+      expect(() => validateParams(add, body)).toThrow(
+        expect.objectContaining({ code: 'JETRECV_ERR_BAD_PARAMETER', bodyExtras: { parameter } }),
+      );
       expect(() => validateParams(add, body)).toThrow(message);
     }
     expect(() => validateParams(result, { requestId: 0 })).toThrow("'requestId' must be an integer >= 1, got number 0");

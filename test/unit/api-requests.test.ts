@@ -30,7 +30,13 @@ describe('RequestQueue', () => {
     const id1 = queue.submit('alice', 'm.one', () => first.promise);
     const id2 = queue.submit('alice', 'm.two', () => second.promise);
     expect([id1, id2]).toEqual([1, 2]);
-    expect(queue.status(id1, alice)).toMatchObject({ status: 'pending', processing: true, errorMessage: '', errorCode: null, endTime: null });
+    expect(queue.status(id1, alice)).toMatchObject({
+      status: 'pending',
+      processing: true,
+      errorMessage: '',
+      errorCode: null,
+      endTime: null,
+    });
     await tick();
     expect(queue.status(id1, alice).status).toBe('processing');
     expect(queue.status(id2, alice).status).toBe('pending');
@@ -49,8 +55,17 @@ describe('RequestQueue', () => {
     const id = queue.submit('alice', 'm', async () => {
       throw new JetrecvError(ErrorCodes.STATE, 'cannot save x');
     });
-    await expect(queue.result(id, alice, 1000)).rejects.toMatchObject({ code: 'JETRECV_ERR_STATE', message: 'cannot save x', bodyExtras: { requestId: id } });
-    expect(queue.status(id, alice)).toMatchObject({ status: 'error', processing: false, errorMessage: 'cannot save x', errorCode: 'JETRECV_ERR_STATE' });
+    await expect(queue.result(id, alice, 1000)).rejects.toMatchObject({
+      code: 'JETRECV_ERR_STATE',
+      message: 'cannot save x',
+      bodyExtras: { requestId: id },
+    });
+    expect(queue.status(id, alice)).toMatchObject({
+      status: 'error',
+      processing: false,
+      errorMessage: 'cannot save x',
+      errorCode: 'JETRECV_ERR_STATE',
+    });
   });
 
   it('hides the message of a non-JetrecvError (a bug) and reports it to onInternalError', async () => {
@@ -86,7 +101,7 @@ describe('RequestQueue', () => {
     await expect(waiting).rejects.toMatchObject({ code: 'JETRECV_ERR_REQUEST_TIMEOUT' });
   });
 
-  it('refuses other users\' requests unless the caller is an elevated superuser', async () => {
+  it("refuses other users' requests unless the caller is an elevated superuser", async () => {
     queue = new RequestQueue();
     const id = queue.submit('alice', 'm', async () => 1);
     await queue.result(id, alice, 1000);

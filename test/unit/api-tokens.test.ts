@@ -39,7 +39,11 @@ describe('ApiTokenStore', () => {
     const secret = token.split('_').slice(2).join('_');
     expect(text).not.toContain(secret);
     expect(text).not.toContain(token);
-    expect(JSON.parse(text).tokens[0]).toMatchObject({ name: 'backup', superuser: false, secretSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(JSON.parse(text).tokens[0]).toMatchObject({
+      name: 'backup',
+      superuser: false,
+      secretSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
     const again = await ApiTokenStore.open(dir);
     expect(again.verify(token)).toMatchObject({ name: 'backup' });
     expect(again.list().map((t) => t.name)).toEqual(['backup']);
@@ -48,7 +52,10 @@ describe('ApiTokenStore', () => {
 
   it('refuses bad and duplicate names, naming the field', async () => {
     const store = await ApiTokenStore.open(undefined);
-    await expect(store.create('bad name', false, 'x')).rejects.toMatchObject({ code: 'JETRECV_ERR_BAD_TOKEN_NAME', message: expect.stringContaining('name:') });
+    await expect(store.create('bad name', false, 'x')).rejects.toMatchObject({
+      code: 'JETRECV_ERR_BAD_TOKEN_NAME',
+      message: expect.stringContaining('name:'),
+    });
     await store.create('one', false, 'x');
     await expect(store.create('one', true, 'x')).rejects.toMatchObject({ code: 'JETRECV_ERR_TOKEN_EXISTS' });
     expect(store.persistent).toBe(false);
@@ -56,7 +63,16 @@ describe('ApiTokenStore', () => {
 
   it('refuses a corrupt file at open, naming the file and the field', async () => {
     const file = path.join(dir, API_TOKENS_FILE);
-    await writeFile(file, JSON.stringify({ version: 1, tokens: [{ name: 'x', id: 'zz', superuser: true, createdTime: 1, createdBy: 'a', secretSha256: '0'.repeat(64) }] }));
-    await expect(ApiTokenStore.open(dir)).rejects.toMatchObject({ code: 'JETRECV_ERR_STATE', message: expect.stringMatching(/api-tokens\.json is corrupt: tokens\[0\]\.id/) });
+    await writeFile(
+      file,
+      JSON.stringify({
+        version: 1,
+        tokens: [{ name: 'x', id: 'zz', superuser: true, createdTime: 1, createdBy: 'a', secretSha256: '0'.repeat(64) }],
+      }),
+    );
+    await expect(ApiTokenStore.open(dir)).rejects.toMatchObject({
+      code: 'JETRECV_ERR_STATE',
+      message: expect.stringMatching(/api-tokens\.json is corrupt: tokens\[0\]\.id/),
+    });
   });
 });

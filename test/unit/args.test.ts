@@ -117,9 +117,7 @@ describe('parseArgs', () => {
   });
 
   it('rejects unknown flags naming the flag and the command', () => {
-    expect(usageError(() => parseArgs(serve, ['--foo'])).message).toBe(
-      "unknown flag --foo for 'jetrecv serve' (see jetrecv serve --help)",
-    );
+    expect(usageError(() => parseArgs(serve, ['--foo'])).message).toBe("unknown flag --foo for 'jetrecv serve' (see jetrecv serve --help)");
     expect(usageError(() => parseArgs(serve, ['--foo=1'])).message).toContain('unknown flag --foo ');
     expect(usageError(() => parseArgs(serve, ['-z'])).message).toContain('unknown flag -z ');
     // --no- only negates bool flags
@@ -127,17 +125,11 @@ describe('parseArgs', () => {
   });
 
   it('rejects bad values naming the flag and the expected form', () => {
-    expect(usageError(() => parseArgs(serve, ['--recv-port', 'abc'])).message).toBe(
-      "--recv-port: expected a port 1-65535, got 'abc'",
-    );
-    expect(usageError(() => parseArgs(serve, ['--recv-port=0'])).message).toBe(
-      "--recv-port: expected a port 1-65535, got '0'",
-    );
+    expect(usageError(() => parseArgs(serve, ['--recv-port', 'abc'])).message).toBe("--recv-port: expected a port 1-65535, got 'abc'");
+    expect(usageError(() => parseArgs(serve, ['--recv-port=0'])).message).toBe("--recv-port: expected a port 1-65535, got '0'");
     expect(usageError(() => parseArgs(serve, ['--recv-port=65536'])).message).toContain('65536');
     expect(usageError(() => parseArgs(serve, ['--api-port=-1'])).message).toContain('a port 0-65535');
-    expect(usageError(() => parseArgs(serve, ['--workers=0'])).message).toBe(
-      "--workers: expected an integer 1-64, got '0'",
-    );
+    expect(usageError(() => parseArgs(serve, ['--workers=0'])).message).toBe("--workers: expected an integer 1-64, got '0'");
     expect(usageError(() => parseArgs(serve, ['--workers=1.5'])).message).toContain('--workers');
     expect(usageError(() => parseArgs(serve, ['--offset=99999999999999999999'])).message).toContain('--offset');
     expect(usageError(() => parseArgs(serve, ['--max-rate=fast'])).message).toMatch(/^--max-rate: expected a rate/);

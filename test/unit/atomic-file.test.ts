@@ -83,10 +83,7 @@ describe('createFileExclusive', () => {
 
   it('lets exactly one of two concurrent creators win', async () => {
     const target = path.join(dir, 'race.json');
-    const results = await Promise.allSettled([
-      createFileExclusive(target, 'A'),
-      createFileExclusive(target, 'B'),
-    ]);
+    const results = await Promise.allSettled([createFileExclusive(target, 'A'), createFileExclusive(target, 'B')]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     expect(['A', 'B']).toContain(fs.readFileSync(target, 'utf8'));
     expect(fs.readdirSync(dir)).toEqual(['race.json']);

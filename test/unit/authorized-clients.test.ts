@@ -51,7 +51,10 @@ describe('AuthorizedClients semantics', () => {
   it('rejects malformed keys with JETRECV_ERR_BAD_KEY naming clientPublicKey', async () => {
     const clients = await AuthorizedClients.open(undefined);
     for (const bad of ['', 'abc', 'A'.repeat(44), Buffer.alloc(32).toString('base64'), randomBytes(32).toString('base64url')]) {
-      await expect(clients.add(bad)).rejects.toMatchObject({ code: 'JETRECV_ERR_BAD_KEY', message: expect.stringContaining('clientPublicKey') });
+      await expect(clients.add(bad)).rejects.toMatchObject({
+        code: 'JETRECV_ERR_BAD_KEY',
+        message: expect.stringContaining('clientPublicKey'),
+      });
     }
     expect(clients.list()).toEqual([]);
   });

@@ -100,22 +100,22 @@ describe('parseConfigText', () => {
   });
 
   it.each([
-    [{ 'recv-port': '8886' }, "key 'recv-port': expected a JSON number, got \"8886\""],
+    [{ 'recv-port': '8886' }, 'key \'recv-port\': expected a JSON number, got "8886"'],
     [{ 'recv-port': 70000 }, "key 'recv-port': expected a port 0-65535, got 70000"],
     [{ 'recv-port': 8886.5 }, "key 'recv-port': expected a port 0-65535, got 8886.5"],
     [{ 'rx-threads': 17 }, "key 'rx-threads': expected an integer 1-16 or 'auto', got 17"],
     [{ 'rx-threads': 'many' }, "key 'rx-threads': expected a JSON number or 'auto', got \"many\""],
     [{ 'direct-io-threads': 17 }, "key 'direct-io-threads': expected an integer 1-16, got 17"],
     [{ 'socket-buffer': 1024 }, "key 'socket-buffer': expected an integer 65536-2147483647, got 1024"],
-    [{ 'api-allow-remote-control': 'yes' }, "key 'api-allow-remote-control': expected true or false, got \"yes\""],
-    [{ superuser: 'alice' }, "key 'superuser': expected a JSON array (each item a JSON string), like [\"a\", \"b\"], got \"alice\""],
+    [{ 'api-allow-remote-control': 'yes' }, 'key \'api-allow-remote-control\': expected true or false, got "yes"'],
+    [{ superuser: 'alice' }, 'key \'superuser\': expected a JSON array (each item a JSON string), like ["a", "b"], got "alice"'],
     [{ superuser: ['alice', 7] }, "key 'superuser[1]': expected a JSON string, got 7"],
     [{ 'session-timeout': 30 }, "key 'session-timeout': expected a JSON string like '30s'"],
     [{ 'session-timeout': '30 seconds' }, "key 'session-timeout': expected a duration like"],
     [{ 'log-level': 'loud' }, "key 'log-level': expected one of 'fatal', 'error', 'warn', 'info'"],
     [{ 'min-cipher': 'rot13' }, "key 'min-cipher': expected one of 'chacha20-poly1305', 'aes-256-gcm', got \"rot13\""],
     [{ 'direct-io': 'always' }, "key 'direct-io': expected one of 'auto', 'off', got \"always\""],
-    [{ 'sandbox-dir': '' }, "key 'sandbox-dir': expected a non-empty path, got \"\""],
+    [{ 'sandbox-dir': '' }, 'key \'sandbox-dir\': expected a non-empty path, got ""'],
     [{ 'sandbox-dir': null }, "key 'sandbox-dir': expected a JSON string (a path"],
     [{ config: '/etc/other.conf' }, "key 'config' is not allowed in a config file"],
   ])('refuses %j with a message naming the key', (value, expected) => {
@@ -172,7 +172,10 @@ describe('loadConfigFile', () => {
   it('names the file when it cannot be read', () => {
     const missing = path.join(dir, 'missing.conf');
     expect(() => loadConfigFile(missing)).toThrow(
-      expect.objectContaining({ code: ErrorCodes.CONFIG, message: expect.stringContaining(`${missing}: cannot read the config file: ENOENT`) }),
+      expect.objectContaining({
+        code: ErrorCodes.CONFIG,
+        message: expect.stringContaining(`${missing}: cannot read the config file: ENOENT`),
+      }),
     );
   });
 
@@ -202,7 +205,17 @@ describe('suggestKey', () => {
 
 describe('flagsGivenOnCommandLine', () => {
   it('finds every written form and skips values and positionals', () => {
-    const argv = ['--sandbox-dir', '/srv/x', '--recv-port=9000', '--no-api-allow-remote-control', '--superuser', 'a', '--superuser=b', '--', '--log-level'];
+    const argv = [
+      '--sandbox-dir',
+      '/srv/x',
+      '--recv-port=9000',
+      '--no-api-allow-remote-control',
+      '--superuser',
+      'a',
+      '--superuser=b',
+      '--',
+      '--log-level',
+    ];
     parseArgs(serveSpec, argv.slice(0, -2)); // valid for the parser
     expect([...flagsGivenOnCommandLine(serveSpec, argv)].sort()).toEqual(
       ['api-allow-remote-control', 'recv-port', 'sandbox-dir', 'superuser'].sort(),
@@ -214,7 +227,13 @@ describe('flagsGivenOnCommandLine', () => {
   });
 
   it('maps short aliases', () => {
-    const spec: CommandSpec = { ...serveSpec, flags: [{ name: 'rx-threads', type: 'int', short: 't', help: '' }, { name: 'dev', type: 'bool', short: 'd', help: '' }] };
+    const spec: CommandSpec = {
+      ...serveSpec,
+      flags: [
+        { name: 'rx-threads', type: 'int', short: 't', help: '' },
+        { name: 'dev', type: 'bool', short: 'd', help: '' },
+      ],
+    };
     expect([...flagsGivenOnCommandLine(spec, ['-t', '4', '-d'])].sort()).toEqual(['dev', 'rx-threads']);
     expect([...flagsGivenOnCommandLine(spec, ['-t4'])]).toEqual(['rx-threads']);
   });
@@ -245,9 +264,19 @@ describe('reloadable settings', () => {
   it('names real serve flags and partitions them', () => {
     const names = serveSpec.flags.map((f) => f.name);
     for (const name of RELOADABLE_SETTINGS) expect(names).toContain(name);
-    expect(RELOADABLE_SETTINGS.slice(0, 6)).toEqual(['log-level', 'superuser', 'session-timeout', 'resume-retention', 'incoming-rate-limit', 'incoming-rate-limit-per-source']);
+    expect(RELOADABLE_SETTINGS.slice(0, 6)).toEqual([
+      'log-level',
+      'superuser',
+      'session-timeout',
+      'resume-retention',
+      'incoming-rate-limit',
+      'incoming-rate-limit-per-source',
+    ]);
     // The triggers and the event stream's progress period: every hook-* and webhook-* flag.
-    expect(RELOADABLE_SETTINGS.slice(6)).toEqual([...names.filter((n) => n.startsWith('hook-') || n.startsWith('webhook-')), 'events-progress-interval']);
+    expect(RELOADABLE_SETTINGS.slice(6)).toEqual([
+      ...names.filter((n) => n.startsWith('hook-') || n.startsWith('webhook-')),
+      'events-progress-interval',
+    ]);
     const restartOnly = restartOnlySettings();
     expect([...restartOnly, ...RELOADABLE_SETTINGS].sort()).toEqual(names.filter((n) => n !== 'config').sort());
     expect(restartOnly).toContain('recv-port');
@@ -306,7 +335,9 @@ describe('loadServeFlags and reloadServeFlags', () => {
     const loaded = loadServeFlags(['--config', file], specWithConfig);
     expect(loaded.flags).toMatchObject({ 'incoming-rate-limit': 500_000_000, 'incoming-rate-limit-per-source': 20_000_000 });
     writeConfig('limits.conf', { 'incoming-rate-limit-per-source': '20 furlongs' });
-    expect(() => loadServeFlags(['--config', file], specWithConfig)).toThrow(/limits\.conf: key 'incoming-rate-limit-per-source': expected/);
+    expect(() => loadServeFlags(['--config', file], specWithConfig)).toThrow(
+      /limits\.conf: key 'incoming-rate-limit-per-source': expected/,
+    );
     writeConfig('limits.conf', { 'incoming-rate-limit': -5 });
     expect(() => loadServeFlags(['--config', file], specWithConfig)).toThrow(/key 'incoming-rate-limit': expected/);
   });

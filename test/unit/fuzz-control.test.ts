@@ -63,7 +63,10 @@ function expectDecodesOrRefuses<T>(fn: () => T, input: Uint8Array): T | null {
     return fn();
   } catch (err) {
     if (err instanceof JetrecvError && err.code === ErrorCodes.PROTOCOL) return null;
-    throw new Error(`unexpected ${(err as Error)?.constructor?.name}: ${(err as Error)?.message} for input ${Buffer.from(input).toString('hex')}`, { cause: err });
+    throw new Error(
+      `unexpected ${(err as Error)?.constructor?.name}: ${(err as Error)?.message} for input ${Buffer.from(input).toString('hex')}`,
+      { cause: err },
+    );
   }
 }
 
@@ -186,8 +189,7 @@ describe('fuzz: ReliableChannel.receive', () => {
       const pool = [...peerOut, ...validEnvelopes()];
       for (let i = 0; i < 300; i++) {
         const r = rng.below(10);
-        const input =
-          r < 3 ? rng.pick(peerOut) : r < 4 ? rng.bytes(rng.below(1300)) : mutate(rng, rng.pick(pool), pool, 1300);
+        const input = r < 3 ? rng.pick(peerOut) : r < 4 ? rng.bytes(rng.below(1300)) : mutate(rng, rng.pick(pool), pool, 1300);
         try {
           channel.receive(input);
         } catch (err) {

@@ -54,7 +54,6 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-
 /** A responder without rate limits; loadThreshold 1 = always under load (cookies required). */
 function fuzzResponder(
   loadThreshold: number,
@@ -75,8 +74,18 @@ describe('fuzz: handshake', () => {
     const rng = new Rng(fuzzSeed + 10);
     let allocated = 0;
     // Never under load: the Noise layer is reached without mac2.
-    const responder = fuzzResponder(1_000_000, (k) => keysEqual(k, client.publicKey), () => ++allocated);
-    const initiator = new HandshakeInitiator({ staticKeys: client, responderPublicKey: server.publicKey, localIndex: 5, cipher: 'chacha20-poly1305', lanes: 4 });
+    const responder = fuzzResponder(
+      1_000_000,
+      (k) => keysEqual(k, client.publicKey),
+      () => ++allocated,
+    );
+    const initiator = new HandshakeInitiator({
+      staticKeys: client,
+      responderPublicKey: server.publicKey,
+      localIndex: 5,
+      cipher: 'chacha20-poly1305',
+      lanes: 4,
+    });
     const valid: Uint8Array[] = [];
     for (let i = 0; i < 8; i++) valid.push(initiator.createInitiation(new Date(Date.now() + i)));
     const reasons = new Map<string, number>();
@@ -116,8 +125,18 @@ describe('fuzz: handshake', () => {
   it('under load, consumeInitiation answers every INIT without a valid mac2 with a cookie for its mac1, and never throws', () => {
     const rng = new Rng(fuzzSeed + 13);
     let allocated = 0;
-    const responder = fuzzResponder(1, (k) => keysEqual(k, client.publicKey), () => ++allocated);
-    const initiator = new HandshakeInitiator({ staticKeys: client, responderPublicKey: server.publicKey, localIndex: 5, cipher: 'chacha20-poly1305', lanes: 4 });
+    const responder = fuzzResponder(
+      1,
+      (k) => keysEqual(k, client.publicKey),
+      () => ++allocated,
+    );
+    const initiator = new HandshakeInitiator({
+      staticKeys: client,
+      responderPublicKey: server.publicKey,
+      localIndex: 5,
+      cipher: 'chacha20-poly1305',
+      lanes: 4,
+    });
     const t = 1_000_000;
     // One processed INIT puts the responder under load (threshold 1); the next gets a cookie.
     expect(responder.consumeInitiation(initiator.createInitiation(new Date(t)), SOURCE, t).ok).toBe(true);
@@ -140,7 +159,8 @@ describe('fuzz: handshake', () => {
       else if (r < 3) packet = withMac1(mutatePacket(rng, rng.pick(valid), HANDSHAKE_INIT_LENGTH), INIT_MAC1_OFFSET, server.publicKey);
       else {
         packet = withMac1(mutatePacket(rng, rng.pick(valid), HANDSHAKE_INIT_LENGTH), INIT_MAC1_OFFSET, server.publicKey);
-        if (packet.length === HANDSHAKE_INIT_LENGTH) packet.set(computeMac2(cookie, packet.subarray(0, INIT_MAC2_OFFSET)), INIT_MAC2_OFFSET);
+        if (packet.length === HANDSHAKE_INIT_LENGTH)
+          packet.set(computeMac2(cookie, packet.subarray(0, INIT_MAC2_OFFSET)), INIT_MAC2_OFFSET);
       }
       let res: ResponderResult;
       try {
@@ -173,7 +193,13 @@ describe('fuzz: handshake', () => {
   it('consumeCookieReply never throws and accepts only the unaltered reply to the latest INIT', () => {
     const rng = new Rng(fuzzSeed + 14);
     const responder = fuzzResponder(1);
-    const initiator = new HandshakeInitiator({ staticKeys: client, responderPublicKey: server.publicKey, localIndex: 5, cipher: 'aes-256-gcm', lanes: 2 });
+    const initiator = new HandshakeInitiator({
+      staticKeys: client,
+      responderPublicKey: server.publicKey,
+      localIndex: 5,
+      cipher: 'aes-256-gcm',
+      lanes: 2,
+    });
     const t = 5_000_000;
     expect(responder.consumeInitiation(initiator.createInitiation(new Date(t)), SOURCE, t).ok).toBe(true);
     let step = 1;
@@ -192,7 +218,8 @@ describe('fuzz: handshake', () => {
       const r = rng.below(10);
       if (r === 0) packet = rng.bytes(rng.below(200));
       else if (r === 1) packet = rng.bytes(HANDSHAKE_COOKIE_LENGTH);
-      else if (r === 2) packet = reply.slice(); // the genuine reply: must be accepted
+      else if (r === 2)
+        packet = reply.slice(); // the genuine reply: must be accepted
       else packet = mutatePacket(rng, reply, HANDSHAKE_COOKIE_LENGTH);
       let out: boolean;
       try {
@@ -216,7 +243,13 @@ describe('fuzz: handshake', () => {
   it('consumeResponse never throws and accepts only an unaltered Noise message', () => {
     const rng = new Rng(fuzzSeed + 11);
     const responder = fuzzResponder(1_000_000);
-    const initiator = new HandshakeInitiator({ staticKeys: client, responderPublicKey: server.publicKey, localIndex: 5, cipher: 'aes-256-gcm', lanes: 2 });
+    const initiator = new HandshakeInitiator({
+      staticKeys: client,
+      responderPublicKey: server.publicKey,
+      localIndex: 5,
+      cipher: 'aes-256-gcm',
+      lanes: 2,
+    });
     const fresh = (): Uint8Array => {
       const res = responder.consumeInitiation(initiator.createInitiation(), SOURCE);
       if (!res.ok) throw new Error(`valid INIT refused: ${res.reason}`);
@@ -243,7 +276,9 @@ describe('fuzz: handshake', () => {
         continue;
       }
       accepted++;
-      expect(sameBytes(packet.subarray(RESP_NOISE_OFFSET, RESP_MAC1_OFFSET), resp.subarray(RESP_NOISE_OFFSET, RESP_MAC1_OFFSET))).toBe(true);
+      expect(sameBytes(packet.subarray(RESP_NOISE_OFFSET, RESP_MAC1_OFFSET), resp.subarray(RESP_NOISE_OFFSET, RESP_MAC1_OFFSET))).toBe(
+        true,
+      );
       expect(initiator.consumeResponse(resp)).toBeNull(); // the INIT is used up
       resp = fresh();
     }

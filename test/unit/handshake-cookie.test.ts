@@ -5,12 +5,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { generateKeyPair, keysEqual, type KeyPair } from '../../src/keys/key-encoding.js';
 import { sodium } from '../../src/keys/sodium.js';
-import {
-  HandshakeInitiator,
-  HandshakeResponder,
-  type HandshakeResponderOptions,
-  type ResponderResult,
-} from '../../src/handshake/index.js';
+import { HandshakeInitiator, HandshakeResponder, type HandshakeResponderOptions, type ResponderResult } from '../../src/handshake/index.js';
 import {
   COOKIE_ENCRYPTED_OFFSET,
   COOKIE_LIFETIME_MS,
@@ -54,7 +49,13 @@ function makeResponder(overrides: Partial<HandshakeResponderOptions> = {}) {
 }
 
 function makeInitiator(keys: KeyPair = client, index = 7) {
-  return new HandshakeInitiator({ staticKeys: keys, responderPublicKey: server.publicKey, localIndex: index, cipher: 'aes-256-gcm', lanes: 2 });
+  return new HandshakeInitiator({
+    staticKeys: keys,
+    responderPublicKey: server.publicKey,
+    localIndex: index,
+    cipher: 'aes-256-gcm',
+    lanes: 2,
+  });
 }
 
 /** X25519 operations from now on. */
@@ -64,7 +65,11 @@ function countDh() {
 
 /** One completed handshake from a second client at `t`: does DH work, so the responder (threshold 1) is under load for the next second. */
 function loadUp(responder: HandshakeResponder, t: number): void {
-  const result = responder.consumeInitiation(makeInitiator(other, 99).createInitiation(new Date(t)), { address: '198.51.100.1', port: 1 }, t);
+  const result = responder.consumeInitiation(
+    makeInitiator(other, 99).createInitiation(new Date(t)),
+    { address: '198.51.100.1', port: 1 },
+    t,
+  );
   expect(result.ok).toBe(true);
 }
 
@@ -157,7 +162,12 @@ describe('cookie reply round trip', () => {
     expect(initiator.consumeCookieReply(reply.subarray(0, 63), T0 + 2)).toBe(false);
     expect(initiator.consumeCookieReply(Uint8Array.of(...reply, 0), T0 + 2)).toBe(false);
     // Sealed under another responder's key: refused.
-    const forged = encodeCookieReply(cookieReplyKey(generateKeyPair().publicKey), 7, new Uint8Array(16), latest.subarray(INIT_MAC1_OFFSET, INIT_MAC2_OFFSET));
+    const forged = encodeCookieReply(
+      cookieReplyKey(generateKeyPair().publicKey),
+      7,
+      new Uint8Array(16),
+      latest.subarray(INIT_MAC1_OFFSET, INIT_MAC2_OFFSET),
+    );
     expect(initiator.consumeCookieReply(forged, T0 + 2)).toBe(false);
     // Nothing was stored: the next INIT still has no mac2. The genuine reply still works.
     expect(initiator.consumeCookieReply(reply, T0 + 2)).toBe(true);
@@ -167,7 +177,10 @@ describe('cookie reply round trip', () => {
   it('a COOKIE REPLY or RESP handed to the responder is malformed', () => {
     const { responder } = makeResponder();
     loadUp(responder, T0);
-    const reply = expectCookie(responder.consumeInitiation(makeInitiator().createInitiation(new Date(T0 + 1)), SOURCE, T0 + 1), 'cookie-sent');
+    const reply = expectCookie(
+      responder.consumeInitiation(makeInitiator().createInitiation(new Date(T0 + 1)), SOURCE, T0 + 1),
+      'cookie-sent',
+    );
     const result = responder.consumeInitiation(reply, SOURCE, T0 + 2);
     expect(result).toEqual({ ok: false, reason: 'malformed' });
   });
@@ -190,7 +203,11 @@ describe('responder under load', () => {
     const initiator = makeInitiator();
     const reply = expectCookie(responder.consumeInitiation(initiator.createInitiation(new Date(T0 + 1)), SOURCE, T0 + 1), 'cookie-sent');
     expect(initiator.consumeCookieReply(reply, T0 + 1)).toBe(true);
-    const froms = [{ address: '192.0.2.8', port: SOURCE.port }, { address: SOURCE.address, port: SOURCE.port + 1 }, { address: '::ffff:192.0.2.7', port: SOURCE.port }];
+    const froms = [
+      { address: '192.0.2.8', port: SOURCE.port },
+      { address: SOURCE.address, port: SOURCE.port + 1 },
+      { address: '::ffff:192.0.2.7', port: SOURCE.port },
+    ];
     const inits = froms.map(() => initiator.createInitiation(new Date(T0 + 2))); // each with a valid mac2 for SOURCE
     const dh = countDh();
     froms.forEach((from, i) => expectCookie(responder.consumeInitiation(inits[i]!, from, T0 + 2), 'bad-mac2'));
@@ -299,7 +316,8 @@ describe('HandshakeLoadMeter', () => {
   });
 
   it('rejects a bad threshold', () => {
-    for (const bad of [0, -1, 1.5, NaN, 2e6]) expect(() => new HandshakeLoadMeter(bad)).toThrow(/loadThreshold must be an integer from 1 to 1000000/);
+    for (const bad of [0, -1, 1.5, NaN, 2e6])
+      expect(() => new HandshakeLoadMeter(bad)).toThrow(/loadThreshold must be an integer from 1 to 1000000/);
     expect(() => makeResponder({ loadThreshold: 0 })).toThrow(/loadThreshold must be an integer/);
   });
 });

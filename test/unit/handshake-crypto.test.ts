@@ -16,8 +16,7 @@ import { compareBytes, encodeTai64n } from '../../src/handshake/packets.js';
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-const nodeHmac = (key: Uint8Array, data: Uint8Array): Uint8Array =>
-  new Uint8Array(createHmac('blake2b512', key).update(data).digest());
+const nodeHmac = (key: Uint8Array, data: Uint8Array): Uint8Array => new Uint8Array(createHmac('blake2b512', key).update(data).digest());
 
 describe('BLAKE2b and HMAC-BLAKE2b', () => {
   it('hash is BLAKE2b-512 (matches Node crypto)', () => {
@@ -99,11 +98,9 @@ const vector = {
     'e64e470f4b6fcd9298ce0b56fe20f86e60d9d933ec6e103ffb09e6001d6abb64',
   payload2: hex('4d757272617920526f746862617264'),
   message2:
-    '95ebc60d2b1fa672c1f46a8aa265ef51bfe38e7ccb39ec5be34069f144808843' +
-    '9f069b267a06b3de3ecb1043bcb09807c6cd101f3826192a65f11ef3fe4317',
+    '95ebc60d2b1fa672c1f46a8aa265ef51bfe38e7ccb39ec5be34069f144808843' + '9f069b267a06b3de3ecb1043bcb09807c6cd101f3826192a65f11ef3fe4317',
   handshakeHash:
-    '00e51d2aac81a9b8ebe441d6af3e1c8efc0f030cc608332edcb42588ff6a0ce2' +
-    '6415ddc106e95277a5e6d54132f1e5245976b89caf96d262f1fe5a7f0c55c078',
+    '00e51d2aac81a9b8ebe441d6af3e1c8efc0f030cc608332edcb42588ff6a0ce2' + '6415ddc106e95277a5e6d54132f1e5245976b89caf96d262f1fe5a7f0c55c078',
   // First transport messages: initiator -> responder with k1, responder -> initiator with k2.
   transportInit: { plain: hex('462e20412e20486179656b'), cipher: 'cd54383060e7a28434cca27fb1cc524cfbabeb18181589df219d07' },
   transportResp: { plain: hex('4361726c204d656e676572'), cipher: 'a856d3bf0246bfc476c655009cd1ed677b8dcc5b349ae8ef2a05f2' },

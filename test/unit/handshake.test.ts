@@ -206,7 +206,12 @@ describe('responder refusals', () => {
 
   it('reports a wrong type byte or non-zero reserved bytes as malformed', () => {
     const { responder } = makeResponder();
-    for (const [offset, value] of [[0, 0x02], [0, 0x03], [1, 1], [3, 0x80]] as const) {
+    for (const [offset, value] of [
+      [0, 0x02],
+      [0, 0x03],
+      [1, 1],
+      [3, 0x80],
+    ] as const) {
       const init = makeInitiator().createInitiation();
       init[offset] = value;
       expectFailure(responder.consumeInitiation(remac(init), SOURCE), 'malformed');

@@ -86,7 +86,10 @@ describe('netns: kernel-level impairment', () => {
     try {
       const links = await ns.run(['ip', '-o', 'link', 'show']);
       expect(links.code).toBe(0);
-      const names = links.stdout.trim().split('\n').map((l) => l.split(':')[1]!.trim());
+      const names = links.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(':')[1]!.trim());
       expect(names).toEqual(['lo']);
       expect(links.stdout).toMatch(/lo: <LOOPBACK,UP/);
 

@@ -22,7 +22,9 @@ afterEach(async () => {
   for (const o of open.splice(0).reverse()) await o.close();
 });
 
-async function udpSocket(onMessage?: (msg: Buffer, rinfo: dgram.RemoteInfo, sock: dgram.Socket) => void): Promise<{ sock: dgram.Socket; port: number; got: Received[] }> {
+async function udpSocket(
+  onMessage?: (msg: Buffer, rinfo: dgram.RemoteInfo, sock: dgram.Socket) => void,
+): Promise<{ sock: dgram.Socket; port: number; got: Received[] }> {
   const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
   const got: Received[] = [];
   sock.on('message', (msg, rinfo) => {
@@ -60,13 +62,23 @@ function packet(seq: number, size = 64): Buffer {
  * until the relay has seen them all and the server has everything the relay forwarded, so
  * no kernel buffer overflows and every loss is the relay's own.
  */
-async function pump(client: dgram.Socket, relay: ImpairRelay, server: { got: Received[] }, count: number, size = 64, window = 200): Promise<void> {
+async function pump(
+  client: dgram.Socket,
+  relay: ImpairRelay,
+  server: { got: Received[] },
+  count: number,
+  size = 64,
+  window = 200,
+): Promise<void> {
   const base = relay.stats().toServer.received;
   for (let start = 0; start < count; start += window) {
     const end = Math.min(count, start + window);
     for (let i = start; i < end; i++) client.send(packet(i, size), relay.port, '127.0.0.1');
     await waitFor(() => relay.stats().toServer.received >= base + end, `relay to receive ${end} datagrams`);
-    await waitFor(() => relay.stats().queued === 0 && server.got.length >= relay.stats().toServer.forwarded, 'server to receive what the relay forwarded');
+    await waitFor(
+      () => relay.stats().queued === 0 && server.got.length >= relay.stats().toServer.forwarded,
+      'server to receive what the relay forwarded',
+    );
   }
 }
 
@@ -263,7 +275,9 @@ describe('impair relay: settings and lifecycle', () => {
     expect(() => validateImpairment({ reorderDelayMs: 0 })).toThrow(/reorderDelayMs must be > 0/);
     expect(() => validateImpairment({ ['dorp' as 'drop']: 0.1 })).toThrow(/unknown field 'dorp'/);
     await expect(startImpairRelay({ target: { host: '127.0.0.1', port: 0 } })).rejects.toThrow(/target\.port must be 1-65535, got 0/);
-    await expect(startImpairRelay({ target: { host: '127.0.0.1', port: 9 }, duplicate: Number.NaN })).rejects.toThrow(/duplicate must be a finite number/);
+    await expect(startImpairRelay({ target: { host: '127.0.0.1', port: 9 }, duplicate: Number.NaN })).rejects.toThrow(
+      /duplicate must be a finite number/,
+    );
     const server = await udpSocket();
     const relay = await relayTo(server.port);
     expect(() => relay.setImpairment({ corrupt: 2 })).toThrow(/setImpairment: corrupt/);

@@ -3,13 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  encodeKey,
-  generateKeyPair,
-  parsePrivateKey,
-  parsePublicKey,
-  publicKeyFromPrivate,
-} from '../../src/keys/key-encoding.js';
+import { encodeKey, generateKeyPair, parsePrivateKey, parsePublicKey, publicKeyFromPrivate } from '../../src/keys/key-encoding.js';
 import { formatKeyFile, readKeyFile, writeKeyFile } from '../../src/state/key-file.js';
 
 const sample = new Uint8Array(32).map((_, i) => i * 7 + 1);
@@ -162,7 +156,11 @@ describe('key file', () => {
     ['wrong type', JSON.stringify({ ...good, type: 'wireguard' }), /has type "wireguard", expected "jetrecv-x25519"/],
     ['missing privateKey', JSON.stringify({ type: good.type, publicKey: good.publicKey }), /no string field "privateKey"/],
     ['bad public key', JSON.stringify({ ...good, publicKey: 'abc' }), /publicKey in key file .* is not base64/],
-    ['short private key', JSON.stringify({ ...good, privateKey: Buffer.alloc(31).toString('base64') }), /privateKey in key file .* decodes to 31 bytes/],
+    [
+      'short private key',
+      JSON.stringify({ ...good, privateKey: Buffer.alloc(31).toString('base64') }),
+      /privateKey in key file .* decodes to 31 bytes/,
+    ],
     ['mismatched pair', JSON.stringify({ ...good, publicKey: encodeKey(other.publicKey) }), /does not belong to its privateKey/],
   ])('rejects a key file that is %s with JETRECV_ERR_BAD_KEY', async (_label, content, message) => {
     const file = path.join(dir, 'bad.key');

@@ -79,10 +79,19 @@ describe('a large manifest is checked and hashed in slices', () => {
 
   it('manifestHash is the sha256 of the JSON text stored records were hashed from', async () => {
     const m = await validateManifest(big);
-    const text = JSON.stringify({ d: m.destinationPath, b: 1416, f: m.files.map((f) => [f.relPath, f.size, f.mode, f.mtimeMs]), e: m.emptyDirs });
+    const text = JSON.stringify({
+      d: m.destinationPath,
+      b: 1416,
+      f: m.files.map((f) => [f.relPath, f.size, f.mode, f.mtimeMs]),
+      e: m.emptyDirs,
+    });
     expect(await manifestHash(m, 1416)).toBe(createHash('sha256').update(text).digest('hex'));
     const none = await validateManifest(req({ files: [], emptyDirs: [] }));
-    expect(await manifestHash(none, 256)).toBe(createHash('sha256').update(JSON.stringify({ d: none.destinationPath, b: 256, f: [], e: [] })).digest('hex'));
+    expect(await manifestHash(none, 256)).toBe(
+      createHash('sha256')
+        .update(JSON.stringify({ d: none.destinationPath, b: 256, f: [], e: [] }))
+        .digest('hex'),
+    );
   });
 
   it('a duplicate in a late slice is still found', async () => {

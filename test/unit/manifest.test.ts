@@ -50,13 +50,7 @@ describe('buildManifest', () => {
     writeFileSync(path.join(root, 'single.txt'), 'hello');
 
     const m = await buildManifest([data, path.join(root, 'single.txt')]);
-    expect(m.files.map((f) => f.path)).toEqual([
-      'data/a.bin',
-      'data/b.txt',
-      'data/sub/back\\slash',
-      'data/sub/deeper/z',
-      'single.txt',
-    ]);
+    expect(m.files.map((f) => f.path)).toEqual(['data/a.bin', 'data/b.txt', 'data/sub/back\\slash', 'data/sub/deeper/z', 'single.txt']);
     expect(m.emptyDirs).toEqual(['data/empty/nested-empty', 'data/only-link']);
     expect(m.totalBytes).toBe(1000 + 2 + 1 + 0 + 5);
     const b = m.files.find((f) => f.path === 'data/b.txt')!;

@@ -79,11 +79,15 @@ describe('control messages', () => {
   });
 
   it('fills omitted optional fields with proto3 defaults', () => {
-    const back = decodeControl(
-      encodeControl({ kind: 'transferRequest', transferId: 1, destinationPath: '', blockSize: 1024, files: [] }),
-    );
+    const back = decodeControl(encodeControl({ kind: 'transferRequest', transferId: 1, destinationPath: '', blockSize: 1024, files: [] }));
     // An absent transfer_protocol is a protocol-1 sender (before path timing).
-    expect(back).toMatchObject({ kind: 'transferRequest', emptyDirs: [], checkpointFrequencySeconds: 0, senderName: '', transferProtocol: 1 });
+    expect(back).toMatchObject({
+      kind: 'transferRequest',
+      emptyDirs: [],
+      checkpointFrequencySeconds: 0,
+      senderName: '',
+      transferProtocol: 1,
+    });
     expect(back.kind === 'transferRequest' && back.transferUid.length).toBe(0);
     expect(decodeControl(encodeControl({ kind: 'transferAccept', transferId: 3 }))).toEqual({
       kind: 'transferAccept',
@@ -140,9 +144,8 @@ describe('control messages', () => {
       emptyDirs: ['é'.repeat(2048)],
     });
     expect(
-      protocolError(() =>
-        encodeControl({ kind: 'transferRequest', transferId: 1, destinationPath: long, blockSize: 1, files: [] }),
-      ).message,
+      protocolError(() => encodeControl({ kind: 'transferRequest', transferId: 1, destinationPath: long, blockSize: 1, files: [] }))
+        .message,
     ).toMatch(/destinationPath/);
   });
 
@@ -153,19 +156,18 @@ describe('control messages', () => {
     expect(protocolError(() => decodeControl(tooMany)).message).toMatch(/filesDone\.fileIndex: more than 1000000 entries/);
     const files = new Array(MAX_MANIFEST_FILES + 1).fill({ path: 'f', size: 1, mode: 0, mtimeMs: 0 });
     expect(
-      protocolError(() => encodeControl({ kind: 'transferRequest', transferId: 1, destinationPath: '', blockSize: 1, files }))
-        .message,
+      protocolError(() => encodeControl({ kind: 'transferRequest', transferId: 1, destinationPath: '', blockSize: 1, files })).message,
     ).toMatch(/transferRequest\.files: more than 1000000/);
   });
 
   it('refuses out-of-range values on encode, naming the field', () => {
     const base = { kind: 'transferRequest', transferId: 1, destinationPath: '', blockSize: 1 } as const;
-    expect(
-      protocolError(() => encodeControl({ ...base, files: [{ path: 'a', size: -1, mode: 0, mtimeMs: 0 }] })).message,
-    ).toMatch(/files\[0\]\.size: negative/);
-    expect(
-      protocolError(() => encodeControl({ ...base, files: [{ path: 'a', size: 2 ** 53, mode: 0, mtimeMs: 0 }] })).message,
-    ).toMatch(/files\[0\]\.size/);
+    expect(protocolError(() => encodeControl({ ...base, files: [{ path: 'a', size: -1, mode: 0, mtimeMs: 0 }] })).message).toMatch(
+      /files\[0\]\.size: negative/,
+    );
+    expect(protocolError(() => encodeControl({ ...base, files: [{ path: 'a', size: 2 ** 53, mode: 0, mtimeMs: 0 }] })).message).toMatch(
+      /files\[0\]\.size/,
+    );
     expect(protocolError(() => encodeControl({ ...base, transferId: 2 ** 32, files: [] })).message).toMatch(
       /transferRequest\.transferId: expected a uint32/,
     );

@@ -13,7 +13,12 @@ describe('refusal text bounds', () => {
 
   it('a refusal quoting two 4,095-byte paths still encodes', () => {
     const p = 'a'.repeat(4095);
-    const msg = boundControlText({ kind: 'transferRefuse', transferId: 1, code: 'X'.repeat(500), reason: `'${p}' is a file but also a directory of '${p}/b'` });
+    const msg = boundControlText({
+      kind: 'transferRefuse',
+      transferId: 1,
+      code: 'X'.repeat(500),
+      reason: `'${p}' is a file but also a directory of '${p}/b'`,
+    });
     expect(() => encodeControl({ kind: 'transferRefuse', transferId: 1, code: 'X', reason: `'${p}' and '${p}'` })).toThrow();
     const back = decodeControl(encodeControl(msg));
     expect(back.kind).toBe('transferRefuse');

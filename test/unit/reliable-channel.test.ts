@@ -118,10 +118,7 @@ function lossyLink(clock: VirtualClock, random: () => number, loss: number, dup:
 
 function randomMessage(random: () => number, maxBytes: number): Uint8Array {
   // half uniform, half log-uniform in 1 B .. maxBytes: bulk plus many tiny messages
-  const size =
-    random() < 0.5
-      ? 1 + Math.floor(random() * maxBytes)
-      : Math.max(1, Math.floor(Math.exp(random() * Math.log(maxBytes))));
+  const size = random() < 0.5 ? 1 + Math.floor(random() * maxBytes) : Math.max(1, Math.floor(Math.exp(random() * Math.log(maxBytes))));
   const words = new Uint32Array(Math.ceil(size / 4));
   for (let i = 0; i < words.length; i++) words[i] = random() * 2 ** 32;
   return new Uint8Array(words.buffer, 0, size);
@@ -241,7 +238,10 @@ describe('ReliableChannel flow control and acks', () => {
     // A cumulative ack of 5 opens the window by exactly 5.
     const before = sent.length;
     ch.receive(encodeEnvelope({ seq: 0, ack: 5, sack: [], msgId: 0, fragIndex: 0, fragCount: 0, fragment: new Uint8Array(0) }));
-    const fresh = sent.slice(before).map((p) => decodeEnvelope(p).seq).filter((s) => s > 16);
+    const fresh = sent
+      .slice(before)
+      .map((p) => decodeEnvelope(p).seq)
+      .filter((s) => s > 16);
     expect(fresh).toEqual([17, 18, 19, 20, 21]);
     // A selective ack does not move the window's lower edge (seq 6 is still missing).
     ch.receive(encodeEnvelope({ seq: 0, ack: 5, sack: [7, 21], msgId: 0, fragIndex: 0, fragCount: 0, fragment: new Uint8Array(0) }));

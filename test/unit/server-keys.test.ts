@@ -59,11 +59,14 @@ describe('loadOrCreateServerKeys', () => {
     ['empty', ''],
     ['torn JSON', '{"type":"jetrecv-x25519","publicKey":"AAAA'],
     ['wrong type', JSON.stringify({ type: 'other', publicKey: 'x', privateKey: 'y' })],
-    ['mismatched pair', (() => {
-      const a = generateKeyPair();
-      const b = generateKeyPair();
-      return formatKeyFile({ publicKey: b.publicKey, privateKey: a.privateKey });
-    })()],
+    [
+      'mismatched pair',
+      (() => {
+        const a = generateKeyPair();
+        const b = generateKeyPair();
+        return formatKeyFile({ publicKey: b.publicKey, privateKey: a.privateKey });
+      })(),
+    ],
   ])('refuses to start (JETRECV_ERR_STATE) on a %s key file and leaves it untouched', async (_label, content) => {
     const keyPath = path.join(root, SERVER_KEY_FILE);
     fs.writeFileSync(keyPath, content, { mode: 0o600 });

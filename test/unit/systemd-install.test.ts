@@ -38,7 +38,13 @@ beforeAll(() => {
   write(path.join(src, 'package.json'), JSON.stringify({ name: 'jetrecv', version: '9.9.9', dependencies: {} }));
   write(
     path.join(src, 'package-lock.json'),
-    JSON.stringify({ name: 'jetrecv', version: '9.9.9', lockfileVersion: 3, requires: true, packages: { '': { name: 'jetrecv', version: '9.9.9' } } }),
+    JSON.stringify({
+      name: 'jetrecv',
+      version: '9.9.9',
+      lockfileVersion: 3,
+      requires: true,
+      packages: { '': { name: 'jetrecv', version: '9.9.9' } },
+    }),
   );
   write(path.join(src, 'bin', 'jetrecv.js'), '#!/usr/bin/env node\n');
   write(path.join(src, 'dist', 'cli', 'main.js'), 'export {};\n');
@@ -55,7 +61,11 @@ beforeAll(() => {
 });
 
 function run(script: 'install-service.sh' | 'uninstall-service.sh', args: string[]): { status: number | null; out: string; err: string } {
-  const r = spawnSync('bash', [path.join(src, 'scripts', script), '--destdir', dest, ...args], { encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync('bash', [path.join(src, 'scripts', script), '--destdir', dest, ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return { status: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -94,7 +104,9 @@ describe('install-service.sh / uninstall-service.sh', () => {
     expect(existsSync(at('opt/jetrecv/node_modules/dev-only-tool')), 'node_modules must be pruned').toBe(false);
     expect(lstatSync(at('usr/local/bin/jetrecv')).isSymbolicLink()).toBe(true);
     expect(readlinkSync(at('usr/local/bin/jetrecv'))).toBe('/opt/jetrecv/bin/jetrecv.js');
-    expect(readFileSync(at('etc/systemd/system/jetrecv.service'), 'utf8')).toBe(readFileSync(path.join(repoRoot, 'systemd', 'jetrecv.service'), 'utf8'));
+    expect(readFileSync(at('etc/systemd/system/jetrecv.service'), 'utf8')).toBe(
+      readFileSync(path.join(repoRoot, 'systemd', 'jetrecv.service'), 'utf8'),
+    );
     // The unit's defaults fit (unless node lives elsewhere on this machine).
     expect(existsSync(at('etc/systemd/system/jetrecv.service.d/10-install.conf'))).toBe(!nodeIsDefault);
     expect(readFileSync(at('etc/sysctl.d/99-jetrecv.conf'), 'utf8')).toContain('net.core.rmem_max = 134217728');
@@ -120,10 +132,15 @@ describe('install-service.sh / uninstall-service.sh', () => {
     expect(readlinkSync(at('usr/local/bin/jetrecv'))).toBe('/opt/jr2/bin/jetrecv.js');
     const dropIn = readFileSync(at('etc/systemd/system/jetrecv.service.d/10-install.conf'), 'utf8');
     expect(dropIn).toMatch(/^ExecStart=$/m);
-    expect(dropIn).toMatch(/^ExecStart=\S+node \/opt\/jr2\/bin\/jetrecv\.js serve --config \/etc\/jetrecv\/jetrecv\.conf --persistent-state-dir \/var\/lib\/jetrecv$/m);
+    expect(dropIn).toMatch(
+      /^ExecStart=\S+node \/opt\/jr2\/bin\/jetrecv\.js serve --config \/etc\/jetrecv\/jetrecv\.conf --persistent-state-dir \/var\/lib\/jetrecv$/m,
+    );
     expect(dropIn).toMatch(/^ReadWritePaths=$\nReadWritePaths=\/srv\/jetrecv$/m);
     // systemd-analyze verify reads the drop-in next to the unit: both must be clean.
-    const verify = spawnSync('systemd-analyze', ['verify', at('etc/systemd/system/jetrecv.service')], { encoding: 'utf8', timeout: 30_000 });
+    const verify = spawnSync('systemd-analyze', ['verify', at('etc/systemd/system/jetrecv.service')], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     if (verify.error === undefined) {
       expect({ status: verify.status, stderr: verify.stderr.trim() }).toEqual({ status: 0, stderr: '' });
     } else {

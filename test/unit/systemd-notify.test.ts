@@ -110,7 +110,7 @@ describe('watchdog', () => {
     expect(sd.messages).toEqual([]);
   });
 
-  it('uses an unref\'d timer so it never keeps the process alive', () => {
+  it("uses an unref'd timer so it never keeps the process alive", () => {
     const sd = fakeSdNotify();
     const n = new SystemdNotifier({ sdNotify: sd, env: { WATCHDOG_USEC: '2000000' } });
     n.startWatchdog();

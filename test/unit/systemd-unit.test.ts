@@ -136,7 +136,11 @@ describe('systemd/jetrecv.service', () => {
     writeFileSync(copy, text);
     const result = spawnSync('systemd-analyze', ['verify', copy], { encoding: 'utf8', timeout: 30_000 });
     // Unknown or misspelt keys only warn (exit 0), so any output at all is a failure.
-    expect({ status: result.status, stderr: result.stderr.trim(), stdout: result.stdout.trim() }).toEqual({ status: 0, stderr: '', stdout: '' });
+    expect({ status: result.status, stderr: result.stderr.trim(), stdout: result.stdout.trim() }).toEqual({
+      status: 0,
+      stderr: '',
+      stdout: '',
+    });
   });
 
   it('keeps a low `systemd-analyze security` exposure (when the tool exists)', (ctx) => {

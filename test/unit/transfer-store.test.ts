@@ -76,7 +76,12 @@ describe('transfer records on disk', () => {
     const { records } = await TransferStore.open(dir, logger);
     expect(records.map((r) => r.transferId)).toEqual([good.transferId]);
     const names = (await readdir(tdir)).sort();
-    expect(names).toEqual([`${'1'.repeat(32)}.json`, `${'2'.repeat(32)}.json.corrupt`, `${'3'.repeat(32)}.json.corrupt`, `${'4'.repeat(32)}.json.corrupt`]);
+    expect(names).toEqual([
+      `${'1'.repeat(32)}.json`,
+      `${'2'.repeat(32)}.json.corrupt`,
+      `${'3'.repeat(32)}.json.corrupt`,
+      `${'4'.repeat(32)}.json.corrupt`,
+    ]);
   });
 
   it('coalesces overlapping saves of one record; the latest state wins; null deletes', async () => {
@@ -100,7 +105,8 @@ describe('transfer records on disk', () => {
 
 describe('resume retention', () => {
   const day = 86_400_000;
-  const idle = (over: Partial<StoredTransfer>) => record('c'.repeat(32), { status: 'error', startTime: 1_000_000, checkpoint: null, ...over });
+  const idle = (over: Partial<StoredTransfer>) =>
+    record('c'.repeat(32), { status: 'error', startTime: 1_000_000, checkpoint: null, ...over });
 
   it('expires a resumable, not running transfer only when its latest activity is older than the retention', () => {
     const t = idle({ lastRecvTime: 5_000_000, endTime: 6_000_000 });
@@ -108,7 +114,13 @@ describe('resume retention', () => {
     expect(resumeExpired(t, 6_000_000 + day * 1000, day)).toBe(false); // exactly the retention
     expect(resumeExpired(t, 6_000_001 + day * 1000, day)).toBe(true);
     // A later checkpoint counts as activity.
-    expect(resumeExpired(idle({ endTime: 6_000_000, checkpoint: { time: 9_000_000, doneFiles: [], ranges: [], blocksHeld: 0, bytesHeld: 0 } }), 6_000_001 + day * 1000, day)).toBe(false);
+    expect(
+      resumeExpired(
+        idle({ endTime: 6_000_000, checkpoint: { time: 9_000_000, doneFiles: [], ranges: [], blocksHeld: 0, bytesHeld: 0 } }),
+        6_000_001 + day * 1000,
+        day,
+      ),
+    ).toBe(false);
   });
 
   it('never expires a running or non-resumable transfer, nor anything with retention 0', () => {
@@ -123,7 +135,10 @@ describe('resume retention', () => {
     const dir = await stateDir();
     const { store } = await TransferStore.open(dir, logger);
     const id = 'd'.repeat(32);
-    const files = [{ path: 'd/a.bin', size: 10 }, { path: 'd/sub/b.bin', size: 0 }];
+    const files = [
+      { path: 'd/a.bin', size: 10 },
+      { path: 'd/sub/b.bin', size: 0 },
+    ];
     await store.save(id, () => record(id));
     await store.saveFiles(id, files);
     expect(await store.loadFiles(id)).toEqual(files);

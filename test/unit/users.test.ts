@@ -54,7 +54,10 @@ describe('UserStore', () => {
     for (const bad of ['', '-x', 'a b', 'x'.repeat(65), 'ünï']) {
       await expect(store.add(bad, 'long-enough')).rejects.toMatchObject({ code: 'JETRECV_ERR_BAD_USER_NAME' });
     }
-    await expect(store.add('alice', 'short')).rejects.toMatchObject({ code: 'JETRECV_ERR_BAD_PASSWORD', message: expect.stringContaining('8 to 1024') });
+    await expect(store.add('alice', 'short')).rejects.toMatchObject({
+      code: 'JETRECV_ERR_BAD_PASSWORD',
+      message: expect.stringContaining('8 to 1024'),
+    });
     await store.add('alice', 'long-enough');
     await expect(store.add('alice', 'long-enough')).rejects.toMatchObject({ code: 'JETRECV_ERR_USER_EXISTS' });
     await expect(store.remove('bob')).rejects.toMatchObject({ code: 'JETRECV_ERR_NO_SUCH_USER' });
@@ -95,7 +98,10 @@ describe('UserStore', () => {
       code: 'JETRECV_ERR_STATE',
       message: expect.stringMatching(/users\.json is corrupt: not valid JSON/),
     });
-    await writeFile(file, '{"version":1,"users":[{"name":"x","createdTime":1,"passwordChangedTime":1,"scrypt":{"N":1000,"r":8,"p":1,"keyLength":32,"salt":"","hash":""}}]}');
+    await writeFile(
+      file,
+      '{"version":1,"users":[{"name":"x","createdTime":1,"passwordChangedTime":1,"scrypt":{"N":1000,"r":8,"p":1,"keyLength":32,"salt":"","hash":""}}]}',
+    );
     await expect(UserStore.open(dir, FAST)).rejects.toMatchObject({ message: expect.stringContaining('scrypt.N must be a power of two') });
 
     await rm(file);

@@ -71,19 +71,20 @@ Addon::Addon(Napi::Env env, Napi::Object exports) {
   }
   Napi::Function endpoint_class = EndpointWrap::Init(env, this);
   endpoint_constructor_ = Napi::Persistent(endpoint_class);
-  DefineAddon(exports, {
-                           InstanceValue("counterNames", names, napi_enumerable),
-                           InstanceValue("constants", Constants(env), napi_enumerable),
-                           InstanceValue("aeadBackends", aead_backends, napi_enumerable),
-                           InstanceValue("errorCodes", ErrorCodeList(env), napi_enumerable),
-                           InstanceMethod("sdNotify", &Addon::SdNotify, napi_enumerable),
-                           InstanceMethod("removeStalePartial", &Addon::RemoveStalePartial, napi_enumerable),
-                           InstanceMethod("sweepPartials", &Addon::SweepPartials, napi_enumerable),
-                           InstanceMethod("routeMtu", &Addon::RouteMtu, napi_enumerable),
-                           InstanceMethod("releaseFreeHeapMemory", &Addon::ReleaseFreeHeapMemory, napi_enumerable),
-                           InstanceMethod("peerCredentials", &Addon::PeerCredentials, napi_enumerable),
-                           InstanceValue("Endpoint", endpoint_class, napi_enumerable),
-                       });
+  DefineAddon(exports,
+              {
+                  InstanceValue("counterNames", names, napi_enumerable),
+                  InstanceValue("constants", Constants(env), napi_enumerable),
+                  InstanceValue("aeadBackends", aead_backends, napi_enumerable),
+                  InstanceValue("errorCodes", ErrorCodeList(env), napi_enumerable),
+                  InstanceMethod("sdNotify", &Addon::SdNotify, napi_enumerable),
+                  InstanceMethod("removeStalePartial", &Addon::RemoveStalePartial, napi_enumerable),
+                  InstanceMethod("sweepPartials", &Addon::SweepPartials, napi_enumerable),
+                  InstanceMethod("routeMtu", &Addon::RouteMtu, napi_enumerable),
+                  InstanceMethod("releaseFreeHeapMemory", &Addon::ReleaseFreeHeapMemory, napi_enumerable),
+                  InstanceMethod("peerCredentials", &Addon::PeerCredentials, napi_enumerable),
+                  InstanceValue("Endpoint", endpoint_class, napi_enumerable),
+              });
   // Close endpoints the program forgot, before the environment goes away.
   std::shared_ptr<LiveEndpoints> live = live_;
   env.AddCleanupHook([live] { live->CloseAll(); });
@@ -108,12 +109,9 @@ Napi::Value Addon::RemoveStalePartial(const Napi::CallbackInfo& info) {
   core::StalePartial result = core::StalePartial::kMissing;
   CheckStatus(env, core::RemoveStalePartial(root, path, size, &result, tag));
   switch (result) {
-    case core::StalePartial::kRemoved:
-      return Napi::String::New(env, "removed");
-    case core::StalePartial::kReplaced:
-      return Napi::String::New(env, "replaced");
-    case core::StalePartial::kMissing:
-      break;
+    case core::StalePartial::kRemoved: return Napi::String::New(env, "removed");
+    case core::StalePartial::kReplaced: return Napi::String::New(env, "replaced");
+    case core::StalePartial::kMissing: break;
   }
   return Napi::String::New(env, "missing");
 }

@@ -68,8 +68,7 @@ inline Napi::Array ArrayArg(const Napi::Value& value, const char* name) {
 
 // A Uint8Array (Buffers are Uint8Arrays). The view stays valid during the call.
 inline Napi::Uint8Array BytesArg(const Napi::Value& value, const char* name) {
-  if (!value.IsTypedArray() ||
-      value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
     ThrowTypeError(value.Env(), std::string(name) + " must be a Uint8Array");
   }
   return value.As<Napi::Uint8Array>();

@@ -97,7 +97,8 @@ core::ReceiveSpec ReceiveSpecArg(const Napi::Value& value) {
     out.files.push_back(std::move(f));
   }
   // Optional: partialTag (16 hex digits, "" = untagged), resumable, syncOnFinalize (see core::ReceiveSpec).
-  if (Napi::Value tag = spec.Get("partialTag"); !tag.IsUndefined()) out.partial_tag = StringArg(tag, "spec.partialTag");
+  if (Napi::Value tag = spec.Get("partialTag"); !tag.IsUndefined())
+    out.partial_tag = StringArg(tag, "spec.partialTag");
   if (Napi::Value r = spec.Get("resumable"); !r.IsUndefined()) out.resumable = BoolArg(r, "spec.resumable");
   if (Napi::Value sync = spec.Get("syncOnFinalize"); !sync.IsUndefined()) {
     out.sync_on_finalize = BoolArg(sync, "spec.syncOnFinalize");
@@ -270,9 +271,11 @@ Napi::Function EndpointWrap::Init(Napi::Env env, Addon* addon) {
           InstanceMethod("sessionStats", &EndpointWrap::Guard<&EndpointWrap::SessionStats>),
           InstanceMethod("openReceiveTransfer", &EndpointWrap::Guard<&EndpointWrap::OpenReceiveTransfer>),
           InstanceMethod("receiveTransferStats", &EndpointWrap::Guard<&EndpointWrap::ReceiveTransferStats>),
-          InstanceMethod("closeReceiveTransfer", &EndpointWrap::GuardVoid<&EndpointWrap::CloseReceiveTransfer>),
+          InstanceMethod("closeReceiveTransfer",
+                         &EndpointWrap::GuardVoid<&EndpointWrap::CloseReceiveTransfer>),
           InstanceMethod("setReceiveRateCap", &EndpointWrap::GuardVoid<&EndpointWrap::SetReceiveRateCap>),
-          InstanceMethod("checkpointReceiveTransfer", &EndpointWrap::Guard<&EndpointWrap::CheckpointReceiveTransfer>),
+          InstanceMethod("checkpointReceiveTransfer",
+                         &EndpointWrap::Guard<&EndpointWrap::CheckpointReceiveTransfer>),
           InstanceMethod("startSendTransfer", &EndpointWrap::GuardVoid<&EndpointWrap::StartSendTransfer>),
           InstanceMethod("sendTransferStats", &EndpointWrap::Guard<&EndpointWrap::SendTransferStats>),
           InstanceMethod("stopSendTransfer", &EndpointWrap::GuardVoid<&EndpointWrap::StopSendTransfer>),
@@ -307,10 +310,14 @@ void EndpointWrap::Construct(const Napi::CallbackInfo& info) {
   }
   options.bind_address = StringArg(opts.Get("bindAddress"), "opts.bindAddress");
   options.port = static_cast<uint16_t>(IntegerArg(opts.Get("port"), "opts.port", 0, 65535));
-  options.sockets = static_cast<int>(IntegerArg(opts.Get("sockets"), "opts.sockets", 1, core::kMaxReceiverSockets));
-  options.rcvbuf_bytes = static_cast<int>(IntegerArg(opts.Get("rcvbufBytes"), "opts.rcvbufBytes", 0, 2147483647.0));
-  options.sndbuf_bytes = static_cast<int>(IntegerArg(opts.Get("sndbufBytes"), "opts.sndbufBytes", 0, 2147483647.0));
-  options.max_datagram = Uint32Arg(opts.Get("maxDatagram"), "opts.maxDatagram");  // range: core::Endpoint::Open
+  options.sockets =
+      static_cast<int>(IntegerArg(opts.Get("sockets"), "opts.sockets", 1, core::kMaxReceiverSockets));
+  options.rcvbuf_bytes =
+      static_cast<int>(IntegerArg(opts.Get("rcvbufBytes"), "opts.rcvbufBytes", 0, 2147483647.0));
+  options.sndbuf_bytes =
+      static_cast<int>(IntegerArg(opts.Get("sndbufBytes"), "opts.sndbufBytes", 0, 2147483647.0));
+  options.max_datagram =
+      Uint32Arg(opts.Get("maxDatagram"), "opts.maxDatagram");  // range: core::Endpoint::Open
   options.feedback_interval_ms =
       static_cast<uint32_t>(IntegerArg(opts.Get("feedbackIntervalMs"), "opts.feedbackIntervalMs", 0, 1e9));
   const std::string direct_io = StringArg(opts.Get("directIo"), "opts.directIo");
@@ -321,10 +328,10 @@ void EndpointWrap::Construct(const Napi::CallbackInfo& info) {
   }
   options.direct_io_threads =
       static_cast<size_t>(IntegerArg(opts.Get("directIoThreads"), "opts.directIoThreads", 1, 16));
-  options.tx_threads = static_cast<size_t>(
-      IntegerArg(opts.Get("txThreads"), "opts.txThreads", 1, core::kMaxSenderLanes));
-  options.event_queue_capacity = static_cast<size_t>(
-      IntegerArg(opts.Get("eventQueueCapacity"), "opts.eventQueueCapacity", 16, 1 << 20));
+  options.tx_threads =
+      static_cast<size_t>(IntegerArg(opts.Get("txThreads"), "opts.txThreads", 1, core::kMaxSenderLanes));
+  options.event_queue_capacity =
+      static_cast<size_t>(IntegerArg(opts.Get("eventQueueCapacity"), "opts.eventQueueCapacity", 16, 1 << 20));
   Napi::Value mac1_key = opts.Get("handshakeMac1Key");
   if (!mac1_key.IsUndefined()) {
     Napi::Uint8Array bytes = BytesArg(mac1_key, "opts.handshakeMac1Key");
@@ -514,8 +521,8 @@ Napi::Value EndpointWrap::OpenReceiveTransfer(const Napi::CallbackInfo& info) {
 
 Napi::Value EndpointWrap::ReceiveTransferStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto stats = endpoint().GetReceiveTransferStats(Uint32Arg(info[0], "localIndex"),
-                                                  Uint32Arg(info[1], "transferId"));
+  auto stats =
+      endpoint().GetReceiveTransferStats(Uint32Arg(info[0], "localIndex"), Uint32Arg(info[1], "transferId"));
   if (!stats) return env.Null();
   Napi::Object out = Napi::Object::New(env);
   out.Set("bytesReceived", static_cast<double>(stats->bytes_received));
@@ -569,8 +576,8 @@ void EndpointWrap::StartSendTransfer(const Napi::CallbackInfo& info) {
 
 Napi::Value EndpointWrap::SendTransferStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto stats = endpoint().GetSendTransferStats(Uint32Arg(info[0], "localIndex"),
-                                               Uint32Arg(info[1], "transferId"));
+  auto stats =
+      endpoint().GetSendTransferStats(Uint32Arg(info[0], "localIndex"), Uint32Arg(info[1], "transferId"));
   if (!stats) return env.Null();
   Napi::Object out = Napi::Object::New(env);
   out.Set("bytesSent", static_cast<double>(stats->bytes_sent));

@@ -23,8 +23,8 @@ bool DeriveEpochKey(const uint8_t base_key[kAeadKeyLen], uint8_t lane, uint64_t 
   input[sizeof(kEpochLabel) - 1] = lane;
   std::memcpy(input + sizeof(kEpochLabel), &epoch, sizeof(epoch));  // LE host (wire_format.h)
   unsigned int out_len = 0;
-  const unsigned char* mac = HMAC(EVP_sha256(), base_key, static_cast<int>(kAeadKeyLen), input,
-                                  sizeof(input), out, &out_len);
+  const unsigned char* mac =
+      HMAC(EVP_sha256(), base_key, static_cast<int>(kAeadKeyLen), input, sizeof(input), out, &out_len);
   return mac != nullptr && out_len == kAeadKeyLen;
 }
 
@@ -84,17 +84,15 @@ bool AeadContext::Init(Cipher cipher, bool encrypt, AeadBackend backend) {
   return impl_ != nullptr;
 }
 
-bool AeadContext::SetKey(const uint8_t key[kAeadKeyLen]) {
-  return impl_ != nullptr && impl_->SetKey(key);
-}
+bool AeadContext::SetKey(const uint8_t key[kAeadKeyLen]) { return impl_ != nullptr && impl_->SetKey(key); }
 
-bool AeadContext::Seal(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len,
-                       uint8_t* data, size_t len, uint8_t tag[kAeadTagLen]) {
+bool AeadContext::Seal(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data,
+                       size_t len, uint8_t tag[kAeadTagLen]) {
   return impl_ != nullptr && impl_->Seal(nonce, aad, aad_len, data, len, tag);
 }
 
-bool AeadContext::Open(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len,
-                       uint8_t* data, size_t len, const uint8_t tag[kAeadTagLen]) {
+bool AeadContext::Open(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data,
+                       size_t len, const uint8_t tag[kAeadTagLen]) {
   return impl_ != nullptr && impl_->Open(nonce, aad, aad_len, data, len, tag);
 }
 

@@ -67,12 +67,12 @@ class AeadContext {
   AeadBackend backend() const { return backend_; }
 
   // Encrypts data[0..len) in place, writes the 16-byte tag to tag.
-  bool Seal(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data,
-            size_t len, uint8_t tag[kAeadTagLen]);
+  bool Seal(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
+            uint8_t tag[kAeadTagLen]);
   // Decrypts data[0..len) in place; false if the tag does not verify (compared in
   // constant time; data is then garbage and must not be used).
-  bool Open(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data,
-            size_t len, const uint8_t tag[kAeadTagLen]);
+  bool Open(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
+            const uint8_t tag[kAeadTagLen]);
 
  private:
   std::unique_ptr<aead_internal::AeadBackendImpl> impl_;

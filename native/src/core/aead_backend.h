@@ -17,10 +17,10 @@ class AeadBackendImpl {
  public:
   virtual ~AeadBackendImpl() = default;
   virtual bool SetKey(const uint8_t key[kAeadKeyLen]) = 0;
-  virtual bool Seal(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len,
-                    uint8_t* data, size_t len, uint8_t tag[kAeadTagLen]) = 0;
-  virtual bool Open(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len,
-                    uint8_t* data, size_t len, const uint8_t tag[kAeadTagLen]) = 0;
+  virtual bool Seal(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data,
+                    size_t len, uint8_t tag[kAeadTagLen]) = 0;
+  virtual bool Open(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data,
+                    size_t len, const uint8_t tag[kAeadTagLen]) = 0;
 };
 
 // OpenSSL EVP; nullptr on OpenSSL failure.

@@ -23,7 +23,8 @@ class EvpBackend final : public AeadBackendImpl {
     }
     if (evp == nullptr) return false;
     ctx_ = EVP_CIPHER_CTX_new();
-    return ctx_ != nullptr && EVP_CipherInit_ex(ctx_, evp, nullptr, nullptr, nullptr, encrypt_ ? 1 : 0) == 1 &&
+    return ctx_ != nullptr &&
+           EVP_CipherInit_ex(ctx_, evp, nullptr, nullptr, nullptr, encrypt_ ? 1 : 0) == 1 &&
            EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_SET_IVLEN, static_cast<int>(kAeadNonceLen), nullptr) == 1;
   }
 
@@ -31,8 +32,8 @@ class EvpBackend final : public AeadBackendImpl {
     return EVP_CipherInit_ex(ctx_, nullptr, nullptr, key, nullptr, encrypt_ ? 1 : 0) == 1;
   }
 
-  bool Seal(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data,
-            size_t len, uint8_t tag[kAeadTagLen]) override {
+  bool Seal(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
+            uint8_t tag[kAeadTagLen]) override {
     if (!encrypt_) return false;
     int out_len = 0;
     if (EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, nonce, 1) != 1) return false;
@@ -44,8 +45,8 @@ class EvpBackend final : public AeadBackendImpl {
     return EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(kAeadTagLen), tag) == 1;
   }
 
-  bool Open(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data,
-            size_t len, const uint8_t tag[kAeadTagLen]) override {
+  bool Open(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
+            const uint8_t tag[kAeadTagLen]) override {
     if (encrypt_) return false;
     int out_len = 0;
     if (EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, nonce, 0) != 1) return false;

@@ -78,8 +78,8 @@ class IpsecMbGcm final : public AeadBackendImpl {
     return true;
   }
 
-  bool Seal(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data,
-            size_t len, uint8_t tag[kAeadTagLen]) override {
+  bool Seal(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
+            uint8_t tag[kAeadTagLen]) override {
     if (!encrypt_ || !keyed_) return false;
     alignas(64) gcm_context_data ctx;
     data = NonNull(data);
@@ -87,8 +87,8 @@ class IpsecMbGcm final : public AeadBackendImpl {
     return true;
   }
 
-  bool Open(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data,
-            size_t len, const uint8_t tag[kAeadTagLen]) override {
+  bool Open(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
+            const uint8_t tag[kAeadTagLen]) override {
     if (encrypt_ || !keyed_) return false;
     alignas(64) gcm_context_data ctx;
     uint8_t computed[kAeadTagLen];
@@ -116,8 +116,8 @@ class IpsecMbChaCha final : public AeadBackendImpl {
     return true;
   }
 
-  bool Seal(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data,
-            size_t len, uint8_t tag[kAeadTagLen]) override {
+  bool Seal(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
+            uint8_t tag[kAeadTagLen]) override {
     if (!encrypt_ || !keyed_) return false;
     const IpsecMbTable& t = Table();
     alignas(64) chacha20_poly1305_context_data ctx;
@@ -128,8 +128,8 @@ class IpsecMbChaCha final : public AeadBackendImpl {
     return true;
   }
 
-  bool Open(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data,
-            size_t len, const uint8_t tag[kAeadTagLen]) override {
+  bool Open(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
+            const uint8_t tag[kAeadTagLen]) override {
     if (encrypt_ || !keyed_) return false;
     const IpsecMbTable& t = Table();
     alignas(64) chacha20_poly1305_context_data ctx;

@@ -62,8 +62,7 @@ class BlockBitmap {
   }
   // Same, restricted to blocks in [from_block, below_block).
   size_t MissingRangesFrom(uint64_t from_block, uint64_t below_block,
-                           std::vector<std::pair<uint64_t, uint64_t>>* out,
-                           size_t max_ranges) const;
+                           std::vector<std::pair<uint64_t, uint64_t>>* out, size_t max_ranges) const;
 
  private:
   uint64_t Word(size_t i) const {

@@ -13,8 +13,8 @@ namespace {
 constexpr size_t kMaxQuotedPath = 200;
 
 std::mutex g_mu;
-std::unordered_map<std::string, const void*> g_owner_of;                // key -> owner
-std::unordered_map<const void*, std::vector<std::string>> g_keys_of;    // owner -> keys
+std::unordered_map<std::string, const void*> g_owner_of;              // key -> owner
+std::unordered_map<const void*, std::vector<std::string>> g_keys_of;  // owner -> keys
 
 std::string Key(const std::string& root, const std::string& path) { return root + '\0' + path; }
 
@@ -25,8 +25,7 @@ std::string Quote(const std::string& path) {
 
 }  // namespace
 
-Status ClaimDestinations(const std::string& root, const std::vector<std::string>& paths,
-                         const void* owner) {
+Status ClaimDestinations(const std::string& root, const std::vector<std::string>& paths, const void* owner) {
   std::lock_guard lock(g_mu);
   for (const std::string& p : paths) {
     auto it = g_owner_of.find(Key(root, p));

@@ -17,8 +17,7 @@ namespace jetrecv::core {
 // Claims every path of `paths` beneath root for owner, all or none. A path
 // already claimed by another owner: nothing is claimed and the Status (EBUSY,
 // kErrPathBusy, path = that path) names it (quoted path truncated).
-Status ClaimDestinations(const std::string& root, const std::vector<std::string>& paths,
-                         const void* owner);
+Status ClaimDestinations(const std::string& root, const std::vector<std::string>& paths, const void* owner);
 // Releases every claim of owner (none: no-op).
 void ReleaseDestinations(const void* owner);
 

@@ -35,10 +35,9 @@ Status UnknownSession(uint32_t local_index) {
 }
 
 Status UnknownTransfer(uint32_t local_index, uint32_t transfer_id) {
-  return Status::Error(ENOENT,
-                       "no transfer " + std::to_string(transfer_id) + " on session " +
-                           std::to_string(local_index),
-                       kErrUnknownTransfer);
+  return Status::Error(
+      ENOENT, "no transfer " + std::to_string(transfer_id) + " on session " + std::to_string(local_index),
+      kErrUnknownTransfer);
 }
 
 Status SendStatus(int result, const char* what) {
@@ -54,7 +53,8 @@ Status SendStatus(int result, const char* what) {
 Endpoint::Endpoint(const EndpointOptions& options)
     : options_(options), events_(&counters_, options.event_queue_capacity) {
   events_.SetDoorbell(options.doorbell);
-  if (options.role == EndpointRole::kReceiver) receive_budget_ = ReceiveBudget::Create(options.receive_budget);
+  if (options.role == EndpointRole::kReceiver)
+    receive_budget_ = ReceiveBudget::Create(options.receive_budget);
 }
 
 Endpoint::~Endpoint() { Close(); }
@@ -68,7 +68,8 @@ void Endpoint::InjectDatagramsForTesting(std::vector<RecvDatagram>& datagrams) {
     test_rx_->counters = &counters_.NewBlock();
     test_rx_->handshake_rate = double(kMaxHandshakeEventsPerSecond);
     test_rx_->handshake_budget = {test_rx_->handshake_rate, MonotonicMicros()};
-    if (options_.handshake_mac1_key) test_rx_->mac1 = std::make_unique<Mac1Verifier>(*options_.handshake_mac1_key);
+    if (options_.handshake_mac1_key)
+      test_rx_->mac1 = std::make_unique<Mac1Verifier>(*options_.handshake_mac1_key);
   }
   test_rx_->buffers.gro_batches = 0;
   HandleBatch(*test_rx_, datagrams);
@@ -78,25 +79,25 @@ std::unique_ptr<Endpoint> Endpoint::Open(const EndpointOptions& options, Status*
   const bool receiver = options.role == EndpointRole::kReceiver;
   const int max_sockets = receiver ? kMaxReceiverSockets : kMaxSenderLanes;
   if (options.sockets < 1 || options.sockets > max_sockets) {
-    *status = Status::Error(EINVAL,
-                            "sockets must be 1.." + std::to_string(max_sockets) + ", got " +
-                                std::to_string(options.sockets),
-                            kErrInvalidArgument);
+    *status = Status::Error(
+        EINVAL,
+        "sockets must be 1.." + std::to_string(max_sockets) + ", got " + std::to_string(options.sockets),
+        kErrInvalidArgument);
     return nullptr;
   }
   if (!receiver && (options.max_datagram <= kBlockPacketOverhead || options.max_datagram > kMaxDatagram)) {
-    *status = Status::Error(EINVAL,
-                            "maxDatagram must be " + std::to_string(kBlockPacketOverhead + 1) + ".." +
-                                std::to_string(kMaxDatagram) + ", got " +
-                                std::to_string(options.max_datagram),
-                            kErrInvalidArgument);
+    *status =
+        Status::Error(EINVAL,
+                      "maxDatagram must be " + std::to_string(kBlockPacketOverhead + 1) + ".." +
+                          std::to_string(kMaxDatagram) + ", got " + std::to_string(options.max_datagram),
+                      kErrInvalidArgument);
     return nullptr;
   }
   if (receiver && (options.feedback_interval_ms < kMinFeedbackIntervalMs ||
                    options.feedback_interval_ms > kMaxFeedbackIntervalMs)) {
     *status = Status::Error(EINVAL,
-                            "feedbackIntervalMs must be " + std::to_string(kMinFeedbackIntervalMs) +
-                                ".." + std::to_string(kMaxFeedbackIntervalMs) + ", got " +
+                            "feedbackIntervalMs must be " + std::to_string(kMinFeedbackIntervalMs) + ".." +
+                                std::to_string(kMaxFeedbackIntervalMs) + ", got " +
                                 std::to_string(options.feedback_interval_ms),
                             kErrInvalidArgument);
     return nullptr;
@@ -104,11 +105,11 @@ std::unique_ptr<Endpoint> Endpoint::Open(const EndpointOptions& options, Status*
   const ReceiveBudgetLimits& limits = options.receive_budget;
   if (receiver && (limits.max_transfer_memory < (1u << 20) || limits.max_total_memory < (1u << 20) ||
                    limits.max_transfer_memory > limits.max_total_memory)) {
-    *status = Status::Error(EINVAL,
-                            "receive memory limits must be >= 1 MiB with the per-transfer one <= the total, got " +
-                                std::to_string(limits.max_transfer_memory) + " and " +
-                                std::to_string(limits.max_total_memory),
-                            kErrInvalidArgument);
+    *status = Status::Error(
+        EINVAL,
+        "receive memory limits must be >= 1 MiB with the per-transfer one <= the total, got " +
+            std::to_string(limits.max_transfer_memory) + " and " + std::to_string(limits.max_total_memory),
+        kErrInvalidArgument);
     return nullptr;
   }
   std::unique_ptr<Endpoint> endpoint(new Endpoint(options));
@@ -129,8 +130,8 @@ Status Endpoint::Start() {
   uint16_t port = receiver ? options_.port : 0;
   for (int i = 0; i < options_.sockets; ++i) {
     UdpSocket sock;
-    Status st = UdpSocket::Open(options_.bind_address, port, /*reuseport=*/receiver,
-                                options_.rcvbuf_bytes, options_.sndbuf_bytes, &sock);
+    Status st = UdpSocket::Open(options_.bind_address, port, /*reuseport=*/receiver, options_.rcvbuf_bytes,
+                                options_.sndbuf_bytes, &sock);
     if (!st.ok()) {
       if (st.code.empty()) st.code = st.err == EINVAL ? kErrInvalidArgument : kErrSocket;
       return st;
@@ -146,8 +147,8 @@ Status Endpoint::Start() {
   granted_rcvbuf_ = sockets_[0].granted_rcvbuf();
   granted_sndbuf_ = sockets_[0].granted_sndbuf();
   if (receiver && options_.direct_io) {
-    direct_writer_ = std::make_shared<DirectWriter>(options_.direct_io_threads,
-                                                    options_.direct_io_chunks, &counters_);
+    direct_writer_ =
+        std::make_shared<DirectWriter>(options_.direct_io_threads, options_.direct_io_chunks, &counters_);
   }
   if (receiver) {
     finalizer_ = std::make_shared<WorkQueue>(kFinalizeThreads, &counters_);
@@ -160,8 +161,8 @@ Status Endpoint::Start() {
     for (size_t i = 0; i < std::clamp<size_t>(options_.tx_threads, 1, lanes.size()); ++i) {
       tx_counters.push_back(&counters_.NewBlock());
     }
-    tx_engine_ = std::make_unique<TxEngine>(std::move(lanes), options_.max_datagram,
-                                            std::move(tx_counters), &events_);
+    tx_engine_ =
+        std::make_unique<TxEngine>(std::move(lanes), options_.max_datagram, std::move(tx_counters), &events_);
   }
   const size_t threads = receiver ? sockets_.size() : 1;
   if (receiver) rx_progress_ = std::make_unique<RxProgress[]>(threads);
@@ -199,7 +200,7 @@ void Endpoint::Close() {
   // start-up sweep (the stop must not take minutes).
   if (remover_) remover_->Drain(kPartialRemovalDrain);
   if (direct_writer_) direct_writer_->Stop();  // idle by now: every transfer waited for its writes
-  if (finalizer_) finalizer_->Stop();  // idle too: Close dropped or waited for every finalization
+  if (finalizer_) finalizer_->Stop();          // idle too: Close dropped or waited for every finalization
   {
     std::unique_lock<std::shared_mutex> sl(sessions_mu_);
     sessions_.clear();
@@ -236,8 +237,7 @@ std::shared_ptr<ReceiveTransfer> Endpoint::FindReceiveTransfer(uint32_t local_in
 
 // ---- Commands ----------------------------------------------------------------------
 
-Status Endpoint::SendRaw(const sockaddr_storage& dst, socklen_t dst_len, const uint8_t* data,
-                         size_t len) {
+Status Endpoint::SendRaw(const sockaddr_storage& dst, socklen_t dst_len, const uint8_t* data, size_t len) {
   Status st = CheckOpen();
   if (!st.ok()) return st;
   if (len == 0 || len > kMaxDatagram) {
@@ -260,10 +260,9 @@ Status Endpoint::AddSession(const SessionConfig& config) {
   }
   std::unique_lock<std::shared_mutex> lock(sessions_mu_);
   if (!sessions_.emplace(config.local_index, std::move(session)).second) {
-    return Status::Error(EEXIST,
-                         "a session with local index " + std::to_string(config.local_index) +
-                             " already exists",
-                         kErrDuplicateSession);
+    return Status::Error(
+        EEXIST, "a session with local index " + std::to_string(config.local_index) + " already exists",
+        kErrDuplicateSession);
   }
   return Status::Ok();
 }
@@ -305,9 +304,9 @@ Status Endpoint::SendControl(uint32_t local_index, const uint8_t* payload, size_
                                         sizeof(packet) - kDataHeaderLen - kAeadTagLen);
   size_t packet_len = session->SealInPlace(0, packet, frame_len);
   if (packet_len == 0) return Status::Error(EIO, "sealing the control frame failed", kErrSocket);
-  st = SendStatus(sockets_[0].SendTo(session->peer(), session->peer_len(), packet, packet_len,
-                                     &counters_.shared()),
-                  "sendControl");
+  st = SendStatus(
+      sockets_[0].SendTo(session->peer(), session->peer_len(), packet, packet_len, &counters_.shared()),
+      "sendControl");
   if (st.ok()) counters_.Add(CounterId::kcontrol_sent);
   return st;
 }
@@ -318,8 +317,7 @@ std::optional<SessionStats> Endpoint::GetSessionStats(uint32_t local_index) cons
   return session->Stats();
 }
 
-Status Endpoint::OpenReceiveTransfer(uint32_t local_index, uint32_t transfer_id,
-                                     const ReceiveSpec& spec) {
+Status Endpoint::OpenReceiveTransfer(uint32_t local_index, uint32_t transfer_id, const ReceiveSpec& spec) {
   Status st = CheckRole(EndpointRole::kReceiver, "openReceiveTransfer");
   if (!st.ok()) return st;
   auto duplicate = [&] {
@@ -335,9 +333,8 @@ Status Endpoint::OpenReceiveTransfer(uint32_t local_index, uint32_t transfer_id,
   }
   // The open itself (one partial file per manifest entry: minutes for a huge manifest) holds
   // no endpoint lock: it runs on a worker thread while sessions come and go.
-  std::unique_ptr<ReceiveTransfer> transfer =
-      ReceiveTransfer::Open(spec, local_index, transfer_id, &events_, &st, direct_writer_,
-                            finalizer_, receive_budget_.get());
+  std::unique_ptr<ReceiveTransfer> transfer = ReceiveTransfer::Open(
+      spec, local_index, transfer_id, &events_, &st, direct_writer_, finalizer_, receive_budget_.get());
   if (!transfer) return st;
   {
     // The sessions lock (shared) keeps RemoveSession from interleaving with the insert;
@@ -368,8 +365,7 @@ std::optional<ReceiveStats> Endpoint::GetReceiveTransferStats(uint32_t local_ind
   return transfer->Stats();
 }
 
-Status Endpoint::CloseReceiveTransfer(uint32_t local_index, uint32_t transfer_id,
-                                      bool remove_partials) {
+Status Endpoint::CloseReceiveTransfer(uint32_t local_index, uint32_t transfer_id, bool remove_partials) {
   Status st = CheckRole(EndpointRole::kReceiver, "closeReceiveTransfer");
   if (!st.ok()) return st;
   std::shared_ptr<ReceiveTransfer> transfer;
@@ -393,22 +389,22 @@ Status Endpoint::ReceiveTransferRef(uint32_t local_index, uint32_t transfer_id,
   return Status::Ok();
 }
 
-Status Endpoint::StartSendTransfer(uint32_t local_index, uint32_t transfer_id,
-                                   const SendSpec& spec) {
+Status Endpoint::StartSendTransfer(uint32_t local_index, uint32_t transfer_id, const SendSpec& spec) {
   Status st = CheckRole(EndpointRole::kSender, "startSendTransfer");
   if (!st.ok()) return st;
   std::shared_ptr<Session> session = FindSession(local_index);
   if (!session) return UnknownSession(local_index);
   st = tx_engine_->Start(std::move(session), transfer_id, spec);
   if (!st.ok() && st.code.empty()) {
-    if (st.err == EEXIST) st.code = kErrDuplicateTransfer;
-    else if (st.err == EINVAL) st.code = kErrInvalidArgument;
+    if (st.err == EEXIST)
+      st.code = kErrDuplicateTransfer;
+    else if (st.err == EINVAL)
+      st.code = kErrInvalidArgument;
   }
   return st;
 }
 
-std::optional<SendStats> Endpoint::GetSendTransferStats(uint32_t local_index,
-                                                        uint32_t transfer_id) const {
+std::optional<SendStats> Endpoint::GetSendTransferStats(uint32_t local_index, uint32_t transfer_id) const {
   if (!tx_engine_ || closed()) return std::nullopt;
   return tx_engine_->Stats(local_index, transfer_id);
 }

@@ -30,16 +30,16 @@
 #include "core/event_queue.h"
 #include "core/frame_codec.h"
 #include "core/handshake_filter.h"
+#include "core/partial_remover.h"
 #include "core/receive_transfer.h"
 #include "core/resource_budget.h"
 #include "core/send_transfer.h"
 #include "core/session.h"
 #include "core/status.h"
-#include "core/partial_remover.h"
-#include "core/work_queue.h"
 #include "core/tx_engine.h"
 #include "core/udp_socket.h"
 #include "core/wire_format.h"
+#include "core/work_queue.h"
 
 namespace jetrecv::core {
 
@@ -49,11 +49,11 @@ enum class EndpointRole : uint8_t { kReceiver, kSender };
 struct EndpointOptions {
   EndpointRole role = EndpointRole::kReceiver;
   std::string bind_address = "0.0.0.0";
-  uint16_t port = 0;            // receiver: data port (0 = any); sender: ignored (ephemeral)
-  int sockets = 1;              // receiver: 1..kMaxReceiverSockets; sender: lanes 1..kMaxSenderLanes
-  int rcvbuf_bytes = 0;         // 0 = kernel default
+  uint16_t port = 0;     // receiver: data port (0 = any); sender: ignored (ephemeral)
+  int sockets = 1;       // receiver: 1..kMaxReceiverSockets; sender: lanes 1..kMaxSenderLanes
+  int rcvbuf_bytes = 0;  // 0 = kernel default
   int sndbuf_bytes = 0;
-  size_t max_datagram = 1472;   // sender: UDP payload cap per datagram
+  size_t max_datagram = 1472;          // sender: UDP payload cap per datagram
   uint32_t feedback_interval_ms = 20;  // receiver: FEEDBACK period per transfer
   // Receiver: O_DIRECT writes for large files on disk file systems (a
   // DirectWriter with these threads and 1 MiB staging chunks, shared by every
@@ -71,7 +71,7 @@ struct EndpointOptions {
   // INITs whose mac1 does not verify, and RESP/COOKIE packets, are dropped on the RX
   // thread before they spend the handshake budget (handshake_filter.h).
   std::optional<std::array<uint8_t, 32>> handshake_mac1_key;
-  std::function<void()> doorbell;      // see EventQueue::SetDoorbell
+  std::function<void()> doorbell;  // see EventQueue::SetDoorbell
 };
 
 // Native cap on handshake events (all sources together), spent only by packets that
@@ -126,8 +126,7 @@ class Endpoint {
   // transfer is closed again (partials kept only if resumable) and kErrUnknownSession
   // (kErrClosed) returned.
   Status OpenReceiveTransfer(uint32_t local_index, uint32_t transfer_id, const ReceiveSpec& spec);
-  std::optional<ReceiveStats> GetReceiveTransferStats(uint32_t local_index,
-                                                      uint32_t transfer_id) const;
+  std::optional<ReceiveStats> GetReceiveTransferStats(uint32_t local_index, uint32_t transfer_id) const;
   Status CloseReceiveTransfer(uint32_t local_index, uint32_t transfer_id, bool remove_partials);
   // Checkpoint/resume: a reference to an open receive transfer, for a
   // ReceiveTransfer::Checkpoint() that runs off the JS thread (the reference
@@ -157,8 +156,7 @@ class Endpoint {
   Status CheckOpen() const;
   Status CheckRole(EndpointRole role, const char* what) const;
   std::shared_ptr<Session> FindSession(uint32_t local_index) const;
-  std::shared_ptr<ReceiveTransfer> FindReceiveTransfer(uint32_t local_index,
-                                                       uint32_t transfer_id) const;
+  std::shared_ptr<ReceiveTransfer> FindReceiveTransfer(uint32_t local_index, uint32_t transfer_id) const;
 
   void RxLoop(size_t thread_index);
   void HandleBatch(RxThreadState& rx, std::vector<RecvDatagram>& datagrams);

@@ -48,9 +48,8 @@ void Endpoint::RunFeedback(RxThreadState& rx, uint64_t now_us) {
     if (!session || session->local_index() != key.first) session = FindSession(key.first);
     if (!session) continue;
     if (!transfer->FeedbackDue(now_us, feedback_interval_us)) continue;  // idle: backed off
-    size_t frame_len =
-        transfer->BuildFeedback(now_us, socket_drops, queue_permille, packet + kDataHeaderLen,
-                                frame_cap, rx_drained_us);
+    size_t frame_len = transfer->BuildFeedback(now_us, socket_drops, queue_permille, packet + kDataHeaderLen,
+                                               frame_cap, rx_drained_us);
     if (frame_len == 0) continue;
     size_t packet_len = session->SealInPlace(0, packet, frame_len);
     if (packet_len == 0) continue;

@@ -21,7 +21,8 @@ void Endpoint::RxLoop(size_t thread_index) {
   const size_t thread_count = receiver ? sockets_.size() : 1;
   rx.handshake_rate = double(kMaxHandshakeEventsPerSecond) / double(thread_count);
   rx.handshake_budget = {rx.handshake_rate, MonotonicMicros()};
-  if (receiver && options_.handshake_mac1_key) rx.mac1 = std::make_unique<Mac1Verifier>(*options_.handshake_mac1_key);
+  if (receiver && options_.handshake_mac1_key)
+    rx.mac1 = std::make_unique<Mac1Verifier>(*options_.handshake_mac1_key);
   const bool runs_feedback = receiver && thread_index == 0;
   const uint64_t feedback_interval_us = uint64_t{options_.feedback_interval_ms} * 1000;
   rx.next_feedback_us = MonotonicMicros() + feedback_interval_us;
@@ -131,7 +132,8 @@ void Endpoint::HandleBatch(RxThreadState& rx, std::vector<RecvDatagram>& datagra
           counters.Add(CounterId::kdrop_handshake_source_rate);
           break;
         }
-        if (rx.mac1 && (d.data[0] != static_cast<uint8_t>(PacketType::kHandshakeInit) || !rx.mac1->Verify(d.data))) {
+        if (rx.mac1 &&
+            (d.data[0] != static_cast<uint8_t>(PacketType::kHandshakeInit) || !rx.mac1->Verify(d.data))) {
           counters.Add(CounterId::kdrop_handshake_mac1);
           break;
         }
@@ -169,9 +171,7 @@ void Endpoint::HandleBatch(RxThreadState& rx, std::vector<RecvDatagram>& datagra
         HandleFrame(rx, *session, d.data + kDataHeaderLen, d.len - kDataHeaderLen - kAeadTagLen);
         break;
       }
-      default:
-        counters.Add(CounterId::kdrop_bad_type);
-        break;
+      default: counters.Add(CounterId::kdrop_bad_type); break;
     }
   }
   FlushBlocks(rx);
@@ -188,7 +188,8 @@ void Endpoint::HandleFrame(RxThreadState& rx, Session& session, uint8_t* frame, 
     for (const auto& c : rx.transfer_cache) {
       if (c.session == session_index && c.transfer_id == transfer_id) return c.transfer.get();
     }
-    rx.transfer_cache.push_back({session_index, transfer_id, FindReceiveTransfer(session_index, transfer_id)});
+    rx.transfer_cache.push_back(
+        {session_index, transfer_id, FindReceiveTransfer(session_index, transfer_id)});
     return rx.transfer_cache.back().transfer.get();
   };
 
@@ -231,8 +232,7 @@ void Endpoint::HandleFrame(RxThreadState& rx, Session& session, uint8_t* frame, 
         return;
       }
       counters.Add(CounterId::kfeedback_recv);
-      if (!tx_engine_->OnFeedback(session_index, header, rx.nack_ranges.data(),
-                                  rx.nack_ranges.size())) {
+      if (!tx_engine_->OnFeedback(session_index, header, rx.nack_ranges.data(), rx.nack_ranges.size())) {
         counters.Add(CounterId::kdrop_unknown_transfer);
       }
       return;
@@ -252,9 +252,7 @@ void Endpoint::HandleFrame(RxThreadState& rx, Session& session, uint8_t* frame, 
       transfer->OnPosition(position);
       return;
     }
-    default:
-      counters.Add(CounterId::kdrop_bad_frame);
-      return;
+    default: counters.Add(CounterId::kdrop_bad_frame); return;
   }
 }
 

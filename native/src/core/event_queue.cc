@@ -6,8 +6,7 @@
 
 namespace jetrecv::core {
 
-EventQueue::EventQueue(CounterSet* counters, size_t capacity)
-    : counters_(counters), capacity_(capacity) {}
+EventQueue::EventQueue(CounterSet* counters, size_t capacity) : counters_(counters), capacity_(capacity) {}
 
 size_t EventQueue::LimitFor(EventType type) const {
   const bool packet_driven = type == EventType::kHandshake || type == EventType::kControl;

@@ -76,8 +76,8 @@ class EventQueue : public EventSink {
   const size_t capacity_;
   std::function<void()> doorbell_;
   mutable std::mutex mu_;
-  std::deque<Event> events_;     // guarded by mu_
-  uint64_t dropped_ = 0;         // guarded by mu_
+  std::deque<Event> events_;  // guarded by mu_
+  uint64_t dropped_ = 0;      // guarded by mu_
 };
 
 }  // namespace jetrecv::core

@@ -73,7 +73,8 @@ void FdLru::Clear() {
 uint32_t FdLru::LeastRecentlyUsed() const {
   uint32_t victim = open_[0];
   for (uint32_t index : open_) {
-    if (last_use_[index].load(std::memory_order_relaxed) < last_use_[victim].load(std::memory_order_relaxed)) {
+    if (last_use_[index].load(std::memory_order_relaxed) <
+        last_use_[victim].load(std::memory_order_relaxed)) {
       victim = index;
     }
   }

@@ -31,8 +31,8 @@ class FeedbackBackoff {
     } else {
       // Half a tick of slack: a tick that comes a little early still counts.
       if (now_us + base_interval_us / 2 < next_us_) return false;
-      gap_us_ = std::min(std::max(gap_us_ * 2, base_interval_us),
-                         std::max(kMaxIdleFeedbackUs, base_interval_us));
+      gap_us_ =
+          std::min(std::max(gap_us_ * 2, base_interval_us), std::max(kMaxIdleFeedbackUs, base_interval_us));
     }
     next_us_ = now_us + gap_us_;
     return true;

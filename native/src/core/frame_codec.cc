@@ -44,8 +44,7 @@ size_t EncodePositionFrame(const PositionFrame& position, uint8_t* frame, size_t
   return kPositionFrameLen;
 }
 
-bool DecodeControlFrame(const uint8_t* frame, size_t len, const uint8_t** payload,
-                        size_t* payload_len) {
+bool DecodeControlFrame(const uint8_t* frame, size_t len, const uint8_t** payload, size_t* payload_len) {
   if (len < kControlFrameHeaderLen || frame[0] != static_cast<uint8_t>(FrameType::kControl) ||
       len - kControlFrameHeaderLen > kMaxControlPayload) {
     return false;
@@ -55,8 +54,8 @@ bool DecodeControlFrame(const uint8_t* frame, size_t len, const uint8_t** payloa
   return true;
 }
 
-bool DecodeBlockFrame(const uint8_t* frame, size_t len, BlockFrameHeader* header,
-                      const uint8_t** data, size_t* data_len) {
+bool DecodeBlockFrame(const uint8_t* frame, size_t len, BlockFrameHeader* header, const uint8_t** data,
+                      size_t* data_len) {
   if (len <= kBlockFrameHeaderLen || frame[0] != static_cast<uint8_t>(FrameType::kBlock)) {
     return false;
   }

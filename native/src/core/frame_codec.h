@@ -60,11 +60,10 @@ size_t EncodePositionFrame(const PositionFrame& position, uint8_t* frame, size_t
 
 // Decoders return false for a malformed frame (wrong type byte, wrong length,
 // non-zero reserved header bytes where the format requires them).
-bool DecodeControlFrame(const uint8_t* frame, size_t len, const uint8_t** payload,
-                        size_t* payload_len);
+bool DecodeControlFrame(const uint8_t* frame, size_t len, const uint8_t** payload, size_t* payload_len);
 // A BLOCK frame carries at least one data byte.
-bool DecodeBlockFrame(const uint8_t* frame, size_t len, BlockFrameHeader* header,
-                      const uint8_t** data, size_t* data_len);
+bool DecodeBlockFrame(const uint8_t* frame, size_t len, BlockFrameHeader* header, const uint8_t** data,
+                      size_t* data_len);
 // Ranges are appended to *ranges (cleared first); len must be exactly
 // FeedbackHeaderLen(flags) + range_count * kNackRangeLen.
 bool DecodeFeedbackFrame(const uint8_t* frame, size_t len, FeedbackFrameHeader* header,

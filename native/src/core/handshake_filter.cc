@@ -92,7 +92,8 @@ Mac1Verifier::Mac1Verifier(const std::array<uint8_t, 32>& key) : key_(key), stat
   if (state_->mac != nullptr) state_->ctx = EVP_MAC_CTX_new(state_->mac);
   if (state_->ctx != nullptr) {
     size_t size = kMac1Len;
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size), OSSL_PARAM_construct_end()};
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
+                           OSSL_PARAM_construct_end()};
     if (EVP_MAC_init(state_->ctx, key_.data(), key_.size(), params) != 1) {
       EVP_MAC_CTX_free(state_->ctx);
       state_->ctx = nullptr;

@@ -43,8 +43,8 @@ class SourceBuckets {
 
  private:
   struct Slot {
-    uint64_t key = 0;   // IPv4 address or IPv6 /64 prefix
-    uint8_t family = 0; // 0 = empty slot
+    uint64_t key = 0;    // IPv4 address or IPv6 /64 prefix
+    uint8_t family = 0;  // 0 = empty slot
     TokenBucket bucket;
   };
   const double rate_, burst_;

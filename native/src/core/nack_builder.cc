@@ -22,12 +22,11 @@ uint64_t NackBuilder::HoldoffFor(uint64_t base_us, uint64_t blocks) {
   queued_blocks_ += blocks;
   const double drain_us = per_block_us_ * static_cast<double>(queued_blocks_);
   const double total = static_cast<double>(base_us) + drain_us;
-  return total >= static_cast<double>(kMaxNackHoldoffUs) ? kMaxNackHoldoffUs
-                                                         : static_cast<uint64_t>(total);
+  return total >= static_cast<double>(kMaxNackHoldoffUs) ? kMaxNackHoldoffUs : static_cast<uint64_t>(total);
 }
 
-bool NackBuilder::EmitUncovered(uint32_t file, uint64_t first, uint64_t end, uint64_t now_us,
-                                NackRange* out, size_t max_out, size_t* n) {
+bool NackBuilder::EmitUncovered(uint32_t file, uint64_t first, uint64_t end, uint64_t now_us, NackRange* out,
+                                size_t max_out, size_t* n) {
   // Live tracked ranges never overlap each other (new ones are made only from
   // uncovered parts), so walking them in order splits [first, end) correctly.
   auto it = tracked_.lower_bound(Key{file, first});
@@ -39,8 +38,7 @@ bool NackBuilder::EmitUncovered(uint32_t file, uint64_t first, uint64_t end, uin
   while (pos < end) {
     // Next tracked range of this file that overlaps [pos, end).
     while (it != tracked_.end() && it->first.first == file && it->second.end <= pos) ++it;
-    const bool overlaps = it != tracked_.end() && it->first.first == file &&
-                          it->first.second < end;
+    const bool overlaps = it != tracked_.end() && it->first.first == file && it->first.second < end;
     const uint64_t gap_end = overlaps ? std::max(pos, it->first.second) : end;
     if (gap_end > pos) {
       // [pos, gap_end) is not tracked at all: a first NACK.
@@ -50,9 +48,9 @@ bool NackBuilder::EmitUncovered(uint32_t file, uint64_t first, uint64_t end, uin
         const uint64_t piece_end = std::min(gap_end, piece + kMaxNackRangeBlocks);
         out[*n] = NackRange{file, static_cast<uint32_t>(piece_end - piece), piece};
         ++*n;
-        tracked_.emplace(Key{file, piece},
-                         Tracked{piece_end, now_us, HoldoffFor(base_holdoff_us_, piece_end - piece),
-                                 true, false});
+        tracked_.emplace(
+            Key{file, piece},
+            Tracked{piece_end, now_us, HoldoffFor(base_holdoff_us_, piece_end - piece), true, false});
         piece = piece_end;
       }
       pos = gap_end;
@@ -94,8 +92,8 @@ bool NackBuilder::EmitUncovered(uint32_t file, uint64_t first, uint64_t end, uin
 }
 
 size_t NackBuilder::Build(const std::vector<const BlockBitmap*>& files, const SendPosition& limit,
-                          uint64_t now_us, uint64_t interval_us, double per_block_us,
-                          NackRange* out, size_t max_out) {
+                          uint64_t now_us, uint64_t interval_us, double per_block_us, NackRange* out,
+                          size_t max_out) {
   if (scan_from_.size() != files.size()) scan_from_.assign(files.size(), 0);
   per_block_us_ = per_block_us > 0 ? per_block_us : 0;
   queued_blocks_ = 0;

@@ -46,9 +46,8 @@ class NackBuilder {
   // is how long one block takes at the measured receive rate (0 = unknown): a
   // range's hold-off grows by the time the sender needs to resend every block
   // NACKed ahead of it and still outstanding.
-  size_t Build(const std::vector<const BlockBitmap*>& files, const SendPosition& limit,
-               uint64_t now_us, uint64_t interval_us, double per_block_us, NackRange* out,
-               size_t max_out);
+  size_t Build(const std::vector<const BlockBitmap*>& files, const SendPosition& limit, uint64_t now_us,
+               uint64_t interval_us, double per_block_us, NackRange* out, size_t max_out);
 
   // The sender's smoothed RTT (from POSITION): the hold-off is never shorter
   // than it, so ranges are not NACKed again before their first repair could
@@ -63,29 +62,29 @@ class NackBuilder {
 
  private:
   struct Tracked {
-    uint64_t end;          // one past the last block of the range
+    uint64_t end;  // one past the last block of the range
     uint64_t nacked_at_us;
     uint64_t holdoff_us;
-    bool first;            // first NACK of these blocks: a repair time is a valid sample
-    bool expiry_counted;   // its expiry already raised the back-off
+    bool first;           // first NACK of these blocks: a repair time is a valid sample
+    bool expiry_counted;  // its expiry already raised the back-off
   };
   using Key = std::pair<uint32_t, uint64_t>;  // (file, first_block)
 
   // Emits the parts of [first, end) of `file` not covered by a live tracked
   // range; returns false when out is full.
-  bool EmitUncovered(uint32_t file, uint64_t first, uint64_t end, uint64_t now_us,
-                     NackRange* out, size_t max_out, size_t* n);
+  bool EmitUncovered(uint32_t file, uint64_t first, uint64_t end, uint64_t now_us, NackRange* out,
+                     size_t max_out, size_t* n);
   // Hold-off for a range of `blocks` NACKed now, after the queue ahead of it.
   uint64_t HoldoffFor(uint64_t base_us, uint64_t blocks);
 
   std::map<Key, Tracked> tracked_;
   std::vector<uint64_t> scan_from_;  // per file: every block below is set (hint)
   uint64_t srtt_us_ = 0;
-  uint64_t path_rtt_us_ = 0;         // sender's RTT, 0 = unknown
+  uint64_t path_rtt_us_ = 0;  // sender's RTT, 0 = unknown
   uint64_t base_holdoff_us_ = kMinNackHoldoffUs;
-  unsigned backoff_shift_ = 0;       // doubles the base after unanswered NACKs
-  double per_block_us_ = 0;          // from the current Build
-  uint64_t queued_blocks_ = 0;       // blocks in live tracked ranges + emitted this Build
+  unsigned backoff_shift_ = 0;  // doubles the base after unanswered NACKs
+  double per_block_us_ = 0;     // from the current Build
+  uint64_t queued_blocks_ = 0;  // blocks in live tracked ranges + emitted this Build
 };
 
 }  // namespace jetrecv::core

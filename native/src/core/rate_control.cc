@@ -75,10 +75,9 @@ RateController::RateController(const RateConfig& config)
       min_bps_(std::min(std::max<uint64_t>(config.min_bps, 1), max_bps_)),
       rate_bps_(0),
       first_phase_(2 + (config.seed * 2654435761u >> 16) % (kCycleRounds - 2)) {
-  const uint64_t start =
-      policy_ == RatePolicy::kFixed ? max_bps_
-      : config.start_bps == 0       ? std::min(kDefaultStartRateBps, max_bps_)
-                                    : config.start_bps;
+  const uint64_t start = policy_ == RatePolicy::kFixed ? max_bps_
+                         : config.start_bps == 0       ? std::min(kDefaultStartRateBps, max_bps_)
+                                                       : config.start_bps;
   rate_bps_ = Clamp(static_cast<double>(start));
   start_bps_ = rate_bps_;
 }
@@ -247,8 +246,9 @@ bool RateController::OnFeedback(const RateSample& s) {
     }
     // Loss far above any random loss is congestion even without a delay signal
     // (a min RTT measured behind another flow's standing queue hides the queue).
-    const bool heavy_loss = acc_sent_ > 0 && static_cast<double>(acc_delivered_) <
-                                                 (1 - kCongestionLossFraction) * static_cast<double>(acc_sent_);
+    const bool heavy_loss =
+        acc_sent_ > 0 &&
+        static_cast<double>(acc_delivered_) < (1 - kCongestionLossFraction) * static_cast<double>(acc_sent_);
     if (heavy_loss) standing_queue = true;
     if (heavy_loss && mode_ == Mode::kStartup) startup_rtt_rise_ = true;
     const double span = static_cast<double>(std::max(acc_send_us_, acc_ack_us_));
@@ -282,8 +282,8 @@ bool RateController::OnFeedback(const RateSample& s) {
     // Startup: a round whose least RTT grew (HyStart-like) means the queue has
     // started to build — one RTT before it would pass the target.
     if (mode_ == Mode::kStartup && prev_round_min_rtt_us_ != UINT64_MAX &&
-        round_min_rtt_us_ >= prev_round_min_rtt_us_ +
-                                 std::max(kStartupRttRiseMinUs, min_rtt_us_ / kStartupRttRiseDiv)) {
+        round_min_rtt_us_ >=
+            prev_round_min_rtt_us_ + std::max(kStartupRttRiseMinUs, min_rtt_us_ / kStartupRttRiseDiv)) {
       startup_rtt_rise_ = true;
     }
     prev_round_min_rtt_us_ = round_min_rtt_us_;
@@ -295,7 +295,8 @@ bool RateController::OnFeedback(const RateSample& s) {
       // that share is of the path: AIMD alone would keep the ratio of the shares.
       const double delivered = std::min(round_delivered_bps, std::max(FilterMax(), btl_bps_));
       const double share = path_bps_ > 0 ? std::max(delivered / path_bps_, 0.05) : 1;
-      ResetFilter(path_bps_ > 0 ? std::min(path_bps_, delivered * std::pow(share, -kShareCutExponent)) : delivered);
+      ResetFilter(path_bps_ > 0 ? std::min(path_bps_, delivered * std::pow(share, -kShareCutExponent))
+                                : delivered);
       EnterProbeBw(1, s.now_us);
       ++loss_events_;
       congestion = true;
@@ -314,8 +315,7 @@ bool RateController::OnFeedback(const RateSample& s) {
 
   // PROBE_RTT: the min RTT was not confirmed for a window; half the rate for
   // a round (plus a little) lets the queue empty so the floor is measured again.
-  if (mode_ != Mode::kProbeRtt && mode_ != Mode::kStartup &&
-      s.now_us > min_rtt_stamp_us_ + kMinRttWindowUs) {
+  if (mode_ != Mode::kProbeRtt && mode_ != Mode::kStartup && s.now_us > min_rtt_stamp_us_ + kMinRttWindowUs) {
     mode_ = Mode::kProbeRtt;
     probe_rtt_end_us_ = s.now_us + static_cast<uint64_t>(srtt_us_) + kProbeRttMinUs / 4;
     probe_rtt_min_us_ = rtt;
@@ -394,8 +394,8 @@ void Pacer::Refill(uint64_t now_ns) {
   if (now_ns <= last_ns_) return;
   const double elapsed_s = static_cast<double>(now_ns - last_ns_) * 1e-9;
   last_ns_ = now_ns;
-  tokens_ = std::min(static_cast<double>(burst_bytes_),
-                     tokens_ + elapsed_s * static_cast<double>(rate_bps_) / 8.0);
+  tokens_ =
+      std::min(static_cast<double>(burst_bytes_), tokens_ + elapsed_s * static_cast<double>(rate_bps_) / 8.0);
 }
 
 void Pacer::SetRate(uint64_t rate_bps, uint64_t now_ns) {

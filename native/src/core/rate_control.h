@@ -17,10 +17,10 @@
 //    the round began;
 //  - bottleneck estimate btl = max of per-round samples over kBwWindowRounds
 //    rounds (a round's sample: its echoed intervals summed, capped at the
-//    highest rate paced in it and the round before). It is the rate the path *accepted*: while q is under target
-//    the path took everything sent (loss there is random: it must not cut the
-//    rate), so the sample is the send rate of the echoed interval; above target
-//    it is the delivery rate (what the bottleneck lets through);
+//    highest rate paced in it and the round before). It is the rate the path *accepted*: while q is under
+//    target the path took everything sent (loss there is random: it must not cut the rate), so the sample is
+//    the send rate of the echoed interval; above target it is the delivery rate (what the bottleneck lets
+//    through);
 //  - the first train: kInitialTrainUs at the start rate, then a trickle until
 //    its echoes give the first sample (the train's arrival spacing is the
 //    bottleneck's rate); the rate then starts from that sample;
@@ -57,14 +57,14 @@
 
 namespace jetrecv::core {
 
-constexpr uint64_t kDefaultStartRateBps = 100'000'000;      // when rate_start is 0
-constexpr uint64_t kUncappedRateBps = 400'000'000'000ull;   // "no cap" (rate_max 0)
+constexpr uint64_t kDefaultStartRateBps = 100'000'000;     // when rate_start is 0
+constexpr uint64_t kUncappedRateBps = 400'000'000'000ull;  // "no cap" (rate_max 0)
 constexpr uint64_t kMinRateBps = 1'000'000;
 // The first train (until the first bandwidth sample): this long at the start
 // rate, then 1/kTrickleDiv of it.
 constexpr uint64_t kInitialTrainUs = 4'000;
 constexpr double kTrickleDiv = 8;
-constexpr double kStartupGain = 1.5;         // per RTT, applied continuously
+constexpr double kStartupGain = 1.5;  // per RTT, applied continuously
 constexpr double kStartupMaxOverBtl = 1.5;
 // Startup also ends when a round's least RTT exceeds the previous round's by
 // max(kStartupRttRiseMinUs, min RTT / kStartupRttRiseDiv).
@@ -75,7 +75,7 @@ constexpr unsigned kStartupFullBwRounds = 3;
 constexpr double kStartupDrainGain = 0.5;
 constexpr double kProbeGain = 1.15;
 constexpr double kDrainGain = 0.75;
-constexpr double kQueueBackoff = 0.85;      // standing queue: pace at this x delivery rate
+constexpr double kQueueBackoff = 0.85;  // standing queue: pace at this x delivery rate
 // The standing-queue cut resets btl to delivery x (delivery / path)^-kShareCutExponent
 // (at most path), path = btl's highest value, decaying by 1/kPathDecayRounds per
 // round: a flow holding less of what it saw the path carry gives up less.
@@ -93,7 +93,7 @@ constexpr double kFairShareMaxFraction = 0.1;  // of btl: a slow link is not ove
 constexpr double kStepQueueFraction = 0.75;
 constexpr unsigned kBwWindowRounds = 10;
 constexpr uint64_t kMinRttWindowUs = 10'000'000;
-constexpr uint64_t kProbeRttMinUs = 200'000;    // PROBE_RTT lasts max(this, one round)
+constexpr uint64_t kProbeRttMinUs = 200'000;  // PROBE_RTT lasts max(this, one round)
 constexpr double kProbeRttGain = 0.5;
 constexpr uint64_t kQueueTargetMinUs = 5'000;
 constexpr uint64_t kQueueTargetMaxUs = 10'000;
@@ -120,26 +120,26 @@ struct RateConfig {
   uint64_t start_bps = 0;  // 0 = min(kDefaultStartRateBps, max)
   uint64_t min_bps = kMinRateBps;
   RatePolicy policy = RatePolicy::kFair;
-  uint32_t seed = 0;       // picks the first probe-cycle phase (e.g. the transfer id)
+  uint32_t seed = 0;  // picks the first probe-cycle phase (e.g. the transfer id)
 };
 
 // What one FEEDBACK told the sender.
 struct RateSample {
-  uint64_t now_us = 0;          // sender clock when the FEEDBACK arrived
+  uint64_t now_us = 0;  // sender clock when the FEEDBACK arrived
   // Path timing (has_timing: the receiver echoed a send stamp and PathSampler
   // matched it with the previous echo).
   bool has_timing = false;
-  uint64_t rtt_us = 0;          // now − echoed send time − receiver hold
-  uint64_t echo_send_us = 0;    // send time of the newest block the receiver had
+  uint64_t rtt_us = 0;            // now − echoed send time − receiver hold
+  uint64_t echo_send_us = 0;      // send time of the newest block the receiver had
   uint64_t send_interval_us = 0;  // between the send times of the two echoed blocks
   uint64_t ack_interval_us = 0;   // between their arrivals (sender clock, via the hold)
-  uint64_t interval_us = 0;     // max of the two; 0 = no rate sample in this FEEDBACK
-  uint64_t sent_bytes = 0;      // datagram bytes sent in that send interval
-  uint64_t delivered_bytes = 0; // datagram bytes the receiver got in that interval
-  bool app_limited = false;     // the sender had less to send than its rate allowed
+  uint64_t interval_us = 0;       // max of the two; 0 = no rate sample in this FEEDBACK
+  uint64_t sent_bytes = 0;        // datagram bytes sent in that send interval
+  uint64_t delivered_bytes = 0;   // datagram bytes the receiver got in that interval
+  bool app_limited = false;       // the sender had less to send than its rate allowed
   uint64_t sent_total_bytes = 0;  // datagram bytes sent so far (PathSampler)
   // Receiver protection.
-  uint32_t socket_drops = 0;    // receiver socket overflow drops since its previous FEEDBACK
+  uint32_t socket_drops = 0;       // receiver socket overflow drops since its previous FEEDBACK
   uint32_t rx_queue_permille = 0;  // receiver's fullest socket queue, 1/1000 of its buffer
   // The receiver's cap on this transfer (FEEDBACK rate_cap_bps; 0 = none):
   // the rate never exceeds min(max, this), not even the floor min.
@@ -158,8 +158,8 @@ class PathSampler {
   // datagram bytes. Fills the timing part of *s (has_timing false when there is
   // no echo yet or no earlier echo to measure an interval from). paced_bps: the
   // current rate, to tell application-limited intervals.
-  void OnFeedback(uint64_t now_us, uint32_t echo, uint32_t hold_us, uint64_t rx_bytes,
-                  uint64_t paced_bps, RateSample* s);
+  void OnFeedback(uint64_t now_us, uint32_t echo, uint32_t hold_us, uint64_t rx_bytes, uint64_t paced_bps,
+                  RateSample* s);
   uint64_t sent_total() const { return sent_total_; }
 
  private:
@@ -169,7 +169,7 @@ class PathSampler {
   uint64_t sent_total_ = 0;
   bool have_prev_ = false;
   uint64_t prev_echo_us_ = 0;
-  uint64_t prev_arrival_us_ = 0;   // receiver arrival of the echoed block, in sender time
+  uint64_t prev_arrival_us_ = 0;  // receiver arrival of the echoed block, in sender time
   uint64_t prev_rx_bytes_ = 0;
 };
 
@@ -225,7 +225,7 @@ class RateController {
   uint64_t acc_accepted_ = 0, acc_delivered_ = 0, acc_sent_ = 0, acc_send_us_ = 0, acc_ack_us_ = 0;
   unsigned acc_samples_ = 0, acc_app_limited_ = 0;
   double round_max_rate_ = 0, prev_round_max_rate_ = 0;  // highest paced rate per round
-  uint64_t round_min_queue_us_ = UINT64_MAX;  // least queuing delay since queue_window_start_us_
+  uint64_t round_min_queue_us_ = UINT64_MAX;             // least queuing delay since queue_window_start_us_
   uint64_t queue_window_start_us_ = 0;
   // Max filter over the last kBwWindowRounds round samples (slot = seq % size).
   uint64_t sample_seq_ = 0;
@@ -234,7 +234,7 @@ class RateController {
   double btl_bps_ = 0;
   double path_bps_ = 0;  // btl's decaying maximum (kPathDecayRounds)
 
-  uint64_t min_rtt_us_ = 0;        // 0 = no sample yet
+  uint64_t min_rtt_us_ = 0;  // 0 = no sample yet
   uint64_t min_rtt_stamp_us_ = 0;
   uint64_t low_rtt_candidate_us_ = 0;  // one sample below min_rtt_us_, awaiting a second
   double srtt_us_ = 0;
@@ -248,10 +248,10 @@ class RateController {
   uint64_t last_feedback_us_ = 0;  // now_us of the previous timed FEEDBACK
   double full_bw_ = 0;             // startup: btl at the last significant growth
   unsigned full_bw_rounds_ = 0;
-  unsigned phase_ = 0;             // probe cycle position
-  unsigned first_phase_;           // from RateConfig::seed
-  uint64_t phase_start_us_ = 0;    // when the current phase began
-  unsigned hold_ = 0;              // feedbacks whose drop reports are ignored after a cut
+  unsigned phase_ = 0;           // probe cycle position
+  unsigned first_phase_;         // from RateConfig::seed
+  uint64_t phase_start_us_ = 0;  // when the current phase began
+  unsigned hold_ = 0;            // feedbacks whose drop reports are ignored after a cut
   uint64_t loss_events_ = 0;
 };
 

@@ -61,8 +61,8 @@ size_t ReceiveFeedback::Build(uint64_t now_us, const Report& report,
       last_feedback_us_ != 0 && now_us > last_feedback_us_ ? now_us - last_feedback_us_ : 0;
   const uint64_t bytes = report.bytes_received;
   if (interval_us != 0) {
-    recv_rate_Bps_ = static_cast<double>(bytes - bytes_at_last_feedback_) * 1e6 /
-                     static_cast<double>(interval_us);
+    recv_rate_Bps_ =
+        static_cast<double>(bytes - bytes_at_last_feedback_) * 1e6 / static_cast<double>(interval_us);
   }
   bytes_at_last_feedback_ = bytes;
   last_feedback_us_ = now_us;
@@ -79,8 +79,7 @@ size_t ReceiveFeedback::Build(uint64_t now_us, const Report& report,
       std::min(kMaxNackHoldoffUs, std::max<uint64_t>({interval_us, reorder_us, 1}));
   // ... and only once every RX thread has handled what was queued when it was
   // recorded: a lane on another RX thread may lag by more than the delay.
-  while (!position_history_.empty() &&
-         position_history_.front().first + reorder_delay_us <= now_us &&
+  while (!position_history_.empty() && position_history_.front().first + reorder_delay_us <= now_us &&
          position_history_.front().first <= report.rx_drained_us) {
     if (PositionAfter(position_history_.front().second, nack_limit_)) {
       nack_limit_ = position_history_.front().second;
@@ -98,13 +97,12 @@ size_t ReceiveFeedback::Build(uint64_t now_us, const Report& report,
 
   size_t range_count = 0;
   if (!report.complete) {
-    const size_t max_ranges =
-        std::min<size_t>((cap - header_len) / kNackRangeLen, UINT16_MAX);
+    const size_t max_ranges = std::min<size_t>((cap - header_len) / kNackRangeLen, UINT16_MAX);
     nack_scratch_.resize(max_ranges);
     const double per_block_us =
         recv_rate_Bps_ > 0 ? static_cast<double>(block_size) * 1e6 / recv_rate_Bps_ : 0;
-    range_count = nacks_.Build(bitmaps, limit, now_us, interval_us, per_block_us,
-                               nack_scratch_.data(), max_ranges);
+    range_count =
+        nacks_.Build(bitmaps, limit, now_us, interval_us, per_block_us, nack_scratch_.data(), max_ranges);
   }
 
   FeedbackFrameHeader h{};

@@ -38,10 +38,10 @@ class ReceiveFeedback {
 
   // What the transfer reports besides this object's own state.
   struct Report {
-    uint64_t bytes_received = 0;   // distinct block bytes
+    uint64_t bytes_received = 0;  // distinct block bytes
     uint64_t blocks_received = 0;
-    bool complete = false;         // every file finalized: no NACKs, kFeedbackFlagComplete
-    uint32_t socket_drops = 0;     // the endpoint's socket drops since the last round
+    bool complete = false;      // every file finalized: no NACKs, kFeedbackFlagComplete
+    uint32_t socket_drops = 0;  // the endpoint's socket drops since the last round
     uint32_t rx_queue_permille = 0;
     // Every datagram queued on the receiver's sockets before this monotonic µs is
     // handled (in the bitmaps): a POSITION recorded later waits, its lanes' blocks

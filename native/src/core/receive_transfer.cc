@@ -5,8 +5,8 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,7 +61,6 @@ void Trace(const char* step, const std::string& path) {
   if (g_finalize_trace) g_finalize_trace(step, path);
 }
 
-
 }  // namespace
 
 void SetFinalizeTraceForTesting(std::function<void(const char* step, const std::string& path)> trace) {
@@ -84,8 +83,10 @@ uint64_t ReceiveTransfer::BookkeepingBytes(const ReceiveSpec& spec) {
   constexpr uint64_t kPerFile = sizeof(FileState) + 2 * sizeof(void*) + 64;
   uint64_t bytes = kPerTransfer;
   for (const ReceiveFileSpec& f : spec.files) {
-    bytes = SatAdd(bytes, kPerFile + 2 * f.path.size() + BlockBitmap::BytesFor(BlockCount(f.size, spec.block_size)));
-    if (f.size >= kMinDirectFileBytes) bytes = SatAdd(bytes, sizeof(DirectState) + f.size / kDirectChunkBytes + 1);
+    bytes = SatAdd(bytes,
+                   kPerFile + 2 * f.path.size() + BlockBitmap::BytesFor(BlockCount(f.size, spec.block_size)));
+    if (f.size >= kMinDirectFileBytes)
+      bytes = SatAdd(bytes, sizeof(DirectState) + f.size / kDirectChunkBytes + 1);
   }
   return bytes;
 }
@@ -98,8 +99,7 @@ uint64_t ReceiveTransfer::UnbackedBytes() const {
 
 std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, uint32_t session,
                                                        uint32_t transfer_id, EventSink* events,
-                                                       Status* status,
-                                                       std::shared_ptr<DirectWriter> direct,
+                                                       Status* status, std::shared_ptr<DirectWriter> direct,
                                                        std::shared_ptr<WorkQueue> finalizer,
                                                        ReceiveBudget* budget) {
   *status = Status::Ok();
@@ -162,7 +162,8 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
   t->direct_ = std::move(direct);
   t->finalizer_ = std::move(finalizer);
   // Claimed before anything touches the disk: a busy path costs nothing.
-  Status st = ClaimDestinations(spec.root, std::vector<std::string>(file_paths.begin(), file_paths.end()), t.get());
+  Status st =
+      ClaimDestinations(spec.root, std::vector<std::string>(file_paths.begin(), file_paths.end()), t.get());
   if (!st.ok()) {
     *status = st;
     t->closed_ = true;
@@ -270,8 +271,8 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
       for (uint64_t b = 0; file->bitmap.CountSet() != 0 && b < file->blocks; ++b) {
         if (!file->bitmap.Test(b)) continue;
         const uint64_t first = b * spec.block_size / kDirectChunkBytes;
-        const uint64_t last = (b * spec.block_size + BlockLength(f.size, spec.block_size, b) - 1) /
-                              kDirectChunkBytes;
+        const uint64_t last =
+            (b * spec.block_size + BlockLength(f.size, spec.block_size, b) - 1) / kDirectChunkBytes;
         for (uint64_t c = first; c <= last; ++c) file->direct->chunks[c] = DirectState::kBuffered;
       }
     }
@@ -343,8 +344,7 @@ int ReceiveTransfer::EnsureOpen(uint32_t index, FileState& file) {
     return st.err != 0 ? st.err : EIO;
   }
   struct stat pst {};
-  if (fstat(fd, &pst) != 0 || !S_ISREG(pst.st_mode) || pst.st_dev != file.dev ||
-      pst.st_ino != file.ino) {
+  if (fstat(fd, &pst) != 0 || !S_ISREG(pst.st_mode) || pst.st_dev != file.dev || pst.st_ino != file.ino) {
     close(fd);
     fd_lru_.Remove(index);
     return EIO;  // the partial was replaced: never write into another file
@@ -368,10 +368,9 @@ bool ReceiveTransfer::ResumeFinalizedFile(uint32_t index, FileState& file) {
   int fd = -1;
   if (!OpenFileBeneath(root_fd_, file.path, O_RDONLY, &fd).ok()) return false;
   struct stat st {};
-  const bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-                  static_cast<uint64_t>(st.st_size) == file.size &&
-                  static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000 ==
-                      file.mtime_ms;
+  const bool ok =
+      fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) == file.size &&
+      static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000 == file.mtime_ms;
   close(fd);
   if (!ok) return false;
   for (uint64_t b = 0; b < file.blocks; ++b) file.bitmap.TrySet(b);
@@ -491,8 +490,7 @@ void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& c
 }
 
 int ReceiveTransfer::WriteRunBuffered(FileState& file, const BlockRef* blocks, size_t count,
-                                      CounterBlock& counters, uint64_t* new_blocks,
-                                      uint64_t* new_bytes) {
+                                      CounterBlock& counters, uint64_t* new_blocks, uint64_t* new_bytes) {
   const int err = WriteRun(file, blocks, count);
   if (err != 0) return err;
   uint64_t run_bytes = 0;
@@ -592,8 +590,8 @@ Status ReceiveTransfer::FinalizeFile(uint32_t index, FileState& file, CounterBlo
     struct stat pst {};
     if (fstat(fd, &pst) != 0 || pst.st_dev != file.dev || pst.st_ino != file.ino) {
       close(fd);
-      return Status::Error(EIO, "cannot finalize " + file.path + ": its partial file was replaced",
-                           kErrDisk, file.path);
+      return Status::Error(EIO, "cannot finalize " + file.path + ": its partial file was replaced", kErrDisk,
+                           file.path);
     }
     file.fd = fd;  // closed below or by Close()
   }
@@ -614,8 +612,7 @@ Status ReceiveTransfer::FinalizeFile(uint32_t index, FileState& file, CounterBlo
   if (sync_on_finalize_) {
     if (fdatasync(file.fd) != 0) {
       const int err = errno;
-      return Status::Error(err, "cannot sync " + file.path + ": " + std::strerror(err), kErrDisk,
-                           file.path);
+      return Status::Error(err, "cannot sync " + file.path + ": " + std::strerror(err), kErrDisk, file.path);
     }
     Trace("sync", file.path);
   }
@@ -657,9 +654,8 @@ void ReceiveTransfer::ScheduleFinalize(uint32_t index, CounterBlock& counters) {
       std::lock_guard lock(finalize_mu_);
       ++finalize_pending_;
     }
-    if (finalizer_->Submit(this, [this, index](bool cancelled, CounterBlock& c) {
-          RunFinalizeTask(index, cancelled, c);
-        })) {
+    if (finalizer_->Submit(
+            this, [this, index](bool cancelled, CounterBlock& c) { RunFinalizeTask(index, cancelled, c); })) {
       return;
     }
     std::lock_guard lock(finalize_mu_);  // stopped (endpoint closing): finalize here
@@ -800,8 +796,8 @@ Status ReceiveTransfer::Checkpoint(ReceiveCheckpoint* out) {
   std::shared_lock lifecycle(lifecycle_mu_);  // Close waits for us; fds stay valid
   if (root_fd_ < 0) return Status::Error(EBADF, "transfer has no sandbox root", kErrIo);
   auto direct_lost = [] {
-    return Status::Error(EIO, "a direct write of this transfer failed: its received ranges are not checkpointed",
-                         kErrDisk);
+    return Status::Error(
+        EIO, "a direct write of this transfer failed: its received ranges are not checkpointed", kErrDisk);
   };
   if (direct_lost_.load(std::memory_order_acquire)) return direct_lost();
   auto disk_error = [&](uint32_t index, int err, const std::string& what, const std::string& path) {

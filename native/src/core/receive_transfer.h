@@ -24,9 +24,9 @@
 #pragma once
 #include <atomic>
 #include <condition_variable>
-#include <functional>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -40,17 +40,17 @@
 #include "core/event_queue.h"
 #include "core/fd_cache.h"
 #include "core/frame_codec.h"
+#include "core/partial_remover.h"
 #include "core/receive_feedback.h"
 #include "core/resource_budget.h"
 #include "core/status.h"
 #include "core/wire_format.h"
-#include "core/partial_remover.h"
 #include "core/work_queue.h"
 
 namespace jetrecv::core {
 
 struct ReceiveFileSpec {
-  std::string path;      // relative to root (already joined with destinationPath)
+  std::string path;  // relative to root (already joined with destinationPath)
   uint64_t size = 0;
   uint32_t mode = 0644;  // applied at finalize, masked with 0777 (no setuid/setgid/sticky)
   int64_t mtime_ms = 0;  // Unix ms, applied at finalize
@@ -91,9 +91,9 @@ struct ReceiveSpec {
 
 // What Checkpoint() made durable: apply it with ReceiveSpec::resume_* later.
 struct ReceiveCheckpoint {
-  std::vector<uint32_t> done_files;   // finalized (renamed into place and synced)
-  std::vector<ResumeRange> ranges;    // held blocks of the other files, synced
-  uint64_t blocks_held = 0;           // blocks covered by done_files and ranges
+  std::vector<uint32_t> done_files;  // finalized (renamed into place and synced)
+  std::vector<ResumeRange> ranges;   // held blocks of the other files, synced
+  uint64_t blocks_held = 0;          // blocks covered by done_files and ranges
   uint64_t bytes_held = 0;
 };
 
@@ -101,11 +101,11 @@ struct ReceiveStats {
   uint64_t bytes_received = 0;   // distinct block bytes written
   uint64_t blocks_received = 0;  // distinct blocks written
   uint64_t total_blocks = 0;
-  uint64_t files_done = 0;       // finalized (renamed into place)
-  double recv_rate_bps = 0;      // bits/s of block data over the last feedback interval
-  uint64_t last_recv_us = 0;     // Unix µs of the last accepted block, 0 = none yet
+  uint64_t files_done = 0;    // finalized (renamed into place)
+  double recv_rate_bps = 0;   // bits/s of block data over the last feedback interval
+  uint64_t last_recv_us = 0;  // Unix µs of the last accepted block, 0 = none yet
   bool failed = false;
-  uint64_t blocks_resumed = 0;   // blocks restored from a checkpoint at Open (in blocks_received)
+  uint64_t blocks_resumed = 0;  // blocks restored from a checkpoint at Open (in blocks_received)
 };
 
 // Largest block size a transfer may use.
@@ -139,8 +139,7 @@ class ReceiveTransfer {
   // BookkeepingBytes, and the bytes its files still need on disk) or refused
   // with the budget's status; the grant is held until the transfer is destroyed.
   static std::unique_ptr<ReceiveTransfer> Open(const ReceiveSpec& spec, uint32_t session,
-                                               uint32_t transfer_id, EventSink* events,
-                                               Status* status,
+                                               uint32_t transfer_id, EventSink* events, Status* status,
                                                std::shared_ptr<DirectWriter> direct = nullptr,
                                                std::shared_ptr<WorkQueue> finalizer = nullptr,
                                                ReceiveBudget* budget = nullptr);
@@ -185,8 +184,8 @@ class ReceiveTransfer {
   // the endpoint's (FeedbackFrameHeader); rx_drained_us: every datagram queued on
   // the RX sockets before it is handled (ReceiveFeedback::Report; the default: all
   // of them). Call about every feedback interval.
-  size_t BuildFeedback(uint64_t now_us, uint32_t socket_drops, uint32_t rx_queue_permille,
-                       uint8_t* frame, size_t cap, uint64_t rx_drained_us = UINT64_MAX);
+  size_t BuildFeedback(uint64_t now_us, uint32_t socket_drops, uint32_t rx_queue_permille, uint8_t* frame,
+                       size_t cap, uint64_t rx_drained_us = UINT64_MAX);
 
   // The receiver's cap on the sender's rate, sent in every later FEEDBACK
   // (bits/s of UDP payload; 0 = none). Only for transfer protocol 3 senders:
@@ -246,8 +245,8 @@ class ReceiveTransfer {
   // Requires file.direct->mu: queues staging chunk `chunk` (full) for a writer thread.
   int SubmitChunk(uint32_t index, FileState& file, uint64_t chunk);
   // Writer thread: one queued chunk write and its completion.
-  void RunChunkWrite(uint32_t index, uint64_t chunk, uint8_t* buf, int fd, uint64_t seq,
-                     bool cancelled, CounterBlock& counters);
+  void RunChunkWrite(uint32_t index, uint64_t chunk, uint8_t* buf, int fd, uint64_t seq, bool cancelled,
+                     CounterBlock& counters);
   // Requires file.direct->mu: writes the present bytes of every staging chunk
   // through buffered_fd and marks them buffered. Returns errno or 0.
   int FlushStaging(FileState& file, int buffered_fd);
@@ -293,8 +292,8 @@ class ReceiveTransfer {
   std::shared_ptr<DirectWriter> direct_;  // null: no direct I/O
   std::shared_ptr<WorkQueue> finalizer_;  // null: finalize inline
   std::mutex finalize_mu_;
-  std::condition_variable finalize_cv_;   // a queued finalization ended
-  size_t finalize_pending_ = 0;           // queued or running; guarded by finalize_mu_
+  std::condition_variable finalize_cv_;  // a queued finalization ended
+  size_t finalize_pending_ = 0;          // queued or running; guarded by finalize_mu_
   // A direct write failed or was cancelled: bits no longer imply data on disk.
   std::atomic<bool> direct_lost_{false};
   uint32_t block_size_ = 0;

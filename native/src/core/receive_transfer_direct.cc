@@ -21,9 +21,8 @@ namespace jetrecv::core {
 using receive_internal::kMaxRunBlocks;
 using receive_internal::PwriteAll;
 
-int ReceiveTransfer::WriteRunDirect(uint32_t index, FileState& file, const BlockRef* blocks,
-                                    size_t count, CounterBlock& counters, uint64_t* new_blocks,
-                                    uint64_t* new_bytes) {
+int ReceiveTransfer::WriteRunDirect(uint32_t index, FileState& file, const BlockRef* blocks, size_t count,
+                                    CounterBlock& counters, uint64_t* new_blocks, uint64_t* new_bytes) {
   DirectState& d = *file.direct;
   // Sub-runs {start, n} of blocks[] with no staging chunk: written buffered below.
   std::pair<size_t, size_t> buffered[kMaxRunBlocks];
@@ -84,7 +83,8 @@ int ReceiveTransfer::WriteRunDirect(uint32_t index, FileState& file, const Block
   // Chunks that are buffered or direct (late retransmits): pwritev as without direct I/O.
   for (size_t r = 0; r < n_buffered; ++r) {
     const auto [start, n] = buffered[r];
-    if (const int err = WriteRunBuffered(file, blocks + start, n, counters, new_blocks, new_bytes); err != 0) {
+    if (const int err = WriteRunBuffered(file, blocks + start, n, counters, new_blocks, new_bytes);
+        err != 0) {
       return err;
     }
   }

@@ -59,16 +59,16 @@ struct ReceiveTransfer::DirectState {
   }
 
   std::mutex mu;
-  std::condition_variable cv;  // an in-flight write completed
-  std::vector<uint8_t> chunks;                      // state per chunk; guarded by mu
-  std::unordered_map<uint64_t, Staging> staging;    // by chunk index; guarded by mu
-  int fd = -1;               // O_DIRECT fd, opened on demand, closed when idle; guarded by mu
-  bool fd_direct = true;     // fd still has O_DIRECT; guarded by mu
-  bool enabled = true;       // false: chunks leaving `none` go buffered; guarded by mu
-  bool wrote_direct = false; // a direct write of this file succeeded; guarded by mu
+  std::condition_variable cv;                     // an in-flight write completed
+  std::vector<uint8_t> chunks;                    // state per chunk; guarded by mu
+  std::unordered_map<uint64_t, Staging> staging;  // by chunk index; guarded by mu
+  int fd = -1;                    // O_DIRECT fd, opened on demand, closed when idle; guarded by mu
+  bool fd_direct = true;          // fd still has O_DIRECT; guarded by mu
+  bool enabled = true;            // false: chunks leaving `none` go buffered; guarded by mu
+  bool wrote_direct = false;      // a direct write of this file succeeded; guarded by mu
   bool finalize_pending = false;  // complete: the last write to finish finalizes; guarded by mu
-  uint64_t next_seq = 0;     // sequence number of the last queued chunk; guarded by mu
-  std::set<uint64_t> inflight;  // queued or running writes; guarded by mu
+  uint64_t next_seq = 0;          // sequence number of the last queued chunk; guarded by mu
+  std::set<uint64_t> inflight;    // queued or running writes; guarded by mu
 };
 
 struct ReceiveTransfer::FileState {
@@ -93,9 +93,9 @@ struct ReceiveTransfer::FileState {
   // fd is -1 before the first use, after eviction from the cache (re-opened
   // on demand) and after finalize (finalized == true).
   std::shared_mutex fd_mu;
-  int fd = -1;                      // guarded by fd_mu
-  dev_t dev = 0;                    // the partial's inode, set at Open: a re-open
-  ino_t ino = 0;                    //   must find the same file
+  int fd = -1;    // guarded by fd_mu
+  dev_t dev = 0;  // the partial's inode, set at Open: a re-open
+  ino_t ino = 0;  //   must find the same file
   std::atomic<bool> finalizing{false};
   std::atomic<bool> finalized{false};
 

@@ -31,9 +31,7 @@ void ReceiveBudget::Grant::TrackUnbacked(std::function<uint64_t()> unbacked) {
   unbacked_ = std::move(unbacked);
 }
 
-uint64_t ReceiveBudget::Grant::Promised() const {
-  return unbacked_ ? unbacked_() : initial_promise_;
-}
+uint64_t ReceiveBudget::Grant::Promised() const { return unbacked_ ? unbacked_() : initial_promise_; }
 
 std::shared_ptr<ReceiveBudget> ReceiveBudget::Create(const ReceiveBudgetLimits& limits) {
   return std::shared_ptr<ReceiveBudget>(new ReceiveBudget(limits));

@@ -35,8 +35,8 @@ struct ReceiveBudgetLimits {
 
 // What Admit is asked for.
 struct ReceiveDemand {
-  uint64_t memory = 0;     // bookkeeping bytes (ReceiveTransfer::BookkeepingBytes)
-  uint64_t blocks = 0;     // for the refusal text
+  uint64_t memory = 0;  // bookkeeping bytes (ReceiveTransfer::BookkeepingBytes)
+  uint64_t blocks = 0;  // for the refusal text
   uint64_t files = 0;
   uint64_t disk_need = 0;  // bytes not yet allocated on disk by existing partials
 };

@@ -1,18 +1,17 @@
 // sandbox_fs.cc — see sandbox_fs.h.
 #include "core/sandbox_fs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <dirent.h>
 
 #include <atomic>
 #include <cstdio>
@@ -31,8 +30,7 @@ std::string ErrnoText(int err) { return std::strerror(err); }
 // Error for errno `err` while doing `what` on `path` (relative to the sandbox).
 Status PathError(int err, const std::string& what, const std::string& path) {
   if (err == EXDEV) {
-    return Status::Error(err, "path escapes the sandbox through a symlink: " + path,
-                         kErrPathEscape, path);
+    return Status::Error(err, "path escapes the sandbox through a symlink: " + path, kErrPathEscape, path);
   }
   return Status::Error(err, what + " " + path + ": " + ErrnoText(err), kErrIo, path);
 }
@@ -147,8 +145,8 @@ int WalkOpen(int root_fd, const std::string& rel, int final_flags, mode_t mode) 
 
 // Opens rel (already validated) beneath root_fd with flags; -errno on failure.
 int OpenBeneath(int root_fd, const std::string& rel, int flags, mode_t mode) {
-  const int fd = Openat2(root_fd, rel, static_cast<uint64_t>(flags | O_CLOEXEC),
-                         (flags & O_CREAT) ? mode : 0);
+  const int fd =
+      Openat2(root_fd, rel, static_cast<uint64_t>(flags | O_CLOEXEC), (flags & O_CREAT) ? mode : 0);
   if (fd != -ENOSYS) return fd;
   return WalkOpen(root_fd, rel, flags | O_CLOEXEC, mode);
 }
@@ -156,8 +154,7 @@ int OpenBeneath(int root_fd, const std::string& rel, int flags, mode_t mode) {
 Status LexicalCheck(const std::string& rel, const char* what) {
   const std::string reason = RelPathError(rel);
   if (reason.empty()) return Status::Ok();
-  return Status::Error(EINVAL, std::string(what) + " " + reason + ": '" + rel + "'",
-                       kErrPathInvalid, rel);
+  return Status::Error(EINVAL, std::string(what) + " " + reason + ": '" + rel + "'", kErrPathInvalid, rel);
 }
 
 // 64-bit FNV-1a: stable across builds and runs (partial names must be).
@@ -216,21 +213,20 @@ void ForceNoOpenat2ForTesting(bool force) { g_force_no_openat2.store(force); }
 Status OpenRoot(const std::string& abs_path, int* root_fd) {
   *root_fd = -1;
   if (abs_path.empty() || abs_path[0] != '/' || abs_path.find('\0') != std::string::npos) {
-    return Status::Error(EINVAL, "sandbox root must be an absolute path: '" + abs_path + "'",
-                         kErrPathInvalid, abs_path);
+    return Status::Error(EINVAL, "sandbox root must be an absolute path: '" + abs_path + "'", kErrPathInvalid,
+                         abs_path);
   }
   const int fd = open(abs_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
-    return Status::Error(err, "cannot open sandbox root " + abs_path + ": " + ErrnoText(err),
-                         kErrIo, abs_path);
+    return Status::Error(err, "cannot open sandbox root " + abs_path + ": " + ErrnoText(err), kErrIo,
+                         abs_path);
   }
   *root_fd = fd;
   return Status::Ok();
 }
 
-Status OpenDirBeneath(int root_fd, const std::string& rel_dir, bool create, mode_t mode,
-                      int* dir_fd) {
+Status OpenDirBeneath(int root_fd, const std::string& rel_dir, bool create, mode_t mode, int* dir_fd) {
   *dir_fd = -1;
   if (rel_dir.empty()) {
     const int fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
@@ -282,8 +278,7 @@ Status MakeDirsBeneath(int root_fd, const std::string& rel_dir, mode_t mode) {
 }
 
 Status OpenPartialBeneath(int root_fd, const std::string& rel_path, uint64_t size, int* fd,
-                          std::string* partial_rel_path, PartialOpenInfo* info,
-                          const std::string& tag) {
+                          std::string* partial_rel_path, PartialOpenInfo* info, const std::string& tag) {
   *fd = -1;
   if (info != nullptr) *info = PartialOpenInfo{};
   Status lexical = LexicalCheck(rel_path, "file path");
@@ -306,17 +301,16 @@ Status OpenPartialBeneath(int root_fd, const std::string& rel_path, uint64_t siz
   }
 
   struct stat final_st {};
-  if (fstatat(dir_fd, name.c_str(), &final_st, AT_SYMLINK_NOFOLLOW) == 0 &&
-      S_ISDIR(final_st.st_mode)) {
+  if (fstatat(dir_fd, name.c_str(), &final_st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(final_st.st_mode)) {
     close(dir_fd);
-    return Status::Error(EISDIR, "cannot receive file " + rel_path + ": a directory has that name",
-                         kErrIo, rel_path);
+    return Status::Error(EISDIR, "cannot receive file " + rel_path + ": a directory has that name", kErrIo,
+                         rel_path);
   }
 
   // Was there a regular file at the partial name before? (For PartialOpenInfo.)
   struct stat pre_st {};
-  const bool existed = fstatat(dir_fd, partial_name.c_str(), &pre_st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                       S_ISREG(pre_st.st_mode);
+  const bool existed =
+      fstatat(dir_fd, partial_name.c_str(), &pre_st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(pre_st.st_mode);
 
   // One name inside a verified directory, opened with O_NOFOLLOW.
   const int open_flags = O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW;
@@ -371,8 +365,8 @@ Status OpenPartialBeneath(int root_fd, const std::string& rel_path, uint64_t siz
   err = PreallocateFile(file_fd, size, &sparse);
   if (info != nullptr) info->sparse = sparse;
   if (err != 0) {
-    return fail(err, err == ENOSPC ? "no space to preallocate partial file"
-                                   : "cannot preallocate partial file");
+    return fail(err,
+                err == ENOSPC ? "no space to preallocate partial file" : "cannot preallocate partial file");
   }
   close(dir_fd);
   *fd = file_fd;
@@ -380,8 +374,8 @@ Status OpenPartialBeneath(int root_fd, const std::string& rel_path, uint64_t siz
   return Status::Ok();
 }
 
-Status FinalizeBeneath(int root_fd, int fd, const std::string& partial_rel,
-                       const std::string& final_rel, mode_t mode, int64_t mtime_ms) {
+Status FinalizeBeneath(int root_fd, int fd, const std::string& partial_rel, const std::string& final_rel,
+                       mode_t mode, int64_t mtime_ms) {
   Status lexical = LexicalCheck(final_rel, "file path");
   if (!lexical.ok()) return lexical;
   lexical = LexicalCheck(partial_rel, "partial path");
@@ -418,8 +412,7 @@ Status FinalizeBeneath(int root_fd, int fd, const std::string& partial_rel,
   }
   struct stat final_st {};
   int err = 0;
-  if (fstatat(fdir, final_name.c_str(), &final_st, AT_SYMLINK_NOFOLLOW) == 0 &&
-      S_ISDIR(final_st.st_mode)) {
+  if (fstatat(fdir, final_name.c_str(), &final_st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(final_st.st_mode)) {
     err = EISDIR;
   } else if (renameat(pdir, partial_name.c_str(), fdir, final_name.c_str()) != 0) {
     err = errno;
@@ -427,8 +420,8 @@ Status FinalizeBeneath(int root_fd, int fd, const std::string& partial_rel,
   if (pdir != fdir) close(pdir);
   close(fdir);
   if (err == EISDIR) {
-    return Status::Error(EISDIR, "cannot finalize " + final_rel + ": a directory has that name",
-                         kErrIo, final_rel);
+    return Status::Error(EISDIR, "cannot finalize " + final_rel + ": a directory has that name", kErrIo,
+                         final_rel);
   }
   if (err != 0) return PathError(err, "cannot rename partial file into place as", final_rel);
   return Status::Ok();
@@ -492,8 +485,8 @@ Status RemoveStalePartial(const std::string& abs_root, const std::string& final_
   st = OpenDirBeneath(root_fd, dir, /*create=*/false, 0, &dir_fd);
   close(root_fd);
   if (!st.ok()) {
-    if (st.err == ENOENT) return Status::Ok();      // directory gone: nothing to remove
-    if (st.err == ENOTDIR) {                        // a component is no longer a directory
+    if (st.err == ENOENT) return Status::Ok();  // directory gone: nothing to remove
+    if (st.err == ENOTDIR) {                    // a component is no longer a directory
       *result = StalePartial::kReplaced;
       return Status::Ok();
     }

@@ -49,8 +49,7 @@ Status MakeDirsBeneath(int root_fd, const std::string& rel_dir, mode_t mode);
 
 // Opens a directory beneath root_fd (O_PATH | O_DIRECTORY); "" means the root
 // itself (a dup). With create, missing components are made with `mode`.
-Status OpenDirBeneath(int root_fd, const std::string& rel_dir, bool create, mode_t mode,
-                      int* dir_fd);
+Status OpenDirBeneath(int root_fd, const std::string& rel_dir, bool create, mode_t mode, int* dir_fd);
 
 // Creates the parent dirs (mode 0755 before umask), refuses a final name that is
 // a directory (EISDIR), and opens the partial file PartialPathFor(rel_path)
@@ -82,8 +81,8 @@ Status SyncDirBeneath(int root_fd, const std::string& rel_dir);
 // renames partial_rel to final_rel (renameat, both beneath root_fd). A symlink
 // at the final name is replaced, never followed; an existing regular file is
 // replaced; a directory at the final name is refused with EISDIR.
-Status FinalizeBeneath(int root_fd, int fd, const std::string& partial_rel,
-                       const std::string& final_rel, mode_t mode, int64_t mtime_ms);
+Status FinalizeBeneath(int root_fd, int fd, const std::string& partial_rel, const std::string& final_rel,
+                       mode_t mode, int64_t mtime_ms);
 
 // Removes the file rel_path beneath root_fd (unlinkat; a symlink is removed,
 // not followed). ENOENT is reported like any other error.

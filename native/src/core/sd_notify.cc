@@ -20,8 +20,7 @@ Status SdNotify(const std::string& message, bool* sent) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if ((path[0] != '/' && path[0] != '@') || path_len >= sizeof(addr.sun_path)) {
-    return Status::Error(EINVAL, std::string("NOTIFY_SOCKET is not a usable socket path: '") +
-                                     path + "'");
+    return Status::Error(EINVAL, std::string("NOTIFY_SOCKET is not a usable socket path: '") + path + "'");
   }
   std::memcpy(addr.sun_path, path, path_len);
   if (path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
@@ -29,8 +28,8 @@ Status SdNotify(const std::string& message, bool* sent) {
 
   int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::Error(errno, std::string("socket(AF_UNIX): ") + std::strerror(errno));
-  ssize_t n = ::sendto(fd, message.data(), message.size(), MSG_NOSIGNAL,
-                       reinterpret_cast<sockaddr*>(&addr), addr_len);
+  ssize_t n = ::sendto(fd, message.data(), message.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
+                       addr_len);
   int err = errno;
   ::close(fd);
   if (n < 0) {

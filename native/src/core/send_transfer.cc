@@ -14,8 +14,8 @@
 
 namespace jetrecv::core {
 
-SendTransfer::SendTransfer(std::shared_ptr<Session> session, uint32_t transfer_id,
-                           uint32_t block_size, const RateConfig& rate, uint64_t now_ns)
+SendTransfer::SendTransfer(std::shared_ptr<Session> session, uint32_t transfer_id, uint32_t block_size,
+                           const RateConfig& rate, uint64_t now_ns)
     : session_(std::move(session)),
       transfer_id_(transfer_id),
       block_size_(block_size),
@@ -51,8 +51,7 @@ Status SendTransfer::AcquireFd(uint32_t file, int* fd, size_t cache) {
   if (nfd < 0) {
     const int err = errno;
     c.lru.Remove(file);
-    return Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err), kErrIo,
-                         f.path);
+    return Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err), kErrIo, f.path);
   }
   struct stat st {};
   if (fstat(nfd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != f.size) {
@@ -61,8 +60,7 @@ Status SendTransfer::AcquireFd(uint32_t file, int* fd, size_t cache) {
     close(nfd);
     c.lru.Remove(file);
     if (stat_failed) {
-      return Status::Error(err, "cannot stat " + f.path + ": " + std::strerror(err), kErrIo,
-                           f.path);
+      return Status::Error(err, "cannot stat " + f.path + ": " + std::strerror(err), kErrIo, f.path);
     }
     if (!S_ISREG(st.st_mode)) {
       return Status::Error(EINVAL, "not a regular file: " + f.path, kErrIo, f.path);
@@ -78,9 +76,8 @@ Status SendTransfer::AcquireFd(uint32_t file, int* fd, size_t cache) {
   return Status::Ok();
 }
 
-std::unique_ptr<SendTransfer> SendTransfer::Open(std::shared_ptr<Session> session,
-                                                 uint32_t transfer_id, const SendSpec& spec,
-                                                 uint64_t now_ns, Status* status) {
+std::unique_ptr<SendTransfer> SendTransfer::Open(std::shared_ptr<Session> session, uint32_t transfer_id,
+                                                 const SendSpec& spec, uint64_t now_ns, Status* status) {
   *status = Status::Ok();
   RateConfig rate;
   rate.max_bps = spec.rate_max_bps;
@@ -99,8 +96,7 @@ std::unique_ptr<SendTransfer> SendTransfer::Open(std::shared_ptr<Session> sessio
     struct stat st {};
     if (stat(f.path.c_str(), &st) != 0) {
       const int err = errno;
-      *status = Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err),
-                              kErrIo, f.path);
+      *status = Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err), kErrIo, f.path);
       return nullptr;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -116,8 +112,7 @@ std::unique_ptr<SendTransfer> SendTransfer::Open(std::shared_ptr<Session> sessio
     }
     if (access(f.path.c_str(), R_OK) != 0) {  // unreadable: fail now, not mid-transfer
       const int err = errno;
-      *status = Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err),
-                              kErrIo, f.path);
+      *status = Status::Error(err, "cannot open " + f.path + ": " + std::strerror(err), kErrIo, f.path);
       return nullptr;
     }
     t->files_.push_back(src);  // not opened until first use (AcquireFd)
@@ -287,8 +282,7 @@ bool SendTransfer::PlanLocked(size_t max_blocks, BlockBatch* batch) {
 
 uint64_t SendTransfer::ClaimPacedBatch(size_t max_blocks, uint64_t now_ns, BlockBatch* batch) {
   std::lock_guard lock(mu_);
-  if (stats_.receiver_complete ||
-      (pending_.empty() && unsent_.empty() && cursor_done_)) {
+  if (stats_.receiver_complete || (pending_.empty() && unsent_.empty() && cursor_done_)) {
     return kNoBatch;
   }
   // Batch size: at most max_blocks, and about kTxBatchDurationNs at the current rate.
@@ -381,8 +375,8 @@ PositionFrame SendTransfer::Position() const {
   return p;
 }
 
-bool SendTransfer::OnFeedback(const FeedbackFrameHeader& header, const NackRange* ranges,
-                              size_t n, uint64_t now_ns) {
+bool SendTransfer::OnFeedback(const FeedbackFrameHeader& header, const NackRange* ranges, size_t n,
+                              uint64_t now_ns) {
   std::lock_guard lock(mu_);
   if (have_feedback_ && header.feedback_seq <= last_feedback_seq_) return false;  // stale
   have_feedback_ = true;
@@ -401,8 +395,7 @@ bool SendTransfer::OnFeedback(const FeedbackFrameHeader& header, const NackRange
   uint64_t nacked = 0;
   for (size_t i = 0; i < n; ++i) {
     const NackRange& r = ranges[i];
-    if (r.file_index >= files_.size() || r.block_count == 0 ||
-        r.first_block >= files_[r.file_index].blocks ||
+    if (r.file_index >= files_.size() || r.block_count == 0 || r.first_block >= files_[r.file_index].blocks ||
         r.block_count > files_[r.file_index].blocks - r.first_block) {
       ++ignored_ranges_;
       continue;

@@ -27,8 +27,8 @@
 namespace jetrecv::core {
 
 struct SendFileSpec {
-  std::string path;  // local absolute path; index = file_index on the wire
-  uint64_t size = 0; // expected size; the file must still have it when opened
+  std::string path;   // local absolute path; index = file_index on the wire
+  uint64_t size = 0;  // expected size; the file must still have it when opened
 };
 
 // Resume: blocks [first_block, first_block + block_count) of file_index that
@@ -50,16 +50,16 @@ struct SendSpec {
 };
 
 struct SendStats {
-  uint64_t bytes_sent = 0;             // block data bytes sent, retransmissions included
-  uint64_t blocks_sent = 0;            // retransmissions included
+  uint64_t bytes_sent = 0;   // block data bytes sent, retransmissions included
+  uint64_t blocks_sent = 0;  // retransmissions included
   uint64_t blocks_retransmitted = 0;
-  uint64_t blocks_tail_copies = 0;     // of blocks_retransmitted: second copies of tail repairs
-  uint64_t blocks_acked = 0;           // receiver's blocks_received from the latest FEEDBACK
+  uint64_t blocks_tail_copies = 0;  // of blocks_retransmitted: second copies of tail repairs
+  uint64_t blocks_acked = 0;        // receiver's blocks_received from the latest FEEDBACK
   uint64_t total_blocks = 0;
-  double rate_bps = 0;                 // current paced rate, bits/s of UDP payload
+  double rate_bps = 0;  // current paced rate, bits/s of UDP payload
   bool first_pass_done = false;
   bool receiver_complete = false;
-  uint64_t blocks_resumed = 0;         // blocks skipped because the receiver held them (SendSpec::have)
+  uint64_t blocks_resumed = 0;  // blocks skipped because the receiver held them (SendSpec::have)
 };
 
 // Target duration of one batch at the current rate (bounds burst size).
@@ -73,7 +73,7 @@ struct BlockBatch {
   uint32_t count = 0;
   bool retransmit = false;
   uint64_t paced_bytes = 0;  // taken from the pacing budget by ClaimPacedBatch (0 = unpaced)
-  bool tail_copy = false;  // the second copy of a repair sent after the first pass (a retransmit)
+  bool tail_copy = false;    // the second copy of a repair sent after the first pass (a retransmit)
 };
 
 // Tail copies (docs/PROTOCOL-transfer.md §4): after the first pass, a repair that leaves at
@@ -89,9 +89,8 @@ class SendTransfer {
  public:
   // Checks every file (stat: a regular file of the expected size) without
   // keeping it open; files are opened on first use (AcquireFd). Errors name the file.
-  static std::unique_ptr<SendTransfer> Open(std::shared_ptr<Session> session,
-                                            uint32_t transfer_id, const SendSpec& spec,
-                                            uint64_t now_ns, Status* status);
+  static std::unique_ptr<SendTransfer> Open(std::shared_ptr<Session> session, uint32_t transfer_id,
+                                            const SendSpec& spec, uint64_t now_ns, Status* status);
   ~SendTransfer();
   SendTransfer(const SendTransfer&) = delete;
   SendTransfer& operator=(const SendTransfer&) = delete;
@@ -128,8 +127,7 @@ class SendTransfer {
   // any failure); the rest are handed back for the next claim. datagram_bytes
   // is the UDP payload total of the sent ones (budget taken for the rest is
   // given back); stamp_us the send time their send_stamp carries (monotonic µs).
-  void CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t datagram_bytes,
-                   uint64_t stamp_us);
+  void CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t datagram_bytes, uint64_t stamp_us);
 
   // Current first-pass position (for a POSITION frame).
   PositionFrame Position() const;
@@ -137,8 +135,7 @@ class SendTransfer {
   // Applies one FEEDBACK (RX thread). Ranges naming unknown files or blocks the
   // first pass has not reached are ignored (counted in ignored_ranges()).
   // Returns true the first time the receiver reports complete.
-  bool OnFeedback(const FeedbackFrameHeader& header, const NackRange* ranges, size_t n,
-                  uint64_t now_ns);
+  bool OnFeedback(const FeedbackFrameHeader& header, const NackRange* ranges, size_t n, uint64_t now_ns);
 
   uint64_t rate_bps() const;
   SendStats Stats() const;
@@ -149,8 +146,8 @@ class SendTransfer {
 
   // Engine bookkeeping for POSITION frames (the lane-0 TX thread only) and failure.
   uint64_t next_position_ns = 0;
-  bool position_done_sent = false;           // a POSITION with the done flag went out
-  std::atomic<bool> failed{false};           // a read or send error stopped this transfer
+  bool position_done_sent = false;               // a POSITION with the done flag went out
+  std::atomic<bool> failed{false};               // a read or send error stopped this transfer
   std::atomic<uint64_t> send_error_since_ns{0};  // first of an unbroken run of hard send errors (0 = none)
 
   // Separate fd caches, one per TX thread (AcquireFd).
@@ -170,7 +167,7 @@ class SendTransfer {
   void AdvanceCursorPastEmptyFiles();  // requires mu_
   // first_pass_done_ = cursor at the end, nothing handed back, no first-pass claim. Requires mu_.
   void UpdateFirstPassDone();
-  bool Sent(uint32_t file, uint64_t block) const;  // first pass has passed it; requires mu_
+  bool Sent(uint32_t file, uint64_t block) const;         // first pass has passed it; requires mu_
   bool PlanLocked(size_t max_blocks, BlockBatch* batch);  // PlanBatch; requires mu_
   // Range sets of blocks (pending_, unsent_): merged on add, split on remove.
   static void AddRange(RangeMap& m, uint32_t file, uint64_t first, uint64_t end);
@@ -202,17 +199,17 @@ class SendTransfer {
   // First-pass cursor: next block no thread has claimed yet. Guarded by mu_.
   uint32_t cursor_file_ = 0;
   uint64_t cursor_block_ = 0;
-  bool cursor_done_ = false;      // the cursor passed the last file
-  bool first_pass_done_ = false;  // and every first-pass block went out
-  RangeMap pending_;   // NACKed ranges waiting for retransmission; guarded by mu_
-  RangeMap tail_copies_;  // repairs whose second copy is due; guarded by mu_
-  RangeMap unsent_;    // first-pass blocks claimed but handed back unsent; guarded by mu_
+  bool cursor_done_ = false;        // the cursor passed the last file
+  bool first_pass_done_ = false;    // and every first-pass block went out
+  RangeMap pending_;                // NACKed ranges waiting for retransmission; guarded by mu_
+  RangeMap tail_copies_;            // repairs whose second copy is due; guarded by mu_
+  RangeMap unsent_;                 // first-pass blocks claimed but handed back unsent; guarded by mu_
   std::vector<BlockBatch> claims_;  // batches claimed and not yet committed; guarded by mu_
-  RangeMap held_;      // resume: held ranges (merged); set at Open
-  RateController rate_;                    // guarded by mu_
-  PathSampler path_;                       // guarded by mu_
-  Pacer pacer_;                            // the shared pacing budget; guarded by mu_
-  uint64_t pace_credit_ = 0;  // budget taken for blocks that did not go out; guarded by mu_
+  RangeMap held_;                   // resume: held ranges (merged); set at Open
+  RateController rate_;             // guarded by mu_
+  PathSampler path_;                // guarded by mu_
+  Pacer pacer_;                     // the shared pacing budget; guarded by mu_
+  uint64_t pace_credit_ = 0;        // budget taken for blocks that did not go out; guarded by mu_
   uint64_t last_feedback_seq_ = 0;
   bool have_feedback_ = false;
   uint64_t ignored_ranges_ = 0;

@@ -52,7 +52,8 @@ Lane& Session::LaneOf(std::array<std::atomic<Lane*>, kMaxLanes>& lanes, uint8_t 
   Lane* state = slot.load(std::memory_order_acquire);
   if (state != nullptr) return *state;
   auto fresh = std::make_unique<Lane>();
-  if (slot.compare_exchange_strong(state, fresh.get(), std::memory_order_acq_rel, std::memory_order_acquire)) {
+  if (slot.compare_exchange_strong(state, fresh.get(), std::memory_order_acq_rel,
+                                   std::memory_order_acquire)) {
     return *fresh.release();
   }
   return *state;  // another thread created it first; ours is freed
@@ -102,7 +103,7 @@ size_t Session::SealInPlace(uint8_t lane, uint8_t* packet, size_t frame_len) {
     uint8_t nonce[kAeadNonceLen];
     MakeNonce(lane, header.counter, nonce);
     if (!state.ctx->Seal(nonce, packet, kDataHeaderLen, packet + kDataHeaderLen, frame_len,
-                        packet + kDataHeaderLen + frame_len)) {
+                         packet + kDataHeaderLen + frame_len)) {
       return 0;
     }
     ++state.next_counter;  // a counter is consumed only by a successful seal

@@ -49,7 +49,8 @@ struct SessionStats {
   uint64_t bytes_recv = 0;
   uint64_t packets_sent = 0;
   uint64_t bytes_sent = 0;
-  uint64_t last_recv_us = 0;  // CLOCK_REALTIME(_COARSE, ms resolution) µs of the last verified packet, 0 = never
+  uint64_t last_recv_us =
+      0;  // CLOCK_REALTIME(_COARSE, ms resolution) µs of the last verified packet, 0 = never
   uint64_t last_send_us = 0;
 };
 
@@ -94,8 +95,8 @@ class Session {
 
   struct SendLane {
     std::mutex mu;
-    uint64_t next_counter = 0;    // guarded by mu
-    uint64_t epoch = ~0ull;       // epoch ctx is keyed for; guarded by mu
+    uint64_t next_counter = 0;         // guarded by mu
+    uint64_t epoch = ~0ull;            // epoch ctx is keyed for; guarded by mu
     std::unique_ptr<AeadContext> ctx;  // guarded by mu; created by the first seal
   };
   struct RecvLane {
@@ -115,7 +116,7 @@ class Session {
   template <typename Lane>
   static Lane& LaneOf(std::array<std::atomic<Lane*>, kMaxLanes>& lanes, uint8_t lane);
 
-  SessionConfig config_;  // keys wiped in the destructor
+  SessionConfig config_;                                  // keys wiped in the destructor
   std::array<std::atomic<SendLane*>, kMaxLanes> send_{};  // owned; deleted in the destructor
   std::array<std::atomic<RecvLane*>, kMaxLanes> recv_{};
 

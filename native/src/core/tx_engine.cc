@@ -2,11 +2,10 @@
 #include "core/tx_engine.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <sys/prctl.h>
 #include <sys/uio.h>
 #include <time.h>
-
-#include <openssl/crypto.h>
 
 #include <algorithm>
 #include <cstring>
@@ -37,11 +36,9 @@ constexpr uint64_t kTxBackoffNs = 100'000;
 
 }  // namespace
 
-TxEngine::TxEngine(std::vector<UdpSocket*> lanes, size_t max_datagram,
-                   std::vector<CounterBlock*> counters, EventSink* events)
-    : lanes_(std::move(lanes)),
-      max_datagram_(std::min(max_datagram, kMaxDatagram)),
-      events_(events) {
+TxEngine::TxEngine(std::vector<UdpSocket*> lanes, size_t max_datagram, std::vector<CounterBlock*> counters,
+                   EventSink* events)
+    : lanes_(std::move(lanes)), max_datagram_(std::min(max_datagram, kMaxDatagram)), events_(events) {
   if (lanes_.size() > kMaxLanes) lanes_.resize(kMaxLanes);
   const size_t threads = std::clamp<size_t>(
       std::min({counters.size(), lanes_.size(), SendTransfer::kMaxFdCaches}), 1, kMaxLanes);
@@ -63,16 +60,14 @@ TxEngine::TxEngine(std::vector<UdpSocket*> lanes, size_t max_datagram,
 
 TxEngine::~TxEngine() { Shutdown(); }
 
-Status TxEngine::Start(std::shared_ptr<Session> session, uint32_t transfer_id,
-                       const SendSpec& spec) {
+Status TxEngine::Start(std::shared_ptr<Session> session, uint32_t transfer_id, const SendSpec& spec) {
   if (!session) return Status::Error(EINVAL, "startSendTransfer: no session", kErrInvalidArgument);
   if (lanes_.empty()) return Status::Error(EINVAL, "startSendTransfer: no lanes", kErrInvalidArgument);
   if (spec.block_size == 0 || spec.block_size + kBlockPacketOverhead > max_datagram_) {
     return Status::Error(EINVAL,
-                         "block size " + std::to_string(spec.block_size) +
-                             " does not fit a datagram of " + std::to_string(max_datagram_) +
-                             " bytes (block size + " + std::to_string(kBlockPacketOverhead) +
-                             " must not exceed it)",
+                         "block size " + std::to_string(spec.block_size) + " does not fit a datagram of " +
+                             std::to_string(max_datagram_) + " bytes (block size + " +
+                             std::to_string(kBlockPacketOverhead) + " must not exceed it)",
                          kErrInvalidArgument);
   }
   const Key key{session->local_index(), transfer_id};
@@ -80,9 +75,9 @@ Status TxEngine::Start(std::shared_ptr<Session> session, uint32_t transfer_id,
     std::lock_guard lock(mu_);
     if (stopping_) return Status::Error(ESHUTDOWN, "startSendTransfer: engine is shut down");
     if (transfers_.count(key) != 0) {
-      return Status::Error(EEXIST, "send transfer " + std::to_string(transfer_id) +
-                                       " is already running on session " +
-                                       std::to_string(key.first),
+      return Status::Error(EEXIST,
+                           "send transfer " + std::to_string(transfer_id) +
+                               " is already running on session " + std::to_string(key.first),
                            kErrInvalidArgument);
     }
   }
@@ -93,9 +88,9 @@ Status TxEngine::Start(std::shared_ptr<Session> session, uint32_t transfer_id,
     std::lock_guard lock(mu_);
     if (stopping_) return Status::Error(ESHUTDOWN, "startSendTransfer: engine is shut down");
     if (!transfers_.emplace(key, std::shared_ptr<SendTransfer>(std::move(t))).second) {
-      return Status::Error(EEXIST, "send transfer " + std::to_string(transfer_id) +
-                                       " is already running on session " +
-                                       std::to_string(key.first),
+      return Status::Error(EEXIST,
+                           "send transfer " + std::to_string(transfer_id) +
+                               " is already running on session " + std::to_string(key.first),
                            kErrInvalidArgument);
     }
   }
@@ -103,8 +98,8 @@ Status TxEngine::Start(std::shared_ptr<Session> session, uint32_t transfer_id,
   return Status::Ok();
 }
 
-bool TxEngine::OnFeedback(uint32_t session, const FeedbackFrameHeader& header,
-                          const NackRange* ranges, size_t n) {
+bool TxEngine::OnFeedback(uint32_t session, const FeedbackFrameHeader& header, const NackRange* ranges,
+                          size_t n) {
   std::shared_ptr<SendTransfer> t;
   {
     std::lock_guard lock(mu_);
@@ -253,8 +248,9 @@ bool TxEngine::SendBatch(Worker& w, SendTransfer& t, const BlockBatch& batch) {
   }
   if (got != data_total) {
     FailTransfer(t, batch.file, read_err != 0 ? read_err : EIO, kErrIo,
-                 read_err != 0 ? "cannot read " + t.file_path(batch.file) + ": " + std::strerror(read_err)
-                               : "source file " + t.file_path(batch.file) + " shrank while it was being sent");
+                 read_err != 0
+                     ? "cannot read " + t.file_path(batch.file) + ": " + std::strerror(read_err)
+                     : "source file " + t.file_path(batch.file) + " shrank while it was being sent");
     return unsent();
   }
 
@@ -281,8 +277,8 @@ bool TxEngine::SendBatch(Worker& w, SendTransfer& t, const BlockBatch& batch) {
     if (last_len == 0) return unsent();  // cipher failure: nothing sent, retried later
   }
   const size_t total = (batch.count - 1) * segment + last_len;
-  const int sent = lanes_[lane]->SendSegments(session.peer(), session.peer_len(), buf, total,
-                                              segment, w.counters);
+  const int sent =
+      lanes_[lane]->SendSegments(session.peer(), session.peer_len(), buf, total, segment, w.counters);
   if (sent < 0) {
     // A hard error (counted by the socket). Retried, since routes and firewalls change;
     // an unbroken run of them for kSendErrorGiveUpNs fails the transfer with its errno.
@@ -299,9 +295,8 @@ bool TxEngine::SendBatch(Worker& w, SendTransfer& t, const BlockBatch& batch) {
   t.send_error_since_ns.store(0, std::memory_order_relaxed);
   if (sent == 0) return unsent();  // socket buffer full
   const uint32_t sent_blocks = static_cast<uint32_t>(std::min<int>(sent, static_cast<int>(batch.count)));
-  const uint64_t sent_bytes = sent_blocks == batch.count
-                                  ? total
-                                  : static_cast<uint64_t>(sent_blocks) * segment;
+  const uint64_t sent_bytes =
+      sent_blocks == batch.count ? total : static_cast<uint64_t>(sent_blocks) * segment;
   t.CommitBatch(batch, sent_blocks, sent_bytes, stamp_us);
   if (batch.retransmit && w.counters != nullptr) {
     w.counters->Add(CounterId::kblocks_retransmitted, sent_blocks);
@@ -309,8 +304,7 @@ bool TxEngine::SendBatch(Worker& w, SendTransfer& t, const BlockBatch& batch) {
   return true;
 }
 
-void TxEngine::FailTransfer(SendTransfer& t, uint32_t file, int err, const char* code,
-                            std::string message) {
+void TxEngine::FailTransfer(SendTransfer& t, uint32_t file, int err, const char* code, std::string message) {
   if (t.failed.exchange(true)) return;
   if (events_ == nullptr) return;
   Event e;
@@ -329,8 +323,8 @@ void TxEngine::SendPosition(Worker& w, SendTransfer& t) {
   const size_t frame_len = EncodePositionFrame(p, w.position_buf + kDataHeaderLen, kPositionFrameLen);
   const size_t len = t.session()->SealInPlace(0, w.position_buf, frame_len);
   if (len == 0) return;
-  const int rc = lanes_[0]->SendTo(t.session()->peer(), t.session()->peer_len(), w.position_buf,
-                                   len, w.counters);
+  const int rc =
+      lanes_[0]->SendTo(t.session()->peer(), t.session()->peer_len(), w.position_buf, len, w.counters);
   if (rc > 0 && (p.flags & kPositionFlagFirstPassDone)) t.position_done_sent = true;
 }
 

@@ -46,8 +46,8 @@ class TxEngine {
   // the engine). max_datagram: UDP payload cap per datagram. counters: one block
   // per TX thread (not owned); their number is the thread count, cut to the lane
   // count (at least one block). events: where kReceiverComplete/kTransferError go.
-  TxEngine(std::vector<UdpSocket*> lanes, size_t max_datagram,
-           std::vector<CounterBlock*> counters, EventSink* events);
+  TxEngine(std::vector<UdpSocket*> lanes, size_t max_datagram, std::vector<CounterBlock*> counters,
+           EventSink* events);
   ~TxEngine();  // Shutdown()
   TxEngine(const TxEngine&) = delete;
   TxEngine& operator=(const TxEngine&) = delete;
@@ -59,8 +59,7 @@ class TxEngine {
 
   // A FEEDBACK frame from session `session` (local index). Thread-safe; unknown
   // transfers are ignored (returns false).
-  bool OnFeedback(uint32_t session, const FeedbackFrameHeader& header, const NackRange* ranges,
-                  size_t n);
+  bool OnFeedback(uint32_t session, const FeedbackFrameHeader& header, const NackRange* ranges, size_t n);
 
   std::optional<SendStats> Stats(uint32_t session, uint32_t transfer_id) const;
   // Stops and forgets one transfer / every transfer of a session. Idempotent.

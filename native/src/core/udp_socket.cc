@@ -143,8 +143,8 @@ void UdpSocket::Close() {
   fd_ = -1;
 }
 
-Status UdpSocket::Open(const std::string& addr, uint16_t port, bool reuseport, int rcvbuf,
-                       int sndbuf, UdpSocket* out) {
+Status UdpSocket::Open(const std::string& addr, uint16_t port, bool reuseport, int rcvbuf, int sndbuf,
+                       UdpSocket* out) {
   sockaddr_storage bind_addr;
   socklen_t bind_len;
   Status status = ParseSocketAddress(addr, port, &bind_addr, &bind_len);
@@ -223,8 +223,8 @@ Status RouteMtu(const std::string& address, uint16_t port, int* mtu) {
   return Status::Ok();
 }
 
-int UdpSocket::SendSegments(const sockaddr_storage& dst, socklen_t dlen, const uint8_t* buf,
-                            size_t total_len, size_t segment_len, CounterBlock* counters) {
+int UdpSocket::SendSegments(const sockaddr_storage& dst, socklen_t dlen, const uint8_t* buf, size_t total_len,
+                            size_t segment_len, CounterBlock* counters) {
   if (segment_len == 0 || total_len == 0) return 0;
   if (gso_ok() && total_len > segment_len) {
     return SendGso(dst, dlen, buf, total_len, segment_len, counters);
@@ -232,8 +232,8 @@ int UdpSocket::SendSegments(const sockaddr_storage& dst, socklen_t dlen, const u
   return SendMmsg(dst, dlen, buf, total_len, segment_len, counters);
 }
 
-int UdpSocket::SendGso(const sockaddr_storage& dst, socklen_t dlen, const uint8_t* buf,
-                       size_t total_len, size_t segment_len, CounterBlock* counters) {
+int UdpSocket::SendGso(const sockaddr_storage& dst, socklen_t dlen, const uint8_t* buf, size_t total_len,
+                       size_t segment_len, CounterBlock* counters) {
   const size_t per_call =
       std::max<size_t>(1, std::min(kMaxGsoSegments, kMaxGsoBytes / segment_len)) * segment_len;
   size_t offset = 0;
@@ -283,8 +283,8 @@ int UdpSocket::SendGso(const sockaddr_storage& dst, socklen_t dlen, const uint8_
   return sent;
 }
 
-int UdpSocket::SendMmsg(const sockaddr_storage& dst, socklen_t dlen, const uint8_t* buf,
-                        size_t total_len, size_t segment_len, CounterBlock* counters) {
+int UdpSocket::SendMmsg(const sockaddr_storage& dst, socklen_t dlen, const uint8_t* buf, size_t total_len,
+                        size_t segment_len, CounterBlock* counters) {
   mmsghdr msgs[kSendmmsgBatch];
   iovec iovs[kSendmmsgBatch];
   size_t offset = 0;
@@ -337,8 +337,7 @@ bool UdpSocket::Readable() const {
   return ::poll(&fd, 1, 0) > 0 && (fd.revents & (POLLIN | POLLERR)) != 0;
 }
 
-int UdpSocket::RecvBatch(RecvBatchBuffers& buffers, int timeout_ms, int wake_fd,
-                         std::atomic<bool>* waiting) {
+int UdpSocket::RecvBatch(RecvBatchBuffers& buffers, int timeout_ms, int wake_fd, std::atomic<bool>* waiting) {
   buffers.datagrams.clear();
   buffers.gro_batches = 0;
   buffers.overflow_drops = 0;

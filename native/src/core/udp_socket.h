@@ -4,8 +4,8 @@
 // Thread-safety: RecvBatch from one thread at a time; sends from any thread.
 #pragma once
 #include <netinet/in.h>
-#include <sys/uio.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <array>
 #include <atomic>
@@ -74,8 +74,8 @@ class UdpSocket {
   // Opens, configures and binds a socket on addr:port (port 0 = ephemeral).
   // Buffers: SO_RCVBUFFORCE / SO_SNDBUFFORCE first, then SO_RCVBUF / SO_SNDBUF
   // (clamped by net.core.[rw]mem_max); 0 leaves the kernel default.
-  static Status Open(const std::string& addr, uint16_t port, bool reuseport, int rcvbuf,
-                     int sndbuf, UdpSocket* out);
+  static Status Open(const std::string& addr, uint16_t port, bool reuseport, int rcvbuf, int sndbuf,
+                     UdpSocket* out);
 
   int fd() const { return fd_; }
   bool is_open() const { return fd_ >= 0; }
@@ -94,8 +94,8 @@ class UdpSocket {
   // caller resends the rest later) or -errno.
   // If counters is given, the call adds tx_datagrams, tx_bytes, tx_syscalls,
   // tx_gso_batches, tx_would_block and tx_errors to it (callers count nothing).
-  int SendSegments(const sockaddr_storage& dst, socklen_t dlen, const uint8_t* buf,
-                   size_t total_len, size_t segment_len, CounterBlock* counters = nullptr);
+  int SendSegments(const sockaddr_storage& dst, socklen_t dlen, const uint8_t* buf, size_t total_len,
+                   size_t segment_len, CounterBlock* counters = nullptr);
   // Sends one datagram. Returns 1, 0 (EAGAIN/ENOBUFS) or -errno. Counts as above.
   int SendTo(const sockaddr_storage& dst, socklen_t dlen, const uint8_t* buf, size_t len,
              CounterBlock* counters = nullptr);

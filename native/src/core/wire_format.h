@@ -16,9 +16,9 @@ static_assert(std::endian::native == std::endian::little, "jetrecv assumes a lit
 
 // ---- Packet types: byte 0 of every datagram ---------------------------------
 enum class PacketType : uint8_t {
-  kHandshakeInit = 0x01,  // initiator -> responder, exactly kHandshakeInitLen bytes, to JS
-  kHandshakeResp = 0x02,  // responder -> initiator, exactly kHandshakeRespLen bytes, to JS
-  kData = 0x03,           // DataHeader + AEAD ciphertext of one Frame + 16-byte tag
+  kHandshakeInit = 0x01,    // initiator -> responder, exactly kHandshakeInitLen bytes, to JS
+  kHandshakeResp = 0x02,    // responder -> initiator, exactly kHandshakeRespLen bytes, to JS
+  kData = 0x03,             // DataHeader + AEAD ciphertext of one Frame + 16-byte tag
   kHandshakeCookie = 0x04,  // responder under load -> initiator, exactly kHandshakeCookieLen bytes, to JS
 };
 

@@ -5,7 +5,13 @@ import { pino } from 'pino';
 import { ReliableChannel } from '../../../src/control/reliable-channel.js';
 import { decodeControl, type ControlMessage } from '../../../src/proto/control.js';
 import type { ReceiverEndpoint } from '../../../src/recv/endpoint-port.js';
-import type { ReceiveCheckpoint, ReceiveTransferSpec, ReceiveTransferStats, SessionSpec, SessionStats } from '../../../src/addon/binding.js';
+import type {
+  ReceiveCheckpoint,
+  ReceiveTransferSpec,
+  ReceiveTransferStats,
+  SessionSpec,
+  SessionStats,
+} from '../../../src/addon/binding.js';
 import type { AcceptedHandshake } from '../../../src/recv/session-table.js';
 
 export const silentLog = pino({ level: 'silent' });
@@ -54,7 +60,15 @@ export class FakeEndpoint implements ReceiverEndpoint {
   }
   sessionStats(localIndex: number): SessionStats | null {
     if (!this.sessions.has(localIndex)) return null;
-    return { packetsRecv: 0, bytesRecv: 0, packetsSent: 0, bytesSent: 0, lastRecvUs: 0, lastSendUs: 0, ...this.sessionStatsOf.get(localIndex) };
+    return {
+      packetsRecv: 0,
+      bytesRecv: 0,
+      packetsSent: 0,
+      bytesSent: 0,
+      lastRecvUs: 0,
+      lastSendUs: 0,
+      ...this.sessionStatsOf.get(localIndex),
+    };
   }
   async openReceiveTransfer(localIndex: number, transferId: number, spec: ReceiveTransferSpec): Promise<void> {
     this.opens.push({ localIndex, transferId, spec });
@@ -63,7 +77,17 @@ export class FakeEndpoint implements ReceiverEndpoint {
   }
   receiveTransferStats(localIndex: number, transferId: number): ReceiveTransferStats | null {
     if (!this.open.has(tkey(localIndex, transferId))) return null;
-    return { bytesReceived: 0, blocksReceived: 0, totalBlocks: 0, filesDone: 0, recvRateBps: 0, lastRecvUs: 0, failed: false, blocksResumed: 0, ...this.stats.get(tkey(localIndex, transferId)) };
+    return {
+      bytesReceived: 0,
+      blocksReceived: 0,
+      totalBlocks: 0,
+      filesDone: 0,
+      recvRateBps: 0,
+      lastRecvUs: 0,
+      failed: false,
+      blocksResumed: 0,
+      ...this.stats.get(tkey(localIndex, transferId)),
+    };
   }
   closeReceiveTransfer(localIndex: number, transferId: number, removePartials: boolean): void {
     this.closes.push({ localIndex, transferId, removePartials });

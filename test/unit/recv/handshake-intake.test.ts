@@ -16,10 +16,30 @@ function makeIntake(maxSessionsPerKey = 4) {
   const limited = new RateLimitedLog(silentLog);
   const sends = new SendPolicy(silentLog);
   const hooks = { onControl: () => {}, onFault: () => {}, onOpened: () => {}, onEnding: () => {}, onEnded: () => {} };
-  const table = new SessionTable(endpoint, sends, silentLog, limited, { maxSessions: 10, maxSessionsPerKey, maxSessionsPerSource: 10, sessionTimeoutMs: 30_000, noTransferTimeoutMs: 10_000, refusalLingerMs: 10 }, hooks);
+  const table = new SessionTable(
+    endpoint,
+    sends,
+    silentLog,
+    limited,
+    {
+      maxSessions: 10,
+      maxSessionsPerKey,
+      maxSessionsPerSource: 10,
+      sessionTimeoutMs: 30_000,
+      noTransferTimeoutMs: 10_000,
+      refusalLingerMs: 10,
+    },
+    hooks,
+  );
   endpoint.ackTo = (i, p) => table.receive(i, p);
   const intake = new HandshakeIntake(
-    { staticKeys: server, minCipher: 'chacha20-poly1305', isAuthorized: (k) => keysEqual(k, client.publicKey), rateLimit: { perSecond: 1000, burst: 1000 }, loadThreshold: 1_000_000 },
+    {
+      staticKeys: server,
+      minCipher: 'chacha20-poly1305',
+      isAuthorized: (k) => keysEqual(k, client.publicKey),
+      rateLimit: { perSecond: 1000, burst: 1000 },
+      loadThreshold: 1_000_000,
+    },
     table,
     endpoint,
     sends,
@@ -32,7 +52,14 @@ function makeIntake(maxSessionsPerKey = 4) {
   });
   return { endpoint, table, intake };
 }
-const init = (keys = client, index = 7) => new HandshakeInitiator({ staticKeys: keys, responderPublicKey: server.publicKey, localIndex: index, cipher: 'aes-256-gcm', lanes: 2 }).createInitiation();
+const init = (keys = client, index = 7) =>
+  new HandshakeInitiator({
+    staticKeys: keys,
+    responderPublicKey: server.publicKey,
+    localIndex: index,
+    cipher: 'aes-256-gcm',
+    lanes: 2,
+  }).createInitiation();
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {

@@ -16,7 +16,15 @@ function makeTable(opts: Partial<SessionTableOptions> = {}) {
     new SendPolicy(silentLog),
     silentLog,
     new RateLimitedLog(silentLog),
-    { maxSessions: 10, maxSessionsPerKey: 2, maxSessionsPerSource: 3, sessionTimeoutMs: 30_000, noTransferTimeoutMs: 10_000, refusalLingerMs: 50, ...opts },
+    {
+      maxSessions: 10,
+      maxSessionsPerKey: 2,
+      maxSessionsPerSource: 3,
+      sessionTimeoutMs: 30_000,
+      noTransferTimeoutMs: 10_000,
+      refusalLingerMs: 50,
+      ...opts,
+    },
     {
       onControl: () => {},
       onFault: () => {},
@@ -62,7 +70,9 @@ describe('SessionTable', () => {
     expect(refusal).toBe('max-sessions-per-key');
     expect(session.refusing).toBe(true);
     expect(table.admittedCount()).toBe(1); // the refused one gave its slot back at once
-    expect(endpoint.messages(session.localIndex)).toEqual([{ kind: 'goodbye', reason: 'too many sessions of this sender key (max 1)', final: true }]);
+    expect(endpoint.messages(session.localIndex)).toEqual([
+      { kind: 'goodbye', reason: 'too many sessions of this sender key (max 1)', final: true },
+    ]);
     // Another key is still admitted meanwhile.
     expect(table.admit(handshake(), KEY_B, '10.0.0.3', 5000).refusal).toBeNull();
     expect(table.get(session.localIndex)).toBe(session); // lingering

@@ -14,7 +14,14 @@ describe('TransferLog', () => {
     log.attach(t);
     log.attach(t); // once
     expect(log.sourceViews('me')).toMatchObject([
-      { clientPublicKey: 'key-a', destinationPublicKey: 'me', encryptedConnectionState: 'connected', activeTransferCount: 1, sourceIP: '10.0.0.1', sourcePort: 5000 },
+      {
+        clientPublicKey: 'key-a',
+        destinationPublicKey: 'me',
+        encryptedConnectionState: 'connected',
+        activeTransferCount: 1,
+        sourceIP: '10.0.0.1',
+        sourcePort: 5000,
+      },
       { clientPublicKey: 'key-b', activeTransferCount: 0 },
     ]);
     log.sessionEnded('key-a', 1);
@@ -36,7 +43,12 @@ describe('TransferLog', () => {
     b.lastRecvTime = Date.now() * 1000;
     log.sample(Date.now());
     expect(log.counts()).toEqual({ receiving: 1, complete: 1, error: 0 });
-    expect(log.sourceViews('me')[0]).toMatchObject({ completeTransferCount: 1, activeTransferCount: 1, bytesReceived: 140, lastRecvTime: b.lastRecvTime });
+    expect(log.sourceViews('me')[0]).toMatchObject({
+      completeTransferCount: 1,
+      activeTransferCount: 1,
+      bytesReceived: 140,
+      lastRecvTime: b.lastRecvTime,
+    });
     expect(log.transfers().map((s) => s.transferId)).toEqual([a.transferId, b.transferId]);
   });
 
@@ -61,7 +73,9 @@ describe('TransferLog', () => {
     const t = record('key-r', 7000);
     t.fail('interrupted');
     log.restore(t);
-    expect(log.sourceViews('me')).toMatchObject([{ clientPublicKey: 'key-r', sourcePort: 7000, encryptedConnectionState: 'disconnected', errorTransferCount: 1 }]);
+    expect(log.sourceViews('me')).toMatchObject([
+      { clientPublicKey: 'key-r', sourcePort: 7000, encryptedConnectionState: 'disconnected', errorTransferCount: 1 },
+    ]);
     log.forget(t);
     expect(log.transfers()).toEqual([]);
     expect(log.sourceViews('me')).toMatchObject([{ errorTransferCount: 0 }]);

@@ -26,7 +26,9 @@ describe('TransferOpener', () => {
     expect(open.spec).toMatchObject({ root: '/sandbox', blockSize: 1000, resumable: false, resume: undefined });
     expect(open.spec.files.map((f) => f.path)).toEqual(['incoming/f0', 'incoming/f1']);
     expect(open.spec.partialTag).toMatch(/^[0-9a-f]{16}$/);
-    expect(p.transferLog.transfers()).toMatchObject([{ status: 'receiving', destinationPath: '/incoming', filesTotal: 2, totalSize: 3010 }]);
+    expect(p.transferLog.transfers()).toMatchObject([
+      { status: 'receiving', destinationPath: '/incoming', filesTotal: 2, totalSize: 3010 },
+    ]);
     // A retransmitted request gets the same answer.
     p.opener.onRequest(s, request(1));
     expect(p.endpoint.messages(s.localIndex)).toHaveLength(2);
@@ -45,14 +47,17 @@ describe('TransferOpener', () => {
     const msgs = p.endpoint.messages(s.localIndex);
     expect(msgs[0]).toMatchObject({ kind: 'transferRefuse', transferId: 1, code: ErrorCodes.PROTOCOL });
     expect(msgs[1]).toMatchObject({ kind: 'transferRefuse', transferId: 2 });
-    expect(msgs.filter((m) => m.kind === 'transferRefuse' && m.transferId === 4)).toMatchObject([{ code: ErrorCodes.REFUSED, reason: 'too many open transfers in one session (max 1)' }]);
+    expect(msgs.filter((m) => m.kind === 'transferRefuse' && m.transferId === 4)).toMatchObject([
+      { code: ErrorCodes.REFUSED, reason: 'too many open transfers in one session (max 1)' },
+    ]);
     expect(p.endpoint.opens.map((o) => o.transferId)).toEqual([3]);
   });
 
   it('a failed native open is refused with its code and kept as a failed record', async () => {
     const p = fixture();
     const s = p.connect();
-    p.endpoint.onOpen = () => Promise.reject(Object.assign(new Error('destination is claimed by another transfer'), { code: ErrorCodes.PATH_BUSY }));
+    p.endpoint.onOpen = () =>
+      Promise.reject(Object.assign(new Error('destination is claimed by another transfer'), { code: ErrorCodes.PATH_BUSY }));
     p.opener.onRequest(s, request(1));
     await settle(p);
     expect(p.endpoint.messages(s.localIndex)).toMatchObject([{ kind: 'transferRefuse', transferId: 1, code: ErrorCodes.PATH_BUSY }]);

@@ -48,7 +48,12 @@ describe('TransferProgress', () => {
     expect(t).toMatchObject({ status: 'error', errorMessage: 'no space left on device', resumable: false });
     expect(p.resume.records()).toEqual([]);
     await settle(p);
-    expect(p.endpoint.messages(s.localIndex).at(-1)).toEqual({ kind: 'transferError', transferId: 1, code: ErrorCodes.DISK, message: 'no space left on device' });
+    expect(p.endpoint.messages(s.localIndex).at(-1)).toEqual({
+      kind: 'transferError',
+      transferId: 1,
+      code: ErrorCodes.DISK,
+      message: 'no space left on device',
+    });
   });
 
   it('a cancel removes the partials and ends resume; a second cancel changes nothing', async () => {
