@@ -194,37 +194,19 @@ export async function iperf3Once(opts, dg, net = null) {
 }
 
 /**
- * A self-signed P-256 certificate for the TLS copy (made once per bench), or null without
- * the openssl CLI.
+ * A self-signed P-256 certificate for the TLS copy (made once per bench with the tests'
+ * test/tools/tls-cert.ts; socat runs with verify=0), or null without the openssl CLI.
  */
 export async function tlsCert(ctx) {
   if (!which('openssl')) return null;
   const dir = path.join(ctx.work, 'tls');
   await mkdir(dir, { recursive: true });
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  const r = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=jetrecv-bench',
-    ],
-    { encoding: 'utf8' },
-  );
-  return r.status === 0 ? { cert, key } : null;
+  try {
+    const { loadTestTools } = await import('../test/tools/load-tools.mjs');
+    return (await loadTestTools()).tlsCert.makeSelfSignedCert(dir, 1);
+  } catch {
+    return null;
+  }
 }
 
 /**

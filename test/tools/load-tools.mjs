@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const toolsDir = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(toolsDir, '..', '..');
-const sources = ['impair-relay.ts', 'netns.ts', 'wan.ts'];
+const sources = ['impair-relay.ts', 'netns.ts', 'wan.ts', 'tls-cert.ts'];
 
 /** Compiles the tools if the cache is stale; returns the directory of the .js files. */
 export function compileTestTools() {
@@ -62,11 +62,12 @@ export function compileTestTools() {
   return outDir;
 }
 
-/** The compiled modules: { relay: impair-relay.ts, netns: netns.ts, wan: wan.ts }. */
+/** The compiled modules: { relay: impair-relay.ts, netns: netns.ts, wan: wan.ts, tlsCert: tls-cert.ts }. */
 export async function loadTestTools() {
   const dir = compileTestTools();
   const relay = await import(pathToFileURL(path.join(dir, 'impair-relay.js')).href);
   const netns = await import(pathToFileURL(path.join(dir, 'netns.js')).href);
   const wan = await import(pathToFileURL(path.join(dir, 'wan.js')).href);
-  return { relay, netns, wan };
+  const tlsCert = await import(pathToFileURL(path.join(dir, 'tls-cert.js')).href);
+  return { relay, netns, wan, tlsCert };
 }
