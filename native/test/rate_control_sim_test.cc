@@ -561,18 +561,15 @@ TogetherResult RunTogether(uint64_t mib, uint32_t seed, bool print_trace) {
   return out;
 }
 
-// Asserted: a mean of >= 0.85 over 20 seeds, >= 18 of them >= 0.8, and the worst
-// >= 0.2 (regression floors; the old controller, whose standing-queue cut reset each
-// flow to its own delivery rate, printed a mean of ~0.81 and 12 of 20 seeds). The
-// target (>= 0.8 in every run) is NOT met (open gap, issue 10): with the share-aware
-// cut (rate_control.h kShareCutExponent) this prints a mean of ~0.88 and 19 of 20
-// seeds >= 0.86; the exception is a flow whose first train queues behind the other's
-// startup (seed 11, ~0.22): it measures a small share, leaves startup at it, and its
-// "path" (the highest estimate it has seen) is that small share too, so the cut gives
-// it no relief. Fixing it needs each flow to learn the link's rate, not its share
-// (a receiver-measured packet-pair spacing, or the receiver telling each flow the total).
-// Before the senders' order was drawn per tick, flow 0 took every slot the full queue
-// freed and this printed a mean of ~0.44.
+// Asserted: the worst of 20 seeds >= 0.25 (a regression floor). The target
+// (>= 0.8 in every run) is NOT met (open gap, issue 10): this prints a mean of
+// ~0.81 and a worst of ~0.27 (12 of 20 seeds >= 0.8). A share-aware cut (btl <-
+// delivery x (delivery / path)^-0.5, path = btl's decaying maximum) printed 0.88 /
+// 0.22 / 19 of 20 but was reverted: it lets a flow whose path estimate is too high
+// reset btl ABOVE its delivery rate, and wan.test.ts (100 Mbit/s from a 1 Gbit/s
+// start) once saw 28,844 queue drops and 55 % resent with it. Before the senders'
+// order was drawn per tick, flow 0 took every slot the full queue freed and this
+// printed a mean of ~0.44.
 void TestTwoFlowsTogether() {
   double worst = 1, sum = 0;
   constexpr uint32_t kSeeds = 20;
@@ -590,9 +587,7 @@ void TestTwoFlowsTogether() {
       "two flows together, 2 x 128 MiB: mean fairness %.3f, worst %.3f, %u of %u seeds >= 0.8 "
       "(target: all, not met)\n",
       sum / kSeeds, worst, fair_seeds, kSeeds);
-  CHECK(sum / kSeeds >= 0.85);
-  CHECK(fair_seeds >= 18);
-  CHECK(worst >= 0.2);
+  CHECK(worst >= 0.25);
   for (uint32_t seed = 1; seed <= 3; ++seed) {
     const TogetherResult t = RunTogether(1024, seed, seed == 1);
     std::printf(

@@ -291,12 +291,7 @@ bool RateController::OnFeedback(const RateSample& s) {
     // A queue that stayed above target for a whole round: more is sent into the
     // bottleneck than it forwards (another flow came, or btl is too high).
     if (standing_queue && mode_ == Mode::kProbeBw && round_delivered_bps > 0) {
-      // Reset to the delivery rate (the flow's share), less far the smaller
-      // that share is of the path: AIMD alone would keep the ratio of the shares.
-      const double delivered = std::min(round_delivered_bps, std::max(FilterMax(), btl_bps_));
-      const double share = path_bps_ > 0 ? std::max(delivered / path_bps_, 0.05) : 1;
-      ResetFilter(path_bps_ > 0 ? std::min(path_bps_, delivered * std::pow(share, -kShareCutExponent))
-                                : delivered);
+      ResetFilter(std::min(round_delivered_bps, std::max(FilterMax(), btl_bps_)));
       EnterProbeBw(1, s.now_us);
       ++loss_events_;
       congestion = true;
@@ -305,8 +300,6 @@ bool RateController::OnFeedback(const RateSample& s) {
     }
   }
   btl_bps_ = FilterMax();
-  if (round_end) path_bps_ *= 1 - 1 / kPathDecayRounds;
-  path_bps_ = std::max(path_bps_, btl_bps_);
   if (btl_bps_ <= 0) {
     last_feedback_us_ = s.now_us;
     return congestion;

@@ -76,11 +76,6 @@ constexpr double kStartupDrainGain = 0.5;
 constexpr double kProbeGain = 1.15;
 constexpr double kDrainGain = 0.75;
 constexpr double kQueueBackoff = 0.85;  // standing queue: pace at this x delivery rate
-// The standing-queue cut resets btl to delivery x (delivery / path)^-kShareCutExponent
-// (at most path), path = btl's highest value, decaying by 1/kPathDecayRounds per
-// round: a flow holding less of what it saw the path carry gives up less.
-constexpr double kShareCutExponent = 0.5;
-constexpr double kPathDecayRounds = 30;
 // A round losing more than this is congested whatever the delay says.
 constexpr double kCongestionLossFraction = 0.25;
 constexpr unsigned kCycleRounds = 8;
@@ -232,7 +227,6 @@ class RateController {
   std::array<double, kBwWindowRounds> samples_{};
   std::array<uint64_t, kBwWindowRounds> sample_round_{};  // its seq, 0 = empty
   double btl_bps_ = 0;
-  double path_bps_ = 0;  // btl's decaying maximum (kPathDecayRounds)
 
   uint64_t min_rtt_us_ = 0;  // 0 = no sample yet
   uint64_t min_rtt_stamp_us_ = 0;
