@@ -213,11 +213,24 @@ bool RateController::OnFeedback(const RateSample& s) {
     // bottleneck is slower than the start rate and the delivery rate over one
     // FEEDBACK interval (the train's arrival spacing) is its rate; if it did
     // not, the path carried the start rate (an interval reaching into the
-    // trickle would understate it).
-    AddRoundSample(queue_high ? std::min(static_cast<double>(s.delivered_bytes) * 8e6 /
-                                             static_cast<double>(s.interval_us),
-                                         static_cast<double>(start_bps_))
-                              : static_cast<double>(start_bps_));
+    // trickle would understate it). It queued if the queuing delay is above
+    // target, or if the interval lies in the train (sent at the start rate or
+    // faster) and arrived at below kTrainQueuedRatio of the start rate: two
+    // FEEDBACKs close together (a receiver's late timer) see little queue growth
+    // between them, and a start rate read as the path's would flood a slow link.
+    const double start = static_cast<double>(start_bps_);
+    const double send_bps = s.send_interval_us > 0 ? static_cast<double>(s.sent_bytes) * 8e6 /
+                                                         static_cast<double>(s.send_interval_us)
+                                                   : 0;
+    const double arrival_bps = s.ack_interval_us > 0 ? static_cast<double>(s.delivered_bytes) * 8e6 /
+                                                           static_cast<double>(s.ack_interval_us)
+                                                     : start;
+    const bool queued =
+        queue_high || (send_bps >= kTrainQueuedRatio * start && arrival_bps < kTrainQueuedRatio * start);
+    AddRoundSample(
+        queued ? std::min(static_cast<double>(s.delivered_bytes) * 8e6 / static_cast<double>(s.interval_us),
+                          start)
+               : start);
   } else if (s.interval_us > 0) {
     acc_accepted_ += queue_high ? s.delivered_bytes : std::max(s.sent_bytes, s.delivered_bytes);
     acc_delivered_ += s.delivered_bytes;
@@ -291,7 +304,13 @@ bool RateController::OnFeedback(const RateSample& s) {
     // A queue that stayed above target for a whole round: more is sent into the
     // bottleneck than it forwards (another flow came, or btl is too high).
     if (standing_queue && mode_ == Mode::kProbeBw && round_delivered_bps > 0) {
-      ResetFilter(std::min(round_delivered_bps, std::max(FilterMax(), btl_bps_)));
+      // Reset to the delivery rate (the flow's share), less far the smaller
+      // that share is of the path: AIMD alone would keep the ratio of the shares.
+      const double delivered = std::min(round_delivered_bps, std::max(FilterMax(), btl_bps_));
+      const double share = path_bps_ > 0 ? std::max(delivered / path_bps_, kShareCutMinShare) : 1;
+      const double reset =
+          path_bps_ > 0 ? std::min(path_bps_, delivered * std::pow(share, -kShareCutExponent)) : delivered;
+      ResetFilter(reset);
       EnterProbeBw(1, s.now_us);
       ++loss_events_;
       congestion = true;
@@ -300,6 +319,8 @@ bool RateController::OnFeedback(const RateSample& s) {
     }
   }
   btl_bps_ = FilterMax();
+  if (round_end) path_bps_ *= 1 - 1 / kPathDecayRounds;
+  path_bps_ = std::max(path_bps_, btl_bps_);
   if (btl_bps_ <= 0) {
     last_feedback_us_ = s.now_us;
     return congestion;

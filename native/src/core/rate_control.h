@@ -23,7 +23,9 @@
 //    through);
 //  - the first train: kInitialTrainUs at the start rate, then a trickle until
 //    its echoes give the first sample (the train's arrival spacing is the
-//    bottleneck's rate); the rate then starts from that sample;
+//    bottleneck's rate if it queued: q above target, or blocks sent at the
+//    start rate arriving below kTrainQueuedRatio of it); the rate then starts
+//    from that sample;
 //  - startup: the rate grows continuously by kStartupGain per RTT (at most
 //    kStartupMaxOverBtl x btl); it ends as soon as q exceeds target
 //    in two FEEDBACKs in a row or a round's least RTT rose over the previous
@@ -38,7 +40,8 @@
 //    only while q is at most kStepQueueFraction x target as the round ends;
 //  - a standing queue (q above target through a whole round, and at least
 //    kStandingWindowUs: another flow
-//    came, or btl is too high) resets btl to the delivery rate and paces at
+//    came, or btl is too high) resets btl to the delivery rate, raised by the
+//    flow's share of the path it saw (kShareCutExponent), and paces at
 //    kQueueBackoff x that (a congestion event). Loss with rising delay is
 //    congestion through this rule; loss without it changes nothing, unless a
 //    round loses more than kCongestionLossFraction (no random loss is that high;
@@ -64,6 +67,8 @@ constexpr uint64_t kMinRateBps = 1'000'000;
 // rate, then 1/kTrickleDiv of it.
 constexpr uint64_t kInitialTrainUs = 4'000;
 constexpr double kTrickleDiv = 8;
+// The first train queued if it arrived below this x the start rate (see OnFeedback).
+constexpr double kTrainQueuedRatio = 0.8;
 constexpr double kStartupGain = 1.5;  // per RTT, applied continuously
 constexpr double kStartupMaxOverBtl = 1.5;
 // Startup also ends when a round's least RTT exceeds the previous round's by
@@ -76,6 +81,12 @@ constexpr double kStartupDrainGain = 0.5;
 constexpr double kProbeGain = 1.15;
 constexpr double kDrainGain = 0.75;
 constexpr double kQueueBackoff = 0.85;  // standing queue: pace at this x delivery rate
+// The standing-queue cut resets btl to delivery x (delivery / path)^-kShareCutExponent
+// (at most path), path = btl's highest value, decaying by 1/kPathDecayRounds per
+// round: a flow holding less of what it saw the path carry gives up less.
+constexpr double kShareCutExponent = 0.5;
+constexpr double kPathDecayRounds = 30;
+constexpr double kShareCutMinShare = 0.05;
 // A round losing more than this is congested whatever the delay says.
 constexpr double kCongestionLossFraction = 0.25;
 constexpr unsigned kCycleRounds = 8;
@@ -189,6 +200,7 @@ class RateController {
   // Current bottleneck estimate (bits/s of datagrams), 0 before the first sample.
   uint64_t btl_bps() const { return static_cast<uint64_t>(btl_bps_); }
   uint64_t min_rtt_us() const { return min_rtt_us_; }
+  uint64_t path_bps() const { return static_cast<uint64_t>(path_bps_); }
   uint64_t srtt_us() const { return static_cast<uint64_t>(srtt_us_); }
   uint64_t queue_target_us() const;
   bool in_startup() const { return mode_ == Mode::kStartup; }
@@ -227,6 +239,7 @@ class RateController {
   std::array<double, kBwWindowRounds> samples_{};
   std::array<uint64_t, kBwWindowRounds> sample_round_{};  // its seq, 0 = empty
   double btl_bps_ = 0;
+  double path_bps_ = 0;  // btl's decaying maximum (kPathDecayRounds)
 
   uint64_t min_rtt_us_ = 0;  // 0 = no sample yet
   uint64_t min_rtt_stamp_us_ = 0;
