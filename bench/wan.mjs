@@ -196,16 +196,19 @@ async function jetrecvRun(ctx, wan, p, { files, extraSend = [], timeoutMs, onDon
 }
 
 /**
- * `iperf3 -C algo` for `seconds` from a to b; {bytes, seconds, retransmits, segmentsSent} or
+ * `iperf3 -C algo` from a to b, for `length.seconds` or until it has sent `length.bytes`
+ * (`-n`; then killed after `length.timeoutMs`); {bytes, seconds, retransmits, segmentsSent} or
  * {error}. `killOn` (a promise) ends it early, without figures.
  */
-async function tcpRun(wan, algo, seconds, port, killOn) {
+async function tcpRun(wan, algo, length, port, killOn) {
+  const seconds = length.seconds ?? Math.ceil((length.timeoutMs ?? 60_000) / 1000);
+  const amount = length.bytes !== undefined ? ['-n', String(length.bytes)] : ['-t', String(seconds)];
   const srv = start(wan.wrap('b', ['iperf3', '-s', '-1', '-p', String(port), '-B', wan.addressB]));
   try {
     await sleep(400); // iperf3 -s binds at once; no readiness line with -1
     const c = await start(
-      wan.wrap('a', ['iperf3', '-c', wan.addressB, '-p', String(port), '-C', algo, '-t', String(seconds), '-J', '-i', '0.1']),
-      { timeoutMs: (seconds + 30) * 1000, killOn },
+      wan.wrap('a', ['iperf3', '-c', wan.addressB, '-p', String(port), '-C', algo, ...amount, '-J', '-i', '0.1']),
+      { timeoutMs: length.timeoutMs ?? (seconds + 30) * 1000, killOn },
     ).done;
     let j;
     try {
@@ -305,9 +308,10 @@ async function wanRow(ctx, wan, p, tool, src) {
             sent: x.blocksSent,
           };
     } else if (tool.startsWith('tcp-')) {
-      // TCP runs for a fixed time (a file of this size could take an hour at 200 ms + 2 %).
-      const seconds = Math.min(20, Math.max(5, Math.ceil(ideal * 2)));
-      const x = await tcpRun(wan, tool.slice(4), seconds, 5201);
+      // TCP moves the same bytes as jetrecv (iperf3 -n), so both pay their start-up and tail;
+      // a run that has not finished after 6 x the ideal time (at least 20 s: CUBIC at 200 ms
+      // + 2 % could take an hour) is killed and says FAILED with the share it delivered.
+      const x = await tcpRun(wan, tool.slice(4), { bytes: src.size, timeoutMs: Math.max(20_000, ideal * 6000) }, 5201);
       r = x.error
         ? x
         : {
@@ -410,7 +414,7 @@ async function shareRun(ctx, wan, p, src) {
   try {
     // TCP runs until jetrecv is done (then it is stopped; its share comes from the link).
     let jetrecvDone;
-    const tcp = tcpRun(wan, 'bbr', 600, 5202, new Promise((r) => (jetrecvDone = r)));
+    const tcp = tcpRun(wan, 'bbr', { seconds: 600 }, 5202, new Promise((r) => (jetrecvDone = r)));
     await sleep(3000); // TCP at its steady state first
     const m0 = smp.now();
     const [x] = await jetrecvRun(ctx, wan, p, { files: [src], timeoutMs: Math.max(90_000, idealSeconds(src.size, p) * 20_000) });
@@ -605,7 +609,7 @@ export function printWanTable(results) {
       .map((cell, c) => String(cell).padEnd(widths[c]))
       .join(' | ')
       .trimEnd();
-  console.log("\nwan (through build/wan-emu; goodput/link: file bytes per the tool's own data time, TCP over a fixed time):");
+  console.log("\nwan (through build/wan-emu; goodput/link: file bytes per the tool's own data time, TCP moving the same bytes with iperf3 -n):");
   console.log(line(lines[0]));
   console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
   for (const l of lines.slice(1)) console.log(line(l));
