@@ -118,6 +118,44 @@ void TestTailCopies(const std::string& dir) {
   CHECK(!t->PlanBatch(100, &b));
 }
 
+// The TX threads claim through ClaimPacedBatch (paced), not PlanBatch: the tail
+// copies must come out of that door too once nothing else is left to send.
+void TestTailCopiesPaced(const std::string& dir) {
+  SendSpec spec;
+  spec.block_size = kBs;
+  spec.files = {{WriteSource(dir, 200 * kBs), 200 * kBs}};
+  spec.rate_policy = RatePolicy::kFixed;
+  spec.rate_max_bps = 10'000'000'000ull;
+  Status st;
+  auto t = SendTransfer::Open(nullptr, 1, spec, 0, &st);
+  REQUIRE(t && st.ok());
+  uint64_t now_ns = 1'000'000'000;
+  auto claim_all = [&] {
+    std::vector<Planned> out;
+    BlockBatch b;
+    for (int guard = 0; guard < 10'000; ++guard) {
+      const uint64_t wait = t->ClaimPacedBatch(16, now_ns, &b);
+      if (wait == SendTransfer::kNoBatch) break;
+      if (wait != 0) {
+        now_ns += wait;
+        continue;
+      }
+      out.push_back({b.first_block, b.count, b.retransmit, b.tail_copy});
+      t->CommitBatch(b, b.count, b.count * (kBs + 56), now_ns / 1000);
+    }
+    return out;
+  };
+  claim_all();
+  REQUIRE(t->first_pass_done());
+  Nack(*t, 1, {{0, 2, 150}});
+  const std::vector<Planned> p = claim_all();
+  REQUIRE(p.size() == 2u);
+  CHECK(p[0].retransmit && !p[0].tail_copy && p[0].first == 150 && p[0].count == 2);
+  CHECK(p[1].tail_copy && p[1].first == 150 && p[1].count == 2);
+  CHECK_EQ(t->Stats().blocks_tail_copies, 2u);
+  CHECK(!t->has_pending_work());
+}
+
 }  // namespace
 
 int main() {
@@ -125,6 +163,7 @@ int main() {
   REQUIRE(mkdtemp(tmpl) != nullptr);
   const std::string dir = tmpl;
   TestTailCopies(dir);
+  TestTailCopiesPaced(dir);
   const int rc = jetrecv::test::TestExitCode();
   if (rc == 0) std::system(("rm -rf '" + dir + "'").c_str());
   return rc;

@@ -282,7 +282,8 @@ bool SendTransfer::PlanLocked(size_t max_blocks, BlockBatch* batch) {
 
 uint64_t SendTransfer::ClaimPacedBatch(size_t max_blocks, uint64_t now_ns, BlockBatch* batch) {
   std::lock_guard lock(mu_);
-  if (stats_.receiver_complete || (pending_.empty() && unsent_.empty() && cursor_done_)) {
+  if (stats_.receiver_complete ||
+      (pending_.empty() && tail_copies_.empty() && unsent_.empty() && cursor_done_)) {
     return kNoBatch;
   }
   // Batch size: at most max_blocks, and about kTxBatchDurationNs at the current rate.
