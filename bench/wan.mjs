@@ -206,10 +206,10 @@ async function tcpRun(wan, algo, length, port, killOn) {
   const srv = start(wan.wrap('b', ['iperf3', '-s', '-1', '-p', String(port), '-B', wan.addressB]));
   try {
     await sleep(400); // iperf3 -s binds at once; no readiness line with -1
-    const c = await start(
-      wan.wrap('a', ['iperf3', '-c', wan.addressB, '-p', String(port), '-C', algo, ...amount, '-J', '-i', '0.1']),
-      { timeoutMs: length.timeoutMs ?? (seconds + 30) * 1000, killOn },
-    ).done;
+    const c = await start(wan.wrap('a', ['iperf3', '-c', wan.addressB, '-p', String(port), '-C', algo, ...amount, '-J', '-i', '0.1']), {
+      timeoutMs: length.timeoutMs ?? (seconds + 30) * 1000,
+      killOn,
+    }).done;
     let j;
     try {
       j = JSON.parse(c.stdout);
@@ -609,7 +609,9 @@ export function printWanTable(results) {
       .map((cell, c) => String(cell).padEnd(widths[c]))
       .join(' | ')
       .trimEnd();
-  console.log("\nwan (through build/wan-emu; goodput/link: file bytes per the tool's own data time, TCP moving the same bytes with iperf3 -n):");
+  console.log(
+    "\nwan (through build/wan-emu; goodput/link: file bytes per the tool's own data time, TCP moving the same bytes with iperf3 -n):",
+  );
   console.log(line(lines[0]));
   console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
   for (const l of lines.slice(1)) console.log(line(l));

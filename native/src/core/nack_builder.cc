@@ -15,6 +15,8 @@ namespace {
 // Ranges per MissingRangesFrom call while scanning.
 constexpr size_t kScanChunk = 64;
 constexpr unsigned kMaxBackoffShift = 6;
+// A re-NACKed range's hold-off: at least this x its previous one.
+constexpr uint64_t kReNackHoldoffGrowth = 1;
 constexpr uint64_t kMaxNackRangeBlocks = 0xffffffffull;  // NackRange.block_count is u32
 }  // namespace
 
@@ -64,14 +66,16 @@ bool NackBuilder::EmitUncovered(uint32_t file, uint64_t first, uint64_t end, uin
       ++it;
       continue;
     }
-    // Expired and still (partly) missing: NACK [pos, ...) again with a doubled
-    // hold-off; the parts of the old entry before and after stay tracked as they were.
+    // Expired and still (partly) missing: NACK [pos, ...) again, with a hold-off
+    // no shorter than the last one; the parts of the old entry before and after stay
+    // tracked as they were.
     if (*n >= max_out) return false;
     const Tracked old = t;
     const uint64_t old_first = it->first.second;
     const uint64_t piece_end = std::min(covered_end, pos + kMaxNackRangeBlocks);
     const uint64_t holdoff = std::min(
-        kMaxNackHoldoffUs, std::max(HoldoffFor(base_holdoff_us_, piece_end - pos), old.holdoff_us * 2));
+        kMaxNackHoldoffUs,
+        std::max(HoldoffFor(base_holdoff_us_, piece_end - pos), old.holdoff_us * kReNackHoldoffGrowth));
     it = tracked_.erase(it);
     if (old_first < pos) {
       Tracked head = old;

@@ -82,7 +82,7 @@ struct BlockBatch {
 // kTailCopyShareDiv). A lost repair in the tail otherwise costs a re-NACK hold-off plus a
 // round trip; the bounds keep a big late burst (a startup's queue drops) from being doubled.
 constexpr uint64_t kTailCopyQueueBlocks = 256;
-constexpr uint64_t kTailCopyFloorBlocks = 64;
+constexpr uint64_t kTailCopyFloorBlocks = 256;
 constexpr uint64_t kTailCopyShareDiv = 20;
 
 class SendTransfer {
