@@ -418,6 +418,43 @@ void TestSlowPathFromFastStart() {
   CHECK(waste_all <= p.loss + 0.01);
 }
 
+// A link faster than the start rate (the bench's 2.5 Gbit/s row, jumbo frames,
+// `--rate-start 1G`): startup grows from the first sample at ~1.5x per RTT, so the
+// link is full a few RTTs in; its overshoot must still fit the queue.
+void TestStartupBelowLink() {
+  PathSpec p;
+  p.link_bps = 2.5e9;
+  p.rtt_us = 50'000;
+  p.loss = 0.01;
+  p.datagram = 8972;
+  RateConfig c;
+  c.start_bps = 1'000'000'000;
+  SimResult r = Run(p, {{c, 0}}, 3'000'000, 1'000'000, 21);
+  const FlowStats& s = r.flows[0];
+  // First 50 ms trace window in which the delivery reached 90 % of the link.
+  double t90_ms = -1;
+  for (size_t i = 1; i < s.delivered_per_trace.size(); ++i) {
+    const double bps =
+        static_cast<double>(s.delivered_per_trace[i] - s.delivered_per_trace[i - 1]) * 8e6 / kTraceUs;
+    if (bps >= 0.9 * (1 - p.loss) * p.link_bps) {
+      t90_ms = static_cast<double>(i * kTraceUs) / 1000.0;
+      break;
+    }
+  }
+  const double waste_all = static_cast<double>(s.lost) / static_cast<double>(s.sent);
+  std::printf(
+      "2.5 Gbit/s, 50 ms, 1 %% loss, start 1 Gbit/s: startup ended %.0f ms, 90 %% of the link at %.0f ms, "
+      "goodput/link %.3f after 1 s, lost/sent %.4f (whole run)\n",
+      s.startup_end_us / 1000.0, t90_ms, Goodput(s, 2'000'000) / p.link_bps, waste_all);
+  // Prints 350 ms (7 RTT: the first train's round trip, then ~1.2x per RTT from 1 to
+  // 2.5 Gbit/s: the rate may reach 1.5x btl, and btl, a round's average, lags the
+  // rate); a regression floor, not a target. A cap of 2 or 2.5x btl gave 250 ms, a
+  // cap on the newest interval's accepted rate 300 ms, but both cost the 300 ms
+  // rows of the matrix (0.92 at 1 %, 0.88-0.89 at 5 %, against 0.99 / 0.98).
+  CHECK(t90_ms > 0 && t90_ms <= 400);
+  CHECK(waste_all <= p.loss + 0.01);
+}
+
 // The same path, the first train's two echoes 1.5 ms apart (a receiver's late
 // FEEDBACK timer): the queue grew too little between them to pass the target, so
 // only the train's arrival rate (a tenth of its send rate) shows it queued. Read
@@ -650,6 +687,7 @@ int main() {
   TestShortRttLinkUtilisation();
   TestSlowPathFromFastStart();
   TestSlowPathFirstEchoesClose();
+  TestStartupBelowLink();
   TestLatecomerBehindStandingQueue();
   TestBesideBbr();
   TestTwoFlowsShare();
