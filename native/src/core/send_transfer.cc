@@ -233,6 +233,19 @@ void SendTransfer::DropNotYetSent(uint32_t file, uint64_t first, uint64_t end) {
   }
 }
 
+uint64_t SendTransfer::TailCopyBudget() const {
+  // The repairs that follow the first pass are about the losses of its last RTT:
+  // loss (retransmitted / sent so far) x the blocks in flight in one RTT (btl x srtt).
+  const double segment = static_cast<double>(block_size_ + kBlockPacketOverhead);
+  const double bdp_blocks =
+      static_cast<double>(rate_.btl_bps()) * static_cast<double>(rate_.srtt_us()) / 8e6 / segment;
+  const double loss = stats_.blocks_sent > 0 ? static_cast<double>(stats_.blocks_retransmitted) /
+                                                   static_cast<double>(stats_.blocks_sent)
+                                             : 0;
+  const auto from_path = static_cast<uint64_t>(kTailCopyLossBdps * loss * bdp_blocks);
+  return std::max({kTailCopyFloorBlocks, stats_.blocks_retransmitted / kTailCopyShareDiv, from_path});
+}
+
 uint64_t SendTransfer::RangeBlocks(const RangeMap& m, uint64_t cap) {
   uint64_t n = 0;
   for (const auto& [key, end] : m) {
@@ -343,7 +356,7 @@ void SendTransfer::CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t 
     } else if (batch.retransmit) {
       stats_.blocks_retransmitted += sent;
       // A late repair (after the first pass) is sent a second time, within bounds.
-      const uint64_t budget = std::max(kTailCopyFloorBlocks, stats_.blocks_retransmitted / kTailCopyShareDiv);
+      const uint64_t budget = TailCopyBudget();
       uint64_t claimed_copies = 0;  // tail copies on other threads, not yet committed
       for (const BlockBatch& c : claims_) claimed_copies += c.tail_copy ? c.count : 0;
       if (first_pass_done_ &&

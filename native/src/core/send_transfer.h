@@ -79,11 +79,13 @@ struct BlockBatch {
 // Tail copies (docs/PROTOCOL-transfer.md §4): after the first pass, a repair that leaves at
 // most kTailCopyQueueBlocks NACKed blocks behind it is sent a second time once the NACKed
 // ranges are out, while all copies stay within max(kTailCopyFloorBlocks, retransmissions /
-// kTailCopyShareDiv). A lost repair in the tail otherwise costs a re-NACK hold-off plus a
-// round trip; the bounds keep a big late burst (a startup's queue drops) from being doubled.
+// kTailCopyShareDiv, kTailCopyLossBdps x loss x the blocks of one RTT at btl). A lost repair
+// in the tail otherwise costs a re-NACK hold-off plus a round trip; the bounds keep a big
+// late burst (a startup's queue drops) from being doubled.
 constexpr uint64_t kTailCopyQueueBlocks = 256;
-constexpr uint64_t kTailCopyFloorBlocks = 256;
+constexpr uint64_t kTailCopyFloorBlocks = 64;
 constexpr uint64_t kTailCopyShareDiv = 20;
+constexpr double kTailCopyLossBdps = 3;
 
 class SendTransfer {
  public:
@@ -176,6 +178,7 @@ class SendTransfer {
   // back unsent: they go out anyway, a NACK for them must not send them twice. Requires mu_.
   void DropNotYetSent(uint32_t file, uint64_t first, uint64_t end);
   // Blocks in m, counted up to cap + 1 (enough to tell "more than cap").
+  uint64_t TailCopyBudget() const;  // requires mu_
   static uint64_t RangeBlocks(const RangeMap& m, uint64_t cap = UINT64_MAX - 1);
   // End of the held range containing (file, block), or block if none. Requires mu_.
   uint64_t HeldEnd(uint32_t file, uint64_t block) const;
