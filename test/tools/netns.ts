@@ -47,6 +47,8 @@ export interface NetnsPair {
   setLossPercent(percent: number, bothWays?: boolean): Promise<void>;
   /** Datagrams the nft rules dropped so far, per arriving side. */
   droppedDatagrams(): Promise<{ intoA: number; intoB: number }>;
+  /** UDP datagrams the sockets of a namespace dropped for a full receive buffer, so far. */
+  udpReceiveBufferErrors(side: PairSide): Promise<number>;
   /** Deletes both namespaces (and the veth pair with them). Idempotent. */
   close(): Promise<void>;
 }
@@ -234,6 +236,15 @@ async function readDropCounter(ns: string): Promise<number> {
   return total;
 }
 
+/** UDP datagrams the sockets of a namespace dropped for a full receive buffer (/proc/net/snmp RcvbufErrors). */
+export async function udpReceiveBufferErrors(ns: string): Promise<number> {
+  const lines = (await must(['ip', 'netns', 'exec', ns, 'cat', '/proc/net/snmp'], 'read /proc/net/snmp'))
+    .split('\n')
+    .filter((l) => l.startsWith('Udp:'));
+  const [names, values] = lines.map((l) => l.trim().split(/\s+/));
+  return Number(values?.[names?.indexOf('RcvbufErrors') ?? -1] ?? NaN);
+}
+
 /**
  * Creates namespaces a and b joined by a veth pair (a = 10.201.0.1, b = 10.201.0.2, /30),
  * `lo` up in both, and nft rules dropping `lossPercent` % of the UDP arriving in b (and in a
@@ -313,6 +324,9 @@ export async function createNetnsPair(options: NetnsPairOptions = {}): Promise<C
     },
     async droppedDatagrams() {
       return { intoA: await readDropCounter(nsA), intoB: await readDropCounter(nsB) };
+    },
+    udpReceiveBufferErrors(side) {
+      return udpReceiveBufferErrors(side === 'a' ? nsA : nsB);
     },
     close() {
       closing ??= cleanup();

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { runCommand, type CommandResult, type Created, type PairSide } from './netns.js';
+import { runCommand, udpReceiveBufferErrors, type CommandResult, type Created, type PairSide } from './netns.js';
 
 // test/tools/ when run from source; node_modules/.cache/... when compiled by load-tools.mjs.
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -307,12 +307,8 @@ export async function createWanPath(options: WanPathOptions = {}): Promise<Creat
       });
     },
     stop: stopEmulator,
-    async udpReceiveBufferErrors(side) {
-      const lines = (await must(['ip', 'netns', 'exec', nsOf(side), 'cat', '/proc/net/snmp'], 'read /proc/net/snmp'))
-        .split('\n')
-        .filter((l) => l.startsWith('Udp:'));
-      const [names, values] = lines.map((l) => l.trim().split(/\s+/));
-      return Number(values?.[names?.indexOf('RcvbufErrors') ?? -1] ?? NaN);
+    udpReceiveBufferErrors(side) {
+      return udpReceiveBufferErrors(nsOf(side));
     },
     async deviceDrops() {
       const read = async (ns: string) =>
