@@ -25,6 +25,7 @@ struct Endpoint::RxThreadState {
     size_t header_index;  // into block_headers
     const uint8_t* data;
     size_t len;
+    bool staged;  // BlockRef::staged
   };
   struct CachedTransfer {
     uint32_t session;
