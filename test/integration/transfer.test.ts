@@ -149,6 +149,9 @@ describe('direct I/O into a disk file system', () => {
           '--server-key',
           info.publicKey,
           '--quiet',
+          // Jumbo datagrams: blocks large enough to be decrypted straight into staging.
+          '--datagram-size',
+          '8972',
           '--dest',
           'd',
           file,

@@ -277,8 +277,9 @@ class ReceiveTransfer {
   uint64_t BlockIndexOf(const BlockFrameHeader& header, size_t len) const;
   // Requires file.direct->mu: bytes [off, end) of a block whose bit was just set are
   // in their staging chunks (pieces in other chunks already written): counts them
-  // as filled and queues the chunks that became full. Returns errno or 0.
-  int AddStaged(uint32_t index, FileState& file, uint64_t off, uint64_t end);
+  // as filled, queues the chunks that became full, and prepares the chunk after one
+  // that got its first block (PrepareChunk). Returns errno or 0.
+  int AddStaged(uint32_t index, FileState& file, uint64_t off, uint64_t end, CounterBlock& counters);
   // Requires file.direct->mu: decides the state of a chunk still in `none`.
   void PrepareChunk(FileState& file, uint64_t chunk, CounterBlock& counters);
   // Requires file.direct->mu: queues staging chunk `chunk` (full) for a writer thread.

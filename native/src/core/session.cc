@@ -119,8 +119,7 @@ OpenResult Session::Open(uint8_t* packet, size_t len) {
   PacketOpen open;
   const OpenResult begun = open.Begin(*this, packet, len);
   if (begun != OpenResult::kOk) return begun;
-  open.Decrypt(packet + kDataHeaderLen, open.frame_len());
-  return open.Finish();
+  return open.FinishInPlace();
 }
 
 OpenResult Session::PacketOpen::Begin(Session& session, uint8_t* packet, size_t len) {
@@ -136,8 +135,8 @@ OpenResult Session::PacketOpen::Begin(Session& session, uint8_t* packet, size_t 
   frame_len_ = len - kDataHeaderLen - kAeadTagLen;
   tag_ = packet + len - kAeadTagLen;
   packet_len_ = len;
-  uint8_t nonce[kAeadNonceLen];
-  MakeNonce(header.lane, header.counter, nonce);
+  aad_ = packet;
+  MakeNonce(header.lane, header.counter, nonce_);
 
   RecvLane& state = *lane_;
   lock_ = std::unique_lock<std::mutex>(state.mu);
@@ -155,7 +154,6 @@ OpenResult Session::PacketOpen::Begin(Session& session, uint8_t* packet, size_t 
     lock_.unlock();
     return OpenResult::kReplay;  // older than the previous epoch: far outside the window
   }
-  ok_ = ok_ && ctx_->OpenBegin(nonce, packet, kDataHeaderLen);
   return OpenResult::kOk;
 }
 
@@ -164,13 +162,27 @@ void Session::PacketOpen::Decrypt(uint8_t* out, size_t n) {
     ok_ = false;
     return;
   }
+  if (!begun_) {
+    ok_ = ok_ && ctx_->OpenBegin(nonce_, aad_, kDataHeaderLen);
+    begun_ = true;
+  }
   ok_ = ok_ && ctx_->OpenUpdate(ciphertext_ + decrypted_, out, n);
   decrypted_ += n;
 }
 
 OpenResult Session::PacketOpen::Finish() {
+  if (lane_ == nullptr) return OpenResult::kBadTag;  // Begin refused the packet
+  if (!begun_) Decrypt(ciphertext_, 0);              // an empty frame
+  return Conclude(ok_ && decrypted_ == frame_len_ && ctx_->OpenFinal(tag_));
+}
+
+OpenResult Session::PacketOpen::FinishInPlace() {
+  if (lane_ == nullptr) return OpenResult::kBadTag;
+  return Conclude(ok_ && !begun_ && ctx_->Open(nonce_, aad_, kDataHeaderLen, ciphertext_, frame_len_, tag_));
+}
+
+OpenResult Session::PacketOpen::Conclude(bool verified) {
   RecvLane& state = *lane_;
-  const bool verified = ok_ && decrypted_ == frame_len_ && ctx_->OpenFinal(tag_);
   if (verified && ctx_ == state.scratch.get()) {
     if (state.current_epoch != ~0ull && epoch_ == state.current_epoch + 1) {
       std::swap(state.previous, state.current);
