@@ -178,6 +178,7 @@ void Endpoint::HandleBatch(RxThreadState& rx, std::vector<RecvDatagram>& datagra
   FlushBlocks(rx);
   rx.touched_sessions.clear();
   rx.transfer_cache.clear();
+  rx.no_staging_session = nullptr;
 }
 
 namespace {
@@ -230,13 +231,16 @@ OpenResult Endpoint::OpenData(RxThreadState& rx, Session& session, uint8_t* pack
   if (const OpenResult begun = open.Begin(session, packet, len); begun != OpenResult::kOk) return begun;
   uint8_t* frame = packet + kDataHeaderLen;
   const size_t frame_len = open.frame_len();
-  if (direct_writer_ == nullptr || frame_len < kMinStagedFrameBytes) return open.FinishInPlace();
+  if (direct_writer_ == nullptr || frame_len < kMinStagedFrameBytes || &session == rx.no_staging_session) {
+    return open.FinishInPlace();
+  }
   const size_t head = kFrameHeadBytes;
   open.Decrypt(frame, head);
   if (frame[0] == static_cast<uint8_t>(FrameType::kBlock)) {
     const BlockFrameHeader header = LoadWire<BlockFrameHeader>(frame);  // not verified yet
     ReceiveTransfer* transfer = BatchTransfer(rx, session.local_index(), header.transfer_id);
-    if (transfer != nullptr) {
+    if (transfer != nullptr && !transfer->has_direct_files()) rx.no_staging_session = &session;
+    if (transfer != nullptr && transfer->has_direct_files()) {
       StagingBlockData data(open, frame + kBlockFrameHeaderLen, head - kBlockFrameHeaderLen);
       const size_t data_len = frame_len - kBlockFrameHeaderLen;
       switch (transfer->StageSealedBlock(header, data_len, data, *rx.counters)) {

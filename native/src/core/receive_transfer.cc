@@ -267,6 +267,7 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
         sfs.f_type != TMPFS_MAGIC && t->OpenPartialForWrite(*file, O_WRONLY | O_DIRECT, &probe) == 0) {
       close(probe);
       file->direct = std::make_unique<DirectState>(f.size);
+      t->has_direct_files_ = true;
       // Chunks with blocks restored from a checkpoint can never fill by staging.
       for (uint64_t b = 0; file->bitmap.CountSet() != 0 && b < file->blocks; ++b) {
         if (!file->bitmap.Test(b)) continue;

@@ -200,6 +200,9 @@ class ReceiveTransfer {
   // after verification, so a forgery never takes a pool chunk or opens a file).
   StageResult StageSealedBlock(const BlockFrameHeader& header, size_t len, SealedBlockData& data,
                                CounterBlock& counters);
+  // True if some file of the transfer is written with direct I/O (set at Open): only
+  // then can StageSealedBlock stage anything.
+  bool has_direct_files() const { return has_direct_files_; }
 
   // The sender's POSITION frame; positions only move forward.
   void OnPosition(const PositionFrame& position);
@@ -337,6 +340,7 @@ class ReceiveTransfer {
   // A direct write failed or was cancelled: bits no longer imply data on disk.
   std::atomic<bool> direct_lost_{false};
   uint32_t block_size_ = 0;
+  bool has_direct_files_ = false;
   bool sync_on_finalize_ = true;
   bool resumable_ = true;
   std::string partial_tag_;
