@@ -152,6 +152,7 @@ OpenResult Session::PacketOpen::Begin(Session& session, uint8_t* packet, size_t 
     ctx_ = state.scratch.get();
   } else {
     lock_.unlock();
+    lane_ = nullptr;             // nothing to finish
     return OpenResult::kReplay;  // older than the previous epoch: far outside the window
   }
   return OpenResult::kOk;
