@@ -5,7 +5,9 @@
 // whose held ranges are read back from the partial; four RX threads on one
 // file; Close with writes pending (keeping and removing partials); a failed
 // direct write (EFBIG) failing the transfer; small and tmpfs files staying
-// buffered. Every case checks the final bytes and the direct-I/O counters.
+// buffered; blocks decrypted straight into staging (StageSealedBlock) with forged
+// copies whose garbage must never reach the file. Every case checks the final
+// bytes and the direct-I/O counters.
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -18,6 +20,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -162,9 +165,10 @@ void TestOutOfOrderWithCheckpoint() {
   CHECK(ReadAll(root + "/big.bin") == content);
   CHECK_EQ(fx.Get(CounterId::kbytes_written), size);
   CHECK(fx.Get(CounterId::kdrop_duplicate_block) >= n / 5);
-  // Chunks 9..15 filled after the checkpoint (once their held-back blocks came):
-  // direct. Chunk 8 was staging at the checkpoint (the block straddling 8 MiB).
-  CHECK_EQ(fx.Get(CounterId::kbytes_written_direct), 7 * MiB);
+  // Chunks 10..15 filled after the checkpoint (once their held-back blocks came):
+  // direct. Chunk 8 was staging at the checkpoint (the block straddling 8 MiB), and
+  // so was chunk 9, prepared ahead by that block.
+  CHECK_EQ(fx.Get(CounterId::kbytes_written_direct), 6 * MiB);
   CHECK_EQ(fx.writer->free_chunks(), fx.writer->chunk_count());
   t->Close(false);
 }
@@ -347,6 +351,101 @@ std::string SkipReason(const std::string& dir) {
 
 }  // namespace
 
+// StageSealedBlock's side of a packet open: "decrypts" a packet's data (copies it,
+// or writes 0xEE bytes for a forgery) and verifies as told.
+class FakeSealedData final : public SealedBlockData {
+ public:
+  FakeSealedData(const Packet& p, bool authentic) : p_(p), authentic_(authentic) {}
+  void DecryptTo(uint8_t* out, size_t len) override {
+    REQUIRE(done_ + len <= p_.len);
+    if (authentic_) {
+      std::memcpy(out, p_.data + done_, len);
+    } else {
+      std::memset(out, 0xEE, len);
+    }
+    done_ += len;
+  }
+  bool Verify() override {
+    CHECK_EQ(done_, p_.len);  // all of the data, then the verdict
+    return authentic_;
+  }
+  size_t done() const { return done_; }
+
+ private:
+  const Packet& p_;
+  const bool authentic_;
+  size_t done_ = 0;
+};
+
+// What the endpoint does with one packet: stage it, else (not staged) the usual OnBlocks.
+StageResult Deliver(ReceiveTransfer& t, const Packet& p, bool authentic, CounterBlock& c) {
+  FakeSealedData data(p, authentic);
+  const StageResult r = t.StageSealedBlock(p.header, p.len, data, c);
+  if (r == StageResult::kNotStaged) {
+    CHECK_EQ(data.done(), 0u);  // nothing decrypted
+    if (authentic) Feed(t, {p}, 1, c);
+  } else if (r == StageResult::kStaged) {
+    const BlockRef ref{&p.header, nullptr, p.len, true};
+    t.OnBlocks(&ref, 1, c);
+  }
+  return r;
+}
+
+// Blocks decrypted straight into their staging chunk, 8000-byte blocks (block 131
+// straddles chunks 0 and 1). A chunk in `none` is never staged into (block 0 goes
+// the usual way, and prepares chunk 1 ahead). Forged copies of blocks 1 and 131 land in
+// staging chunks and are rejected: a Checkpoint then flushes the staged chunks,
+// and their regions in the partial hold zeros (preallocated), never the forged
+// bytes; the real copies come later, and the file is exact.
+void TestStageSealed() {
+  const std::string root = MakeRoot("sealed");
+  Fixture fx(64);
+  const uint32_t bs = 8000;
+  const uint64_t size = 8 * MiB + 100;
+  const std::string content = Content(size, 8);
+  auto t = OpenOne(fx, root, bs, size);
+  const std::vector<Packet> all = PacketsFor(5, 0, content, bs);
+  CounterBlock& c = fx.counters.NewBlock();
+  const size_t straddling = MiB / bs;  // 131: bytes 1048000..1056000
+  REQUIRE(all[straddling].header.offset < MiB && all[straddling].header.offset + bs > MiB);
+
+  CHECK(Deliver(*t, all[0], true, c) == StageResult::kNotStaged);  // chunk 0 was `none`
+  CHECK(Deliver(*t, all[1], false, c) == StageResult::kRejected);
+  for (size_t i = 2; i < straddling + 20; ++i) {
+    if (i != straddling) Deliver(*t, all[i], true, c);
+  }
+  CHECK(Deliver(*t, all[1], false, c) == StageResult::kRejected);
+  CHECK(Deliver(*t, all[straddling], false, c) == StageResult::kRejected);
+  CHECK(Deliver(*t, all[5], true, c) == StageResult::kNotStaged);  // a duplicate
+  CHECK_EQ(fx.Get(CounterId::kdrop_duplicate_block), 1u);
+  // Blocks 2..130 (chunk 0) and 132..150 (chunk 1, prepared ahead by block 0).
+  CHECK_EQ(fx.Get(CounterId::kblocks_decrypted_to_staging), (straddling - 2) + 19);
+  CHECK(!t->Complete());
+  CHECK_EQ(fx.Get(CounterId::kbytes_written_direct), 0u);  // chunk 0 lacks blocks 1 and 131
+
+  ReceiveCheckpoint cp;
+  REQUIRE(t->Checkpoint(&cp).ok());
+  CHECK_EQ(cp.blocks_held, straddling + 20 - 2);
+  const std::string partial = root + "/.big.bin.jrpart";
+  for (const size_t victim : {size_t{1}, straddling}) {
+    CHECK(ReadRange(partial, victim * bs, bs) == std::string(bs, '\0'));
+    for (const ResumeRange& r : cp.ranges) {
+      CHECK(victim < r.first_block || victim >= r.first_block + r.block_count);
+    }
+  }
+  CHECK(ReadRange(partial, 2 * bs, (straddling - 2) * bs) == content.substr(2 * bs, (straddling - 2) * bs));
+
+  for (size_t i = 1; i < all.size(); ++i) Deliver(*t, all[i], true, c);
+  CHECK(WaitComplete(*t));
+  CHECK(ReadAll(root + "/big.bin") == content);
+  CHECK_EQ(fx.Get(CounterId::kbytes_written), size);
+  // Chunks 3..7 (0 and 1, and 2 prepared ahead, were flushed buffered by the checkpoint).
+  CHECK_EQ(fx.Get(CounterId::kbytes_written_direct), 5 * MiB);
+  CHECK_EQ(fx.Get(CounterId::kwrite_errors), 0u);
+  CHECK_EQ(fx.writer->free_chunks(), fx.writer->chunk_count());
+  t->Close(false);
+}
+
 int main() {
   char tmpl[] = "/var/tmp/jetrecv-direct-XXXXXX";
   REQUIRE(mkdtemp(tmpl) != nullptr);
@@ -365,6 +464,7 @@ int main() {
   TestCloseWithPendingWrites();
   TestDirectWriteError();
   TestNotEligible();
+  TestStageSealed();
   const int rc = jetrecv::test::TestExitCode();
   if (rc == 0) std::system(("rm -rf '" + g_base + "'").c_str());
   return rc;

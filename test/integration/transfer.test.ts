@@ -149,6 +149,9 @@ describe('direct I/O into a disk file system', () => {
           '--server-key',
           info.publicKey,
           '--quiet',
+          // Jumbo datagrams: blocks large enough to be decrypted straight into staging.
+          '--datagram-size',
+          '8972',
           '--dest',
           'd',
           file,
@@ -159,13 +162,17 @@ describe('direct I/O into a disk file system', () => {
         const direct = sampleValue(families, 'jetrecv_bytes_written_direct_total');
         expect(sampleValue(families, 'jetrecv_bytes_written_total')).toBe(size);
         expect(sampleValue(families, 'jetrecv_write_errors_total')).toBe(0);
+        const decryptedToStaging = sampleValue(families, 'jetrecv_blocks_decrypted_to_staging_total');
         if (mode === 'auto') {
           // Whole 1 MiB chunks only, never the last one (it holds EOF).
           expect(direct).toBeGreaterThan(0);
           expect(direct % (1 << 20)).toBe(0);
           expect(direct).toBeLessThan(size);
+          // Most blocks skip the staging copy: decrypted straight into their chunk.
+          expect(decryptedToStaging).toBeGreaterThan(0);
         } else {
           expect(direct).toBe(0);
+          expect(decryptedToStaging).toBe(0);
         }
       } finally {
         await serve.stop();

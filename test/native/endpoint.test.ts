@@ -1,15 +1,14 @@
 // endpoint.test.ts — the real addon over loopback UDP: the doorbell delivers
 // handshake and control events, garbage moves the right drop counters and queues
-// nothing, DATA packets sealed here with node:crypto (an independent implementation
+// nothing, DATA packets sealed with node:crypto (test/tools/data-packet.ts: an independent implementation
 // of the documented key schedule) are accepted, and the lifecycle is safe.
-import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { addon, type EndpointOptions, type NativeEndpoint, type NativeEvent } from '../../src/addon/binding.js';
+import { controlFrame, kDataHeaderLen, kTagLen, sealData } from '../tools/data-packet.js';
 
 const { handshakeInitLength: kHandshakeInitLen, handshakeRespLength: kHandshakeRespLen, handshakeCookieLength: kHandshakeCookieLen } = addon.constants;
-const kDataHeaderLen = 16;
-const kTagLen = 16;
 const kEpochShift = 22n;
 
 interface Harness {
@@ -78,31 +77,6 @@ async function udpClient(): Promise<dgram.Socket> {
 
 function sendUdp(s: dgram.Socket, port: number, bytes: Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => s.send(bytes, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
-}
-
-/** Seals one frame as a DATA packet exactly as docs/PROTOCOL.md describes (AES-256-GCM). */
-function sealData(baseKey: Uint8Array, receiverIndex: number, lane: number, counter: bigint, frame: Uint8Array): Buffer {
-  const header = Buffer.alloc(kDataHeaderLen);
-  header.writeUInt8(3, 0);
-  header.writeUInt8(lane, 1);
-  header.writeUInt32LE(receiverIndex, 4);
-  header.writeBigUInt64LE(counter, 8);
-  const info = Buffer.alloc(13 + 1 + 8);
-  info.write('jetrecv epoch', 0, 'latin1');
-  info.writeUInt8(lane, 13);
-  info.writeBigUInt64LE(counter >> kEpochShift, 14);
-  const key = createHmac('sha256', baseKey).update(info).digest();
-  const nonce = Buffer.alloc(12);
-  nonce.writeUInt32LE(lane, 0);
-  nonce.writeBigUInt64LE(counter, 4);
-  const cipher = createCipheriv('aes-256-gcm', key, nonce);
-  cipher.setAAD(header);
-  const body = Buffer.concat([cipher.update(frame), cipher.final()]);
-  return Buffer.concat([header, body, cipher.getAuthTag()]);
-}
-
-function controlFrame(payload: Uint8Array): Uint8Array {
-  return Buffer.concat([Buffer.from([2, 0, 0, 0]), payload]);
 }
 
 describe('native addon exports', () => {

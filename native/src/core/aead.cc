@@ -96,4 +96,16 @@ bool AeadContext::Open(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, s
   return impl_ != nullptr && impl_->Open(nonce, aad, aad_len, data, len, tag);
 }
 
+bool AeadContext::OpenBegin(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len) {
+  return impl_ != nullptr && impl_->OpenBegin(nonce, aad, aad_len);
+}
+
+bool AeadContext::OpenUpdate(const uint8_t* in, uint8_t* out, size_t len) {
+  return impl_ != nullptr && impl_->OpenUpdate(in, out, len);
+}
+
+bool AeadContext::OpenFinal(const uint8_t tag[kAeadTagLen]) {
+  return impl_ != nullptr && impl_->OpenFinal(tag);
+}
+
 }  // namespace jetrecv::core

@@ -74,6 +74,15 @@ class AeadContext {
   bool Open(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
             const uint8_t tag[kAeadTagLen]);
 
+  // Split open, for decrypting the parts of one ciphertext to different places:
+  // OpenBegin, then OpenUpdate over the ciphertext in order (any lengths; out may be
+  // in itself or another buffer), then OpenFinal, which compares the tag in constant
+  // time. Same bytes and verdict as Open over the whole ciphertext. Until OpenFinal
+  // returns true, every byte OpenUpdate wrote is unverified (garbage for a forgery).
+  bool OpenBegin(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len);
+  bool OpenUpdate(const uint8_t* in, uint8_t* out, size_t len);
+  bool OpenFinal(const uint8_t tag[kAeadTagLen]);
+
  private:
   std::unique_ptr<aead_internal::AeadBackendImpl> impl_;
   AeadBackend backend_ = AeadBackend::kOpenSsl;

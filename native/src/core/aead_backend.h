@@ -12,7 +12,9 @@
 namespace jetrecv::core::aead_internal {
 
 // One keyed AEAD for one cipher and direction. Same contract as AeadContext's
-// SetKey/Seal/Open; not thread-safe (the owner serializes calls).
+// SetKey/Seal/Open/OpenBegin/OpenUpdate/OpenFinal; not thread-safe (the owner
+// serializes calls). Open defaults to the split calls over the whole ciphertext; a
+// back end with a cheaper one-shot call overrides it.
 class AeadBackendImpl {
  public:
   virtual ~AeadBackendImpl() = default;
@@ -20,7 +22,12 @@ class AeadBackendImpl {
   virtual bool Seal(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data,
                     size_t len, uint8_t tag[kAeadTagLen]) = 0;
   virtual bool Open(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data,
-                    size_t len, const uint8_t tag[kAeadTagLen]) = 0;
+                    size_t len, const uint8_t tag[kAeadTagLen]) {
+    return OpenBegin(nonce, aad, aad_len) && OpenUpdate(data, data, len) && OpenFinal(tag);
+  }
+  virtual bool OpenBegin(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len) = 0;
+  virtual bool OpenUpdate(const uint8_t* in, uint8_t* out, size_t len) = 0;
+  virtual bool OpenFinal(const uint8_t tag[kAeadTagLen]) = 0;
 };
 
 // OpenSSL EVP; nullptr on OpenSSL failure.

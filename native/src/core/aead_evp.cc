@@ -45,26 +45,39 @@ class EvpBackend final : public AeadBackendImpl {
     return EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(kAeadTagLen), tag) == 1;
   }
 
-  bool Open(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len, uint8_t* data, size_t len,
-            const uint8_t tag[kAeadTagLen]) override {
+  bool OpenBegin(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len) override {
     if (encrypt_) return false;
     int out_len = 0;
-    if (EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, nonce, 0) != 1) return false;
-    if (EVP_DecryptUpdate(ctx_, nullptr, &out_len, aad, static_cast<int>(aad_len)) != 1) return false;
-    if (len > 0 && EVP_DecryptUpdate(ctx_, data, &out_len, data, static_cast<int>(len)) != 1) {
-      return false;
-    }
+    opening_ = EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, nonce, 0) == 1 &&
+               EVP_DecryptUpdate(ctx_, nullptr, &out_len, aad, static_cast<int>(aad_len)) == 1;
+    return opening_;
+  }
+
+  // Both ciphers are streams in EVP: every update writes exactly len bytes.
+  bool OpenUpdate(const uint8_t* in, uint8_t* out, size_t len) override {
+    if (!opening_) return false;
+    int out_len = 0;
+    return len == 0 || (EVP_DecryptUpdate(ctx_, out, &out_len, in, static_cast<int>(len)) == 1 &&
+                        static_cast<size_t>(out_len) == len);
+  }
+
+  bool OpenFinal(const uint8_t tag[kAeadTagLen]) override {
+    if (!opening_) return false;
+    opening_ = false;
     // SET_TAG takes a non-const pointer but only reads the tag.
     if (EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(kAeadTagLen),
                             const_cast<uint8_t*>(tag)) != 1) {
       return false;
     }
-    return EVP_DecryptFinal_ex(ctx_, data + len, &out_len) == 1;
+    uint8_t none[16];  // GCM and ChaCha20-Poly1305 write nothing at final
+    int out_len = 0;
+    return EVP_DecryptFinal_ex(ctx_, none, &out_len) == 1;
   }
 
  private:
   EVP_CIPHER_CTX* ctx_ = nullptr;
   const bool encrypt_;
+  bool opening_ = false;  // OpenBegin succeeded, OpenFinal not yet called
 };
 
 }  // namespace

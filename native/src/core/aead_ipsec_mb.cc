@@ -25,6 +25,9 @@ struct IpsecMbTable {
   aes_gcm_pre_t gcm256_pre = nullptr;
   aes_gcm_enc_dec_t gcm256_enc = nullptr;
   aes_gcm_enc_dec_t gcm256_dec = nullptr;
+  aes_gcm_init_t gcm256_init = nullptr;
+  aes_gcm_enc_dec_update_t gcm256_dec_update = nullptr;
+  aes_gcm_enc_dec_finalize_t gcm256_dec_finalize = nullptr;
   chacha_poly_init_t chacha_init = nullptr;
   chacha_poly_enc_dec_update_t chacha_enc_update = nullptr;
   chacha_poly_enc_dec_update_t chacha_dec_update = nullptr;
@@ -43,14 +46,18 @@ IpsecMbTable ProbeIpsecMb() {
     table.gcm256_pre = mgr->gcm256_pre;
     table.gcm256_enc = mgr->gcm256_enc;
     table.gcm256_dec = mgr->gcm256_dec;
+    table.gcm256_init = mgr->gcm256_init;
+    table.gcm256_dec_update = mgr->gcm256_dec_update;
+    table.gcm256_dec_finalize = mgr->gcm256_dec_finalize;
     table.chacha_init = mgr->chacha20_poly1305_init;
     table.chacha_enc_update = mgr->chacha20_poly1305_enc_update;
     table.chacha_dec_update = mgr->chacha20_poly1305_dec_update;
     table.chacha_finalize = mgr->chacha20_poly1305_finalize;
     table.usable = table.gcm256_pre != nullptr && table.gcm256_enc != nullptr &&
-                   table.gcm256_dec != nullptr && table.chacha_init != nullptr &&
-                   table.chacha_enc_update != nullptr && table.chacha_dec_update != nullptr &&
-                   table.chacha_finalize != nullptr;
+                   table.gcm256_dec != nullptr && table.gcm256_init != nullptr &&
+                   table.gcm256_dec_update != nullptr && table.gcm256_dec_finalize != nullptr &&
+                   table.chacha_init != nullptr && table.chacha_enc_update != nullptr &&
+                   table.chacha_dec_update != nullptr && table.chacha_finalize != nullptr;
   }
   free_mb_mgr(mgr);
   return table;
@@ -66,11 +73,17 @@ uint8_t* NonNull(uint8_t* data) {
   static uint8_t empty;
   return data != nullptr ? data : &empty;
 }
+const uint8_t* NonNull(const uint8_t* data) {
+  return data != nullptr ? data : NonNull(static_cast<uint8_t*>(nullptr));
+}
 
 class IpsecMbGcm final : public AeadBackendImpl {
  public:
   explicit IpsecMbGcm(bool encrypt) : encrypt_(encrypt) {}
-  ~IpsecMbGcm() override { OPENSSL_cleanse(&key_, sizeof(key_)); }
+  ~IpsecMbGcm() override {
+    OPENSSL_cleanse(&key_, sizeof(key_));
+    OPENSSL_cleanse(&open_, sizeof(open_));
+  }
 
   bool SetKey(const uint8_t key[kAeadKeyLen]) override {
     Table().gcm256_pre(key, &key_);
@@ -97,10 +110,34 @@ class IpsecMbGcm final : public AeadBackendImpl {
     return CRYPTO_memcmp(computed, tag, kAeadTagLen) == 0;
   }
 
+  bool OpenBegin(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len) override {
+    if (encrypt_ || !keyed_) return false;
+    Table().gcm256_init(&key_, &open_, nonce, aad, aad_len);
+    opening_ = true;
+    return true;
+  }
+
+  // update carries a partial 16-byte block over to the next call (gcm_context_data).
+  bool OpenUpdate(const uint8_t* in, uint8_t* out, size_t len) override {
+    if (!opening_) return false;
+    Table().gcm256_dec_update(&key_, &open_, NonNull(out), NonNull(in), len);
+    return true;
+  }
+
+  bool OpenFinal(const uint8_t tag[kAeadTagLen]) override {
+    if (!opening_) return false;
+    opening_ = false;
+    uint8_t computed[kAeadTagLen];
+    Table().gcm256_dec_finalize(&key_, &open_, computed, kAeadTagLen);
+    return CRYPTO_memcmp(computed, tag, kAeadTagLen) == 0;
+  }
+
  private:
   // The library wants 64-byte alignment; its header only declares it when LINUX is
   // defined. alignas here, and C++17 aligned new for the object, guarantee it.
   alignas(64) gcm_key_data key_;
+  alignas(64) gcm_context_data open_;  // the split open under way
+  bool opening_ = false;
   const bool encrypt_;
   bool keyed_ = false;
 };
@@ -108,7 +145,10 @@ class IpsecMbGcm final : public AeadBackendImpl {
 class IpsecMbChaCha final : public AeadBackendImpl {
  public:
   explicit IpsecMbChaCha(bool encrypt) : encrypt_(encrypt) {}
-  ~IpsecMbChaCha() override { OPENSSL_cleanse(key_, sizeof(key_)); }
+  ~IpsecMbChaCha() override {
+    OPENSSL_cleanse(key_, sizeof(key_));
+    OPENSSL_cleanse(&open_, sizeof(open_));
+  }
 
   bool SetKey(const uint8_t key[kAeadKeyLen]) override {
     std::memcpy(key_, key, kAeadKeyLen);
@@ -141,8 +181,32 @@ class IpsecMbChaCha final : public AeadBackendImpl {
     return CRYPTO_memcmp(computed, tag, kAeadTagLen) == 0;
   }
 
+  bool OpenBegin(const uint8_t nonce[kAeadNonceLen], const uint8_t* aad, size_t aad_len) override {
+    if (encrypt_ || !keyed_) return false;
+    Table().chacha_init(key_, &open_, nonce, aad, aad_len);
+    opening_ = true;
+    return true;
+  }
+
+  // update carries partial keystream and Poly1305 blocks over to the next call.
+  bool OpenUpdate(const uint8_t* in, uint8_t* out, size_t len) override {
+    if (!opening_) return false;
+    Table().chacha_dec_update(key_, &open_, NonNull(out), NonNull(in), len);
+    return true;
+  }
+
+  bool OpenFinal(const uint8_t tag[kAeadTagLen]) override {
+    if (!opening_) return false;
+    opening_ = false;
+    uint8_t computed[kAeadTagLen];
+    Table().chacha_finalize(&open_, computed, kAeadTagLen);
+    return CRYPTO_memcmp(computed, tag, kAeadTagLen) == 0;
+  }
+
  private:
   uint8_t key_[kAeadKeyLen] = {};
+  alignas(64) chacha20_poly1305_context_data open_;  // the split open under way
+  bool opening_ = false;
   const bool encrypt_;
   bool keyed_ = false;
 };

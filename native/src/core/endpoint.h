@@ -160,6 +160,13 @@ class Endpoint {
 
   void RxLoop(size_t thread_index);
   void HandleBatch(RxThreadState& rx, std::vector<RecvDatagram>& datagrams);
+  // Opens DATA packet (len bytes) of session. A receiver's BLOCK frame whose data
+  // can go straight into an O_DIRECT staging chunk is decrypted there and queued
+  // in rx.pending_blocks as staged (*staged = true, nothing left to do); every other
+  // frame is decrypted in place for HandleFrame. Returns the open's verdict.
+  OpenResult OpenData(RxThreadState& rx, Session& session, uint8_t* packet, size_t len, bool* staged);
+  // The receive transfer (session, transfer_id) or null, cached for the batch.
+  ReceiveTransfer* BatchTransfer(RxThreadState& rx, uint32_t session, uint32_t transfer_id);
   void HandleFrame(RxThreadState& rx, Session& session, uint8_t* frame, size_t frame_len);
   void FlushBlocks(RxThreadState& rx);
   void RunFeedback(RxThreadState& rx, uint64_t now_us);

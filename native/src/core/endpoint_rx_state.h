@@ -25,6 +25,7 @@ struct Endpoint::RxThreadState {
     size_t header_index;  // into block_headers
     const uint8_t* data;
     size_t len;
+    bool staged;  // BlockRef::staged
   };
   struct CachedTransfer {
     uint32_t session;
@@ -39,6 +40,9 @@ struct Endpoint::RxThreadState {
   std::vector<Session*> datagram_sessions;
   std::vector<std::shared_ptr<Session>> touched_sessions;
   std::vector<CachedTransfer> transfer_cache;
+  // The session whose last BLOCK in this batch was for a transfer without direct-I/O
+  // files: its next packets in the batch are opened in place in one call (OpenData).
+  const Session* no_staging_session = nullptr;
   std::vector<BlockFrameHeader> block_headers;
   std::vector<PendingBlock> pending_blocks;
   std::vector<BlockRef> block_refs;

@@ -25,10 +25,13 @@ void StoreWire(uint8_t* p, const T& value) {
 
 // One verified BLOCK frame: header fields are already copied out of the packet
 // (aligned); data points into the packet buffer and must stay valid for the call.
+// staged: ReceiveTransfer::StageSealedBlock already decrypted it into its staging
+// chunk and set its bit (data is then unused): OnBlocks only accounts for it.
 struct BlockRef {
   const BlockFrameHeader* header;
   const uint8_t* data;
   size_t len;
+  bool staged = false;
 };
 
 // CONTROL: writes the 4-byte header and payload into frame; returns the frame

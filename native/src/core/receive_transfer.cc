@@ -267,6 +267,7 @@ std::unique_ptr<ReceiveTransfer> ReceiveTransfer::Open(const ReceiveSpec& spec, 
         sfs.f_type != TMPFS_MAGIC && t->OpenPartialForWrite(*file, O_WRONLY | O_DIRECT, &probe) == 0) {
       close(probe);
       file->direct = std::make_unique<DirectState>(f.size);
+      t->has_direct_files_ = true;
       // Chunks with blocks restored from a checkpoint can never fill by staging.
       for (uint64_t b = 0; file->bitmap.CountSet() != 0 && b < file->blocks; ++b) {
         if (!file->bitmap.Test(b)) continue;
@@ -401,21 +402,26 @@ void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& c
     counters.Add(CounterId::kdrop_transfer_failed, n);
     return;
   }
-  // Index of the block a BLOCK frame names, or ~0 if the frame is invalid.
-  auto block_index = [this](const BlockRef& b) -> uint64_t {
-    const BlockFrameHeader& h = *b.header;
-    if (h.transfer_id != transfer_id_ || h.file_index >= files_.size()) return ~0ull;
-    if (h.offset % block_size_ != 0) return ~0ull;
-    const FileState& f = *files_[h.file_index];
-    const uint64_t block = h.offset / block_size_;
-    if (block >= f.blocks || b.len != BlockLength(f.size, block_size_, block)) return ~0ull;
-    return block;
+  auto block_index = [this](const BlockRef& b) { return BlockIndexOf(*b.header, b.len); };
+  // A run that added blocks to file index: finalize it if it is now complete.
+  auto finalize_if_complete = [&](uint32_t index, FileState& file) {
+    if (file.bitmap.Complete() && !file.finalizing.exchange(true) && !DeferFinalize(file)) {
+      ScheduleFinalize(index, counters);
+    }
   };
 
   feedback_.RecordTiming(blocks, n);
   uint64_t accepted_blocks = 0, accepted_bytes = 0;
   size_t i = 0;
   while (i < n) {
+    if (blocks[i].staged) {  // StageSealedBlock stored it and set its bit
+      const uint32_t file_index = blocks[i].header->file_index;
+      ++accepted_blocks;
+      accepted_bytes += blocks[i].len;
+      finalize_if_complete(file_index, *files_[file_index]);
+      ++i;
+      continue;
+    }
     const uint64_t block = block_index(blocks[i]);
     if (block == ~0ull) {
       counters.Add(CounterId::kdrop_bad_block);
@@ -433,13 +439,13 @@ void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& c
     size_t count = 1;
     while (i + count < n && count < kMaxRunBlocks) {
       const BlockRef& next = blocks[i + count];
-      if (next.header->file_index != file_index) break;
+      if (next.staged || next.header->file_index != file_index) break;
       const uint64_t next_block = block_index(next);
       if (next_block != block + count || file.bitmap.Test(next_block)) break;
       ++count;
     }
 
-    bool complete = false;
+    bool added = false;
     {
       std::shared_lock fd_lock(file.fd_mu);
       if (file.fd < 0) {
@@ -473,11 +479,9 @@ void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& c
         Fail(file_index, err, "cannot write " + file.path + ": " + std::strerror(err));
         break;
       }
-      complete = run_new != 0 && file.bitmap.Complete();
+      added = run_new != 0;
     }
-    if (complete && !file.finalizing.exchange(true) && !DeferFinalize(file)) {
-      ScheduleFinalize(file_index, counters);
-    }
+    if (added) finalize_if_complete(file_index, file);
     i += count;
   }
   if (accepted_blocks != 0) {
@@ -487,6 +491,15 @@ void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& c
     bytes_received_.fetch_add(accepted_bytes, std::memory_order_relaxed);
     last_recv_us_.store(UnixMicros(), std::memory_order_relaxed);
   }
+}
+
+uint64_t ReceiveTransfer::BlockIndexOf(const BlockFrameHeader& h, size_t len) const {
+  if (h.transfer_id != transfer_id_ || h.file_index >= files_.size()) return ~0ull;
+  if (h.offset % block_size_ != 0) return ~0ull;
+  const FileState& f = *files_[h.file_index];
+  const uint64_t block = h.offset / block_size_;
+  if (block >= f.blocks || len != BlockLength(f.size, block_size_, block)) return ~0ull;
+  return block;
 }
 
 int ReceiveTransfer::WriteRunBuffered(FileState& file, const BlockRef* blocks, size_t count,

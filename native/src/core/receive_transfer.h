@@ -20,7 +20,12 @@
 // and every chunk of a file switched off direct I/O). States only move forward.
 // A staged block's bit is set after its copy into staging; Checkpoint, finalize
 // and Close write or wait for staged and queued bytes first, so "bit set =>
-// bytes in the file" holds wherever it is observed.
+// bytes in the file" holds wherever it is observed. StageSealedBlock skips the
+// copy: the RX thread decrypts the block's data straight into the chunk and sets
+// the bit only once the tag verified. A forged block leaves garbage there under an
+// unset bit, which is never written: a chunk is queued only when all of it is set
+// blocks, FlushStaging writes only runs of set blocks, and the block's next copy
+// overwrites the region.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -108,6 +113,24 @@ struct ReceiveStats {
   uint64_t blocks_resumed = 0;  // blocks restored from a checkpoint at Open (in blocks_received)
 };
 
+// The data of one BLOCK frame whose header is decrypted but not verified yet (the
+// receive path's Session::PacketOpen). StageSealedBlock calls DecryptTo over the
+// data in order, then Verify once.
+class SealedBlockData {
+ public:
+  virtual ~SealedBlockData() = default;
+  // Decrypts the next len bytes of the block's data to out.
+  virtual void DecryptTo(uint8_t* out, size_t len) = 0;
+  // After all of the data: true if the packet is authentic (tag, replay window).
+  virtual bool Verify() = 0;
+};
+
+enum class StageResult : uint8_t {
+  kNotStaged,  // nothing decrypted: open the packet in place and pass the block to OnBlocks
+  kStaged,     // verified, in its staging chunk, bit set: pass it to OnBlocks with staged = true
+  kRejected,   // Verify failed: drop the packet
+};
+
 // Largest block size a transfer may use.
 constexpr uint32_t kMaxBlockSize = static_cast<uint32_t>(kMaxDatagram - kBlockPacketOverhead);
 // Write-behind: start writeback every kWriteBehindChunk of new data per file and
@@ -167,6 +190,19 @@ class ReceiveTransfer {
   // Blocks of staging chunks (direct I/O) are copied instead; their bits are
   // set after the copy, and the full chunk is queued to the DirectWriter.
   void OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& counters);
+
+  // Direct I/O without the staging copy (any RX thread). header: the frame's
+  // decrypted, unverified BLOCK header; len: its data length. If the block is valid
+  // and new and all of its bytes fall in chunks that are already staging, decrypts
+  // the data straight into them, verifies, and only then sets the bit (and queues
+  // chunks that became full; counters: a failed fallback write). Anything else is
+  // kNotStaged with nothing decrypted (chunks in `none` are prepared by OnBlocks,
+  // after verification, so a forgery never takes a pool chunk or opens a file).
+  StageResult StageSealedBlock(const BlockFrameHeader& header, size_t len, SealedBlockData& data,
+                               CounterBlock& counters);
+  // True if some file of the transfer is written with direct I/O (set at Open): only
+  // then can StageSealedBlock stage anything.
+  bool has_direct_files() const { return has_direct_files_; }
 
   // The sender's POSITION frame; positions only move forward.
   void OnPosition(const PositionFrame& position);
@@ -240,6 +276,13 @@ class ReceiveTransfer {
   // Caller holds file.fd_mu shared with file.fd >= 0. Returns errno or 0.
   int WriteRunDirect(uint32_t index, FileState& file, const BlockRef* blocks, size_t count,
                      CounterBlock& counters, uint64_t* new_blocks, uint64_t* new_bytes);
+  // Index of the block a BLOCK frame names, or ~0 if the frame is invalid.
+  uint64_t BlockIndexOf(const BlockFrameHeader& header, size_t len) const;
+  // Requires file.direct->mu: bytes [off, end) of a block whose bit was just set are
+  // in their staging chunks (pieces in other chunks already written): counts them
+  // as filled, queues the chunks that became full, and prepares the chunk after one
+  // that got its first block (PrepareChunk). Returns errno or 0.
+  int AddStaged(uint32_t index, FileState& file, uint64_t off, uint64_t end, CounterBlock& counters);
   // Requires file.direct->mu: decides the state of a chunk still in `none`.
   void PrepareChunk(FileState& file, uint64_t chunk, CounterBlock& counters);
   // Requires file.direct->mu: queues staging chunk `chunk` (full) for a writer thread.
@@ -297,6 +340,7 @@ class ReceiveTransfer {
   // A direct write failed or was cancelled: bits no longer imply data on disk.
   std::atomic<bool> direct_lost_{false};
   uint32_t block_size_ = 0;
+  bool has_direct_files_ = false;
   bool sync_on_finalize_ = true;
   bool resumable_ = true;
   std::string partial_tag_;

@@ -10,6 +10,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
 
 #include "core/fd_cache.h"
 #include "core/receive_transfer.h"
@@ -70,14 +73,7 @@ int ReceiveTransfer::WriteRunDirect(uint32_t index, FileState& file, const Block
       }
       ++*new_blocks;
       *new_bytes += b.len;
-      for (uint64_t c = c0; c <= c1; ++c) {
-        if (d.chunks[c] != DirectState::kStaging) continue;
-        DirectState::Staging& st = d.staging[c];
-        st.filled += std::min(end, (c + 1) * kDirectChunkBytes) - std::max(off, c * kDirectChunkBytes);
-        if (st.filled == kDirectChunkBytes) {
-          if (const int err = SubmitChunk(index, file, c); err != 0) return err;
-        }
-      }
+      if (const int err = AddStaged(index, file, off, end, counters); err != 0) return err;
     }
   }
   // Chunks that are buffered or direct (late retransmits): pwritev as without direct I/O.
@@ -89,6 +85,65 @@ int ReceiveTransfer::WriteRunDirect(uint32_t index, FileState& file, const Block
     }
   }
   return 0;
+}
+
+int ReceiveTransfer::AddStaged(uint32_t index, FileState& file, uint64_t off, uint64_t end,
+                               CounterBlock& counters) {
+  DirectState& d = *file.direct;
+  for (uint64_t c = off / kDirectChunkBytes; c <= (end - 1) / kDirectChunkBytes; ++c) {
+    if (d.chunks[c] != DirectState::kStaging) continue;
+    DirectState::Staging& st = d.staging[c];
+    const uint64_t piece = std::min(end, (c + 1) * kDirectChunkBytes) - std::max(off, c * kDirectChunkBytes);
+    // The chunk's first block prepares the next chunk, so that the blocks after it in
+    // the same receive batch find that one staging too (StageSealedBlock never
+    // prepares a chunk: only a verified block does, here).
+    if (st.filled == 0 && c + 1 < d.chunks.size()) PrepareChunk(file, c + 1, counters);
+    st.filled += piece;
+    if (st.filled == kDirectChunkBytes) {
+      if (const int err = SubmitChunk(index, file, c); err != 0) return err;
+    }
+  }
+  return 0;
+}
+
+StageResult ReceiveTransfer::StageSealedBlock(const BlockFrameHeader& header, size_t len,
+                                              SealedBlockData& data, CounterBlock& counters) {
+  if (direct_ == nullptr) return StageResult::kNotStaged;
+  std::shared_lock lifecycle(lifecycle_mu_);
+  if (closed_ || failed_.load(std::memory_order_acquire)) return StageResult::kNotStaged;
+  const uint64_t block = BlockIndexOf(header, len);
+  if (block == ~0ull) return StageResult::kNotStaged;
+  const uint32_t index = header.file_index;
+  FileState& file = *files_[index];
+  if (file.direct == nullptr) return StageResult::kNotStaged;
+  std::shared_lock fd_lock(file.fd_mu);
+  if (file.fd < 0) return StageResult::kNotStaged;  // SubmitChunk's fallback writes through it
+  DirectState& d = *file.direct;
+  std::unique_lock lock(d.mu);
+  if (file.bitmap.Test(block)) return StageResult::kNotStaged;  // a duplicate: counted by OnBlocks
+  const uint64_t off = header.offset, end = off + len;
+  const uint64_t c0 = off / kDirectChunkBytes, c1 = (end - 1) / kDirectChunkBytes;
+  if (c1 > c0 + 1) return StageResult::kNotStaged;  // a block larger than a chunk: never at 64 KiB
+  uint8_t* bufs[2];
+  for (uint64_t c = c0; c <= c1; ++c) {
+    if (d.chunks[c] != DirectState::kStaging) return StageResult::kNotStaged;
+    bufs[c - c0] = d.staging.find(c)->second.buf;
+  }
+  for (uint64_t c = c0; c <= c1; ++c) {
+    const uint64_t lo = std::max(off, c * kDirectChunkBytes);
+    const uint64_t hi = std::min(end, (c + 1) * kDirectChunkBytes);
+    data.DecryptTo(bufs[c - c0] + (lo - c * kDirectChunkBytes), hi - lo);
+  }
+  // Rejected: the region holds garbage under an unset bit (receive_transfer.h).
+  if (!data.Verify()) return StageResult::kRejected;
+  file.bitmap.TrySet(block);  // staged blocks are set only under mu: always succeeds
+  counters.Add(CounterId::kblocks_decrypted_to_staging);
+  if (const int err = AddStaged(index, file, off, end, counters); err != 0) {
+    lock.unlock();
+    counters.Add(CounterId::kwrite_errors);
+    Fail(index, err, "cannot write " + file.path + ": " + std::strerror(err));
+  }
+  return StageResult::kStaged;
 }
 
 void ReceiveTransfer::PrepareChunk(FileState& file, uint64_t chunk, CounterBlock& counters) {

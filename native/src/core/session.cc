@@ -116,50 +116,97 @@ size_t Session::SealInPlace(uint8_t lane, uint8_t* packet, size_t frame_len) {
 }
 
 OpenResult Session::Open(uint8_t* packet, size_t len) {
+  PacketOpen open;
+  const OpenResult begun = open.Begin(*this, packet, len);
+  if (begun != OpenResult::kOk) return begun;
+  return open.FinishInPlace();
+}
+
+OpenResult Session::PacketOpen::Begin(Session& session, uint8_t* packet, size_t len) {
   if (len < kDataHeaderLen + kAeadTagLen) return OpenResult::kBadTag;
   DataHeader header;
   std::memcpy(&header, packet, kDataHeaderLen);
   if (header.lane >= kMaxLanes || header.reserved != 0) return OpenResult::kBadTag;
-  RecvLane& state = LaneOf(recv_, header.lane);
-  const uint64_t epoch = header.counter >> kEpochShift;
-  uint8_t nonce[kAeadNonceLen];
-  MakeNonce(header.lane, header.counter, nonce);
-  uint8_t* ciphertext = packet + kDataHeaderLen;
-  const size_t ciphertext_len = len - kDataHeaderLen - kAeadTagLen;
-  const uint8_t* tag = packet + len - kAeadTagLen;
+  session_ = &session;
+  lane_ = &LaneOf(session.recv_, header.lane);
+  counter_ = header.counter;
+  epoch_ = header.counter >> kEpochShift;
+  ciphertext_ = packet + kDataHeaderLen;
+  frame_len_ = len - kDataHeaderLen - kAeadTagLen;
+  tag_ = packet + len - kAeadTagLen;
+  packet_len_ = len;
+  aad_ = packet;
+  MakeNonce(header.lane, header.counter, nonce_);
 
-  std::lock_guard<std::mutex> lock(state.mu);
-  bool verified;
-  if (epoch == state.current_epoch) {
-    verified = state.current->Open(nonce, packet, kDataHeaderLen, ciphertext, ciphertext_len, tag);
-  } else if (epoch == state.previous_epoch) {
-    verified = state.previous->Open(nonce, packet, kDataHeaderLen, ciphertext, ciphertext_len, tag);
-  } else if (state.current_epoch == ~0ull || epoch > state.current_epoch) {
+  RecvLane& state = *lane_;
+  lock_ = std::unique_lock<std::mutex>(state.mu);
+  if (epoch_ == state.current_epoch) {
+    ctx_ = state.current.get();
+  } else if (epoch_ == state.previous_epoch) {
+    ctx_ = state.previous.get();
+  } else if (state.current_epoch == ~0ull || epoch_ > state.current_epoch) {
     // A newer epoch: try it on the scratch context so that a forged packet
-    // cannot evict the keys in use; rotate only once the tag verified.
-    verified = EnsureContext(state.scratch, config_.cipher, /*encrypt=*/false) &&
-               KeyForEpoch(*state.scratch, config_.recv_key, header.lane, epoch) &&
-               state.scratch->Open(nonce, packet, kDataHeaderLen, ciphertext, ciphertext_len, tag);
-    if (verified) {
-      if (state.current_epoch != ~0ull && epoch == state.current_epoch + 1) {
-        std::swap(state.previous, state.current);
-        state.previous_epoch = state.current_epoch;
-      } else {
-        state.previous_epoch = ~0ull;  // the old epoch is too far behind to matter
-      }
-      std::swap(state.current, state.scratch);
-      state.current_epoch = epoch;
-    }
+    // cannot evict the keys in use; Finish rotates only once the tag verified.
+    ok_ = EnsureContext(state.scratch, session.config_.cipher, /*encrypt=*/false) &&
+          KeyForEpoch(*state.scratch, session.config_.recv_key, header.lane, epoch_);
+    ctx_ = state.scratch.get();
   } else {
+    lock_.unlock();
+    lane_ = nullptr;             // nothing to finish
     return OpenResult::kReplay;  // older than the previous epoch: far outside the window
   }
-  if (!verified) return OpenResult::kBadTag;
-  if (!state.window.CheckAndUpdate(header.counter)) return OpenResult::kReplay;
-
-  packets_recv_.fetch_add(1, std::memory_order_relaxed);
-  bytes_recv_.fetch_add(len, std::memory_order_relaxed);
-  last_recv_us_.store(CoarseWallClockMicros(), std::memory_order_relaxed);
   return OpenResult::kOk;
+}
+
+void Session::PacketOpen::Decrypt(uint8_t* out, size_t n) {
+  if (n > frame_len_ - decrypted_) {
+    ok_ = false;
+    return;
+  }
+  if (!begun_) {
+    ok_ = ok_ && ctx_->OpenBegin(nonce_, aad_, kDataHeaderLen);
+    begun_ = true;
+  }
+  ok_ = ok_ && ctx_->OpenUpdate(ciphertext_ + decrypted_, out, n);
+  decrypted_ += n;
+}
+
+OpenResult Session::PacketOpen::Finish() {
+  if (lane_ == nullptr) return OpenResult::kBadTag;  // Begin refused the packet
+  if (!begun_) Decrypt(ciphertext_, 0);              // an empty frame
+  return Conclude(ok_ && decrypted_ == frame_len_ && ctx_->OpenFinal(tag_));
+}
+
+OpenResult Session::PacketOpen::FinishInPlace() {
+  if (lane_ == nullptr) return OpenResult::kBadTag;
+  return Conclude(ok_ && !begun_ && ctx_->Open(nonce_, aad_, kDataHeaderLen, ciphertext_, frame_len_, tag_));
+}
+
+OpenResult Session::PacketOpen::Conclude(bool verified) {
+  RecvLane& state = *lane_;
+  if (verified && ctx_ == state.scratch.get()) {
+    if (state.current_epoch != ~0ull && epoch_ == state.current_epoch + 1) {
+      std::swap(state.previous, state.current);
+      state.previous_epoch = state.current_epoch;
+    } else {
+      state.previous_epoch = ~0ull;  // the old epoch is too far behind to matter
+    }
+    std::swap(state.current, state.scratch);
+    state.current_epoch = epoch_;
+  }
+  OpenResult result = OpenResult::kOk;
+  if (!verified) {
+    result = OpenResult::kBadTag;
+  } else if (!state.window.CheckAndUpdate(counter_)) {
+    result = OpenResult::kReplay;
+  }
+  lock_.unlock();
+  if (result == OpenResult::kOk) {
+    session_->packets_recv_.fetch_add(1, std::memory_order_relaxed);
+    session_->bytes_recv_.fetch_add(packet_len_, std::memory_order_relaxed);
+    session_->last_recv_us_.store(CoarseWallClockMicros(), std::memory_order_relaxed);
+  }
+  return result;
 }
 
 void Session::SetNextSendCounterForTesting(uint8_t lane, uint64_t counter) {

@@ -82,7 +82,10 @@ class Session {
   // is at packet + kDataHeaderLen, len - kDataHeaderLen - kAeadTagLen bytes.
   // The first packet naming a lane creates its receive state even if its tag then fails:
   // bounded by kMaxLanes per session, and only with the session's receiver_index.
+  // (PacketOpen's steps, the whole frame decrypted in place.)
   OpenResult Open(uint8_t* packet, size_t len);
+
+  class PacketOpen;
 
   SessionStats Stats() const;
   LaneCounts AllocatedLanes() const;
@@ -122,6 +125,55 @@ class Session {
 
   std::atomic<uint64_t> packets_recv_{0}, bytes_recv_{0}, packets_sent_{0}, bytes_sent_{0};
   std::atomic<uint64_t> last_recv_us_{0}, last_send_us_{0};
+};
+
+// Session::Open in steps, for a caller that decrypts parts of one frame to
+// different places (the receiver decrypts a block's data straight into its
+// O_DIRECT staging chunk): Begin, Decrypt over the frame in order, Finish. Holds
+// the packet's lane locked from Begin until Finish or destruction, so keep it short
+// and take no lock under it that a lane holder could wait for. One packet per object.
+class Session::PacketOpen {
+ public:
+  PacketOpen() = default;
+  PacketOpen(const PacketOpen&) = delete;
+  PacketOpen& operator=(const PacketOpen&) = delete;
+
+  // Starts opening packet (len bytes, addressed to session; both must outlive the
+  // open). kOk, or the verdict for a packet refused before any decryption
+  // (malformed header: kBadTag; epoch older than the previous one: kReplay).
+  OpenResult Begin(Session& session, uint8_t* packet, size_t len);
+  size_t frame_len() const { return frame_len_; }
+  // Decrypts the next n bytes of the frame (ciphertext in the packet, in order) to
+  // out: the packet's own bytes (in place) or another buffer. Unverified until
+  // Finish returns kOk.
+  void Decrypt(uint8_t* out, size_t n);
+  // After the whole frame was decrypted: the tag (constant time), then the lane's
+  // replay window; on kOk moves the lane to a newer epoch if the packet opened one
+  // and counts the packet. Releases the lane.
+  OpenResult Finish();
+  // Instead of Decrypt and Finish, before any Decrypt: the whole frame in place with
+  // the back end's one-shot open (cheaper than the split calls), then as Finish.
+  OpenResult FinishInPlace();
+
+ private:
+  // The verdict after the tag check: rotation, replay window, stats; releases the lane.
+  OpenResult Conclude(bool verified);
+
+  Session* session_ = nullptr;
+  RecvLane* lane_ = nullptr;
+  std::unique_lock<std::mutex> lock_;
+  AeadContext* ctx_ = nullptr;    // current, previous or (a newer epoch) scratch
+  const uint8_t* aad_ = nullptr;  // the DataHeader
+  uint8_t* ciphertext_ = nullptr;
+  const uint8_t* tag_ = nullptr;
+  uint8_t nonce_[kAeadNonceLen] = {};
+  bool begun_ = false;  // OpenBegin called (the first Decrypt)
+  size_t frame_len_ = 0;
+  size_t decrypted_ = 0;
+  size_t packet_len_ = 0;
+  uint64_t counter_ = 0;
+  uint64_t epoch_ = 0;
+  bool ok_ = true;  // every step so far succeeded
 };
 
 }  // namespace jetrecv::core
