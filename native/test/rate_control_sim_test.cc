@@ -398,23 +398,49 @@ void TestShortRttLinkUtilisation() {
   }
 }
 
-// A path 10x slower than the start rate (jetrecv send starts at 1 Gbit/s):
-// the first train measures it, so the start does not flood the queue.
-void TestSlowPathFromFastStart() {
+// The slow path of TestSlowPathFromFastStart and TestSlowPathFirstEchoesClose:
+// 100 Mbit/s, 40 ms, 1 % loss, standard datagrams, from a 1 Gbit/s start.
+PathSpec SlowPath() {
   PathSpec p;
   p.link_bps = 100e6;
   p.rtt_us = 40'000;
   p.loss = 0.01;
   p.datagram = 1472;
+  return p;
+}
+RateConfig GigabitStart() {
   RateConfig c;
   c.start_bps = 1'000'000'000;
-  SimResult r = Run(p, {{c, 0}}, 6'000'000, 1'000'000, 11);
+  return c;
+}
+
+// A path 10x slower than the start rate (jetrecv send starts at 1 Gbit/s):
+// the first train measures it, so the start does not flood the queue.
+void TestSlowPathFromFastStart() {
+  const PathSpec p = SlowPath();
+  SimResult r = Run(p, {{GigabitStart(), 0}}, 6'000'000, 1'000'000, 11);
   const FlowStats& s = r.flows[0];
   const double util = Goodput(s, 5'000'000) / p.link_bps;
   const double waste_all = static_cast<double>(s.lost) / static_cast<double>(s.sent);
   std::printf("100 Mbit/s, 40 ms, 1 %% loss, start 1 Gbit/s: goodput/link %.3f, lost/sent %.4f (whole run)\n",
               util, waste_all);
   CHECK(util >= 0.9 * (1 - p.loss));
+  CHECK(waste_all <= p.loss + 0.01);
+}
+
+// The same path, the first train's two echoes 1.5 ms apart (a receiver's late
+// FEEDBACK timer): the queue grew too little between them to pass the target, so
+// only the train's arrival rate (a tenth of its send rate) shows it queued. Read
+// as "the path carried the start rate", the estimate starts 10x too high.
+void TestSlowPathFirstEchoesClose() {
+  PathSpec p = SlowPath();
+  p.second_echo_gap_us = 1'500;
+  SimResult r = Run(p, {{GigabitStart(), 0}}, 6'000'000, 0, 11);
+  const FlowStats& s = r.flows[0];
+  const double waste_all = static_cast<double>(s.lost) / static_cast<double>(s.sent);
+  std::printf(
+      "100 Mbit/s, 40 ms, 1 %% loss, start 1 Gbit/s, first echoes 1.5 ms apart: lost/sent %.4f (whole run)\n",
+      waste_all);
   CHECK(waste_all <= p.loss + 0.01);
 }
 
@@ -427,9 +453,7 @@ void TestStartupBelowLink() {
   p.rtt_us = 50'000;
   p.loss = 0.01;
   p.datagram = 8972;
-  RateConfig c;
-  c.start_bps = 1'000'000'000;
-  SimResult r = Run(p, {{c, 0}}, 3'000'000, 1'000'000, 21);
+  SimResult r = Run(p, {{GigabitStart(), 0}}, 3'000'000, 1'000'000, 21);
   const FlowStats& s = r.flows[0];
   // First 50 ms trace window in which the delivery reached 90 % of the link.
   double t90_ms = -1;
@@ -452,28 +476,6 @@ void TestStartupBelowLink() {
   // cap on the newest interval's accepted rate 300 ms, but both cost the 300 ms
   // rows of the matrix (0.92 at 1 %, 0.88-0.89 at 5 %, against 0.99 / 0.98).
   CHECK(t90_ms > 0 && t90_ms <= 400);
-  CHECK(waste_all <= p.loss + 0.01);
-}
-
-// The same path, the first train's two echoes 1.5 ms apart (a receiver's late
-// FEEDBACK timer): the queue grew too little between them to pass the target, so
-// only the train's arrival rate (a tenth of its send rate) shows it queued. Read
-// as "the path carried the start rate", the estimate starts 10x too high.
-void TestSlowPathFirstEchoesClose() {
-  PathSpec p;
-  p.link_bps = 100e6;
-  p.rtt_us = 40'000;
-  p.loss = 0.01;
-  p.datagram = 1472;
-  p.second_echo_gap_us = 1'500;
-  RateConfig c;
-  c.start_bps = 1'000'000'000;
-  SimResult r = Run(p, {{c, 0}}, 6'000'000, 0, 11);
-  const FlowStats& s = r.flows[0];
-  const double waste_all = static_cast<double>(s.lost) / static_cast<double>(s.sent);
-  std::printf(
-      "100 Mbit/s, 40 ms, 1 %% loss, start 1 Gbit/s, first echoes 1.5 ms apart: lost/sent %.4f (whole run)\n",
-      waste_all);
   CHECK(waste_all <= p.loss + 0.01);
 }
 
