@@ -15,8 +15,6 @@ namespace {
 // Ranges per MissingRangesFrom call while scanning.
 constexpr size_t kScanChunk = 64;
 constexpr unsigned kMaxBackoffShift = 6;
-// A re-NACKed range's hold-off: at least this x its previous one.
-constexpr uint64_t kReNackHoldoffGrowth = 1;
 constexpr uint64_t kMaxNackRangeBlocks = 0xffffffffull;  // NackRange.block_count is u32
 }  // namespace
 
@@ -73,9 +71,8 @@ bool NackBuilder::EmitUncovered(uint32_t file, uint64_t first, uint64_t end, uin
     const Tracked old = t;
     const uint64_t old_first = it->first.second;
     const uint64_t piece_end = std::min(covered_end, pos + kMaxNackRangeBlocks);
-    const uint64_t holdoff = std::min(
-        kMaxNackHoldoffUs,
-        std::max(HoldoffFor(base_holdoff_us_, piece_end - pos), old.holdoff_us * kReNackHoldoffGrowth));
+    const uint64_t holdoff =
+        std::min(kMaxNackHoldoffUs, std::max(HoldoffFor(base_holdoff_us_, piece_end - pos), old.holdoff_us));
     it = tracked_.erase(it);
     if (old_first < pos) {
       Tracked head = old;

@@ -295,10 +295,7 @@ bool SendTransfer::PlanLocked(size_t max_blocks, BlockBatch* batch) {
 
 uint64_t SendTransfer::ClaimPacedBatch(size_t max_blocks, uint64_t now_ns, BlockBatch* batch) {
   std::lock_guard lock(mu_);
-  if (stats_.receiver_complete ||
-      (pending_.empty() && tail_copies_.empty() && unsent_.empty() && cursor_done_)) {
-    return kNoBatch;
-  }
+  if (!HasWorkLocked()) return kNoBatch;
   // Batch size: at most max_blocks, and about kTxBatchDurationNs at the current rate.
   const uint64_t segment = block_size_ + kBlockPacketOverhead;
   const uint64_t rate = rate_.rate_bps();
@@ -461,10 +458,14 @@ bool SendTransfer::first_pass_done() const {
   return first_pass_done_;
 }
 
-bool SendTransfer::has_pending_work() const {
-  std::lock_guard lock(mu_);
+bool SendTransfer::HasWorkLocked() const {
   return !stats_.receiver_complete &&
          (!pending_.empty() || !tail_copies_.empty() || !unsent_.empty() || !cursor_done_);
+}
+
+bool SendTransfer::has_pending_work() const {
+  std::lock_guard lock(mu_);
+  return HasWorkLocked();
 }
 
 uint64_t SendTransfer::ignored_ranges() const {

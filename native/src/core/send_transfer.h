@@ -179,6 +179,9 @@ class SendTransfer {
   void DropNotYetSent(uint32_t file, uint64_t first, uint64_t end);
   // Blocks in m, counted up to cap + 1 (enough to tell "more than cap").
   uint64_t TailCopyBudget() const;  // requires mu_
+  // Something is left to send (NACKed ranges, tail copies, first-pass blocks); requires
+  // mu_. The one test of it: ClaimPacedBatch once had its own and forgot the tail copies.
+  bool HasWorkLocked() const;
   static uint64_t RangeBlocks(const RangeMap& m, uint64_t cap = UINT64_MAX - 1);
   // End of the held range containing (file, block), or block if none. Requires mu_.
   uint64_t HeldEnd(uint32_t file, uint64_t block) const;
