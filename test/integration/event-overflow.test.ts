@@ -1,8 +1,11 @@
 // event-overflow.test.ts — file-done events lost to a full native event queue must not
 // leave a transfer hanging. A real receiver whose event queue holds only 16 events
 // (DaemonConfig.eventQueueCapacity, docs/TESTING.md) gets a tree of 1,500 small files from
-// a real `jetrecv send`: the RX thread finalizes files far faster than the JS thread drains
-// their events, so the queue overflows (counted as drop_event_queue_full). The receiver then
+// a real `jetrecv send`: the RX thread finalizes files faster than the JS thread drains
+// their events, so the queue overflows (counted as drop_event_queue_full). The receiver runs
+// in this process, and the test holds its JS thread for 150 ms of every 200 while the send
+// runs, so the overflow does not depend on how fast this host drains (a quiet CI machine
+// once drained all 1,500 events in time and the test proved nothing). The receiver then
 // reconciles each second with the addon's own figures, completes the transfer, and the
 // sender exits 0 with every file intact.
 import { randomBytes } from 'node:crypto';
@@ -35,7 +38,12 @@ afterAll(async () => {
 
 describe('native event queue overflow', () => {
   it('a transfer whose file-done events were dropped still completes, intact', async () => {
-    const res = await sendTo(rx, [src], ['--json']);
+    const sending = sendTo(rx, [src], ['--json']);
+    const hold = setInterval(() => {
+      const until = Date.now() + 150;
+      while (Date.now() < until); // the JS thread does nothing else: events pile up natively
+    }, 200);
+    const res = await sending.finally(() => clearInterval(hold));
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     const dropped = rx.daemon.receiver.counters()['drop_event_queue_full'] ?? 0;
