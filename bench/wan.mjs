@@ -1,7 +1,7 @@
 // wan.mjs — the `wan` bench section (`npm run bench -- --only wan`): jetrecv, TCP BBR, TCP
 // CUBIC and uftp (TFMCC, and a fixed rate) through the WAN emulator (build/wan-emu,
 // test/tools/wan.ts) between two network namespaces, over a matrix of RTT × random loss, plus
-// two jetrecv flows at once (fairness) and jetrecv beside one TCP BBR flow (share). Root only.
+// two jetrecv flows at once (fairness) and jetrecv beside one TCP BBR flow and one TCP CUBIC flow (share). Root only.
 // Figures per row: goodput / link, retransmitted / sent, retransmitted / lost (the emulator's
 // random + queue drops), time to 90 % of the link (the emulator's link_bytes sampled every
 // 50 ms), steady-state goodput (the middle 80 % of the link bytes), peak queue delay.
@@ -52,7 +52,8 @@ export const wanUsage = `  --wan-size SIZE      file size per wan row (default 2
   --wan-tools LIST     wan tools (default all): ${kTools.join(', ')}
   --wan-queue-ms MS    the emulated bottleneck's drop-tail limit (default 50)
   --wan-rows LIST      only these rows (default all): matrix points as RTT/loss (e.g. 20/0,100/1; the
-                       2.5 Gbit/s ones as 2.5G/50/1), 'fairness', 'share' — for several short A/B runs`;
+                       2.5 Gbit/s ones as 2.5G/50/1), 'fairness', 'share' (beside TCP BBR), 'share-cubic' —
+                       for several short A/B runs`;
 
 /** Parses the wan flags into `o`; returns false when `flag` is not one of them. */
 export function parseWanFlag(o, flag, value, die) {
@@ -80,8 +81,8 @@ export function parseWanFlag(o, flag, value, die) {
         .map((x) => x.trim().toLowerCase())
         .filter(Boolean);
       for (const r of o.wanRows)
-        if (!/^(fairness|share|(2\.5g\/)?\d+(\.\d+)?\/\d+(\.\d+)?)$/.test(r))
-          die(`--wan-rows: bad row '${r}' (expected RTT/loss such as 20/1, 2.5G/50/1, fairness or share)`);
+        if (!/^(fairness|share|share-cubic|(2\.5g\/)?\d+(\.\d+)?\/\d+(\.\d+)?)$/.test(r))
+          die(`--wan-rows: bad row '${r}' (expected RTT/loss such as 20/1, 2.5G/50/1, fairness, share or share-cubic)`);
       return true;
     }
     case '--wan-queue-ms': {
@@ -401,8 +402,8 @@ async function fairnessRun(ctx, wan, p, files) {
   }
 }
 
-/** jetrecv beside one TCP BBR flow: each one's share of the link while jetrecv ran. */
-async function shareRun(ctx, wan, p, src) {
+/** jetrecv beside one TCP flow (`algo`: bbr, cubic): each one's share of the link while jetrecv ran. */
+async function shareRun(ctx, wan, p, src, algo) {
   await wan.start({
     rateBps: p.rateBps,
     rttMs: p.rttMs,
@@ -414,7 +415,7 @@ async function shareRun(ctx, wan, p, src) {
   try {
     // TCP runs until jetrecv is done (then it is stopped; its share comes from the link).
     let jetrecvDone;
-    const tcp = tcpRun(wan, 'bbr', { seconds: 600 }, 5202, new Promise((r) => (jetrecvDone = r)));
+    const tcp = tcpRun(wan, algo, { seconds: 600 }, 5202, new Promise((r) => (jetrecvDone = r)));
     await sleep(3000); // TCP at its steady state first
     const m0 = smp.now();
     const [x] = await jetrecvRun(ctx, wan, p, { files: [src], timeoutMs: Math.max(90_000, idealSeconds(src.size, p) * 20_000) });
@@ -511,15 +512,20 @@ export async function sectionWan(ctx, tools) {
         wan: f,
       });
     }
-    if (wanted(opts, 'share') && !missing('tcp-bbr')) {
-      process.stderr.write(`• wan jetrecv beside TCP BBR, ${linkName(fairP)} … `);
-      const s = await shareRun(ctx, wan, fairP, src).catch((err) => ({ error: err.message }));
+    for (const [row, algo, label] of [
+      ['share', 'bbr', 'BBR'],
+      ['share-cubic', 'cubic', 'CUBIC'],
+    ]) {
+      if (!wanted(opts, row) || missing(`tcp-${algo}`)) continue;
+      process.stderr.write(`• wan jetrecv beside TCP ${label}, ${linkName(fairP)} … `);
+      const s = await shareRun(ctx, wan, fairP, src, algo).catch((err) => ({ error: err.message }));
       process.stderr.write(`${s.error ?? `jetrecv ${s.jetrecvShare}, TCP ${s.tcpShare}`}\n`);
       results.push({
         section: 'wan',
         kind: 'share',
-        name: `jetrecv beside TCP BBR, ${linkName(fairP)}`,
+        name: `jetrecv beside TCP ${label}, ${linkName(fairP)}`,
         tool: 'jetrecv',
+        tcp: label,
         point: fairP,
         wan: s,
       });
@@ -577,7 +583,7 @@ export function printWanTable(results) {
         f(p.rttMs),
         f(p.lossPercent),
         '',
-        'jetrecv + BBR',
+        `jetrecv + ${r.tcp ?? 'BBR'}`,
         `${f(w.jetrecvShare)} + ${f(w.tcpShare)}`,
         '',
         f(w.retransmittedOverSent),

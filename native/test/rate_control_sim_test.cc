@@ -19,8 +19,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "core/rate_control.h"
@@ -51,6 +53,7 @@ struct FlowStats {
   uint64_t delivered_bytes_after = 0;          // in the measuring window
   uint64_t sent_after = 0, lost_after = 0;
   uint64_t startup_end_us = 0;
+  uint64_t competitor_events = 0;             // RateController::competitor_events at the end
   uint64_t done_us = 0;                       // a finite flow: all its data delivered
   std::vector<uint64_t> delivered_per_trace;  // cumulative datagram bytes per kTraceUs
 };
@@ -90,10 +93,21 @@ struct Pkt {
 // A TCP BBR (v1) stand-in: paced at gain x its bandwidth estimate (the max of
 // per-round delivery rates over 10 rounds), inflight capped at 2 x estimate x
 // min RTT, the gain cycle 1.25 / 0.75 / 1 x 6 (one min RTT each), startup at
-// 2.89 until the estimate stops growing. Loss does not change its rate (BBR
+// 2.89 until the estimate stops growing, PROBE_RTT (4 packets for 200 ms + 1 RTT)
+// every 10 s. Loss does not change its rate (BBR
 // v1); with two flows its cwnd cap keeps the drop-tail queue near full.
+//
+// A TCP CUBIC stand-in (TcpKind::kCubic; RFC 8312): ACK-clocked, cwnd-limited,
+// no pacing; slow start until the first loss, then on a loss (at most one cut per
+// RTT) Wmax = cwnd, cwnd x 0.7, and cwnd follows max(C (t - K)^3 + Wmax, the
+// Reno-friendly estimate) with C = 0.4 packets/s^3. It keeps the drop-tail queue
+// between ~0.7 x and full: a delay-based flow beside it never sees the queue empty.
+enum class TcpKind { kBbr, kCubic };
 struct BbrFlow {
   uint64_t start_us = 0;
+  // CUBIC (TcpKind::kCubic) state, in packets and µs.
+  double cwnd_pkts = 10, ssthresh_pkts = 1e18, wmax_pkts = 0, k_s = 0;
+  uint64_t epoch_us = 0, recovery_end_us = 0;
   bool active = false;
   double tokens = 0;
   double bw_Bpus = 0;           // estimate, bytes per µs
@@ -110,6 +124,8 @@ struct BbrFlow {
   std::deque<std::pair<uint64_t, uint32_t>> acks;    // (arrival at sender, bytes)
   std::deque<std::pair<uint64_t, uint32_t>> losses;  // (noticed at, bytes)
   uint64_t delivered_bytes_after = 0;
+  uint64_t delivered_bytes = 0;
+  std::vector<uint64_t> delivered_per_trace;  // cumulative bytes per kTraceUs
   uint64_t sent = 0, lost = 0;
 };
 
@@ -119,13 +135,14 @@ struct SimResult {
   double mean_queue_ms_after = 0;
   uint64_t bbr_delivered_bytes_after = 0;  // the BBR competitor, if any
   uint64_t bbr_sent = 0, bbr_lost = 0;
+  std::vector<uint64_t> bbr_delivered_per_trace;
 };
 
 // Runs flows (config, start time) over the path for duration_us; measures from measure_from_us.
 // bbr_start_us: when a BBR competitor starts (UINT64_MAX: none).
 SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cfgs, uint64_t duration_us,
               uint64_t measure_from_us, uint32_t seed, uint64_t bbr_start_us = UINT64_MAX,
-              std::vector<uint64_t> flow_datagrams = {}) {
+              std::vector<uint64_t> flow_datagrams = {}, TcpKind tcp = TcpKind::kBbr) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> u(0, 1);
   std::vector<Flow> flows;
@@ -163,9 +180,48 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
         b.round_acked += b.acks.front().second;
         b.acks.pop_front();
       }
+      bool lost_now = false;
       while (!b.losses.empty() && b.losses.front().first <= now) {
         b.inflight -= b.losses.front().second;
         b.losses.pop_front();
+        lost_now = true;
+      }
+      if (tcp == TcpKind::kCubic) {
+        // Losses: one cut per RTT (a recovery episode), Wmax with fast convergence.
+        if (lost_now && now >= b.recovery_end_us) {
+          constexpr double kBeta = 0.7, kC = 0.4;
+          b.wmax_pkts = b.cwnd_pkts < b.wmax_pkts ? b.cwnd_pkts * (1 + kBeta) / 2 : b.cwnd_pkts;
+          b.cwnd_pkts = std::max(2.0, b.cwnd_pkts * kBeta);
+          b.ssthresh_pkts = b.cwnd_pkts;
+          b.k_s = std::cbrt(b.wmax_pkts * (1 - kBeta) / kC);
+          b.epoch_us = now;
+          b.recovery_end_us = now + p.rtt_us;
+        }
+        const double acked_pkts = static_cast<double>(b.round_acked) / p.datagram;
+        b.round_acked = 0;
+        if (b.cwnd_pkts < b.ssthresh_pkts) {
+          b.cwnd_pkts += acked_pkts;  // slow start
+        } else if (now >= b.recovery_end_us) {
+          constexpr double kBeta = 0.7, kC = 0.4;
+          const double t = static_cast<double>(now - b.epoch_us) / 1e6;
+          const double cubic = kC * std::pow(t - b.k_s, 3) + b.wmax_pkts;
+          const double reno = b.wmax_pkts * kBeta + 3 * (1 - kBeta) / (1 + kBeta) * t * 1e6 / p.rtt_us;
+          // Towards the target, at most 1.5x per RTT (cwnd grows per ACK).
+          const double target = std::min(std::max(cubic, reno), b.cwnd_pkts * 1.5);
+          if (target > b.cwnd_pkts) b.cwnd_pkts += (target - b.cwnd_pkts) * acked_pkts / b.cwnd_pkts;
+        }
+        while (static_cast<double>(b.inflight) + p.datagram <= b.cwnd_pkts * p.datagram) {
+          b.inflight += p.datagram;
+          ++b.sent;
+          if (u(rng) < p.loss || queue_bytes + p.datagram > queue_limit) {
+            ++b.lost;
+            b.losses.emplace_back(now + p.rtt_us, p.datagram);
+            continue;
+          }
+          queue.push_back({-1, now, p.datagram + kIpUdpHeader, 0});
+          queue_bytes += p.datagram + kIpUdpHeader;
+        }
+        return;
       }
       if (now >= b.round_start_us + b.min_rtt_us) {
         b.round_bw.push_back(static_cast<double>(b.round_acked) /
@@ -192,7 +248,13 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
       }
       static constexpr double kBbrGains[8] = {1.25, 0.75, 1, 1, 1, 1, 1, 1};
       const double gain = b.startup ? 2.89 : kBbrGains[b.phase];
-      const double cwnd = std::max(2.0 * b.bw_Bpus * static_cast<double>(b.min_rtt_us), 4.0 * p.datagram);
+      // PROBE_RTT: every 10 s, 4 packets in flight for 200 ms plus a round (its
+      // min RTT stays the empty path's: the competitor below its share drains too).
+      const uint64_t since_start = now - b.start_us;
+      const bool probe_rtt = since_start >= 10'000'000 && since_start % 10'000'000 < 200'000 + b.min_rtt_us;
+      const double cwnd =
+          probe_rtt ? 4.0 * p.datagram
+                    : std::max(2.0 * b.bw_Bpus * static_cast<double>(b.min_rtt_us), 4.0 * p.datagram);
       b.tokens = std::min(b.tokens + gain * b.bw_Bpus * kTickUs, gain * b.bw_Bpus * 1000 + p.datagram);
       while (b.tokens >= p.datagram && static_cast<double>(b.inflight) + p.datagram <= cwnd) {
         b.tokens -= p.datagram;
@@ -270,6 +332,7 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
       if (k.flow < 0) {  // the BBR competitor: its ACK comes back one one-way delay later
         bbr.acks.emplace_back(now + owd, k.size - kIpUdpHeader);
         if (now >= measure_from_us) bbr.delivered_bytes_after += k.size - kIpUdpHeader;
+        bbr.delivered_bytes += k.size - kIpUdpHeader;
         wire.pop_front();
         continue;
       }
@@ -300,6 +363,7 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
     }
     if (now % kTraceUs == 0) {
       for (auto& fl : flows) fl.st.delivered_per_trace.push_back(fl.rx_bytes);
+      bbr.delivered_per_trace.push_back(bbr.delivered_bytes);
     }
     // Senders: FEEDBACK arrivals.
     for (auto& fl : flows) {
@@ -315,12 +379,16 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
     }
   }
   SimResult r;
-  for (auto& fl : flows) r.flows.push_back(fl.st);
+  for (auto& fl : flows) {
+    fl.st.competitor_events = fl.rc.competitor_events();
+    r.flows.push_back(fl.st);
+  }
   r.max_queue_ms_after = qmax;
   r.mean_queue_ms_after = qn ? qsum / static_cast<double>(qn) : 0;
   r.bbr_delivered_bytes_after = bbr.delivered_bytes_after;
   r.bbr_sent = bbr.sent;
   r.bbr_lost = bbr.lost;
+  r.bbr_delivered_per_trace = std::move(bbr.delivered_per_trace);
   return r;
 }
 
@@ -503,36 +571,85 @@ void TestLatecomerBehindStandingQueue() {
   CHECK(sent_share <= 0.3);  // it does not pour datagrams into a queue that drops them
 }
 
-// Beside a TCP BBR flow that started 3 s earlier (the bench's share row: 1 Gbit/s,
-// 50 ms, MTU 1500, 50 ms drop-tail): BBR's cwnd keeps the queue near full, so
-// jetrecv's min RTT hides the queue and its drops are congestion. Asserted:
-// TCP keeps >= 0.3 of the link and jetrecv does not starve. Not yet asserted
-// (issue 10 finding 1, open): jetrecv's lost/sent <= loss + 1 % — this model
-// reproduces the bench's ~19 % (it prints ~14 %); with a 2-BDP cwnd BBR v1
-// holds the queue at one BDP (= the 50 ms limit here) whatever the shares, so
-// every datagram jetrecv sends above its delivery rate is dropped.
-void TestBesideBbr() {
+// One jetrecv flow beside a TCP stand-in on the bench's share path (1 Gbit/s,
+// 50 ms, MTU 1500, 50 ms drop-tail), the TCP flow from 0 and jetrecv from 3 s
+// (tcp_first) or the other way round; measured from 5 s to 35 s. Prints both
+// shares of the link over the whole window and jetrecv's per 2.5 s; returns
+// {jetrecv, TCP, jetrecv's least 2.5 s share}.
+struct ShareResult {
+  double mine, tcp, worst_window;
+};
+ShareResult RunBeside(TcpKind kind, bool tcp_first, uint32_t seed, uint64_t duration = 35'000'000) {
   PathSpec p;
   p.rtt_us = 50'000;
   p.datagram = 1472;
   RateConfig c;
   c.start_bps = 1'000'000'000;
-  const uint64_t duration = 15'000'000, from = 5'000'000;
-  SimResult r = Run(p, {{c, 3'000'000}}, duration, from, 9, 0);
+  c.seed = seed;
+  const uint64_t from = 5'000'000;
+  SimResult r =
+      Run(p, {{c, tcp_first ? 3'000'000 : 0}}, duration, from, seed, tcp_first ? 0 : 3'000'000, {}, kind);
   const FlowStats& j = r.flows[0];
-  const double mine = Goodput(j, duration - from) / p.link_bps;
-  const double tcp = static_cast<double>(r.bbr_delivered_bytes_after) * 8e6 /
-                     static_cast<double>(duration - from) / p.link_bps;
-  const double waste =
-      static_cast<double>(j.lost_after) / static_cast<double>(std::max<uint64_t>(j.sent_after, 1));
+  ShareResult out{Goodput(j, duration - from) / p.link_bps,
+                  static_cast<double>(r.bbr_delivered_bytes_after) * 8e6 /
+                      static_cast<double>(duration - from) / p.link_bps,
+                  1};
+  const char* name = kind == TcpKind::kBbr ? "BBR" : "CUBIC";
   std::printf(
-      "beside BBR: jetrecv %.3f of the link, lost/sent %.4f; BBR %.3f (lost/sent %.4f), queue mean %.1f ms\n",
-      mine, waste, tcp,
+      "beside %s (%s first, seed %u): jetrecv %.3f of the link (lost/sent %.4f, competing %llu times), %s "
+      "%.3f "
+      "(lost/sent %.4f), queue mean %.1f ms\n  jetrecv per 2.5 s:",
+      name, tcp_first ? name : "jetrecv", seed, out.mine,
+      static_cast<double>(j.lost_after) / static_cast<double>(std::max<uint64_t>(j.sent_after, 1)),
+      static_cast<unsigned long long>(j.competitor_events), name, out.tcp,
       static_cast<double>(r.bbr_lost) / static_cast<double>(std::max<uint64_t>(r.bbr_sent, 1)),
       r.mean_queue_ms_after);
-  CHECK(tcp >= 0.3);
-  CHECK(mine >= 0.1);
+  constexpr size_t kWin = 2'500'000 / kTraceUs;
+  for (size_t w = from / kTraceUs; w + kWin < j.delivered_per_trace.size(); w += kWin) {
+    const double share = static_cast<double>(j.delivered_per_trace[w + kWin] - j.delivered_per_trace[w]) *
+                         8e6 / 2'500'000 / p.link_bps;
+    out.worst_window = std::min(out.worst_window, share);
+    std::printf(" %.2f", share);
+  }
+  std::printf("\n");
+  return out;
 }
+
+// Beside TCP BBR v1: its cwnd keeps a standing queue, and every 10 s its
+// PROBE_RTT empties the queue for ~250 ms, which shows jetrecv the path's true
+// min RTT; yielding to the queue that comes back, jetrecv starved (0.05-0.12 of
+// the link over 30 s, 0.00 in its worst 2.5 s, and 1 in 6 bench runs of 256 MiB)
+// until it learnt to tell a competitor's queue from its own (competing mode).
+// Beside TCP CUBIC: it fills the queue until it drops, then cuts to 0.7 x, so
+// the queue does not empty either, and jetrecv yielded to it.
+// Six seeds, TCP first and jetrecv first, 30 s beside BBR and 60 s beside CUBIC
+// (its cubic epoch is ~18 s here). Asserted per run: TCP keeps >= 0.3 of the
+// link, jetrecv gets >= 0.15 of it and >= 0.05 in every 2.5 s. Before competing
+// mode: beside BBR a mean of 0.087 (worst 0.034, worst 2.5 s 0.001), beside CUBIC
+// 0.214 (worst 0.139, worst 2.5 s 0.001); with it 0.280 (worst 0.255, worst 2.5 s
+// 0.137) and 0.479 (worst 0.197, worst 2.5 s 0.074), TCP keeping 0.690 and 0.494.
+void TestBesideTcp(TcpKind kind) {
+  double sum = 0, tcp_sum = 0, worst = 1, worst_window = 1;
+  int n = 0;
+  for (bool tcp_first : {true, false}) {
+    for (uint32_t seed = 1; seed <= 6; ++seed) {
+      const ShareResult r =
+          RunBeside(kind, tcp_first, seed, kind == TcpKind::kCubic ? 65'000'000 : 35'000'000);
+      CHECK(r.tcp >= 0.3);
+      CHECK(r.mine >= 0.15);
+      CHECK(r.worst_window >= 0.05);
+      sum += r.mine;
+      tcp_sum += r.tcp;
+      worst = std::min(worst, r.mine);
+      worst_window = std::min(worst_window, r.worst_window);
+      ++n;
+    }
+  }
+  std::printf("beside %s, %d runs: jetrecv mean %.3f (worst %.3f, worst 2.5 s %.3f), TCP mean %.3f\n",
+              kind == TcpKind::kBbr ? "BBR" : "CUBIC", n, sum / n, worst, worst_window, tcp_sum / n);
+}
+void TestBesideBbr() { TestBesideTcp(TcpKind::kBbr); }
+void TestBesideCubic() { TestBesideTcp(TcpKind::kCubic); }
 
 void TestTwoFlowsShare() {
   // The second flow joins 2 s later, into a link the first one fills; the
@@ -555,9 +672,10 @@ void TestTwoFlowsShare() {
       const double fair = std::min(a, b) / std::max(a, b);
       std::printf(
           "two flows rtt %.0f ms seed %u: %.0f + %.0f Mbit/s (link %.0f), fairness %.2f, "
-          "queue mean %.2f ms max %.2f ms\n",
+          "queue mean %.2f ms max %.2f ms, competitor events %llu + %llu\n",
           rtt / 1000.0, seed, a / 1e6, b / 1e6, p.link_bps / 1e6, fair, r.mean_queue_ms_after,
-          r.max_queue_ms_after);
+          r.max_queue_ms_after, static_cast<unsigned long long>(r.flows[0].competitor_events),
+          static_cast<unsigned long long>(r.flows[1].competitor_events));
       CHECK((a + b) >= 0.9 * p.link_bps);
       CHECK(r.max_queue_ms_after < static_cast<double>(p.queue_ms));
       sum += fair;
@@ -684,16 +802,23 @@ void TestFixedPolicyHoldsRate() {
 
 }  // namespace
 
-int main() {
-  TestSingleFlowMatrix();
-  TestShortRttLinkUtilisation();
-  TestSlowPathFromFastStart();
-  TestSlowPathFirstEchoesClose();
-  TestStartupBelowLink();
-  TestLatecomerBehindStandingQueue();
-  TestBesideBbr();
-  TestTwoFlowsShare();
-  TestTwoFlowsTogether();
-  TestFixedPolicyHoldsRate();
+// With an argument, runs only the tests whose name contains it (for working on one).
+int main(int argc, char** argv) {
+  const std::pair<const char*, void (*)()> tests[] = {
+      {"SingleFlowMatrix", TestSingleFlowMatrix},
+      {"ShortRttLinkUtilisation", TestShortRttLinkUtilisation},
+      {"SlowPathFromFastStart", TestSlowPathFromFastStart},
+      {"SlowPathFirstEchoesClose", TestSlowPathFirstEchoesClose},
+      {"StartupBelowLink", TestStartupBelowLink},
+      {"LatecomerBehindStandingQueue", TestLatecomerBehindStandingQueue},
+      {"BesideBbr", TestBesideBbr},
+      {"BesideCubic", TestBesideCubic},
+      {"TwoFlowsShare", TestTwoFlowsShare},
+      {"TwoFlowsTogether", TestTwoFlowsTogether},
+      {"FixedPolicyHoldsRate", TestFixedPolicyHoldsRate},
+  };
+  for (const auto& [name, fn] : tests) {
+    if (argc < 2 || std::strstr(name, argv[1]) != nullptr) fn();
+  }
   return jetrecv::test::TestExitCode();
 }

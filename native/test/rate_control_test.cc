@@ -3,7 +3,8 @@
 // rate_control_sim_test): echo arithmetic (RTT, send interval, sent and
 // delivered bytes, 32-bit stamp wrap), startup doubling per RTT round and its
 // exit on queue growth, random loss without queue growth leaving the rate
-// alone, a standing queue cutting it, receiver socket drops and receive-queue
+// alone, a standing queue cutting it, a competitor's queue that stays however
+// far the flow cuts (competing mode), receiver socket drops and receive-queue
 // protection, the fixed policy, [min, max] clamping, the receiver's cap.
 #include "core/rate_control.h"
 
@@ -140,6 +141,50 @@ void TestStandingQueueCuts() {
   CHECK(rc.rate_bps() < 700'000'000u);
 }
 
+// A competitor that does not yield to delay (TCP BBR, CUBIC): the queue stays
+// 20 ms above the minimum however far this flow cuts. After >= 1 s of cuts it
+// competes (btl back to where the cuts began), cuts on loss above the random
+// baseline only, and yields to delay again once the queue empties.
+void TestCompetitorQueue() {
+  RateController rc(RateConfig{0, 1'000'000'000, kMinRateBps});
+  uint64_t now = 1'000'000;
+  Drive(rc, now, 4'000'000, 1e9, 0);
+  const uint64_t before = rc.btl_bps();
+  uint64_t least = before;
+  for (int i = 0; i < 150 && !rc.competing(); ++i) {
+    now += 10'000;
+    rc.OnFeedback(Sample(now, now - 60'000, 60'000, static_cast<double>(rc.rate_bps()), 1));
+    least = std::min(least, rc.btl_bps());
+  }
+  std::printf("competitor's queue: btl %.0f -> %.0f Mbit/s, competing after %.2f s at %.0f Mbit/s\n",
+              before / 1e6, least / 1e6, (now - 4'000'000) / 1e6, rc.btl_bps() / 1e6);
+  CHECK(rc.competing());
+  CHECK_EQ(rc.competitor_events(), 1u);
+  CHECK(least <= before * 6 / 10);         // it yielded first
+  CHECK(rc.btl_bps() >= before * 8 / 10);  // then took back what the cuts gave up
+  // Competing: the standing queue no longer cuts; loss above the baseline does (x kCompetingBackoff).
+  const uint64_t events = rc.loss_events();
+  for (int i = 0; i < 30; ++i) {
+    now += 10'000;
+    rc.OnFeedback(Sample(now, now - 60'000, 60'000, static_cast<double>(rc.rate_bps()), 1));
+  }
+  CHECK(rc.competing());
+  CHECK_EQ(rc.loss_events(), events);
+  const uint64_t btl = rc.btl_bps();
+  for (int i = 0; i < 12 && rc.loss_events() == events; ++i) {
+    now += 10'000;
+    rc.OnFeedback(Sample(now, now - 60'000, 60'000, static_cast<double>(rc.rate_bps()), 0.95));
+  }
+  CHECK_EQ(rc.loss_events(), events + 1);
+  CHECK(rc.btl_bps() <= static_cast<uint64_t>(btl * kCompetingBackoff * 1.05));
+  // The queue empties (the competitor left): the delay signal counts again.
+  for (int i = 0; i < 20; ++i) {
+    now += 10'000;
+    rc.OnFeedback(Sample(now, now - 40'000, 40'000, static_cast<double>(rc.rate_bps()), 1));
+  }
+  CHECK(!rc.competing());
+}
+
 void TestReceiverProtection() {
   RateController rc(RateConfig{0, 1'000'000'000, kMinRateBps});
   uint64_t now = 1'000'000;
@@ -241,6 +286,7 @@ int main() {
   TestStartupAndExitOnQueue();
   TestRandomLossDoesNotCut();
   TestStandingQueueCuts();
+  TestCompetitorQueue();
   TestReceiverProtection();
   TestReceiverCap();
   TestPacer();

@@ -252,7 +252,9 @@ bool RateController::OnFeedback(const RateSample& s) {
     // The standing queue is judged over at least kStandingWindowUs (several
     // FEEDBACKs), so a short path's single sample after a burst does not count.
     bool standing_queue = false;
+    uint64_t window_min_queue_us = UINT64_MAX;
     if (s.now_us >= queue_window_start_us_ + kStandingWindowUs) {
+      window_min_queue_us = round_min_queue_us_;
       standing_queue = round_min_queue_us_ != UINT64_MAX && round_min_queue_us_ > target;
       round_min_queue_us_ = UINT64_MAX;
       queue_window_start_us_ = s.now_us;
@@ -264,6 +266,18 @@ bool RateController::OnFeedback(const RateSample& s) {
         static_cast<double>(acc_delivered_) < (1 - kCongestionLossFraction) * static_cast<double>(acc_sent_);
     if (heavy_loss) standing_queue = true;
     if (heavy_loss && mode_ == Mode::kStartup) startup_rtt_rise_ = true;
+    // The round's loss: a baseline (random loss) from rounds with no standing
+    // queue; competing, a round losing clearly more is congestion (a full queue).
+    const double round_loss =
+        acc_sent_ > 0
+            ? std::clamp(1 - static_cast<double>(acc_delivered_) / static_cast<double>(acc_sent_), 0.0, 1.0)
+            : 0;
+    if (!competing_ && !standing_queue && mode_ == Mode::kProbeBw && acc_sent_ > 0) {
+      loss_baseline_ += (round_loss - loss_baseline_) / 8;
+    }
+    const bool competing_loss = competing_ && mode_ == Mode::kProbeBw && acc_sent_ > 0 &&
+                                round_loss > loss_baseline_ + kCompetingLossMargin &&
+                                round_ >= competing_cut_round_ + 2;
     const double span = static_cast<double>(std::max(acc_send_us_, acc_ack_us_));
     double round_delivered_bps = 0;
     if (span > 0) {
@@ -280,8 +294,10 @@ bool RateController::OnFeedback(const RateSample& s) {
       // Not once the queue is rising toward the target (above kStepQueueFraction
       // of it as the round ends): the rate already fills the link, and a step
       // then only overshoots into the standing-queue cut.
-      if (mode_ == Mode::kProbeBw && phase_ >= 2 && !app_limited && !standing_queue &&
-          static_cast<double>(queue_us) <= kStepQueueFraction * static_cast<double>(target)) {
+      if (mode_ == Mode::kProbeBw && phase_ >= 2 && !app_limited &&
+          (competing_ ? !competing_loss
+                      : !standing_queue && static_cast<double>(queue_us) <=
+                                               kStepQueueFraction * static_cast<double>(target))) {
         const double step = std::min(kFairShareBytes * 8e6 / std::max(srtt_us_, double(kFairShareMinRttUs)),
                                      kFairShareMaxFraction * FilterMax());
         sample = std::max(sample, FilterMax() + step);
@@ -303,7 +319,42 @@ bool RateController::OnFeedback(const RateSample& s) {
     round_min_rtt_us_ = UINT64_MAX;
     // A queue that stayed above target for a whole round: more is sent into the
     // bottleneck than it forwards (another flow came, or btl is too high).
-    if (standing_queue && mode_ == Mode::kProbeBw && round_delivered_bps > 0) {
+    // Competing: the queue emptied (a window's least under target), so the
+    // competitor left or yields; the delay signal counts again.
+    if (competing_ && window_min_queue_us <= target) competing_ = false;
+    const bool delay_standing =
+        standing_queue && !heavy_loss && !competing_ && mode_ == Mode::kProbeBw && round_delivered_bps > 0;
+    if (!delay_standing) {
+      standing_streak_ = 0;
+    } else if (standing_streak_++ == 0) {
+      streak_queue_us_ = window_min_queue_us;
+      streak_start_us_ = s.now_us;
+      streak_delivered_bps_ = round_delivered_bps;
+      streak_btl_bps_ = std::max(FilterMax(), btl_bps_);
+    }
+    const bool queue_kept = static_cast<double>(window_min_queue_us) >=
+                            kCompetitorQueueKept * static_cast<double>(streak_queue_us_);
+    const bool competitor = delay_standing && queue_kept && standing_streak_ >= kCompetitorRounds &&
+                            s.now_us >= streak_start_us_ + kCompetitorMinUs &&
+                            round_delivered_bps <= kCompetitorYield * streak_delivered_bps_;
+    if (competitor) {
+      // This flow yielded and the queue stayed: a competitor's that does not
+      // yield to delay. Take back what the streak's cuts gave up and compete.
+      competing_ = true;
+      ResetFilter(streak_btl_bps_);
+      standing_streak_ = 0;
+      ++competitor_events_;
+      EnterProbeBw(2, s.now_us);
+    } else if (competing_loss && !heavy_loss) {
+      // Competing, the queue overflowed: multiplicative decrease (a loss-based
+      // flow's), so two flows that both compete drain the queue now and then.
+      ResetFilter(std::max(FilterMax(), btl_bps_) * kCompetingBackoff);
+      competing_cut_round_ = round_;
+      EnterProbeBw(2, s.now_us);
+      ++loss_events_;
+      congestion = true;
+    } else if (standing_queue && mode_ == Mode::kProbeBw && round_delivered_bps > 0 &&
+               (!competing_ || heavy_loss)) {
       // Reset to the delivery rate (the flow's share), less far the smaller
       // that share is of the path: AIMD alone would keep the ratio of the shares.
       const double delivered = std::min(round_delivered_bps, std::max(FilterMax(), btl_bps_));
@@ -329,7 +380,8 @@ bool RateController::OnFeedback(const RateSample& s) {
 
   // PROBE_RTT: the min RTT was not confirmed for a window; half the rate for
   // a round (plus a little) lets the queue empty so the floor is measured again.
-  if (mode_ != Mode::kProbeRtt && mode_ != Mode::kStartup && s.now_us > min_rtt_stamp_us_ + kMinRttWindowUs) {
+  if (mode_ != Mode::kProbeRtt && mode_ != Mode::kStartup && !competing_ &&
+      s.now_us > min_rtt_stamp_us_ + kMinRttWindowUs) {
     mode_ = Mode::kProbeRtt;
     probe_rtt_end_us_ = s.now_us + static_cast<uint64_t>(srtt_us_) + kProbeRttMinUs / 4;
     probe_rtt_min_us_ = rtt;
@@ -385,7 +437,8 @@ bool RateController::OnFeedback(const RateSample& s) {
     case Mode::kProbeBw: {
       // A probe ends when it found the limit (queue) or after kProbeMaxUs;
       // the drain after it lasts as long.
-      if (phase_ <= 1 && ((queue_high && phase_ == 0) || s.now_us >= phase_start_us_ + kProbeMaxUs)) {
+      if (phase_ <= 1 &&
+          ((queue_high && phase_ == 0 && !competing_) || s.now_us >= phase_start_us_ + kProbeMaxUs)) {
         EnterProbeBw(phase_ + 1, s.now_us);
       }
       static constexpr double kGains[kCycleRounds] = {kProbeGain, kDrainGain, 1, 1, 1, 1, 1, 1};

@@ -44,8 +44,17 @@
 //    flow's share of the path it saw (kShareCutExponent), and paces at
 //    kQueueBackoff x that (a congestion event). Loss with rising delay is
 //    congestion through this rule; loss without it changes nothing, unless a
-//    round loses more than kCongestionLossFraction (no random loss is that high;
-//    a min RTT taken behind another flow's standing queue hides the queue);
+//    round loses more than kCongestionLossFraction (no random loss is that
+//    high; a min RTT taken behind another flow's standing queue hides the queue);
+//  - competing mode (after Copa's): a standing queue that stays although the
+//    flow yielded for kCompetitorRounds and kCompetitorMinUs belongs to a
+//    sender that does not yield to delay (TCP BBR, CUBIC). The flow then takes
+//    back what those cuts gave up and stops yielding to delay (its probes run
+//    their full length, and it skips PROBE_RTT: the queue is not its own); it cuts btl by
+//    kCompetingBackoff on a round losing more than its random-loss baseline +
+//    kCompetingLossMargin (the full queue overflowing: a loss-based flow's
+//    decrease, so two flows that both compete still drain the queue), and
+//    leaves the mode when a round sees the queue under target again;
 //  - receiver protection (kept from the first controller): a receive queue above
 //    kQueueHighPermille of its socket buffer paces below what it absorbs, and
 //    receiver socket overflow resets btl to what it absorbed;
@@ -87,6 +96,21 @@ constexpr double kQueueBackoff = 0.85;  // standing queue: pace at this x delive
 constexpr double kShareCutExponent = 0.5;
 constexpr double kPathDecayRounds = 30;
 constexpr double kShareCutMinShare = 0.05;
+// Competing mode: kCompetitorRounds standing-queue rounds in a row, over at least
+// kCompetitorMinUs, in which this flow's delivery fell to at most kCompetitorYield
+// x the streak's first while the queue's least stayed at least kCompetitorQueueKept
+// x the streak's first: the queue is not this flow's to drain. btl returns to its
+// value before the streak. (Two jetrecv flows drain a queue when both yield; a
+// newcomer's startup fills it for a few rounds, hence the time floor.)
+constexpr unsigned kCompetitorRounds = 8;
+constexpr uint64_t kCompetitorMinUs = 1'000'000;  // and the streak lasted this long
+constexpr double kCompetitorYield = 0.6;
+constexpr double kCompetitorQueueKept = 0.8;
+// Competing: a round losing more than the random-loss baseline (an average over
+// rounds without a standing queue) + this is congestion: btl x kCompetingBackoff
+// (CUBIC's factor), at most every other round.
+constexpr double kCompetingLossMargin = 0.005;
+constexpr double kCompetingBackoff = 0.7;
 // A round losing more than this is congested whatever the delay says.
 constexpr double kCongestionLossFraction = 0.25;
 constexpr unsigned kCycleRounds = 8;
@@ -207,6 +231,9 @@ class RateController {
   Mode mode() const { return mode_; }
   uint64_t rounds() const { return round_; }
   uint64_t loss_events() const { return loss_events_; }
+  // Competing with a sender that does not yield to delay (see kCompetitorRounds).
+  bool competing() const { return competing_; }
+  uint64_t competitor_events() const { return competitor_events_; }
 
  private:
   uint64_t Clamp(double bps) const;
@@ -260,6 +287,14 @@ class RateController {
   uint64_t phase_start_us_ = 0;  // when the current phase began
   unsigned hold_ = 0;            // feedbacks whose drop reports are ignored after a cut
   uint64_t loss_events_ = 0;
+  // Standing-queue rounds in a row, and the first one's least queue, delivery and btl before its cut.
+  unsigned standing_streak_ = 0;
+  uint64_t streak_queue_us_ = 0, streak_start_us_ = 0;
+  double streak_delivered_bps_ = 0, streak_btl_bps_ = 0;
+  bool competing_ = false;
+  double loss_baseline_ = 0;  // random loss per round (EWMA over rounds without a standing queue)
+  uint64_t competing_cut_round_ = 0;
+  uint64_t competitor_events_ = 0;
 };
 
 // Token bucket in bytes, refilled at rate_bps; holds at most burst_bytes.
