@@ -105,7 +105,7 @@ constexpr double kShareCutMinShare = 0.05;
 constexpr unsigned kCompetitorRounds = 8;
 constexpr uint64_t kCompetitorMinUs = 1'000'000;  // and the streak lasted this long
 constexpr double kCompetitorYield = 0.6;
-constexpr double kCompetitorQueueKept = 0.8;
+constexpr double kCompetitorQueueKept = 0.5;
 // Competing: a round losing more than the random-loss baseline (an average over
 // rounds without a standing queue) + this is congestion: btl x kCompetingBackoff
 // (CUBIC's factor), at most every other round.
