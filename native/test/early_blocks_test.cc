@@ -146,6 +146,28 @@ void TestReplayTiming() {
   CHECK(spacing <= 3000 && spacing > 2000);
 }
 
+// A live block newer than the held ones arrived before the first FEEDBACK: the held
+// blocks were all delivered before it, so that FEEDBACK counts all of them.
+void TestReplayThenLiveBlock() {
+  ReceiveFeedback fb(7);
+  std::vector<BlockFrameHeader> headers;
+  for (uint32_t i = 0; i < 4; ++i) headers.push_back(Header(7, i * kLen, 500 + i));
+  std::vector<BlockRef> refs;
+  for (uint32_t i = 0; i < 3; ++i) refs.push_back({&headers[i], nullptr, kLen, false, 1000 + 100 * i});
+  fb.RecordReplayTiming(refs.data(), refs.size());
+  const BlockRef live{&headers[3], nullptr, kLen, false, 0};
+  fb.RecordTiming(&live, 1);
+  ReceiveFeedback::Report report;
+  std::vector<const BlockBitmap*> bitmaps;
+  std::vector<uint8_t> frame(200);
+  FeedbackFrameHeader h{};
+  std::vector<NackRange> ranges;
+  const size_t len = fb.Build(1, report, bitmaps, kLen, frame.data(), frame.size());
+  REQUIRE(DecodeFeedbackFrame(frame.data(), len, &h, &ranges));
+  CHECK_EQ(h.echo_stamp, 503u);
+  CHECK_EQ(h.rx_datagram_bytes, 4 * (kLen + kBlockPacketOverhead));
+}
+
 }  // namespace
 
 int main() {
@@ -154,5 +176,6 @@ int main() {
   TestUsedIdsAreNotHeld();
   TestExpire();
   TestReplayTiming();
+  TestReplayThenLiveBlock();
   return jetrecv::test::TestExitCode();
 }

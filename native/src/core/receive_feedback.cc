@@ -139,6 +139,15 @@ size_t ReceiveFeedback::Build(uint64_t now_us, const Report& report,
   h.blocks_received = report.blocks_received;
   h.socket_drops = report.socket_drops;
   h.rx_queue_permille = report.rx_queue_permille;
+  // The rest of a replayed train waits for the next FEEDBACK (RecordReplayTiming) only while
+  // the echo is not a block that arrived after it: then it was all delivered before the echo.
+  if (deferred_.bytes != 0) {
+    const uint64_t echo = newest_stamp_.load(std::memory_order_relaxed);
+    if (echo != 0 && StampNewer(static_cast<uint32_t>(echo >> 32), deferred_.stamp)) {
+      Apply(deferred_);
+      deferred_ = Timing{};
+    }
+  }
   const uint64_t newest = newest_stamp_.load(std::memory_order_relaxed);
   if (newest != 0) {
     h.echo_stamp = static_cast<uint32_t>(newest >> 32);
@@ -146,8 +155,10 @@ size_t ReceiveFeedback::Build(uint64_t now_us, const Report& report,
   }
   h.rx_datagram_bytes = rx_datagram_bytes_.load(std::memory_order_relaxed);
   // The rest of a replayed train counts from the next FEEDBACK on (RecordReplayTiming).
-  Apply(deferred_);
-  deferred_ = Timing{};
+  if (deferred_.bytes != 0) {
+    Apply(deferred_);
+    deferred_ = Timing{};
+  }
   return EncodeFeedbackFrame(h, nack_scratch_.data(), range_count, frame, cap);
 }
 

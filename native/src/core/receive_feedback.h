@@ -33,7 +33,8 @@ class ReceiveFeedback {
   // The same for early blocks replayed at the open (arrival order, BlockRef::arrival_us
   // set): reported as a live train's FEEDBACKs would report it, the next one as of
   // blocks[0]'s arrival and the one after as of the rest, so the sender's first
-  // delivery sample spans the train's real arrival spacing, not the replay.
+  // delivery sample spans the train's real arrival spacing, not the replay. If a
+  // block that arrived after them is echoed first, that FEEDBACK counts them all.
   void RecordReplayTiming(const BlockRef* blocks, size_t n);
   // The sender's POSITION (of this transfer); positions only move forward.
   void OnPosition(const PositionFrame& position);
