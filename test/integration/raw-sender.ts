@@ -16,6 +16,8 @@ export interface RawSender {
   request(msg: ControlMessageInput, transferId: number, timeoutMs?: number): Promise<ControlMessage>;
   /** Sends a control message without waiting for a reply (cancel, goodbye). */
   send(msg: ControlMessageInput): void;
+  /** Sends a pure ack (ReliableChannel.keepAlive): a packet of the session without a message. */
+  ping(): void;
   /** Early blocks the receiver said it holds for this session (Envelope.early_block_bytes; 0 = none said yet). */
   readonly earlyBlockBytes: number;
   /**
@@ -120,6 +122,9 @@ export async function connectRawSender(
     },
     send(msg) {
       channel!.sendMessage(encodeControl(msg));
+    },
+    ping() {
+      channel!.keepAlive();
     },
     get earlyBlockBytes() {
       return earlyBlockBytes;
