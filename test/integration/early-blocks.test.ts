@@ -6,7 +6,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { diffTrees, listTree, sendTo, sha256File, startTestReceiver, tempDir, writeRandomFile, type TestReceiver } from './harness.js';
+import {
+  diffTrees,
+  listTree,
+  sendTo,
+  sha256File,
+  spawnServe,
+  startTestReceiver,
+  tempDir,
+  writeRandomFile,
+  type TestReceiver,
+} from './harness.js';
 import { connectRawSender, type RawSender } from './raw-sender.js';
 import { parsePublicKey } from '../../src/keys/key-encoding.js';
 
@@ -176,6 +186,41 @@ describe('early blocks', () => {
       expect(await sha256File(path.join(off.sandbox, 'off', 'o.bin'))).toBe(await sha256File(file));
     } finally {
       await off.close();
+    }
+  });
+
+  it('jetrecv serve --early-block-bytes sets what it advertises; 0 advertises nothing', async () => {
+    const root = await tempDir('early-serve');
+    try {
+      for (const [value, advertised] of [
+        ['1048576', 1 << 20],
+        ['0', 0],
+      ] as const) {
+        const serve = await spawnServe([
+          '--sandbox-dir',
+          path.join(root, `s${value}`),
+          '--recv-host',
+          '127.0.0.1',
+          '--recv-port',
+          '0',
+          '--no-api',
+          '--early-block-bytes',
+          value,
+        ]);
+        try {
+          const s = await connectRawSender(serve.recvPort, parsePublicKey(serve.publicKey));
+          try {
+            expect((await requestOneFile(s, 1, '/d', 'f.bin', 1000)).kind).toBe('transferAccept');
+            expect(s.earlyBlockBytes).toBe(advertised);
+          } finally {
+            s.close();
+          }
+        } finally {
+          await serve.stop();
+        }
+      }
+    } finally {
+      await rm(root, { recursive: true, force: true });
     }
   });
 });
