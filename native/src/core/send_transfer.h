@@ -121,7 +121,8 @@ class SendTransfer {
   // then first-pass blocks handed back unsent, then the next first-pass blocks.
   // At most max_blocks blocks, all full-size except possibly the last (so the
   // batch can go out as one GSO send). Claimed blocks are planned for no other
-  // thread until CommitBatch. False if nothing to send. Unpaced.
+  // thread until CommitBatch. False if nothing to send. Unpaced, and blind to the
+  // early budget (SendSpec::early_bytes): the TX engine claims through ClaimPacedBatch.
   bool PlanBatch(size_t max_blocks, BlockBatch* batch);
   // PlanBatch paced: sizes the batch to about kTxBatchDurationNs at the current
   // rate (at most max_blocks), and claims it only if the transfer's pacing
