@@ -68,13 +68,15 @@ const kHeldBlockCost = 1416 + 64;
 
 describe('early blocks', () => {
   it('holds the first train sent behind the request and replays it into the opened transfer', async () => {
-    // 1,000 small files ahead of a big one: the receiver creates 1,001 partials before it can
-    // accept, so the train (sent as soon as the sender may) arrives before the open on any host.
+    // A big file and 1,000 small ones: the receiver creates 1,001 partials before it can accept,
+    // so the train (sent as soon as the sender may) arrives before the open on any host. The big
+    // file comes first in send order: the train is replayed into its O_DIRECT staging where the
+    // temp dir is not tmpfs (8 MiB is the direct-I/O threshold); the small files are buffered.
     const tree = path.join(src, 'tree');
     await mkdir(path.join(tree, 'small'), { recursive: true });
     for (let i = 0; i < 1000; i++)
       await writeFile(path.join(tree, 'small', `f${String(i).padStart(4, '0')}`), `small ${i}\n`.repeat(1 + (i % 200)));
-    await writeRandomFile(path.join(tree, 'z-big.bin'), 8 << 20);
+    await writeRandomFile(path.join(tree, 'a-big.bin'), 8 << 20);
     const before = counts(rx);
     const res = await sendTo(rx, [tree], ['--dest', '/early']);
     expect(res.code, res.stderr).toBe(0);
