@@ -50,6 +50,8 @@ export interface DaemonConfig {
   /** Bookkeeping memory one transfer / all live transfers may reserve (defaults 256 MiB / 1 GiB; docs/OPERATIONS.md). */
   maxTransferMemory?: number;
   maxReceiveMemory?: number;
+  /** Early blocks held per session (ReceiverOptions.earlyBlockBytes; default 2 MiB, 0 = off). */
+  earlyBlockBytes?: number;
   minCipher: CipherName;
   serverName: string;
   sessionTimeoutMs: number;
@@ -175,6 +177,7 @@ async function startLocked(config: DaemonConfig, logger: Logger, stateLock: Stat
     syncOnFinalize: config.syncOnFinalize ?? true,
     ...(config.maxTransferMemory !== undefined ? { maxTransferMemory: config.maxTransferMemory } : {}),
     ...(config.maxReceiveMemory !== undefined ? { maxReceiveMemory: config.maxReceiveMemory } : {}),
+    ...(config.earlyBlockBytes !== undefined ? { earlyBlockBytes: config.earlyBlockBytes } : {}),
     serverKeys: serverKeys.keys,
     authorization: authorized,
     minCipher: config.minCipher,

@@ -40,8 +40,9 @@ bool WaitFor(const std::function<bool()>& done, int timeout_ms = 3000) {
 
 uint64_t Counter(Endpoint& e, CounterId id) { return e.counters().Get(id); }
 
-std::unique_ptr<Endpoint> OpenEndpoint(EndpointRole role, int sockets = 1) {
+std::unique_ptr<Endpoint> OpenEndpoint(EndpointRole role, int sockets = 1, EarlyBlockLimits early = {}) {
   EndpointOptions o;
+  o.early_blocks = early;
   o.role = role;
   o.bind_address = "127.0.0.1";
   o.sockets = sockets;
@@ -343,6 +344,60 @@ void BlocksReachTransfer() {
   CHECK(Counter(*rx, CounterId::kfeedback_sent) >= 1u);
   CHECK(rx->CloseReceiveTransfer(7, 1, false).ok());
   CHECK(rx->CloseReceiveTransfer(7, 1, false).code == std::string(kErrUnknownTransfer));
+  std::system(("rm -rf '" + root + "'").c_str());
+}
+
+// Early blocks (early_blocks.h) through the real RX path: BLOCKs of a transfer not open
+// yet are held, replayed by the open, and never held for an id the session used.
+void EarlyBlocksHeldAndReplayed() {
+  auto rx = OpenEndpoint(EndpointRole::kReceiver, 1,
+                         {kEarlyBlockSessionBytes, kEarlyBlockTotalBytes, kEarlyBlockTtlUs});
+  Peer peer = MakePeer(*rx);
+  std::string root = MakeTempDir();
+  const std::string content = "0123456789";
+  auto send_block = [&](uint32_t transfer_id, uint64_t offset) {
+    BlockFrameHeader h{};
+    h.transfer_id = transfer_id;
+    h.send_stamp = 1000 + static_cast<uint32_t>(offset);
+    h.offset = offset;
+    size_t len = std::min<size_t>(4, content.size() - offset);
+    std::vector<uint8_t> frame(kBlockFrameHeaderLen + len);
+    REQUIRE(EncodeBlockFrame(h, reinterpret_cast<const uint8_t*>(content.data()) + offset, len, frame.data(),
+                             frame.size()) == frame.size());
+    peer.Send(peer.Seal(frame));
+  };
+  auto counter_is = [&](CounterId id, uint64_t n) { return WaitFor([&] { return Counter(*rx, id) == n; }); };
+  send_block(5, 0);
+  send_block(5, 4);
+  CHECK(counter_is(CounterId::kearly_blocks_held, 2));
+  ReceiveSpec spec;
+  spec.root = root;
+  spec.block_size = 4;
+  spec.files.push_back({"f.bin", 10, 0644, 1'700'000'000'000});
+  CHECK(rx->OpenReceiveTransfer(7, 5, spec).ok());
+  CHECK_EQ(Counter(*rx, CounterId::kearly_blocks_replayed), 2u);  // by the open itself
+  CHECK_EQ(Counter(*rx, CounterId::kblocks_written), 2u);
+  send_block(5, 8);
+  CHECK(counter_is(CounterId::kfiles_completed, 1));
+  CHECK(ReadFile(root + "/f.bin") == content);
+  CHECK(rx->CloseReceiveTransfer(7, 5, false).ok());
+  // Ids at or below one the session opened are used: dropped, not held.
+  send_block(5, 0);
+  send_block(3, 0);
+  CHECK(counter_is(CounterId::kdrop_unknown_transfer, 2));
+  // A refused transfer's blocks are freed, and its id is used from then on.
+  send_block(6, 0);
+  CHECK(counter_is(CounterId::kearly_blocks_held, 3));
+  CHECK(rx->DiscardEarlyBlocks(7, 6).ok());
+  CHECK_EQ(Counter(*rx, CounterId::kearly_blocks_freed), 1u);
+  send_block(6, 4);
+  CHECK(counter_is(CounterId::kdrop_unknown_transfer, 3));
+  // The session's end frees what it holds.
+  send_block(9, 0);
+  CHECK(counter_is(CounterId::kearly_blocks_held, 4));
+  CHECK(rx->RemoveSession(7).ok());
+  CHECK_EQ(Counter(*rx, CounterId::kearly_blocks_freed), 2u);
+  CHECK_EQ(Counter(*rx, CounterId::kearly_blocks_replayed), 2u);
   std::system(("rm -rf '" + root + "'").c_str());
 }
 
@@ -709,6 +764,7 @@ int main() {
   GarbageIsCountedNotQueued();
   ControlBothWays();
   BlocksReachTransfer();
+  EarlyBlocksHeldAndReplayed();
   SenderDeliversFile();
   OpenRejectsBadOptions();
   EventQueueBoundAndDoorbell();

@@ -56,6 +56,16 @@ export interface EndpointOptions {
   maxTransferMemory?: number;
   maxReceiveMemory?: number;
   /**
+   * Receiver: BLOCKs that authenticate under a session's keys but name a transfer it has not
+   * opened yet (a first train sent behind its TransferRequest, docs/PROTOCOL-control.md "Early
+   * blocks") are held, at most this many bytes per session (0 or absent = off: dropped as
+   * drop_unknown_transfer), and at most earlyBlockTotalBytes (default 16 MiB) for the whole
+   * receiver; replayed when the transfer opens, freed on discardEarlyBlocks, session removal, or
+   * after 2 s. Both 0..2^30.
+   */
+  earlyBlockBytes?: number;
+  earlyBlockTotalBytes?: number;
+  /**
    * Doorbell, called on the JS thread when events are waiting (at most one call is
    * pending at a time). It should call drainEvents() until it returns fewer than asked.
    */
@@ -157,6 +167,12 @@ export interface SendTransferSpec {
   ratePolicy?: RatePolicy;
   /** Resume: blocks the receiver already holds (TransferAccept.have); the first pass skips them. */
   have?: { fileIndex: number; firstBlock: number; blockCount: number }[];
+  /**
+   * Started before the receiver's TransferAccept (only to a receiver that holds early blocks):
+   * only the first train goes out, at most this many datagram bytes and 4 ms at the start rate,
+   * and no POSITION, until acceptSendTransfer. Absent or 0: started on the accept.
+   */
+  earlyBytes?: number;
 }
 
 export interface SendTransferStats {
@@ -265,6 +281,8 @@ export interface NativeEndpoint {
    * left for the start-up sweep.
    */
   closeReceiveTransfer(localIndex: number, transferId: number, removePartials: boolean): void;
+  /** The transfer was refused: frees the early blocks held for it; that id is never held again. */
+  discardEarlyBlocks(localIndex: number, transferId: number): void;
   /**
    * The receiver's cap on the sender's rate for this transfer, bits/s of UDP payload (0 = none),
    * sent in every later FEEDBACK (docs/PROTOCOL-transfer.md §3). Only for transfer protocol 3
@@ -284,6 +302,12 @@ export interface NativeEndpoint {
   startSendTransfer(localIndex: number, transferId: number, spec: SendTransferSpec): void;
   sendTransferStats(localIndex: number, transferId: number): SendTransferStats | null;
   stopSendTransfer(localIndex: number, transferId: number): void;
+  /**
+   * The receiver accepted a transfer started with earlyBytes: the first pass goes on past the
+   * train, skipping the blocks of `have` it has not sent yet. Throws JETRECV_ERR_UNKNOWN_TRANSFER
+   * if it is not running.
+   */
+  acceptSendTransfer(localIndex: number, transferId: number, have: { fileIndex: number; firstBlock: number; blockCount: number }[]): void;
 }
 
 /** Socket buffer sizes the kernel granted (as getsockopt reports them). */
@@ -319,6 +343,8 @@ export interface NativeConstants {
   handshakeInitLength: number;
   handshakeRespLength: number;
   handshakeCookieLength: number;
+  /** A receiver's default cap on the early blocks it holds per session (EndpointOptions.earlyBlockBytes). */
+  earlyBlockSessionBytes: number;
 }
 
 /** Result of peerCredentials(): the peer of a connected Unix socket, as of its connect(). */

@@ -24,7 +24,7 @@ import {
   type StalePartial,
 } from './binding.js';
 
-export { DEFAULT_EVENT_QUEUE_CAPACITY } from './limits.js';
+export { DEFAULT_EARLY_BLOCK_BYTES, DEFAULT_EVENT_QUEUE_CAPACITY } from './limits.js';
 
 export type {
   CipherName,
@@ -150,6 +150,10 @@ export class Endpoint<R extends EndpointRole = EndpointRole> {
     this.native.closeReceiveTransfer(localIndex, transferId, removePartials);
   }
 
+  discardEarlyBlocks(localIndex: number, transferId: number): void {
+    this.native.discardEarlyBlocks(localIndex, transferId);
+  }
+
   setReceiveRateCap(localIndex: number, transferId: number, capBps: number): void {
     this.native.setReceiveRateCap(localIndex, transferId, capBps);
   }
@@ -168,6 +172,10 @@ export class Endpoint<R extends EndpointRole = EndpointRole> {
 
   stopSendTransfer(localIndex: number, transferId: number): void {
     this.native.stopSendTransfer(localIndex, transferId);
+  }
+
+  acceptSendTransfer(localIndex: number, transferId: number, have: NonNullable<SendTransferSpec['have']>): void {
+    this.native.acceptSendTransfer(localIndex, transferId, have);
   }
 }
 

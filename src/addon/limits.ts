@@ -11,6 +11,8 @@ export const kMaxDatagram = addon.constants.maxDatagram;
 export const kMaxControlPayload = addon.constants.maxControlPayload;
 /** The event queue bound the daemon and `jetrecv send` use. */
 export const DEFAULT_EVENT_QUEUE_CAPACITY = addon.constants.defaultEventQueueCapacity;
+/** The early blocks a receiver holds per session by default (native/src/core/early_blocks.h). */
+export const DEFAULT_EARLY_BLOCK_BYTES = addon.constants.earlyBlockSessionBytes;
 
 /**
  * Smallest block size of a transfer: receivers refuse smaller ones (docs/PROTOCOL.md, limits).

@@ -122,6 +122,7 @@ export function serveConfigFromFlags(flags: Record<string, unknown>): { config: 
       syncOnFinalize: flags['sync-on-finalize'] as boolean,
       maxTransferMemory: flags['max-transfer-memory'] as number,
       maxReceiveMemory: flags['max-receive-memory'] as number,
+      earlyBlockBytes: flags['early-block-bytes'] as number,
       minCipher: minCipher as CipherName,
       serverName: flags['server-name'] as string,
       sessionTimeoutMs: flags['session-timeout'] as number,

@@ -122,6 +122,15 @@ export const serveSpec: CommandSpec = {
       help: 'bookkeeping memory all live transfers together may reserve; a transfer that would go over it is refused until others end (at least --max-transfer-memory)',
     },
     {
+      name: 'early-block-bytes',
+      type: 'int',
+      default: 2 << 20,
+      min: 0,
+      max: 16 << 20,
+      valueName: 'BYTES',
+      help: "BLOCK bytes held per session for a transfer not accepted yet: a sender's first train, sent right behind its request, which saves one round trip per transfer; 0 = off (senders are not told to send early). The whole receiver holds at most 16 MiB; held blocks are freed on refusal and after 2 s",
+    },
+    {
       name: 'min-cipher',
       type: 'string',
       default: 'chacha20-poly1305',

@@ -48,6 +48,13 @@ export interface ReliableChannelOptions {
    * Default: rethrown asynchronously (so they surface as uncaught exceptions, never silently).
    */
   onCallbackError?: (err: unknown) => void;
+  /**
+   * Receiver: carried by every pure ack this side sends (Envelope.early_block_bytes: the early
+   * blocks it holds per session, docs/PROTOCOL-control.md "Early blocks"). Default 0 (none).
+   */
+  earlyBlockBytes?: number;
+  /** Sender: called with Envelope.early_block_bytes of each envelope from the peer that carries it. */
+  onEarlyBlockBytes?: (bytes: number) => void;
 }
 
 /** Counters of one channel; see {@link ReliableChannel.stats}. */
@@ -139,6 +146,7 @@ function envelopeSize(e: Envelope): number {
   let size = 0;
   for (const v of [e.seq, e.ack, e.msgId, e.fragIndex, e.fragCount, e.dup]) if (v !== 0) size += 1 + varintSize(v);
   if (e.fragment.length > 0) size += 1 + varintSize(e.fragment.length) + e.fragment.length;
+  if (e.earlyBlockBytes) size += 1 + varintSize(e.earlyBlockBytes);
   if (e.sack.length > 0) {
     let packed = 0;
     for (const v of e.sack) packed += varintSize(v);
@@ -164,6 +172,8 @@ export class ReliableChannel {
   private readonly onMessage: (msg: Uint8Array) => void;
   private readonly onDead: (reason: string) => void;
   private readonly onCallbackError: (err: unknown) => void;
+  private readonly earlyBlockBytes: number;
+  private readonly onEarlyBlockBytes: ((bytes: number) => void) | undefined;
   private readonly now: () => number;
   private readonly timers: ChannelTimers;
   private readonly maxPayload: number;
@@ -238,6 +248,8 @@ export class ReliableChannel {
           throw err;
         });
       });
+    this.earlyBlockBytes = opts.earlyBlockBytes ?? 0;
+    this.onEarlyBlockBytes = opts.onEarlyBlockBytes;
     this.now = opts.now ?? (() => performance.now());
     this.timers = opts.timers ?? {
       setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -288,6 +300,14 @@ export class ReliableChannel {
       return;
     }
     this.processAck(env);
+    if (env.earlyBlockBytes !== undefined && this.onEarlyBlockBytes) {
+      try {
+        this.onEarlyBlockBytes(env.earlyBlockBytes);
+      } catch (err) {
+        this.onCallbackError(err);
+      }
+      if (this.closed) return;
+    }
     const delivered: Uint8Array[] = [];
     if (env.seq !== 0 && !this.processData(env, delivered)) return; // died on a protocol violation
     for (const msg of delivered) {
@@ -684,6 +704,7 @@ export class ReliableChannel {
       fragment: new Uint8Array(0),
       dup: this.dupToReport,
     };
+    if (this.earlyBlockBytes > 0) env.earlyBlockBytes = this.earlyBlockBytes;
     env.sack = this.sackRanges(this.maxPayload - envelopeSize(env)).sack;
     this.counters.acksSent++;
     this.emit(env);

@@ -148,6 +148,11 @@ export interface Envelope {
   fragment: Uint8Array;
   /** A data seq the sender of this envelope received twice (DSACK-like); 0 = none. */
   dup: number;
+  /**
+   * Receiver → sender, on pure acks: BLOCK bytes it holds per session for a transfer it has
+   * not accepted yet (docs/PROTOCOL-control.md "Early blocks"); absent/0 = it holds none.
+   */
+  earlyBlockBytes?: number;
 }
 
 // ---- schema loading -----------------------------------------------------------------------
@@ -400,6 +405,8 @@ function checkEnvelope(e: Record<string, unknown>): Envelope {
     fragment: bytes(e.fragment ?? new Uint8Array(0), 'envelope.fragment', Number.MAX_SAFE_INTEGER),
     dup: int64(e.dup ?? 0, 'envelope.dup'),
   };
+  const early = uint32(e.earlyBlockBytes ?? 0, 'envelope.earlyBlockBytes');
+  if (early !== 0) env.earlyBlockBytes = early;
   if (seq !== 0) {
     if (env.msgId === 0) throw protocolError(`envelope seq ${seq}: msgId is 0`);
     if (env.fragCount === 0) throw protocolError(`envelope seq ${seq}: fragCount is 0`);

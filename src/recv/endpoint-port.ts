@@ -16,6 +16,7 @@ export type ReceiverEndpoint = Pick<
   | 'openReceiveTransfer'
   | 'receiveTransferStats'
   | 'closeReceiveTransfer'
+  | 'discardEarlyBlocks'
   | 'setReceiveRateCap'
   | 'checkpointReceiveTransfer'
 >;

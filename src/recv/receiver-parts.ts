@@ -27,6 +27,8 @@ export interface PartsOptions {
   maxSessions?: number;
   maxSessionsPerKey?: number;
   maxSessionsPerSource?: number;
+  /** Early blocks held per session (ReceiverOptions.earlyBlockBytes): advertised to senders when > 0. */
+  earlyBlockBytes?: number;
   sessionTimeoutMs?: number;
   noTransferTimeoutMs?: number;
   maxTransfersPerSession?: number;
@@ -88,6 +90,7 @@ export function assembleReceiverParts(o: PartsOptions, deps: PartsDeps): Receive
       maxSessionsPerSource: o.maxSessionsPerSource ?? DEFAULT_SESSION_CAPS.maxSessionsPerSource,
       sessionTimeoutMs: o.sessionTimeoutMs ?? 30_000,
       noTransferTimeoutMs: o.noTransferTimeoutMs ?? 10_000,
+      earlyBlockBytes: o.earlyBlockBytes ?? 0,
     },
     {
       onControl: deps.onControl,

@@ -12,6 +12,7 @@
 import { realpathSync, mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import {
+  DEFAULT_EARLY_BLOCK_BYTES,
   DEFAULT_EVENT_QUEUE_CAPACITY,
   Endpoint,
   releaseFreeHeapMemory,
@@ -53,6 +54,13 @@ export interface ReceiverOptions {
   /** Bookkeeping memory one transfer / all live transfers may reserve (EndpointOptions; defaults 256 MiB / 1 GiB). */
   maxTransferMemory?: number;
   maxReceiveMemory?: number;
+  /**
+   * BLOCK bytes held per session for a transfer not accepted yet: a sender's first train sent
+   * behind its TransferRequest (docs/PROTOCOL-control.md "Early blocks"). Default 2 MiB
+   * (DEFAULT_EARLY_BLOCK_BYTES), 0 = off: senders are not told to send early and such blocks
+   * are dropped.
+   */
+  earlyBlockBytes?: number;
   serverKeys: KeyPair;
   authorization: SenderAuthorization;
   minCipher: CipherName;
@@ -138,6 +146,7 @@ export class Receiver {
         handshakeMac1Key: mac1Key(o.serverKeys.publicKey),
         ...(o.maxTransferMemory !== undefined ? { maxTransferMemory: o.maxTransferMemory } : {}),
         ...(o.maxReceiveMemory !== undefined ? { maxReceiveMemory: o.maxReceiveMemory } : {}),
+        earlyBlockBytes: o.earlyBlockBytes ?? DEFAULT_EARLY_BLOCK_BYTES,
       },
       (ev) => this.onEvent(ev),
     );
@@ -145,6 +154,7 @@ export class Receiver {
       {
         ...o,
         sandboxRoot: this.sandboxRoot,
+        earlyBlockBytes: o.earlyBlockBytes ?? DEFAULT_EARLY_BLOCK_BYTES,
         handshake: {
           staticKeys: o.serverKeys,
           minCipher: o.minCipher,

@@ -108,6 +108,7 @@ export class TransferOpener {
       'transfer refused',
     );
     sendControl(session, { kind: 'transferRefuse', transferId, code, reason });
+    this.ctx.endpoint.discardEarlyBlocks(session.localIndex, transferId); // its early train, if any
   }
 
   /** True while the session's sender waits for our answer to a request (its silence then counts from the answer). */

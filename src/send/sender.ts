@@ -12,7 +12,15 @@
 import { lookup } from 'node:dns/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { DEFAULT_EVENT_QUEUE_CAPACITY, Endpoint, routeMtu, type SenderEvent, type CipherName, type RatePolicy } from '../addon/endpoint.js';
+import {
+  DEFAULT_EVENT_QUEUE_CAPACITY,
+  Endpoint,
+  routeMtu,
+  type SenderEvent,
+  type SendTransferSpec,
+  type CipherName,
+  type RatePolicy,
+} from '../addon/endpoint.js';
 import { kBlockPacketOverhead, kDatagramSizeRange, kMinBlockSize } from '../addon/limits.js';
 import { HandshakeInitiator } from '../handshake/index.js';
 import type { KeyPair } from '../keys/key-encoding.js';
@@ -165,6 +173,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
     let finished = false;
     let filesDone = 0;
     let accepted = false;
+    let earlyStarted = false; // this session's send transfer was started before the accept (sendEarlyTrain)
     let channel: ReliableChannel | null = null;
     let lostAt = 0; // when the receiver was lost (0 = never)
     let lostReason = '';
@@ -329,6 +338,37 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
       sendInit();
     }
 
+    function sendSpec(have: SendTransferSpec['have'], earlyBytes: number): SendTransferSpec {
+      return {
+        blockSize,
+        files: manifest.files.map((f) => ({ path: f.localPath, size: f.size })),
+        rateMaxBps: opts.rateMaxBps,
+        rateStartBps: opts.rateStartBps ?? Math.min(opts.rateMaxBps || 1e9, 1e9),
+        rateMinBps: opts.rateMinBps ?? 0,
+        ratePolicy: opts.ratePolicy ?? 'fair',
+        have,
+        earlyBytes,
+      };
+    }
+
+    /**
+     * The receiver holds early blocks (its pure ack said so, docs/PROTOCOL-control.md "Early
+     * blocks"): the first train goes out now, behind the TransferRequest, instead of one RTT
+     * later with the accept. Not for a resume (what the receiver holds is unknown before the
+     * accept): the first run of a transfer, before any reconnect.
+     */
+    function sendEarlyTrain(earlyBlockBytes: number): void {
+      if (earlyStarted || accepted || !connectedAt || resumeState.fromEarlierRun || reconnects > 0) return;
+      try {
+        endpoint.startSendTransfer(kLocalIndex, kTransferId, sendSpec([], earlyBlockBytes));
+        earlyStarted = true;
+        log.debug({ earlyBlockBytes }, 'receiver holds early blocks: first train sent before the accept');
+      } catch (err) {
+        // The accept starts it as usual and reports the same error.
+        log.debug({ err: (err as Error).message }, 'early train not sent');
+      }
+    }
+
     function onEvent(ev: SenderEvent): void {
       if (finished) return;
       if (ev.type === 'handshake') {
@@ -364,8 +404,12 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
           },
           // A handler that throws ends this run with that error; it never escapes as an uncaught exception.
           onCallbackError: (err) => finish(err instanceof Error ? err : new Error(String(err))),
+          onEarlyBlockBytes: (bytes) => {
+            if (channel === ch) sendEarlyTrain(bytes);
+          },
         });
         channel = ch;
+        earlyStarted = false;
         channel.sendMessage(transferRequest);
       } else if (ev.type === 'control') {
         channel?.receive(ev.payload);
@@ -388,15 +432,8 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
           accepted = true;
           const have = msg.have.filter((r) => r.fileIndex < manifest.files.length);
           try {
-            endpoint.startSendTransfer(kLocalIndex, kTransferId, {
-              blockSize,
-              files: manifest.files.map((f) => ({ path: f.localPath, size: f.size })),
-              rateMaxBps: opts.rateMaxBps,
-              rateStartBps: opts.rateStartBps ?? Math.min(opts.rateMaxBps || 1e9, 1e9),
-              rateMinBps: opts.rateMinBps ?? 0,
-              ratePolicy: opts.ratePolicy ?? 'fair',
-              have,
-            });
+            if (earlyStarted) endpoint.acceptSendTransfer(kLocalIndex, kTransferId, have);
+            else endpoint.startSendTransfer(kLocalIndex, kTransferId, sendSpec(have, 0));
           } catch (err) {
             channel?.sendMessage(encodeControl({ kind: 'cancel', transferId: kTransferId, reason: (err as Error).message }));
             finishForGood(err as Error);

@@ -1,7 +1,8 @@
 // raw-sender.ts — a sender built from the real modules (addon endpoint, handshake,
 // reliable channel, protobuf) that lets a test send a hand-made TransferRequest, such
 // as one whose paths try to leave the sandbox. `jetrecv send` cannot produce those.
-import { Endpoint } from '../../src/addon/endpoint.js';
+import { Endpoint, type SendTransferStats } from '../../src/addon/endpoint.js';
+import { kBlockPacketOverhead } from '../../src/addon/limits.js';
 import { HandshakeInitiator } from '../../src/handshake/index.js';
 import { generateKeyPair, type KeyPair } from '../../src/keys/key-encoding.js';
 import { ReliableChannel } from '../../src/control/reliable-channel.js';
@@ -15,6 +16,21 @@ export interface RawSender {
   request(msg: ControlMessageInput, transferId: number, timeoutMs?: number): Promise<ControlMessage>;
   /** Sends a control message without waiting for a reply (cancel, goodbye). */
   send(msg: ControlMessageInput): void;
+  /** Sends a pure ack (ReliableChannel.keepAlive): a packet of the session without a message. */
+  ping(): void;
+  /** Early blocks the receiver said it holds for this session (Envelope.early_block_bytes; 0 = none said yet). */
+  readonly earlyBlockBytes: number;
+  /**
+   * Sends the first train of a transfer nobody asked the receiver for yet (no TransferRequest): at
+   * most earlyBytes datagram bytes, 4 ms at rateStartBps (SendTransferSpec.earlyBytes). Resolves
+   * once it is out.
+   */
+  sendEarlyTrain(
+    transferId: number,
+    files: { path: string; size: number }[],
+    earlyBytes: number,
+    rateStartBps?: number,
+  ): Promise<SendTransferStats>;
   close(): void;
 }
 
@@ -28,6 +44,7 @@ export async function connectRawSender(
   const waiters: (() => void)[] = [];
   let channel: ReliableChannel | null = null;
   let connected: (() => void) | null = null;
+  let earlyBlockBytes = 0;
   const initiator = new HandshakeInitiator({
     staticKeys: keys,
     responderPublicKey: serverKey,
@@ -74,6 +91,7 @@ export async function connectRawSender(
             waiters.splice(0).forEach((w) => w());
           },
           onDead: () => undefined,
+          onEarlyBlockBytes: (bytes) => (earlyBlockBytes = bytes),
         });
         connected?.();
       } else if (ev.type === 'control') {
@@ -104,6 +122,23 @@ export async function connectRawSender(
     },
     send(msg) {
       channel!.sendMessage(encodeControl(msg));
+    },
+    ping() {
+      channel!.keepAlive();
+    },
+    get earlyBlockBytes() {
+      return earlyBlockBytes;
+    },
+    async sendEarlyTrain(transferId, files, earlyBytes, rateStartBps = 1e9) {
+      endpoint.startSendTransfer(7, transferId, { blockSize: 1472 - kBlockPacketOverhead, files, rateMaxBps: 0, rateStartBps, earlyBytes });
+      // The train is paced over 4 ms; it is out when the sent count stops moving.
+      let last = -1;
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 20));
+        const st = endpoint.sendTransferStats(7, transferId)!;
+        if (st.blocksSent === last) return st;
+        last = st.blocksSent;
+      }
     },
     close() {
       channel?.close();

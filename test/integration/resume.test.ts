@@ -160,11 +160,13 @@ describe('checkpoints and resume', () => {
     await send1.done;
     expect((await readdir(resumeDir)).length).toBe(1); // the sender remembered the transfer
 
-    const send2 = startSend(sendArgs(rx.publicKey));
+    const send2 = startSend([...sendArgs(rx.publicKey), '--log-level', 'debug']);
     const res = await send2.done;
     expect(res.code, res.stderr).toBe(0);
     const sum = parseSummary(res.stdout);
     expect(sum.resumedEarlierRun).toBe(true);
+    // A resume sends no early train: what the receiver holds is unknown before the accept.
+    expect(res.stderr).not.toMatch(/first train sent before the accept/);
     expect(sum.blocksResumedAtStart).toBeGreaterThanOrEqual(cp.checkpoint!.blocksHeld);
     expect(sum.bytesSent).toBeLessThan(kTotal - cp.checkpoint!.bytesHeld + kTotal * 0.05);
     await expectIntact(sandbox);

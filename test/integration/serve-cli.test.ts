@@ -59,6 +59,11 @@ describe('usage errors name the flag or value', () => {
       /--max-transfer-memory: expected an integer 1048576-9007199254740991, got '1000'/,
     ],
     [
+      'serve: early-block-bytes over the receiver-wide cap',
+      ['serve', '--sandbox-dir', '/tmp/x', '--early-block-bytes', '20000000'],
+      /--early-block-bytes: expected an integer 0-16777216, got '20000000'/,
+    ],
+    [
       'serve: per-transfer memory over the total',
       ['serve', '--sandbox-dir', '/tmp/x', '--max-transfer-memory', '536870912', '--max-receive-memory', '268435456'],
       /--max-transfer-memory \(536870912\) must not exceed --max-receive-memory \(268435456\)/,

@@ -50,7 +50,7 @@ const kernelBufferKeys: KeyList<KernelBuffers> = { rcvbuf: true, sndbuf: true };
 const partialSweepKeys: KeyList<PartialSweep> = { removed: true, bytesRemoved: true, kept: true, leftAlone: true };
 const constantKeys: KeyList<NativeConstants> = {
   blockPacketOverhead: true, maxDatagram: true, maxControlPayload: true, defaultEventQueueCapacity: true, maxLanes: true,
-  handshakeInitLength: true, handshakeRespLength: true, handshakeCookieLength: true,
+  handshakeInitLength: true, handshakeRespLength: true, handshakeCookieLength: true, earlyBlockSessionBytes: true,
 };
 /** Per event type, its keys. */
 const eventKeys: { readonly [E in NativeEvent as E['type']]: KeyList<E> } = {

@@ -106,6 +106,7 @@ describe('parseConfigText', () => {
     [{ 'rx-threads': 17 }, "key 'rx-threads': expected an integer 1-16 or 'auto', got 17"],
     [{ 'rx-threads': 'many' }, "key 'rx-threads': expected a JSON number or 'auto', got \"many\""],
     [{ 'direct-io-threads': 17 }, "key 'direct-io-threads': expected an integer 1-16, got 17"],
+    [{ 'early-block-bytes': 32 << 20 }, "key 'early-block-bytes': expected an integer 0-16777216, got 33554432"],
     [{ 'socket-buffer': 1024 }, "key 'socket-buffer': expected an integer 65536-2147483647, got 1024"],
     [{ 'api-allow-remote-control': 'yes' }, 'key \'api-allow-remote-control\': expected true or false, got "yes"'],
     [{ superuser: 'alice' }, 'key \'superuser\': expected a JSON array (each item a JSON string), like ["a", "b"], got "alice"'],

@@ -188,6 +188,25 @@ describe('envelopes', () => {
     dup: 77,
   };
 
+  it('carries early_block_bytes, which an Envelope schema without field 9 (an older peer) skips', () => {
+    const pureAck = { seq: 0, ack: 7, sack: [], msgId: 0, fragIndex: 0, fragCount: 0, fragment: new Uint8Array(0), dup: 0 };
+    const bytes = encodeEnvelope({ ...pureAck, earlyBlockBytes: 2 << 20 });
+    expect(decodeEnvelope(bytes).earlyBlockBytes).toBe(2 << 20);
+    expect(decodeEnvelope(encodeEnvelope(pureAck)).earlyBlockBytes).toBeUndefined();
+    // The Envelope of the schema before field 9 decodes the same bytes to the same fields.
+    const old = protobuf
+      .parse(
+        `syntax = "proto3";
+      message Envelope { uint64 seq = 1; uint64 ack = 2; repeated uint64 sack = 3; uint64 msg_id = 4;
+        uint32 frag_index = 5; uint32 frag_count = 6; bytes fragment = 7; uint64 dup = 8; }`,
+      )
+      .root.lookupType('Envelope');
+    const decoded = old.toObject(old.decode(bytes), { longs: Number, defaults: true }) as Record<string, unknown>;
+    expect(decoded).toMatchObject({ seq: 0, ack: 7, msgId: 0, fragCount: 0, dup: 0 });
+    expect(Object.keys(decoded)).not.toContain('earlyBlockBytes');
+    expect(() => encodeEnvelope({ ...pureAck, earlyBlockBytes: 2 ** 32 })).toThrow(/envelope.earlyBlockBytes/);
+  });
+
   it('round-trips data and pure-ack envelopes', () => {
     const back = decodeEnvelope(encodeEnvelope(data));
     expect({ ...back, fragment: [...back.fragment] }).toEqual({ ...data, fragment: [9, 8, 7] });

@@ -310,6 +310,25 @@ describe('ReliableChannel flow control and acks', () => {
     ch.close();
   });
 
+  it("carries earlyBlockBytes on pure acks only, and reports the peer's", () => {
+    const { ch, sent, clock } = lonely({ ackDelayMs: 5, earlyBlockBytes: 2 << 20 });
+    ch.keepAlive();
+    expect(decodeEnvelope(sent[0]!)).toMatchObject({ seq: 0, earlyBlockBytes: 2 << 20 });
+    ch.sendMessage(new Uint8Array([1, 2, 3]));
+    expect(decodeEnvelope(sent[1]!).seq).toBe(1);
+    expect(decodeEnvelope(sent[1]!).earlyBlockBytes).toBeUndefined(); // data envelopes keep their fragment room
+    ch.close();
+    const heard: number[] = [];
+    const peer = lonely({ onEarlyBlockBytes: (b) => heard.push(b) });
+    peer.ch.receive(
+      encodeEnvelope({ seq: 0, ack: 0, msgId: 0, fragIndex: 0, fragCount: 0, fragment: new Uint8Array(0), earlyBlockBytes: 4096 }),
+    );
+    peer.ch.receive(encodeEnvelope({ seq: 0, ack: 0, msgId: 0, fragIndex: 0, fragCount: 0, fragment: new Uint8Array(0) }));
+    expect(heard).toEqual([4096]);
+    peer.ch.close();
+    clock.run(clock.time + 10);
+  });
+
   it('fires onDead once when the peer stops acknowledging', () => {
     const { ch, dead, clock } = lonely({ deadAfterMs: 15_000 });
     ch.sendMessage(new Uint8Array(5000));

@@ -8,6 +8,7 @@
 #include "binding/errors.h"
 #include "core/aead.h"
 #include "core/counters.h"
+#include "core/early_blocks.h"
 #include "core/heap_trim.h"
 #include "core/limits.h"
 #include "core/peer_cred.h"
@@ -34,6 +35,7 @@ Napi::Object Constants(Napi::Env env) {
   set("handshakeInitLength", core::kHandshakeInitLen);
   set("handshakeRespLength", core::kHandshakeRespLen);
   set("handshakeCookieLength", core::kHandshakeCookieLen);
+  set("earlyBlockSessionBytes", core::kEarlyBlockSessionBytes);
   out.Freeze();
   return out;
 }

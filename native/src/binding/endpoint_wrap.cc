@@ -207,6 +207,23 @@ class OpenReceiveWorker : public Napi::AsyncWorker {
   core::Status status_;
 };
 
+// TransferAccept.have ranges (undefined or null = none).
+std::vector<core::HeldRange> HeldRangesArg(const Napi::Value& value, const std::string& name) {
+  std::vector<core::HeldRange> out;
+  if (value.IsUndefined() || value.IsNull()) return out;
+  Napi::Array have = ArrayArg(value, name.c_str());
+  out.reserve(have.Length());
+  for (uint32_t i = 0; i < have.Length(); ++i) {
+    Napi::Object r = ObjectArg(have.Get(i), (name + "[i]").c_str());
+    core::HeldRange h;
+    h.file_index = Uint32Arg(r.Get("fileIndex"), (name + "[i].fileIndex").c_str());
+    h.first_block = Uint53Arg(r.Get("firstBlock"), (name + "[i].firstBlock").c_str());
+    h.block_count = Uint53Arg(r.Get("blockCount"), (name + "[i].blockCount").c_str());
+    out.push_back(h);
+  }
+  return out;
+}
+
 core::SendSpec SendSpecArg(const Napi::Value& value) {
   Napi::Object spec = ObjectArg(value, "spec");
   core::SendSpec out;
@@ -237,19 +254,10 @@ core::SendSpec SendSpecArg(const Napi::Value& value) {
     }
   }
   // Optional resume: blocks the receiver already holds (TransferAccept.have).
-  Napi::Value have_value = spec.Get("have");
-  if (!have_value.IsUndefined() && !have_value.IsNull()) {
-    Napi::Array have = ArrayArg(have_value, "spec.have");
-    out.have.reserve(have.Length());
-    for (uint32_t i = 0; i < have.Length(); ++i) {
-      Napi::Object r = ObjectArg(have.Get(i), "spec.have[i]");
-      core::HeldRange h;
-      h.file_index = Uint32Arg(r.Get("fileIndex"), "spec.have[i].fileIndex");
-      h.first_block = Uint53Arg(r.Get("firstBlock"), "spec.have[i].firstBlock");
-      h.block_count = Uint53Arg(r.Get("blockCount"), "spec.have[i].blockCount");
-      out.have.push_back(h);
-    }
-  }
+  out.have = HeldRangesArg(spec.Get("have"), "spec.have");
+  // Optional: started before the accept, only the first train goes out (SendSpec::early_bytes).
+  Napi::Value early_value = spec.Get("earlyBytes");
+  if (!early_value.IsUndefined()) out.early_bytes = Uint53Arg(early_value, "spec.earlyBytes");
   return out;
 }
 
@@ -279,6 +287,8 @@ Napi::Function EndpointWrap::Init(Napi::Env env, Addon* addon) {
           InstanceMethod("startSendTransfer", &EndpointWrap::GuardVoid<&EndpointWrap::StartSendTransfer>),
           InstanceMethod("sendTransferStats", &EndpointWrap::Guard<&EndpointWrap::SendTransferStats>),
           InstanceMethod("stopSendTransfer", &EndpointWrap::GuardVoid<&EndpointWrap::StopSendTransfer>),
+          InstanceMethod("acceptSendTransfer", &EndpointWrap::GuardVoid<&EndpointWrap::AcceptSendTransfer>),
+          InstanceMethod("discardEarlyBlocks", &EndpointWrap::GuardVoid<&EndpointWrap::DiscardEarlyBlocks>),
       },
       addon);
 }
@@ -347,6 +357,18 @@ void EndpointWrap::Construct(const Napi::CallbackInfo& info) {
   if (!opts.Get("maxReceiveMemory").IsUndefined()) {
     options.receive_budget.max_total_memory = static_cast<uint64_t>(
         IntegerArg(opts.Get("maxReceiveMemory"), "opts.maxReceiveMemory", 0, 9007199254740991.0));
+  }
+  // Optional (receiver): hold BLOCKs sent before their transfer's open (early_blocks.h).
+  // earlyBlockBytes is the per-session cap, 0 = off (the default).
+  if (!opts.Get("earlyBlockBytes").IsUndefined()) {
+    options.early_blocks.session_bytes =
+        static_cast<size_t>(IntegerArg(opts.Get("earlyBlockBytes"), "opts.earlyBlockBytes", 0, 1 << 30));
+    options.early_blocks.total_bytes = core::kEarlyBlockTotalBytes;
+    options.early_blocks.ttl_us = core::kEarlyBlockTtlUs;
+    if (!opts.Get("earlyBlockTotalBytes").IsUndefined()) {
+      options.early_blocks.total_bytes = static_cast<size_t>(
+          IntegerArg(opts.Get("earlyBlockTotalBytes"), "opts.earlyBlockTotalBytes", 0, 1 << 30));
+    }
   }
   Napi::Value on_events = opts.Get("onEvents");
   if (!on_events.IsFunction()) ThrowTypeError(env, "opts.onEvents must be a function");
@@ -591,6 +613,21 @@ Napi::Value EndpointWrap::SendTransferStats(const Napi::CallbackInfo& info) {
   out.Set("receiverComplete", stats->receiver_complete);
   out.Set("blocksResumed", static_cast<double>(stats->blocks_resumed));
   return out;
+}
+
+void EndpointWrap::AcceptSendTransfer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t local_index = Uint32Arg(info[0], "localIndex");
+  uint32_t transfer_id = Uint32Arg(info[1], "transferId");
+  std::vector<core::HeldRange> have = HeldRangesArg(info[2], "have");
+  CheckStatus(env, endpoint().AcceptSendTransfer(local_index, transfer_id, have));
+}
+
+void EndpointWrap::DiscardEarlyBlocks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t local_index = Uint32Arg(info[0], "localIndex");
+  uint32_t transfer_id = Uint32Arg(info[1], "transferId");
+  CheckStatus(env, endpoint().DiscardEarlyBlocks(local_index, transfer_id));
 }
 
 void EndpointWrap::StopSendTransfer(const Napi::CallbackInfo& info) {

@@ -74,6 +74,8 @@ class EndpointWrap : public Napi::ObjectWrap<EndpointWrap> {
   void StartSendTransfer(const Napi::CallbackInfo& info);
   Napi::Value SendTransferStats(const Napi::CallbackInfo& info);
   void StopSendTransfer(const Napi::CallbackInfo& info);
+  void AcceptSendTransfer(const Napi::CallbackInfo& info);
+  void DiscardEarlyBlocks(const Napi::CallbackInfo& info);
 
   std::unique_ptr<core::Endpoint> endpoint_;
   std::shared_ptr<LiveEndpoints> live_;

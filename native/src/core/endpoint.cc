@@ -53,8 +53,11 @@ Status SendStatus(int result, const char* what) {
 Endpoint::Endpoint(const EndpointOptions& options)
     : options_(options), events_(&counters_, options.event_queue_capacity) {
   events_.SetDoorbell(options.doorbell);
-  if (options.role == EndpointRole::kReceiver)
+  if (options.role == EndpointRole::kReceiver) {
     receive_budget_ = ReceiveBudget::Create(options.receive_budget);
+    if (options.early_blocks.session_bytes > 0)
+      early_blocks_ = std::make_unique<EarlyBlockStore>(options.early_blocks);
+  }
 }
 
 Endpoint::~Endpoint() { Close(); }
@@ -110,6 +113,15 @@ std::unique_ptr<Endpoint> Endpoint::Open(const EndpointOptions& options, Status*
         "receive memory limits must be >= 1 MiB with the per-transfer one <= the total, got " +
             std::to_string(limits.max_transfer_memory) + " and " + std::to_string(limits.max_total_memory),
         kErrInvalidArgument);
+    return nullptr;
+  }
+  const EarlyBlockLimits& early = options.early_blocks;
+  if (receiver && early.session_bytes > 0 && (early.total_bytes < early.session_bytes || early.ttl_us == 0)) {
+    *status = Status::Error(EINVAL,
+                            "early block limits need a receiver-wide cap >= the per-session one (" +
+                                std::to_string(early.session_bytes) + "), got " +
+                                std::to_string(early.total_bytes) + ", and a time to live > 0",
+                            kErrInvalidArgument);
     return nullptr;
   }
   std::unique_ptr<Endpoint> endpoint(new Endpoint(options));
@@ -285,6 +297,7 @@ Status Endpoint::RemoveSession(uint32_t local_index) {
   }
   for (auto& transfer : closing) transfer->Close(/*remove_partials=*/false, remover_.get());
   if (tx_engine_) tx_engine_->StopSession(local_index);
+  if (early_blocks_) counters_.Add(CounterId::kearly_blocks_freed, early_blocks_->DropSession(local_index));
   return Status::Ok();
 }
 
@@ -336,6 +349,7 @@ Status Endpoint::OpenReceiveTransfer(uint32_t local_index, uint32_t transfer_id,
   std::unique_ptr<ReceiveTransfer> transfer = ReceiveTransfer::Open(
       spec, local_index, transfer_id, &events_, &st, direct_writer_, finalizer_, receive_budget_.get());
   if (!transfer) return st;
+  std::shared_ptr<ReceiveTransfer> opened;
   {
     // The sessions lock (shared) keeps RemoveSession from interleaving with the insert;
     // closed() is checked under transfers_mu_, which Close takes after setting it.
@@ -348,9 +362,15 @@ Status Endpoint::OpenReceiveTransfer(uint32_t local_index, uint32_t transfer_id,
     } else if (receive_transfers_.count({local_index, transfer_id}) != 0) {
       st = duplicate();
     } else {
-      receive_transfers_[{local_index, transfer_id}] = std::move(transfer);
-      return Status::Ok();
+      std::shared_ptr<ReceiveTransfer>& added = receive_transfers_[{local_index, transfer_id}];
+      added = std::move(transfer);
+      opened = added;
     }
+  }
+  if (opened) {
+    // After the insert: a block held from now on is of a used id (EarlyBlockStore::Take).
+    ReplayEarlyBlocks(local_index, transfer_id, *opened);
+    return Status::Ok();
   }
   // The session went away (or the endpoint closed) during the open: nobody will receive into
   // it. Close keeps the partials of a resumable transfer (a later resume finds them).
@@ -377,6 +397,25 @@ Status Endpoint::CloseReceiveTransfer(uint32_t local_index, uint32_t transfer_id
     receive_transfers_.erase(it);
   }
   transfer->Close(remove_partials, remover_.get());  // waits for in-flight OnBlocks calls
+  return Status::Ok();
+}
+
+void Endpoint::ReplayEarlyBlocks(uint32_t local_index, uint32_t transfer_id, ReceiveTransfer& transfer) {
+  if (!early_blocks_) return;
+  const std::vector<EarlyBlockStore::Held> held = early_blocks_->Take(local_index, transfer_id);
+  if (held.empty()) return;
+  std::vector<BlockRef> refs;
+  refs.reserve(held.size());
+  for (const auto& h : held) refs.push_back({&h.header, h.data.data(), h.data.size(), false, h.arrival_us});
+  transfer.OnReplayedBlocks(refs.data(), refs.size(), counters_.shared());
+  counters_.Add(CounterId::kearly_blocks_replayed, held.size());
+}
+
+Status Endpoint::DiscardEarlyBlocks(uint32_t local_index, uint32_t transfer_id) {
+  Status st = CheckRole(EndpointRole::kReceiver, "discardEarlyBlocks");
+  if (!st.ok()) return st;
+  if (early_blocks_)
+    counters_.Add(CounterId::kearly_blocks_freed, early_blocks_->Discard(local_index, transfer_id));
   return Status::Ok();
 }
 
@@ -407,6 +446,14 @@ Status Endpoint::StartSendTransfer(uint32_t local_index, uint32_t transfer_id, c
 std::optional<SendStats> Endpoint::GetSendTransferStats(uint32_t local_index, uint32_t transfer_id) const {
   if (!tx_engine_ || closed()) return std::nullopt;
   return tx_engine_->Stats(local_index, transfer_id);
+}
+
+Status Endpoint::AcceptSendTransfer(uint32_t local_index, uint32_t transfer_id,
+                                    const std::vector<HeldRange>& have) {
+  Status st = CheckRole(EndpointRole::kSender, "acceptSendTransfer");
+  if (!st.ok()) return st;
+  if (!tx_engine_->Accept(local_index, transfer_id, have)) return UnknownTransfer(local_index, transfer_id);
+  return Status::Ok();
 }
 
 Status Endpoint::StopSendTransfer(uint32_t local_index, uint32_t transfer_id) {

@@ -27,6 +27,7 @@
 
 #include "core/counters.h"
 #include "core/direct_writer.h"
+#include "core/early_blocks.h"
 #include "core/event_queue.h"
 #include "core/frame_codec.h"
 #include "core/handshake_filter.h"
@@ -72,6 +73,9 @@ struct EndpointOptions {
   // thread before they spend the handshake budget (handshake_filter.h).
   std::optional<std::array<uint8_t, 32>> handshake_mac1_key;
   std::function<void()> doorbell;  // see EventQueue::SetDoorbell
+  // Receiver: BLOCKs of a transfer not open yet are held (early_blocks.h) within these
+  // caps; session_bytes 0 = off (they are dropped as drop_unknown_transfer).
+  EarlyBlockLimits early_blocks;
 };
 
 // Native cap on handshake events (all sources together), spent only by packets that
@@ -128,6 +132,10 @@ class Endpoint {
   Status OpenReceiveTransfer(uint32_t local_index, uint32_t transfer_id, const ReceiveSpec& spec);
   std::optional<ReceiveStats> GetReceiveTransferStats(uint32_t local_index, uint32_t transfer_id) const;
   Status CloseReceiveTransfer(uint32_t local_index, uint32_t transfer_id, bool remove_partials);
+  // The transfer was refused (or its open failed): frees the early blocks held for it
+  // (counted early_blocks_freed); they are never held again for this id. No-op when
+  // early blocks are off.
+  Status DiscardEarlyBlocks(uint32_t local_index, uint32_t transfer_id);
   // Checkpoint/resume: a reference to an open receive transfer, for a
   // ReceiveTransfer::Checkpoint() that runs off the JS thread (the reference
   // keeps the transfer alive even if it is closed or its session removed
@@ -138,6 +146,8 @@ class Endpoint {
 
   // Sender role.
   Status StartSendTransfer(uint32_t local_index, uint32_t transfer_id, const SendSpec& spec);
+  // The receiver accepted a transfer started with SendSpec::early_bytes (TxEngine::Accept).
+  Status AcceptSendTransfer(uint32_t local_index, uint32_t transfer_id, const std::vector<HeldRange>& have);
   std::optional<SendStats> GetSendTransferStats(uint32_t local_index, uint32_t transfer_id) const;
   Status StopSendTransfer(uint32_t local_index, uint32_t transfer_id);
 
@@ -169,6 +179,12 @@ class Endpoint {
   ReceiveTransfer* BatchTransfer(RxThreadState& rx, uint32_t session, uint32_t transfer_id);
   void HandleFrame(RxThreadState& rx, Session& session, uint8_t* frame, size_t frame_len);
   void FlushBlocks(RxThreadState& rx);
+  // A verified BLOCK of a transfer the session has not opened: held (early_blocks.h)
+  // or dropped as drop_unknown_transfer.
+  void HoldEarlyBlock(RxThreadState& rx, uint32_t session, const BlockFrameHeader& header,
+                      const uint8_t* data, size_t len);
+  // Replays the early blocks held for a transfer just opened (OpenReceiveTransfer).
+  void ReplayEarlyBlocks(uint32_t local_index, uint32_t transfer_id, ReceiveTransfer& transfer);
   void RunFeedback(RxThreadState& rx, uint64_t now_us);
 
   const EndpointOptions options_;
@@ -190,6 +206,8 @@ class Endpoint {
   // Receiver: finalizes completed files (sync, rename, directory sync) off the
   // RX threads; stopped by Close after the transfers closed.
   std::shared_ptr<WorkQueue> finalizer_;
+  // Receiver: BLOCKs sent before their transfer's open (null = off).
+  std::unique_ptr<EarlyBlockStore> early_blocks_;
   // Receiver: admits every receive transfer (memory and disk; resource_budget.h).
   std::shared_ptr<ReceiveBudget> receive_budget_;
   // Receiver: unlinks the partials of closed transfers that cannot resume, on the

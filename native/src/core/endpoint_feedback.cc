@@ -25,6 +25,7 @@ uint64_t Endpoint::RxDrainedUs(size_t feedback_thread, uint64_t now_us) const {
 }
 
 void Endpoint::RunFeedback(RxThreadState& rx, uint64_t now_us) {
+  if (early_blocks_) rx.counters->Add(CounterId::kearly_blocks_freed, early_blocks_->Expire(now_us));
   std::vector<std::pair<TransferKey, std::shared_ptr<ReceiveTransfer>>> transfers;
   {
     std::shared_lock<std::shared_mutex> lock(transfers_mu_);

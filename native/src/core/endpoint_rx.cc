@@ -283,7 +283,7 @@ void Endpoint::HandleFrame(RxThreadState& rx, Session& session, uint8_t* frame, 
       }
       ReceiveTransfer* transfer = find_transfer(header.transfer_id);
       if (transfer == nullptr) {
-        counters.Add(CounterId::kdrop_unknown_transfer);
+        HoldEarlyBlock(rx, session_index, header, data, data_len);
         return;
       }
       rx.block_headers.push_back(header);
@@ -333,6 +333,16 @@ void Endpoint::HandleFrame(RxThreadState& rx, Session& session, uint8_t* frame, 
     }
     default: counters.Add(CounterId::kdrop_bad_frame); return;
   }
+}
+
+void Endpoint::HoldEarlyBlock(RxThreadState& rx, uint32_t session, const BlockFrameHeader& header,
+                              const uint8_t* data, size_t len) {
+  if (early_blocks_ != nullptr && early_blocks_->Hold(session, header, data, len, MonotonicMicros()) ==
+                                      EarlyBlockStore::HoldResult::kHeld) {
+    rx.counters->Add(CounterId::kearly_blocks_held);
+    return;
+  }
+  rx.counters->Add(CounterId::kdrop_unknown_transfer);
 }
 
 void Endpoint::FlushBlocks(RxThreadState& rx) {

@@ -32,6 +32,9 @@ struct BlockRef {
   const uint8_t* data;
   size_t len;
   bool staged = false;
+  // Monotonic µs the datagram arrived; 0 = it is being handled as it arrives (a
+  // replayed early block carries its own: ReceiveTransfer::OnReplayedBlocks).
+  uint64_t arrival_us = 0;
 };
 
 // CONTROL: writes the 4-byte header and payload into frame; returns the frame

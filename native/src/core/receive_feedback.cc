@@ -22,20 +22,45 @@ bool StampNewer(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) > 0
 
 }  // namespace
 
-void ReceiveFeedback::RecordTiming(const BlockRef* blocks, size_t n) {
-  uint64_t bytes = 0;
-  uint32_t newest = 0;
+ReceiveFeedback::Timing ReceiveFeedback::Measure(const BlockRef* blocks, size_t n) {
+  Timing t;
+  const BlockRef* newest = nullptr;
   for (size_t i = 0; i < n; ++i) {
-    bytes += blocks[i].len + kBlockPacketOverhead;
+    t.bytes += blocks[i].len + kBlockPacketOverhead;
     const uint32_t st = blocks[i].header->send_stamp;
-    if (st != 0 && (newest == 0 || StampNewer(st, newest))) newest = st;
+    if (st != 0 && (t.stamp == 0 || StampNewer(st, t.stamp))) {
+      t.stamp = st;
+      newest = &blocks[i];
+    }
   }
-  rx_datagram_bytes_.fetch_add(bytes, std::memory_order_relaxed);
-  if (newest == 0) return;
-  const uint64_t packed = uint64_t{newest} << 32 | MonotonicMicros32();
+  if (newest != nullptr) {
+    t.arrival_us32 =
+        newest->arrival_us != 0 ? static_cast<uint32_t>(newest->arrival_us) : MonotonicMicros32();
+  }
+  return t;
+}
+
+void ReceiveFeedback::Apply(const Timing& t) {
+  rx_datagram_bytes_.fetch_add(t.bytes, std::memory_order_relaxed);
+  if (t.stamp == 0) return;
+  const uint64_t packed = uint64_t{t.stamp} << 32 | t.arrival_us32;
   uint64_t cur = newest_stamp_.load(std::memory_order_relaxed);
-  while ((cur == 0 || StampNewer(newest, static_cast<uint32_t>(cur >> 32))) &&
+  while ((cur == 0 || StampNewer(t.stamp, static_cast<uint32_t>(cur >> 32))) &&
          !newest_stamp_.compare_exchange_weak(cur, packed, std::memory_order_relaxed)) {
+  }
+}
+
+void ReceiveFeedback::RecordTiming(const BlockRef* blocks, size_t n) { Apply(Measure(blocks, n)); }
+
+void ReceiveFeedback::RecordReplayTiming(const BlockRef* blocks, size_t n) {
+  if (n == 0) return;
+  Apply(Measure(blocks, 1));
+  const Timing rest = Measure(blocks + 1, n - 1);
+  std::lock_guard lock(mu_);
+  deferred_.bytes += rest.bytes;
+  if (rest.stamp != 0 && (deferred_.stamp == 0 || StampNewer(rest.stamp, deferred_.stamp))) {
+    deferred_.stamp = rest.stamp;
+    deferred_.arrival_us32 = rest.arrival_us32;
   }
 }
 
@@ -114,12 +139,26 @@ size_t ReceiveFeedback::Build(uint64_t now_us, const Report& report,
   h.blocks_received = report.blocks_received;
   h.socket_drops = report.socket_drops;
   h.rx_queue_permille = report.rx_queue_permille;
+  // The rest of a replayed train waits for the next FEEDBACK (RecordReplayTiming) only while
+  // the echo is not a block that arrived after it: then it was all delivered before the echo.
+  if (deferred_.bytes != 0) {
+    const uint64_t echo = newest_stamp_.load(std::memory_order_relaxed);
+    if (echo != 0 && StampNewer(static_cast<uint32_t>(echo >> 32), deferred_.stamp)) {
+      Apply(deferred_);
+      deferred_ = Timing{};
+    }
+  }
   const uint64_t newest = newest_stamp_.load(std::memory_order_relaxed);
   if (newest != 0) {
     h.echo_stamp = static_cast<uint32_t>(newest >> 32);
     h.echo_hold_us = MonotonicMicros32() - static_cast<uint32_t>(newest);
   }
   h.rx_datagram_bytes = rx_datagram_bytes_.load(std::memory_order_relaxed);
+  // The rest of a replayed train counts from the next FEEDBACK on (RecordReplayTiming).
+  if (deferred_.bytes != 0) {
+    Apply(deferred_);
+    deferred_ = Timing{};
+  }
   return EncodeFeedbackFrame(h, nack_scratch_.data(), range_count, frame, cap);
 }
 

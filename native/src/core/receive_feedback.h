@@ -30,6 +30,12 @@ class ReceiveFeedback {
   void NoteActivity() { backoff_.NoteActivity(); }
   // BLOCK datagram bytes and the newest send_stamp with its arrival time.
   void RecordTiming(const BlockRef* blocks, size_t n);
+  // The same for early blocks replayed at the open (arrival order, BlockRef::arrival_us
+  // set): reported as a live train's FEEDBACKs would report it, the next one as of
+  // blocks[0]'s arrival and the one after as of the rest, so the sender's first
+  // delivery sample spans the train's real arrival spacing, not the replay. If a
+  // block that arrived after them is echoed first, that FEEDBACK counts them all.
+  void RecordReplayTiming(const BlockRef* blocks, size_t n);
   // The sender's POSITION (of this transfer); positions only move forward.
   void OnPosition(const PositionFrame& position);
 
@@ -64,6 +70,15 @@ class ReceiveFeedback {
   uint64_t rate_cap_bps() const { return rate_cap_bps_.load(std::memory_order_relaxed); }
 
  private:
+  // Datagram bytes and the newest send_stamp (0 = none) with its arrival.
+  struct Timing {
+    uint64_t bytes = 0;
+    uint32_t stamp = 0;
+    uint32_t arrival_us32 = 0;
+  };
+  static Timing Measure(const BlockRef* blocks, size_t n);
+  void Apply(const Timing& t);
+
   const uint32_t transfer_id_;
   FeedbackBackoff backoff_;
   // Path timing (any RX thread): BLOCK datagram bytes received (duplicates
@@ -80,6 +95,7 @@ class ReceiveFeedback {
   std::deque<std::pair<uint64_t, SendPosition>> position_history_;
   SendPosition nack_limit_;
   NackBuilder nacks_;
+  Timing deferred_;  // replayed timing held back until after the next FEEDBACK
   std::vector<NackRange> nack_scratch_;
   uint64_t feedback_seq_ = 0;
   uint64_t last_feedback_us_ = 0;

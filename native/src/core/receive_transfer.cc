@@ -395,7 +395,7 @@ uint64_t ReceiveTransfer::ApplyResumeRanges(FileState& file, const std::vector<R
   return set;
 }
 
-void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& counters) {
+void ReceiveTransfer::ReceiveBlocks(const BlockRef* blocks, size_t n, CounterBlock& counters, bool replayed) {
   feedback_.NoteActivity();
   std::shared_lock lifecycle(lifecycle_mu_);
   if (closed_ || failed_.load(std::memory_order_acquire)) {
@@ -410,7 +410,10 @@ void ReceiveTransfer::OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& c
     }
   };
 
-  feedback_.RecordTiming(blocks, n);
+  if (replayed)
+    feedback_.RecordReplayTiming(blocks, n);
+  else
+    feedback_.RecordTiming(blocks, n);
   uint64_t accepted_blocks = 0, accepted_bytes = 0;
   size_t i = 0;
   while (i < n) {

@@ -189,7 +189,15 @@ class ReceiveTransfer {
   // pwritev straight from the packet buffers; bits are set after the write.
   // Blocks of staging chunks (direct I/O) are copied instead; their bits are
   // set after the copy, and the full chunk is queued to the DirectWriter.
-  void OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& counters);
+  void OnBlocks(const BlockRef* blocks, size_t n, CounterBlock& counters) {
+    ReceiveBlocks(blocks, n, counters, false);
+  }
+  // Early blocks held before the open (early_blocks.h), in arrival order, each with its
+  // BlockRef::arrival_us: handled as OnBlocks does, their path timing as
+  // ReceiveFeedback::RecordReplayTiming reports it (any thread).
+  void OnReplayedBlocks(const BlockRef* blocks, size_t n, CounterBlock& counters) {
+    ReceiveBlocks(blocks, n, counters, true);
+  }
 
   // Direct I/O without the staging copy (any RX thread). header: the frame's
   // decrypted, unverified BLOCK header; len: its data length. If the block is valid
@@ -261,6 +269,7 @@ class ReceiveTransfer {
   Status Checkpoint(ReceiveCheckpoint* out);
 
  private:
+  void ReceiveBlocks(const BlockRef* blocks, size_t n, CounterBlock& counters, bool replayed);
   struct FileState;
   struct DirectState;
   ReceiveTransfer(uint32_t session, uint32_t transfer_id, EventSink* events);

@@ -120,30 +120,55 @@ std::unique_ptr<SendTransfer> SendTransfer::Open(std::shared_ptr<Session> sessio
   }
   t->stats_.total_blocks = t->total_blocks_;
   std::lock_guard lock(t->mu_);
-  for (const HeldRange& h : spec.have) {  // resume: merge the receiver's held ranges
-    if (h.file_index >= t->files_.size() || h.block_count == 0) continue;
-    const uint64_t blocks = t->files_[h.file_index].blocks;
+  t->MergeHeldLocked(spec.have);
+  if (spec.early_bytes > 0) {
+    // Before the accept only the first train goes out (kInitialTrainUs at the start rate).
+    t->awaiting_accept_ = true;
+    t->early_budget_ = std::min(spec.early_bytes, t->rate_.rate_bps() / 8 * kInitialTrainUs / 1'000'000);
+  }
+  t->AdvanceCursorPastEmptyFiles();
+  return t;
+}
+
+void SendTransfer::MergeHeldLocked(const std::vector<HeldRange>& have) {
+  for (const HeldRange& h : have) {
+    if (h.file_index >= files_.size() || h.block_count == 0) continue;
+    const uint64_t blocks = files_[h.file_index].blocks;
     if (h.first_block >= blocks) continue;
     uint64_t first = h.first_block;
     uint64_t end = first + std::min(h.block_count, blocks - first);
-    auto it = t->held_.lower_bound(RangeKey{h.file_index, first});
-    if (it != t->held_.begin()) {
+    auto it = held_.lower_bound(RangeKey{h.file_index, first});
+    if (it != held_.begin()) {
       auto prev = std::prev(it);
       if (prev->first.first == h.file_index && prev->second >= first) {
         first = prev->first.second;
         end = std::max(end, prev->second);
-        it = t->held_.erase(prev);
+        it = held_.erase(prev);
       }
     }
-    while (it != t->held_.end() && it->first.first == h.file_index && it->first.second <= end) {
+    while (it != held_.end() && it->first.first == h.file_index && it->first.second <= end) {
       end = std::max(end, it->second);
-      it = t->held_.erase(it);
+      it = held_.erase(it);
     }
-    t->held_.emplace(RangeKey{h.file_index, first}, end);
+    held_.emplace(RangeKey{h.file_index, first}, end);
   }
-  for (const auto& [key, end] : t->held_) t->stats_.blocks_resumed += end - key.second;
-  t->AdvanceCursorPastEmptyFiles();
-  return t;
+  stats_.blocks_resumed = 0;
+  for (const auto& [key, end] : held_) stats_.blocks_resumed += end - key.second;
+}
+
+void SendTransfer::Accept(const std::vector<HeldRange>& have) {
+  std::lock_guard lock(mu_);
+  if (!awaiting_accept_) return;
+  awaiting_accept_ = false;
+  early_budget_ = 0;
+  // Blocks of `have` the train already sent were duplicates: only the rest is skipped.
+  MergeHeldLocked(have);
+  AdvanceCursorPastEmptyFiles();
+}
+
+bool SendTransfer::awaiting_accept() const {
+  std::lock_guard lock(mu_);
+  return awaiting_accept_;
 }
 
 void SendTransfer::AdvanceCursorPastEmptyFiles() {
@@ -301,7 +326,11 @@ uint64_t SendTransfer::ClaimPacedBatch(size_t max_blocks, uint64_t now_ns, Block
   const uint64_t rate = rate_.rate_bps();
   if (pacer_.rate_bps() != rate) pacer_.SetRate(rate, now_ns);
   const uint64_t rate_bytes = rate / 8 * kTxBatchDurationNs / 1'000'000'000ull;
-  const size_t blocks = std::clamp<size_t>(rate_bytes / segment, 1, std::max<size_t>(max_blocks, 1));
+  size_t blocks = std::clamp<size_t>(rate_bytes / segment, 1, std::max<size_t>(max_blocks, 1));
+  if (awaiting_accept_) {  // the first train only (SendSpec::early_bytes)
+    blocks = std::min<size_t>(blocks, early_budget_ / segment);
+    if (blocks == 0) return kNoBatch;
+  }
   pacer_.SetBurst(std::max<uint64_t>(2 * rate_bytes, blocks * segment));
   // Budget given back by short sends is spent first; the rest comes from the pacer.
   const uint64_t planned = blocks * segment;
@@ -316,6 +345,7 @@ uint64_t SendTransfer::ClaimPacedBatch(size_t max_blocks, uint64_t now_ns, Block
   const uint64_t credit_used = std::min(pace_credit_, take);
   pace_credit_ -= credit_used;
   if (take > credit_used) pacer_.TryConsume(take - credit_used, now_ns);
+  if (awaiting_accept_) early_budget_ -= std::min(early_budget_, take);
   batch->paced_bytes = take;
   claims_.back().paced_bytes = take;
   return 0;

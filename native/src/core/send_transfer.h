@@ -47,6 +47,11 @@ struct SendSpec {
   uint64_t rate_min_bps = 0;    // floor; 0 = kMinRateBps
   RatePolicy rate_policy = RatePolicy::kFair;
   std::vector<HeldRange> have;  // resume; out-of-range parts are ignored
+  // Started before the receiver's TransferAccept (docs/PROTOCOL-control.md "Early blocks"):
+  // only the first train goes out — at most this many datagram bytes of the first pass,
+  // and at most kInitialTrainUs at the start rate — and no POSITION, until Accept.
+  // 0 = started on the accept, as usual.
+  uint64_t early_bytes = 0;
 };
 
 struct SendStats {
@@ -116,7 +121,8 @@ class SendTransfer {
   // then first-pass blocks handed back unsent, then the next first-pass blocks.
   // At most max_blocks blocks, all full-size except possibly the last (so the
   // batch can go out as one GSO send). Claimed blocks are planned for no other
-  // thread until CommitBatch. False if nothing to send. Unpaced.
+  // thread until CommitBatch. False if nothing to send. Unpaced, and blind to the
+  // early budget (SendSpec::early_bytes): the TX engine claims through ClaimPacedBatch.
   bool PlanBatch(size_t max_blocks, BlockBatch* batch);
   // PlanBatch paced: sizes the batch to about kTxBatchDurationNs at the current
   // rate (at most max_blocks), and claims it only if the transfer's pacing
@@ -130,6 +136,12 @@ class SendTransfer {
   // is the UDP payload total of the sent ones (budget taken for the rest is
   // given back); stamp_us the send time their send_stamp carries (monotonic µs).
   void CommitBatch(const BlockBatch& batch, uint32_t sent, uint64_t datagram_bytes, uint64_t stamp_us);
+
+  // The receiver accepted a transfer opened with SendSpec::early_bytes: the first pass
+  // goes on past the train, skipping what of `have` it has not passed yet. Idempotent.
+  void Accept(const std::vector<HeldRange>& have);
+  // Opened with SendSpec::early_bytes and not accepted yet (no POSITION is sent).
+  bool awaiting_accept() const;
 
   // Current first-pass position (for a POSITION frame).
   PositionFrame Position() const;
@@ -167,6 +179,8 @@ class SendTransfer {
   SendTransfer(std::shared_ptr<Session> session, uint32_t transfer_id, uint32_t block_size,
                const RateConfig& rate, uint64_t now_ns);
   void AdvanceCursorPastEmptyFiles();  // requires mu_
+  // Merges the receiver's held ranges into held_ and recounts blocks_resumed. Requires mu_.
+  void MergeHeldLocked(const std::vector<HeldRange>& have);
   // first_pass_done_ = cursor at the end, nothing handed back, no first-pass claim. Requires mu_.
   void UpdateFirstPassDone();
   bool Sent(uint32_t file, uint64_t block) const;         // first pass has passed it; requires mu_
@@ -211,7 +225,9 @@ class SendTransfer {
   RangeMap tail_copies_;            // repairs whose second copy is due; guarded by mu_
   RangeMap unsent_;                 // first-pass blocks claimed but handed back unsent; guarded by mu_
   std::vector<BlockBatch> claims_;  // batches claimed and not yet committed; guarded by mu_
-  RangeMap held_;                   // resume: held ranges (merged); set at Open
+  RangeMap held_;                   // resume: held ranges (merged); set at Open and Accept
+  bool awaiting_accept_ = false;    // SendSpec::early_bytes: before Accept
+  uint64_t early_budget_ = 0;       // datagram bytes the train may still claim before Accept
   RateController rate_;             // guarded by mu_
   PathSampler path_;                // guarded by mu_
   Pacer pacer_;                     // the shared pacing budget; guarded by mu_

@@ -128,6 +128,19 @@ std::optional<SendStats> TxEngine::Stats(uint32_t session, uint32_t transfer_id)
   return t->Stats();
 }
 
+bool TxEngine::Accept(uint32_t session, uint32_t transfer_id, const std::vector<HeldRange>& have) {
+  std::shared_ptr<SendTransfer> t;
+  {
+    std::lock_guard lock(mu_);
+    auto it = transfers_.find(Key{session, transfer_id});
+    if (it == transfers_.end()) return false;
+    t = it->second;
+  }
+  t->Accept(have);
+  wake_.notify_all();
+  return true;
+}
+
 void TxEngine::Stop(uint32_t session, uint32_t transfer_id) {
   std::lock_guard lock(mu_);
   transfers_.erase(Key{session, transfer_id});  // the TX thread may hold a ref a little longer
@@ -187,7 +200,7 @@ uint64_t TxEngine::ServiceTransfer(Worker& w, SendTransfer& t, uint64_t now_ns) 
 
   // POSITION (lane 0, so thread 0): on schedule, and at once when the first pass has just finished.
   uint64_t position_wait = kTxMaxSleepNs;
-  if (w.index == 0) {
+  if (w.index == 0 && !t.awaiting_accept()) {  // no POSITION before the accept: nothing can take it
     const bool done = t.first_pass_done();
     if (now_ns >= t.next_position_ns || (done && !t.position_done_sent)) {
       SendPosition(w, t);

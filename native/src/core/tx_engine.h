@@ -61,6 +61,10 @@ class TxEngine {
   // transfers are ignored (returns false).
   bool OnFeedback(uint32_t session, const FeedbackFrameHeader& header, const NackRange* ranges, size_t n);
 
+  // The receiver accepted a transfer started with SendSpec::early_bytes
+  // (SendTransfer::Accept). False if it is not running.
+  bool Accept(uint32_t session, uint32_t transfer_id, const std::vector<HeldRange>& have);
+
   std::optional<SendStats> Stats(uint32_t session, uint32_t transfer_id) const;
   // Stops and forgets one transfer / every transfer of a session. Idempotent.
   void Stop(uint32_t session, uint32_t transfer_id);

@@ -26,6 +26,7 @@ export class FakeEndpoint implements ReceiverEndpoint {
   /** Open transfers, by `${session}:${transfer}`. */
   readonly open = new Set<string>();
   readonly closes: { localIndex: number; transferId: number; removePartials: boolean }[] = [];
+  readonly discards: { localIndex: number; transferId: number }[] = [];
   readonly checkpoints: string[] = [];
   /** Rate caps pushed (setReceiveRateCap), by `${session}:${transfer}`. */
   readonly rateCaps = new Map<string, number>();
@@ -92,6 +93,9 @@ export class FakeEndpoint implements ReceiverEndpoint {
   closeReceiveTransfer(localIndex: number, transferId: number, removePartials: boolean): void {
     this.closes.push({ localIndex, transferId, removePartials });
     this.open.delete(tkey(localIndex, transferId));
+  }
+  discardEarlyBlocks(localIndex: number, transferId: number): void {
+    this.discards.push({ localIndex, transferId });
   }
   setReceiveRateCap(localIndex: number, transferId: number, capBps: number): void {
     if (!this.open.has(tkey(localIndex, transferId))) throw Object.assign(new Error('not open'), { code: 'JETRECV_ERR_UNKNOWN_TRANSFER' });
