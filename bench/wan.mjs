@@ -185,6 +185,7 @@ async function jetrecvRun(ctx, wan, p, { files, extraSend = [], timeoutMs, onDon
         bytes: summary.bytes,
         blocksSent: summary.blocksSent,
         blocksRetransmitted: summary.blocksRetransmitted,
+        competingEvents: summary.competingEvents ?? 0,
         wireBytes: summary.blocksSent * (dg + 28),
         sha256Ok: (await sha256File(received).catch(() => null)) === files[i].sha,
       });
@@ -428,6 +429,7 @@ async function shareRun(ctx, wan, p, src, algo) {
     return {
       jetrecvShare: round((x.bytes * 8) / x.seconds / p.rateBps, 3),
       tcpShare: round((tcpBytes * 8) / window / p.rateBps, 3),
+      competingEvents: x.competingEvents,
       retransmittedOverSent: round(x.blocksRetransmitted / x.blocksSent, 4),
       sha256Ok: x.sha256Ok,
     };
@@ -519,7 +521,7 @@ export async function sectionWan(ctx, tools) {
       if (!wanted(opts, row) || missing(`tcp-${algo}`)) continue;
       process.stderr.write(`• wan jetrecv beside TCP ${label}, ${linkName(fairP)} … `);
       const s = await shareRun(ctx, wan, fairP, src, algo).catch((err) => ({ error: err.message }));
-      process.stderr.write(`${s.error ?? `jetrecv ${s.jetrecvShare}, TCP ${s.tcpShare}`}\n`);
+      process.stderr.write(`${s.error ?? `jetrecv ${s.jetrecvShare}, TCP ${s.tcpShare} (competing ${s.competingEvents}×)`}\n`);
       results.push({
         section: 'wan',
         kind: 'share',
@@ -590,7 +592,7 @@ export function printWanTable(results) {
         '',
         '',
         '',
-        `TCP keeps ${f(w.tcpShare)} of the link ${notes.join('; ')}`,
+        `TCP keeps ${f(w.tcpShare)} of the link; jetrecv entered competing mode ${f(w.competingEvents)}× ${notes.join('; ')}`,
       ]);
       continue;
     }

@@ -188,6 +188,8 @@ export interface SendTransferStats {
   receiverComplete: boolean;
   /** Blocks skipped because the receiver held them (spec.have). */
   blocksResumed: number;
+  /** Times the rate controller entered competing mode (a TCP flow's standing queue; PROTOCOL-transfer §5 8a). */
+  competingEvents: number;
 }
 
 /** A handshake packet of exactly its type's length (INIT on a receiver; RESP or COOKIE REPLY on a sender). */

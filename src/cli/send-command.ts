@@ -237,6 +237,7 @@ export async function runSendCommand(argv: string[]): Promise<number> {
           blocksSent: result.blocksSent,
           blocksRetransmitted: result.blocksRetransmitted,
           blocksTailCopies: result.blocksTailCopies,
+          competingEvents: result.competingEvents,
           bytesSent: result.bytesSent,
           totalBlocks: result.totalBlocks,
           blocksResumed: result.blocksResumed,

@@ -94,6 +94,8 @@ export interface SendResult {
   blocksTailCopies: number;
   /** Block data bytes sent over every session (retransmissions included). */
   bytesSent: number;
+  /** Times the rate controller entered competing mode, over every session. */
+  competingEvents: number;
   totalBlocks: number;
   /** Blocks not sent because the receiver already held them, summed over sessions. */
   blocksResumed: number;
@@ -181,7 +183,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
     let firstAcceptDone = false;
     let blocksResumedAtStart = 0;
     // Stats of earlier sessions of this run.
-    const past = { blocksSent: 0, blocksRetransmitted: 0, blocksTailCopies: 0, bytesSent: 0, blocksResumed: 0 };
+    const past = { blocksSent: 0, blocksRetransmitted: 0, blocksTailCopies: 0, bytesSent: 0, blocksResumed: 0, competingEvents: 0 };
     const timers: NodeJS.Timeout[] = [];
 
     const endpoint = new Endpoint(
@@ -319,6 +321,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         past.blocksTailCopies += st.blocksTailCopies;
         past.bytesSent += st.bytesSent;
         past.blocksResumed += st.blocksResumed;
+        past.competingEvents += st.competingEvents;
       }
       channel?.close();
       channel = null;
@@ -524,6 +527,7 @@ export async function sendFiles(opts: SendOptions): Promise<SendResult> {
         blocksSent: past.blocksSent + (st?.blocksSent ?? 0),
         blocksRetransmitted: past.blocksRetransmitted + (st?.blocksRetransmitted ?? 0),
         blocksTailCopies: past.blocksTailCopies + (st?.blocksTailCopies ?? 0),
+        competingEvents: past.competingEvents + (st?.competingEvents ?? 0),
         bytesSent: past.bytesSent + (st?.bytesSent ?? 0),
         totalBlocks,
         blocksResumed: past.blocksResumed + (st?.blocksResumed ?? 0),

@@ -43,7 +43,7 @@ const receiveStatsKeys: KeyList<ReceiveTransferStats> = {
 };
 const sendStatsKeys: KeyList<SendTransferStats> = {
   bytesSent: true, blocksSent: true, blocksRetransmitted: true, blocksTailCopies: true, blocksAcked: true, totalBlocks: true, rateBps: true, firstPassDone: true,
-  receiverComplete: true, blocksResumed: true,
+  receiverComplete: true, blocksResumed: true, competingEvents: true,
 };
 const checkpointKeys: KeyList<ReceiveCheckpoint> = { doneFiles: true, ranges: true, blocksHeld: true, bytesHeld: true };
 const kernelBufferKeys: KeyList<KernelBuffers> = { rcvbuf: true, sndbuf: true };

@@ -612,6 +612,7 @@ Napi::Value EndpointWrap::SendTransferStats(const Napi::CallbackInfo& info) {
   out.Set("firstPassDone", stats->first_pass_done);
   out.Set("receiverComplete", stats->receiver_complete);
   out.Set("blocksResumed", static_cast<double>(stats->blocks_resumed));
+  out.Set("competingEvents", static_cast<double>(stats->competing_events));
   return out;
 }
 

@@ -475,6 +475,7 @@ SendStats SendTransfer::Stats() const {
   SendStats s = stats_;
   s.rate_bps = static_cast<double>(rate_.rate_bps());
   s.first_pass_done = first_pass_done_;
+  s.competing_events = rate_.competitor_events();
   return s;
 }
 

@@ -65,6 +65,9 @@ struct SendStats {
   bool first_pass_done = false;
   bool receiver_complete = false;
   uint64_t blocks_resumed = 0;  // blocks skipped because the receiver held them (SendSpec::have)
+  // Times the rate controller entered competing mode (a standing queue it could
+  // not drain: TCP BBR, CUBIC; docs/PROTOCOL-transfer.md §5 8a).
+  uint64_t competing_events = 0;
 };
 
 // Target duration of one batch at the current rate (bounds burst size).
