@@ -102,7 +102,7 @@ void TestStartupAndExitOnQueue() {
   CHECK(rc.in_startup());
   Drive(rc, now, 1'140'000, 1e10, 0);
   std::printf("startup: %.0f -> %.0f Mbit/s in one RTT\n", r1 / 1e6, rc.rate_bps() / 1e6);
-  CHECK(rc.rate_bps() >= r1 * 5 / 4 && rc.rate_bps() <= r1 * 2);
+  CHECK(rc.rate_bps() >= r1 * 6 / 5 && rc.rate_bps() <= r1 * 3 / 2);
   // At a 1 Gbit/s bottleneck the queue ends startup, and the drain empties it.
   RateController b(RateConfig{0, 100'000'000, kMinRateBps});
   now = 1'000'000;

@@ -406,7 +406,7 @@ bool RateController::OnFeedback(const RateSample& s) {
       } else if (srtt_us_ > 0 && s.now_us > last_feedback_us_) {
         // Grow smoothly, kStartupGain per RTT (not in steps at round ends), and
         // never beyond kStartupMaxOverBtl x what was measured: when the queue
-        // shows up one RTT late, it holds ~0.23 RTT of overshoot, not a full RTT.
+        // shows up one RTT late, it holds ~0.12 RTT of overshoot, not a full RTT.
         const double dt = static_cast<double>(s.now_us - last_feedback_us_);
         const double now_rate = static_cast<double>(rate_bps_);  // may have been set from the first sample
         const double grown = now_rate * std::pow(kStartupGain, std::min(dt, srtt_us_) / srtt_us_);

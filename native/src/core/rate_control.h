@@ -78,13 +78,13 @@ constexpr uint64_t kInitialTrainUs = 4'000;
 constexpr double kTrickleDiv = 8;
 // The first train queued if it arrived below this x the start rate (see OnFeedback).
 constexpr double kTrainQueuedRatio = 0.8;
-constexpr double kStartupGain = 1.5;  // per RTT, applied continuously
+constexpr double kStartupGain = 1.25;  // per RTT, applied continuously
 constexpr double kStartupMaxOverBtl = 1.5;
 // Startup also ends when a round's least RTT exceeds the previous round's by
 // max(kStartupRttRiseMinUs, min RTT / kStartupRttRiseDiv).
 constexpr uint64_t kStartupRttRiseMinUs = 1'000;
 constexpr uint64_t kStartupRttRiseDiv = 64;
-constexpr double kStartupFullBwGrowth = 1.25;
+constexpr double kStartupFullBwGrowth = 1.1;
 constexpr unsigned kStartupFullBwRounds = 3;
 constexpr double kStartupDrainGain = 0.5;
 constexpr double kProbeGain = 1.15;
