@@ -261,16 +261,14 @@ void SendTransfer::DropNotYetSent(uint32_t file, uint64_t first, uint64_t end) {
 uint64_t SendTransfer::TailCopyBudget() const {
   // The repairs that follow the first pass are about the losses of its last RTT:
   // loss (retransmitted / sent so far) x the blocks in flight in one RTT (btl x srtt).
-  // Repairs only: the copies themselves are neither losses nor a reason for more copies (with
-  // them counted, the share term grew with every copy, past retransmissions / kTailCopyShareDiv).
-  const uint64_t repairs = stats_.blocks_retransmitted - stats_.blocks_tail_copies;
   const double segment = static_cast<double>(block_size_ + kBlockPacketOverhead);
   const double bdp_blocks =
       static_cast<double>(rate_.btl_bps()) * static_cast<double>(rate_.srtt_us()) / 8e6 / segment;
-  const double loss =
-      stats_.blocks_sent > 0 ? static_cast<double>(repairs) / static_cast<double>(stats_.blocks_sent) : 0;
+  const double loss = stats_.blocks_sent > 0 ? static_cast<double>(stats_.blocks_retransmitted) /
+                                                   static_cast<double>(stats_.blocks_sent)
+                                             : 0;
   const auto from_path = static_cast<uint64_t>(kTailCopyLossBdps * loss * bdp_blocks);
-  return std::max({kTailCopyFloorBlocks, repairs / kTailCopyShareDiv, from_path});
+  return std::max({kTailCopyFloorBlocks, stats_.blocks_retransmitted / kTailCopyShareDiv, from_path});
 }
 
 uint64_t SendTransfer::RangeBlocks(const RangeMap& m, uint64_t cap) {

@@ -86,7 +86,7 @@ struct BlockBatch {
 
 // Tail copies (docs/PROTOCOL-transfer.md §4): after the first pass, a repair that leaves at
 // most kTailCopyQueueBlocks NACKed blocks behind it is sent a second time once the NACKed
-// ranges are out, while all copies stay within max(kTailCopyFloorBlocks, repairs /
+// ranges are out, while all copies stay within max(kTailCopyFloorBlocks, retransmissions /
 // kTailCopyShareDiv, kTailCopyLossBdps x loss x the blocks of one RTT at btl). A lost repair
 // in the tail otherwise costs a re-NACK hold-off plus a round trip; the bounds keep a big
 // late burst (a startup's queue drops) from being doubled.
