@@ -181,6 +181,18 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
         b.round_acked += b.acks.front().second;
         b.acks.pop_front();
       }
+      // One datagram of the competitor into the path: random loss, then the drop-tail queue.
+      auto put = [&] {
+        b.inflight += p.datagram;
+        ++b.sent;
+        if (u(rng) < p.loss || queue_bytes + p.datagram > queue_limit) {
+          ++b.lost;
+          b.losses.emplace_back(now + p.rtt_us, p.datagram);
+          return;
+        }
+        queue.push_back({-1, now, p.datagram + kIpUdpHeader, 0});
+        queue_bytes += p.datagram + kIpUdpHeader;
+      };
       bool lost_now = false;
       while (!b.losses.empty() && b.losses.front().first <= now) {
         b.inflight -= b.losses.front().second;
@@ -211,17 +223,7 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
           const double target = std::min(std::max(cubic, reno), b.cwnd_pkts * 1.5);
           if (target > b.cwnd_pkts) b.cwnd_pkts += (target - b.cwnd_pkts) * acked_pkts / b.cwnd_pkts;
         }
-        while (static_cast<double>(b.inflight) + p.datagram <= b.cwnd_pkts * p.datagram) {
-          b.inflight += p.datagram;
-          ++b.sent;
-          if (u(rng) < p.loss || queue_bytes + p.datagram > queue_limit) {
-            ++b.lost;
-            b.losses.emplace_back(now + p.rtt_us, p.datagram);
-            continue;
-          }
-          queue.push_back({-1, now, p.datagram + kIpUdpHeader, 0});
-          queue_bytes += p.datagram + kIpUdpHeader;
-        }
+        while (static_cast<double>(b.inflight) + p.datagram <= b.cwnd_pkts * p.datagram) put();
         return;
       }
       if (now >= b.round_start_us + b.min_rtt_us) {
@@ -259,15 +261,7 @@ SimResult Run(const PathSpec& p, std::vector<std::pair<RateConfig, uint64_t>> cf
       b.tokens = std::min(b.tokens + gain * b.bw_Bpus * kTickUs, gain * b.bw_Bpus * 1000 + p.datagram);
       while (b.tokens >= p.datagram && static_cast<double>(b.inflight) + p.datagram <= cwnd) {
         b.tokens -= p.datagram;
-        b.inflight += p.datagram;
-        ++b.sent;
-        if (u(rng) < p.loss || queue_bytes + p.datagram > queue_limit) {
-          ++b.lost;
-          b.losses.emplace_back(now + p.rtt_us, p.datagram);
-          continue;
-        }
-        queue.push_back({-1, now, p.datagram + kIpUdpHeader, 0});
-        queue_bytes += p.datagram + kIpUdpHeader;
+        put();
       }
     };
     if (bbr_first) bbr_send();
