@@ -50,7 +50,8 @@
 //    flow yielded for kCompetitorRounds and kCompetitorMinUs belongs to a
 //    sender that does not yield to delay (TCP BBR, CUBIC). The flow then takes
 //    back what those cuts gave up and stops yielding to delay (its probes run
-//    their full length, and it skips PROBE_RTT: the queue is not its own); it cuts btl by
+//    their full length, cruise rounds step whatever the queue, and it skips
+//    PROBE_RTT: the queue is not its own); it cuts btl by
 //    kCompetingBackoff on a round losing more than its random-loss baseline +
 //    kCompetingLossMargin (the full queue overflowing: a loss-based flow's
 //    decrease, so two flows that both compete still drain the queue), and
