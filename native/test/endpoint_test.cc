@@ -109,6 +109,20 @@ Peer MakePeer(Endpoint& endpoint, bool add_session = true, uint8_t key_salt = 0)
   return peer;
 }
 
+// Sends one sealed BLOCK of file 0 of `content` (4-byte blocks) from the peer.
+void SendBlock(Peer& peer, const std::string& content, uint32_t transfer_id, uint64_t offset,
+               uint32_t send_stamp) {
+  BlockFrameHeader h{};
+  h.transfer_id = transfer_id;
+  h.send_stamp = send_stamp;
+  h.offset = offset;
+  const size_t len = std::min<size_t>(4, content.size() - offset);
+  std::vector<uint8_t> frame(kBlockFrameHeaderLen + len);
+  REQUIRE(EncodeBlockFrame(h, reinterpret_cast<const uint8_t*>(content.data()) + offset, len, frame.data(),
+                           frame.size()) == frame.size());
+  peer.Send(peer.Seal(frame));
+}
+
 void HandshakeBecomesEvent() {
   auto rx = OpenEndpoint(EndpointRole::kReceiver, 2);
   auto tx = OpenEndpoint(EndpointRole::kSender);
@@ -308,17 +322,7 @@ void BlocksReachTransfer() {
   CHECK(rx->OpenReceiveTransfer(7, 1, spec).code == std::string(kErrDuplicateTransfer));
   CHECK(rx->OpenReceiveTransfer(8, 2, spec).code == std::string(kErrUnknownSession));
   const std::string content = "0123456789";
-  for (uint64_t offset : {8u, 0u, 4u}) {
-    BlockFrameHeader h{};
-    h.transfer_id = 1;
-    h.file_index = 0;
-    h.offset = offset;
-    size_t len = std::min<size_t>(4, content.size() - offset);
-    std::vector<uint8_t> frame(kBlockFrameHeaderLen + len);
-    REQUIRE(EncodeBlockFrame(h, reinterpret_cast<const uint8_t*>(content.data()) + offset, len, frame.data(),
-                             frame.size()) == frame.size());
-    peer.Send(peer.Seal(frame));
-  }
+  for (uint64_t offset : {8u, 0u, 4u}) SendBlock(peer, content, 1, offset, 0);
   std::vector<Event> events;
   CHECK(WaitFor([&] {
     rx->DrainEvents(&events, 100);
@@ -356,15 +360,7 @@ void EarlyBlocksHeldAndReplayed() {
   std::string root = MakeTempDir();
   const std::string content = "0123456789";
   auto send_block = [&](uint32_t transfer_id, uint64_t offset) {
-    BlockFrameHeader h{};
-    h.transfer_id = transfer_id;
-    h.send_stamp = 1000 + static_cast<uint32_t>(offset);
-    h.offset = offset;
-    size_t len = std::min<size_t>(4, content.size() - offset);
-    std::vector<uint8_t> frame(kBlockFrameHeaderLen + len);
-    REQUIRE(EncodeBlockFrame(h, reinterpret_cast<const uint8_t*>(content.data()) + offset, len, frame.data(),
-                             frame.size()) == frame.size());
-    peer.Send(peer.Seal(frame));
+    SendBlock(peer, content, transfer_id, offset, 1000 + static_cast<uint32_t>(offset));
   };
   auto counter_is = [&](CounterId id, uint64_t n) { return WaitFor([&] { return Counter(*rx, id) == n; }); };
   send_block(5, 0);

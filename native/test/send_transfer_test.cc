@@ -30,6 +30,24 @@ struct Planned {
   bool tail_copy;
 };
 
+// Claims through ClaimPacedBatch (the TX threads' door) and commits every batch as sent,
+// advancing now_ns over the pacer's waits, until nothing is left or `limit` batches.
+std::vector<Planned> ClaimPaced(SendTransfer& t, uint64_t& now_ns, size_t limit = SIZE_MAX) {
+  std::vector<Planned> out;
+  BlockBatch b;
+  for (int guard = 0; guard < 100'000 && out.size() < limit; ++guard) {
+    const uint64_t wait = t.ClaimPacedBatch(16, now_ns, &b);
+    if (wait == SendTransfer::kNoBatch) break;
+    if (wait != 0) {
+      now_ns += wait;
+      continue;
+    }
+    out.push_back({b.first_block, b.count, b.retransmit, b.tail_copy});
+    t.CommitBatch(b, b.count, b.count * (kBs + kBlockPacketOverhead), now_ns / 1000);
+  }
+  return out;
+}
+
 std::string WriteSource(const std::string& dir, uint64_t size) {
   const std::string p = dir + "/src";
   const std::string data = Content(size, 3);
@@ -135,25 +153,10 @@ void TestTailCopiesPaced(const std::string& dir) {
   auto t = SendTransfer::Open(nullptr, 1, spec, 0, &st);
   REQUIRE(t && st.ok());
   uint64_t now_ns = 1'000'000'000;
-  auto claim_all = [&] {
-    std::vector<Planned> out;
-    BlockBatch b;
-    for (int guard = 0; guard < 10'000; ++guard) {
-      const uint64_t wait = t->ClaimPacedBatch(16, now_ns, &b);
-      if (wait == SendTransfer::kNoBatch) break;
-      if (wait != 0) {
-        now_ns += wait;
-        continue;
-      }
-      out.push_back({b.first_block, b.count, b.retransmit, b.tail_copy});
-      t->CommitBatch(b, b.count, b.count * (kBs + 56), now_ns / 1000);
-    }
-    return out;
-  };
-  claim_all();
+  ClaimPaced(*t, now_ns);
   REQUIRE(t->first_pass_done());
   Nack(*t, 1, {{0, 2, 150}});
-  const std::vector<Planned> p = claim_all();
+  const std::vector<Planned> p = ClaimPaced(*t, now_ns);
   REQUIRE(p.size() == 2u);
   CHECK(p[0].retransmit && !p[0].tail_copy && p[0].first == 150 && p[0].count == 2);
   CHECK(p[1].tail_copy && p[1].first == 150 && p[1].count == 2);
@@ -176,23 +179,8 @@ void TestEarlyTrain(const std::string& dir) {
   REQUIRE(t && st.ok());
   CHECK(t->awaiting_accept());
   uint64_t now_ns = 1'000'000'000;
-  auto claim = [&](size_t limit) {
-    std::vector<Planned> out;
-    BlockBatch b;
-    for (int guard = 0; guard < 100'000 && out.size() < limit; ++guard) {
-      const uint64_t wait = t->ClaimPacedBatch(16, now_ns, &b);
-      if (wait == SendTransfer::kNoBatch) break;
-      if (wait != 0) {
-        now_ns += wait;
-        continue;
-      }
-      out.push_back({b.first_block, b.count, b.retransmit, b.tail_copy});
-      t->CommitBatch(b, b.count, b.count * kSegment, now_ns / 1000);
-    }
-    return out;
-  };
   uint64_t early = 0;
-  for (const Planned& p : claim(1000)) early += p.count;
+  for (const Planned& p : ClaimPaced(*t, now_ns, 1000)) early += p.count;
   CHECK_EQ(early, 100u);  // the budget, then nothing until the accept
   CHECK(t->awaiting_accept());
   CHECK_EQ(t->Position().next_block, 100u);
@@ -201,7 +189,7 @@ void TestEarlyTrain(const std::string& dir) {
   CHECK_EQ(t->Stats().blocks_resumed, 110u);
   uint64_t next = 100;
   bool in_order = true;
-  for (const Planned& p : claim(100'000)) {
+  for (const Planned& p : ClaimPaced(*t, now_ns, 100'000)) {
     if (p.first != next) in_order = false;
     next = p.first + p.count;
     if (next == 150) next = 250;
