@@ -168,6 +168,88 @@ void TestReplayThenLiveBlock() {
   CHECK_EQ(h.rx_datagram_bytes, 4 * (kLen + kBlockPacketOverhead));
 }
 
+// A FEEDBACK echoed a live block (sent after the held ones) before the replay: the held
+// blocks arrived before that echo, so no later FEEDBACK counts them (a wan.test run whose
+// open fell mid-train saw the next interval count the whole train over half its spacing:
+// a first delivery sample of 1.8x the path's rate, and a flooded bottleneck).
+void TestReplayAfterLiveEcho() {
+  ReceiveFeedback fb(7);
+  std::vector<BlockFrameHeader> headers;
+  for (uint32_t i = 0; i < 5; ++i) headers.push_back(Header(7, i * kLen, 500 + i));
+  ReceiveFeedback::Report report;
+  std::vector<const BlockBitmap*> bitmaps;
+  std::vector<uint8_t> frame(200);
+  auto build = [&] {
+    FeedbackFrameHeader h{};
+    std::vector<NackRange> ranges;
+    const size_t len = fb.Build(1, report, bitmaps, kLen, frame.data(), frame.size());
+    REQUIRE(DecodeFeedbackFrame(frame.data(), len, &h, &ranges));
+    return h;
+  };
+  const BlockRef live3{&headers[3], nullptr, kLen, false, 0};
+  fb.RecordTiming(&live3, 1);
+  const FeedbackFrameHeader first = build();
+  CHECK_EQ(first.echo_stamp, 503u);
+  CHECK_EQ(first.rx_datagram_bytes, kLen + kBlockPacketOverhead);
+  std::vector<BlockRef> held;
+  for (uint32_t i = 0; i < 3; ++i) held.push_back({&headers[i], nullptr, kLen, false, 1000 + 100 * i});
+  fb.RecordReplayTiming(held.data(), held.size());
+  const BlockRef live4{&headers[4], nullptr, kLen, false, 0};
+  fb.RecordTiming(&live4, 1);
+  const FeedbackFrameHeader second = build();
+  CHECK_EQ(second.echo_stamp, 504u);
+  // The interval 503 -> 504 holds one block, as the sender sent it.
+  CHECK_EQ(second.rx_datagram_bytes - first.rx_datagram_bytes, kLen + kBlockPacketOverhead);
+  const FeedbackFrameHeader third = build();
+  CHECK_EQ(third.rx_datagram_bytes, second.rx_datagram_bytes);
+}
+
+// One sender batch shares a stamp: the echo is the batch's last arrival (the sender counts
+// the whole batch as sent by that stamp), for live blocks and for a replayed train, whose
+// first FEEDBACK reports its first batch whole.
+void TestBatchEchoIsLastArrival() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  const uint64_t now =
+      static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+  ReceiveFeedback::Report report;
+  std::vector<const BlockBitmap*> bitmaps;
+  std::vector<uint8_t> frame(200);
+  auto build = [&](ReceiveFeedback& fb) {
+    FeedbackFrameHeader h{};
+    std::vector<NackRange> ranges;
+    const size_t len = fb.Build(now, report, bitmaps, kLen, frame.data(), frame.size());
+    REQUIRE(DecodeFeedbackFrame(frame.data(), len, &h, &ranges));
+    return h;
+  };
+  std::vector<BlockFrameHeader> headers;
+  for (uint32_t i = 0; i < 6; ++i) headers.push_back(Header(7, i * kLen, 500 + i / 3));
+  {  // live, one block per call, 1 ms apart: the last of batch 500 arrived 20 ms ago
+    ReceiveFeedback fb(7);
+    for (uint32_t i = 0; i < 3; ++i) {
+      const BlockRef ref{&headers[i], nullptr, kLen, false, now - 22'000 + 1000 * i};
+      fb.RecordTiming(&ref, 1);
+    }
+    const FeedbackFrameHeader h = build(fb);
+    CHECK_EQ(h.echo_stamp, 500u);
+    CHECK(h.echo_hold_us >= 20'000 && h.echo_hold_us < 21'000);
+  }
+  {  // replayed: batch 500 (3 blocks) first, then batch 501
+    ReceiveFeedback fb(7);
+    std::vector<BlockRef> refs;
+    for (uint32_t i = 0; i < 6; ++i) refs.push_back({&headers[i], nullptr, kLen, false, now - 50'000 + 1000 * i});
+    fb.RecordReplayTiming(refs.data(), refs.size());
+    const FeedbackFrameHeader first = build(fb);
+    CHECK_EQ(first.echo_stamp, 500u);
+    CHECK_EQ(first.rx_datagram_bytes, 3 * (kLen + kBlockPacketOverhead));
+    CHECK(first.echo_hold_us >= 48'000 && first.echo_hold_us < 49'000);
+    const FeedbackFrameHeader second = build(fb);
+    CHECK_EQ(second.echo_stamp, 501u);
+    CHECK_EQ(second.rx_datagram_bytes, 6 * (kLen + kBlockPacketOverhead));
+    CHECK(second.echo_hold_us >= 45'000 && second.echo_hold_us < 46'000);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -177,5 +259,7 @@ int main() {
   TestExpire();
   TestReplayTiming();
   TestReplayThenLiveBlock();
+  TestReplayAfterLiveEcho();
+  TestBatchEchoIsLastArrival();
   return jetrecv::test::TestExitCode();
 }

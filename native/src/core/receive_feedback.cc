@@ -19,6 +19,13 @@ uint32_t MonotonicMicros32() {
 }
 // Serial-number order of 32-bit stamps (they wrap every 71.6 minutes).
 bool StampNewer(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) > 0; }
+// Echo order of (stamp << 32 | arrival µs): a newer stamp, or the same stamp (one sender
+// batch) arrived later.
+bool EchoAfter(uint64_t a, uint64_t b) {
+  const uint32_t sa = static_cast<uint32_t>(a >> 32), sb = static_cast<uint32_t>(b >> 32);
+  if (sa != sb) return StampNewer(sa, sb);
+  return static_cast<int32_t>(static_cast<uint32_t>(a) - static_cast<uint32_t>(b)) > 0;
+}
 
 }  // namespace
 
@@ -28,7 +35,9 @@ ReceiveFeedback::Timing ReceiveFeedback::Measure(const BlockRef* blocks, size_t 
   for (size_t i = 0; i < n; ++i) {
     t.bytes += blocks[i].len + kBlockPacketOverhead;
     const uint32_t st = blocks[i].header->send_stamp;
-    if (st != 0 && (t.stamp == 0 || StampNewer(st, t.stamp))) {
+    // A sender batch shares one stamp: the echo is the batch's last arrival, which is
+    // where the sender's count of the batch (PathSampler::SentBy) ends too.
+    if (st != 0 && (t.stamp == 0 || !StampNewer(t.stamp, st))) {
       t.stamp = st;
       newest = &blocks[i];
     }
@@ -45,7 +54,7 @@ void ReceiveFeedback::Apply(const Timing& t) {
   if (t.stamp == 0) return;
   const uint64_t packed = uint64_t{t.stamp} << 32 | t.arrival_us32;
   uint64_t cur = newest_stamp_.load(std::memory_order_relaxed);
-  while ((cur == 0 || StampNewer(t.stamp, static_cast<uint32_t>(cur >> 32))) &&
+  while ((cur == 0 || EchoAfter(packed, cur)) &&
          !newest_stamp_.compare_exchange_weak(cur, packed, std::memory_order_relaxed)) {
   }
 }
@@ -54,11 +63,28 @@ void ReceiveFeedback::RecordTiming(const BlockRef* blocks, size_t n) { Apply(Mea
 
 void ReceiveFeedback::RecordReplayTiming(const BlockRef* blocks, size_t n) {
   if (n == 0) return;
-  Apply(Measure(blocks, 1));
-  const Timing rest = Measure(blocks + 1, n - 1);
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(mu_);  // ordered against Build: reported_stamp_ and deferred_
+  if (reported_stamp_ != 0) {
+    // A FEEDBACK went out with a live block's echo: skip the replayed blocks sent before
+    // it (they arrived before it), count the rest as live.
+    size_t first_newer = 0;
+    while (first_newer < n && (blocks[first_newer].header->send_stamp == 0 ||
+                               !StampNewer(blocks[first_newer].header->send_stamp, reported_stamp_))) {
+      ++first_newer;
+    }
+    blocks += first_newer;
+    n -= first_newer;
+    if (n == 0) return;
+  }
+  // The first sender batch (one stamp) is reported now, the rest at the next FEEDBACK.
+  size_t first_batch = 1;
+  while (first_batch < n && blocks[first_batch].header->send_stamp == blocks[0].header->send_stamp) {
+    ++first_batch;
+  }
+  Apply(Measure(blocks, first_batch));
+  const Timing rest = Measure(blocks + first_batch, n - first_batch);
   deferred_.bytes += rest.bytes;
-  if (rest.stamp != 0 && (deferred_.stamp == 0 || StampNewer(rest.stamp, deferred_.stamp))) {
+  if (rest.stamp != 0 && (deferred_.stamp == 0 || !StampNewer(deferred_.stamp, rest.stamp))) {
     deferred_.stamp = rest.stamp;
     deferred_.arrival_us32 = rest.arrival_us32;
   }
@@ -143,7 +169,8 @@ size_t ReceiveFeedback::Build(uint64_t now_us, const Report& report,
   // the echo is not a block that arrived after it: then it was all delivered before the echo.
   if (deferred_.bytes != 0) {
     const uint64_t echo = newest_stamp_.load(std::memory_order_relaxed);
-    if (echo != 0 && StampNewer(static_cast<uint32_t>(echo >> 32), deferred_.stamp)) {
+    if (echo != 0 &&
+        (deferred_.stamp == 0 || EchoAfter(echo, uint64_t{deferred_.stamp} << 32 | deferred_.arrival_us32))) {
       Apply(deferred_);
       deferred_ = Timing{};
     }
@@ -152,6 +179,7 @@ size_t ReceiveFeedback::Build(uint64_t now_us, const Report& report,
   if (newest != 0) {
     h.echo_stamp = static_cast<uint32_t>(newest >> 32);
     h.echo_hold_us = MonotonicMicros32() - static_cast<uint32_t>(newest);
+    reported_stamp_ = h.echo_stamp;
   }
   h.rx_datagram_bytes = rx_datagram_bytes_.load(std::memory_order_relaxed);
   // The rest of a replayed train counts from the next FEEDBACK on (RecordReplayTiming).

@@ -28,13 +28,20 @@ class ReceiveFeedback {
 
   // A BLOCK or POSITION frame of the transfer arrived (duplicates included).
   void NoteActivity() { backoff_.NoteActivity(); }
-  // BLOCK datagram bytes and the newest send_stamp with its arrival time.
+  // BLOCK datagram bytes and the newest send_stamp with its arrival time (a sender
+  // batch shares a stamp: its last block's arrival, where PathSampler::SentBy counts
+  // the batch to).
   void RecordTiming(const BlockRef* blocks, size_t n);
   // The same for early blocks replayed at the open (arrival order, BlockRef::arrival_us
   // set): reported as a live train's FEEDBACKs would report it, the next one as of
-  // blocks[0]'s arrival and the one after as of the rest, so the sender's first
+  // the first sender batch's (blocks[0]'s stamp) last arrival and the one after as
+  // of the rest, so the sender's first
   // delivery sample spans the train's real arrival spacing, not the replay. If a
   // block that arrived after them is echoed first, that FEEDBACK counts them all.
+  // If a FEEDBACK already echoed a block sent after them (a live block that arrived
+  // after the open and before the replay), they are not counted at all: they
+  // arrived before that echo, and counting them later would put a whole train's
+  // bytes into one later interval (a delivery sample of twice the path's rate).
   void RecordReplayTiming(const BlockRef* blocks, size_t n);
   // The sender's POSITION (of this transfer); positions only move forward.
   void OnPosition(const PositionFrame& position);
@@ -96,6 +103,7 @@ class ReceiveFeedback {
   SendPosition nack_limit_;
   NackBuilder nacks_;
   Timing deferred_;  // replayed timing held back until after the next FEEDBACK
+  uint32_t reported_stamp_ = 0;  // the newest echo a FEEDBACK carried (0 = none yet)
   std::vector<NackRange> nack_scratch_;
   uint64_t feedback_seq_ = 0;
   uint64_t last_feedback_us_ = 0;
