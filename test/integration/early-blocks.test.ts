@@ -86,9 +86,10 @@ describe('early blocks', () => {
     expect(d.early_blocks_replayed).toBe(d.early_blocks_held);
     expect(d.early_blocks_freed).toBe(0);
     // None of the train was dropped as unknown (with holding off, all ~339 blocks are). One or
-    // two frames may still count here: a POSITION the sender had in flight when the receiver
-    // closed the finished transfer, or a train block an RX thread found unopened just before
-    // the open and offered to the hold just after it (a fresh-clone CI run counted 1).
+    // a frame or two may still count here: a POSITION the sender had in flight when the
+    // receiver closed the finished transfer (a fresh-clone CI run counted 1). A train block an
+    // RX thread found unopened just before the open and offered to the hold just after it is
+    // received: the hold's "used id" answer makes the thread look the transfer up again.
     expect(d.drop_unknown_transfer).toBeLessThanOrEqual(2);
     expect(diffTrees(await listTree(tree), await listTree(path.join(rx.sandbox, 'early', 'tree')))).toEqual([]);
   });

@@ -179,10 +179,11 @@ class Endpoint {
   ReceiveTransfer* BatchTransfer(RxThreadState& rx, uint32_t session, uint32_t transfer_id);
   void HandleFrame(RxThreadState& rx, Session& session, uint8_t* frame, size_t frame_len);
   void FlushBlocks(RxThreadState& rx);
-  // A verified BLOCK of a transfer the session has not opened: held (early_blocks.h)
-  // or dropped as drop_unknown_transfer.
-  void HoldEarlyBlock(RxThreadState& rx, uint32_t session, const BlockFrameHeader& header,
-                      const uint8_t* data, size_t len);
+  // A verified BLOCK of a transfer the batch found unopened: held (early_blocks.h), or
+  // returned to be received if the transfer opened since (the hold refuses its id from
+  // the open on; the batch's cache is updated), or dropped as drop_unknown_transfer.
+  ReceiveTransfer* HoldEarlyBlock(RxThreadState& rx, uint32_t session, const BlockFrameHeader& header,
+                                  const uint8_t* data, size_t len);
   // Replays the early blocks held for a transfer just opened (OpenReceiveTransfer).
   void ReplayEarlyBlocks(uint32_t local_index, uint32_t transfer_id, ReceiveTransfer& transfer);
   void RunFeedback(RxThreadState& rx, uint64_t now_us);

@@ -282,10 +282,8 @@ void Endpoint::HandleFrame(RxThreadState& rx, Session& session, uint8_t* frame, 
         return;
       }
       ReceiveTransfer* transfer = find_transfer(header.transfer_id);
-      if (transfer == nullptr) {
-        HoldEarlyBlock(rx, session_index, header, data, data_len);
-        return;
-      }
+      if (transfer == nullptr) transfer = HoldEarlyBlock(rx, session_index, header, data, data_len);
+      if (transfer == nullptr) return;
       rx.block_headers.push_back(header);
       rx.pending_blocks.push_back({transfer, rx.block_headers.size() - 1, data, data_len, false});
       return;
@@ -335,14 +333,25 @@ void Endpoint::HandleFrame(RxThreadState& rx, Session& session, uint8_t* frame, 
   }
 }
 
-void Endpoint::HoldEarlyBlock(RxThreadState& rx, uint32_t session, const BlockFrameHeader& header,
-                              const uint8_t* data, size_t len) {
-  if (early_blocks_ != nullptr && early_blocks_->Hold(session, header, data, len, MonotonicMicros()) ==
-                                      EarlyBlockStore::HoldResult::kHeld) {
-    rx.counters->Add(CounterId::kearly_blocks_held);
-    return;
+ReceiveTransfer* Endpoint::HoldEarlyBlock(RxThreadState& rx, uint32_t session, const BlockFrameHeader& header,
+                                          const uint8_t* data, size_t len) {
+  if (early_blocks_ != nullptr) {
+    switch (early_blocks_->Hold(session, header, data, len, MonotonicMicros())) {
+      case EarlyBlockStore::HoldResult::kHeld: rx.counters->Add(CounterId::kearly_blocks_held); return nullptr;
+      case EarlyBlockStore::HoldResult::kOverCap: break;
+      case EarlyBlockStore::HoldResult::kUsedId:
+        // Opened after this batch looked it up (Take marks the id used after the insert)?
+        for (auto& c : rx.transfer_cache) {
+          if (c.session == session && c.transfer_id == header.transfer_id && c.transfer == nullptr) {
+            c.transfer = FindReceiveTransfer(session, header.transfer_id);
+            if (c.transfer != nullptr) return c.transfer.get();
+          }
+        }
+        break;
+    }
   }
   rx.counters->Add(CounterId::kdrop_unknown_transfer);
+  return nullptr;
 }
 
 void Endpoint::FlushBlocks(RxThreadState& rx) {
