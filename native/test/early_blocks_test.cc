@@ -237,7 +237,8 @@ void TestBatchEchoIsLastArrival() {
   {  // replayed: batch 500 (3 blocks) first, then batch 501
     ReceiveFeedback fb(7);
     std::vector<BlockRef> refs;
-    for (uint32_t i = 0; i < 6; ++i) refs.push_back({&headers[i], nullptr, kLen, false, now - 50'000 + 1000 * i});
+    for (uint32_t i = 0; i < 6; ++i)
+      refs.push_back({&headers[i], nullptr, kLen, false, now - 50'000 + 1000 * i});
     fb.RecordReplayTiming(refs.data(), refs.size());
     const FeedbackFrameHeader first = build(fb);
     CHECK_EQ(first.echo_stamp, 500u);

@@ -337,7 +337,9 @@ ReceiveTransfer* Endpoint::HoldEarlyBlock(RxThreadState& rx, uint32_t session, c
                                           const uint8_t* data, size_t len) {
   if (early_blocks_ != nullptr) {
     switch (early_blocks_->Hold(session, header, data, len, MonotonicMicros())) {
-      case EarlyBlockStore::HoldResult::kHeld: rx.counters->Add(CounterId::kearly_blocks_held); return nullptr;
+      case EarlyBlockStore::HoldResult::kHeld:
+        rx.counters->Add(CounterId::kearly_blocks_held);
+        return nullptr;
       case EarlyBlockStore::HoldResult::kOverCap: break;
       case EarlyBlockStore::HoldResult::kUsedId:
         // Opened after this batch looked it up (Take marks the id used after the insert)?

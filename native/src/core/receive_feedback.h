@@ -102,7 +102,7 @@ class ReceiveFeedback {
   std::deque<std::pair<uint64_t, SendPosition>> position_history_;
   SendPosition nack_limit_;
   NackBuilder nacks_;
-  Timing deferred_;  // replayed timing held back until after the next FEEDBACK
+  Timing deferred_;              // replayed timing held back until after the next FEEDBACK
   uint32_t reported_stamp_ = 0;  // the newest echo a FEEDBACK carried (0 = none yet)
   std::vector<NackRange> nack_scratch_;
   uint64_t feedback_seq_ = 0;
