@@ -186,6 +186,7 @@ async function jetrecvRun(ctx, wan, p, { files, extraSend = [], timeoutMs, onDon
         blocksSent: summary.blocksSent,
         blocksRetransmitted: summary.blocksRetransmitted,
         competingEvents: summary.competingEvents ?? 0,
+        tailCopies: summary.blocksTailCopies ?? 0,
         wireBytes: summary.blocksSent * (dg + 28),
         sha256Ok: (await sha256File(received).catch(() => null)) === files[i].sha,
       });
@@ -307,6 +308,7 @@ async function wanRow(ctx, wan, p, tool, src) {
             sha256Ok: x.sha256Ok,
             retransmittedOverSent: round(x.blocksRetransmitted / x.blocksSent, 4),
             retransmitted: x.blocksRetransmitted,
+            tailCopies: x.tailCopies,
             sent: x.blocksSent,
           };
     } else if (tool.startsWith('tcp-')) {
@@ -562,6 +564,7 @@ export function printWanTable(results) {
     if (w.passes) notes.push(`${w.passes} passes`);
     if (w.receiverSocketDrops) notes.push(`receiver socket drops ${w.receiverSocketDrops}`);
     if (w.queueDropped) notes.push(`queue drops ${w.queueDropped}`);
+    if (w.tailCopies) notes.push(`tail copies ${w.tailCopies}`); // of retx: second copies of tail repairs
     if (r.kind === 'fairness') {
       lines.push([
         link,
