@@ -106,6 +106,26 @@ void TestExpire() {
   CHECK_EQ(store.held_bytes(), 0u);
 }
 
+// Monotonic µs now (the clock ReceiveFeedback stamps arrivals with).
+uint64_t MonotonicNowUs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+// Builds fb's next FEEDBACK (no NACK bitmaps) and decodes its header.
+FeedbackFrameHeader BuildFeedback(ReceiveFeedback& fb, uint64_t now_us) {
+  ReceiveFeedback::Report report;
+  std::vector<const BlockBitmap*> bitmaps;
+  std::vector<uint8_t> frame(200);
+  FeedbackFrameHeader h{};
+  std::vector<NackRange> ranges;
+  const size_t len = fb.Build(now_us, report, bitmaps, kLen, frame.data(), frame.size());
+  REQUIRE(len > 0);
+  REQUIRE(DecodeFeedbackFrame(frame.data(), len, &h, &ranges));
+  return h;
+}
+
 // ReceiveFeedback: a replayed train is reported as two FEEDBACKs, the first as of
 // the first block's arrival, the next as of the last one.
 void TestReplayTiming() {
@@ -113,26 +133,13 @@ void TestReplayTiming() {
   std::vector<BlockFrameHeader> headers;
   for (uint32_t i = 0; i < 4; ++i) headers.push_back(Header(7, i * kLen, 500 + i));
   // Arrival stamps in the past (monotonic µs), 1 ms apart.
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  const uint64_t now =
-      static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+  const uint64_t now = MonotonicNowUs();
   std::vector<BlockRef> refs;
   for (uint32_t i = 0; i < 4; ++i) {
     refs.push_back({&headers[i], nullptr, kLen, false, now - 50'000 + 1000 * i});
   }
   fb.RecordReplayTiming(refs.data(), refs.size());
-  ReceiveFeedback::Report report;
-  std::vector<const BlockBitmap*> bitmaps;
-  std::vector<uint8_t> frame(200);
-  auto build = [&] {
-    FeedbackFrameHeader h{};
-    std::vector<NackRange> ranges;
-    const size_t len = fb.Build(now, report, bitmaps, kLen, frame.data(), frame.size());
-    REQUIRE(len > 0);
-    REQUIRE(DecodeFeedbackFrame(frame.data(), len, &h, &ranges));
-    return h;
-  };
+  auto build = [&] { return BuildFeedback(fb, now); };
   const FeedbackFrameHeader first = build();
   CHECK_EQ(first.echo_stamp, 500u);
   CHECK_EQ(first.rx_datagram_bytes, kLen + kBlockPacketOverhead);
@@ -157,13 +164,7 @@ void TestReplayThenLiveBlock() {
   fb.RecordReplayTiming(refs.data(), refs.size());
   const BlockRef live{&headers[3], nullptr, kLen, false, 0};
   fb.RecordTiming(&live, 1);
-  ReceiveFeedback::Report report;
-  std::vector<const BlockBitmap*> bitmaps;
-  std::vector<uint8_t> frame(200);
-  FeedbackFrameHeader h{};
-  std::vector<NackRange> ranges;
-  const size_t len = fb.Build(1, report, bitmaps, kLen, frame.data(), frame.size());
-  REQUIRE(DecodeFeedbackFrame(frame.data(), len, &h, &ranges));
+  const FeedbackFrameHeader h = BuildFeedback(fb, 1);
   CHECK_EQ(h.echo_stamp, 503u);
   CHECK_EQ(h.rx_datagram_bytes, 4 * (kLen + kBlockPacketOverhead));
 }
@@ -176,16 +177,7 @@ void TestReplayAfterLiveEcho() {
   ReceiveFeedback fb(7);
   std::vector<BlockFrameHeader> headers;
   for (uint32_t i = 0; i < 5; ++i) headers.push_back(Header(7, i * kLen, 500 + i));
-  ReceiveFeedback::Report report;
-  std::vector<const BlockBitmap*> bitmaps;
-  std::vector<uint8_t> frame(200);
-  auto build = [&] {
-    FeedbackFrameHeader h{};
-    std::vector<NackRange> ranges;
-    const size_t len = fb.Build(1, report, bitmaps, kLen, frame.data(), frame.size());
-    REQUIRE(DecodeFeedbackFrame(frame.data(), len, &h, &ranges));
-    return h;
-  };
+  auto build = [&] { return BuildFeedback(fb, 1); };
   const BlockRef live3{&headers[3], nullptr, kLen, false, 0};
   fb.RecordTiming(&live3, 1);
   const FeedbackFrameHeader first = build();
@@ -208,20 +200,8 @@ void TestReplayAfterLiveEcho() {
 // the whole batch as sent by that stamp), for live blocks and for a replayed train, whose
 // first FEEDBACK reports its first batch whole.
 void TestBatchEchoIsLastArrival() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  const uint64_t now =
-      static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
-  ReceiveFeedback::Report report;
-  std::vector<const BlockBitmap*> bitmaps;
-  std::vector<uint8_t> frame(200);
-  auto build = [&](ReceiveFeedback& fb) {
-    FeedbackFrameHeader h{};
-    std::vector<NackRange> ranges;
-    const size_t len = fb.Build(now, report, bitmaps, kLen, frame.data(), frame.size());
-    REQUIRE(DecodeFeedbackFrame(frame.data(), len, &h, &ranges));
-    return h;
-  };
+  const uint64_t now = MonotonicNowUs();
+  auto build = [&](ReceiveFeedback& fb) { return BuildFeedback(fb, now); };
   std::vector<BlockFrameHeader> headers;
   for (uint32_t i = 0; i < 6; ++i) headers.push_back(Header(7, i * kLen, 500 + i / 3));
   {  // live, one block per call, 1 ms apart: the last of batch 500 arrived 20 ms ago
