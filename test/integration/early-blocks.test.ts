@@ -3,7 +3,7 @@
 // train (authenticated, capped, with arrival stamps) until the transfer opens and replays it,
 // or frees it on refusal, session end or after 2 s. Real `jetrecv send` and raw senders built
 // from the real modules (raw-sender.ts), a real receiver, real files.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -15,6 +15,7 @@ import {
   startTestReceiver,
   tempDir,
   writeRandomFile,
+  useReceiverAndSourceDir,
   type TestReceiver,
 } from './harness.js';
 import { connectRawSender, type RawSender } from './raw-sender.js';
@@ -23,13 +24,9 @@ import { parsePublicKey } from '../../src/keys/key-encoding.js';
 let rx: TestReceiver;
 let src: string;
 
-beforeAll(async () => {
-  rx = await startTestReceiver();
-  src = await tempDir('early-src');
-});
-afterAll(async () => {
-  await rx?.close();
-  await rm(src, { recursive: true, force: true });
+useReceiverAndSourceDir('early-src', (r, s) => {
+  rx = r;
+  src = s;
 });
 
 const kNames = ['early_blocks_held', 'early_blocks_replayed', 'early_blocks_freed', 'drop_unknown_transfer', 'rx_socket_overflow'] as const;

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { afterAll, beforeAll } from 'vitest';
 import { startDaemon, type Daemon, type DaemonConfig } from '../../src/daemon.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -24,6 +25,25 @@ export interface TestReceiver {
   stateDir: string | undefined;
   root: string;
   close(): Promise<void>;
+}
+
+/**
+ * The fixture most transfer tests share: one receiver (startTestReceiver) and one temporary
+ * source directory for the whole file, started in beforeAll and removed in afterAll; `set`
+ * receives both once they exist.
+ */
+export function useReceiverAndSourceDir(srcPrefix: string, set: (rx: TestReceiver, src: string) => void): void {
+  let rx: TestReceiver | undefined;
+  let src: string | undefined;
+  beforeAll(async () => {
+    rx = await startTestReceiver();
+    src = await tempDir(srcPrefix);
+    set(rx, src);
+  });
+  afterAll(async () => {
+    await rx?.close();
+    if (src !== undefined) await rm(src, { recursive: true, force: true });
+  });
 }
 
 /** Starts a real receiver on 127.0.0.1 with an ephemeral data port and no API. */

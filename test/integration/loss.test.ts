@@ -8,10 +8,19 @@
 import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLoopbackNamespace } from '../tools/netns.js';
 import { startImpairRelay, type DropRule, type ImpairRelayOptions, type RelayStats } from '../tools/impair-relay.js';
-import { cliPath, runCli, sha256File, startTestReceiver, tempDir, writeRandomFile, type TestReceiver } from './harness.js';
+import {
+  cliPath,
+  runCli,
+  sha256File,
+  startTestReceiver,
+  tempDir,
+  useReceiverAndSourceDir,
+  writeRandomFile,
+  type TestReceiver,
+} from './harness.js';
 
 const kDatagram = 1472; // standard MTU: B = 1416, every full block packet is exactly 1472 bytes
 const kBlock = kDatagram - 56;
@@ -30,13 +39,9 @@ interface SendSummary {
 let rx: TestReceiver;
 let src: string;
 
-beforeAll(async () => {
-  rx = await startTestReceiver();
-  src = await tempDir('loss-src');
-});
-afterAll(async () => {
-  await rx?.close();
-  await rm(src, { recursive: true, force: true });
+useReceiverAndSourceDir('loss-src', (r, s) => {
+  rx = r;
+  src = s;
 });
 
 function parseSummary(stdout: string): SendSummary {

@@ -1,31 +1,17 @@
 // End-to-end transfers over loopback: the real `jetrecv send` CLI into a real receiver
 // (real addon, UDP sockets, files); every file is compared by sha256.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdir, mkdtemp, writeFile, rm, stat, statfs, utimes, chmod } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  diffTrees,
-  listTree,
-  runCli,
-  sendTo,
-  sha256File,
-  startTestReceiver,
-  tempDir,
-  writeRandomFile,
-  type TestReceiver,
-} from './harness.js';
+import { diffTrees, listTree, runCli, sendTo, sha256File, writeRandomFile, useReceiverAndSourceDir, type TestReceiver } from './harness.js';
 import { sampleValue, scrapeMetrics, spawnJetrecv } from './serve-process.js';
 
 let rx: TestReceiver;
 let src: string;
 
-beforeAll(async () => {
-  rx = await startTestReceiver();
-  src = await tempDir('src');
-});
-afterAll(async () => {
-  await rx?.close();
-  await rm(src, { recursive: true, force: true });
+useReceiverAndSourceDir('src', (r, s) => {
+  rx = r;
+  src = s;
 });
 
 describe('transfers over loopback', () => {
