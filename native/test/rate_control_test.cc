@@ -30,6 +30,23 @@ void TestDefaultsAndClamp() {
   CHECK_EQ(fixed.rate_bps(), 300'000'000u);  // fixed starts (and stays) at max
 }
 
+// The first train is 4 ms of the start rate but at least kInitialTrainMinBytes; then the
+// trickle (1/kTrickleDiv of the start rate) until the first sample.
+void TestFirstTrainLength() {
+  RateController fast(RateConfig{0, 1'000'000'000, kMinRateBps});
+  fast.OnSent(499'000);
+  CHECK_EQ(fast.rate_bps(), 1'000'000'000u);
+  fast.OnSent(500'000);  // 4 ms at 1 Gbit/s
+  CHECK_EQ(fast.rate_bps(), 125'000'000u);
+  RateController slow(RateConfig{0, 20'000'000, kMinRateBps});
+  slow.OnSent(10'000);  // 4 ms at 20 Mbit/s: 7 datagrams, not yet the train
+  CHECK_EQ(slow.rate_bps(), 20'000'000u);
+  slow.OnSent(kInitialTrainMinBytes);
+  CHECK_EQ(slow.rate_bps(), 2'500'000u);
+  CHECK_EQ(InitialTrainBytes(20'000'000), kInitialTrainMinBytes);
+  CHECK_EQ(InitialTrainBytes(1'000'000'000), 500'000u);
+}
+
 void TestSamplerEcho() {
   PathSampler ps;
   ps.OnSent(1'000, 10'000);
@@ -282,6 +299,7 @@ void TestPacer() {
 
 int main() {
   TestDefaultsAndClamp();
+  TestFirstTrainLength();
   TestSamplerEcho();
   TestStartupAndExitOnQueue();
   TestRandomLossDoesNotCut();

@@ -125,7 +125,7 @@ void RateController::EnterProbeBw(unsigned phase, uint64_t now_us) {
 
 void RateController::OnSent(uint64_t sent_total_bytes) {
   if (policy_ == RatePolicy::kFair && mode_ == Mode::kStartup && FilterMax() <= 0 &&
-      static_cast<double>(sent_total_bytes) * 8e6 >= static_cast<double>(start_bps_) * kInitialTrainUs) {
+      sent_total_bytes >= InitialTrainBytes(start_bps_)) {
     SetRate(static_cast<double>(start_bps_) / kTrickleDiv);
   }
 }
@@ -169,7 +169,7 @@ bool RateController::OnFeedback(const RateSample& s) {
     SetRate(static_cast<double>(max_bps_));
     return false;
   }
-  // The first train: until the first bandwidth sample, send kInitialTrainUs
+  // The first train: until the first bandwidth sample, send InitialTrainBytes
   // at the start rate, then trickle at 1/kTrickleDiv of it. The train's
   // arrival spacing measures the bottleneck (the first sample), so an unknown
   // path is never flooded for a whole RTT at a start rate it cannot carry.

@@ -21,7 +21,8 @@
 //    target the path took everything sent (loss there is random: it must not cut the rate), so the sample is
 //    the send rate of the echoed interval; above target it is the delivery rate (what the bottleneck lets
 //    through);
-//  - the first train: kInitialTrainUs at the start rate, then a trickle until
+//  - the first train: kInitialTrainUs at the start rate (at least
+//    kInitialTrainMinBytes), then a trickle until
 //    its echoes give the first sample (the train's arrival spacing is the
 //    bottleneck's rate if it queued: q above target, or blocks sent at the
 //    start rate arriving below kTrainQueuedRatio of it); the rate then starts
@@ -74,8 +75,17 @@ constexpr uint64_t kDefaultStartRateBps = 100'000'000;     // when rate_start is
 constexpr uint64_t kUncappedRateBps = 400'000'000'000ull;  // "no cap" (rate_max 0)
 constexpr uint64_t kMinRateBps = 1'000'000;
 // The first train (until the first bandwidth sample): this long at the start
-// rate, then 1/kTrickleDiv of it.
+// rate, but at least kInitialTrainMinBytes, then 1/kTrickleDiv of it. The floor:
+// a low start rate's 4 ms is a handful of datagrams, too few to queue past the
+// target or to fill one echoed interval on a path half as fast, and the start
+// rate was then taken as the path's (InitialTrainBytes).
 constexpr uint64_t kInitialTrainUs = 4'000;
+constexpr uint64_t kInitialTrainMinBytes = 64 * 1024;
+constexpr uint64_t InitialTrainBytes(uint64_t start_bps) {
+  return start_bps / 8 * kInitialTrainUs / 1'000'000 > kInitialTrainMinBytes
+             ? start_bps / 8 * kInitialTrainUs / 1'000'000
+             : kInitialTrainMinBytes;
+}
 constexpr double kTrickleDiv = 8;
 // The first train queued if it arrived below this x the start rate (see OnFeedback).
 constexpr double kTrainQueuedRatio = 0.8;
@@ -213,7 +223,7 @@ class RateController {
   // Adapts the rate to one FEEDBACK. Returns true if it counted as a congestion
   // event (the rate was cut: receiver socket overflow or a standing queue).
   bool OnFeedback(const RateSample& sample);
-  // After each send: ends the first train once it holds kInitialTrainUs at the
+  // After each send: ends the first train once it holds InitialTrainBytes of the
   // start rate (FEEDBACK may come much later on a long path).
   void OnSent(uint64_t sent_total_bytes);
 

@@ -122,9 +122,9 @@ std::unique_ptr<SendTransfer> SendTransfer::Open(std::shared_ptr<Session> sessio
   std::lock_guard lock(t->mu_);
   t->MergeHeldLocked(spec.have);
   if (spec.early_bytes > 0) {
-    // Before the accept only the first train goes out (kInitialTrainUs at the start rate).
+    // Before the accept only the first train goes out (InitialTrainBytes of the start rate).
     t->awaiting_accept_ = true;
-    t->early_budget_ = std::min(spec.early_bytes, t->rate_.rate_bps() / 8 * kInitialTrainUs / 1'000'000);
+    t->early_budget_ = std::min(spec.early_bytes, InitialTrainBytes(t->rate_.rate_bps()));
   }
   t->AdvanceCursorPastEmptyFiles();
   return t;
