@@ -35,9 +35,9 @@ class ReceiveFeedback {
   // The same for early blocks replayed at the open (arrival order, BlockRef::arrival_us
   // set): reported as a live train's FEEDBACKs would report it, the next one as of
   // the first sender batch's (blocks[0]'s stamp) last arrival and the one after as
-  // of the rest, so the sender's first
-  // delivery sample spans the train's real arrival spacing, not the replay. If a
-  // block that arrived after them is echoed first, that FEEDBACK counts them all.
+  // of the rest, so the sender's first delivery sample spans the train's real
+  // arrival spacing, not the replay. If a block that arrived after them is echoed
+  // first, that FEEDBACK counts them all.
   // If a FEEDBACK already echoed a block sent after them (a live block that arrived
   // after the open and before the replay), they are not counted at all: they
   // arrived before that echo, and counting them later would put a whole train's
